@@ -1,0 +1,95 @@
+import ConvCalcCore
+
+/// The version printed by `convcalc --version`.
+public let convcalcVersion = "0.1.0"
+
+/// What a command produced: stdout text (written only on success) and warnings for stderr.
+struct CommandResult {
+    var output: String
+    var warnings: [String] = []
+}
+
+/// A subcommand: its option table drives parsing, `--help` and the man-page check.
+struct Command {
+    let name: String
+    let summary: String
+    let usage: [String]
+    let overview: [String]
+    let options: [OptionSpec]
+    /// Extra help sections (title, paragraphs), e.g. the formulas used.
+    let sections: [(String, [String])]
+    let examples: [(String, String)]
+    let execute: (ParsedArguments, InputContext) throws -> CommandResult
+}
+
+/// Every command, in the order help lists them.
+let commands: [Command] = [ShapeCommand.command]
+
+/// Runs convcalc with `args` (without the program name) and returns the exit status.
+///
+/// Output goes to the given sinks; stdout gets nothing when the command fails.
+/// Exit status: 0 success, 1 impossible computation or bad data, 2 usage error (SPEC §1).
+public func run(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: TextSink) -> Int32 {
+    guard let first = args.first else {
+        stdout.write(Help.topLevel())
+        return 0
+    }
+    switch first {
+    case "-h", "--help":
+        stdout.write(Help.topLevel())
+        return 0
+    case "--version", "-V":
+        stdout.write("convcalc \(convcalcVersion)\n")
+        return 0
+    case "help":
+        guard args.count > 1 else {
+            stdout.write(Help.topLevel())
+            return 0
+        }
+        guard let command = commands.first(where: { $0.name == args[1] }) else {
+            return fail(UsageError.unknownCommand(args[1], suggestion: suggestCommand(args[1])), command: nil, stderr: stderr)
+        }
+        stdout.write(Help.render(command))
+        return 0
+    default:
+        break
+    }
+    guard let command = commands.first(where: { $0.name == first }) else {
+        let error: UsageError = first.hasPrefix("-")
+            ? .unknownOption(first, suggestion: NameSuggestion.nearest(to: first, among: ["--help", "--version"]))
+            : .unknownCommand(first, suggestion: suggestCommand(first))
+        return fail(error, command: nil, stderr: stderr)
+    }
+    let rest = Array(args.dropFirst())
+    let beforeEnd = rest.prefix { $0 != "--" }
+    if beforeEnd.contains("-h") || beforeEnd.contains("--help") {
+        stdout.write(Help.render(command))
+        return 0
+    }
+    do {
+        let parsed = try ParsedArguments(rest, table: command.options)
+        let result = try command.execute(parsed, InputContext(stdin: stdin))
+        for warning in result.warnings { stderr.write("convcalc: warning: \(warning)\n") }
+        stdout.write(result.output)
+        return 0
+    } catch let error as UserFacingError {
+        return fail(error, command: command, stderr: stderr)
+    } catch {
+        stderr.write("convcalc: error: unexpected failure: \(error)\n")
+        return 1
+    }
+}
+
+private func suggestCommand(_ name: String) -> String? {
+    NameSuggestion.nearest(to: name, among: commands.map(\.name) + ["help"])
+}
+
+/// Writes one `convcalc: error:` line and returns the exit status for the error's category.
+private func fail(_ error: UserFacingError, command: Command?, stderr: TextSink) -> Int32 {
+    var line = "convcalc: error: \(error.message)"
+    if error.category == .usage {
+        line += command.map { " (see 'convcalc help \($0.name)')" } ?? " (see 'convcalc help')"
+    }
+    stderr.write(line + "\n")
+    return error.category == .usage ? 2 : 1
+}

@@ -1,0 +1,85 @@
+import ConvCalcCore
+
+/// Help text, generated from the command tables (swift-argument-parser layout:
+/// OVERVIEW / USAGE / OPTIONS / EXAMPLES, `(default: …)` after the text, 80 columns).
+enum Help {
+    static func topLevel() -> String {
+        var lines: [String] = []
+        lines += TextWrap.wrap("convcalc \(convcalcVersion): a convolution calculator for people who learn, teach and design convolutional networks.", first: "OVERVIEW: ", rest: "")
+        lines.append("")
+        lines.append("USAGE: convcalc COMMAND [options] [LAYER...]")
+        lines.append("")
+        lines.append("COMMANDS:")
+        for command in commands {
+            lines += TextWrap.wrap(command.summary, first: "  " + TextWrap.pad(command.name, 10), rest: String(repeating: " ", count: 12))
+        }
+        lines.append("  " + TextWrap.pad("help", 10) + "show help for a command")
+        lines.append("")
+        lines.append("OPTIONS:")
+        lines.append("  -h, --help            show this help")
+        lines.append("  --version             show the version")
+        lines.append("")
+        lines.append("LAYER TYPES (tokens TYPE[:key=value,...], e.g. conv:k=3,s=2,p=1):")
+        for type in LayerType.allCases {
+            lines += TextWrap.wrap(type.summary, first: "  " + TextWrap.pad(type.rawValue, 14), rest: String(repeating: " ", count: 16))
+        }
+        lines.append("")
+        lines.append("KEYS:")
+        for key in LayerKey.allCases {
+            lines += TextWrap.wrap(key.meaning, first: "  " + TextWrap.pad(key.rawValue, 8), rest: String(repeating: " ", count: 10))
+        }
+        lines.append("")
+        lines += TextWrap.wrap("See 'convcalc help COMMAND' or 'convcalc COMMAND --help' for a command's options, and 'man convcalc' for the formulas and exit codes.")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func render(_ command: Command) -> String {
+        var lines: [String] = []
+        lines += TextWrap.wrap(command.summary, first: "OVERVIEW: ", rest: "")
+        for paragraph in command.overview {
+            lines.append("")
+            lines += TextWrap.wrap(paragraph)
+        }
+        lines.append("")
+        for (index, usage) in command.usage.enumerated() {
+            lines.append((index == 0 ? "USAGE: " : "       ") + usage)
+        }
+        for group in OptionGroup.allCases {
+            let specs = command.options.filter { $0.group == group }
+            guard !specs.isEmpty else { continue }
+            lines.append("")
+            lines.append(group.rawValue + ":")
+            for spec in specs { lines += optionLines(spec) }
+        }
+        for (title, paragraphs) in command.sections {
+            lines.append("")
+            lines.append(title + ":")
+            for paragraph in paragraphs { lines += TextWrap.wrap(paragraph, first: "  ", rest: "  ") }
+        }
+        if !command.examples.isEmpty {
+            lines.append("")
+            lines.append("EXAMPLES:")
+            for (example, explanation) in command.examples {
+                lines.append("  " + example)
+                lines += TextWrap.wrap(explanation, first: "      ", rest: "      ")
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static let helpColumn = 26
+
+    /// `  --k, --kernel SIZE      kernel size (default: …)`
+    static func optionLines(_ spec: OptionSpec) -> [String] {
+        var names = spec.names.joined(separator: ", ")
+        if let value = spec.valueName { names += " " + value }
+        var text = spec.help
+        if let defaultText = spec.defaultText { text += " (default: \(defaultText))" }
+        let indent = String(repeating: " ", count: helpColumn)
+        let label = "  " + names
+        if label.count + 2 > helpColumn {
+            return [label] + TextWrap.wrap(text, first: indent, rest: indent)
+        }
+        return TextWrap.wrap(text, first: TextWrap.pad(label, helpColumn), rest: indent)
+    }
+}

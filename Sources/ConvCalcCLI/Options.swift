@@ -1,0 +1,182 @@
+import ConvCalcCore
+
+/// Every option of every command, by identity; a command's table says which it takes.
+enum OptionID: String, CaseIterable, Hashable {
+    // Layer options (one layer), each the twin of a token key.
+    case type, kernel, stride, padding, dilation, outputPadding, groups, cout, multiplier
+    case reduction, dcn, ceil
+    // Stack options.
+    case input, cin, file, dims, bias, noBias
+    // Command options.
+    case out
+    // Output options.
+    case quiet, json, help
+}
+
+/// How options are grouped in help.
+enum OptionGroup: String, CaseIterable {
+    case layer = "LAYER OPTIONS (one layer; or give layers as tokens)"
+    case stack = "STACK OPTIONS"
+    case command = "OPTIONS"
+    case output = "OUTPUT OPTIONS"
+}
+
+/// One row of a command's option table: it drives parsing, `--help` and the man-page check.
+struct OptionSpec {
+    let id: OptionID
+    /// Every spelling, the preferred one first: `["--k", "--kernel"]`, `["-q", "--quiet"]`.
+    let names: [String]
+    /// The value's placeholder (`SIZE`); `nil` for a flag.
+    let valueName: String?
+    let group: OptionGroup
+    let help: String
+    let defaultText: String?
+    /// The token key this option sets for a single layer.
+    let layerKey: LayerKey?
+
+    init(_ id: OptionID, _ names: [String], value: String? = nil, group: OptionGroup, help: String,
+         default defaultText: String? = nil, key: LayerKey? = nil) {
+        self.id = id
+        self.names = names
+        self.valueName = value
+        self.group = group
+        self.help = help
+        self.defaultText = defaultText
+        self.layerKey = key
+    }
+
+    var isFlag: Bool { valueName == nil }
+}
+
+/// The option tables shared by the layer commands.
+enum CommonOptions {
+    static let layer: [OptionSpec] = [
+        OptionSpec(.type, ["--type"], value: "TYPE", group: .layer,
+                   help: "layer type: " + LayerType.allCases.filter { $0 != .input }.map(\.rawValue).joined(separator: ", ") + " (deconv = tconv)",
+                   default: "conv"),
+        OptionSpec(.kernel, ["--k", "--kernel"], value: "SIZE", group: .layer, help: "kernel size, e.g. 3 or 1x7", key: .k),
+        OptionSpec(.stride, ["--s", "--stride"], value: "SIZE", group: .layer,
+                   help: "stride; for upsample the scale factor", default: "1; pools: k", key: .s),
+        OptionSpec(.padding, ["--p", "--padding"], value: "PAD", group: .layer,
+                   help: "padding: N, HxW, before:after per dimension (0:1x1:1), same, valid or full", default: "0", key: .p),
+        OptionSpec(.dilation, ["--d", "--dilation"], value: "SIZE", group: .layer, help: "dilation", default: "1", key: .d),
+        OptionSpec(.outputPadding, ["--op", "--output-padding"], value: "SIZE", group: .layer,
+                   help: "output padding (tconv only), below max(s, d)", default: "0", key: .op),
+        OptionSpec(.groups, ["--g", "--groups"], value: "N", group: .layer, help: "groups (shuffle: the channel groups)", default: "1", key: .g),
+        OptionSpec(.cout, ["--cout"], value: "N", group: .layer, help: "output channels", default: "input channels", key: .c),
+        OptionSpec(.multiplier, ["--multiplier"], value: "N", group: .layer, help: "depth multiplier (dwconv, sepconv)", default: "1", key: .m),
+        OptionSpec(.reduction, ["--r", "--reduction"], value: "N", group: .layer,
+                   help: "SE reduction ratio; pixel-shuffle factor", default: "16 for se", key: .r),
+        OptionSpec(.dcn, ["--dcn"], value: "N", group: .layer, help: "deformable convolution version, 1 or 2", default: "1", key: .v),
+        OptionSpec(.ceil, ["--ceil"], group: .layer, help: "pooling ceil mode (PyTorch ceil_mode=True)", key: .ceil),
+    ]
+
+    static let stack: [OptionSpec] = [
+        OptionSpec(.input, ["--in"], value: "SIZE", group: .stack, help: "input spatial size, e.g. 32, 224x224 or 16x112x112"),
+        OptionSpec(.cin, ["--cin"], value: "C", group: .stack, help: "input channels"),
+        OptionSpec(.file, ["-f", "--file"], value: "FILE", group: .stack,
+                   help: "read layers from FILE, one token a line, # comments ('-' for stdin); tokens on the command line follow them"),
+        OptionSpec(.dims, ["--dims"], value: "N", group: .stack,
+                   help: "spatial dimensions (1, 2 or 3) when every size is a single number", default: "2"),
+        OptionSpec(.bias, ["--bias"], group: .stack, help: "layers have a learnable bias unless a token says bias=0 (the default)"),
+        OptionSpec(.noBias, ["--no-bias"], group: .stack, help: "layers have no bias unless a token says bias=1"),
+    ]
+
+    static let output: [OptionSpec] = [
+        OptionSpec(.quiet, ["-q", "--quiet"], group: .output, help: "print only the bare result"),
+        OptionSpec(.json, ["--json"], group: .output, help: "print one JSON object"),
+        OptionSpec(.help, ["-h", "--help"], group: .output, help: "show this help"),
+    ]
+}
+
+/// A usage mistake on the command line (exit 2).
+enum UsageError: UserFacingError {
+    case unknownOption(String, suggestion: String?)
+    case missingValue(option: String, valueName: String)
+    case unexpectedValue(option: String)
+    case repeated(option: String)
+    case unknownCommand(String, suggestion: String?)
+    case invalid(String)
+
+    var message: String {
+        switch self {
+        case let .unknownOption(name, suggestion):
+            return "unknown option '\(name)'" + (suggestion.map { "; did you mean '\($0)'?" } ?? "")
+        case let .missingValue(option, valueName):
+            return "option '\(option)' needs a value (\(valueName))"
+        case let .unexpectedValue(option):
+            return "option '\(option)' takes no value"
+        case let .repeated(option):
+            return "option '\(option)' is given more than once"
+        case let .unknownCommand(name, suggestion):
+            return "unknown command '\(name)'" + (suggestion.map { "; did you mean '\($0)'?" } ?? "") + "; commands: shape, help"
+        case let .invalid(text):
+            return text
+        }
+    }
+    var category: ErrorCategory { .usage }
+}
+
+/// The command line split into options and positionals (stage one: no meaning yet).
+///
+/// Accepts `--name value`, `--name=value`, flags, `--` (everything after is positional)
+/// and `-` (a positional meaning stdin). A value option consumes the next argument even if
+/// it starts with `-`, so `--p -1` reaches validation and is reported as out of range.
+struct ParsedArguments {
+    private(set) var values: [OptionID: String] = [:]
+    /// The spelling used for each option, for messages.
+    private(set) var spelling: [OptionID: String] = [:]
+    private(set) var flags: Set<OptionID> = []
+    private(set) var positionals: [String] = []
+
+    init(_ args: [String], table: [OptionSpec]) throws {
+        var index = 0
+        var optionsEnded = false
+        while index < args.count {
+            let arg = args[index]
+            index += 1
+            if optionsEnded || arg == "-" || !arg.hasPrefix("-") {
+                positionals.append(arg)
+                continue
+            }
+            if arg == "--" {
+                optionsEnded = true
+                continue
+            }
+            var name = arg
+            var inline: String?
+            if arg.hasPrefix("--"), let eq = arg.firstIndex(of: "=") {
+                name = String(arg[..<eq])
+                inline = String(arg[arg.index(after: eq)...])
+            }
+            guard let spec = table.first(where: { $0.names.contains(name) }) else {
+                let all = table.flatMap(\.names)
+                throw UsageError.unknownOption(name, suggestion: NameSuggestion.nearest(to: name, among: all))
+            }
+            if spec.isFlag {
+                if inline != nil { throw UsageError.unexpectedValue(option: name) }
+                flags.insert(spec.id)
+                continue
+            }
+            let value: String
+            if let inline {
+                value = inline
+            } else {
+                guard index < args.count else {
+                    throw UsageError.missingValue(option: name, valueName: spec.valueName ?? "VALUE")
+                }
+                value = args[index]
+                index += 1
+            }
+            if values[spec.id] != nil { throw UsageError.repeated(option: name) }
+            values[spec.id] = value
+            spelling[spec.id] = name
+        }
+    }
+
+    func value(_ id: OptionID) -> String? { values[id] }
+    func has(_ id: OptionID) -> Bool { flags.contains(id) || values[id] != nil }
+    func name(_ id: OptionID, in table: [OptionSpec]) -> String {
+        spelling[id] ?? table.first { $0.id == id }?.names.first ?? id.rawValue
+    }
+}

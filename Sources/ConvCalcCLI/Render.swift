@@ -1,0 +1,91 @@
+import ConvCalcCore
+
+/// Sizes as users write them: `28` when the stack was uniform and all values agree, else `28x26`.
+enum SizeText {
+    static func format(_ values: [Int], uniform: Bool) -> String {
+        if uniform, let first = values.first, values.allSatisfy({ $0 == first }) { return "\(first)" }
+        return values.map(String.init).joined(separator: "x")
+    }
+
+    /// Padding as `--p` takes it: `1`, `0:1`, `1x0:1`.
+    static func padding(_ pairs: [PadPair], uniform: Bool) -> String {
+        if uniform, let first = pairs.first, pairs.allSatisfy({ $0 == first }) { return first.description }
+        return pairs.map(\.description).joined(separator: "x")
+    }
+}
+
+/// A JSON value written with keys in the order given (stable output for scripts and tests).
+indirect enum JSON {
+    case number(Int)
+    case double(Double)
+    case string(String)
+    case bool(Bool)
+    case null
+    case array([JSON])
+    case object([(String, JSON)])
+
+    static func ints(_ values: [Int]) -> JSON { .array(values.map { .number($0) }) }
+
+    var text: String {
+        switch self {
+        case let .number(n): return "\(n)"
+        case let .double(d): return d.isFinite ? "\(d)" : "null"
+        case let .string(s): return JSON.quote(s)
+        case let .bool(b): return b ? "true" : "false"
+        case .null: return "null"
+        case let .array(items): return "[" + items.map(\.text).joined(separator: ", ") + "]"
+        case let .object(pairs):
+            return "{" + pairs.map { JSON.quote($0.0) + ": " + $0.1.text }.joined(separator: ", ") + "}"
+        }
+    }
+
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}
+
+/// Word wrapping at a fixed width, so help and golden files do not depend on the terminal.
+enum TextWrap {
+    static let width = 80
+
+    /// Wraps `text` into lines of at most `width` columns, the first prefixed by `first`,
+    /// the rest by `rest` (both count toward the width).
+    static func wrap(_ text: String, width: Int = width, first: String = "", rest: String = "") -> [String] {
+        var lines: [String] = []
+        var line = first
+        var lineHasWord = false
+        for word in text.split(separator: " ") {
+            if lineHasWord && line.count + 1 + word.count > width {
+                lines.append(line)
+                line = rest
+                lineHasWord = false
+            }
+            line += (lineHasWord ? " " : "") + word
+            lineHasWord = true
+        }
+        lines.append(line)
+        return lines
+    }
+
+    /// Pads `text` with spaces to `width` columns.
+    static func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+    }
+}

@@ -1,0 +1,315 @@
+import ConvCalcCore
+
+/// `convcalc shape`: output sizes with the working, formulas of `in`, and padding solving.
+enum ShapeCommand {
+    static let options: [OptionSpec] = CommonOptions.layer + CommonOptions.stack + [
+        OptionSpec(.out, ["--out"], value: "SIZE", group: .command,
+                   help: "solve for the padding (conv, pools) or output padding (tconv) of the last layer that gives this output size; needs --in"),
+    ] + CommonOptions.output
+
+    static let command = Command(
+        name: "shape",
+        summary: "output sizes of convolution, pooling and transposed layers, with the working",
+        usage: ["convcalc shape [options] --k SIZE [--s SIZE] [--p PAD] [--d SIZE] [--in SIZE]",
+                "convcalc shape [options] LAYER... [--in SIZE]",
+                "convcalc shape [options] -f FILE [--in SIZE]"],
+        overview: [
+            "Prints each layer's output size with the formula and the numbers substituted. Without --in, gives the output size as a formula of in, the effective kernel, and the padding that keeps the size. With --out, solves for the padding that gives a wanted size.",
+        ],
+        options: options,
+        sections: [
+            ("FORMULAS (per spatial dimension)", [
+                "ke = d·(k − 1) + 1 (the effective kernel); pb, pa = padding before and after.",
+                "conv, pools: out = ⌊(in + pb + pa − ke)/s⌋ + 1.",
+                "pools with --ceil: out = ⌈(in + pb + pa − ke)/s⌉ + 1, minus 1 when the last window would start in the right padding, (out − 1)·s ≥ in + pb (PyTorch's rule).",
+                "tconv: out = (in − 1)·s − pb − pa + ke + op, with op < max(s, d).",
+                "same: out = ⌈in/s⌉, total padding max((out − 1)·s + ke − in, 0), pb = ⌊total/2⌋, the extra one after (TensorFlow, PyTorch). valid: none. full: ke − 1 on each side.",
+                "upsample: out = in·s. pixelshuffle: out = in·r. gap, fc: out = 1.",
+            ]),
+            ("OUTPUT", [
+                "-q prints the final output size (28, or 28x26 per dimension); without --in, the formula of in; with --out, the padding as --p takes it (for tconv, the output padding, or p=P,op=N when the padding had to change).",
+                "--json prints {\"out\": [...], \"layers\": [{\"layer\", \"in\", \"out\", ...}]}; sizes are arrays, one number per dimension.",
+                "Warnings (stderr, exit 0): input rows or columns never read, windows lying entirely in padding.",
+            ]),
+        ],
+        examples: [
+            ("convcalc shape --k 3 --d 2 --s 1", "effective kernel 5, out = in − 4, and the padding 2 that keeps the size"),
+            ("convcalc shape -q --in 224 --k 7 --s 2 --p 3", "prints 112"),
+            ("convcalc shape --in 224 conv:k=7,s=2,p=3 maxpool:k=3,s=2,p=1", "a stack: 224 → 112 → 56, with the working"),
+            ("convcalc shape tconv:k=3,s=2,p=1,op=1 --in 3", "a transposed convolution: 6"),
+            ("convcalc shape --in 32 --k 4 --out 32", "the padding that keeps 32 with a 4-wide kernel (only asymmetric: 1:2)"),
+            ("convcalc shape --in 10 maxpool:k=1,s=2,ceil=1", "PyTorch's ceil mode drops the last window: 5"),
+        ],
+        execute: execute
+    )
+
+    static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
+        if args.has(.quiet) && args.has(.json) { throw UsageError.invalid("give -q or --json, not both") }
+        let stack = try StackInput.build(args, table: options, context: context)
+        let style: OutputStyle = args.has(.json) ? .json : args.has(.quiet) ? .quiet : .text
+        if let outText = args.value(.out) {
+            return try solve(stack, target: outText, style: style)
+        }
+        guard let input = stack.inputSize else { return try symbolic(stack, style: style) }
+        let trace = try ShapeTrace(stack: stack, input: input)
+        let warnings = trace.layers.flatMap { layer in
+            layer.warnings.map { "layer \(layer.index) '\(layer.layer.token)': \($0.message)" }
+        }
+        let output: String
+        switch style {
+        case .quiet: output = SizeText.format(trace.output, uniform: stack.isUniform) + "\n"
+        case .json: output = json(trace, stack: stack, warnings: warnings).text + "\n"
+        case .text: output = text(trace, stack: stack)
+        }
+        return CommandResult(output: output, warnings: warnings)
+    }
+
+    enum OutputStyle { case text, quiet, json }
+
+    /// Whether one dimension's working stands for all (uniform stack, identical steps).
+    static func sameAcrossDimensions(_ stack: LayerStack, _ steps: [DimensionStep]) -> Bool {
+        stack.isUniform && steps.allSatisfy { $0 == steps[0] }
+    }
+
+    // MARK: Numeric
+
+    static func text(_ trace: ShapeTrace, stack: LayerStack) -> String {
+        let tokenWidth = trace.layers.map(\.layer.token.count).max() ?? 0
+        var lines: [String] = []
+        for layer in trace.layers {
+            let sizes = SizeText.format(layer.input, uniform: stack.isUniform) + " → " + SizeText.format(layer.output, uniform: stack.isUniform)
+            lines.append("\(layer.index)  " + TextWrap.pad(layer.layer.token, tokenWidth) + "  " + sizes)
+            let geometry = stack.geometry(of: layer.index - 1)
+            let dimsShown = sameAcrossDimensions(stack, layer.steps) ? [0] : Array(0..<stack.dims)
+            for dim in dimsShown {
+                let step = layer.steps[dim]
+                let prefix = dimsShown.count > 1 ? "   " + DimensionNames.label(dim, of: stack.dims) + ": " : "   "
+                let indent = String(repeating: " ", count: prefix.count)
+                var working: [String] = []
+                if let ke = ShapeWorking.effectiveKernel(step) { working.append(ke) }
+                if let rule = ShapeWorking.paddingRule(geometry.padding, step, type: geometry.type) { working.append(rule) }
+                working.append(ShapeWorking.output(step, type: geometry.type))
+                for (i, line) in working.enumerated() { lines.append((i == 0 ? prefix : indent) + line) }
+            }
+        }
+        lines.append("")
+        var final = "output: " + SizeText.format(trace.output, uniform: stack.isUniform)
+        if trace.layers.count > 1 {
+            let chain = [trace.layers[0].input] + trace.layers.map(\.output)
+            final += "   (" + chain.map { SizeText.format($0, uniform: stack.isUniform) }.joined(separator: " → ") + ")"
+        }
+        lines.append(final)
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func json(_ trace: ShapeTrace, stack: LayerStack, warnings: [String]) -> JSON {
+        let layers: [JSON] = trace.layers.map { layer in
+            .object([
+                ("layer", .string(layer.layer.token)),
+                ("type", .string(layer.layer.type.rawValue)),
+                ("in", .ints(layer.input)),
+                ("out", .ints(layer.output)),
+                ("effective_kernel", .ints(layer.steps.map(\.effectiveKernel))),
+                ("stride", .ints(layer.steps.map(\.stride))),
+                ("padding", .array(layer.steps.map { .ints([$0.pad.before, $0.pad.after]) })),
+                ("ceil_dropped", .bool(layer.steps.contains { $0.ceilDropped })),
+            ])
+        }
+        return .object([
+            ("out", .ints(trace.output)),
+            ("in", .ints(stack.inputSize ?? [])),
+            ("dims", .number(stack.dims)),
+            ("layers", .array(layers)),
+            ("warnings", .array(warnings.map { .string($0) })),
+        ])
+    }
+
+    // MARK: Symbolic (no --in)
+
+    static func symbolic(_ stack: LayerStack, style: OutputStyle) throws -> CommandResult {
+        let allDims = Array(0..<stack.dims)
+        let composed = allDims.map { stack.composedFormula($0) }
+        let minimum = allDims.map { stack.minimumInput($0) }
+        switch style {
+        case .quiet:
+            guard composed.allSatisfy({ $0 != nil }) else {
+                throw ShapeError.invalidGeometry("this stack has no single formula of in (a ceil-mode pool or an upsampling after a stride); give --in for the size")
+            }
+            let texts = composed.map { $0!.render(variable: "in") }
+            let shown = stack.isUniform && texts.allSatisfy({ $0 == texts[0] }) ? [texts[0]] : texts
+            return CommandResult(output: shown.joined(separator: ", ") + "\n")
+        case .json:
+            var layers: [JSON] = []
+            for index in stack.layers.indices {
+                let geometry = stack.geometry(of: index)
+                let formulas = try allDims.map { try geometry.formula($0)?.formula.render(variable: "in") }
+                let keep = try allDims.map { try ShapeWorking.keepingPadding(geometry, dim: $0) }
+                layers.append(.object([
+                    ("layer", .string(stack.layers[index].token)),
+                    ("type", .string(stack.layers[index].type.rawValue)),
+                    ("in", .null),
+                    ("out", .null),
+                    ("formula", .array(formulas.map { $0.map(JSON.string) ?? .null })),
+                    ("effective_kernel", .ints(try allDims.map { try geometry.effectiveKernel($0) })),
+                    ("keep_size", .array(keep.map { $0.map(JSON.string) ?? .null })),
+                    ("min_in", .array(allDims.map { LayerGeometry.minimumInput([geometry], dim: $0).map(JSON.number) ?? .null })),
+                ]))
+            }
+            let object = JSON.object([
+                ("out", .null),
+                ("formula", .array(composed.map { $0.map { .string($0.render(variable: "in")) } ?? .null })),
+                ("min_in", .array(minimum.map { $0.map(JSON.number) ?? .null })),
+                ("dims", .number(stack.dims)),
+                ("layers", .array(layers)),
+            ])
+            return CommandResult(output: object.text + "\n")
+        case .text:
+            break
+        }
+        var lines: [String] = []
+        for index in stack.layers.indices {
+            let geometry = stack.geometry(of: index)
+            lines.append("\(index + 1)  \(stack.layers[index].token)")
+            let renderings = try allDims.map { dim -> [String] in
+                var rows: [String] = []
+                let ke = try geometry.effectiveKernel(dim)
+                if geometry.rule == .window || geometry.rule == .transposed {
+                    let k = geometry.kernel[dim], d = geometry.dilation[dim]
+                    rows.append(d == 1 ? "ke = k = \(ke)" : "ke = d·(k − 1) + 1 = \(d)·(\(k) − 1) + 1 = \(ke)")
+                }
+                rows.append(try ShapeWorking.symbolic(geometry, dim: dim))
+                if let minimum = LayerGeometry.minimumInput([geometry], dim: dim), minimum > 1 {
+                    rows.append("valid for in ≥ \(minimum)")
+                }
+                if let keep = try ShapeWorking.keepingPadding(geometry, dim: dim) { rows.append(keep) }
+                return rows
+            }
+            let shownDims = stack.isUniform && renderings.allSatisfy({ $0 == renderings[0] }) ? [0] : allDims
+            for dim in shownDims {
+                let prefix = shownDims.count > 1 ? "   " + DimensionNames.label(dim, of: stack.dims) + ": " : "   "
+                let indent = String(repeating: " ", count: prefix.count)
+                for (i, row) in renderings[dim].enumerated() { lines.append((i == 0 ? prefix : indent) + row) }
+            }
+        }
+        if stack.layers.count > 1 {
+            lines.append("")
+            let texts = allDims.map { dim -> String in
+                var text = composed[dim].map { "out = " + $0.render(variable: "in") }
+                    ?? "no single formula (a ceil-mode pool, or an upsampling after a stride): apply the layers in turn"
+                if let minimum = minimum[dim], minimum > 1 { text += ", valid for in ≥ \(minimum)" }
+                return text
+            }
+            let shown = stack.isUniform && texts.allSatisfy({ $0 == texts[0] }) ? [texts[0]] : texts
+            for (dim, text) in shown.enumerated() {
+                let label = shown.count > 1 ? DimensionNames.label(dim, of: stack.dims) + ": " : ""
+                lines.append("stack: " + label + text)
+            }
+        }
+        lines.append("")
+        lines.append("give --in SIZE for numbers")
+        return CommandResult(output: lines.joined(separator: "\n") + "\n")
+    }
+
+    // MARK: Solving for padding (--out)
+
+    static func solve(_ stack: LayerStack, target targetText: String, style: OutputStyle) throws -> CommandResult {
+        guard let input = stack.inputSize else {
+            throw UsageError.invalid("--out needs --in (the input size to solve for)")
+        }
+        let target = try DimSize.parse(targetText, key: "--out", minimum: 1)
+        guard target.values.count == 1 || target.values.count == stack.dims else {
+            throw LayerError.dimensionMismatch(key: "--out", value: targetText, count: target.values.count, dims: stack.dims)
+        }
+        let wanted = target.expanded(to: stack.dims)
+        let uniform = stack.isUniform && target.isUniform
+        // Layers before the last run as given; the last one is solved.
+        var layerInput = input
+        if stack.layers.count > 1 {
+            var prefix = stack
+            prefix.layers.removeLast()
+            layerInput = try ShapeTrace(stack: prefix, input: input).output
+        }
+        let index = stack.layers.count - 1
+        let geometry = stack.geometry(of: index)
+        let token = stack.layers[index].token
+        var solutions: [PaddingSolution] = []
+        for dim in 0..<stack.dims {
+            do {
+                solutions.append(try PaddingSolver.solve(geometry, dim: dim, input: layerInput[dim], target: wanted[dim]))
+            } catch let error as UserFacingError {
+                throw LayerContextError(index: index + 1, token: token, underlying: error)
+            }
+        }
+        let isTransposed = geometry.rule == .transposed
+        let pads = solutions.map(\.pad)
+        let outputPaddings = solutions.map { solution -> Int in
+            if case let .outputPadding(op, _, _) = solution { return op }
+            return 0
+        }
+        let paddingChanged = solutions.contains { if case .outputPadding(_, _, true) = $0 { return true } else { return false } }
+        let paddingText = SizeText.padding(pads, uniform: uniform)
+        let opText = SizeText.format(outputPaddings, uniform: uniform)
+        switch style {
+        case .quiet:
+            if isTransposed {
+                return CommandResult(output: (paddingChanged ? "p=\(paddingText),op=\(opText)" : opText) + "\n")
+            }
+            return CommandResult(output: paddingText + "\n")
+        case .json:
+            let object = JSON.object([
+                ("layer", .string(token)),
+                ("in", .ints(layerInput)),
+                ("out", .ints(wanted)),
+                ("padding", .array(pads.map { .ints([$0.before, $0.after]) })),
+                ("symmetric", .bool(pads.allSatisfy(\.isSymmetric))),
+                ("output_padding", isTransposed ? .ints(outputPaddings) : .null),
+                ("padding_changed", .bool(paddingChanged)),
+            ])
+            return CommandResult(output: object.text + "\n")
+        case .text:
+            break
+        }
+        var lines = ["\(index + 1)  \(token)   in \(SizeText.format(layerInput, uniform: uniform)) → wanted out \(SizeText.format(wanted, uniform: uniform))"]
+        let dimsShown = uniform && solutions.allSatisfy({ $0 == solutions[0] }) ? [0] : Array(0..<stack.dims)
+        for dim in dimsShown {
+            let prefix = dimsShown.count > 1 ? "   " + DimensionNames.label(dim, of: stack.dims) + ": " : "   "
+            let indent = String(repeating: " ", count: prefix.count)
+            let solved = geometry.replacingPadding(with: pads[dim], dim: dim)
+            var rows: [String] = []
+            let ke = try geometry.effectiveKernel(dim), s = geometry.stride[dim], n = layerInput[dim]
+            switch solutions[dim] {
+            case let .symmetric(pad, totals), let .asymmetricOnly(pad, totals):
+                let opening = geometry.ceilMode ? "⌈(\(n) + P − \(ke))/\(s)⌉ + 1" : "⌊(\(n) + P − \(ke))/\(s)⌋ + 1"
+                let range = totals.lowerBound == totals.upperBound ? "P = \(totals.lowerBound)" : "P = \(totals.lowerBound) to \(totals.upperBound)"
+                rows.append("\(opening) = \(wanted[dim]) for total padding \(range)")
+                if pad.isSymmetric {
+                    rows.append("padding: p=\(pad.before) (\(pad.before) before, \(pad.after) after)")
+                } else {
+                    rows.append("only asymmetric padding works: p=\(pad) (\(pad.before) before, \(pad.after) after; TensorFlow's 'same' also puts the extra one after)")
+                }
+            case let .outputPadding(op, pad, changed):
+                if changed {
+                    let given = try geometry.padPair(dim, input: n)
+                    let needed = wanted[dim] - ((n - 1) * s - given.before - given.after + ke)
+                    rows.append("with p=\(given) the output padding would have to be \(needed), but 0 ≤ op < max(s, d) = \(max(s, geometry.dilation[dim]))")
+                    rows.append("use p=\(pad) with op=\(op)")
+                } else {
+                    rows.append("(\(n) − 1)·\(s) − \(pad.before) − \(pad.after) + \(ke) + op = \(wanted[dim]) → op = \(op)")
+                    rows.append("output padding: op=\(op)")
+                }
+            }
+            var check = solved
+            if isTransposed { check = check.replacingOutputPadding(with: outputPaddings[dim], dim: dim) }
+            let step = try check.step(dim, input: n)
+            rows.append("check: " + ShapeWorking.output(step, type: geometry.type))
+            for (i, row) in rows.enumerated() { lines.append((i == 0 ? prefix : indent) + row) }
+        }
+        lines.append("")
+        if isTransposed {
+            lines.append(paddingChanged ? "use: --p \(paddingText) --op \(opText)" : "use: --op \(opText)")
+        } else {
+            lines.append("use: --p \(paddingText)")
+        }
+        return CommandResult(output: lines.joined(separator: "\n") + "\n")
+    }
+}

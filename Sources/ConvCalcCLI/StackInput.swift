@@ -1,0 +1,134 @@
+import ConvCalcCore
+
+/// What a command may read besides its arguments: stdin (once) and files.
+final class InputContext {
+    private let stdin: InputSource
+    private var stdinUsed = false
+
+    init(stdin: InputSource) { self.stdin = stdin }
+
+    /// Reads `path`, or stdin for `-` (at most once).
+    func read(_ path: String) throws -> String {
+        if path == "-" {
+            guard !stdinUsed else { throw InputError.stdinTwice }
+            stdinUsed = true
+            return try stdin.readAll()
+        }
+        return try FileReader.read(path: path)
+    }
+}
+
+/// Builds the layer stack from `--k …` options, `-f FILE` and positional tokens.
+enum StackInput {
+    static func build(_ args: ParsedArguments, table: [OptionSpec], context: InputContext) throws -> LayerStack {
+        let layerOptions = table.filter { $0.group == .layer && args.has($0.id) }
+        var layers: [Layer] = []
+        if let path = args.value(.file) {
+            let text = try context.read(path)
+            layers = try LayerStack.parseFile(text, name: path == "-" ? "<stdin>" : path)
+        }
+        for token in args.positionals {
+            do {
+                layers.append(try Layer.parse(token))
+            } catch let error as UserFacingError {
+                throw LayerContextError(index: layers.count + 1, token: token, underlying: error)
+            }
+        }
+        if !layerOptions.isEmpty {
+            guard layers.isEmpty else {
+                let names = layerOptions.map { args.name($0.id, in: table) }.joined(separator: ", ")
+                throw UsageError.invalid("give the layer either by options (\(names)) or as tokens/-f, not both; e.g. conv:k=3,s=2 instead of --k 3 --s 2")
+            }
+            layers = [try singleLayer(args, options: layerOptions)]
+        }
+        guard !layers.isEmpty else {
+            throw UsageError.invalid("no layer given; give one by options (--k 3 --s 2) or as tokens (conv:k=3 maxpool:k=2), or -f FILE")
+        }
+        let inputSize = try args.value(.input).map { try DimSize.parse($0, key: "--in", minimum: 1) }
+        let inputChannels = try args.value(.cin).map {
+            try DimSize.parse($0, key: "--cin", minimum: 1)
+        }
+        if let channels = inputChannels, channels.values.count != 1 {
+            throw LayerError.malformedValue(key: "--cin", value: "\(channels)", expected: "one whole number ≥ 1")
+        }
+        let dims = try args.value(.dims).map { text -> Int in
+            guard let value = Int(text), (1...3).contains(value) else {
+                throw LayerError.malformedValue(key: "--dims", value: text, expected: "1, 2 or 3")
+            }
+            return value
+        }
+        if args.has(.bias) && args.has(.noBias) {
+            throw UsageError.invalid("give --bias or --no-bias, not both")
+        }
+        return try LayerStack(layers: layers, inputSize: inputSize, inputChannels: inputChannels?.values[0],
+                              dims: dims, defaultBias: !args.has(.noBias))
+    }
+
+    /// The one layer given by `--type`, `--k`, `--s`, …: turned into `key=value` assignments
+    /// so it goes through the same parser and rules as a token.
+    static func singleLayer(_ args: ParsedArguments, options: [OptionSpec]) throws -> Layer {
+        let typeName = args.value(.type) ?? "conv"
+        if typeName == LayerType.input.rawValue {
+            throw UsageError.invalid("--type input is not a layer; give the input with --in and --cin")
+        }
+        var assignments: [(String, String)] = []
+        for key in LayerKey.allCases {
+            guard let spec = options.first(where: { $0.layerKey == key }) else { continue }
+            assignments.append((key.rawValue, spec.isFlag ? "1" : args.value(spec.id) ?? ""))
+        }
+        do {
+            return try Layer.make(typeName: typeName, assignments: assignments)
+        } catch let error as LayerError {
+            throw OptionLayerError(error: error, options: options)
+        }
+    }
+}
+
+/// A layer error from single-layer options, reworded to name the option (`--k`) not the key (`k`).
+struct OptionLayerError: UserFacingError {
+    let error: LayerError
+    let options: [OptionSpec]
+
+    var message: String {
+        var text = error.message
+        for spec in options {
+            guard let key = spec.layerKey?.rawValue, let name = spec.names.first else { continue }
+            text = text.replacingFirst("\(key)=", with: "\(name) ")
+        }
+        if case .unknownKey(let type, let key, _) = error,
+           let spec = CommonOptions.layer.first(where: { $0.layerKey?.rawValue == key }) {
+            return "option '\(spec.names.first!)' does not apply to layer type '\(type)'; " + text.afterFirst("; ")
+        }
+        if case .missingKey(let type, let key, _) = error,
+           let spec = CommonOptions.layer.first(where: { $0.layerKey?.rawValue == key }) {
+            return "layer type '\(type)' needs \(spec.names.joined(separator: "/"))"
+        }
+        return text
+    }
+    var category: ErrorCategory { error.category }
+}
+
+extension String {
+    func replacingFirst(_ target: String, with replacement: String) -> String {
+        guard let range = range(of: target) else { return self }
+        return String(self[..<range.lowerBound]) + replacement + String(self[range.upperBound...])
+    }
+
+    func afterFirst(_ separator: String) -> String {
+        guard let range = range(of: separator) else { return self }
+        return String(self[range.upperBound...])
+    }
+
+    /// The first range of `target` (stdlib-only; no Foundation).
+    func range(of target: String) -> Range<Index>? {
+        guard !target.isEmpty else { return nil }
+        var start = startIndex
+        while start < endIndex {
+            if self[start...].hasPrefix(target) {
+                return start..<index(start, offsetBy: target.count)
+            }
+            start = index(after: start)
+        }
+        return nil
+    }
+}

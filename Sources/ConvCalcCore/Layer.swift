@@ -1,0 +1,310 @@
+/// A key of a layer token (`conv:k=3,s=2`), each with a single-layer option in the CLI.
+public enum LayerKey: String, CaseIterable, Sendable {
+    case k, s, p, d, op, g, c, m, r, v, bias, ceil
+    /// Input size, for the `input:` pseudo-layer only.
+    case `in`
+
+    /// What the key means, for help text and the man page.
+    public var meaning: String {
+        switch self {
+        case .k: return "kernel size"
+        case .s: return "stride (pools: k; upsample: scale factor)"
+        case .p: return "padding: N, HxW, before:after per dimension, same, valid, full"
+        case .d: return "dilation"
+        case .op: return "output padding (tconv only)"
+        case .g: return "groups"
+        case .c: return "output channels"
+        case .m: return "depth multiplier (dwconv, sepconv)"
+        case .r: return "SE reduction ratio; pixel-shuffle factor"
+        case .v: return "deformable convolution version, 1 or 2"
+        case .bias: return "learnable bias, 0 or 1"
+        case .ceil: return "pooling ceil mode, 0 or 1"
+        case .in: return "input spatial size"
+        }
+    }
+}
+
+/// Every layer type of the stack language (SPEC §2).
+public enum LayerType: String, CaseIterable, Sendable {
+    case input, conv, tconv, dwconv, sepconv, asym, deform
+    case maxpool, avgpool, upsample, pixelshuffle, shuffle, se, bn, relu, gap, fc
+
+    /// Other spellings accepted for a type.
+    public static let aliases: [String: LayerType] = ["deconv": .tconv]
+
+    /// Every accepted name, aliases included, for messages.
+    public static var allNames: [String] {
+        allCases.map(\.rawValue) + aliases.keys.sorted()
+    }
+
+    /// Looks a type up by name or alias.
+    public init?(name: String) {
+        if let t = LayerType(rawValue: name) { self = t } else if let t = LayerType.aliases[name] { self = t } else { return nil }
+    }
+
+    /// The keys a token of this type may carry.
+    public var keys: [LayerKey] {
+        switch self {
+        case .input: return [.in, .c]
+        case .conv: return [.k, .s, .p, .d, .g, .c, .bias]
+        case .tconv: return [.k, .s, .p, .d, .op, .g, .c, .bias]
+        case .dwconv: return [.k, .s, .p, .d, .m, .bias]
+        case .sepconv: return [.k, .s, .p, .d, .m, .c, .bias]
+        case .asym: return [.k, .s, .p, .d, .c, .bias]
+        case .deform: return [.k, .s, .p, .d, .g, .c, .v, .bias]
+        case .maxpool: return [.k, .s, .p, .d, .ceil]
+        case .avgpool: return [.k, .s, .p, .ceil]
+        case .upsample: return [.s]
+        case .pixelshuffle: return [.r]
+        case .shuffle: return [.g]
+        case .se: return [.r, .bias]
+        case .bn, .relu, .gap: return []
+        case .fc: return [.c, .bias]
+        }
+    }
+
+    /// Keys without which the layer means nothing, with an example token.
+    public var requiredKeys: [(LayerKey, String)] {
+        switch self {
+        case .conv, .tconv, .dwconv, .sepconv, .asym, .deform: return [(.k, "\(rawValue):k=3")]
+        case .maxpool, .avgpool: return [(.k, "\(rawValue):k=2")]
+        case .upsample: return [(.s, "upsample:s=2")]
+        case .pixelshuffle: return [(.r, "pixelshuffle:r=2")]
+        case .shuffle: return [(.g, "shuffle:g=4")]
+        case .fc: return [(.c, "fc:c=1000")]
+        case .input: return [(.in, "input:in=224x224,c=3")]
+        default: return []
+        }
+    }
+
+    /// One line on what the layer is, for help and the man page.
+    public var summary: String {
+        switch self {
+        case .input: return "pseudo-layer giving the input size and channels (first only)"
+        case .conv: return "convolution (PyTorch Conv{1,2,3}d): dilated, grouped, 1x1, asymmetric"
+        case .tconv: return "transposed convolution (PyTorch ConvTranspose*d), alias deconv"
+        case .dwconv: return "depthwise convolution: g = cin, c = m*cin"
+        case .sepconv: return "depthwise separable: dwconv (no bias) then 1x1 conv to c (Keras SeparableConv2D)"
+        case .asym: return "spatially factorised k x 1 then 1 x k convolution (Inception v3)"
+        case .deform: return "deformable convolution with its offset conv (v=2 adds the mask)"
+        case .maxpool: return "max pooling, stride k by default, ceil as PyTorch"
+        case .avgpool: return "average pooling, stride k by default, ceil as PyTorch"
+        case .upsample: return "nearest upsampling by the factor s"
+        case .pixelshuffle: return "depth-to-space by r: C*r^2 x H x W -> C x rH x rW"
+        case .shuffle: return "channel shuffle with g groups"
+        case .se: return "squeeze-and-excitation with reduction r (two FC layers, SENet)"
+        case .bn: return "batch norm"
+        case .relu: return "activation"
+        case .gap: return "global average pool to 1x1"
+        case .fc: return "fully connected to c outputs (flattens C*H*W)"
+        }
+    }
+
+    /// Convolutions that slide a window of `k` over the input.
+    public var isConvolution: Bool {
+        switch self {
+        case .conv, .dwconv, .sepconv, .asym, .deform: return true
+        default: return false
+        }
+    }
+
+    /// Max and average pooling.
+    public var isPool: Bool { self == .maxpool || self == .avgpool }
+
+    /// Layers whose output size follows the sliding-window formula.
+    public var slidesWindow: Bool { isConvolution || isPool }
+}
+
+/// One layer as written: its type and the keys given, not yet resolved to a dimension count.
+///
+/// Defaults follow PyTorch: stride 1 (pools: the kernel size), padding 0, dilation 1,
+/// output padding 0, groups 1, bias on for convolution-like layers, ceil mode off.
+public struct Layer: Equatable, Sendable {
+    public var type: LayerType
+    /// The token as it would be written, e.g. `conv:k=3,d=2`.
+    public var token: String
+    public var kernel: DimSize?
+    /// `nil`: the default (1; pools use the kernel size).
+    public var stride: DimSize?
+    public var padding: Padding = .zero
+    public var dilation = DimSize(1)
+    public var outputPadding = DimSize(0)
+    /// `nil`: the default (1; `dwconv` uses the input channels).
+    public var groups: Int?
+    /// `nil`: the input channels.
+    public var outChannels: Int?
+    public var multiplier = 1
+    /// `nil`: the default (16 for SE).
+    public var reduction: Int?
+    public var deformableVersion = 1
+    /// `nil`: the stack's default (`--bias` / `--no-bias`, else on).
+    public var bias: Bool?
+    public var ceilMode = false
+    /// The `input:` pseudo-layer's size.
+    public var inputSize: DimSize?
+
+    public init(type: LayerType, token: String) {
+        self.type = type
+        self.token = token
+    }
+
+    /// The stride in effect: as given, else the kernel for pools, else 1.
+    public var effectiveStride: DimSize {
+        if let stride { return stride }
+        if type.isPool, let kernel { return kernel }
+        return DimSize(1)
+    }
+
+    /// Parses `TYPE[:key=value[,key=value]...]`.
+    ///
+    /// Whitespace around keys and values is ignored (stack files may align them).
+    /// - Throws: `LayerError` naming the type, key or value that is wrong.
+    public static func parse(_ token: String) throws -> Layer {
+        let trimmed = token.trimmingWhitespace()
+        let head: Substring
+        let tail: Substring?
+        if let colon = trimmed.firstIndex(of: ":") {
+            head = trimmed[..<colon]
+            tail = trimmed[trimmed.index(after: colon)...]
+        } else {
+            head = Substring(trimmed)
+            tail = nil
+        }
+        let typeName = String(head).trimmingWhitespace()
+        guard !typeName.isEmpty else {
+            throw LayerError.malformedToken(token, reason: "the layer type is missing")
+        }
+        var assignments: [(String, String)] = []
+        if let tail {
+            guard !tail.trimmingWhitespace().isEmpty else {
+                throw LayerError.malformedToken(token, reason: "nothing after ':'")
+            }
+            for item in tail.split(separator: ",", omittingEmptySubsequences: false) {
+                let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard parts.count == 2 else {
+                    let shown = String(item).trimmingWhitespace()
+                    throw LayerError.malformedToken(token, reason: shown.isEmpty ? "an empty key=value item" : "'\(shown)' is not key=value")
+                }
+                let key = String(parts[0]).trimmingWhitespace()
+                guard !key.isEmpty else { throw LayerError.malformedToken(token, reason: "a value without a key") }
+                assignments.append((key, String(parts[1]).trimmingWhitespace()))
+            }
+        }
+        return try make(typeName: typeName, assignments: assignments)
+    }
+
+    /// Builds a layer from a type name and `key=value` assignments, validating each.
+    ///
+    /// Single-layer command-line options (`--k 3 --s 2`) come here too, so a layer has one
+    /// set of rules however it is written. The canonical token is rebuilt from the assignments.
+    public static func make(typeName: String, assignments: [(String, String)]) throws -> Layer {
+        guard let type = LayerType(name: typeName) else {
+            let suggestion = NameSuggestion.nearest(to: typeName, among: LayerType.allNames)
+            throw LayerError.unknownType(typeName, suggestion: suggestion)
+        }
+        let tokenText = assignments.isEmpty
+            ? typeName
+            : typeName + ":" + assignments.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+        var layer = Layer(type: type, token: tokenText)
+        var seen: Set<String> = []
+        for (keyName, value) in assignments {
+            guard let key = LayerKey(rawValue: keyName), type.keys.contains(key) else {
+                throw LayerError.unknownKey(type: type.rawValue, key: keyName, allowed: type.keys.map(\.rawValue))
+            }
+            guard seen.insert(keyName).inserted else { throw LayerError.duplicateKey(keyName) }
+            try layer.assign(key, value)
+        }
+        for (key, example) in type.requiredKeys where !seen.contains(key.rawValue) {
+            throw LayerError.missingKey(type: type.rawValue, key: key.rawValue, example: example)
+        }
+        try layer.checkTypeRules()
+        return layer
+    }
+
+    private mutating func assign(_ key: LayerKey, _ value: String) throws {
+        let name = key.rawValue
+        switch key {
+        case .k: kernel = try DimSize.parse(value, key: name, minimum: 1)
+        case .s: stride = try DimSize.parse(value, key: name, minimum: 1)
+        case .p: padding = try Padding.parse(value, key: name)
+        case .d: dilation = try DimSize.parse(value, key: name, minimum: 1)
+        case .op: outputPadding = try DimSize.parse(value, key: name, minimum: 0)
+        case .g: groups = try Layer.positive(value, key: name)
+        case .c: outChannels = try Layer.positive(value, key: name)
+        case .m: multiplier = try Layer.positive(value, key: name)
+        case .r: reduction = try Layer.positive(value, key: name)
+        case .v:
+            let version = try parseInteger(value, key: name, whole: value, minimum: 1, expected: "1 or 2")
+            guard version <= 2 else {
+                throw LayerError.outOfRange(key: name, value: value, requirement: "deformable convolution versions are 1 and 2")
+            }
+            deformableVersion = version
+        case .bias: bias = try Layer.boolean(value, key: name)
+        case .ceil: ceilMode = try Layer.boolean(value, key: name)
+        case .in: inputSize = try DimSize.parse(value, key: name, minimum: 1)
+        }
+    }
+
+    /// Rules that need only this token (rules that need the dimension count live in `LayerStack`).
+    private func checkTypeRules() throws {
+        switch type {
+        case .tconv where padding == .full:
+            throw LayerError.conflict("tconv cannot take p=full; give a number, before:after, valid, or same (output in·s, as Keras)")
+        case .maxpool, .avgpool:
+            if padding == .full {
+                throw LayerError.conflict("\(type.rawValue) cannot take p=full: its first and last windows would lie entirely in padding")
+            }
+        default: break
+        }
+    }
+
+    static func positive(_ value: String, key: String) throws -> Int {
+        try parseInteger(value, key: key, whole: value, minimum: 1, expected: "a whole number ≥ 1")
+    }
+
+    static func boolean(_ value: String, key: String) throws -> Bool {
+        switch value {
+        case "1", "true", "yes", "on": return true
+        case "0", "false", "no", "off": return false
+        default: throw LayerError.malformedValue(key: key, value: value, expected: "0 or 1")
+        }
+    }
+}
+
+extension StringProtocol {
+    /// The text without leading and trailing spaces, tabs and line ends.
+    func trimmingWhitespace() -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+        guard let start = firstIndex(where: { !isSpace($0) }) else { return "" }
+        let end = lastIndex(where: { !isSpace($0) })!
+        return String(self[start...end])
+    }
+}
+
+/// Suggests the nearest of a list of names for a misspelt one ("did you mean --stride?").
+public enum NameSuggestion {
+    /// The closest name by edit distance, if it is close enough to be a likely typo.
+    public static func nearest(to name: String, among candidates: [String]) -> String? {
+        let scored = candidates.map { ($0, distance(name, $0)) }
+        guard let best = scored.min(by: { $0.1 < $1.1 }) else { return nil }
+        let limit = max(1, min(name.count, best.0.count) / 3)
+        return best.1 <= limit ? best.0 : nil
+    }
+
+    /// Levenshtein distance over characters.
+    static func distance(_ a: String, _ b: String) -> Int {
+        let x = Array(a), y = Array(b)
+        if x.isEmpty { return y.count }
+        if y.isEmpty { return x.count }
+        var previous = Array(0...y.count)
+        var current = Array(repeating: 0, count: y.count + 1)
+        for i in 1...x.count {
+            current[0] = i
+            for j in 1...y.count {
+                current[j] = Swift.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1))
+            }
+            swap(&previous, &current)
+        }
+        return previous[y.count]
+    }
+}

@@ -1,0 +1,131 @@
+/// A stack of layers applied in order, with the input it starts from and its dimension count.
+///
+/// Dimension rule (SPEC §1): the number of spatial dimensions is the largest count of any
+/// per-dimension size given (`k=1x7` makes 2-D, `--in 16x112x112` 3-D). When every size is a
+/// single number the stack is 2-D and square, unless `dims` says 1 or 3. Every size with more
+/// than one value must then have exactly that many.
+public struct LayerStack: Sendable {
+    /// The layers, without the `input:` pseudo-layer.
+    public var layers: [Layer]
+    /// Input spatial size per dimension (`dims` values), if given.
+    public var inputSize: [Int]?
+    /// Input channels, if given.
+    public var inputChannels: Int?
+    /// Number of spatial dimensions: 1, 2 or 3.
+    public var dims: Int
+    /// True when every size was a single number: results print as one number (`28`).
+    public var isUniform: Bool
+    /// Default for layers without `bias=` (`--bias` / `--no-bias`; on when not given).
+    public var defaultBias: Bool
+
+    /// Resolves the dimension count and checks every rule that depends on it.
+    ///
+    /// - Parameters:
+    ///   - layers: the layers in order; an `input:` pseudo-layer may come first.
+    ///   - inputSize: `--in`, if given; `inputChannels`: `--cin`, if given.
+    ///   - dims: `--dims`, if given (1, 2 or 3).
+    ///   - defaultBias: `--bias`/`--no-bias` (default on).
+    /// - Throws: `LayerError` or `LayerContextError` naming the layer.
+    public init(layers: [Layer], inputSize: DimSize?, inputChannels: Int?, dims: Int?, defaultBias: Bool = true) throws {
+        var layers = layers
+        var inputSize = inputSize
+        var inputChannels = inputChannels
+        if let first = layers.first, first.type == .input {
+            if inputSize != nil || inputChannels != nil {
+                throw LayerError.conflict("the input is given twice: by 'input:' and by --in/--cin; keep one")
+            }
+            inputSize = first.inputSize
+            inputChannels = first.outChannels
+            layers.removeFirst()
+        }
+        if layers.contains(where: { $0.type == .input }) { throw LayerError.misplacedInput }
+        guard !layers.isEmpty else {
+            throw LayerError.conflict("no layers given; give a layer by options (--k 3) or as tokens (conv:k=3)")
+        }
+
+        // Every per-dimension quantity, with a label for messages.
+        var counts: [(label: String, count: Int)] = []
+        if let inputSize { counts.append(("--in=\(inputSize)", inputSize.values.count)) }
+        for layer in layers {
+            counts += layer.dimensionalValues.map { ("\($0.key)=\($0.text)", $0.count) }
+        }
+        let widest = counts.map(\.count).max() ?? 1
+        let resolved: Int
+        if let dims {
+            guard (1...maxSpatialDimensions).contains(dims) else {
+                throw LayerError.outOfRange(key: "--dims", value: "\(dims)", requirement: "give 1, 2 or 3")
+            }
+            resolved = dims
+        } else {
+            resolved = widest > 1 ? widest : 2
+        }
+        self.dims = resolved
+        self.isUniform = widest == 1
+        for (index, layer) in layers.enumerated() {
+            for value in layer.dimensionalValues where value.count != 1 && value.count != resolved {
+                let error = LayerError.dimensionMismatch(key: value.key, value: value.text, count: value.count, dims: resolved)
+                throw LayerContextError(index: index + 1, token: layer.token, underlying: error)
+            }
+        }
+        if let inputSize, inputSize.values.count != 1, inputSize.values.count != resolved {
+            throw LayerError.dimensionMismatch(key: "--in", value: "\(inputSize)", count: inputSize.values.count, dims: resolved)
+        }
+        self.layers = layers
+        self.inputSize = inputSize?.expanded(to: resolved)
+        self.inputChannels = inputChannels
+        self.defaultBias = defaultBias
+        for (index, layer) in layers.enumerated() {
+            do {
+                try geometry(of: index).validate()
+            } catch let error as UserFacingError {
+                throw LayerContextError(index: index + 1, token: layer.token, underlying: error)
+            }
+        }
+    }
+
+    /// The resolved geometry of layer `index` (0-based).
+    public func geometry(of index: Int) -> LayerGeometry {
+        LayerGeometry(layer: layers[index], dims: dims)
+    }
+
+    /// Whether layer `index` has a bias: its own `bias=`, else the stack default.
+    public func hasBias(_ index: Int) -> Bool {
+        layers[index].bias ?? defaultBias
+    }
+
+    /// Reads a stack file: one token a line; `#` starts a comment; blank lines are ignored.
+    ///
+    /// - Parameter name: the file's name for messages (`-` reads as `<stdin>`).
+    /// - Throws: `SourceLocationError` with `name:line` and the token's column.
+    public static func parseFile(_ text: String, name: String) throws -> [Layer] {
+        var layers: [Layer] = []
+        var lineNumber = 0
+        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let content = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let token = content.trimmingWhitespace()
+            if token.isEmpty { continue }
+            let column = (content.firstIndex(where: { $0 != " " && $0 != "\t" }).map { content.distance(from: content.startIndex, to: $0) } ?? 0) + 1
+            do {
+                layers.append(try Layer.parse(token))
+            } catch let error as UserFacingError {
+                throw SourceLocationError(file: name, line: lineNumber, column: column, underlying: error)
+            }
+        }
+        return layers
+    }
+}
+
+extension Layer {
+    /// Every per-dimension value given in this token: key, text, count.
+    var dimensionalValues: [(key: String, text: String, count: Int)] {
+        var out: [(String, String, Int)] = []
+        if let kernel { out.append(("k", "\(kernel)", kernel.values.count)) }
+        if let stride { out.append(("s", "\(stride)", stride.values.count)) }
+        out.append(("p", "\(padding)", padding.dimensionCount))
+        out.append(("d", "\(dilation)", dilation.values.count))
+        out.append(("op", "\(outputPadding)", outputPadding.values.count))
+        if let inputSize { out.append(("in", "\(inputSize)", inputSize.values.count)) }
+        return out
+    }
+}

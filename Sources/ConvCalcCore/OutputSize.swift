@@ -1,0 +1,326 @@
+/// How a layer maps an input size to an output size along one dimension.
+public enum SizeRule: Equatable, Sendable {
+    /// A sliding window (convolutions, pools): `out = ⌊(in + pb + pa − ke)/s⌋ + 1`.
+    case window
+    /// Transposed convolution: `out = (in − 1)·s − pb − pa + ke + op`.
+    case transposed
+    /// Upsampling or pixel shuffle: `out = in·f`.
+    case scale
+    /// Global pooling or a fully connected layer: `out = 1`.
+    case global
+    /// The size passes through.
+    case unchanged
+}
+
+/// One layer's arithmetic along one dimension, with every number used, for showing the working.
+public struct DimensionStep: Equatable, Sendable {
+    public var rule: SizeRule
+    public var input: Int
+    public var output: Int
+    public var kernel = 1
+    public var dilation = 1
+    /// Stride, or the scale factor for `.scale`.
+    public var stride = 1
+    /// `d·(k − 1) + 1`.
+    public var effectiveKernel = 1
+    public var pad = PadPair(0, 0)
+    public var outputPadding = 0
+    public var ceilMode = false
+    /// Ceil mode dropped the last window because it would start in the right padding.
+    public var ceilDropped = false
+}
+
+/// A layer resolved to a dimension count: per-dimension kernel, stride, dilation, padding.
+public struct LayerGeometry: Sendable {
+    public let type: LayerType
+    public let dims: Int
+    public let kernel: [Int]
+    public let stride: [Int]
+    public let dilation: [Int]
+    public internal(set) var outputPadding: [Int]
+    /// Explicit pairs (one per dimension) or a named rule.
+    public internal(set) var padding: Padding
+    public let ceilMode: Bool
+
+    public init(layer: Layer, dims: Int) {
+        type = layer.type
+        self.dims = dims
+        kernel = layer.kernel?.expanded(to: dims) ?? Array(repeating: 1, count: dims)
+        switch layer.type {
+        case .pixelshuffle: stride = Array(repeating: layer.reduction ?? 1, count: dims)
+        default: stride = layer.effectiveStride.expanded(to: dims)
+        }
+        dilation = layer.dilation.expanded(to: dims)
+        outputPadding = layer.outputPadding.expanded(to: dims)
+        if case let .explicit(pairs) = layer.padding {
+            padding = .explicit(pairs.count == 1 ? Array(repeating: pairs[0], count: dims) : pairs)
+        } else {
+            padding = layer.padding
+        }
+        ceilMode = layer.ceilMode
+    }
+
+    /// The rule this layer's type follows.
+    public var rule: SizeRule {
+        switch type {
+        case .tconv: return .transposed
+        case .upsample, .pixelshuffle: return .scale
+        case .gap, .fc: return .global
+        case _ where type.slidesWindow: return .window
+        default: return .unchanged
+        }
+    }
+
+    /// `ke = d·(k − 1) + 1` along `dim`.
+    ///
+    /// - Throws: `ArithmeticError.overflow` when it does not fit in 64 bits.
+    public func effectiveKernel(_ dim: Int) throws -> Int {
+        try Checked.add(Checked.mul(dilation[dim], kernel[dim] - 1), 1)
+    }
+
+    /// Checks the rules that do not depend on the input size.
+    ///
+    /// - tconv: `op < max(s, d)` (PyTorch: "output padding must be smaller than either stride or dilation").
+    /// - pools: explicit padding at most half the kernel on each side (PyTorch
+    ///   `pool2d_shape_check`: "pad should be at most half of effective kernel size").
+    public func validate() throws {
+        for dim in 0..<dims {
+            _ = try effectiveKernel(dim)
+            if type == .tconv {
+                let limit = max(stride[dim], dilation[dim])
+                if outputPadding[dim] >= limit {
+                    throw LayerError.outOfRange(key: "op", value: "\(outputPadding[dim])",
+                        requirement: "output padding must be smaller than max(s, d) = \(limit) (PyTorch ConvTranspose)")
+                }
+                if padding == .same && outputPadding[dim] != 0 {
+                    throw LayerError.conflict("tconv with p=same sets the output to in·s itself; drop op")
+                }
+            }
+            if type.isPool, case let .explicit(pairs) = padding {
+                let half = kernel[dim] / 2
+                let widest = max(pairs[dim].before, pairs[dim].after)
+                if widest > half {
+                    throw LayerError.outOfRange(key: "p", value: "\(pairs[dim])",
+                        requirement: "\(type.rawValue) padding may be at most half the kernel, ⌊\(kernel[dim])/2⌋ = \(half) (PyTorch refuses more)")
+                }
+            }
+        }
+    }
+
+    /// The padding used along `dim` for an input of size `input`.
+    ///
+    /// `same` (TensorFlow, PyTorch `padding='same'`): `out = ⌈in/s⌉`,
+    /// total `max((out − 1)·s + ke − in, 0)`, `pb = ⌊total/2⌋`, the extra one after.
+    /// For tconv, `same` is Keras `Conv2DTranspose` 'same': total `max(ke − s, 0)`.
+    /// `full`: `ke − 1` on each side. `valid`: none.
+    public func padPair(_ dim: Int, input: Int) throws -> PadPair {
+        let ke = try effectiveKernel(dim)
+        switch padding {
+        case let .explicit(pairs): return pairs[dim]
+        case .valid: return PadPair(0, 0)
+        case .full: return PadPair(ke - 1, ke - 1)
+        case .same:
+            let s = stride[dim]
+            let total: Int
+            if type == .tconv {
+                total = max(ke - s, 0)
+            } else {
+                let out = Checked.ceilDiv(input, s)
+                total = max(try Checked.sub(Checked.add(Checked.mul(out - 1, s), ke), input), 0)
+            }
+            return PadPair(total / 2, total - total / 2)
+        }
+    }
+
+    /// The output size along `dim` for an input of size `input`, with the working.
+    ///
+    /// - Throws: `ShapeError.outputTooSmall` when the output would be below 1,
+    ///   `ArithmeticError.overflow` when a size does not fit in 64 bits.
+    public func step(_ dim: Int, input: Int) throws -> DimensionStep {
+        var step = DimensionStep(rule: rule, input: input, output: input)
+        let label = DimensionNames.label(dim, of: dims)
+        switch rule {
+        case .unchanged:
+            return step
+        case .global:
+            step.output = 1
+            return step
+        case .scale:
+            step.stride = stride[dim]
+            step.output = try Checked.mul(input, stride[dim])
+            return step
+        case .window, .transposed:
+            break
+        }
+        let s = stride[dim], ke = try effectiveKernel(dim)
+        let pad = try padPair(dim, input: input)
+        step.kernel = kernel[dim]
+        step.dilation = dilation[dim]
+        step.stride = s
+        step.effectiveKernel = ke
+        step.pad = pad
+        let padTotal = try Checked.add(pad.before, pad.after)
+        if rule == .transposed {
+            // out = (in − 1)·s − pb − pa + ke + op   (PyTorch ConvTranspose docs)
+            let op = padding == .same ? max(s - ke, 0) : outputPadding[dim]
+            step.outputPadding = op
+            let grown = try Checked.add(Checked.add(Checked.mul(input - 1, s), ke), op)
+            step.output = grown - padTotal
+            if step.output < 1 {
+                throw ShapeError.outputTooSmall(dim: label, output: step.output,
+                    detail: "padding \(pad.before)+\(pad.after) = \(padTotal) removes all of (in − 1)·s + ke + op = \(grown); use less padding")
+            }
+            return step
+        }
+        // out = ⌊(in + pb + pa − ke)/s⌋ + 1   (PyTorch Conv/Pool docs)
+        let span = try Checked.sub(Checked.add(input, padTotal), ke)
+        step.ceilMode = ceilMode
+        if ceilMode {
+            // ATen pooling_output_shape_pad_lr: ceil, then drop the last window if it would
+            // start in the right padding: (out − 1)·s ≥ in + pb.
+            step.output = Checked.ceilDiv(span, s) + 1
+            if step.output > 1, try Checked.mul(step.output - 1, s) >= Checked.add(input, pad.before) {
+                step.output -= 1
+                step.ceilDropped = true
+            }
+        } else {
+            step.output = Checked.floorDiv(span, s) + 1
+        }
+        if step.output < 1 {
+            throw ShapeError.outputTooSmall(dim: label, output: step.output,
+                detail: "the input \(input) padded by \(pad.before)+\(pad.after) is \(input + padTotal), smaller than the effective kernel \(ke); pad by at least \(ke - input - padTotal) more or use a smaller kernel")
+        }
+        return step
+    }
+}
+
+/// A remark about a valid but surprising geometry (printed on stderr, exit 0).
+///
+/// `dim` is the dimension's label (`H`), or empty when the remark holds for every dimension.
+public enum ShapeWarning: Equatable, Sendable {
+    /// The last `count` of `input` positions are never read: the windows stop short.
+    case unreadTail(dim: String, nouns: String, count: Int, input: Int, stride: Int)
+    /// The stride is larger than the effective kernel: positions between windows are skipped.
+    case skippedBetweenWindows(dim: String, nouns: String, skipped: Int, stride: Int, effectiveKernel: Int)
+    /// `count` windows read only padding (their output is the bias alone, or a pool of padding).
+    case windowsInPadding(dim: String, count: Int, total: Int)
+
+    public var message: String {
+        switch self {
+        case let .unreadTail(dim, nouns, count, input, stride):
+            return ShapeWarning.prefix(dim) + "the last \(count) of \(input) \(nouns) \(count == 1 ? "is" : "are") never read (stride \(stride) does not fit the padded input evenly)"
+        case let .skippedBetweenWindows(dim, nouns, skipped, stride, ke):
+            return ShapeWarning.prefix(dim) + "stride \(stride) is larger than the effective kernel \(ke), so \(skipped) of every \(stride) \(nouns) \(skipped == 1 ? "is" : "are") never read"
+        case let .windowsInPadding(dim, count, total):
+            return ShapeWarning.prefix(dim) + "\(count) of \(total) windows lie entirely in padding"
+        }
+    }
+
+    static func prefix(_ dim: String) -> String { dim.isEmpty ? "" : dim + ": " }
+
+    /// The warnings for one step (window layers only); `dim` nil means every dimension alike.
+    public static func check(_ step: DimensionStep, dim: Int?, of dims: Int) -> [ShapeWarning] {
+        guard step.rule == .window else { return [] }
+        let label = dim.map { DimensionNames.label($0, of: dims) } ?? ""
+        let nouns = DimensionNames.plural(dim, of: dims)
+        let (s, k, d, ke, n) = (step.stride, step.kernel, step.dilation, step.effectiveKernel, step.input)
+        let pb = step.pad.before, out = step.output
+        var warnings: [ShapeWarning] = []
+        // Window j reads input positions j·s − pb + t·d for t in 0..<k.
+        let (lastStart, o1) = (out - 1).multipliedReportingOverflow(by: s)
+        if !o1 {
+            let lastRead = lastStart - pb + (ke - 1)
+            let unread = n - 1 - lastRead
+            // A tail no longer than the gap between windows is part of the skipping reported below.
+            if unread > 0 && unread > max(0, s - ke) {
+                warnings.append(.unreadTail(dim: label, nouns: nouns, count: unread, input: n, stride: s))
+            }
+        }
+        if s > ke && out > 1 {
+            warnings.append(.skippedBetweenWindows(dim: label, nouns: nouns, skipped: s - ke, stride: s, effectiveKernel: ke))
+        }
+        // Windows wholly before the input: j·s − pb + (k − 1)·d < 0; wholly after: j·s − pb ≥ n.
+        var empty = 0
+        let reach = (k - 1) * d   // < ke, which fits
+        if pb > reach { empty += min(out, Checked.ceilDiv(pb - reach, s)) }
+        let firstAfter = Checked.ceilDiv(n + pb, s)   // n + pb fits: n + pb + pa did
+        if out > firstAfter { empty += out - firstAfter }
+        if n < d && out <= 1_000_000 && !o1 {
+            // Windows that straddle the whole input with no tap inside it.
+            for j in 0..<out {
+                let start = j * s - pb
+                if start + reach < 0 || start >= n { continue }
+                let firstTap = start >= 0 ? 0 : Checked.ceilDiv(-start, d)
+                if start + firstTap * d >= n { empty += 1 }
+            }
+        }
+        if empty > 0 { warnings.append(.windowsInPadding(dim: label, count: min(empty, out), total: out)) }
+        return warnings
+    }
+}
+
+/// Names of spatial dimensions for messages: L (1-D); H, W (2-D); D, H, W (3-D).
+public enum DimensionNames {
+    public static func label(_ dim: Int, of dims: Int) -> String {
+        switch dims {
+        case 1: return "L"
+        case 2: return ["H", "W"][dim]
+        default: return ["D", "H", "W"][dim]
+        }
+    }
+
+    /// What positions along a dimension are called (`nil`: along every dimension alike).
+    public static func plural(_ dim: Int?, of dims: Int) -> String {
+        switch (dims, dim) {
+        case (1, _): return "positions"
+        case (2, nil): return "rows and columns"
+        case (2, let d?): return ["rows", "columns"][d]
+        case (_, nil): return "slices, rows and columns"
+        case (_, let d?): return ["slices", "rows", "columns"][d]
+        }
+    }
+}
+
+/// The sizes after every layer of a stack, with the working and the warnings.
+public struct ShapeTrace: Sendable {
+    public struct LayerTrace: Sendable {
+        public var index: Int
+        public var layer: Layer
+        public var steps: [DimensionStep]
+        public var warnings: [ShapeWarning]
+        public var input: [Int] { steps.map(\.input) }
+        public var output: [Int] { steps.map(\.output) }
+    }
+
+    public var layers: [LayerTrace]
+    public var output: [Int] { layers.last?.output ?? [] }
+
+    /// Applies every layer of `stack` in turn to `input` (one size per dimension).
+    ///
+    /// - Throws: `LayerContextError` naming the layer whose output would be below 1 or overflow.
+    public init(stack: LayerStack, input: [Int]) throws {
+        var current = input
+        var traces: [LayerTrace] = []
+        for index in stack.layers.indices {
+            let geometry = stack.geometry(of: index)
+            do {
+                let steps = try (0..<stack.dims).map { dim -> DimensionStep in
+                    do {
+                        return try geometry.step(dim, input: current[dim])
+                    } catch ShapeError.outputTooSmall(_, let output, let detail) where stack.isUniform && Set(current).count == 1 {
+                        throw ShapeError.outputTooSmall(dim: "", output: output, detail: detail)
+                    }
+                }
+                let alike = stack.isUniform && steps.allSatisfy { $0 == steps[0] }
+                let warnings = alike
+                    ? ShapeWarning.check(steps[0], dim: stack.dims == 1 ? 0 : nil, of: stack.dims)
+                    : steps.enumerated().flatMap { ShapeWarning.check($0.element, dim: $0.offset, of: stack.dims) }
+                traces.append(LayerTrace(index: index + 1, layer: stack.layers[index], steps: steps, warnings: warnings))
+                current = steps.map(\.output)
+            } catch let error as UserFacingError {
+                throw LayerContextError(index: index + 1, token: stack.layers[index].token, underlying: error)
+            }
+        }
+        layers = traces
+    }
+}
