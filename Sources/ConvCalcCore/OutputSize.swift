@@ -172,6 +172,10 @@ public struct LayerGeometry: Sendable {
             }
             return step
         }
+        if type == .avgpool && dims == 3 && input < kernel[dim] {
+            // ATen avg_pool3d checks the unpadded input against the kernel (avg_pool2d does not).
+            throw ShapeError.invalidGeometry("\(label): PyTorch avg_pool3d refuses an input of \(input) smaller than the kernel \(kernel[dim]), even with padding")
+        }
         // out = ⌊(in + pb + pa − ke)/s⌋ + 1   (PyTorch Conv/Pool docs)
         let span = try Checked.sub(Checked.add(input, padTotal), ke)
         step.ceilMode = ceilMode
