@@ -109,7 +109,8 @@ enum UsageError: UserFacingError {
         case let .repeated(option):
             return "option '\(option)' is given more than once"
         case let .unknownCommand(name, suggestion):
-            return "unknown command '\(name)'" + (suggestion.map { "; did you mean '\($0)'?" } ?? "") + "; commands: shape, help"
+            let hint = suggestion.map { " (did you mean '\($0)'?)" } ?? ""
+            return "unknown command '\(name)'\(hint); commands: " + (commands.map(\.name) + ["help"]).joined(separator: ", ")
         case let .invalid(text):
             return text
         }

@@ -235,7 +235,8 @@ enum ShapeCommand {
         var solutions: [PaddingSolution] = []
         for dim in 0..<stack.dims {
             do {
-                solutions.append(try PaddingSolver.solve(geometry, dim: dim, input: layerInput[dim], target: wanted[dim]))
+                solutions.append(try PaddingSolver.solve(geometry, dim: dim, input: layerInput[dim], target: wanted[dim],
+                                                         alike: uniform && Set(layerInput).count == 1))
             } catch let error as UserFacingError {
                 throw LayerContextError(index: index + 1, token: token, underlying: error)
             }
@@ -247,7 +248,7 @@ enum ShapeCommand {
             return 0
         }
         let paddingChanged = solutions.contains { if case .outputPadding(_, _, true) = $0 { return true } else { return false } }
-        let paddingText = SizeText.padding(pads, uniform: uniform)
+        let paddingText = SizeText.padding(pads, uniform: true)   // one value serves every dimension
         let opText = SizeText.format(outputPaddings, uniform: uniform)
         switch style {
         case .quiet:

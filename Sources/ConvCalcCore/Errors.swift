@@ -35,8 +35,15 @@ public enum LayerError: UserFacingError, Equatable {
     case dimensionMismatch(key: String, value: String, count: Int, dims: Int)
     /// The `input:` pseudo-layer somewhere else than first, or given twice.
     case misplacedInput
+    /// The input size or channels given both by `input:` and by `--in`/`--cin`.
+    case inputGivenTwice
     /// A combination of keys that cannot work together.
     case conflict(String)
+
+    /// `k=3` for a token key, `--in 3` for an option.
+    static func setting(_ key: String, _ value: String) -> String {
+        key.hasPrefix("-") ? "\(key) \(value)" : "\(key)=\(value)"
+    }
 
     public var message: String {
         switch self {
@@ -49,17 +56,19 @@ public enum LayerError: UserFacingError, Equatable {
         case let .duplicateKey(key):
             return "key '\(key)' is given twice"
         case let .malformedValue(key, value, expected):
-            return "\(key)=\(value.isEmpty ? "(empty)" : value) is not valid; expected \(expected)"
+            return "\(LayerError.setting(key, value.isEmpty ? "(empty)" : value)) is not valid; expected \(expected)"
         case let .outOfRange(key, value, requirement):
-            return "\(key)=\(value) is out of range; \(requirement)"
+            return "\(LayerError.setting(key, value)) is out of range; \(requirement)"
         case let .missingKey(type, key, example):
             return "layer type '\(type)' needs \(key) (for example \(example))"
         case let .malformedToken(token, reason):
             return "'\(token)' is not a layer token: \(reason); expected TYPE[:key=value,...], e.g. conv:k=3,s=2"
         case let .dimensionMismatch(key, value, count, dims):
-            return "\(key)=\(value) gives \(count) dimensions but the stack has \(dims); give one number or \(dims) separated by 'x'"
+            return "\(LayerError.setting(key, value)) gives \(count) dimensions but the stack has \(dims); give one number or \(dims) separated by 'x'"
         case .misplacedInput:
             return "the 'input:' pseudo-layer must come first, once"
+        case .inputGivenTwice:
+            return "the input is given twice: by 'input:' and by --in/--cin; keep one"
         case let .conflict(text):
             return text
         }

@@ -32,7 +32,7 @@ public struct LayerStack: Sendable {
         var inputChannels = inputChannels
         if let first = layers.first, first.type == .input {
             if inputSize != nil || inputChannels != nil {
-                throw LayerError.conflict("the input is given twice: by 'input:' and by --in/--cin; keep one")
+                throw LayerError.inputGivenTwice
             }
             inputSize = first.inputSize
             inputChannels = first.outChannels

@@ -317,7 +317,7 @@ public struct ShapeTrace: Sendable {
                 }
                 let alike = stack.isUniform && steps.allSatisfy { $0 == steps[0] }
                 let warnings = alike
-                    ? ShapeWarning.check(steps[0], dim: stack.dims == 1 ? 0 : nil, of: stack.dims)
+                    ? ShapeWarning.check(steps[0], dim: nil, of: stack.dims)
                     : steps.enumerated().flatMap { ShapeWarning.check($0.element, dim: $0.offset, of: stack.dims) }
                 traces.append(LayerTrace(index: index + 1, layer: stack.layers[index], steps: steps, warnings: warnings))
                 current = steps.map(\.output)

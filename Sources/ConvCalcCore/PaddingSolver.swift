@@ -38,8 +38,9 @@ public enum PaddingSolverError: UserFacingError, Equatable {
 /// Transposed convolutions: `op = N − ((in − 1)·s − P + ke)` with `0 ≤ op < max(s, d)`;
 /// when the layer's padding cannot give `N`, the smallest symmetric padding that can is offered.
 public enum PaddingSolver {
-    public static func solve(_ geometry: LayerGeometry, dim: Int, input: Int, target: Int) throws -> PaddingSolution {
-        let label = geometry.dims > 1 ? DimensionNames.label(dim, of: geometry.dims) : ""
+    /// - Parameter alike: true when every dimension is alike, so messages need not name one.
+    public static func solve(_ geometry: LayerGeometry, dim: Int, input: Int, target: Int, alike: Bool = false) throws -> PaddingSolution {
+        let label = geometry.dims > 1 && !alike ? DimensionNames.label(dim, of: geometry.dims) : ""
         guard target >= 1 else {
             throw PaddingSolverError.noSolution(dim: label, reason: "the wanted size must be at least 1")
         }

@@ -88,13 +88,13 @@ final class OutputSizeTests: XCTestCase {
             let stack = try LayerStack(layers: [try Layer.parse(token)], inputSize: DimSize(input), inputChannels: nil, dims: 1)
             return try ShapeTrace(stack: stack, input: [input]).layers[0].warnings
         }
-        XCTAssertEqual(try warnings("conv:k=3,s=2", 32), [.unreadTail(dim: "L", nouns: "positions", count: 1, input: 32, stride: 2)])
+        XCTAssertEqual(try warnings("conv:k=3,s=2", 32), [.unreadTail(dim: "", nouns: "positions", count: 1, input: 32, stride: 2)])
         XCTAssertEqual(try warnings("conv:k=3,s=2,p=1", 32), [])
         XCTAssertEqual(try warnings("conv:k=1,s=2", 8),
-                       [.skippedBetweenWindows(dim: "L", nouns: "positions", skipped: 1, stride: 2, effectiveKernel: 1)])
-        XCTAssertEqual(try warnings("conv:k=3,p=4", 4), [.windowsInPadding(dim: "L", count: 4, total: 10)])
+                       [.skippedBetweenWindows(dim: "", nouns: "positions", skipped: 1, stride: 2, effectiveKernel: 1)])
+        XCTAssertEqual(try warnings("conv:k=3,p=4", 4), [.windowsInPadding(dim: "", count: 4, total: 10)])
         // Dilation straddling a 1-wide input: taps at −1 and 1 miss the only position 0.
-        XCTAssertEqual(try warnings("conv:k=2,d=2,p=1", 1), [.windowsInPadding(dim: "L", count: 1, total: 1)])
+        XCTAssertEqual(try warnings("conv:k=2,d=2,p=1", 1), [.windowsInPadding(dim: "", count: 1, total: 1)])
     }
 }
 

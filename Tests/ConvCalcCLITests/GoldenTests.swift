@@ -1,0 +1,206 @@
+import Foundation
+import XCTest
+@testable import ConvCalcCLI
+
+/// The package root, found from this file's path (tests run from the source tree).
+let packageRoot: String = {
+    var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(3)   // Tests/ConvCalcCLITests/GoldenTests.swift
+    return parts.joined(separator: "/")
+}()
+
+/// One golden case: a command line, optional stdin, expected stdout, stderr and exit status.
+///
+/// File format (plain text, jq style), cases one after another:
+///
+///     ## a comment (before or between cases)
+///     $ convcalc shape --k 3 --in 32
+///     <<< a line of standard input
+///     expected stdout line
+///     ! expected stderr line
+///     [exit 1]
+///
+/// Stdout is every line of the case that has no other prefix; `[exit N]` defaults to 0.
+struct GoldenCase {
+    var file: String
+    var line: Int
+    var command: String
+    var stdin: [String] = []
+    var stdout: [String] = []
+    var stderr: [String] = []
+    var exit: Int32 = 0
+    var comments: [String] = []
+
+    var rendered: String {
+        var lines = comments
+        lines.append("$ " + command)
+        lines += stdin.map { "<<< " + $0 }
+        lines += stdout
+        lines += stderr.map { "! " + $0 }
+        if exit != 0 { lines.append("[exit \(exit)]") }
+        return lines.joined(separator: "\n")
+    }
+
+    static func parse(_ text: String, file: String) -> [GoldenCase] {
+        var cases: [GoldenCase] = []
+        var pendingComments: [String] = []
+        var current: GoldenCase?
+        for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = String(raw)
+            if line.hasPrefix("$ ") {
+                if let done = current { cases.append(done.trimmed()) }
+                current = GoldenCase(file: file, line: number + 1, command: String(line.dropFirst(2)), comments: pendingComments)
+                pendingComments = []
+            } else if line.hasPrefix("##") {
+                if let done = current { cases.append(done.trimmed()) }
+                current = nil
+                pendingComments.append(line)
+            } else if current != nil {
+                if line.hasPrefix("<<< ") || line == "<<<" {
+                    current!.stdin.append(String(line.dropFirst(4)))
+                } else if line.hasPrefix("! ") {
+                    current!.stderr.append(String(line.dropFirst(2)))
+                } else if line.hasPrefix("[exit "), line.hasSuffix("]"), let code = Int32(line.dropFirst(6).dropLast()) {
+                    current!.exit = code
+                } else {
+                    current!.stdout.append(line)
+                }
+            }
+        }
+        if let done = current { cases.append(done.trimmed()) }
+        return cases
+    }
+
+    /// Trailing blank lines separate cases; they are not part of the output.
+    func trimmed() -> GoldenCase {
+        var copy = self
+        while copy.stdout.last == "" { copy.stdout.removeLast() }
+        return copy
+    }
+}
+
+/// Splits a command line as a POSIX shell would for plain words, '…' and "…" quoting, and \ escapes.
+func shellWords(_ line: String) -> [String] {
+    var words: [String] = []
+    var word = ""
+    var inWord = false
+    var quote: Character?
+    var escaped = false
+    for ch in line {
+        if escaped {
+            word.append(ch)
+            escaped = false
+            continue
+        }
+        if let q = quote {
+            if ch == q { quote = nil } else if ch == "\\" && q == "\"" { escaped = true } else { word.append(ch) }
+            continue
+        }
+        switch ch {
+        case "'", "\"":
+            quote = ch
+            inWord = true
+        case "\\":
+            escaped = true
+            inWord = true
+        case " ", "\t":
+            if inWord { words.append(word) }
+            word = ""
+            inWord = false
+        default:
+            word.append(ch)
+            inWord = true
+        }
+    }
+    if inWord { words.append(word) }
+    return words
+}
+
+/// Runs convcalc in-process on a command line (`convcalc …`), from the package root.
+func runCommandLine(_ command: String, stdin: String = "") -> (stdout: String, stderr: String, status: Int32) {
+    var words = shellWords(command)
+    precondition(words.first == "convcalc", "golden commands start with convcalc: \(command)")
+    words.removeFirst()
+    let out = StringSink(), err = StringSink()
+    let previous = FileManager.default.currentDirectoryPath
+    FileManager.default.changeCurrentDirectoryPath(packageRoot)
+    defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+    let status = run(words, stdin: StringInput(stdin), stdout: out, stderr: err)
+    return (out.text, err.text, status)
+}
+
+final class GoldenTests: XCTestCase {
+    static var goldenDirectory: String { packageRoot + "/Tests/ConvCalcCLITests/golden" }
+
+    /// Every case of every file under Tests/ConvCalcCLITests/golden. `CONVCALC_RECORD=1` rewrites them.
+    func testGoldenFiles() throws {
+        let record = ProcessInfo.processInfo.environment["CONVCALC_RECORD"] == "1"
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.goldenDirectory)
+            .filter { $0.hasSuffix(".txt") }.sorted()
+        XCTAssertFalse(files.isEmpty)
+        var total = 0
+        for file in files {
+            let path = Self.goldenDirectory + "/" + file
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            var cases = GoldenCase.parse(text, file: file)
+            for index in cases.indices {
+                let golden = cases[index]
+                let stdin = golden.stdin.isEmpty ? "" : golden.stdin.joined(separator: "\n") + "\n"
+                let result = runCommandLine(golden.command, stdin: stdin)
+                let stdout = lines(result.stdout), stderr = lines(result.stderr)
+                total += 1
+                if record {
+                    cases[index].stdout = stdout
+                    cases[index].stderr = stderr
+                    cases[index].exit = result.status
+                    continue
+                }
+                let place = "\(file):\(golden.line): $ \(golden.command)"
+                XCTAssertEqual(stdout, golden.stdout, "stdout of \(place)\n--- got:\n\(result.stdout)")
+                XCTAssertEqual(stderr, golden.stderr, "stderr of \(place)\n--- got:\n\(result.stderr)")
+                XCTAssertEqual(result.status, golden.exit, "exit status of \(place)")
+                if result.status != 0 {
+                    XCTAssertEqual(result.stdout, "", "stdout must be empty on error: \(place)")
+                    XCTAssertEqual(stderr.filter { $0.hasPrefix("convcalc: error: ") }.count, 1, "one error line: \(place)")
+                }
+            }
+            if record {
+                let rendered = cases.map(\.rendered).joined(separator: "\n\n") + "\n"
+                try rendered.write(toFile: path, atomically: true, encoding: .utf8)
+            }
+        }
+        XCTAssertGreaterThan(total, 10)
+    }
+
+    /// Every `$ convcalc …` example in README.md prints exactly the lines shown under it.
+    func testReadmeExamples() throws {
+        let readme = try String(contentsOfFile: packageRoot + "/README.md", encoding: .utf8)
+        var inBlock = false
+        var blockLines: [String] = []
+        var checked = 0
+        for line in readme.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+            if line.hasPrefix("```") {
+                if inBlock {
+                    for golden in GoldenCase.parse(blockLines.joined(separator: "\n"), file: "README.md")
+                    where golden.command.hasPrefix("convcalc ") {
+                        let result = runCommandLine(golden.command)
+                        XCTAssertEqual(lines(result.stdout), golden.stdout, "README example: $ \(golden.command)\n--- got:\n\(result.stdout)")
+                        XCTAssertEqual(result.status, golden.exit, "README example exit: $ \(golden.command)")
+                        checked += 1
+                    }
+                    blockLines = []
+                }
+                inBlock.toggle()
+            } else if inBlock {
+                blockLines.append(line)
+            }
+        }
+        XCTAssertGreaterThan(checked, 3)
+    }
+
+    private func lines(_ text: String) -> [String] {
+        var result = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if result.last == "" { result.removeLast() }
+        return result
+    }
+}

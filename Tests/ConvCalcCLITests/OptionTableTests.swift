@@ -1,0 +1,150 @@
+import Foundation
+import XCTest
+@testable import ConvCalcCLI
+@testable import ConvCalcCore
+
+/// The option tables are the single source of parsing and help: check the tables themselves,
+/// and that the man page keeps up with them (ripgrep's flag tests, SwiftFormat's MetadataTests).
+final class OptionTableTests: XCTestCase {
+    func testTablesAreWellFormed() {
+        for command in commands {
+            var seen: Set<String> = []
+            for spec in command.options {
+                XCTAssertFalse(spec.names.isEmpty, "\(command.name): \(spec.id) has no name")
+                for name in spec.names {
+                    XCTAssertTrue(name.hasPrefix("-"), "\(command.name): \(name)")
+                    XCTAssertTrue(seen.insert(name).inserted, "\(command.name): \(name) appears twice")
+                }
+                XCTAssertFalse(spec.help.isEmpty, "\(command.name): \(spec.names[0]) has no help")
+                if let value = spec.valueName { XCTAssertEqual(value, value.uppercased(), "\(spec.names[0]) value name") }
+            }
+            XCTAssertTrue(seen.contains("--help") && seen.contains("-h"), "\(command.name) lacks --help")
+        }
+    }
+
+    /// Every layer key has its single-layer option (SPEC §2), except `in` (the input pseudo-layer).
+    func testEveryLayerKeyHasAnOption() {
+        let keys = Set(CommonOptions.layer.compactMap(\.layerKey))
+        for key in LayerKey.allCases where key != .in && key != .bias {
+            XCTAssertTrue(keys.contains(key), "no option for key \(key.rawValue)")
+        }
+    }
+
+    func testHelpListsEveryOption() {
+        for command in commands {
+            let help = Help.render(command)
+            for spec in command.options {
+                for name in spec.names {
+                    XCTAssertTrue(help.contains(name), "help of \(command.name) lacks \(name)")
+                }
+            }
+            for line in help.split(separator: "\n") where !line.contains("USAGE") && !line.hasPrefix("       convcalc") {
+                XCTAssertLessThanOrEqual(line.count, 80, "help line too long: \(line)")
+            }
+        }
+    }
+
+    /// Every option, command and layer type is documented in man/convcalc.1.
+    func testManPageDocumentsEverything() throws {
+        let roff = try String(contentsOfFile: packageRoot + "/man/convcalc.1", encoding: .utf8)
+        let text = roff.replacingOccurrences(of: "\\-", with: "-")
+        for command in commands {
+            XCTAssertTrue(text.contains(".B \(command.name)"), "man page lacks command \(command.name)")
+            for spec in command.options {
+                for name in spec.names {
+                    XCTAssertTrue(text.contains(name), "man page lacks \(name) (\(command.name))")
+                }
+            }
+        }
+        for type in LayerType.allCases {
+            XCTAssertTrue(text.contains("\\fB\(type.rawValue)\\fR") || text.contains("\\fB\(type.rawValue):"), "man page lacks layer type \(type.rawValue)")
+        }
+        for key in LayerKey.allCases where key != .in {
+            XCTAssertTrue(text.contains("\\fB\(key.rawValue)\\fR"), "man page lacks key \(key.rawValue)")
+        }
+    }
+
+    /// The man page's EXAMPLES run and succeed.
+    func testManPageExamplesRun() throws {
+        let roff = try String(contentsOfFile: packageRoot + "/man/convcalc.1", encoding: .utf8)
+        var ran = 0
+        let examples = roff.components(separatedBy: ".SH EXAMPLES")[1].components(separatedBy: ".SH SEE ALSO")[0]
+        for line in examples.split(separator: "\n") where line.hasPrefix(".B convcalc ") {
+            let command = String(line.dropFirst(3)).replacingOccurrences(of: "\\-", with: "-")
+            let result = runCommandLine(command)
+            XCTAssertEqual(result.status, 0, "man example failed: \(command)\n\(result.stderr)")
+            ran += 1
+        }
+        XCTAssertGreaterThan(ran, 4)
+    }
+
+    func testParserForms() throws {
+        let table = ShapeCommand.options
+        let parsed = try ParsedArguments(["--k=3", "--s", "2", "-q", "conv:k=1", "--", "--not-an-option", "-"], table: table)
+        XCTAssertEqual(parsed.value(.kernel), "3")
+        XCTAssertEqual(parsed.value(.stride), "2")
+        XCTAssertTrue(parsed.has(.quiet))
+        XCTAssertEqual(parsed.positionals, ["conv:k=1", "--not-an-option", "-"])
+        // A value option takes the next word even when it starts with '-', so ranges are checked later.
+        XCTAssertEqual(try ParsedArguments(["--p", "-1"], table: table).value(.padding), "-1")
+        XCTAssertEqual(try ParsedArguments(["--p="], table: table).value(.padding), "")
+    }
+}
+
+/// A few runs of the real binary: exit status, stdout/stderr separation, stdin.
+final class ProcessTests: XCTestCase {
+    func binary() throws -> String {
+        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+        for candidate in [directory + "/convcalc", packageRoot + "/.build/debug/convcalc"]
+        where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        XCTFail("the convcalc executable was not built next to the tests (\(directory))")
+        throw CocoaError(.fileNoSuchFile)
+    }
+
+    func execute(_ args: [String], stdin: String? = nil) throws -> (out: String, err: String, status: Int32) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try binary())
+        process.arguments = args
+        process.currentDirectoryURL = URL(fileURLWithPath: packageRoot)
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(stdin.data(using: .utf8)!) }
+        try input.fileHandleForWriting.close()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self), process.terminationStatus)
+    }
+
+    func testExitStatusesAndStreams() throws {
+        let ok = try execute(["shape", "-q", "--in", "224", "--k", "7", "--s", "2", "--p", "3"])
+        XCTAssertEqual(ok.out, "112\n")
+        XCTAssertEqual(ok.err, "")
+        XCTAssertEqual(ok.status, 0)
+
+        let warned = try execute(["shape", "-q", "--in", "32", "conv:k=3,s=2"])
+        XCTAssertEqual(warned.out, "15\n")
+        XCTAssertTrue(warned.err.hasPrefix("convcalc: warning: "))
+        XCTAssertEqual(warned.status, 0)
+
+        let impossible = try execute(["shape", "--in", "2", "conv:k=5"])
+        XCTAssertEqual(impossible.out, "")
+        XCTAssertTrue(impossible.err.hasPrefix("convcalc: error: "))
+        XCTAssertEqual(impossible.status, 1)
+
+        let usage = try execute(["shape", "--kernal", "3"])
+        XCTAssertEqual(usage.out, "")
+        XCTAssertEqual(usage.status, 2)
+    }
+
+    func testStackFromStdin() throws {
+        let result = try execute(["shape", "-q", "--in", "64", "-f", "-"], stdin: "conv:k=3,s=2,p=1\n# comment\nmaxpool:k=2\n")
+        XCTAssertEqual(result.out, "16\n")
+        XCTAssertEqual(result.status, 0)
+    }
+}
