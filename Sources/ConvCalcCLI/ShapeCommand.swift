@@ -71,6 +71,19 @@ enum ShapeCommand {
         stack.isUniform && steps.allSatisfy { $0 == steps[0] }
     }
 
+    /// Indented working rows, one block per dimension labelled `H:`, `W:`, or one unlabelled
+    /// block when every dimension is `alike`.
+    static func perDimension(_ rows: [[String]], alike: Bool, dims: Int) -> [String] {
+        let shown = alike ? [0] : Array(rows.indices)
+        var lines: [String] = []
+        for dim in shown {
+            let prefix = shown.count > 1 ? "   " + DimensionNames.label(dim, of: dims) + ": " : "   "
+            let indent = String(repeating: " ", count: prefix.count)
+            for (i, row) in rows[dim].enumerated() { lines.append((i == 0 ? prefix : indent) + row) }
+        }
+        return lines
+    }
+
     // MARK: Numeric
 
     static func text(_ trace: ShapeTrace, stack: LayerStack) -> String {
@@ -80,17 +93,14 @@ enum ShapeCommand {
             let sizes = SizeText.format(layer.input, uniform: stack.isUniform) + " → " + SizeText.format(layer.output, uniform: stack.isUniform)
             lines.append("\(layer.index)  " + TextWrap.pad(layer.layer.token, tokenWidth) + "  " + sizes)
             let geometry = stack.geometry(of: layer.index - 1)
-            let dimsShown = sameAcrossDimensions(stack, layer.steps) ? [0] : Array(0..<stack.dims)
-            for dim in dimsShown {
-                let step = layer.steps[dim]
-                let prefix = dimsShown.count > 1 ? "   " + DimensionNames.label(dim, of: stack.dims) + ": " : "   "
-                let indent = String(repeating: " ", count: prefix.count)
-                var working: [String] = []
-                if let ke = ShapeWorking.effectiveKernel(step) { working.append(ke) }
-                if let rule = ShapeWorking.paddingRule(geometry.padding, step, type: geometry.type) { working.append(rule) }
-                working.append(ShapeWorking.output(step, type: geometry.type))
-                for (i, line) in working.enumerated() { lines.append((i == 0 ? prefix : indent) + line) }
+            let working = layer.steps.map { step -> [String] in
+                var rows: [String] = []
+                if let ke = ShapeWorking.effectiveKernel(step) { rows.append(ke) }
+                if let rule = ShapeWorking.paddingRule(geometry.padding, step, type: geometry.type) { rows.append(rule) }
+                rows.append(ShapeWorking.output(step, type: geometry.type))
+                return rows
             }
+            lines += perDimension(working, alike: sameAcrossDimensions(stack, layer.steps), dims: stack.dims)
         }
         lines.append("")
         var final = "output: " + SizeText.format(trace.output, uniform: stack.isUniform)
@@ -184,12 +194,7 @@ enum ShapeCommand {
                 if let keep = try ShapeWorking.keepingPadding(geometry, dim: dim) { rows.append(keep) }
                 return rows
             }
-            let shownDims = stack.isUniform && renderings.allSatisfy({ $0 == renderings[0] }) ? [0] : allDims
-            for dim in shownDims {
-                let prefix = shownDims.count > 1 ? "   " + DimensionNames.label(dim, of: stack.dims) + ": " : "   "
-                let indent = String(repeating: " ", count: prefix.count)
-                for (i, row) in renderings[dim].enumerated() { lines.append((i == 0 ? prefix : indent) + row) }
-            }
+            lines += perDimension(renderings, alike: stack.isUniform && renderings.allSatisfy { $0 == renderings[0] }, dims: stack.dims)
         }
         if stack.layers.count > 1 {
             lines.append("")
@@ -271,10 +276,8 @@ enum ShapeCommand {
             break
         }
         var lines = ["\(index + 1)  \(token)   in \(SizeText.format(layerInput, uniform: uniform)) → wanted out \(SizeText.format(wanted, uniform: uniform))"]
-        let dimsShown = uniform && solutions.allSatisfy({ $0 == solutions[0] }) ? [0] : Array(0..<stack.dims)
-        for dim in dimsShown {
-            let prefix = dimsShown.count > 1 ? "   " + DimensionNames.label(dim, of: stack.dims) + ": " : "   "
-            let indent = String(repeating: " ", count: prefix.count)
+        var perDimensionRows: [[String]] = []
+        for dim in 0..<stack.dims {
             let solved = geometry.replacingPadding(with: pads[dim], dim: dim)
             var rows: [String] = []
             let ke = try geometry.effectiveKernel(dim), s = geometry.stride[dim], n = layerInput[dim]
@@ -303,8 +306,9 @@ enum ShapeCommand {
             if isTransposed { check = check.replacingOutputPadding(with: outputPaddings[dim], dim: dim) }
             let step = try check.step(dim, input: n)
             rows.append("check: " + ShapeWorking.output(step, type: geometry.type))
-            for (i, row) in rows.enumerated() { lines.append((i == 0 ? prefix : indent) + row) }
+            perDimensionRows.append(rows)
         }
+        lines += perDimension(perDimensionRows, alike: uniform && solutions.allSatisfy { $0 == solutions[0] }, dims: stack.dims)
         lines.append("")
         if isTransposed {
             lines.append(paddingChanged ? "use: --p \(paddingText) --op \(opText)" : "use: --op \(opText)")
