@@ -60,6 +60,14 @@ public struct LayerGeometry: Sendable {
         ceilMode = layer.ceilMode
     }
 
+    /// The same layer with `same`, `valid` and `full` turned into explicit padding for the
+    /// given input sizes (nil: unknown, see `padPair(_:knownInput:)`).
+    public func resolvingPadding(input: [Int]?) throws -> LayerGeometry {
+        var copy = self
+        copy.padding = .explicit(try (0..<dims).map { try padPair($0, knownInput: input?[$0]) })
+        return copy
+    }
+
     /// The rule this layer's type follows.
     public var rule: SizeRule {
         switch type {
@@ -114,6 +122,12 @@ public struct LayerGeometry: Sendable {
     /// For tconv, `same` is Keras `Conv2DTranspose` 'same': total `max(ke − s, 0)`.
     /// `full`: `ke − 1` on each side. `valid`: none.
     public func padPair(_ dim: Int, input: Int) throws -> PadPair {
+        try padPair(dim, knownInput: input)
+    }
+
+    /// As `padPair(_:input:)`; with the input unknown, `same` assumes the stride divides it
+    /// (total padding `max(ke − s, 0)`).
+    public func padPair(_ dim: Int, knownInput input: Int?) throws -> PadPair {
         let ke = try effectiveKernel(dim)
         switch padding {
         case let .explicit(pairs): return pairs[dim]
@@ -124,9 +138,11 @@ public struct LayerGeometry: Sendable {
             let total: Int
             if type == .tconv {
                 total = max(ke - s, 0)
-            } else {
+            } else if let input {
                 let out = Checked.ceilDiv(input, s)
                 total = max(try Checked.sub(Checked.add(Checked.mul(out - 1, s), ke), input), 0)
+            } else {
+                total = max(ke - s, 0)
             }
             return PadPair(total / 2, total - total / 2)
         }
