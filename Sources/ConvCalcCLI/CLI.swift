@@ -23,7 +23,7 @@ struct Command {
 }
 
 /// Every command, in the order help lists them.
-let commands: [Command] = [ShapeCommand.command]
+let commands: [Command] = [ShapeCommand.command, ReceptiveFieldCommand.command]
 
 /// Runs convcalc with `args` (without the program name) and returns the exit status.
 ///
@@ -68,7 +68,7 @@ public func run(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: 
     }
     do {
         let parsed = try ParsedArguments(rest, table: command.options)
-        let result = try command.execute(parsed, InputContext(stdin: stdin))
+        let result = try command.execute(parsed, InputContext(stdin: stdin, width: stdout.terminalWidth))
         for warning in result.warnings { stderr.write("convcalc: warning: \(warning)\n") }
         stdout.write(result.output)
         return 0

@@ -10,6 +10,13 @@ import ConvCalcCore
 /// Where text output goes. Passed in, so tests capture it and run in parallel.
 public protocol TextSink: AnyObject {
     func write(_ text: String)
+    /// The terminal's width when this sink is a terminal, else nil (then output is laid out
+    /// for 80 columns, so files and tests do not depend on the terminal).
+    var terminalWidth: Int? { get }
+}
+
+extension TextSink {
+    public var terminalWidth: Int? { nil }
 }
 
 /// Collects output in memory (tests).
@@ -24,6 +31,13 @@ public final class FileDescriptorSink: TextSink {
     let descriptor: Int32
     public init(descriptor: Int32) { self.descriptor = descriptor }
     public static let standardOutput = FileDescriptorSink(descriptor: 1)
+
+    public var terminalWidth: Int? {
+        guard isatty(descriptor) == 1 else { return nil }
+        var size = winsize()
+        guard ioctl(descriptor, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return nil }
+        return Int(size.ws_col)
+    }
     public static let standardError = FileDescriptorSink(descriptor: 2)
 
     public func write(_ text: String) {

@@ -8,7 +8,7 @@ enum OptionID: String, CaseIterable, Hashable {
     // Stack options.
     case input, cin, file, dims, bias, noBias
     // Command options.
-    case out
+    case out, map
     // Output options.
     case quiet, json, help
 }

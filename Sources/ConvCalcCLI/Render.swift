@@ -89,3 +89,21 @@ enum TextWrap {
         text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
     }
 }
+
+/// An aligned plain-text table: two spaces between columns, no trailing spaces.
+enum TextTable {
+    static func render(header: [String], rows: [[String]], rightAligned: Set<Int> = []) -> [String] {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { row in
+            var cells: [String] = []
+            for (column, cell) in row.enumerated() {
+                let gap = String(repeating: " ", count: widths[column] - cell.count)
+                cells.append(rightAligned.contains(column) ? gap + cell : cell + gap)
+            }
+            var line = cells.joined(separator: "  ")
+            while line.hasSuffix(" ") { line.removeLast() }
+            return line
+        }
+    }
+}

@@ -1,11 +1,16 @@
 import ConvCalcCore
 
-/// What a command may read besides its arguments: stdin (once) and files.
+/// What a command may use besides its arguments: stdin (once), files, the terminal width.
 final class InputContext {
     private let stdin: InputSource
     private var stdinUsed = false
+    /// Columns to lay wide output (heat maps) out in: the terminal's, else 80.
+    let width: Int
 
-    init(stdin: InputSource) { self.stdin = stdin }
+    init(stdin: InputSource, width: Int? = nil) {
+        self.stdin = stdin
+        self.width = max(width ?? TextWrap.width, 20)
+    }
 
     /// Reads `path`, or stdin for `-` (at most once).
     func read(_ path: String) throws -> String {

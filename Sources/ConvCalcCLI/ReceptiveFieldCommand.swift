@@ -1,0 +1,219 @@
+import ConvCalcCore
+
+/// `convcalc rf`: receptive field, jump, centre and coverage through a stack.
+enum ReceptiveFieldCommand {
+    static let options: [OptionSpec] = CommonOptions.layer + CommonOptions.stack + [
+        OptionSpec(.map, ["--map"], group: .command,
+                   help: "draw the number of paths from one output to each input position as a heat map (all-ones weights; 2-D; 3-D summed over D)"),
+    ] + CommonOptions.output
+
+    static let command = Command(
+        name: "rf",
+        summary: "receptive field, jump and centre through a stack; holes left by dilations",
+        usage: ["convcalc rf [options] LAYER... [--in SIZE] [--map]",
+                "convcalc rf [options] --k SIZE [--s SIZE] [--d SIZE] ...",
+                "convcalc rf [options] -f FILE"],
+        overview: [
+            "Per layer: the effective kernel, the jump (input positions between neighbouring outputs), the receptive field (input positions that can influence one output), and the centre of the first output's field in input coordinates (start); with --in, the output size too.",
+            "Coverage counts the positions inside the field that some path actually reaches: stacked dilations with a common factor leave holes (the gridding problem), reported with a warning.",
+        ],
+        options: options,
+        sections: [
+            ("FORMULAS (per spatial dimension; input position 0 has start 0)", [
+                "windows (conv, pools): rf' = rf + (ke − 1)·jump, jump' = jump·s, start' = start + ((ke − 1)/2 − pb)·jump.",
+                "upsampling (tconv, upsample, pixelshuffle) divides the jump by s (or r), printed as a fraction, and adds the widest span of inputs one output reads: (⌈k·g/s⌉ − 1)·d/g + 1 for tconv with g = gcd(s, d), 1 for the others. Outputs then differ in their fields; convcalc follows each output phase exactly and reports the widest field.",
+                "gap and fc read the whole input: the field is the whole input from there on.",
+                "Fields are unbounded: they may reach into padding (a negative start). With p=same and a stride above 1, the padding depends on the input size; without --in the stride is taken to divide it.",
+                "Coverage: the number of paths from the widest-field output back to each input position, with all-ones weights (max pooling counted like average pooling); coverage = positions reached / field size, the product over dimensions.",
+            ]),
+            ("OUTPUT", [
+                "-q prints the final receptive field (15, or 15x7 per dimension; the input size, or all, after gap/fc).",
+                "--json prints {\"rf\", \"jump\", \"start\", \"coverage\", \"coverage_per_dim\", \"field\", \"counts\", \"layers\": [...]}; jump and start are numbers, with exact fractions in jump_text and start_text.",
+            ]),
+        ],
+        examples: [
+            ("convcalc rf conv:k=3 conv:k=3,d=2 conv:k=3,d=4", "fields 3, 7, 15 with full coverage"),
+            ("convcalc rf conv:k=3,d=2 conv:k=3,d=2 conv:k=3,d=2 --map", "holes: a warning, and the heat map shows them"),
+            ("convcalc rf -f examples/nets/vgg16-features.net", "VGG-16's convolutional part: a field of 212"),
+            ("convcalc rf --in 64 conv:k=3,s=2,p=1 tconv:k=4,s=2,p=1", "a jump of 1/2 after a transposed convolution"),
+        ],
+        execute: execute
+    )
+
+    static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
+        if args.has(.quiet) && args.has(.json) { throw UsageError.invalid("give -q or --json, not both") }
+        let stack = try StackInput.build(args, table: options, context: context)
+        var trace: ShapeTrace?
+        if let input = stack.inputSize { trace = try ShapeTrace(stack: stack, input: input) }
+        let field = try ReceptiveField(stack: stack, inputs: trace.map { $0.layers.map(\.input) })
+        let warnings = holeWarnings(field, stack: stack)
+        let uniform = stack.isUniform
+        if args.has(.quiet) {
+            return CommandResult(output: finalSize(field, stack: stack, uniform: uniform) + "\n", warnings: warnings)
+        }
+        if args.has(.json) {
+            return CommandResult(output: json(field, stack: stack, trace: trace).text + "\n", warnings: warnings)
+        }
+        var text = table(field, stack: stack, trace: trace)
+        if args.has(.map) { text += "\n" + HeatMap.render(field.paths, dims: stack.dims, width: context.width, skipped: field.pathsSkippedReason) }
+        return CommandResult(output: text, warnings: warnings)
+    }
+
+    // MARK: Text
+
+    static func fractions(_ values: [Fraction?], uniform: Bool) -> String {
+        let texts = values.map { $0?.description ?? "-" }
+        if uniform, texts.allSatisfy({ $0 == texts[0] }) { return texts[0] }
+        return texts.joined(separator: "x")
+    }
+
+    static func sizes(_ values: [Int?], uniform: Bool) -> String {
+        let texts = values.map { $0.map(String.init) ?? "all" }
+        if uniform, texts.allSatisfy({ $0 == texts[0] }) { return texts[0] }
+        return texts.joined(separator: "x")
+    }
+
+    static func finalSize(_ field: ReceptiveField, stack: LayerStack, uniform: Bool) -> String {
+        let values = field.final.enumerated().map { dim, f in f.size ?? stack.inputSize?[dim] }
+        return sizes(values, uniform: uniform)
+    }
+
+    static func table(_ field: ReceptiveField, stack: LayerStack, trace: ShapeTrace?) -> String {
+        let uniform = stack.isUniform
+        var header = ["#", "layer"]
+        if trace != nil { header.append("out") }
+        header += ["ke", "jump", "rf", "start"]
+        var rows: [[String]] = []
+        var notes: [String] = []
+        for layer in field.layers {
+            var row = ["\(layer.index)", layer.layer.token]
+            if let trace { row.append(SizeText.format(trace.layers[layer.index - 1].output, uniform: uniform)) }
+            let kernels = layer.dims.map { $0.effectiveKernel }
+            row.append(kernels.allSatisfy { $0 == nil } ? "-" : sizes(kernels.map { $0 ?? 1 }, uniform: uniform))
+            row.append(fractions(layer.dims.map(\.jump), uniform: uniform))
+            row.append(sizes(layer.dims.map(\.size), uniform: uniform))
+            row.append(fractions(layer.dims.map(\.start), uniform: uniform))
+            rows.append(row)
+            if let span = layer.dims.first?.span, layer.dims.allSatisfy({ $0.span != nil }) {
+                let geometry = stack.geometry(of: layer.index - 1)
+                let factors = SizeText.format(geometry.stride, uniform: uniform)
+                let spans = sizes(layer.dims.map(\.span), uniform: uniform)
+                let reach = span == 1 && !spans.contains("x") ? "each output reads 1 input" : "an output's inputs span at most \(spans) positions"
+                notes.append("layer \(layer.index) '\(layer.layer.token)' upsamples by \(factors): the jump divides by \(factors), and \(reach)")
+            }
+            if layer.dims.contains(where: { $0.jump == nil }) && (layer.index == 1 || field.layers[layer.index - 2].dims.contains { $0.jump != nil }) {
+                notes.append("layer \(layer.index) '\(layer.layer.token)' reads the whole input: every later field is the whole input")
+            }
+        }
+        var lines = TextTable.render(header: header, rows: rows, rightAligned: Set(trace == nil ? [2, 3, 4, 5] : [2, 3, 4, 5, 6]))
+        if !notes.isEmpty {
+            lines.append("")
+            lines += notes
+        }
+        lines.append("")
+        let last = field.final
+        var summary: String
+        if last.contains(where: { $0.size == nil }) {
+            summary = "receptive field: the whole input"
+            if let input = stack.inputSize { summary += " (\(SizeText.format(input, uniform: uniform)))" }
+        } else {
+            summary = "receptive field: \(sizes(last.map(\.size), uniform: uniform))   jump: \(fractions(last.map(\.jump), uniform: uniform))   start: \(fractions(last.map(\.start), uniform: uniform))"
+        }
+        lines.append(summary)
+        lines.append(coverageLine(field, uniform: uniform))
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func percent(_ x: Double) -> String {
+        let tenths = (x * 1000).rounded() / 10
+        return tenths == tenths.rounded() ? "\(Int(tenths))%" : "\(tenths)%"
+    }
+
+    static func coverageLine(_ field: ReceptiveField, uniform: Bool) -> String {
+        guard let coverage = field.coverage else {
+            return "coverage: not computed (\(field.pathsSkippedReason ?? "too large"))"
+        }
+        if field.paths.allSatisfy({ $0 == nil }) { return "coverage: 100% (the whole input is reached)" }
+        let parts = field.paths.map { p in p.map { "\($0.reached) of \($0.counts.count)" } ?? "all" }
+        if uniform, parts.allSatisfy({ $0 == parts[0] }) {
+            let count = field.paths.count
+            let each = parts[0] + (count > 1 ? " positions along each dimension" : " positions")
+            return "coverage: \(percent(coverage)) (\(each) reached)"
+        }
+        return "coverage: \(percent(coverage)) (" + parts.joined(separator: " x ") + " positions reached)"
+    }
+
+    /// One warning per dimension with holes (one in all when alike), naming where they start
+    /// and, when dilations share a factor, the gridding problem.
+    static func holeWarnings(_ field: ReceptiveField, stack: LayerStack) -> [String] {
+        guard let coverage = field.coverage else { return [] }
+        var warnings: [String] = []
+        let alike = stack.isUniform && field.paths.allSatisfy { $0 == field.paths[0] }
+        for (dim, paths) in field.paths.enumerated() {
+            guard let paths, paths.reached < paths.counts.count, let first = field.holesFirstAt[dim] else { continue }
+            let along = stack.dims == 1 ? "" : alike ? " along each dimension" : " along \(DimensionNames.label(dim, of: stack.dims))"
+            let share = alike || stack.dims == 1 ? "coverage \(percent(coverage)), " : ""
+            var text = "the receptive field has holes: \(share)\(paths.reached) of \(paths.counts.count) positions reached\(along); they first appear at layer \(first) '\(stack.layers[first - 1].token)'"
+            let dilated = stack.layers.indices.compactMap { i -> (Int, Int)? in
+                let d = stack.geometry(of: i).dilation[dim]
+                return d > 1 ? (i + 1, d) : nil
+            }
+            let factor = dilated.map(\.1).reduce(0) { Checked.gcd($0, $1) }
+            if dilated.count > 1 && factor > 1 {
+                text += "; the dilations of layers \(dilated.map { String($0.0) }.joined(separator: ", ")) (d = \(dilated.map { String($0.1) }.joined(separator: ", "))) share the factor \(factor): the gridding problem"
+            }
+            warnings.append(text)
+            if alike { break }
+        }
+        return warnings
+    }
+
+    // MARK: JSON
+
+    static func json(_ field: ReceptiveField, stack: LayerStack, trace: ShapeTrace?) -> JSON {
+        func fractionValues(_ values: [Fraction?]) -> JSON { .array(values.map { $0.map { .double($0.doubleValue) } ?? .null }) }
+        func fractionTexts(_ values: [Fraction?]) -> JSON { .array(values.map { $0.map { .string($0.description) } ?? .null }) }
+        func optionalInts(_ values: [Int?]) -> JSON { .array(values.map { $0.map(JSON.number) ?? .null }) }
+        let layers: [JSON] = field.layers.map { layer in
+            var pairs: [(String, JSON)] = [
+                ("layer", .string(layer.layer.token)),
+                ("type", .string(layer.layer.type.rawValue)),
+            ]
+            if let trace { pairs.append(("out", .ints(trace.layers[layer.index - 1].output))) }
+            pairs += [
+                ("effective_kernel", optionalInts(layer.dims.map(\.effectiveKernel))),
+                ("span", optionalInts(layer.dims.map(\.span))),
+                ("jump", fractionValues(layer.dims.map(\.jump))),
+                ("jump_text", fractionTexts(layer.dims.map(\.jump))),
+                ("rf", optionalInts(layer.dims.map(\.size))),
+                ("start", fractionValues(layer.dims.map(\.start))),
+                ("start_text", fractionTexts(layer.dims.map(\.start))),
+            ]
+            return .object(pairs)
+        }
+        let last = field.final
+        let whole = last.contains { $0.size == nil }
+        let rf: [Int?] = last.enumerated().map { dim, f in f.size ?? stack.inputSize?[dim] }
+        let counts: JSON = .array(field.paths.map { paths in
+            paths.map { .array($0.counts.map { $0 < 9e15 ? .number(Int($0)) : .double($0) }) } ?? .null
+        })
+        let bounds: JSON = .array(field.paths.map { paths in
+            paths.map { .ints([$0.origin, $0.origin + $0.counts.count - 1]) } ?? .null
+        })
+        return .object([
+            ("rf", optionalInts(rf)),
+            ("jump", fractionValues(last.map(\.jump))),
+            ("jump_text", fractionTexts(last.map(\.jump))),
+            ("start", fractionValues(last.map(\.start))),
+            ("start_text", fractionTexts(last.map(\.start))),
+            ("coverage", field.coverage.map(JSON.double) ?? .null),
+            ("coverage_per_dim", .array(field.paths.map { $0.map { .double($0.coverage) } ?? (field.pathsComputed ? .double(1) : .null) })),
+            ("whole_input", .bool(whole)),
+            ("holes_first_at", optionalInts(field.holesFirstAt)),
+            ("field", bounds),
+            ("counts", counts),
+            ("dims", .number(stack.dims)),
+            ("layers", .array(layers)),
+        ])
+    }
+}
