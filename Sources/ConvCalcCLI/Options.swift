@@ -8,7 +8,7 @@ enum OptionID: String, CaseIterable, Hashable {
     // Stack options.
     case input, cin, file, dims, bias, noBias
     // Command options.
-    case out, map
+    case out, map, vs
     // Output options.
     case quiet, json, help
 }
@@ -129,6 +129,10 @@ struct ParsedArguments {
     private(set) var spelling: [OptionID: String] = [:]
     private(set) var flags: Set<OptionID> = []
     private(set) var positionals: [String] = []
+    /// Everything after `--vs`: a second stack, parsed with the same table (an array only
+    /// because a struct cannot hold itself; it has at most one element).
+    private var comparisons: [ParsedArguments] = []
+    var comparison: ParsedArguments? { comparisons.first }
 
     init(_ args: [String], table: [OptionSpec]) throws {
         var index = 0
@@ -143,6 +147,10 @@ struct ParsedArguments {
             if arg == "--" {
                 optionsEnded = true
                 continue
+            }
+            if arg == "--vs", table.contains(where: { $0.id == .vs }) {
+                comparisons = [try ParsedArguments(Array(args[index...]), table: table.filter { $0.id != .vs })]
+                break
             }
             var name = arg
             var inline: String?
@@ -172,6 +180,23 @@ struct ParsedArguments {
             if values[spec.id] != nil { throw UsageError.repeated(option: name) }
             values[spec.id] = value
             spelling[spec.id] = name
+        }
+    }
+
+    /// Shares the options `ids` with `other`: each side takes the other's value where it has
+    /// none (stack-level options apply to both stacks of a comparison).
+    /// - Throws: when both sides give an option different values.
+    mutating func share(_ ids: [OptionID], with other: inout ParsedArguments, table: [OptionSpec]) throws {
+        for id in ids {
+            switch (values[id], other.values[id]) {
+            case let (a?, b?) where a != b:
+                throw UsageError.invalid("\(name(id, in: table)) applies to both stacks; give it once (got \(a) and \(b))")
+            case let (a?, nil): other.values[id] = a
+            case let (nil, b?): values[id] = b
+            default: break
+            }
+            if flags.contains(id) { other.flags.insert(id) }
+            if other.flags.contains(id) { flags.insert(id) }
         }
     }
 

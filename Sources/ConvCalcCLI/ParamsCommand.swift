@@ -1,0 +1,229 @@
+import ConvCalcCore
+
+/// `convcalc params`: parameters and multiply–accumulates per layer and in total; `--vs`.
+enum ParamsCommand {
+    static let options: [OptionSpec] = CommonOptions.layer + CommonOptions.stack + [
+        OptionSpec(.vs, ["--vs"], value: nil, group: .command,
+                   help: "compare with a second stack: the layers after --vs (tokens, -f FILE or layer options) on the same input; prints both and the ratios B/A"),
+    ] + CommonOptions.output
+
+    static let conventions: [(String, String)] = [
+        ("mac", "1 MAC (multiply-accumulate) = 2 FLOPs"),
+        ("bias", "bias additions are not MACs; biases are counted apart from weights"),
+        ("conv", "MACs = Πout·cout·(cin/g)·Πk"),
+        ("tconv", "MACs = Πin·cin·(cout/g)·Πk, counted per input element"),
+        ("deform", "main conv plus offset conv (D·g·Πk channels, (D+1)·g·Πk with the v2 mask), g the offset groups; bilinear sampling (2^D multiply-adds per sampled value, +1 for the mask) in sampling_macs, not in macs"),
+        ("bn", "2·C parameters (γ, β); 0 MACs, folded into the preceding convolution at inference"),
+        ("se", "two FC layers with biases, C→⌊C/r⌋→C; MACs include the C·H·W rescaling"),
+        ("zero", "pools, relu, upsample, pixelshuffle, shuffle and gap: no parameters, 0 MACs"),
+        ("bias_default", "layers have a bias unless --no-bias or bias=0; sepconv's depthwise part never has one"),
+    ]
+
+    static let command = Command(
+        name: "params",
+        summary: "parameters and multiply-accumulates of every convolution variant and of whole networks",
+        usage: ["convcalc params [options] --cin C LAYER... [--in SIZE]",
+                "convcalc params [options] -f FILE",
+                "convcalc params [options] --cin C LAYER... --vs LAYER..."],
+        overview: [
+            "Per layer and in total: weights and biases apart, the output shape C×H×W (with --in), and MACs (multiply-accumulates, with --in; 1 MAC = 2 FLOPs). Channels flow through the stack from --cin; every output channel count defaults to the input's.",
+        ],
+        options: options,
+        sections: [
+            ("CONVENTIONS", conventions.map { "\($0.0): \($0.1)." }),
+            ("OUTPUT", [
+                "-q prints the total number of parameters (with --vs, two lines: A then B).",
+                "--json prints {\"params\", \"weights\", \"biases\", \"macs\" (null without --in), \"flops\", \"layers\": [{\"layer\", \"params\", \"weights\", \"biases\", \"macs\", \"out\": [C, ...spatial], \"parts\"}], \"conventions\"}; with --vs, {\"a\": {...}, \"b\": {...}, \"params_ratio\", \"macs_ratio\"}.",
+            ]),
+        ],
+        examples: [
+            ("convcalc params --cin 10 --no-bias conv:k=5 --vs conv:k=3 conv:k=3", "one 5x5 against two 3x3 on 10 channels: 2,500 against 1,800 parameters"),
+            ("convcalc params --in 5 --cin 1 --no-bias conv:k=3 --vs conv:k=1x3 conv:k=3x1", "81 MACs against 45 + 27 = 72"),
+            ("convcalc params -q -f examples/nets/vgg16.net", "prints 138357544, as torchvision's VGG-16"),
+            ("convcalc params --cin 32 --in 112 sepconv:k=3,c=64", "a depthwise separable convolution, part by part"),
+        ],
+        execute: execute
+    )
+
+    static let shared: [OptionID] = [.input, .cin, .dims, .bias, .noBias]
+
+    static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
+        if args.has(.quiet) && args.has(.json) { throw UsageError.invalid("give -q or --json, not both") }
+        var first = args
+        guard var second = args.comparison else {
+            let network = try NetworkCost(stack: try StackInput.build(first, table: options, context: context))
+            if first.has(.quiet) { return CommandResult(output: "\(network.params)\n") }
+            if first.has(.json) { return CommandResult(output: json(network).text + "\n") }
+            return CommandResult(output: table(network).joined(separator: "\n") + "\n" + totals(network) + notes(network))
+        }
+        try first.share(shared + [.quiet, .json], with: &second, table: options)
+        let a = try NetworkCost(stack: try StackInput.build(first, table: options, context: context))
+        let b: NetworkCost
+        do {
+            b = try NetworkCost(stack: try StackInput.build(second, table: options, context: context))
+        } catch let error as UserFacingError {
+            throw ComparisonError(underlying: error)
+        }
+        if first.has(.quiet) { return CommandResult(output: "\(a.params)\n\(b.params)\n") }
+        if first.has(.json) {
+            let object = JSON.object([
+                ("a", json(a)), ("b", json(b)),
+                ("params_ratio", ratio(b.params, a.params).map(JSON.double) ?? .null),
+                ("macs_ratio", a.macs.flatMap { am in b.macs.flatMap { ratio($0, am) } }.map(JSON.double) ?? .null),
+            ])
+            return CommandResult(output: object.text + "\n")
+        }
+        var lines = ["A"] + table(a) + ["", "B"] + table(b) + [""]
+        let rows: [[String]] = [
+            ["parameters", Count.grouped(a.params), Count.grouped(b.params), ratio(b.params, a.params).map(Count.ratio) ?? "-"],
+            ["  weights", Count.grouped(a.weights), Count.grouped(b.weights), ratio(b.weights, a.weights).map(Count.ratio) ?? "-"],
+            ["  biases", Count.grouped(a.biases), Count.grouped(b.biases), ratio(b.biases, a.biases).map(Count.ratio) ?? "-"],
+            ["MACs", a.macs.map(Count.grouped) ?? "-", b.macs.map(Count.grouped) ?? "-",
+             a.macs.flatMap { am in b.macs.flatMap { ratio($0, am) } }.map(Count.ratio) ?? "-"],
+        ]
+        lines += TextTable.render(header: ["", "A", "B", "B/A"], rows: rows, rightAligned: [1, 2, 3])
+        var text = lines.joined(separator: "\n") + "\n"
+        text += notes(a, label: "A") + notes(b, label: "B")
+        if a.macs == nil || b.macs == nil { text += "give --in SIZE for MACs (they depend on the output size)\n" }
+        text += "1 MAC = 2 FLOPs; bias additions are not MACs\n"
+        return CommandResult(output: text)
+    }
+
+    static func ratio(_ b: Int, _ a: Int) -> Double? { a == 0 ? nil : Double(b) / Double(a) }
+
+    // MARK: Text
+
+    static func shape(_ channels: Int?, _ spatial: [Int]?) -> String {
+        guard let channels else { return "-" }
+        return ([channels] + (spatial ?? [])).map(String.init).joined(separator: "×")
+    }
+
+    static func table(_ network: NetworkCost) -> [String] {
+        var rows: [[String]] = []
+        for entry in network.entries {
+            let cost = entry.cost
+            rows.append(["\(entry.index)", entry.layer.token, shape(entry.channels, entry.spatial),
+                         Count.grouped(cost.weights), Count.grouped(cost.biases), Count.grouped(cost.params),
+                         cost.macs.map(Count.grouped) ?? "-"])
+            for part in cost.parts {
+                rows.append(["", "  " + part.name, shape(part.outChannels, part.spatial),
+                             Count.grouped(part.weights), Count.grouped(part.biases), Count.grouped(part.weights + part.biases),
+                             part.macs.map(Count.grouped) ?? "-"])
+            }
+        }
+        rows.append(["", "total", "", Count.grouped(network.weights), Count.grouped(network.biases),
+                     Count.grouped(network.params), network.macs.map(Count.grouped) ?? "-"])
+        return TextTable.render(header: ["#", "layer", "out", "weights", "biases", "params", "MACs"], rows: rows,
+                                rightAligned: [3, 4, 5, 6])
+    }
+
+    static func totals(_ network: NetworkCost) -> String {
+        var lines = [""]
+        lines.append("\(Count.grouped(network.params)) parameters\(Count.scaled(network.params)): \(Count.grouped(network.weights)) weights + \(Count.grouped(network.biases)) biases")
+        if let macs = network.macs {
+            let flops = (try? Checked.mul(macs, 2)).map { Count.grouped($0) } ?? "more than 2^63"
+            lines.append("\(Count.grouped(macs)) MACs\(Count.scaled(macs)) = \(flops) FLOPs (1 MAC = 2 FLOPs; bias additions are not MACs)")
+        } else {
+            lines.append("MACs: give --in SIZE (they depend on the output size); 1 MAC = 2 FLOPs")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func notes(_ network: NetworkCost, label: String? = nil) -> String {
+        var lines: [String] = []
+        for entry in network.entries {
+            if let sampling = entry.cost.samplingMACs {
+                let who = (label.map { "\($0): " } ?? "") + "layer \(entry.index) '\(entry.layer.token)'"
+                lines.append("\(who): bilinear sampling adds \(Count.grouped(sampling)) multiply-adds, not in the MACs above")
+            }
+            if entry.layer.type == .tconv, entry.cost.macs != nil {
+                let who = (label.map { "\($0): " } ?? "") + "layer \(entry.index) '\(entry.layer.token)'"
+                lines.append("\(who): transposed convolution MACs are counted per input element, Πin·cin·(cout/g)·Πk")
+            }
+        }
+        return lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n"
+    }
+
+    // MARK: JSON
+
+    static func json(_ network: NetworkCost) -> JSON {
+        func out(_ entry: NetworkCost.Entry) -> JSON {
+            guard let channels = entry.channels else { return .null }
+            return .ints([channels] + (entry.spatial ?? []))
+        }
+        let layers: [JSON] = network.entries.map { entry in
+            var pairs: [(String, JSON)] = [
+                ("layer", .string(entry.layer.token)),
+                ("type", .string(entry.layer.type.rawValue)),
+                ("params", .number(entry.cost.params)),
+                ("weights", .number(entry.cost.weights)),
+                ("biases", .number(entry.cost.biases)),
+                ("macs", entry.cost.macs.map(JSON.number) ?? .null),
+                ("out", out(entry)),
+            ]
+            if let sampling = entry.cost.samplingMACs { pairs.append(("sampling_macs", .number(sampling))) }
+            if !entry.cost.parts.isEmpty {
+                pairs.append(("parts", .array(entry.cost.parts.map { part in
+                    .object([("name", .string(part.name)), ("out_channels", .number(part.outChannels)),
+                             ("weights", .number(part.weights)), ("biases", .number(part.biases)),
+                             ("macs", part.macs.map(JSON.number) ?? .null)])
+                })))
+            }
+            return .object(pairs)
+        }
+        return .object([
+            ("params", .number(network.params)),
+            ("weights", .number(network.weights)),
+            ("biases", .number(network.biases)),
+            ("macs", network.macs.map(JSON.number) ?? .null),
+            ("flops", network.macs.flatMap { try? Checked.mul($0, 2) }.map(JSON.number) ?? .null),
+            ("sampling_macs", network.samplingMACs.map(JSON.number) ?? .null),
+            ("layers", .array(layers)),
+            ("conventions", .object(conventions.map { ($0.0, JSON.string($0.1)) })),
+        ])
+    }
+}
+
+/// An error in the second stack of a comparison: says so.
+struct ComparisonError: UserFacingError {
+    let underlying: UserFacingError
+    var message: String { "in the stack after --vs: " + underlying.message }
+    var category: ErrorCategory { underlying.category }
+}
+
+/// Counts as people read them.
+enum Count {
+    /// `138,357,544`.
+    static func grouped(_ n: Int) -> String {
+        let digits = String(n.magnitude)
+        var out = ""
+        for (i, ch) in digits.enumerated() {
+            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(ch)
+        }
+        return (n < 0 ? "−" : "") + out
+    }
+
+    /// ` (138.4 M)`, or nothing below ten thousand.
+    static func scaled(_ n: Int) -> String {
+        let units: [(Double, String)] = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
+        guard n >= 10_000, let unit = units.first(where: { Double(n) >= $0.0 }) else { return "" }
+        let value = Double(n) / unit.0
+        let text = value >= 100 ? "\(Int(value.rounded()))" : "\((value * 10).rounded() / 10)"
+        return " (\(text) \(unit.1))"
+    }
+
+    /// A ratio to 3 significant digits: `0.72`, `1.5`, `0.333`.
+    static func ratio(_ x: Double) -> String {
+        guard x.isFinite, x > 0 else { return "-" }
+        var digits = 3
+        var scale = 1.0
+        while x * scale < 100 && digits < 12 { scale *= 10; digits += 1 }
+        var text = "\((x * scale).rounded() / scale)"
+        if text.contains(".") {
+            while text.hasSuffix("0") { text.removeLast() }
+            if text.hasSuffix(".") { text.removeLast() }
+        }
+        return text
+    }
+}

@@ -1,0 +1,239 @@
+/// A part of a layer's cost: composite layers (sepconv, asym, deform, se) are several
+/// convolutions or FC layers, shown one by one.
+public struct CostPart: Equatable, Sendable {
+    public var name: String
+    public var outChannels: Int
+    public var weights: Int
+    public var biases: Int
+    /// nil when the spatial size is unknown (no --in).
+    public var macs: Int?
+    /// The part's output spatial size (nil: unknown).
+    public var spatial: [Int]?
+}
+
+/// Parameters and multiply–accumulates of one layer (SPEC §5).
+///
+/// Conventions: 1 MAC = one multiply-accumulate = 2 FLOPs; bias additions are not MACs.
+/// - conv: weights `cout·(cin/g)·Πk`, MACs `Πout·cout·(cin/g)·Πk` (PyTorch Conv weight
+///   shape (cout, cin/g, k…)).
+/// - tconv: weights `cin·(cout/g)·Πk` (PyTorch ConvTranspose weight shape (cin, cout/g, k…)),
+///   MACs counted per input element: `Πin·cin·(cout/g)·Πk`.
+/// - dwconv: g = cin, cout = m·cin. sepconv: dwconv without bias, then a 1×1 conv to c
+///   (Keras SeparableConv2D). asym: one convolution per dimension, k×1 then 1×k (Inception v3).
+/// - deform: the main convolution (ungrouped) plus its offset convolution with
+///   `D·g·Πk` output channels (`(D + 1)·g·Πk` for v=2, the modulation mask), g the offset
+///   groups, with bias (mmcv DeformConv2dPack / ModulatedDeformConv2dPack). Bilinear sampling,
+///   `2^D` multiply-adds per sampled value and one more for the v2 mask, is reported apart.
+/// - se: two FC layers with biases, C → ⌊C/r⌋ → C (SENet); MACs include the C·Πout rescaling.
+/// - bn: γ and β (2·C); 0 MACs: at inference it folds into the convolution before it
+///   (as the MobileNet paper counts its 569M mult-adds).
+/// - fc: flattens C·Πspatial. Pools, relu, upsample, pixelshuffle, shuffle, gap: no
+///   parameters, 0 MACs (comparisons and additions are not MACs).
+public struct LayerCost: Equatable, Sendable {
+    public var weights = 0
+    public var biases = 0
+    public var macs: Int? = 0
+    /// Deformable convolution's bilinear sampling, not included in `macs`.
+    public var samplingMACs: Int?
+    public var parts: [CostPart] = []
+
+    public var params: Int { weights + biases }   // both checked when summed
+}
+
+/// Why the cost of a layer cannot be computed.
+public enum CostError: UserFacingError, Equatable {
+    case needsInputChannels(type: String)
+    case notDivisible(what: String, value: Int, by: String, divisor: Int)
+    case needsSpatialSize(String)
+    case noHiddenUnits(channels: Int, reduction: Int)
+
+    public var message: String {
+        switch self {
+        case let .needsInputChannels(type):
+            return "the parameters of '\(type)' depend on its input channels; give --cin C (or start the stack with input:in=SIZE,c=C)"
+        case let .notDivisible(what, value, by, divisor):
+            return "\(what) \(value) is not divisible by \(by) \(divisor)"
+        case let .needsSpatialSize(text):
+            return text
+        case let .noHiddenUnits(channels, reduction):
+            return "se with \(channels) channels and r=\(reduction) has ⌊\(channels)/\(reduction)⌋ = 0 hidden units; use r ≤ \(channels)"
+        }
+    }
+
+    public var category: ErrorCategory {
+        if case .needsInputChannels = self { return .usage }
+        return .data
+    }
+}
+
+/// Every layer of a stack with its output shape and cost, channels flowing through.
+public struct NetworkCost: Sendable {
+    public struct Entry: Sendable {
+        public var index: Int
+        public var layer: Layer
+        public var cost: LayerCost
+        /// Output channels, if known.
+        public var channels: Int?
+        /// Output spatial size, if `--in` was given.
+        public var spatial: [Int]?
+    }
+
+    public var entries: [Entry]
+    public var weights: Int
+    public var biases: Int
+    public var params: Int
+    /// nil when some layer's MACs need the spatial size and `--in` was not given.
+    public var macs: Int?
+    public var samplingMACs: Int?
+
+    public init(stack: LayerStack) throws {
+        var channels = stack.inputChannels
+        var spatial = stack.inputSize
+        var entries: [Entry] = []
+        var (weights, biases, macs, sampling): (Int, Int, Int?, Int?) = (0, 0, 0, nil)
+        for index in stack.layers.indices {
+            let layer = stack.layers[index]
+            do {
+                let geometry = try stack.geometry(of: index).resolvingPadding(input: spatial)
+                let outSpatial = try spatial.map { input in try (0..<stack.dims).map { try geometry.step($0, input: input[$0]).output } }
+                let (cost, outChannels) = try LayerCost.of(layer, geometry: geometry, bias: stack.hasBias(index),
+                                                           channels: channels, input: spatial, output: outSpatial)
+                weights = try Checked.add(weights, cost.weights)
+                biases = try Checked.add(biases, cost.biases)
+                if let m = macs, let c = cost.macs { macs = try Checked.add(m, c) } else { macs = nil }
+                if let s = cost.samplingMACs { sampling = try Checked.add(sampling ?? 0, s) }
+                entries.append(Entry(index: index + 1, layer: layer, cost: cost, channels: outChannels, spatial: outSpatial))
+                channels = outChannels
+                spatial = outSpatial
+            } catch let error as UserFacingError {
+                throw LayerContextError(index: index + 1, token: layer.token, underlying: error)
+            }
+        }
+        self.entries = entries
+        self.weights = weights
+        self.biases = biases
+        self.params = try Checked.add(weights, biases)
+        self.macs = macs
+        self.samplingMACs = sampling
+    }
+}
+
+extension LayerCost {
+    /// The cost of `layer` and its output channels.
+    ///
+    /// - Parameters:
+    ///   - channels: input channels (nil: unknown, an error for layers with parameters).
+    ///   - input, output: spatial sizes per dimension (nil: unknown; MACs are then nil).
+    static func of(_ layer: Layer, geometry: LayerGeometry, bias: Bool, channels: Int?,
+                   input: [Int]?, output: [Int]?) throws -> (LayerCost, Int?) {
+        let kernelVolume = try Checked.product(geometry.kernel)
+        let outVolume = try output.map { try Checked.product($0) }
+        func need() throws -> Int {
+            guard let channels else { throw CostError.needsInputChannels(type: layer.type.rawValue) }
+            return channels
+        }
+        /// A convolution part: cout·(cin/g)·kernel weights, MACs over the positions of `spatial`.
+        func convolution(_ name: String, cin: Int, cout: Int, groups: Int, kernel: Int, bias: Bool, spatial: [Int]?) throws -> CostPart {
+            let positions = try spatial.map { try Checked.product($0) }
+            guard cin % groups == 0 else { throw CostError.notDivisible(what: "input channels", value: cin, by: "groups", divisor: groups) }
+            guard cout % groups == 0 else { throw CostError.notDivisible(what: "output channels", value: cout, by: "groups", divisor: groups) }
+            let w = try Checked.mul(Checked.mul(cout, cin / groups), kernel)
+            return CostPart(name: name, outChannels: cout, weights: w, biases: bias ? cout : 0,
+                            macs: try positions.map { try Checked.mul($0, w) }, spatial: spatial)
+        }
+        let ones = Array(repeating: 1, count: geometry.dims)
+        func total(_ parts: [CostPart]) throws -> LayerCost {
+            var cost = LayerCost(parts: parts.count > 1 ? parts : [])
+            for part in parts {
+                cost.weights = try Checked.add(cost.weights, part.weights)
+                cost.biases = try Checked.add(cost.biases, part.biases)
+                if let m = cost.macs, let p = part.macs { cost.macs = try Checked.add(m, p) } else { cost.macs = nil }
+            }
+            return cost
+        }
+        let kernelText = geometry.kernel.map(String.init).joined(separator: "x")
+        switch layer.type {
+        case .input:
+            return (LayerCost(), channels)
+        case .conv:
+            let cin = try need(), cout = layer.outChannels ?? cin
+            let part = try convolution("conv", cin: cin, cout: cout, groups: layer.groups ?? 1, kernel: kernelVolume, bias: bias, spatial: output)
+            return (try total([part]), cout)
+        case .tconv:
+            let cin = try need(), cout = layer.outChannels ?? cin, g = layer.groups ?? 1
+            guard cin % g == 0 else { throw CostError.notDivisible(what: "input channels", value: cin, by: "groups", divisor: g) }
+            guard cout % g == 0 else { throw CostError.notDivisible(what: "output channels", value: cout, by: "groups", divisor: g) }
+            // Weight (cin, cout/g, k…); every input element meets cout/g·Πk weights.
+            let w = try Checked.mul(Checked.mul(cin, cout / g), kernelVolume)
+            let inVolume = try input.map { try Checked.product($0) }
+            let part = CostPart(name: "tconv", outChannels: cout, weights: w, biases: bias ? cout : 0,
+                                macs: try inVolume.map { try Checked.mul($0, w) }, spatial: output)
+            return (try total([part]), cout)
+        case .dwconv:
+            let cin = try need(), cout = try Checked.mul(layer.multiplier, cin)
+            let part = try convolution("depthwise", cin: cin, cout: cout, groups: cin, kernel: kernelVolume, bias: bias, spatial: output)
+            return (try total([part]), cout)
+        case .sepconv:
+            let cin = try need(), middle = try Checked.mul(layer.multiplier, cin), cout = layer.outChannels ?? cin
+            let depthwise = try convolution("depthwise \(kernelText)", cin: cin, cout: middle, groups: cin, kernel: kernelVolume, bias: false, spatial: output)
+            let pointwise = try convolution("pointwise 1x1", cin: middle, cout: cout, groups: 1, kernel: 1, bias: bias, spatial: output)
+            return (try total([depthwise, pointwise]), cout)
+        case .asym:
+            let cin = try need(), cout = layer.outChannels ?? cin
+            var parts: [CostPart] = []
+            var current = input
+            for dim in 0..<geometry.dims {
+                let shape = (0..<geometry.dims).map { $0 == dim ? String(geometry.kernel[dim]) : "1" }.joined(separator: "x")
+                if let size = current { current![dim] = try geometry.step(dim, input: size[dim]).output }
+                parts.append(try convolution("conv \(shape)", cin: dim == 0 ? cin : cout, cout: cout, groups: 1,
+                                             kernel: geometry.kernel[dim], bias: bias, spatial: current))
+            }
+            return (try total(parts), cout)
+        case .deform:
+            let cin = try need(), cout = layer.outChannels ?? cin, offsetGroups = layer.groups ?? 1
+            guard cin % offsetGroups == 0 else { throw CostError.notDivisible(what: "input channels", value: cin, by: "offset groups", divisor: offsetGroups) }
+            let perTap = geometry.dims + (layer.deformableVersion == 2 ? 1 : 0)
+            let offsetChannels = try Checked.mul(Checked.mul(perTap, offsetGroups), kernelVolume)
+            let main = try convolution("deformable conv", cin: cin, cout: cout, groups: 1, kernel: kernelVolume, bias: bias, spatial: output)
+            let offsets = try convolution(layer.deformableVersion == 2 ? "offset+mask conv" : "offset conv", cin: cin, cout: offsetChannels,
+                                          groups: 1, kernel: kernelVolume, bias: true, spatial: output)
+            var cost = try total([main, offsets])
+            // Bilinear sampling: 2^D multiply-adds per sampled value (cin·Πk per output), +1 for the mask.
+            let perSample = (1 << geometry.dims) + (layer.deformableVersion == 2 ? 1 : 0)
+            cost.samplingMACs = try outVolume.map { try Checked.mul(Checked.mul($0, Checked.mul(cin, kernelVolume)), perSample) }
+            return (cost, cout)
+        case .se:
+            let c = try need(), hidden = c / (layer.reduction ?? 16)
+            guard hidden >= 1 else { throw CostError.noHiddenUnits(channels: c, reduction: layer.reduction ?? 16) }
+            let squeeze = try convolution("fc \(c)→\(hidden)", cin: c, cout: hidden, groups: 1, kernel: 1, bias: bias, spatial: ones)
+            let excite = try convolution("fc \(hidden)→\(c)", cin: hidden, cout: c, groups: 1, kernel: 1, bias: bias, spatial: ones)
+            // Rescaling every element by its channel's gate: one multiply each.
+            let rescale = CostPart(name: "rescale", outChannels: c, weights: 0, biases: 0,
+                                   macs: try outVolume.map { try Checked.mul($0, c) }, spatial: output)
+            return (try total([squeeze, excite, rescale]), c)
+        case .bn:
+            let c = try need()
+            return (LayerCost(weights: c, biases: c, macs: 0), c)
+        case .fc:
+            let c = try need(), cout = layer.outChannels ?? c
+            guard let input else {
+                throw CostError.needsSpatialSize("fc flattens C·H·W, so its parameters depend on the spatial size; give --in (or put gap before it)")
+            }
+            let features = try Checked.mul(c, Checked.product(input))
+            let part = try convolution("fc", cin: features, cout: cout, groups: 1, kernel: 1, bias: bias, spatial: ones)
+            return (try total([part]), cout)
+        case .pixelshuffle:
+            guard let c = channels else { return (LayerCost(), nil) }
+            let factor = try Checked.product(geometry.stride)
+            guard c % factor == 0 else { throw CostError.notDivisible(what: "channels", value: c, by: "r^\(geometry.dims) =", divisor: factor) }
+            return (LayerCost(), c / factor)
+        case .shuffle:
+            if let c = channels, let g = layer.groups, c % g != 0 {
+                throw CostError.notDivisible(what: "channels", value: c, by: "groups", divisor: g)
+            }
+            return (LayerCost(), channels)
+        case .maxpool, .avgpool, .upsample, .relu, .gap:
+            return (LayerCost(), channels)
+        }
+    }
+}
