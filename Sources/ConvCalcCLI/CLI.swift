@@ -23,7 +23,7 @@ struct Command {
 }
 
 /// Every command, in the order help lists them.
-let commands: [Command] = [ShapeCommand.command, ReceptiveFieldCommand.command, ParamsCommand.command]
+let commands: [Command] = [ShapeCommand.command, ReceptiveFieldCommand.command, ParamsCommand.command, RunCommand.command]
 
 /// Runs convcalc with `args` (without the program name) and returns the exit status.
 ///

@@ -9,6 +9,8 @@ enum OptionID: String, CaseIterable, Hashable {
     case input, cin, file, dims, bias, noBias
     // Command options.
     case out, map, vs
+    // run options.
+    case flip, transposed, padMode, precision, format, outputFile
     // Output options.
     case quiet, json, help
 }

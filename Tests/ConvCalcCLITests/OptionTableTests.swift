@@ -70,7 +70,7 @@ final class OptionTableTests: XCTestCase {
         var ran = 0
         let examples = roff.components(separatedBy: ".SH EXAMPLES")[1].components(separatedBy: ".SH SEE ALSO")[0]
         for line in examples.split(separator: "\n") where line.hasPrefix(".B convcalc ") {
-            let command = String(line.dropFirst(3)).replacingOccurrences(of: "\\-", with: "-")
+            let command = String(line.dropFirst(3)).replacingOccurrences(of: "\\-", with: "-").replacingOccurrences(of: "\\(aq", with: "'")
             let result = runCommandLine(command)
             XCTAssertEqual(result.status, 0, "man example failed: \(command)\n\(result.stderr)")
             ran += 1
@@ -146,5 +146,38 @@ final class ProcessTests: XCTestCase {
         let result = try execute(["shape", "-q", "--in", "64", "-f", "-"], stdin: "conv:k=3,s=2,p=1\n# comment\nmaxpool:k=2\n")
         XCTAssertEqual(result.out, "16\n")
         XCTAssertEqual(result.status, 0)
+    }
+
+    /// `-o FILE`: written whole on success; on failure no file and no temporary file remain.
+    func testRunOutputFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("convcalc-test-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let good = try execute(["run", "--p", "1", "examples/matrices/a.txt", "examples/matrices/k.txt", "-o", directory + "/out.txt"])
+        XCTAssertEqual(good.status, 0)
+        XCTAssertEqual(good.out, "")
+        XCTAssertEqual(try String(contentsOfFile: directory + "/out.txt", encoding: .utf8), "4 11 18 9\n18 37 47 21\n36 67 77 33\n14 23 26 9\n")
+        let bad = try execute(["run", "examples/matrices/a.txt", "[1 2; 3]", "-o", directory + "/bad.txt"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory), ["out.txt"])
+        let unwritable = try execute(["run", "examples/matrices/a.txt", "[1]", "-o", directory + "/missing/dir/out.txt"])
+        XCTAssertEqual(unwritable.status, 1)
+        XCTAssertTrue(unwritable.err.hasPrefix("convcalc: error: cannot write"), unwritable.err)
+    }
+
+    /// The README's pipeline: stdin in, output piped back in as input.
+    func testRunPipeline() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        let binary = try binary()
+        process.arguments = ["-c", "cat examples/matrices/a.txt | '\(binary)' run --p 1 - examples/matrices/k.txt | '\(binary)' run --flip - '[1 -1]'"]
+        process.currentDirectoryURL = URL(fileURLWithPath: packageRoot)
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        XCTAssertEqual(String(decoding: data, as: UTF8.self), "7 7 -9\n19 10 -26\n31 10 -44\n9 3 -17\n")
     }
 }

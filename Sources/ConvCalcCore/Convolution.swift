@@ -1,0 +1,173 @@
+/// How positions outside the input are filled (PyTorch `padding_mode`).
+public enum PaddingMode: String, CaseIterable, Sendable {
+    /// Zeros.
+    case zeros
+    /// Mirror without repeating the edge: `[a b c]` padded by 2 is `c b | a b c | b a`. Needs padding < size.
+    case reflect
+    /// Repeat the edge value.
+    case replicate
+    /// Wrap around: `[a b c]` padded by 1 is `c | a b c | a`. Needs padding ≤ size.
+    case circular
+
+    /// The input position that padded position `p` (in −pb ..< n + pa) reads, or nil for zeros.
+    @inline(__always)
+    func source(_ p: Int, _ n: Int) -> Int? {
+        if p >= 0 && p < n { return p }
+        switch self {
+        case .zeros: return nil
+        case .reflect: return p < 0 ? -p : 2 * (n - 1) - p
+        case .replicate: return p < 0 ? 0 : n - 1
+        case .circular: return p < 0 ? p + n : p - n
+        }
+    }
+}
+
+/// What `convcalc run` computes: geometry and options of one 2-D convolution.
+public struct ConvolutionSpec: Sendable {
+    public var stride: DimSize = DimSize(1)
+    public var dilation: DimSize = DimSize(1)
+    public var padding: Padding = .zero
+    public var outputPadding: DimSize = DimSize(0)
+    /// True convolution (kernel turned by 180°), as MATLAB `conv2` and SciPy `convolve2d`.
+    public var flip = false
+    /// Transposed convolution, as PyTorch `conv_transpose2d`.
+    public var transposed = false
+    public var paddingMode = PaddingMode.zeros
+
+    public init() {}
+}
+
+/// A convolution that cannot run on these operands.
+public enum ConvolutionError: UserFacingError, Equatable {
+    case paddingMode(String)
+    case tooLarge(what: String, count: Int)
+
+    public var message: String {
+        switch self {
+        case let .paddingMode(text): return text
+        case let .tooLarge(what, count):
+            return "the \(what) would have \(count) values, more than the \(Convolution.elementLimit) (2^28, 2 GiB of doubles) convcalc run allows"
+        }
+    }
+    public var category: ErrorCategory { .data }
+}
+
+/// The convolution itself (SPEC §6).
+///
+/// Cross-correlation by default, as PyTorch and TensorFlow `conv2d`:
+/// `y[i, j] = Σ_{a, b} xp[i·sh + a·dh, j·sw + b·dw] · k[a, b]`, xp the padded input.
+/// `flip` correlates with the kernel turned by 180°: true convolution (MATLAB `conv2`).
+/// `transposed` scatters instead, as PyTorch `conv_transpose2d`:
+/// `y[i·s + t·d − pb] += x[i] · k[t]` per dimension, the output cropped by the padding and
+/// extended by the output padding.
+///
+/// Output sizes and padding follow `LayerGeometry` (the same arithmetic as `convcalc shape`).
+/// When the input and the kernel are single rows, the convolution is 1-D: a single-number
+/// padding then pads the two ends of the row only (as `conv1d`).
+public enum Convolution {
+    /// The most values an output (or a padded row or column index) may have.
+    public static let elementLimit = 1 << 28
+
+    public static func run(_ input: Matrix, _ kernel: Matrix, _ spec: ConvolutionSpec) throws -> Matrix {
+        let oneD = input.rows == 1 && kernel.rows == 1
+        var padding = spec.padding
+        if oneD, case let .explicit(pairs) = padding, pairs.count == 1 {
+            padding = .explicit([PadPair(0, 0), pairs[0]])
+        }
+        var layer = Layer(type: spec.transposed ? .tconv : .conv, token: "run")
+        layer.kernel = DimSize([kernel.rows, kernel.columns])
+        layer.stride = spec.stride
+        layer.dilation = spec.dilation
+        layer.padding = padding
+        layer.outputPadding = spec.outputPadding
+        let geometry = LayerGeometry(layer: layer, dims: 2)
+        try geometry.validate()
+        let rowStep = try geometry.step(0, input: input.rows)
+        let columnStep = try geometry.step(1, input: input.columns)
+        let outputCount = try Checked.mul(rowStep.output, columnStep.output)
+        guard outputCount <= elementLimit else { throw ConvolutionError.tooLarge(what: "output", count: outputCount) }
+        for step in [rowStep, columnStep] {
+            let padded = try Checked.add(step.input, Checked.add(step.pad.before, step.pad.after))
+            guard padded <= elementLimit else { throw ConvolutionError.tooLarge(what: "padded input along one dimension", count: padded) }
+        }
+        let k = spec.flip ? kernel.rotated180() : kernel
+        if spec.transposed {
+            guard spec.paddingMode == .zeros else {
+                throw ConvolutionError.paddingMode("--transposed allows --pad-mode zeros only (PyTorch ConvTranspose supports only zeros)")
+            }
+            return transposed(input, k, rowStep, columnStep)
+        }
+        try checkPaddingMode(spec.paddingMode, rowStep, columnStep, input)
+        return correlate(input, k, rowStep, columnStep, mode: spec.paddingMode)
+    }
+
+    static func checkPaddingMode(_ mode: PaddingMode, _ rows: DimensionStep, _ columns: DimensionStep, _ input: Matrix) throws {
+        for (step, size, noun) in [(rows, input.rows, "rows"), (columns, input.columns, "columns")] {
+            let widest = max(step.pad.before, step.pad.after)
+            switch mode {
+            case .reflect where widest >= size:
+                throw ConvolutionError.paddingMode("--pad-mode reflect needs padding smaller than the input (PyTorch): padding \(widest) but the input has \(size) \(noun)")
+            case .circular where widest > size:
+                throw ConvolutionError.paddingMode("--pad-mode circular needs padding no larger than the input (PyTorch): padding \(widest) but the input has \(size) \(noun)")
+            default: break
+            }
+        }
+    }
+
+    /// y[i, j] = Σ xp[i·sh + a·dh, j·sw + b·dw] · k[a, b], reading padding through `mode`.
+    static func correlate(_ x: Matrix, _ k: Matrix, _ r: DimensionStep, _ c: DimensionStep, mode: PaddingMode) -> Matrix {
+        var y = Matrix(rows: r.output, columns: c.output)
+        // Source index of every padded row and column once: no per-element branching on mode.
+        let rowSource = (0..<(r.input + r.pad.before + r.pad.after)).map { mode.source($0 - r.pad.before, x.rows) ?? -1 }
+        let columnSource = (0..<(c.input + c.pad.before + c.pad.after)).map { mode.source($0 - c.pad.before, x.columns) ?? -1 }
+        x.values.withUnsafeBufferPointer { xv in
+            k.values.withUnsafeBufferPointer { kv in
+                y.values.withUnsafeMutableBufferPointer { yv in
+                    for i in 0..<r.output {
+                        for j in 0..<c.output {
+                            var sum = 0.0
+                            for a in 0..<k.rows {
+                                let sr = rowSource[i * r.stride + a * r.dilation]
+                                if sr < 0 { continue }
+                                let rowBase = sr * x.columns
+                                for b in 0..<k.columns {
+                                    let sc = columnSource[j * c.stride + b * c.dilation]
+                                    if sc < 0 { continue }
+                                    sum += xv[rowBase + sc] * kv[a * k.columns + b]
+                                }
+                            }
+                            yv[i * y.columns + j] = sum
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    /// y[o] += x[i]·k[t] for o = i·s + t·d − pb in each dimension (PyTorch conv_transpose2d).
+    static func transposed(_ x: Matrix, _ k: Matrix, _ r: DimensionStep, _ c: DimensionStep) -> Matrix {
+        var y = Matrix(rows: r.output, columns: c.output)
+        x.values.withUnsafeBufferPointer { xv in
+            k.values.withUnsafeBufferPointer { kv in
+                y.values.withUnsafeMutableBufferPointer { yv in
+                    for i in 0..<x.rows {
+                        for a in 0..<k.rows {
+                            let o = i * r.stride + a * r.dilation - r.pad.before
+                            guard o >= 0 && o < r.output else { continue }
+                            for j in 0..<x.columns {
+                                let v = xv[i * x.columns + j]
+                                for b in 0..<k.columns {
+                                    let q = j * c.stride + b * c.dilation - c.pad.before
+                                    guard q >= 0 && q < c.output else { continue }
+                                    yv[o * y.columns + q] += v * kv[a * k.columns + b]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
+}
