@@ -10,7 +10,7 @@ enum OptionID: String, CaseIterable, Hashable {
     // Command options.
     case out, map, vs
     // run options.
-    case flip, transposed, padMode, precision, format, outputFile
+    case flip, transposed, padMode, precision, format, outputFile, biasVector, explain, at, asMatrix
     // Output options.
     case quiet, json, help
 }

@@ -21,6 +21,18 @@ enum RunCommand {
                    help: "output padding of --transposed, below max(s, d)", default: "0"),
         OptionSpec(.padMode, ["--pad-mode"], value: "MODE", group: .command,
                    help: "zeros, reflect (padding < size), replicate or circular (padding ≤ size), as PyTorch padding_mode", default: "zeros"),
+        OptionSpec(.groups, ["--g", "--groups"], value: "N", group: .command,
+                   help: "groups: output channel o reads the input channels of its group; depthwise when N = input channels", default: "1"),
+        OptionSpec(.biasVector, ["--bias"], value: "VECTOR", group: .command,
+                   help: "a bias per output channel: a file, - or '[0.5 -1]'"),
+        OptionSpec(.explain, ["--explain"], group: .command,
+                   help: "show the working (inputs up to 20x20): the padded (transposed: zero-inserted) input, one output element's sum term by term, and the convolution as a matrix A with y = A·vec(x)"),
+        OptionSpec(.at, ["--at"], value: "R,C", group: .command,
+                   help: "the output element --explain writes out, row and column from 0 (or O,R,C with the output channel)", default: "the centre"),
+        OptionSpec(.asMatrix, ["--as-matrix"], group: .command,
+                   help: "print the matrix A of the convolution (y = A·vec(x); for --transposed, Aᵀ of the forward convolution) instead of computing it"),
+        OptionSpec(.input, ["--in"], value: "SIZE", group: .command,
+                   help: "with --as-matrix: the input size HxW or CxHxW, in place of INPUT"),
         OptionSpec(.precision, ["--precision"], value: "N", group: .output,
                    help: "significant digits, 1 to 17", default: "the shortest text that reads back to the same double"),
         OptionSpec(.format, ["--format"], value: "FORMAT", group: .output, help: "text, csv or json", default: "text"),
@@ -34,15 +46,18 @@ enum RunCommand {
     static let command = Command(
         name: "run",
         summary: "the convolution itself on matrices: correlation or true convolution, padding modes, stride, dilation, transposed",
-        usage: ["convcalc run [options] INPUT KERNEL"],
+        usage: ["convcalc run [options] INPUT KERNEL",
+                "convcalc run --explain [options] INPUT KERNEL",
+                "convcalc run --as-matrix [options] (INPUT | --in SIZE) KERNEL"],
         overview: [
             "INPUT and KERNEL are each a file, - (standard input, for one of them), or an inline matrix in brackets: '[1 2 3; 4 5 6]' (rows separated by ;) or '[[1, 2], [3, 4]]'.",
             "Computes the cross-correlation that PyTorch and TensorFlow call convolution; --flip computes true convolution. The output is a matrix in the same text format, so it can be piped back in.",
+            "Channels: an INPUT of several blocks separated by blank lines is C×H×W; a KERNEL of several blocks is Cout×(Cin/g) kh×kw blocks in that order (PyTorch's Conv weight layout; with --transposed, Cin×(Cout/g) as ConvTranspose). A comment line '# shape 4x2x3x3' may state the kernel's shape and is checked. Output channels are separated by blank lines.",
         ],
         options: options,
         sections: [
             ("MATRIX FORMAT", [
-                "One row a line; values separated by spaces, tabs or commas; # to the end of a line is a comment; leading and trailing blank lines are ignored. Numbers: decimal or scientific notation, nan, inf, -inf. A 1xN matrix is a vector: when the input and the kernel are both single rows, a single-number padding pads the two ends of the row only (as conv1d). A blank line inside a matrix would separate channels, which run does not take; errors name file:line:column.",
+                "One row a line; values separated by spaces, tabs or commas; # to the end of a line is a comment; leading and trailing blank lines are ignored. Numbers: decimal or scientific notation, nan, inf, -inf. A 1xN matrix is a vector: when the input and the kernel are both single rows, a single-number padding pads the two ends of the row only (as conv1d). Blank lines separate channels (blocks of the same shape). Errors name file:line:column.",
             ]),
             ("FORMULAS", [
                 "y[i, j] = Σ_a Σ_b xp[i·sh + a·dh, j·sw + b·dw] · k[a, b], xp the padded input (PyTorch conv2d; with padding kernel − 1 on each side, MATLAB xcorr2). --flip uses k turned by 180° (MATLAB conv2). --transposed: y[i·s + t·d − pb] += x[i]·k[t] per dimension (PyTorch conv_transpose2d). Output sizes are those convcalc shape computes.",
@@ -58,6 +73,9 @@ enum RunCommand {
             ("convcalc run --flip --p same '[1 2 3;4 5 6;7 8 9]' '[1 2;3 4]'", "MATLAB conv2(a, b, 'same')"),
             ("cat img.txt | convcalc run --s 2 --pad-mode reflect --p 1 - k.txt -o out.txt", "standard input, stride 2, reflect padding, written to a file"),
             ("convcalc run --transposed --s 2 '[1 2;3 4]' '[1 1;1 1]'", "a stride-2 transposed convolution"),
+            ("convcalc run --explain --p 1 '[1 2 3;4 5 6;7 8 9]' '[1 2;3 4]'", "the working: padded input, one sum term by term, the matrix A"),
+            ("convcalc run --as-matrix --in 3x3 '[1 2;3 4]'", "the 4x9 matrix A of a 2x2 kernel on a 3x3 input"),
+            ("convcalc run --g 2 --bias '[1 -1]' two-channels.txt two-kernels.txt", "a grouped (here depthwise) convolution with a bias per channel (files in examples/matrices)"),
         ],
         execute: execute
     )
@@ -65,12 +83,6 @@ enum RunCommand {
     enum Format: String { case text, csv, json }
 
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
-        guard args.positionals.count == 2 else {
-            throw UsageError.invalid("run takes two operands, INPUT and KERNEL (a file, - or '[1 2; 3 4]'); got \(args.positionals.count)")
-        }
-        if args.positionals.filter({ $0 == "-" }).count > 1 {
-            throw UsageError.invalid("only one of INPUT and KERNEL can be - (standard input)")
-        }
         var spec = ConvolutionSpec()
         /// run works on 2-D matrices: a size is one number or HxW.
         func planar(_ id: OptionID, _ key: String, minimum: Int) throws -> DimSize? {
@@ -119,10 +131,62 @@ enum RunCommand {
             }
             precision = value
         }
-        let input = try operand(args.positionals[0], role: "input", context: context)
-        let kernel = try operand(args.positionals[1], role: "kernel", context: context)
-        let result = try Convolution.run(input, kernel, spec)
-        let text = MatrixFormatter(precision: precision).render(result, format: format)
+        if let text = args.value(.groups) {
+            spec.groups = try Layer.positive(text, key: "--g")
+        }
+        let asMatrix = args.has(.asMatrix), explain = args.has(.explain)
+        if asMatrix && explain { throw UsageError.invalid("give --explain or --as-matrix, not both") }
+        if explain && (args.value(.format) != nil || args.has(.json)) { throw UsageError.invalid("--explain writes text; drop --format/--json") }
+        if args.value(.at) != nil && !explain { throw UsageError.invalid("--at chooses the element --explain writes out; add --explain") }
+        if args.value(.input) != nil && !asMatrix { throw UsageError.invalid("--in gives the input size for --as-matrix; give INPUT instead") }
+        // Operands: INPUT KERNEL, or --in SIZE KERNEL with --as-matrix.
+        let operands = args.positionals
+        let input: [Matrix]
+        let kernelText: Int
+        if let size = args.value(.input) {
+            guard operands.count == 1 else {
+                throw UsageError.invalid("with --in, give only KERNEL (got \(operands.count) operands)")
+            }
+            let dims = try DimSize.parse(size, key: "--in", minimum: 1).values
+            guard dims.count == 2 || dims.count == 3 else {
+                throw LayerError.malformedValue(key: "--in", value: size, expected: "HxW or CxHxW")
+            }
+            let (channels, rows, columns) = dims.count == 3 ? (dims[0], dims[1], dims[2]) : (1, dims[0], dims[1])
+            let volume = try Checked.mul(channels, Checked.mul(rows, columns))
+            guard volume <= 1 << 20 else { throw ConvolutionError.tooLarge(what: "input given by --in", count: volume) }
+            input = (0..<channels).map { _ in Matrix(rows: rows, columns: columns) }
+            kernelText = 0
+        } else {
+            guard operands.count == 2 else {
+                throw UsageError.invalid("run takes two operands, INPUT and KERNEL (a file, - or '[1 2; 3 4]'); got \(operands.count)")
+            }
+            if operands.filter({ $0 == "-" }).count > 1 { throw UsageError.invalid("only one of INPUT and KERNEL can be - (standard input)") }
+            input = try operand(operands[0], role: "input", context: context).matrices
+            kernelText = 1
+        }
+        let kernel = try operand(operands[kernelText], role: "kernel", context: context)
+        var bias: [Double]?
+        if let text = args.value(.biasVector) {
+            let vector = try operand(text, role: "bias", context: context).matrices
+            guard vector.count == 1, vector[0].rows == 1 || vector[0].columns == 1 else {
+                throw UsageError.invalid("--bias takes a vector: one row or one column of values, one per output channel")
+            }
+            bias = vector[0].values
+        }
+        let plan = try ConvolutionPlan(inputChannels: input.count, rows: input[0].rows, columns: input[0].columns,
+                                       kernelBlocks: kernel.matrices.count, kernelRows: kernel.matrices[0].rows,
+                                       kernelColumns: kernel.matrices[0].columns, stated: kernel.statedShape,
+                                       biasCount: bias?.count, spec: spec)
+        let formatter = MatrixFormatter(precision: precision)
+        let text: String
+        if asMatrix {
+            text = formatter.render([try Convolution.matrix(plan, kernel: kernel.matrices)], format: format)
+        } else if explain {
+            text = try ConvolutionExplanation(plan: plan, input: input, kernel: kernel.matrices, bias: bias, formatter: formatter)
+                .render(at: args.value(.at))
+        } else {
+            text = formatter.render(Convolution.run(plan, input, kernel.matrices, bias: bias), format: format)
+        }
         if let path = args.value(.outputFile) {
             try OutputFile.write(text, to: path)
             return CommandResult(output: "")
@@ -130,11 +194,12 @@ enum RunCommand {
         return CommandResult(output: text)
     }
 
-    /// Reads INPUT or KERNEL: inline `[...]`, `-` for stdin, or a file; errors name the source.
-    static func operand(_ argument: String, role: String, context: InputContext) throws -> Matrix {
+    /// Reads INPUT, KERNEL or --bias: inline `[...]`, `-` for stdin, or a file; errors name the source.
+    static func operand(_ argument: String, role: String, context: InputContext) throws -> MatrixText.Blocks {
         let inline = argument.hasPrefix("[")
         do {
-            return inline ? try MatrixText.parseInline(argument) : try MatrixText.parse(try context.read(argument))
+            if inline { return MatrixText.Blocks(matrices: [try MatrixText.parseInline(argument)], separatorLines: [], statedShape: nil) }
+            return try MatrixText.parseBlocks(try context.read(argument))
         } catch let error as MatrixTextError {
             throw NamedSourceError(name: inline ? "<inline \(role)>" : (argument == "-" ? "<stdin>" : argument), underlying: error)
         } catch InputError.unreadable(let path, let reason) where argument.contains(" ") || argument.contains(";") {
@@ -176,23 +241,33 @@ struct MatrixFormatter {
         return value.description
     }
 
-    func render(_ m: Matrix, format: RunCommand.Format) -> String {
+    /// Channels separated by a blank line (text, csv); JSON gives one channel as
+    /// `{"rows", "columns", "data": [[...]]}` and several as `{"channels", ..., "data": [[[...]]]}`.
+    func render(_ channels: [Matrix], format: RunCommand.Format) -> String {
         var out = ""
-        out.reserveCapacity(m.values.count * 8)
         switch format {
         case .text, .csv:
             let separator = format == .csv ? "," : " "
-            for i in 0..<m.rows {
-                for j in 0..<m.columns {
-                    if j > 0 { out += separator }
-                    out += number(m[i, j])
+            out.reserveCapacity(channels.reduce(0) { $0 + $1.values.count } * 8)
+            for (index, m) in channels.enumerated() {
+                if index > 0 { out += "\n" }
+                for i in 0..<m.rows {
+                    for j in 0..<m.columns {
+                        if j > 0 { out += separator }
+                        out += number(m[i, j])
+                    }
+                    out += "\n"
                 }
-                out += "\n"
             }
         case .json:
             func json(_ v: Double) -> String { v.isFinite ? number(v) : "\"\(number(v))\"" }
-            let rows = m.rowArrays.map { "[" + $0.map(json).joined(separator: ", ") + "]" }
-            out = "{\"rows\": \(m.rows), \"columns\": \(m.columns), \"data\": [" + rows.joined(separator: ", ") + "]}\n"
+            func rows(_ m: Matrix) -> String { "[" + m.rowArrays.map { "[" + $0.map(json).joined(separator: ", ") + "]" }.joined(separator: ", ") + "]" }
+            let first = channels[0]
+            if channels.count == 1 {
+                out = "{\"rows\": \(first.rows), \"columns\": \(first.columns), \"data\": \(rows(first))}\n"
+            } else {
+                out = "{\"channels\": \(channels.count), \"rows\": \(first.rows), \"columns\": \(first.columns), \"data\": [" + channels.map(rows).joined(separator: ", ") + "]}\n"
+            }
         }
         return out
     }

@@ -11,7 +11,7 @@ public enum PaddingMode: String, CaseIterable, Sendable {
 
     /// The input position that padded position `p` (in −pb ..< n + pa) reads, or nil for zeros.
     @inline(__always)
-    func source(_ p: Int, _ n: Int) -> Int? {
+    public func source(_ p: Int, _ n: Int) -> Int? {
         if p >= 0 && p < n { return p }
         switch self {
         case .zeros: return nil
@@ -33,6 +33,8 @@ public struct ConvolutionSpec: Sendable {
     /// Transposed convolution, as PyTorch `conv_transpose2d`.
     public var transposed = false
     public var paddingMode = PaddingMode.zeros
+    /// Groups: output channel o reads the input channels of its group (depthwise when g = Cin).
+    public var groups = 1
 
     public init() {}
 }
@@ -40,13 +42,16 @@ public struct ConvolutionSpec: Sendable {
 /// A convolution that cannot run on these operands.
 public enum ConvolutionError: UserFacingError, Equatable {
     case paddingMode(String)
-    case tooLarge(what: String, count: Int)
+    case channels(String)
+    case tooLarge(what: String, count: Int, limit: Int = Convolution.elementLimit)
 
     public var message: String {
         switch self {
-        case let .paddingMode(text): return text
-        case let .tooLarge(what, count):
-            return "the \(what) would have \(count) values, more than the \(Convolution.elementLimit) (2^28, 2 GiB of doubles) convcalc run allows"
+        case let .paddingMode(text), let .channels(text): return text
+        case let .tooLarge(what, count, limit):
+            let bytes = limit * MemoryLayout<Double>.size
+            let size = bytes >= 1 << 30 ? "\(bytes >> 30) GiB" : "\(bytes >> 20) MiB"
+            return "the \(what) would have \(count) values, more than the \(limit) (2^\(limit.trailingZeroBitCount) doubles, \(size)) convcalc run allows"
         }
     }
     public var category: ErrorCategory { .data }
@@ -69,49 +74,7 @@ public enum Convolution {
     public static let elementLimit = 1 << 28
 
     public static func run(_ input: Matrix, _ kernel: Matrix, _ spec: ConvolutionSpec) throws -> Matrix {
-        let oneD = input.rows == 1 && kernel.rows == 1
-        var padding = spec.padding
-        if oneD, case let .explicit(pairs) = padding, pairs.count == 1 {
-            padding = .explicit([PadPair(0, 0), pairs[0]])
-        }
-        var layer = Layer(type: spec.transposed ? .tconv : .conv, token: "run")
-        layer.kernel = DimSize([kernel.rows, kernel.columns])
-        layer.stride = spec.stride
-        layer.dilation = spec.dilation
-        layer.padding = padding
-        layer.outputPadding = spec.outputPadding
-        let geometry = LayerGeometry(layer: layer, dims: 2)
-        try geometry.validate()
-        let rowStep = try geometry.step(0, input: input.rows)
-        let columnStep = try geometry.step(1, input: input.columns)
-        let outputCount = try Checked.mul(rowStep.output, columnStep.output)
-        guard outputCount <= elementLimit else { throw ConvolutionError.tooLarge(what: "output", count: outputCount) }
-        for step in [rowStep, columnStep] {
-            let padded = try Checked.add(step.input, Checked.add(step.pad.before, step.pad.after))
-            guard padded <= elementLimit else { throw ConvolutionError.tooLarge(what: "padded input along one dimension", count: padded) }
-        }
-        let k = spec.flip ? kernel.rotated180() : kernel
-        if spec.transposed {
-            guard spec.paddingMode == .zeros else {
-                throw ConvolutionError.paddingMode("--transposed allows --pad-mode zeros only (PyTorch ConvTranspose supports only zeros)")
-            }
-            return transposed(input, k, rowStep, columnStep)
-        }
-        try checkPaddingMode(spec.paddingMode, rowStep, columnStep, input)
-        return correlate(input, k, rowStep, columnStep, mode: spec.paddingMode)
-    }
-
-    static func checkPaddingMode(_ mode: PaddingMode, _ rows: DimensionStep, _ columns: DimensionStep, _ input: Matrix) throws {
-        for (step, size, noun) in [(rows, input.rows, "rows"), (columns, input.columns, "columns")] {
-            let widest = max(step.pad.before, step.pad.after)
-            switch mode {
-            case .reflect where widest >= size:
-                throw ConvolutionError.paddingMode("--pad-mode reflect needs padding smaller than the input (PyTorch): padding \(widest) but the input has \(size) \(noun)")
-            case .circular where widest > size:
-                throw ConvolutionError.paddingMode("--pad-mode circular needs padding no larger than the input (PyTorch): padding \(widest) but the input has \(size) \(noun)")
-            default: break
-            }
-        }
+        try run([input], kernel: [kernel], spec: spec)[0]
     }
 
     /// y[i, j] = Σ xp[i·sh + a·dh, j·sw + b·dw] · k[a, b], reading padding through `mode`.

@@ -258,7 +258,7 @@ public struct Layer: Equatable, Sendable {
         }
     }
 
-    static func positive(_ value: String, key: String) throws -> Int {
+    public static func positive(_ value: String, key: String) throws -> Int {
         try parseInteger(value, key: key, whole: value, minimum: 1, expected: "a whole number ≥ 1")
     }
 

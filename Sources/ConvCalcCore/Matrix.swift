@@ -38,6 +38,7 @@ public enum MatrixTextError: UserFacingError, Equatable {
     case ragged(line: Int, count: Int, expected: Int, firstLine: Int)
     case empty
     case channels(line: Int)
+    case blockShape(line: Int, rows: Int, columns: Int, expectedRows: Int, expectedColumns: Int)
     case malformedInline(String)
 
     public var message: String {
@@ -51,7 +52,9 @@ public enum MatrixTextError: UserFacingError, Equatable {
         case .empty:
             return "no numbers: the matrix is empty"
         case let .channels(line):
-            return "\(line):1: a blank line inside the matrix separates channels (C×H×W); convcalc run takes one channel (a single block of rows)"
+            return "\(line):1: a blank line separates channels (C×H×W) here, where one matrix is expected"
+        case let .blockShape(line, rows, columns, expectedRows, expectedColumns):
+            return "\(line):1: this block is \(rows)x\(columns) but the first is \(expectedRows)x\(expectedColumns); every channel (block between blank lines) needs the same shape"
         case let .malformedInline(reason):
             return reason
         }
@@ -64,26 +67,68 @@ public enum MatrixTextError: UserFacingError, Equatable {
 /// commas; `#` to the end of the line is a comment; leading and trailing blank lines are
 /// ignored; numbers in decimal or scientific notation, `nan`, `inf`, `-inf`.
 public enum MatrixText {
-    /// Parses matrix text. Errors carry `line:column` (1-based); callers add the file name.
+    /// Parses matrix text holding one matrix. Errors carry `line:column` (1-based); callers
+    /// add the file name. A blank line between rows (several channels) is an error here.
     public static func parse(_ text: String) throws -> Matrix {
+        let blocks = try parseBlocks(text)
+        if blocks.matrices.count > 1 { throw MatrixTextError.channels(line: blocks.separatorLines[0]) }
+        return blocks.matrices[0]
+    }
+
+    /// Matrices separated by blank lines (channels, or kernel blocks), and the shape a
+    /// `# shape AxBxCxD` comment line states, if any.
+    public struct Blocks: Sendable {
+        public var matrices: [Matrix]
+        /// The line of the first blank line after each block but the last.
+        public var separatorLines: [Int]
+        public var statedShape: [Int]?
+
+        public init(matrices: [Matrix], separatorLines: [Int], statedShape: [Int]?) {
+            self.matrices = matrices
+            self.separatorLines = separatorLines
+            self.statedShape = statedShape
+        }
+    }
+
+    /// Parses blocks of rows separated by blank lines. Every block must have the same shape.
+    public static func parseBlocks(_ text: String) throws -> Blocks {
+        var matrices: [Matrix] = []
+        var separators: [Int] = []
+        var stated: [Int]?
         var values: [Double] = []
         var columns = -1
         var firstRowLine = 0
+        var firstBlockLine = 0
         var rows = 0
-        var blankAfterRows: Int?   // line of a blank line seen after some rows
+        var blankLine: Int?   // a blank line seen since the last row
         var line = 1
         var utf8 = Array(text.utf8)
         utf8.append(UInt8(ascii: "\n"))
         var index = 0
-        var rowCount = 0
+        func finishBlock() throws {
+            guard rows > 0 else { return }
+            let matrix = Matrix(rows: rows, columns: columns, values: values)
+            if let first = matrices.first, first.rows != matrix.rows || first.columns != matrix.columns {
+                throw MatrixTextError.blockShape(line: firstBlockLine, rows: matrix.rows, columns: matrix.columns,
+                                                 expectedRows: first.rows, expectedColumns: first.columns)
+            }
+            matrices.append(matrix)
+            (values, columns, rows) = ([], -1, 0)
+        }
         while index < utf8.count {
-            // One line: tokens until '\n'.
-            rowCount = 0
+            var rowCount = 0
             var column = 1
+            var comment = false
+            let lineStart = index
             while index < utf8.count && utf8[index] != UInt8(ascii: "\n") {
                 let byte = utf8[index]
                 if byte == UInt8(ascii: "#") {
+                    comment = true
+                    let start = index
                     while index < utf8.count && utf8[index] != UInt8(ascii: "\n") { index += 1 }
+                    if rowCount == 0 && utf8[lineStart..<start].allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) {
+                        stated = stated ?? statedShape(String(decoding: utf8[(start + 1)..<index], as: UTF8.self))
+                    }
                     break
                 }
                 if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: ",") || byte == UInt8(ascii: "\r") {
@@ -95,7 +140,10 @@ public enum MatrixText {
                 while index < utf8.count, !isSeparator(utf8[index]) { index += 1 }
                 let token = String(decoding: utf8[start..<index], as: UTF8.self)
                 let value = try number(token, line: line, column: column)
-                if rowCount == 0, let blank = blankAfterRows, rows > 0 { throw MatrixTextError.channels(line: blank) }
+                if rowCount == 0, let blank = blankLine, rows > 0 {
+                    separators.append(blank)
+                    try finishBlock()
+                }
                 values.append(value)
                 rowCount += 1
                 column += token.count
@@ -104,28 +152,29 @@ public enum MatrixText {
                 if columns < 0 {
                     columns = rowCount
                     firstRowLine = line
+                    if rows == 0 { firstBlockLine = line }
                 } else if rowCount != columns {
                     throw MatrixTextError.ragged(line: line, count: rowCount, expected: columns, firstLine: firstRowLine)
                 }
                 rows += 1
-            } else if rows > 0 && blankAfterRows == nil && !lineHadComment(utf8, lineEnd: index) {
-                blankAfterRows = line
+                blankLine = nil
+            } else if !comment && rows > 0 && blankLine == nil {
+                blankLine = line
             }
             index += 1   // past '\n'
             line += 1
         }
-        guard rows > 0 else { throw MatrixTextError.empty }
-        return Matrix(rows: rows, columns: columns, values: values)
+        try finishBlock()
+        guard !matrices.isEmpty else { throw MatrixTextError.empty }
+        return Blocks(matrices: matrices, separatorLines: separators, statedShape: stated)
     }
 
-    /// A line that held only a comment does not separate channels.
-    private static func lineHadComment(_ bytes: [UInt8], lineEnd: Int) -> Bool {
-        var i = lineEnd - 1
-        while i >= 0 && bytes[i] != UInt8(ascii: "\n") {
-            if bytes[i] == UInt8(ascii: "#") { return true }
-            i -= 1
-        }
-        return false
+    /// `shape 4x2x3x3` in a comment, as numbers.
+    static func statedShape(_ comment: String) -> [Int]? {
+        let words = comment.split(separator: " ")
+        guard words.count == 2, words[0] == "shape" else { return nil }
+        let numbers = words[1].split(separator: "x").compactMap { Int($0) }
+        return numbers.count == words[1].split(separator: "x").count && numbers.allSatisfy({ $0 > 0 }) ? numbers : nil
     }
 
     @inline(__always)

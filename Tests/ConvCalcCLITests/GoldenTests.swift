@@ -172,20 +172,27 @@ final class GoldenTests: XCTestCase {
         XCTAssertGreaterThan(total, 10)
     }
 
-    /// Every `$ convcalc …` example in README.md prints exactly the lines shown under it.
+    /// Every `$ convcalc …` example in README.md and the examples' walk-through prints exactly
+    /// the lines shown under it.
     func testReadmeExamples() throws {
-        let readme = try String(contentsOfFile: packageRoot + "/README.md", encoding: .utf8)
+        for document in ["README.md", "examples/walkthrough.md"] {
+            try checkExamples(in: document)
+        }
+    }
+
+    func checkExamples(in document: String) throws {
+        let readme = try String(contentsOfFile: packageRoot + "/" + document, encoding: .utf8)
         var inBlock = false
         var blockLines: [String] = []
         var checked = 0
         for line in readme.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
             if line.hasPrefix("```") {
                 if inBlock {
-                    for golden in GoldenCase.parse(blockLines.joined(separator: "\n"), file: "README.md")
+                    for golden in GoldenCase.parse(blockLines.joined(separator: "\n"), file: document)
                     where golden.command.hasPrefix("convcalc ") {
                         let result = runCommandLine(golden.command)
-                        XCTAssertEqual(lines(result.stdout), golden.stdout, "README example: $ \(golden.command)\n--- got:\n\(result.stdout)")
-                        XCTAssertEqual(result.status, golden.exit, "README example exit: $ \(golden.command)")
+                        XCTAssertEqual(lines(result.stdout), golden.stdout, "\(document) example: $ \(golden.command)\n--- got:\n\(result.stdout)")
+                        XCTAssertEqual(result.status, golden.exit, "\(document) example exit: $ \(golden.command)")
                         checked += 1
                     }
                     blockLines = []
@@ -195,7 +202,7 @@ final class GoldenTests: XCTestCase {
                 blockLines.append(line)
             }
         }
-        XCTAssertGreaterThan(checked, 3)
+        XCTAssertGreaterThan(checked, 3, "examples run from \(document)")
     }
 
     private func lines(_ text: String) -> [String] {

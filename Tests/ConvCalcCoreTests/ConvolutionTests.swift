@@ -124,7 +124,7 @@ final class MatrixTextTests: XCTestCase {
         XCTAssertEqual(message("1 2\n3 x\n"), "2:3: 'x' is not a number; expected a decimal or scientific number, nan, inf or -inf")
         XCTAssertEqual(message("1 2 3\n4 5\n"), "2:1: this row has 2 values but the row on line 1 has 3; every row needs the same number")
         XCTAssertEqual(message("# only a comment\n\n"), "no numbers: the matrix is empty")
-        XCTAssertEqual(message("1 2\n\n3 4\n"), "2:1: a blank line inside the matrix separates channels (C×H×W); convcalc run takes one channel (a single block of rows)")
+        XCTAssertEqual(message("1 2\n\n3 4\n"), "2:1: a blank line separates channels (C×H×W) here, where one matrix is expected")
         XCTAssertEqual(message("1e400"), "1:1: 1e400 is out of range for a double (magnitude up to about 1.8e308; write inf for infinity)")
         XCTAssertNotNil(message("0x10"))
         XCTAssertNotNil(message("1_000"))

@@ -1,0 +1,232 @@
+/// A multi-channel convolution resolved once: channels, groups, which kernel block links
+/// which input channel to which output channel, and the output size.
+///
+/// Kernel blocks follow PyTorch's weight layout, the order they appear in a file:
+/// forward `Cout × (Cin/g) × kh × kw` (block `o·(Cin/g) + i`), transposed
+/// `Cin × (Cout/g) × kh × kw` (block `c·(Cout/g) + j`), as `ConvTranspose2d`.
+/// Output channel `o` of group `G = o / (Cout/g)` reads input channels
+/// `G·(Cin/g) ..< (G + 1)·(Cin/g)`; `g = Cin` is a depthwise convolution.
+public struct ConvolutionPlan: Sendable {
+    public let spec: ConvolutionSpec
+    public let inputChannels: Int
+    public let outputChannels: Int
+    public let inputRows: Int
+    public let inputColumns: Int
+    public let kernelRows: Int
+    public let kernelColumns: Int
+    /// The second dimension of the kernel layout: Cin/g forward, Cout/g transposed.
+    public let inner: Int
+    public let rowStep: DimensionStep
+    public let columnStep: DimensionStep
+
+    public var groups: Int { spec.groups }
+    public var inputsPerGroup: Int { inputChannels / groups }
+    public var outputsPerGroup: Int { outputChannels / groups }
+    public var outputRows: Int { rowStep.output }
+    public var outputColumns: Int { columnStep.output }
+    /// The kernel's shape as PyTorch writes it.
+    public var kernelShape: [Int] { [blockCount / inner, inner, kernelRows, kernelColumns] }
+    public var blockCount: Int { spec.transposed ? inputChannels * inner : outputChannels * inner }
+
+    /// - Parameters:
+    ///   - stated: the `# shape AxBxCxD` of the kernel file, checked when given.
+    /// - Throws: `ConvolutionError` when channels, groups, blocks or bias do not fit.
+    public init(inputChannels: Int, rows: Int, columns: Int, kernelBlocks: Int, kernelRows: Int, kernelColumns: Int,
+                stated: [Int]?, biasCount: Int?, spec: ConvolutionSpec) throws {
+        let g = spec.groups
+        guard inputChannels % g == 0 else {
+            throw ConvolutionError.channels("the input has \(inputChannels) channel\(inputChannels == 1 ? "" : "s"), not divisible by --groups \(g)")
+        }
+        if spec.transposed {
+            guard kernelBlocks % inputChannels == 0 else {
+                throw ConvolutionError.channels("a transposed kernel is Cin × (Cout/g) blocks (PyTorch ConvTranspose layout); \(kernelBlocks) blocks do not divide among \(inputChannels) input channels")
+            }
+            inner = kernelBlocks / inputChannels
+            outputChannels = g * inner
+        } else {
+            let perGroup = inputChannels / g
+            guard kernelBlocks % perGroup == 0 else {
+                throw ConvolutionError.channels("the kernel is Cout × (Cin/g) blocks (PyTorch Conv layout); \(kernelBlocks) block\(kernelBlocks == 1 ? " is" : "s are") not a multiple of Cin/g = \(perGroup)")
+            }
+            inner = perGroup
+            outputChannels = kernelBlocks / perGroup
+            guard outputChannels % g == 0 else {
+                throw ConvolutionError.channels("the kernel gives \(outputChannels) output channels, not divisible by --groups \(g)")
+            }
+        }
+        let shape = [kernelBlocks / inner, inner, kernelRows, kernelColumns]
+        if let stated, stated != shape {
+            throw ConvolutionError.channels("the kernel file states shape \(stated.map(String.init).joined(separator: "x")) but holds \(shape.map(String.init).joined(separator: "x")) for \(inputChannels) input channel\(inputChannels == 1 ? "" : "s") and \(g) group\(g == 1 ? "" : "s")")
+        }
+        if let biasCount, biasCount != outputChannels {
+            throw ConvolutionError.channels("--bias has \(biasCount) value\(biasCount == 1 ? "" : "s") but there are \(outputChannels) output channels")
+        }
+        self.spec = spec
+        self.inputChannels = inputChannels
+        (inputRows, inputColumns) = (rows, columns)
+        (self.kernelRows, self.kernelColumns) = (kernelRows, kernelColumns)
+        (rowStep, columnStep) = try Convolution.steps(rows: rows, columns: columns, kernelRows: kernelRows, kernelColumns: kernelColumns, spec: spec)
+        let total = try Checked.mul(outputChannels, Checked.mul(rowStep.output, columnStep.output))
+        guard total <= Convolution.elementLimit else { throw ConvolutionError.tooLarge(what: "output", count: total) }
+    }
+
+    /// The kernel block linking input channel `c` to output channel `o`, nil across groups.
+    public func block(input c: Int, output o: Int) -> Int? {
+        let group = o / outputsPerGroup
+        guard c / inputsPerGroup == group else { return nil }
+        return spec.transposed
+            ? c * inner + (o - group * outputsPerGroup)
+            : o * inner + (c - group * inputsPerGroup)
+    }
+
+    /// The input channels output channel `o` reads.
+    public func inputs(of o: Int) -> Range<Int> {
+        let group = o / outputsPerGroup
+        return (group * inputsPerGroup)..<((group + 1) * inputsPerGroup)
+    }
+}
+
+/// One product in the sum that makes an output element.
+public struct ConvolutionTerm: Equatable, Sendable {
+    public var channel: Int
+    /// The input position read, or nil for a zero from padding.
+    public var sourceRow: Int?
+    public var sourceColumn: Int?
+    /// Position in the padded input (forward); the input position (transposed).
+    public var paddedRow: Int
+    public var paddedColumn: Int
+    public var block: Int
+    public var kernelRow: Int
+    public var kernelColumn: Int
+    public var value: Double
+    public var weight: Double
+}
+
+extension Convolution {
+    /// Output sizes and padding of a 2-D convolution, with PyTorch's padding-mode limits.
+    static func steps(rows: Int, columns: Int, kernelRows: Int, kernelColumns: Int, spec: ConvolutionSpec) throws -> (DimensionStep, DimensionStep) {
+        let oneD = rows == 1 && kernelRows == 1
+        var padding = spec.padding
+        if oneD, case let .explicit(pairs) = padding, pairs.count == 1 {
+            padding = .explicit([PadPair(0, 0), pairs[0]])
+        }
+        var layer = Layer(type: spec.transposed ? .tconv : .conv, token: "run")
+        layer.kernel = DimSize([kernelRows, kernelColumns])
+        layer.stride = spec.stride
+        layer.dilation = spec.dilation
+        layer.padding = padding
+        layer.outputPadding = spec.outputPadding
+        let geometry = LayerGeometry(layer: layer, dims: 2)
+        try geometry.validate()
+        let rowStep = try geometry.step(0, input: rows)
+        let columnStep = try geometry.step(1, input: columns)
+        for step in [rowStep, columnStep] {
+            let padded = try Checked.add(step.input, Checked.add(step.pad.before, step.pad.after))
+            guard padded <= elementLimit else { throw ConvolutionError.tooLarge(what: "padded input along one dimension", count: padded) }
+        }
+        if spec.transposed {
+            guard spec.paddingMode == .zeros else {
+                throw ConvolutionError.paddingMode("--transposed allows --pad-mode zeros only (PyTorch ConvTranspose supports only zeros)")
+            }
+        } else {
+            for (step, size, noun) in [(rowStep, rows, "rows"), (columnStep, columns, "columns")] {
+                let widest = max(step.pad.before, step.pad.after)
+                switch spec.paddingMode {
+                case .reflect where widest >= size:
+                    throw ConvolutionError.paddingMode("--pad-mode reflect needs padding smaller than the input (PyTorch): padding \(widest) but the input has \(size) \(noun)")
+                case .circular where widest > size:
+                    throw ConvolutionError.paddingMode("--pad-mode circular needs padding no larger than the input (PyTorch): padding \(widest) but the input has \(size) \(noun)")
+                default: break
+                }
+            }
+        }
+        return (rowStep, columnStep)
+    }
+
+    /// Multi-channel convolution with groups and an optional bias per output channel.
+    ///
+    /// `y[o] = b[o] + Σ_{c ∈ inputs(o)} x[c] ⋆ k[block(c, o)]`, ⋆ the 2-D operation of `run`.
+    public static func run(_ input: [Matrix], kernel: [Matrix], stated: [Int]? = nil, bias: [Double]? = nil,
+                           spec: ConvolutionSpec) throws -> [Matrix] {
+        guard let first = input.first, let kernelFirst = kernel.first else { throw MatrixTextError.empty }
+        let plan = try ConvolutionPlan(inputChannels: input.count, rows: first.rows, columns: first.columns,
+                                       kernelBlocks: kernel.count, kernelRows: kernelFirst.rows, kernelColumns: kernelFirst.columns,
+                                       stated: stated, biasCount: bias?.count, spec: spec)
+        return run(plan, input, kernel, bias: bias)
+    }
+
+    public static func run(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernel: [Matrix], bias: [Double]?) -> [Matrix] {
+        let blocks = plan.spec.flip ? kernel.map { $0.rotated180() } : kernel
+        var output = (0..<plan.outputChannels).map { o in
+            Matrix(rows: plan.outputRows, columns: plan.outputColumns, repeating: bias?[o] ?? 0)
+        }
+        for o in 0..<plan.outputChannels {
+            for c in plan.inputs(of: o) {
+                guard let b = plan.block(input: c, output: o) else { continue }
+                let part = plan.spec.transposed
+                    ? transposed(input[c], blocks[b], plan.rowStep, plan.columnStep)
+                    : correlate(input[c], blocks[b], plan.rowStep, plan.columnStep, mode: plan.spec.paddingMode)
+                for index in part.values.indices { output[o].values[index] += part.values[index] }
+            }
+        }
+        return output
+    }
+
+    /// The products summed into output element (o, i, j), in order (channel, kernel row, column).
+    public static func terms(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernel: [Matrix], output o: Int, row i: Int, column j: Int) -> [ConvolutionTerm] {
+        let (r, c) = (plan.rowStep, plan.columnStep)
+        var terms: [ConvolutionTerm] = []
+        for channel in plan.inputs(of: o) {
+            guard let b = plan.block(input: channel, output: o) else { continue }
+            let k = plan.spec.flip ? kernel[b].rotated180() : kernel[b]
+            for a in 0..<plan.kernelRows {
+                for bb in 0..<plan.kernelColumns {
+                    if plan.spec.transposed {
+                        // Output i reads input p where p·s + a·d − pb = i.
+                        let pr = i + r.pad.before - a * r.dilation, pc = j + c.pad.before - bb * c.dilation
+                        guard pr % r.stride == 0, pc % c.stride == 0 else { continue }
+                        let (sr, sc) = (pr / r.stride, pc / c.stride)
+                        guard pr >= 0, pc >= 0, sr < plan.inputRows, sc < plan.inputColumns else { continue }
+                        terms.append(ConvolutionTerm(channel: channel, sourceRow: sr, sourceColumn: sc, paddedRow: sr, paddedColumn: sc,
+                                                     block: b, kernelRow: a, kernelColumn: bb, value: input[channel][sr, sc], weight: k[a, bb]))
+                    } else {
+                        let pr = i * r.stride + a * r.dilation, pc = j * c.stride + bb * c.dilation
+                        let sr = plan.spec.paddingMode.source(pr - r.pad.before, plan.inputRows)
+                        let sc = plan.spec.paddingMode.source(pc - c.pad.before, plan.inputColumns)
+                        let inside = sr != nil && sc != nil
+                        terms.append(ConvolutionTerm(channel: channel, sourceRow: inside ? sr : nil, sourceColumn: inside ? sc : nil,
+                                                     paddedRow: pr, paddedColumn: pc, block: b, kernelRow: a, kernelColumn: bb,
+                                                     value: inside ? input[channel][sr!, sc!] : 0, weight: k[a, bb]))
+                    }
+                }
+            }
+        }
+        return terms
+    }
+
+    /// The convolution as a matrix: `y = A·vec(x) (+ bias)`, vec reading channels, then rows,
+    /// then columns. For a transposed convolution this is Aᵀ of the forward convolution with
+    /// the same geometry. A depends on the kernel and the sizes, not on the input's values.
+    ///
+    /// - Throws: `ConvolutionError.tooLarge` beyond 2^24 entries.
+    public static func matrix(_ plan: ConvolutionPlan, kernel: [Matrix]) throws -> Matrix {
+        let rows = try Checked.mul(plan.outputChannels, Checked.mul(plan.outputRows, plan.outputColumns))
+        let columns = try Checked.mul(plan.inputChannels, Checked.mul(plan.inputRows, plan.inputColumns))
+        let entries = try Checked.mul(rows, columns)
+        guard entries <= 1 << 24 else { throw ConvolutionError.tooLarge(what: "matrix A (\(rows)x\(columns))", count: entries, limit: 1 << 24) }
+        var a = Matrix(rows: rows, columns: columns)
+        let zeros = (0..<plan.inputChannels).map { _ in Matrix(rows: plan.inputRows, columns: plan.inputColumns) }
+        for o in 0..<plan.outputChannels {
+            for i in 0..<plan.outputRows {
+                for j in 0..<plan.outputColumns {
+                    let row = (o * plan.outputRows + i) * plan.outputColumns + j
+                    for term in terms(plan, zeros, kernel, output: o, row: i, column: j) {
+                        guard let sr = term.sourceRow, let sc = term.sourceColumn else { continue }
+                        a[row, (term.channel * plan.inputRows + sr) * plan.inputColumns + sc] += term.weight
+                    }
+                }
+            }
+        }
+        return a
+    }
+}
