@@ -27,24 +27,19 @@ final class InputContext {
 enum StackInput {
     static func build(_ args: ParsedArguments, table: [OptionSpec], context: InputContext) throws -> LayerStack {
         let layerOptions = table.filter { $0.group == .layer && args.has($0.id) }
-        var layers: [Layer] = []
+        var words: [StackWord] = []
         if let path = args.value(.file) {
-            let text = try context.read(path)
-            layers = try LayerStack.parseFile(text, name: path == "-" ? "<stdin>" : path)
+            words = StackSyntax.words(ofFile: try context.read(path), name: path == "-" ? "<stdin>" : path)
         }
-        for token in args.positionals {
-            do {
-                layers.append(try Layer.parse(token))
-            } catch let error as UserFacingError {
-                throw LayerContextError(index: layers.count + 1, token: token, underlying: error)
-            }
-        }
+        words += args.positionals.map { StackWord($0) }
+        var (layers, nodes) = try StackSyntax.parse(words)
         if !layerOptions.isEmpty {
             guard layers.isEmpty else {
                 let names = layerOptions.map { args.name($0.id, in: table) }.joined(separator: ", ")
                 throw UsageError.invalid("give the layer either by options (\(names)) or as tokens/-f, not both; e.g. conv:k=3,s=2 instead of --k 3 --s 2")
             }
             layers = [try singleLayer(args, options: layerOptions)]
+            nodes = [.layer(0)]
         }
         guard !layers.isEmpty else {
             throw UsageError.invalid("no layer given; give one by options (--k 3 --s 2) or as tokens (conv:k=3 maxpool:k=2), or -f FILE")
@@ -65,7 +60,7 @@ enum StackInput {
         if args.has(.bias) && args.has(.noBias) {
             throw UsageError.invalid("give --bias or --no-bias, not both")
         }
-        return try LayerStack(layers: layers, inputSize: inputSize, inputChannels: inputChannels?.values[0],
+        return try LayerStack(layers: layers, nodes: nodes, inputSize: inputSize, inputChannels: inputChannels?.values[0],
                               dims: dims, defaultBias: !args.has(.noBias))
     }
 

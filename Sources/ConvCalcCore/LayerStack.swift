@@ -5,8 +5,12 @@
 /// single number the stack is 2-D and square, unless `dims` says 1 or 3. Every size with more
 /// than one value must then have exactly that many.
 public struct LayerStack: Sendable {
-    /// The layers, without the `input:` pseudo-layer.
+    /// The layers, without the `input:` pseudo-layer, in the order they are written.
     public var layers: [Layer]
+    /// The stack as a tree of layers and merges (`.layer(i)` refers to `layers[i]`).
+    public var nodes: [StackNode]
+    /// True when the stack has merges of branches.
+    public var hasBranches: Bool { nodes.contains { if case .merge = $0 { return true } else { return false } } }
     /// Input spatial size per dimension (`dims` values), if given.
     public var inputSize: [Int]?
     /// Input channels, if given.
@@ -26,17 +30,20 @@ public struct LayerStack: Sendable {
     ///   - dims: `--dims`, if given (1, 2 or 3).
     ///   - defaultBias: `--bias`/`--no-bias` (default on).
     /// - Throws: `LayerError` or `LayerContextError` naming the layer.
-    public init(layers: [Layer], inputSize: DimSize?, inputChannels: Int?, dims: Int?, defaultBias: Bool = true) throws {
+    ///   - nodes: the tree of layers and merges; nil for a plain sequence of `layers`.
+    public init(layers: [Layer], nodes: [StackNode]? = nil, inputSize: DimSize?, inputChannels: Int?, dims: Int?, defaultBias: Bool = true) throws {
         var layers = layers
+        var nodes = nodes ?? layers.indices.map { StackNode.layer($0) }
         var inputSize = inputSize
         var inputChannels = inputChannels
-        if let first = layers.first, first.type == .input {
+        if let first = layers.first, first.type == .input, nodes.first == .layer(0) {
             if inputSize != nil || inputChannels != nil {
                 throw LayerError.inputGivenTwice
             }
             inputSize = first.inputSize
             inputChannels = first.outChannels
             layers.removeFirst()
+            nodes = nodes.dropFirst().map { $0.shifted(by: -1) }
         }
         if layers.contains(where: { $0.type == .input }) { throw LayerError.misplacedInput }
         guard !layers.isEmpty else {
@@ -71,6 +78,7 @@ public struct LayerStack: Sendable {
             throw LayerError.dimensionMismatch(key: "--in", value: "\(inputSize)", count: inputSize.values.count, dims: resolved)
         }
         self.layers = layers
+        self.nodes = nodes
         self.inputSize = inputSize?.expanded(to: resolved)
         self.inputChannels = inputChannels
         self.defaultBias = defaultBias
@@ -93,26 +101,22 @@ public struct LayerStack: Sendable {
         layers[index].bias ?? defaultBias
     }
 
-    /// Reads a stack file: one token a line; `#` starts a comment; blank lines are ignored.
+    /// Reads a linear stack file (tokens only): one token a line; `#` starts a comment; blank
+    /// lines are ignored. Files with branches go through `StackSyntax`.
     ///
-    /// - Parameter name: the file's name for messages (`-` reads as `<stdin>`).
-    /// - Throws: `SourceLocationError` with `name:line` and the token's column.
+    /// - Throws: errors located at `name:line:column`.
     public static func parseFile(_ text: String, name: String) throws -> [Layer] {
-        var layers: [Layer] = []
-        var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            lineNumber += 1
-            let content = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-            let token = content.trimmingWhitespace()
-            if token.isEmpty { continue }
-            let column = (content.firstIndex(where: { $0 != " " && $0 != "\t" }).map { content.distance(from: content.startIndex, to: $0) } ?? 0) + 1
-            do {
-                layers.append(try Layer.parse(token))
-            } catch let error as UserFacingError {
-                throw SourceLocationError(file: name, line: lineNumber, column: column, underlying: error)
-            }
+        try StackSyntax.parse(StackSyntax.words(ofFile: text, name: name)).layers
+    }
+}
+
+extension StackNode {
+    /// The same node with every layer index moved by `offset`.
+    func shifted(by offset: Int) -> StackNode {
+        switch self {
+        case let .layer(i): return .layer(i + offset)
+        case let .merge(kind, branches): return .merge(kind, branches.map { $0.map { $0.shifted(by: offset) } })
         }
-        return layers
     }
 }
 

@@ -1,0 +1,158 @@
+/// How a merge combines its branches.
+public enum MergeKind: String, Sendable {
+    /// Element-wise sum: every branch must give the same shape (ResNet).
+    case add
+    /// Channel concatenation: the spatial sizes must match; channels add (Inception, DenseNet).
+    case concat
+}
+
+/// A stack as a tree: layers in order, and merges of parallel branches that all start from
+/// the same input. Layers are referred to by their index in `LayerStack.layers`.
+public indirect enum StackNode: Sendable, Equatable {
+    case layer(Int)
+    /// `kind { … } { … }`; an empty branch is the identity (a skip connection).
+    case merge(MergeKind, [[StackNode]])
+
+    /// Every layer index below this node, in order.
+    public var layerIndices: [Int] {
+        switch self {
+        case let .layer(i): return [i]
+        case let .merge(_, branches): return branches.flatMap { $0.flatMap(\.layerIndices) }
+        }
+    }
+}
+
+/// A word of a stack: a layer token, `add`, `concat`, `{` or `}`, with where it came from.
+public struct StackWord: Sendable {
+    public var text: String
+    /// `file:line:column` for words from a file; nil for command-line words.
+    public var location: String?
+
+    public init(_ text: String, location: String? = nil) {
+        self.text = text
+        self.location = location
+    }
+}
+
+/// A mistake in the branch structure of a stack.
+public enum BranchSyntaxError: UserFacingError, Equatable {
+    case expectedBrace(after: String)
+    case unexpected(String)
+    case unclosed(String)
+    case tooFewBranches(String)
+
+    public var message: String {
+        switch self {
+        case let .expectedBrace(after):
+            return "'\(after)' must be followed by its branches in braces: \(after) { LAYERS } { LAYERS } (an empty branch is the identity)"
+        case let .unexpected(word):
+            return word == "}"
+                ? "'}' closes no branch; branches open with add { or concat {"
+                : "'{' must follow add, concat, or a branch's closing '}'"
+        case let .unclosed(kind):
+            return "a branch of '\(kind)' is not closed: add '}'"
+        case let .tooFewBranches(kind):
+            return "'\(kind)' needs at least two branches: \(kind) { LAYERS } { LAYERS }"
+        }
+    }
+    public var category: ErrorCategory { .usage }
+}
+
+/// Parses stack words into layers and the tree of merges (the branch syntax).
+///
+/// Grammar: `STACK := ITEM*`, `ITEM := TOKEN | (add|concat) BRANCH BRANCH+`,
+/// `BRANCH := { STACK }`. Braces are words of their own: `add { conv:k=3 bn } { }`.
+public enum StackSyntax {
+    public static func parse(_ words: [StackWord]) throws -> (layers: [Layer], nodes: [StackNode]) {
+        var layers: [Layer] = []
+        var position = 0
+
+        func located(_ word: StackWord, _ error: UserFacingError) -> UserFacingError {
+            if let location = word.location { return LocatedError(location: location, underlying: error) }
+            return LayerContextError(index: layers.count + 1, token: word.text, underlying: error)
+        }
+
+        func sequence(inside kind: String?) throws -> [StackNode] {
+            var nodes: [StackNode] = []
+            while position < words.count {
+                let word = words[position]
+                switch word.text {
+                case "}":
+                    guard kind != nil else { throw located(word, BranchSyntaxError.unexpected("}")) }
+                    return nodes
+                case "{":
+                    throw located(word, BranchSyntaxError.unexpected("{"))
+                case MergeKind.add.rawValue, MergeKind.concat.rawValue:
+                    let merge = MergeKind(rawValue: word.text)!
+                    position += 1
+                    var branches: [[StackNode]] = []
+                    while position < words.count && words[position].text == "{" {
+                        position += 1
+                        let branch = try sequence(inside: merge.rawValue)
+                        guard position < words.count else { throw located(word, BranchSyntaxError.unclosed(merge.rawValue)) }
+                        position += 1   // past '}'
+                        branches.append(branch)
+                    }
+                    if branches.isEmpty { throw located(word, BranchSyntaxError.expectedBrace(after: merge.rawValue)) }
+                    if branches.count < 2 { throw located(word, BranchSyntaxError.tooFewBranches(merge.rawValue)) }
+                    nodes.append(.merge(merge, branches))
+                default:
+                    do {
+                        layers.append(try Layer.parse(word.text))
+                    } catch let error as UserFacingError {
+                        throw located(word, error)
+                    }
+                    nodes.append(.layer(layers.count - 1))
+                    position += 1
+                }
+            }
+            if let kind { throw BranchSyntaxError.unclosed(kind) }
+            return nodes
+        }
+
+        let nodes = try sequence(inside: nil)
+        return (layers, nodes)
+    }
+
+    /// The words of a stack file: one token a line (spaces allowed inside it), `#` comments,
+    /// blank lines ignored. A line holding a brace is split into words at spaces, so
+    /// `add {`, `} {`, `}` and `add { conv:k=3 } { }` all work.
+    public static func words(ofFile text: String, name: String) -> [StackWord] {
+        var words: [StackWord] = []
+        var lineNumber = 0
+        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let content = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let token = content.trimmingWhitespace()
+            if token.isEmpty { continue }
+            if token.contains("{") || token.contains("}") {
+                var column = 1
+                var current = ""
+                var start = 1
+                for ch in content {
+                    if ch == " " || ch == "\t" || ch == "\r" {
+                        if !current.isEmpty { words.append(StackWord(current, location: "\(name):\(lineNumber):\(start)")) }
+                        current = ""
+                    } else {
+                        if current.isEmpty { start = column }
+                        current.append(ch)
+                    }
+                    column += 1
+                }
+                if !current.isEmpty { words.append(StackWord(current, location: "\(name):\(lineNumber):\(start)")) }
+            } else {
+                let column = (content.firstIndex(where: { $0 != " " && $0 != "\t" }).map { content.distance(from: content.startIndex, to: $0) } ?? 0) + 1
+                words.append(StackWord(token, location: "\(name):\(lineNumber):\(column)"))
+            }
+        }
+        return words
+    }
+}
+
+/// An error at a `file:line:column` position.
+public struct LocatedError: UserFacingError {
+    public var location: String
+    public var underlying: UserFacingError
+    public var message: String { "\(location): \(underlying.message)" }
+    public var category: ErrorCategory { underlying.category }
+}
