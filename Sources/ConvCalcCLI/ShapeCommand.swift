@@ -88,28 +88,62 @@ enum ShapeCommand {
 
     static func text(_ trace: ShapeTrace, stack: LayerStack) -> String {
         let tokenWidth = trace.layers.map(\.layer.token.count).max() ?? 0
-        var lines: [String] = []
-        for layer in trace.layers {
-            let sizes = SizeText.format(layer.input, uniform: stack.isUniform) + " → " + SizeText.format(layer.output, uniform: stack.isUniform)
-            lines.append("\(layer.index)  " + TextWrap.pad(layer.layer.token, tokenWidth) + "  " + sizes)
-            let geometry = stack.geometry(of: layer.index - 1)
-            let working = layer.steps.map { step -> [String] in
-                var rows: [String] = []
-                if let ke = ShapeWorking.effectiveKernel(step) { rows.append(ke) }
-                if let rule = ShapeWorking.paddingRule(geometry.padding, step, type: geometry.type) { rows.append(rule) }
-                rows.append(ShapeWorking.output(step, type: geometry.type))
-                return rows
+        let uniform = stack.isUniform
+        var mergeIndex = 0
+        func walk(_ nodes: [StackNode], _ indent: String) -> [String] {
+            var lines: [String] = []
+            for node in nodes {
+                switch node {
+                case let .layer(index):
+                    let layer = trace.layers[index]
+                    let sizes = SizeText.format(layer.input, uniform: uniform) + " → " + SizeText.format(layer.output, uniform: uniform)
+                    lines.append(indent + "\(layer.index)  " + TextWrap.pad(layer.layer.token, tokenWidth) + "  " + sizes)
+                    let geometry = stack.geometry(of: index)
+                    let working = layer.steps.map { step -> [String] in
+                        var rows: [String] = []
+                        if let ke = ShapeWorking.effectiveKernel(step) { rows.append(ke) }
+                        if let rule = ShapeWorking.paddingRule(geometry.padding, step, type: geometry.type) { rows.append(rule) }
+                        rows.append(ShapeWorking.output(step, type: geometry.type))
+                        return rows
+                    }
+                    lines += perDimension(working, alike: sameAcrossDimensions(stack, layer.steps), dims: stack.dims).map { indent + $0 }
+                case let .merge(kind, branches):
+                    let merge = trace.merges[mergeIndex]
+                    mergeIndex += 1
+                    lines += mergeLines(kind, branches, input: merge.input, outputs: merge.branchOutputs, output: merge.output,
+                                        uniform: uniform, indent: indent, walk: walk)
+                }
             }
-            lines += perDimension(working, alike: sameAcrossDimensions(stack, layer.steps), dims: stack.dims)
+            return lines
         }
+        var lines = walk(stack.nodes, "")
         lines.append("")
-        var final = "output: " + SizeText.format(trace.output, uniform: stack.isUniform)
-        if trace.layers.count > 1 {
+        var final = "output: " + SizeText.format(trace.output, uniform: uniform)
+        if trace.layers.count > 1 && !stack.hasBranches {
             let chain = [trace.layers[0].input] + trace.layers.map(\.output)
-            final += "   (" + chain.map { SizeText.format($0, uniform: stack.isUniform) }.joined(separator: " → ") + ")"
+            final += "   (" + chain.map { SizeText.format($0, uniform: uniform) }.joined(separator: " → ") + ")"
         }
         lines.append(final)
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A merge: a header, each branch's rows (indented, from `walk`), and the merge's result.
+    static func mergeLines(_ kind: MergeKind, _ branches: [[StackNode]], input: [Int]?, outputs: [[Int]]?, output: [Int]?,
+                           uniform: Bool, indent: String, walk: ([StackNode], String) throws -> [String]) rethrows -> [String] {
+        let from = input.map { ", each from \(SizeText.format($0, uniform: uniform))" } ?? ""
+        var lines = [indent + "\(kind.rawValue) of \(branches.count) branches\(from):"]
+        for (b, branch) in branches.enumerated() {
+            lines.append(indent + "  branch \(b + 1)" + (branch.isEmpty ? ": identity" : ":"))
+            lines += try walk(branch, indent + "    ")
+        }
+        if let outputs, let output {
+            let parts = outputs.map { SizeText.format($0, uniform: uniform) }
+            lines.append(indent + "\(kind.rawValue): " + parts.joined(separator: kind == .add ? " + " : " ∥ ") + " → "
+                         + SizeText.format(output, uniform: uniform) + (kind == .concat ? " (channels add up; see convcalc params)" : ""))
+        } else {
+            lines.append(indent + "\(kind.rawValue): the branches must give the same size")
+        }
+        return lines
     }
 
     static func json(_ trace: ShapeTrace, stack: LayerStack, warnings: [String]) -> JSON {
@@ -130,6 +164,10 @@ enum ShapeCommand {
             ("in", .ints(stack.inputSize ?? [])),
             ("dims", .number(stack.dims)),
             ("layers", .array(layers)),
+            ("merges", .array(trace.merges.map { merge in
+                .object([("kind", .string(merge.kind.rawValue)), ("in", .ints(merge.input)),
+                         ("branches", .array(merge.branchOutputs.map { .ints($0) })), ("out", .ints(merge.output))])
+            })),
             ("warnings", .array(warnings.map { .string($0) })),
         ])
     }
@@ -176,26 +214,20 @@ enum ShapeCommand {
         case .text:
             break
         }
-        var lines: [String] = []
-        for index in stack.layers.indices {
-            let geometry = stack.geometry(of: index)
-            lines.append("\(index + 1)  \(stack.layers[index].token)")
-            let renderings = try allDims.map { dim -> [String] in
-                var rows: [String] = []
-                let ke = try geometry.effectiveKernel(dim)
-                if geometry.rule == .window || geometry.rule == .transposed {
-                    let k = geometry.kernel[dim], d = geometry.dilation[dim]
-                    rows.append(d == 1 ? "ke = k = \(ke)" : "ke = d·(k − 1) + 1 = \(d)·(\(k) − 1) + 1 = \(ke)")
+        func walk(_ nodes: [StackNode], _ indent: String) throws -> [String] {
+            var lines: [String] = []
+            for node in nodes {
+                switch node {
+                case let .layer(index):
+                    lines += try symbolicLayer(stack, index).map { indent + $0 }
+                case let .merge(kind, branches):
+                    lines += try mergeLines(kind, branches, input: nil, outputs: nil, output: nil, uniform: stack.isUniform,
+                                            indent: indent, walk: walk)
                 }
-                rows.append(try ShapeWorking.symbolic(geometry, dim: dim))
-                if let minimum = LayerGeometry.minimumInput([geometry], dim: dim), minimum > 1 {
-                    rows.append("valid for in ≥ \(minimum)")
-                }
-                if let keep = try ShapeWorking.keepingPadding(geometry, dim: dim) { rows.append(keep) }
-                return rows
             }
-            lines += perDimension(renderings, alike: stack.isUniform && renderings.allSatisfy { $0 == renderings[0] }, dims: stack.dims)
+            return lines
         }
+        var lines = try walk(stack.nodes, "")
         if stack.layers.count > 1 {
             lines.append("")
             let texts = allDims.map { dim -> String in
@@ -215,6 +247,29 @@ enum ShapeCommand {
         return CommandResult(output: lines.joined(separator: "\n") + "\n")
     }
 
+    /// One layer's formula of `in`, effective kernel, validity and size-keeping padding.
+    static func symbolicLayer(_ stack: LayerStack, _ index: Int) throws -> [String] {
+        let allDims = Array(0..<stack.dims)
+        let geometry = stack.geometry(of: index)
+        var lines = ["\(index + 1)  \(stack.layers[index].token)"]
+        let renderings = try allDims.map { dim -> [String] in
+            var rows: [String] = []
+            let ke = try geometry.effectiveKernel(dim)
+            if geometry.rule == .window || geometry.rule == .transposed {
+                let k = geometry.kernel[dim], d = geometry.dilation[dim]
+                rows.append(d == 1 ? "ke = k = \(ke)" : "ke = d·(k − 1) + 1 = \(d)·(\(k) − 1) + 1 = \(ke)")
+            }
+            rows.append(try ShapeWorking.symbolic(geometry, dim: dim))
+            if let minimum = LayerGeometry.minimumInput([geometry], dim: dim), minimum > 1 {
+                rows.append("valid for in ≥ \(minimum)")
+            }
+            if let keep = try ShapeWorking.keepingPadding(geometry, dim: dim) { rows.append(keep) }
+            return rows
+        }
+        lines += perDimension(renderings, alike: stack.isUniform && renderings.allSatisfy { $0 == renderings[0] }, dims: stack.dims)
+        return lines
+    }
+
     // MARK: Solving for padding (--out)
 
     static func solve(_ stack: LayerStack, target targetText: String, style: OutputStyle) throws -> CommandResult {
@@ -228,13 +283,15 @@ enum ShapeCommand {
         let wanted = target.expanded(to: stack.dims)
         let uniform = stack.isUniform && target.isUniform
         // Layers before the last run as given; the last one is solved.
+        guard case let .layer(index) = stack.nodes.last else {
+            throw ShapeError.invalidGeometry("--out solves the padding of the last layer, but this stack ends with a merge; end it with the layer to solve")
+        }
         var layerInput = input
-        if stack.layers.count > 1 {
+        if stack.nodes.count > 1 {
             var prefix = stack
-            prefix.layers.removeLast()
+            prefix.nodes.removeLast()
             layerInput = try ShapeTrace(stack: prefix, input: input).output
         }
-        let index = stack.layers.count - 1
         let geometry = stack.geometry(of: index)
         let token = stack.layers[index].token
         var solutions: [PaddingSolution] = []

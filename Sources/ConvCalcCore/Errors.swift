@@ -127,6 +127,8 @@ public enum ShapeError: UserFacingError, Equatable {
     case overflow(what: String)
     /// A layer whose geometry breaks a rule of the framework it models.
     case invalidGeometry(String)
+    /// The branches of a merge give different sizes (`after`: the last layer before it ends).
+    case branchMismatch(kind: String, first: [Int], other: [Int], branch: Int, after: Int)
 
     public var message: String {
         switch self {
@@ -136,6 +138,9 @@ public enum ShapeError: UserFacingError, Equatable {
             return "\(what) does not fit in a 64-bit integer"
         case let .invalidGeometry(text):
             return text
+        case let .branchMismatch(kind, first, other, branch, after):
+            let f = first.map(String.init).joined(separator: "x"), o = other.map(String.init).joined(separator: "x")
+            return "\(kind) (ending after layer \(after)): branch 1 gives \(f) but branch \(branch) gives \(o); the branches of \(kind) must give the same size"
         }
     }
 

@@ -312,35 +312,72 @@ public struct ShapeTrace: Sendable {
         public var output: [Int] { steps.map(\.output) }
     }
 
-    public var layers: [LayerTrace]
-    public var output: [Int] { layers.last?.output ?? [] }
+    /// A merge of branches: what each branch gives and the merged size.
+    public struct MergeTrace: Sendable {
+        public var kind: MergeKind
+        public var input: [Int]
+        public var branchOutputs: [[Int]]
+        public var output: [Int]
+    }
 
-    /// Applies every layer of `stack` in turn to `input` (one size per dimension).
+    /// Every layer, in the order written (inside branches too).
+    public var layers: [LayerTrace]
+    /// Every merge, in the order its `add`/`concat` is written.
+    public var merges: [MergeTrace]
+    public var output: [Int]
+
+    /// Applies the stack to `input` (one size per dimension), through every branch.
     ///
-    /// - Throws: `LayerContextError` naming the layer whose output would be below 1 or overflow.
+    /// - Throws: `LayerContextError` naming the layer whose output would be below 1 or
+    ///   overflow; `ShapeError.branchMismatch` when the branches of a merge disagree.
     public init(stack: LayerStack, input: [Int]) throws {
-        var current = input
         var traces: [LayerTrace] = []
-        for index in stack.layers.indices {
-            let geometry = stack.geometry(of: index)
-            do {
-                let steps = try (0..<stack.dims).map { dim -> DimensionStep in
-                    do {
-                        return try geometry.step(dim, input: current[dim])
-                    } catch ShapeError.outputTooSmall(_, let output, let detail) where stack.isUniform && Set(current).count == 1 {
-                        throw ShapeError.outputTooSmall(dim: "", output: output, detail: detail)
+        var merges: [MergeTrace] = []
+        func walk(_ nodes: [StackNode], _ input: [Int]) throws -> [Int] {
+            var current = input
+            for node in nodes {
+                switch node {
+                case let .layer(index):
+                    let trace = try ShapeTrace.layer(stack, index, current)
+                    traces.append(trace)
+                    current = trace.output
+                case let .merge(kind, branches):
+                    let slot = merges.count
+                    merges.append(MergeTrace(kind: kind, input: current, branchOutputs: [], output: current))
+                    let outputs = try branches.map { try walk($0, current) }
+                    for (b, size) in outputs.enumerated() where size != outputs[0] {
+                        throw ShapeError.branchMismatch(kind: kind.rawValue, first: outputs[0], other: size, branch: b + 1,
+                                                        after: traces.last.map(\.index) ?? 0)
                     }
+                    merges[slot].branchOutputs = outputs
+                    merges[slot].output = outputs[0]
+                    current = outputs[0]
                 }
-                let alike = stack.isUniform && steps.allSatisfy { $0 == steps[0] }
-                let warnings = alike
-                    ? ShapeWarning.check(steps[0], dim: nil, of: stack.dims)
-                    : steps.enumerated().flatMap { ShapeWarning.check($0.element, dim: $0.offset, of: stack.dims) }
-                traces.append(LayerTrace(index: index + 1, layer: stack.layers[index], steps: steps, warnings: warnings))
-                current = steps.map(\.output)
-            } catch let error as UserFacingError {
-                throw LayerContextError(index: index + 1, token: stack.layers[index].token, underlying: error)
             }
+            return current
         }
+        output = try walk(stack.nodes, input)
         layers = traces
+        self.merges = merges
+    }
+
+    static func layer(_ stack: LayerStack, _ index: Int, _ current: [Int]) throws -> LayerTrace {
+        let geometry = stack.geometry(of: index)
+        do {
+            let steps = try (0..<stack.dims).map { dim -> DimensionStep in
+                do {
+                    return try geometry.step(dim, input: current[dim])
+                } catch ShapeError.outputTooSmall(_, let output, let detail) where stack.isUniform && Set(current).count == 1 {
+                    throw ShapeError.outputTooSmall(dim: "", output: output, detail: detail)
+                }
+            }
+            let alike = stack.isUniform && steps.allSatisfy { $0 == steps[0] }
+            let warnings = alike
+                ? ShapeWarning.check(steps[0], dim: nil, of: stack.dims)
+                : steps.enumerated().flatMap { ShapeWarning.check($0.element, dim: $0.offset, of: stack.dims) }
+            return LayerTrace(index: index + 1, layer: stack.layers[index], steps: steps, warnings: warnings)
+        } catch let error as UserFacingError {
+            throw LayerContextError(index: index + 1, token: stack.layers[index].token, underlying: error)
+        }
     }
 }

@@ -121,22 +121,56 @@ extension LayerGeometry {
 }
 
 extension LayerStack {
-    /// The whole stack's output along `dim` as one formula of the input, when it reduces to one.
+    /// The whole stack's output along `dim` as one formula of the input, when it reduces to one
+    /// (through a merge only when all its branches have the same formula).
     public func composedFormula(_ dim: Int) -> SizeFormula? {
-        var total = SizeFormula.identity
-        for index in layers.indices {
-            guard let layerFormula = try? geometry(of: index).formula(dim),
-                  !layerFormula.mayDropLastWindow,
-                  let next = layerFormula.formula.after(total) else { return nil }
-            total = next
+        func compose(_ nodes: [StackNode], _ start: SizeFormula) -> SizeFormula? {
+            var total = start
+            for node in nodes {
+                switch node {
+                case let .layer(index):
+                    guard let layerFormula = try? geometry(of: index).formula(dim),
+                          !layerFormula.mayDropLastWindow,
+                          let next = layerFormula.formula.after(total) else { return nil }
+                    total = next
+                case let .merge(_, branches):
+                    let results = branches.map { compose($0, total) }
+                    guard let first = results.first ?? nil, results.allSatisfy({ $0 == first }) else { return nil }
+                    total = first
+                }
+            }
+            return total
         }
-        total.ceilStyle = false
-        return total
+        guard var result = compose(nodes, .identity) else { return nil }
+        result.ceilStyle = false
+        return result
     }
 
-    /// The smallest input size along `dim` for which every layer's output is at least 1.
+    /// The output size along `dim` for an input of `n`, through every branch; nil when some
+    /// layer's output would be below 1 or the branches of a merge disagree.
+    public func output(_ dim: Int, input n: Int) -> Int? {
+        func walk(_ nodes: [StackNode], _ n: Int) -> Int? {
+            var current = n
+            for node in nodes {
+                switch node {
+                case let .layer(index):
+                    guard let step = try? geometry(of: index).step(dim, input: current) else { return nil }
+                    current = step.output
+                case let .merge(_, branches):
+                    let outputs = branches.map { walk($0, current) }
+                    guard let first = outputs.first ?? nil, outputs.allSatisfy({ $0 == first }) else { return nil }
+                    current = first
+                }
+            }
+            return current
+        }
+        return walk(nodes, n)
+    }
+
+    /// The smallest input size along `dim` for which every layer's output is at least 1
+    /// (sizes never shrink as the input grows, so a binary search finds it).
     public func minimumInput(_ dim: Int) -> Int? {
-        LayerGeometry.minimumInput(layers.indices.map { geometry(of: $0) }, dim: dim)
+        LayerGeometry.smallest { self.output(dim, input: $0) != nil }
     }
 }
 
@@ -146,7 +180,7 @@ extension LayerGeometry {
     ///
     /// Sizes never shrink as the input grows, so a binary search finds it.
     public static func minimumInput(_ chain: [LayerGeometry], dim: Int) -> Int? {
-        func works(_ n: Int) -> Bool {
+        smallest { n in
             var current = n
             for geometry in chain {
                 guard let step = try? geometry.step(dim, input: current) else { return false }
@@ -154,6 +188,10 @@ extension LayerGeometry {
             }
             return true
         }
+    }
+
+    /// The smallest n in 1...2⁴⁰ for which the monotone predicate holds, or nil.
+    static func smallest(_ works: (Int) -> Bool) -> Int? {
         var high = 1 << 40
         guard works(high) else { return nil }
         var low = 1
