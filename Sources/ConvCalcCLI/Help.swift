@@ -24,6 +24,8 @@ enum Help {
             lines += TextWrap.wrap(type.summary, first: "  " + TextWrap.pad(type.rawValue, 14), rest: String(repeating: " ", count: 16))
         }
         lines.append("")
+        lines += TextWrap.wrap("Branches: add { LAYERS } { LAYERS } sums parallel branches from the same input, concat { … } { … } joins their channels; an empty branch { } is the identity (a skip connection); merges nest.", first: "  ", rest: "  ")
+        lines.append("")
         lines.append("KEYS:")
         for key in LayerKey.allCases {
             lines += TextWrap.wrap(key.meaning, first: "  " + TextWrap.pad(key.rawValue, 8), rest: String(repeating: " ", count: 10))

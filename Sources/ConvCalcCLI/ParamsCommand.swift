@@ -16,6 +16,7 @@ enum ParamsCommand {
         ("bn", "2·C parameters (γ, β); 0 MACs, folded into the preceding convolution at inference"),
         ("se", "two FC layers with biases, C→⌊C/r⌋→C; MACs include the C·H·W rescaling"),
         ("zero", "pools, relu, upsample, pixelshuffle, shuffle and gap: no parameters, 0 MACs"),
+        ("merge", "add and concat: no parameters, 0 MACs (element-wise additions and copies are not MACs)"),
         ("bias_default", "layers have a bias unless --no-bias or bias=0; sepconv's depthwise part never has one"),
     ]
 
@@ -100,17 +101,34 @@ enum ParamsCommand {
 
     static func table(_ network: NetworkCost) -> [String] {
         var rows: [[String]] = []
-        for entry in network.entries {
-            let cost = entry.cost
-            rows.append(["\(entry.index)", entry.layer.token, shape(entry.channels, entry.spatial),
-                         Count.grouped(cost.weights), Count.grouped(cost.biases), Count.grouped(cost.params),
-                         cost.macs.map(Count.grouped) ?? "-"])
-            for part in cost.parts {
-                rows.append(["", "  " + part.name, shape(part.outChannels, part.spatial),
-                             Count.grouped(part.weights), Count.grouped(part.biases), Count.grouped(part.weights + part.biases),
-                             part.macs.map(Count.grouped) ?? "-"])
+        var mergeIndex = 0
+        func walk(_ nodes: [StackNode], _ indent: String) {
+            for node in nodes {
+                switch node {
+                case let .layer(index):
+                    let entry = network.entries[index]
+                    let cost = entry.cost
+                    rows.append(["\(entry.index)", indent + entry.layer.token, shape(entry.channels, entry.spatial),
+                                 Count.grouped(cost.weights), Count.grouped(cost.biases), Count.grouped(cost.params),
+                                 cost.macs.map(Count.grouped) ?? "-"])
+                    for part in cost.parts {
+                        rows.append(["", indent + "  " + part.name, shape(part.outChannels, part.spatial),
+                                     Count.grouped(part.weights), Count.grouped(part.biases), Count.grouped(part.weights + part.biases),
+                                     part.macs.map(Count.grouped) ?? "-"])
+                    }
+                case let .merge(kind, branches):
+                    let merge = network.merges[mergeIndex]
+                    mergeIndex += 1
+                    rows.append(["", indent + "\(kind.rawValue) of \(branches.count) branches", "", "", "", "", ""])
+                    for (b, branch) in branches.enumerated() {
+                        rows.append(["", indent + "  branch \(b + 1)" + (branch.isEmpty ? ": identity" : ""), "", "", "", "", ""])
+                        walk(branch, indent + "    ")
+                    }
+                    rows.append(["", indent + "= \(kind.rawValue)", shape(merge.channels, merge.spatial), "0", "0", "0", "0"])
+                }
             }
         }
+        walk(network.nodes, "")
         rows.append(["", "total", "", Count.grouped(network.weights), Count.grouped(network.biases),
                      Count.grouped(network.params), network.macs.map(Count.grouped) ?? "-"])
         return TextTable.render(header: ["#", "layer", "out", "weights", "biases", "params", "MACs"], rows: rows,
@@ -179,6 +197,12 @@ enum ParamsCommand {
             ("flops", network.macs.flatMap { try? Checked.mul($0, 2) }.map(JSON.number) ?? .null),
             ("sampling_macs", network.samplingMACs.map(JSON.number) ?? .null),
             ("layers", .array(layers)),
+            ("merges", .array(network.merges.map { merge in
+                .object([("kind", .string(merge.kind.rawValue)),
+                         ("branches", .array(merge.branches.map { branch in
+                             branch.channels.map { .ints([$0] + (branch.spatial ?? [])) } ?? .null })),
+                         ("out", merge.channels.map { .ints([$0] + (merge.spatial ?? [])) } ?? .null)])
+            })),
             ("conventions", .object(conventions.map { ($0.0, JSON.string($0.1)) })),
         ])
     }

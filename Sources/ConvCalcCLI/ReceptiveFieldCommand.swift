@@ -85,26 +85,40 @@ enum ReceptiveFieldCommand {
         header += ["ke", "jump", "rf", "start"]
         var rows: [[String]] = []
         var notes: [String] = []
-        for layer in field.layers {
-            var row = ["\(layer.index)", layer.layer.token]
-            if let trace { row.append(SizeText.format(trace.layers[layer.index - 1].output, uniform: uniform)) }
-            let kernels = layer.dims.map { $0.effectiveKernel }
-            row.append(kernels.allSatisfy { $0 == nil } ? "-" : sizes(kernels.map { $0 ?? 1 }, uniform: uniform))
-            row.append(fractions(layer.dims.map(\.jump), uniform: uniform))
-            row.append(sizes(layer.dims.map(\.size), uniform: uniform))
-            row.append(fractions(layer.dims.map(\.start), uniform: uniform))
-            rows.append(row)
-            if let span = layer.dims.first?.span, layer.dims.allSatisfy({ $0.span != nil }) {
-                let geometry = stack.geometry(of: layer.index - 1)
-                let factors = SizeText.format(geometry.stride, uniform: uniform)
-                let spans = sizes(layer.dims.map(\.span), uniform: uniform)
-                let reach = span == 1 && !spans.contains("x") ? "each output reads 1 input" : "an output's inputs span at most \(spans) positions"
-                notes.append("layer \(layer.index) '\(layer.layer.token)' upsamples by \(factors): the jump divides by \(factors), and \(reach)")
-            }
-            if layer.dims.contains(where: { $0.jump == nil }) && (layer.index == 1 || field.layers[layer.index - 2].dims.contains { $0.jump != nil }) {
-                notes.append("layer \(layer.index) '\(layer.layer.token)' reads the whole input: every later field is the whole input")
+        var mergeIndex = 0
+        let blank = Array(repeating: "", count: header.count - 2)
+        func walk(_ nodes: [StackNode], _ indent: String) {
+            for node in nodes {
+                switch node {
+                case let .layer(index):
+                    let layer = field.layers[index]
+                    var row = ["\(layer.index)", indent + layer.layer.token]
+                    if let trace { row.append(SizeText.format(trace.layers[index].output, uniform: uniform)) }
+                    let kernels = layer.dims.map { $0.effectiveKernel }
+                    row.append(kernels.allSatisfy { $0 == nil } ? "-" : sizes(kernels.map { $0 ?? 1 }, uniform: uniform))
+                    row += values(layer.dims)
+                    rows.append(row)
+                    notes += self.notes(layer, stack: stack, field: field, uniform: uniform)
+                case let .merge(kind, branches):
+                    let merged = field.merges[mergeIndex]
+                    mergeIndex += 1
+                    rows.append(["", indent + "\(kind.rawValue) of \(branches.count) branches"] + blank)
+                    for (b, branch) in branches.enumerated() {
+                        rows.append(["", indent + "  branch \(b + 1)" + (branch.isEmpty ? ": identity" : "")] + blank)
+                        walk(branch, indent + "    ")
+                    }
+                    var row = ["", indent + "= \(kind.rawValue) (union)"]
+                    if trace != nil { row.append("") }
+                    row.append("-")
+                    row += values(merged)
+                    rows.append(row)
+                }
             }
         }
+        func values(_ dims: [FieldDimension]) -> [String] {
+            [fractions(dims.map(\.jump), uniform: uniform), sizes(dims.map(\.size), uniform: uniform), fractions(dims.map(\.start), uniform: uniform)]
+        }
+        walk(stack.nodes, "")
         var lines = TextTable.render(header: header, rows: rows, rightAligned: Set(trace == nil ? [2, 3, 4, 5] : [2, 3, 4, 5, 6]))
         if !notes.isEmpty {
             lines.append("")
@@ -120,8 +134,33 @@ enum ReceptiveFieldCommand {
             summary = "receptive field: \(sizes(last.map(\.size), uniform: uniform))   jump: \(fractions(last.map(\.jump), uniform: uniform))   start: \(fractions(last.map(\.start), uniform: uniform))"
         }
         lines.append(summary)
+        if stack.hasBranches {
+            let ranges = field.pathFieldRange
+            if ranges.allSatisfy({ $0 != nil }) {
+                let smallest = sizes(ranges.map { $0!.smallest }, uniform: uniform), largest = sizes(ranges.map { $0!.largest }, uniform: uniform)
+                lines.append("single paths through the branches: the smallest field is \(smallest), the largest \(largest)")
+            } else {
+                lines.append("single paths through the branches: too many distinct paths to follow, or one reads the whole input")
+            }
+        }
         lines.append(coverageLine(field, uniform: uniform))
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Notes on upsampling layers and on layers that read the whole input.
+    static func notes(_ layer: ReceptiveField.LayerField, stack: LayerStack, field: ReceptiveField, uniform: Bool) -> [String] {
+        var notes: [String] = []
+        if let span = layer.dims.first?.span, layer.dims.allSatisfy({ $0.span != nil }) {
+            let geometry = stack.geometry(of: layer.index - 1)
+            let factors = SizeText.format(geometry.stride, uniform: uniform)
+            let spans = sizes(layer.dims.map(\.span), uniform: uniform)
+            let reach = span == 1 && !spans.contains("x") ? "each output reads 1 input" : "an output's inputs span at most \(spans) positions"
+            notes.append("layer \(layer.index) '\(layer.layer.token)' upsamples by \(factors): the jump divides by \(factors), and \(reach)")
+        }
+        if layer.layer.type.isGlobal {
+            notes.append("layer \(layer.index) '\(layer.layer.token)' reads the whole input: every later field is the whole input")
+        }
+        return notes
     }
 
     static func percent(_ x: Double) -> String {
@@ -214,6 +253,12 @@ enum ReceptiveFieldCommand {
             ("counts", counts),
             ("dims", .number(stack.dims)),
             ("layers", .array(layers)),
+            ("merges", .array(field.merges.map { dims in
+                .object([("jump", fractionValues(dims.map(\.jump))), ("rf", optionalInts(dims.map(\.size))),
+                         ("start", fractionValues(dims.map(\.start)))])
+            })),
+            ("path_rf_smallest", stack.hasBranches ? optionalInts(field.pathFieldRange.map { $0?.smallest }) : .null),
+            ("path_rf_largest", stack.hasBranches ? optionalInts(field.pathFieldRange.map { $0?.largest }) : .null),
         ])
     }
 }

@@ -108,6 +108,9 @@ public enum LayerType: String, CaseIterable, Sendable {
         }
     }
 
+    /// Layers that read the whole input (global pooling, fully connected).
+    public var isGlobal: Bool { self == .gap || self == .fc }
+
     /// Max and average pooling.
     public var isPool: Bool { self == .maxpool || self == .avgpool }
 

@@ -46,6 +46,7 @@ public enum CostError: UserFacingError, Equatable {
     case notDivisible(what: String, value: Int, by: String, divisor: Int)
     case needsSpatialSize(String)
     case noHiddenUnits(channels: Int, reduction: Int)
+    case branchMismatch(kind: String, after: Int, branch: Int, first: String, other: String)
 
     public var message: String {
         switch self {
@@ -55,6 +56,9 @@ public enum CostError: UserFacingError, Equatable {
             return "\(what) \(value) is not divisible by \(by) \(divisor)"
         case let .needsSpatialSize(text):
             return text
+        case let .branchMismatch(kind, after, branch, first, other):
+            let rule = kind == "add" ? "the branches of add must give the same C×H×W" : "the branches of concat must give the same spatial size"
+            return "\(kind) (ending after layer \(after)): branch 1 gives \(first) but branch \(branch) gives \(other); \(rule)"
         case let .noHiddenUnits(channels, reduction):
             return "se with \(channels) channels and r=\(reduction) has ⌊\(channels)/\(reduction)⌋ = 0 hidden units; use r ≤ \(channels)"
         }
@@ -78,7 +82,20 @@ public struct NetworkCost: Sendable {
         public var spatial: [Int]?
     }
 
+    /// A merge: what each branch gives, and the merged channels and size.
+    public struct Merge: Sendable {
+        public var kind: MergeKind
+        public var branches: [(channels: Int?, spatial: [Int]?)]
+        public var channels: Int?
+        public var spatial: [Int]?
+    }
+
+    /// Every layer, in the order written (inside branches too).
     public var entries: [Entry]
+    /// Every merge, in the order its `add`/`concat` is written.
+    public var merges: [Merge]
+    /// The stack's tree: `.layer(i)` is `entries[i]`.
+    public var nodes: [StackNode]
     public var weights: Int
     public var biases: Int
     public var params: Int
@@ -87,34 +104,69 @@ public struct NetworkCost: Sendable {
     public var samplingMACs: Int?
 
     public init(stack: LayerStack) throws {
-        var channels = stack.inputChannels
-        var spatial = stack.inputSize
         var entries: [Entry] = []
+        var merges: [Merge] = []
         var (weights, biases, macs, sampling): (Int, Int, Int?, Int?) = (0, 0, 0, nil)
-        for index in stack.layers.indices {
-            let layer = stack.layers[index]
-            do {
-                let geometry = try stack.geometry(of: index).resolvingPadding(input: spatial)
-                let outSpatial = try spatial.map { input in try (0..<stack.dims).map { try geometry.step($0, input: input[$0]).output } }
-                let (cost, outChannels) = try LayerCost.of(layer, geometry: geometry, bias: stack.hasBias(index),
-                                                           channels: channels, input: spatial, output: outSpatial)
-                weights = try Checked.add(weights, cost.weights)
-                biases = try Checked.add(biases, cost.biases)
-                if let m = macs, let c = cost.macs { macs = try Checked.add(m, c) } else { macs = nil }
-                if let s = cost.samplingMACs { sampling = try Checked.add(sampling ?? 0, s) }
-                entries.append(Entry(index: index + 1, layer: layer, cost: cost, channels: outChannels, spatial: outSpatial))
-                channels = outChannels
-                spatial = outSpatial
-            } catch let error as UserFacingError {
-                throw LayerContextError(index: index + 1, token: layer.token, underlying: error)
+        func walk(_ nodes: [StackNode], _ channels: Int?, _ spatial: [Int]?) throws -> (Int?, [Int]?) {
+            var (channels, spatial) = (channels, spatial)
+            for node in nodes {
+                switch node {
+                case let .layer(index):
+                    let layer = stack.layers[index]
+                    do {
+                        let geometry = try stack.geometry(of: index).resolvingPadding(input: spatial)
+                        let outSpatial = try spatial.map { input in try (0..<stack.dims).map { try geometry.step($0, input: input[$0]).output } }
+                        let (cost, outChannels) = try LayerCost.of(layer, geometry: geometry, bias: stack.hasBias(index),
+                                                                   channels: channels, input: spatial, output: outSpatial)
+                        weights = try Checked.add(weights, cost.weights)
+                        biases = try Checked.add(biases, cost.biases)
+                        if let m = macs, let c = cost.macs { macs = try Checked.add(m, c) } else { macs = nil }
+                        if let s = cost.samplingMACs { sampling = try Checked.add(sampling ?? 0, s) }
+                        entries.append(Entry(index: index + 1, layer: layer, cost: cost, channels: outChannels, spatial: outSpatial))
+                        (channels, spatial) = (outChannels, outSpatial)
+                    } catch let error as UserFacingError {
+                        throw LayerContextError(index: index + 1, token: layer.token, underlying: error)
+                    }
+                case let .merge(kind, branches):
+                    let slot = merges.count
+                    merges.append(Merge(kind: kind, branches: [], channels: nil, spatial: nil))
+                    let outputs = try branches.map { try walk($0, channels, spatial) }
+                    let after = entries.last?.index ?? 0
+                    for (b, output) in outputs.enumerated() where b > 0 {
+                        let sameSize = output.1 == outputs[0].1
+                        let sameChannels = output.0 == nil || outputs[0].0 == nil || output.0 == outputs[0].0
+                        if !sameSize || (kind == .add && !sameChannels) {
+                            throw CostError.branchMismatch(kind: kind.rawValue, after: after, branch: b + 1,
+                                                           first: NetworkCost.shape(outputs[0]), other: NetworkCost.shape(output))
+                        }
+                    }
+                    let merged: Int?
+                    if kind == .add {
+                        merged = outputs[0].0
+                    } else {
+                        merged = outputs.allSatisfy { $0.0 != nil } ? try Checked.sum(outputs.map { $0.0! }) : nil
+                    }
+                    merges[slot] = Merge(kind: kind, branches: outputs.map { (channels: $0.0, spatial: $0.1) }, channels: merged, spatial: outputs[0].1)
+                    (channels, spatial) = (merged, outputs[0].1)
+                }
             }
+            return (channels, spatial)
         }
+        _ = try walk(stack.nodes, stack.inputChannels, stack.inputSize)
         self.entries = entries
+        self.merges = merges
+        self.nodes = stack.nodes
         self.weights = weights
         self.biases = biases
         self.params = try Checked.add(weights, biases)
         self.macs = macs
         self.samplingMACs = sampling
+    }
+
+    /// `64×56×56`, `64` or `?` for messages.
+    static func shape(_ output: (Int?, [Int]?)) -> String {
+        let channels = output.0.map(String.init) ?? "?"
+        return ([channels] + (output.1 ?? []).map(String.init)).joined(separator: "×")
     }
 }
 

@@ -155,6 +155,37 @@ public struct FieldBounds: Sendable {
         return next
     }
 
+    /// The union of branch fields (a merge): the field of each output is the union of the
+    /// branches' fields of that output. nil (the whole input) when any branch is.
+    static func union(_ states: [FieldBounds?]) throws -> FieldBounds? {
+        guard !states.contains(where: { $0 == nil }) else { return nil }
+        let all = states.map { $0! }
+        var period = 1
+        for state in all { period = try Checked.mul(period / Checked.gcd(period, state.period), state.period) }
+        guard period <= 1_000_000 else {
+            throw FieldError.tooLarge("the branches' fields repeat only every \(period) outputs; more than 10^6 phases is too many to analyse")
+        }
+        let shifts = try all.map { try Checked.mul($0.shift, period / $0.period) }
+        guard Set(shifts).count == 1 else {
+            throw FieldError.tooLarge("the branches of a merge move through the input at different jumps (\(all.map { $0.jump.description }.joined(separator: ", "))), so their union has no single jump")
+        }
+        let bounds = try (0..<period).map { phase -> (lo: Int, hi: Int)? in
+            var lo = Int.max, hi = Int.min
+            for state in all {
+                guard let f = try state.field(of: phase) else { continue }
+                lo = min(lo, f.lo)
+                hi = max(hi, f.hi)
+            }
+            return lo <= hi ? (lo, hi) : nil
+        }
+        return FieldBounds(period: period, shift: shifts[0], bounds: bounds)
+    }
+
+    /// Identifies equal states (for the set of per-path fields).
+    var key: [Int] {
+        [period, shift] + bounds.flatMap { $0.map { [$0.lo, $0.hi] } ?? [Int.max, Int.min] }
+    }
+
     /// Jump: input positions per output step, `shift/period`.
     public var jump: Fraction { (try? Fraction(shift, period)) ?? .one }
 
@@ -187,7 +218,11 @@ public struct PathCounts: Equatable, Sendable {
     ///
     /// - Throws: `FieldError.tooLarge` when the field or the work exceeds 10^7.
     public static func trace(_ chain: [LayerGeometry], dim: Int, output o: Int) throws -> PathCounts? {
-        var current = PathCounts(origin: o, counts: [1])
+        try trace(chain, dim: dim, from: PathCounts(origin: o, counts: [1]))
+    }
+
+    static func trace(_ chain: [LayerGeometry], dim: Int, from start: PathCounts) throws -> PathCounts? {
+        var current = start
         var work = 0
         for geometry in chain.reversed() {
             var all: [(Reads, Double)] = []
@@ -218,6 +253,46 @@ public struct PathCounts: Equatable, Sendable {
     }
 }
 
+extension PathCounts {
+    /// Paths from output `o` of `nodes` back to their input, through every branch (the
+    /// counts of a merge are the sums of its branches'); nil when a global layer reaches the
+    /// whole input.
+    static func trace(_ nodes: [StackNode], chain: [LayerGeometry], dim: Int, output o: Int) throws -> PathCounts? {
+        try backward(nodes[...], chain: chain, dim: dim, from: PathCounts(origin: o, counts: [1]))
+    }
+
+    static func backward(_ nodes: ArraySlice<StackNode>, chain: [LayerGeometry], dim: Int, from start: PathCounts) throws -> PathCounts? {
+        var current = start
+        for node in nodes.reversed() {
+            switch node {
+            case let .layer(index):
+                guard let next = try trace([chain[index]], dim: dim, from: current) else { return nil }
+                current = next
+            case let .merge(_, branches):
+                var sum: PathCounts?
+                for branch in branches {
+                    guard let part = try backward(branch[...], chain: chain, dim: dim, from: current) else { return nil }
+                    sum = sum.map { $0.adding(part) } ?? part
+                }
+                current = sum ?? current
+            }
+        }
+        return current
+    }
+
+    /// Element-wise sum, aligned by position.
+    func adding(_ other: PathCounts) -> PathCounts {
+        if counts.isEmpty { return other }
+        if other.counts.isEmpty { return self }
+        let lo = min(origin, other.origin)
+        let hi = max(origin + counts.count, other.origin + other.counts.count)
+        var sum = [Double](repeating: 0, count: hi - lo)
+        for (i, c) in counts.enumerated() { sum[origin - lo + i] += c }
+        for (i, c) in other.counts.enumerated() { sum[other.origin - lo + i] += c }
+        return PathCounts(origin: lo, counts: sum)
+    }
+}
+
 /// One layer's receptive-field quantities along one dimension.
 public struct FieldDimension: Equatable, Sendable {
     /// `d·(k − 1) + 1` for windows and tconv.
@@ -241,6 +316,14 @@ public struct ReceptiveField: Sendable {
     }
 
     public var layers: [LayerField]
+    /// Every merge in the order written: the field of its output per dimension (the union
+    /// of its branches' fields).
+    public var merges: [[FieldDimension]]
+    /// The last node's field per dimension (a layer's or a merge's).
+    public var final: [FieldDimension]
+    /// With branches: per dimension, the smallest and the largest field of a single path
+    /// (nil when there are too many distinct paths to follow, or a path reads everything).
+    public var pathFieldRange: [(smallest: Int, largest: Int)?]
     /// Per dimension: the paths from the widest-field output of the last layer back to the
     /// input (nil: the whole input is reached, after gap/fc).
     public var paths: [PathCounts?]
@@ -249,8 +332,6 @@ public struct ReceptiveField: Sendable {
     /// Whether `paths` could be computed (false: too large to count; `reason` says why).
     public var pathsComputed: Bool
     public var pathsSkippedReason: String?
-
-    public var final: [FieldDimension] { layers.last?.dims ?? [] }
 
     /// Coverage of the whole field: the product of the per-dimension coverages
     /// (all-ones paths are separable, so reached positions form a product set).
@@ -262,36 +343,65 @@ public struct ReceptiveField: Sendable {
     /// - Parameter inputs: each layer's input size per dimension, when known (`same` padding
     ///   depends on it at strides above 1; unknown, the stride is taken to divide the input).
     public init(stack: LayerStack, inputs: [[Int]]? = nil) throws {
-        var states: [FieldBounds?] = Array(repeating: FieldBounds.input, count: stack.dims)
-        var result: [LayerField] = []
         let chain = try stack.layers.indices.map { try stack.geometry(of: $0).resolvingPadding(input: inputs?[$0]) }
-        for index in stack.layers.indices {
-            let geometry = chain[index]
-            var dims: [FieldDimension] = []
-            for dim in 0..<stack.dims {
-                do {
-                    states[dim] = try states[dim].flatMap { try $0.after(geometry, dim: dim) }
-                } catch let error as UserFacingError {
-                    throw LayerContextError(index: index + 1, token: stack.layers[index].token, underlying: error)
-                }
-                var field = FieldDimension()
-                if geometry.rule == .window || geometry.rule == .transposed {
-                    field.effectiveKernel = try geometry.effectiveKernel(dim)
-                }
+        var fields = [[FieldDimension]](repeating: [], count: stack.layers.count)
+        var mergeFields: [[FieldDimension]] = []
+        func describe(_ state: FieldBounds?, _ geometry: LayerGeometry?, _ dim: Int) throws -> FieldDimension {
+            var field = FieldDimension()
+            if let geometry {
+                if geometry.rule == .window || geometry.rule == .transposed { field.effectiveKernel = try geometry.effectiveKernel(dim) }
                 field.span = geometry.span(dim)
-                if let state = states[dim] {
-                    field.jump = state.jump
-                    field.size = state.widest?.size ?? 0
-                    if let b = state.bounds[0] { field.start = try Fraction(Checked.add(b.lo, b.hi), 2) }
-                }
-                dims.append(field)
             }
-            result.append(LayerField(index: index + 1, layer: stack.layers[index], dims: dims))
+            if let state {
+                field.jump = state.jump
+                field.size = state.widest?.size ?? 0
+                if let b = state.bounds[0] { field.start = try Fraction(Checked.add(b.lo, b.hi), 2) }
+            }
+            return field
         }
-        layers = result
+        /// The fields after `nodes` per dimension, recording every layer's and merge's.
+        func walk(_ nodes: [StackNode], _ states: [FieldBounds?]) throws -> [FieldBounds?] {
+            var states = states
+            for node in nodes {
+                switch node {
+                case let .layer(index):
+                    do {
+                        states = try (0..<stack.dims).map { dim in try states[dim].flatMap { try $0.after(chain[index], dim: dim) } }
+                    } catch let error as UserFacingError {
+                        throw LayerContextError(index: index + 1, token: stack.layers[index].token, underlying: error)
+                    }
+                    fields[index] = try (0..<stack.dims).map { try describe(states[$0], chain[index], $0) }
+                case let .merge(_, branches):
+                    let slot = mergeFields.count
+                    mergeFields.append([])
+                    let outcomes = try branches.map { try walk($0, states) }
+                    states = try (0..<stack.dims).map { dim in try FieldBounds.union(outcomes.map { $0[dim] }) }
+                    mergeFields[slot] = try (0..<stack.dims).map { try describe(states[$0], nil, $0) }
+                }
+            }
+            return states
+        }
+        let start = [FieldBounds?](repeating: FieldBounds.input, count: stack.dims)
+        let finalStates = try walk(stack.nodes, start)
+        layers = stack.layers.indices.map { LayerField(index: $0 + 1, layer: stack.layers[$0], dims: fields[$0]) }
+        merges = mergeFields
+        // The last node's field: a layer's row as recorded, or the last merge's union.
+        if case let .layer(last)? = stack.nodes.last {
+            final = fields[last]
+        } else {
+            final = try (0..<stack.dims).map { try describe(finalStates[$0], nil, $0) }
+        }
 
-        // Paths from the widest-field output, for the whole stack and each prefix (to find
-        // where holes first appear).
+        // The smallest and largest single path: follow the set of distinct per-path states.
+        pathFieldRange = Array(repeating: nil, count: stack.dims)
+        if stack.hasBranches {
+            for dim in 0..<stack.dims {
+                pathFieldRange[dim] = ReceptiveField.pathRange(stack.nodes, chain: chain, dim: dim)
+            }
+        }
+
+        // Paths from the widest-field output, for the whole stack and each top-level prefix
+        // (to find where holes first appear).
         paths = []
         holesFirstAt = []
         pathsComputed = true
@@ -300,11 +410,11 @@ public struct ReceptiveField: Sendable {
                 var state: FieldBounds? = FieldBounds.input
                 var firstHoles: Int?
                 var last: PathCounts?
-                for end in chain.indices {
-                    state = try state.flatMap { try $0.after(chain[end], dim: dim) }
+                for end in stack.nodes.indices {
+                    state = try walkState(stack.nodes[end], state, chain: chain, dim: dim)
                     guard let state, let widest = state.widest else { last = nil; break }
-                    last = try PathCounts.trace(Array(chain[...end]), dim: dim, output: widest.phase)
-                    if firstHoles == nil, let last, last.coverage < 1 { firstHoles = end + 1 }
+                    last = try PathCounts.trace(Array(stack.nodes[...end]), chain: chain, dim: dim, output: widest.phase)
+                    if firstHoles == nil, let last, last.coverage < 1 { firstHoles = stack.nodes[end].layerIndices.last.map { $0 + 1 } }
                 }
                 paths.append(last)
                 holesFirstAt.append(firstHoles)
@@ -315,5 +425,51 @@ public struct ReceptiveField: Sendable {
             paths = Array(repeating: nil, count: stack.dims)
             holesFirstAt = Array(repeating: nil, count: stack.dims)
         }
+    }
+
+    /// One top-level node's effect on a dimension's field state.
+    private func walkState(_ node: StackNode, _ state: FieldBounds?, chain: [LayerGeometry], dim: Int) throws -> FieldBounds? {
+        switch node {
+        case let .layer(index): return try state.flatMap { try $0.after(chain[index], dim: dim) }
+        case let .merge(_, branches):
+            let outcomes = try branches.map { branch in
+                try branch.reduce(state) { current, node in try walkState(node, current, chain: chain, dim: dim) }
+            }
+            return try FieldBounds.union(outcomes)
+        }
+    }
+
+    /// The smallest and largest field of a single path through the branches, following the set
+    /// of distinct per-path states (at most 10,000); nil beyond that or when a path reads the
+    /// whole input.
+    static func pathRange(_ nodes: [StackNode], chain: [LayerGeometry], dim: Int) -> (smallest: Int, largest: Int)? {
+        func step(_ nodes: [StackNode], _ states: [FieldBounds]) -> [FieldBounds]? {
+            var states = states
+            for node in nodes {
+                switch node {
+                case let .layer(index):
+                    var next: [FieldBounds] = []
+                    for state in states {
+                        guard let after = try? state.after(chain[index], dim: dim) else { return nil }
+                        next.append(after)
+                    }
+                    states = next
+                case let .merge(_, branches):
+                    var seen: Set<[Int]> = []
+                    var next: [FieldBounds] = []
+                    for branch in branches {
+                        guard let outcome = step(branch, states) else { return nil }
+                        for state in outcome where seen.insert(state.key).inserted { next.append(state) }
+                    }
+                    guard next.count <= 10_000 else { return nil }
+                    states = next
+                }
+            }
+            return states
+        }
+        guard let states = step(nodes, [FieldBounds.input]), !states.isEmpty else { return nil }
+        let sizes = states.compactMap { $0.widest?.size }
+        guard let smallest = sizes.min(), let largest = sizes.max() else { return nil }
+        return (smallest, largest)
     }
 }

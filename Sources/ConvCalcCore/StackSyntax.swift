@@ -69,6 +69,7 @@ public enum StackSyntax {
 
         func located(_ word: StackWord, _ error: UserFacingError) -> UserFacingError {
             if let location = word.location { return LocatedError(location: location, underlying: error) }
+            if error is BranchSyntaxError { return error }   // it names the word itself
             return LayerContextError(index: layers.count + 1, token: word.text, underlying: error)
         }
 

@@ -40,13 +40,14 @@ final class LayerCostTests: XCTestCase {
         for line in try readFixture("networks_pytorch.tsv").split(separator: "\n") where !line.hasPrefix("#") {
             let f = line.split(separator: "\t").map(String.init)
             let text = try String(contentsOfFile: root + "/" + f[0], encoding: .utf8)
-            let stack = try LayerStack(layers: try LayerStack.parseFile(text, name: f[0]), inputSize: nil, inputChannels: nil, dims: nil)
+            let (layers, nodes) = try StackSyntax.parse(StackSyntax.words(ofFile: text, name: f[0]))
+            let stack = try LayerStack(layers: layers, nodes: nodes, inputSize: nil, inputChannels: nil, dims: nil)
             let network = try NetworkCost(stack: stack)
             XCTAssertEqual(network.params, Int(f[1]), "parameters of \(f[0])")
             XCTAssertEqual(network.macs, Int(f[2]), "MACs of \(f[0])")
             checked += 1
         }
-        XCTAssertEqual(checked, 3)
+        XCTAssertEqual(checked, 7)
     }
 
     /// The source documents' seed tables (SPEC §7).
