@@ -41,17 +41,24 @@ public final class FileDescriptorSink: TextSink {
     public static let standardError = FileDescriptorSink(descriptor: 2)
 
     public func write(_ text: String) {
+        _ = FileDescriptorSink.writeAll(text, to: descriptor)   // a closed pipe: nothing more can be said
+    }
+
+    /// Writes all of `text` to `descriptor`, retrying after interruptions; false on an error
+    /// (then `errno` says which).
+    static func writeAll(_ text: String, to descriptor: Int32) -> Bool {
         var text = text
-        text.withUTF8 { buffer in
+        return text.withUTF8 { buffer in
             var offset = 0
             while offset < buffer.count {
                 let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
-                    return   // a closed pipe: nothing more can be said
+                    return false
                 }
                 offset += written
             }
+            return true
         }
     }
 }

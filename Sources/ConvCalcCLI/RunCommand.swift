@@ -280,19 +280,7 @@ enum OutputFile {
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw OutputError.cannotWrite(path: path, reason: FileReader.describeErrno()) }
         var failure: String?
-        var bytes = Array(text.utf8)
-        bytes.withUnsafeMutableBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    failure = FileReader.describeErrno()
-                    return
-                }
-                offset += written
-            }
-        }
+        if !FileDescriptorSink.writeAll(text, to: fd) { failure = FileReader.describeErrno() }
         if close(fd) != 0 && failure == nil { failure = FileReader.describeErrno() }
         if failure == nil && rename(temporary, path) != 0 { failure = FileReader.describeErrno() }
         if let failure {
