@@ -7,6 +7,10 @@ public let convcalcVersion = "0.1.0"
 struct CommandResult {
     var output: String
     var warnings: [String] = []
+    /// Large output as bytes, written after `output` (run's matrices).
+    var chunks: [[UInt8]] = []
+    /// Phase times for `run --timings`, reported on stderr with the time taken to write.
+    var timings: PhaseTimer?
 }
 
 /// A subcommand: its option table drives parsing, `--help` and the man-page check.
@@ -71,6 +75,11 @@ public func run(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: 
         let result = try command.execute(parsed, InputContext(stdin: stdin, width: stdout.terminalWidth))
         for warning in result.warnings { stderr.write("convcalc: warning: \(warning)\n") }
         stdout.write(result.output)
+        for chunk in result.chunks { chunk.withUnsafeBufferPointer { stdout.write(bytes: $0) } }
+        if var timings = result.timings {
+            if timings.hasWrite == false { timings.lap("write") }
+            stderr.write("convcalc: timings: \(timings.report)\n")
+        }
         return 0
     } catch let error as UserFacingError {
         return fail(error, command: command, stderr: stderr)

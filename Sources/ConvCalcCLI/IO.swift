@@ -10,6 +10,8 @@ import ConvCalcCore
 /// Where text output goes. Passed in, so tests capture it and run in parallel.
 public protocol TextSink: AnyObject {
     func write(_ text: String)
+    /// Writes UTF-8 bytes (large outputs, without building a String).
+    func write(bytes: UnsafeBufferPointer<UInt8>)
     /// The terminal's width when this sink is a terminal, else nil (then output is laid out
     /// for 80 columns, so files and tests do not depend on the terminal).
     var terminalWidth: Int? { get }
@@ -17,6 +19,7 @@ public protocol TextSink: AnyObject {
 
 extension TextSink {
     public var terminalWidth: Int? { nil }
+    public func write(bytes: UnsafeBufferPointer<UInt8>) { write(String(decoding: bytes, as: UTF8.self)) }
 }
 
 /// Collects output in memory (tests).
@@ -41,37 +44,48 @@ public final class FileDescriptorSink: TextSink {
     public static let standardError = FileDescriptorSink(descriptor: 2)
 
     public func write(_ text: String) {
-        _ = FileDescriptorSink.writeAll(text, to: descriptor)   // a closed pipe: nothing more can be said
+        var text = text
+        _ = text.withUTF8 { FileDescriptorSink.writeAll($0, to: descriptor) }   // a closed pipe: nothing more can be said
     }
 
-    /// Writes all of `text` to `descriptor`, retrying after interruptions; false on an error
+    public func write(bytes: UnsafeBufferPointer<UInt8>) {
+        _ = FileDescriptorSink.writeAll(bytes, to: descriptor)
+    }
+
+    /// Writes all of `buffer` to `descriptor`, retrying after interruptions; false on an error
     /// (then `errno` says which).
-    static func writeAll(_ text: String, to descriptor: Int32) -> Bool {
-        var text = text
-        return text.withUTF8 { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
-                offset += written
+    static func writeAll(_ buffer: UnsafeBufferPointer<UInt8>, to descriptor: Int32) -> Bool {
+        var offset = 0
+        while offset < buffer.count {
+            let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                return false
             }
-            return true
+            offset += written
         }
+        return true
     }
 }
 
 /// Where standard input comes from. Passed in, so tests can feed it.
 public protocol InputSource {
     func readAll() throws -> String
+    /// The bytes as they are (matrix files: no UTF-8 check needed, numbers are ASCII).
+    func readAllBytes() throws -> [UInt8]
+}
+
+extension InputSource {
+    public func readAllBytes() throws -> [UInt8] { Array(try readAll().utf8) }
 }
 
 /// Standard input of the process.
 public struct StandardInput: InputSource {
     public init() {}
     public func readAll() throws -> String {
+        try FileReader.text(try FileReader.readAll(descriptor: 0, name: "<stdin>"), name: "<stdin>")
+    }
+    public func readAllBytes() throws -> [UInt8] {
         try FileReader.readAll(descriptor: 0, name: "<stdin>")
     }
 }
@@ -99,33 +113,107 @@ public enum InputError: UserFacingError {
     public var category: ErrorCategory { .data }
 }
 
+/// The bytes of an input: a read buffer, or a file mapped into memory (unmapped at the end).
+final class FileBytes {
+    private let array: [UInt8]
+    private let mapped: UnsafeRawPointer?
+    let count: Int
+
+    init(_ array: [UInt8]) {
+        self.array = array
+        mapped = nil
+        count = array.count
+    }
+
+    init(mapped: UnsafeRawPointer, count: Int) {
+        array = []
+        self.mapped = mapped
+        self.count = count
+    }
+
+    deinit {
+        if let mapped { munmap(UnsafeMutableRawPointer(mutating: mapped), count) }
+    }
+
+    func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        if let mapped { return try body(UnsafeBufferPointer(start: mapped.assumingMemoryBound(to: UInt8.self), count: count)) }
+        return try array.withUnsafeBufferPointer(body)
+    }
+}
+
 /// Reads whole files through the C library (no Foundation on the start-up path).
 enum FileReader {
     static func read(path: String) throws -> String {
+        try text(try readBytes(path: path), name: path)
+    }
+
+    static func readBytes(path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw InputError.unreadable(path: path, reason: describeErrno()) }
         defer { close(fd) }
         var info = stat()
-        if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
-            throw InputError.unreadable(path: path, reason: "it is a directory")
+        var expected = 0
+        if fstat(fd, &info) == 0 {
+            if (info.st_mode & S_IFMT) == S_IFDIR { throw InputError.unreadable(path: path, reason: "it is a directory") }
+            if (info.st_mode & S_IFMT) == S_IFREG { expected = Int(info.st_size) }
         }
-        return try readAll(descriptor: fd, name: path)
+        return try readAll(descriptor: fd, name: path, expected: expected)
     }
 
-    static func readAll(descriptor: Int32, name: String) throws -> String {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw InputError.unreadable(path: name, reason: describeErrno())
-            }
-            if count == 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
+    /// A regular file of 1 MiB or more mapped into memory (no copy); smaller files, pipes and
+    /// devices read. nil when mapping is not possible (then the caller reads).
+    static func map(path: String) throws -> FileBytes {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw InputError.unreadable(path: path, reason: describeErrno()) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw InputError.unreadable(path: path, reason: describeErrno()) }
+        if (info.st_mode & S_IFMT) == S_IFDIR { throw InputError.unreadable(path: path, reason: "it is a directory") }
+        let size = Int(info.st_size)
+        if (info.st_mode & S_IFMT) == S_IFREG && size >= 1 << 20,
+           let address = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), address != MAP_FAILED {
+            return FileBytes(mapped: UnsafeRawPointer(address), count: size)
         }
+        return FileBytes(try readAll(descriptor: fd, name: path, expected: (info.st_mode & S_IFMT) == S_IFREG ? size : 0))
+    }
+
+    static func text(_ bytes: [UInt8], name: String) throws -> String {
         guard let text = String(validating: bytes, as: UTF8.self) else { throw InputError.notText(path: name) }
         return text
+    }
+
+    /// Reads to the end. `expected` (a regular file's size) lets the buffer be allocated once
+    /// and filled by the kernel directly.
+    static func readAll(descriptor: Int32, name: String, expected: Int = 0) throws -> [UInt8] {
+        var result: [UInt8] = []
+        var capacity = max(expected + 1, 1 << 16)
+        while true {
+            var failure: Int32 = 0
+            var atEnd = false
+            let chunk = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+                count = 0
+                while count < buffer.count {
+                    let got = Glibc.read(descriptor, buffer.baseAddress! + count, buffer.count - count)
+                    if got < 0 {
+                        if errno == EINTR { continue }
+                        failure = errno
+                        return
+                    }
+                    if got == 0 {
+                        atEnd = true
+                        return
+                    }
+                    count += got
+                }
+            }
+            if failure != 0 {
+                errno = failure
+                throw InputError.unreadable(path: name, reason: describeErrno())
+            }
+            if result.isEmpty { result = chunk } else { result += chunk }
+            if atEnd { return result }
+            capacity = max(capacity, result.count)   // doubles what has been read
+        }
     }
 
     static func describeErrno() -> String {

@@ -11,6 +11,7 @@ enum OptionID: String, CaseIterable, Hashable {
     case out, map, vs
     // run options.
     case flip, transposed, padMode, precision, format, outputFile, biasVector, explain, at, asMatrix
+    case method, threads, timings
     // Output options.
     case quiet, json, help
 }

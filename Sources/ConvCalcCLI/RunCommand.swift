@@ -33,6 +33,12 @@ enum RunCommand {
                    help: "print the matrix A of the convolution (y = A·vec(x); for --transposed, Aᵀ of the forward convolution) instead of computing it"),
         OptionSpec(.input, ["--in"], value: "SIZE", group: .command,
                    help: "with --as-matrix: the input size HxW or CxHxW, in place of INPUT"),
+        OptionSpec(.method, ["--method"], value: "METHOD", group: .command,
+                   help: "direct (sums of products, vectorised), fft (FFT over tiles; rounding errors relative to the largest value) or auto: fft when its estimated cost is below 1/2.5 of direct's (large kernels on large inputs)", default: "auto"),
+        OptionSpec(.threads, ["--threads"], value: "N", group: .command,
+                   help: "threads for reading, computing and printing", default: "the number of CPUs, at most 16"),
+        OptionSpec(.timings, ["--timings"], group: .output,
+                   help: "report the time of each phase (read, parse, allocate, compute, format, write) and the peak memory on standard error"),
         OptionSpec(.precision, ["--precision"], value: "N", group: .output,
                    help: "significant digits, 1 to 17", default: "the shortest text that reads back to the same double"),
         OptionSpec(.format, ["--format"], value: "FORMAT", group: .output, help: "text, csv or json", default: "text"),
@@ -83,6 +89,7 @@ enum RunCommand {
     enum Format: String { case text, csv, json }
 
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
+        var timer = PhaseTimer()
         var spec = ConvolutionSpec()
         /// run works on 2-D matrices: a size is one number or HxW.
         func planar(_ id: OptionID, _ key: String, minimum: Int) throws -> DimSize? {
@@ -134,6 +141,20 @@ enum RunCommand {
         if let text = args.value(.groups) {
             spec.groups = try Layer.positive(text, key: "--g")
         }
+        var method = ConvolutionMethod.auto
+        if let text = args.value(.method) {
+            guard let parsed = ConvolutionMethod(rawValue: text) else {
+                throw LayerError.malformedValue(key: "--method", value: text, expected: "direct, fft or auto")
+            }
+            method = parsed
+        }
+        var threads = Machine.processors
+        if let text = args.value(.threads) {
+            guard let value = Int(text), (1...64).contains(value) else {
+                throw LayerError.malformedValue(key: "--threads", value: text, expected: "a whole number from 1 to 64")
+            }
+            threads = value
+        }
         let asMatrix = args.has(.asMatrix), explain = args.has(.explain)
         if asMatrix && explain { throw UsageError.invalid("give --explain or --as-matrix, not both") }
         if explain && (args.value(.format) != nil || args.has(.json)) { throw UsageError.invalid("--explain writes text; drop --format/--json") }
@@ -161,13 +182,13 @@ enum RunCommand {
                 throw UsageError.invalid("run takes two operands, INPUT and KERNEL (a file, - or '[1 2; 3 4]'); got \(operands.count)")
             }
             if operands.filter({ $0 == "-" }).count > 1 { throw UsageError.invalid("only one of INPUT and KERNEL can be - (standard input)") }
-            input = try operand(operands[0], role: "input", context: context).matrices
+            input = try operand(operands[0], role: "input", context: context, threads: threads, timer: &timer).matrices
             kernelText = 1
         }
-        let kernel = try operand(operands[kernelText], role: "kernel", context: context)
+        let kernel = try operand(operands[kernelText], role: "kernel", context: context, threads: threads, timer: &timer)
         var bias: [Double]?
         if let text = args.value(.biasVector) {
-            let vector = try operand(text, role: "bias", context: context).matrices
+            let vector = try operand(text, role: "bias", context: context, threads: 1, timer: &timer).matrices
             guard vector.count == 1, vector[0].rows == 1 || vector[0].columns == 1 else {
                 throw UsageError.invalid("--bias takes a vector: one row or one column of values, one per output channel")
             }
@@ -178,28 +199,43 @@ enum RunCommand {
                                        kernelColumns: kernel.matrices[0].columns, stated: kernel.statedShape,
                                        biasCount: bias?.count, spec: spec)
         let formatter = MatrixFormatter(precision: precision)
-        let text: String
+        var result = CommandResult(output: "")
         if asMatrix {
-            text = formatter.render([try Convolution.matrix(plan, kernel: kernel.matrices)], format: format)
+            result.output = formatter.render([try Convolution.matrix(plan, kernel: kernel.matrices)], format: format)
         } else if explain {
-            text = try ConvolutionExplanation(plan: plan, input: input, kernel: kernel.matrices, bias: bias, formatter: formatter)
+            result.output = try ConvolutionExplanation(plan: plan, input: input, kernel: kernel.matrices, bias: bias, formatter: formatter)
                 .render(at: args.value(.at))
         } else {
-            text = formatter.render(Convolution.run(plan, input, kernel.matrices, bias: bias), format: format)
+            let execution = Execution(level: try Machine.kernelLevel(), threads: threads, method: method)
+            if method == .fft && !FourierConvolution.fits(plan) {
+                throw ConvolutionError.tooLarge(what: "set of FFT buffers", count: FourierConvolution.bufferValues(plan) ?? Int.max)
+            }
+            let used = Convolution.method(plan, method)
+            var memory = Convolution.allocateOutput(plan, threads: threads)
+            timer.lap("allocate")
+            let output = Convolution.run(plan, input, kernel.matrices, bias: bias, execution: execution, into: &memory)
+            timer.lap("compute", note: "\(used.rawValue), \(execution.level.rawValue), \(execution.threads) thread\(execution.threads == 1 ? "" : "s")")
+            result.chunks = formatter.chunks(output, format: format, threads: threads)
+            timer.lap("format")
         }
         if let path = args.value(.outputFile) {
-            try OutputFile.write(text, to: path)
-            return CommandResult(output: "")
+            try OutputFile.write(result.chunks.isEmpty ? [Array(result.output.utf8)] : result.chunks, to: path)
+            (result.output, result.chunks) = ("", [])
+            timer.lap("write")
         }
-        return CommandResult(output: text)
+        if args.has(.timings) { result.timings = timer }
+        return result
     }
 
     /// Reads INPUT, KERNEL or --bias: inline `[...]`, `-` for stdin, or a file; errors name the source.
-    static func operand(_ argument: String, role: String, context: InputContext) throws -> MatrixText.Blocks {
+    static func operand(_ argument: String, role: String, context: InputContext, threads: Int, timer: inout PhaseTimer) throws -> MatrixText.Blocks {
         let inline = argument.hasPrefix("[")
         do {
             if inline { return MatrixText.Blocks(matrices: [try MatrixText.parseInline(argument)], separatorLines: [], statedShape: nil) }
-            return try MatrixText.parseBlocks(try context.read(argument))
+            let bytes = try context.readBytes(argument)
+            timer.lap("read \(role)")
+            defer { timer.lap("parse \(role)") }
+            return try bytes.withBytes { try MatrixText.parseBlocks(bytes: $0, threads: threads) }
         } catch let error as MatrixTextError {
             throw NamedSourceError(name: inline ? "<inline \(role)>" : (argument == "-" ? "<stdin>" : argument), underlying: error)
         } catch InputError.unreadable(let path, let reason) where argument.contains(" ") || argument.contains(";") {
@@ -225,20 +261,56 @@ struct MatrixFormatter {
     var precision: Int?
 
     /// `4`, `-0.5`, `1e-05`, `nan`, `inf`: integers without a decimal point, otherwise the
-    /// shortest text that reads back to the same double (Swift's `description`).
+    /// shortest text that reads back to the same double (`NumberText`).
     func number(_ value: Double) -> String {
-        guard value.isFinite else { return value.isNaN ? "nan" : (value > 0 ? "inf" : "-inf") }
-        if let precision {
-            var buffer = [CChar](repeating: 0, count: 64)
-            let count = buffer.withUnsafeMutableBufferPointer { pointer in
-                withVaList([Int32(precision), value]) { vsnprintf(pointer.baseAddress, 64, "%.*g", $0) }
+        String(decoding: NumberText.bytes(capacity: NumberText.room) { append(value, to: &$0) }, as: UTF8.self)
+    }
+
+    @inline(__always)
+    func append(_ value: Double, to text: inout NumberText) {
+        guard let precision, value.isFinite else {
+            text.append(value)
+            return
+        }
+        text.write { cursor in
+            let count = withVaList([Int32(precision), value]) {
+                vsnprintf(UnsafeMutableRawPointer(cursor).assumingMemoryBound(to: CChar.self), NumberText.room, "%.*g", $0)
             }
-            return String(decoding: buffer[0..<Int(count)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            return Int(count)
         }
-        if value == value.rounded(), abs(value) < 1e16 {
-            return value == 0 && value.sign == .minus ? "-0" : String(Int64(value))
+    }
+
+    /// Text and CSV as byte chunks, rows shared among threads; JSON as one chunk.
+    func chunks(_ channels: [Matrix], format: RunCommand.Format, threads: Int) -> [[UInt8]] {
+        guard format != .json else { return [Array(render(channels, format: format).utf8)] }
+        let separator: UInt8 = format == .csv ? 0x2C : 0x20
+        let rowsPerChannel = channels[0].rows, columns = channels[0].columns
+        let total = channels.count * rowsPerChannel
+        let parts = total * columns < 1 << 16 ? 1 : max(1, min(threads, total))
+        var pieces = [[UInt8]](repeating: [], count: parts)
+        pieces.withUnsafeMutableBufferPointer { out in
+            let base = out.baseAddress!
+            ParallelRanges.run(count: parts, threads: parts) { range in
+                for part in range {
+                    let rows = (part * total / parts)..<((part + 1) * total / parts)
+                    // Room for every value, separator and line end: nothing is measured twice.
+                    base[part] = NumberText.bytes(capacity: rows.count * (columns * (NumberText.room + 1) + 2)) { text in
+                        for row in rows {
+                            let (c, i) = (row / rowsPerChannel, row % rowsPerChannel)
+                            if i == 0 && c > 0 { text.append(byte: 0x0A) }
+                            channels[c].values.withUnsafeBufferPointer { v in
+                                for j in 0..<columns {
+                                    if j > 0 { text.append(byte: separator) }
+                                    append(v[i * columns + j], to: &text)
+                                }
+                            }
+                            text.append(byte: 0x0A)
+                        }
+                    }
+                }
+            }
         }
-        return value.description
+        return pieces
     }
 
     /// Channels separated by a blank line (text, csv); JSON gives one channel as
@@ -275,12 +347,14 @@ struct MatrixFormatter {
 
 /// Writes a file through a temporary file in the same directory, renamed at the end.
 enum OutputFile {
-    static func write(_ text: String, to path: String) throws {
+    static func write(_ chunks: [[UInt8]], to path: String) throws {
         let temporary = path + ".convcalc-\(getpid()).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw OutputError.cannotWrite(path: path, reason: FileReader.describeErrno()) }
         var failure: String?
-        if !FileDescriptorSink.writeAll(text, to: fd) { failure = FileReader.describeErrno() }
+        for chunk in chunks where failure == nil {
+            if !chunk.withUnsafeBufferPointer({ FileDescriptorSink.writeAll($0, to: fd) }) { failure = FileReader.describeErrno() }
+        }
         if close(fd) != 0 && failure == nil { failure = FileReader.describeErrno() }
         if failure == nil && rename(temporary, path) != 0 { failure = FileReader.describeErrno() }
         if let failure {

@@ -21,6 +21,16 @@ final class InputContext {
         }
         return try FileReader.read(path: path)
     }
+
+    /// Reads `path` (or stdin for `-`) as bytes, without a UTF-8 check; large files are mapped.
+    func readBytes(_ path: String) throws -> FileBytes {
+        if path == "-" {
+            guard !stdinUsed else { throw InputError.stdinTwice }
+            stdinUsed = true
+            return FileBytes(try stdin.readAllBytes())
+        }
+        return try FileReader.map(path: path)
+    }
 }
 
 /// Builds the layer stack from `--k …` options, `-f FILE` and positional tokens.

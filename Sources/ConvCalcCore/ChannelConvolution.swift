@@ -147,15 +147,78 @@ extension Convolution {
     ///
     /// `y[o] = b[o] + Σ_{c ∈ inputs(o)} x[c] ⋆ k[block(c, o)]`, ⋆ the 2-D operation of `run`.
     public static func run(_ input: [Matrix], kernel: [Matrix], stated: [Int]? = nil, bias: [Double]? = nil,
-                           spec: ConvolutionSpec) throws -> [Matrix] {
+                           spec: ConvolutionSpec, execution: Execution = Execution()) throws -> [Matrix] {
         guard let first = input.first, let kernelFirst = kernel.first else { throw MatrixTextError.empty }
         let plan = try ConvolutionPlan(inputChannels: input.count, rows: first.rows, columns: first.columns,
                                        kernelBlocks: kernel.count, kernelRows: kernelFirst.rows, kernelColumns: kernelFirst.columns,
                                        stated: stated, biasCount: bias?.count, spec: spec)
-        return run(plan, input, kernel, bias: bias)
+        return run(plan, input, kernel, bias: bias, execution: execution)
     }
 
-    public static func run(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernel: [Matrix], bias: [Double]?) -> [Matrix] {
+    /// Runs a planned convolution by the method `execution` asks for (`auto`: see
+    /// `FourierConvolution.prefersFourier`). Flip turns every kernel block by 180° first.
+    public static func run(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernel: [Matrix], bias: [Double]?,
+                           execution: Execution = Execution()) -> [Matrix] {
+        var output = allocateOutput(plan, threads: execution.threads)
+        return run(plan, input, kernel, bias: bias, execution: execution, into: &output)
+    }
+
+    /// The output's memory, all channels in one array, written once (zeros) by `threads`
+    /// threads: fresh memory's first-touch cost is paid here, apart from the arithmetic.
+    public static func allocateOutput(_ plan: ConvolutionPlan, threads: Int) -> [Double] {
+        let count = plan.outputChannels * plan.outputRows * plan.outputColumns
+        return LargeArray.doubles(count: count) { pointer in
+            let parts = count < 1 << 18 ? 1 : threads
+            ParallelRanges.run(count: parts, threads: parts) { range in
+                for part in range {
+                    let slice = (part * count / parts)..<((part + 1) * count / parts)
+                    (pointer + slice.lowerBound).initialize(repeating: 0, count: slice.count)
+                }
+            }
+        }
+    }
+
+    /// Runs into memory from `allocateOutput` (every element is overwritten).
+    public static func run(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernel: [Matrix], bias: [Double]?,
+                           execution: Execution, into output: inout [Double]) -> [Matrix] {
+        precondition(output.count == plan.outputChannels * plan.outputRows * plan.outputColumns, "output from allocateOutput")
+        let blocks = plan.spec.flip ? kernel.map { $0.rotated180() } : kernel
+        output.withUnsafeMutableBufferPointer { buffer in
+            let pointer = buffer.baseAddress!
+            switch method(plan, execution.method) {
+            case .fft: FourierConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: pointer)
+            default: DirectConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: pointer)
+            }
+        }
+        if method(plan, execution.method) == .fft, let bound = FourierConvolution.integerBound(plan, input, blocks, bias: bias), bound < 0x1p40 {
+            // Integers in, integers out: the FFT's rounding error (far below 1e-3 here) is removed.
+            for index in output.indices { output[index].round() }
+        }
+        return channels(output, plan)
+    }
+
+    /// The method that runs: `direct` or `fft` as asked (fft only when its buffers fit the
+    /// memory limit, else direct), or for `auto` the one estimated faster.
+    public static func method(_ plan: ConvolutionPlan, _ asked: ConvolutionMethod) -> ConvolutionMethod {
+        switch asked {
+        case .direct: return .direct
+        case .fft: return FourierConvolution.fits(plan) ? .fft : .direct
+        case .auto: return FourierConvolution.prefersFourier(plan) ? .fft : .direct
+        }
+    }
+
+    /// Output channels out of one array holding them in order (one channel: no copy).
+    static func channels(_ values: [Double], _ plan: ConvolutionPlan) -> [Matrix] {
+        guard plan.outputChannels > 1 else { return [Matrix(rows: plan.outputRows, columns: plan.outputColumns, values: values)] }
+        let size = plan.outputRows * plan.outputColumns
+        return (0..<plan.outputChannels).map { o in
+            Matrix(rows: plan.outputRows, columns: plan.outputColumns, values: Array(values[(o * size)..<((o + 1) * size)]))
+        }
+    }
+
+    /// The definition, term by term, in plain loops: the reference the fast methods are
+    /// tested against (`y[o] = b[o] + Σ_c x[c] ⋆ k[block(c, o)]`).
+    public static func reference(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernel: [Matrix], bias: [Double]?) -> [Matrix] {
         let blocks = plan.spec.flip ? kernel.map { $0.rotated180() } : kernel
         var output = (0..<plan.outputChannels).map { o in
             Matrix(rows: plan.outputRows, columns: plan.outputColumns, repeating: bias?[o] ?? 0)

@@ -73,8 +73,8 @@ public enum Convolution {
     /// The most values an output (or a padded row or column index) may have.
     public static let elementLimit = 1 << 28
 
-    public static func run(_ input: Matrix, _ kernel: Matrix, _ spec: ConvolutionSpec) throws -> Matrix {
-        try run([input], kernel: [kernel], spec: spec)[0]
+    public static func run(_ input: Matrix, _ kernel: Matrix, _ spec: ConvolutionSpec, execution: Execution = Execution()) throws -> Matrix {
+        try run([input], kernel: [kernel], spec: spec, execution: execution)[0]
     }
 
     /// y[i, j] = Σ xp[i·sh + a·dh, j·sw + b·dw] · k[a, b], reading padding through `mode`.

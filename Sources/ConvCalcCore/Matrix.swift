@@ -61,6 +61,15 @@ public enum MatrixTextError: UserFacingError, Equatable {
     }
 
     public var category: ErrorCategory { .data }
+
+    /// The same error at another line (a scan of part of a file counts lines from its start).
+    func atLine(_ line: Int) -> MatrixTextError {
+        switch self {
+        case let .notANumber(token, _, column): return .notANumber(token: token, line: line, column: column)
+        case let .outOfRange(token, _, column): return .outOfRange(token: token, line: line, column: column)
+        default: return self
+        }
+    }
 }
 
 /// The text matrix format (SPEC §6): one row a line; values separated by spaces, tabs or
@@ -92,81 +101,180 @@ public enum MatrixText {
 
     /// Parses blocks of rows separated by blank lines. Every block must have the same shape.
     public static func parseBlocks(_ text: String) throws -> Blocks {
+        var text = text
+        return try text.withUTF8 { try parseBlocks(bytes: $0) }
+    }
+
+    /// What one stretch of whole lines holds: its numbers in order, and per line the count of
+    /// numbers (a row), `blank` or `commentOnly`; the first bad number stops the scan.
+    struct LineScan {
+        static let blank = 0, commentOnly = -1
+        var values: [Double] = []
+        var lines: [Int] = []
+        /// The first number that is not one, at a line of this stretch (1-based).
+        var error: MatrixTextError?
+        var errorLine = Int.max
+        var stated: [Int]?
+    }
+
+    /// Parses matrix text given as bytes, splitting the number scanning over `threads`
+    /// threads (line ranges); the result and the first error are those of a single scan.
+    public static func parseBlocks(bytes: UnsafeBufferPointer<UInt8>, threads: Int = 1) throws -> Blocks {
+        // Cut at line starts into parts of about equal size.
+        let parts = bytes.count < 1 << 20 ? 1 : max(1, threads)
+        var cuts = [0]
+        for part in 1..<max(parts, 1) {
+            var at = part * bytes.count / parts
+            while at < bytes.count && bytes[at - 1] != 0x0A { at += 1 }
+            if at > cuts.last! && at < bytes.count { cuts.append(at) }
+        }
+        cuts.append(bytes.count)
+        var scans = [LineScan](repeating: LineScan(), count: cuts.count - 1)
+        scans.withUnsafeMutableBufferPointer { results in
+            let out = results.baseAddress!
+            ParallelRanges.run(count: cuts.count - 1, threads: cuts.count - 1) { range in
+                for part in range {
+                    out[part] = scan(UnsafeBufferPointer(rebasing: bytes[cuts[part]..<cuts[part + 1]]))
+                }
+            }
+        }
+        return try assemble(scans)
+    }
+
+    /// Rows into blocks, in file order, with the structural checks (ragged rows, block shapes)
+    /// and the number errors of the scans at their global line numbers.
+    static func assemble(_ scans: [LineScan]) throws -> Blocks {
         var matrices: [Matrix] = []
         var separators: [Int] = []
         var stated: [Int]?
-        var values: [Double] = []
-        var columns = -1
-        var firstRowLine = 0
-        var firstBlockLine = 0
-        var rows = 0
-        var blankLine: Int?   // a blank line seen since the last row
-        var line = 1
-        var utf8 = Array(text.utf8)
-        utf8.append(UInt8(ascii: "\n"))
-        var index = 0
-        func finishBlock() throws {
+        var columns = -1, rows = 0
+        var firstRowLine = 0, firstBlockLine = 0
+        var blankLine: Int?
+        var block: [Double] = []
+        var blockStart: (scan: Int, value: Int) = (0, 0)
+        var lineBase = 0
+        func finishBlock(_ scan: Int, _ value: Int) throws {
             guard rows > 0 else { return }
-            let matrix = Matrix(rows: rows, columns: columns, values: values)
+            if blockStart.scan == scan && blockStart.value == 0 && value == scans[scan].values.count && scans.count == 1 {
+                block = scans[scan].values   // the whole scan is this block: no copy
+            } else {
+                block = []
+                block.reserveCapacity(rows * columns)
+                var (s, v) = blockStart
+                while s < scan || (s == scan && v < value) {
+                    let end = s == scan ? value : scans[s].values.count
+                    block.append(contentsOf: scans[s].values[v..<end])
+                    (s, v) = (s + 1, 0)
+                }
+            }
+            let matrix = Matrix(rows: rows, columns: columns, values: block)
             if let first = matrices.first, first.rows != matrix.rows || first.columns != matrix.columns {
                 throw MatrixTextError.blockShape(line: firstBlockLine, rows: matrix.rows, columns: matrix.columns,
                                                  expectedRows: first.rows, expectedColumns: first.columns)
             }
             matrices.append(matrix)
-            (values, columns, rows) = ([], -1, 0)
+            (columns, rows) = (-1, 0)
         }
-        while index < utf8.count {
-            var rowCount = 0
-            var column = 1
+        for (index, part) in scans.enumerated() {
+            var value = 0
+            for (offset, count) in part.lines.enumerated() {
+                let line = lineBase + offset + 1
+                if offset + 1 >= part.errorLine { break }
+                if count > 0 {
+                    if let blank = blankLine, rows > 0 {
+                        separators.append(blank)
+                        try finishBlock(index, value)
+                    }
+                    if rows == 0 { blockStart = (index, value) }
+                    if columns < 0 {
+                        columns = count
+                        firstRowLine = line
+                        if rows == 0 { firstBlockLine = line }
+                    } else if count != columns {
+                        throw MatrixTextError.ragged(line: line, count: count, expected: columns, firstLine: firstRowLine)
+                    }
+                    rows += 1
+                    value += count
+                    blankLine = nil
+                } else if count == LineScan.blank && rows > 0 && blankLine == nil {
+                    blankLine = line
+                }
+            }
+            if let error = part.error { throw error.atLine(lineBase + part.errorLine) }
+            if stated == nil { stated = part.stated }
+            lineBase += part.lines.count
+        }
+        try finishBlock(scans.count - 1, scans[scans.count - 1].values.count)
+        guard !matrices.isEmpty else { throw MatrixTextError.empty }
+        return Blocks(matrices: matrices, separatorLines: separators, statedShape: stated)
+    }
+
+    /// Scans whole lines: numbers, per-line counts, `# shape` comments, the first bad token.
+    static func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> LineScan {
+        var result = LineScan()
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return result }
+        // At most one number per two bytes ("1 1 1"): address space only, until written.
+        result.values = LargeArray.doubles(capacity: bytes.count / 2 + 1) { values in
+            scan(base, count: bytes.count, into: values, &result)
+        }
+        return result
+    }
+
+    /// The scan itself: numbers into `values`, returns how many.
+    static func scan(_ base: UnsafePointer<UInt8>, count end: Int, into values: UnsafeMutablePointer<Double>, _ result: inout LineScan) -> Int {
+        var stored = 0
+        var index = 0
+        var line = 1
+        while index <= end {
+            var count = 0
             var comment = false
             let lineStart = index
-            while index < utf8.count && utf8[index] != UInt8(ascii: "\n") {
-                let byte = utf8[index]
-                if byte == UInt8(ascii: "#") {
+            while index < end && base[index] != 0x0A {
+                let byte = base[index]
+                if byte == 0x23 {   // '#'
                     comment = true
                     let start = index
-                    while index < utf8.count && utf8[index] != UInt8(ascii: "\n") { index += 1 }
-                    if rowCount == 0 && utf8[lineStart..<start].allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) {
-                        stated = stated ?? statedShape(String(decoding: utf8[(start + 1)..<index], as: UTF8.self))
+                    while index < end && base[index] != 0x0A { index += 1 }
+                    if count == 0 && result.stated == nil
+                        && UnsafeBufferPointer(start: base + lineStart, count: start - lineStart).allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
+                        result.stated = statedShape(String(decoding: UnsafeBufferPointer(start: base + start + 1, count: index - start - 1), as: UTF8.self))
                     }
                     break
                 }
-                if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: ",") || byte == UInt8(ascii: "\r") {
+                if byte == 0x20 || byte == 0x09 || byte == 0x2C || byte == 0x0D {
                     index += 1
-                    column += 1
                     continue
                 }
                 let start = index
-                while index < utf8.count, !isSeparator(utf8[index]) { index += 1 }
-                let token = String(decoding: utf8[start..<index], as: UTF8.self)
-                let value = try number(token, line: line, column: column)
-                if rowCount == 0, let blank = blankLine, rows > 0 {
-                    separators.append(blank)
-                    try finishBlock()
+                if let (value, length) = DecimalParser.prefix(base + start, limit: end - start), value.isFinite,
+                   start + length == end || isSeparator(base[start + length]) {
+                    values[stored] = value
+                    stored += 1
+                    index += length
+                } else {
+                    while index < end && !isSeparator(base[index]) { index += 1 }
+                    let token = String(decoding: UnsafeBufferPointer(start: base + start, count: index - start), as: UTF8.self)
+                    do {
+                        values[stored] = try number(token, line: line, column: start - lineStart + 1)
+                        stored += 1
+                    } catch let error as MatrixTextError {
+                        result.lines.append(count)
+                        result.error = error
+                        result.errorLine = line
+                        return stored
+                    } catch {
+                        preconditionFailure("number throws MatrixTextError only")
+                    }
                 }
-                values.append(value)
-                rowCount += 1
-                column += token.count
+                count += 1
             }
-            if rowCount > 0 {
-                if columns < 0 {
-                    columns = rowCount
-                    firstRowLine = line
-                    if rows == 0 { firstBlockLine = line }
-                } else if rowCount != columns {
-                    throw MatrixTextError.ragged(line: line, count: rowCount, expected: columns, firstLine: firstRowLine)
-                }
-                rows += 1
-                blankLine = nil
-            } else if !comment && rows > 0 && blankLine == nil {
-                blankLine = line
-            }
+            // A stretch that ends with '\n' has no line after it.
+            if index == end && lineStart == end && end > 0 && base[end - 1] == 0x0A { break }
+            result.lines.append(count > 0 ? count : (comment ? LineScan.commentOnly : LineScan.blank))
             index += 1   // past '\n'
             line += 1
         }
-        try finishBlock()
-        guard !matrices.isEmpty else { throw MatrixTextError.empty }
-        return Blocks(matrices: matrices, separatorLines: separators, statedShape: stated)
+        return stored
     }
 
     /// `shape 4x2x3x3` in a comment, as numbers.
@@ -191,12 +299,8 @@ public enum MatrixText {
         case "-inf", "-infinity": return -.infinity
         default: break
         }
-        // Digits, one point, an exponent: nothing else (no hex, no '_').
-        let allowed = token.utf8.allSatisfy { b in
-            (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || b == UInt8(ascii: ".") || b == UInt8(ascii: "e")
-                || b == UInt8(ascii: "E") || b == UInt8(ascii: "+") || b == UInt8(ascii: "-")
-        }
-        guard allowed, let value = Double(token) else {
+        var token = token
+        guard let value = token.withUTF8({ DecimalParser.parse($0.baseAddress!, count: $0.count) }) else {
             throw MatrixTextError.notANumber(token: token, line: line, column: column)
         }
         guard value.isFinite else { throw MatrixTextError.outOfRange(token: token, line: line, column: column) }

@@ -1,0 +1,94 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import ConvCalcCore
+
+/// What this machine offers `convcalc run`: CPU count and instruction-set level.
+enum Machine {
+    /// Online CPUs, at most 16.
+    static var processors: Int {
+        min(16, max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+    }
+
+    /// The kernel copy to run: the best one the CPU supports (its flags in /proc/cpuinfo), or
+    /// the one the environment variable CONVCALC_KERNEL names (portable, avx2, avx512), which
+    /// must be supported too.
+    static func kernelLevel() throws -> KernelLevel {
+        let best = KernelLevel.best(flags: cpuFlags())
+        guard let name = getenv("CONVCALC_KERNEL").map({ String(cString: $0) }), !name.isEmpty else { return best }
+        guard let asked = KernelLevel(rawValue: name), KernelLevel.compiled.contains(asked) else {
+            throw UsageError.invalid("CONVCALC_KERNEL=\(name) is not one of \(KernelLevel.compiled.map(\.rawValue).joined(separator: ", "))")
+        }
+        let order = KernelLevel.compiled
+        guard order.firstIndex(of: asked)! <= order.firstIndex(of: best)! else {
+            throw UsageError.invalid("CONVCALC_KERNEL=\(name) needs CPU features this machine lacks (best here: \(best.rawValue))")
+        }
+        return asked
+    }
+
+    /// The words of the first `flags` line of /proc/cpuinfo (x86 Linux); empty elsewhere.
+    static func cpuFlags() -> Set<String> {
+        #if arch(x86_64) && os(Linux)
+        guard let bytes = try? FileReader.readBytes(path: "/proc/cpuinfo") else { return [] }
+        var lineStart = 0
+        for index in bytes.indices where bytes[index] == 0x0A {
+            let line = bytes[lineStart..<index]
+            lineStart = index + 1
+            guard line.starts(with: Array("flags".utf8)), let colon = line.firstIndex(of: 0x3A) else { continue }
+            return Set(String(decoding: bytes[(colon + 1)..<index], as: UTF8.self).split(separator: " ").map(String.init))
+        }
+        #endif
+        return []
+    }
+}
+
+/// Wall-clock times of the phases of a command (`run --timings`).
+struct PhaseTimer {
+    private var last = PhaseTimer.now()
+    private let start = PhaseTimer.now()
+    private(set) var phases: [(name: String, seconds: Double, note: String?)] = []
+
+    var hasWrite: Bool { phases.contains { $0.name == "write" } }
+
+    static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+    }
+
+    /// Ends the current phase, named `name`.
+    mutating func lap(_ name: String, note: String? = nil) {
+        let now = PhaseTimer.now()
+        phases.append((name, now - last, note))
+        last = now
+    }
+
+    /// `read 0.012 s, parse 0.040 s, compute 0.031 s (direct, avx512, 2 threads), …, total 0.150 s`.
+    var report: String {
+        func seconds(_ value: Double) -> String {
+            let milliseconds = Int((value * 1e6).rounded())
+            let whole = milliseconds / 1_000_000, fraction = String(milliseconds % 1_000_000)
+            return "\(whole).\(String(repeating: "0", count: 6 - fraction.count))\(fraction) s"
+        }
+        let parts = phases.map { "\($0.name) \(seconds($0.seconds))" + ($0.note.map { " (\($0))" } ?? "") }
+        let peak = PhaseTimer.peakMemory().map { ["peak memory \(($0 + (1 << 19)) >> 20) MiB"] } ?? []
+        return (parts + ["total \(seconds(PhaseTimer.now() - start))"] + peak).joined(separator: ", ")
+    }
+
+    /// The process's peak resident memory in bytes (VmHWM of /proc/self/status), nil elsewhere.
+    static func peakMemory() -> Int? {
+        #if os(Linux)
+        guard let bytes = try? FileReader.readBytes(path: "/proc/self/status") else { return nil }
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = Int(line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "") else { return nil }
+        return kilobytes * 1024
+        #else
+        return nil
+        #endif
+    }
+}

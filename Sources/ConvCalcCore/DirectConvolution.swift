@@ -1,0 +1,320 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import ConvKernels
+#if arch(x86_64)
+import ConvKernelsAVX2
+import ConvKernelsAVX512
+#endif
+
+/// Which compiled copy of the inner loop runs (`Sources/ConvKernels*`).
+public enum KernelLevel: String, CaseIterable, Sendable {
+    /// Baseline x86-64 (SSE2) or the target's default: runs on every CPU.
+    case portable
+    /// AVX2 with fused multiply–add (Intel Haswell, AMD Zen and later).
+    case avx2
+    /// AVX-512 F/CD/BW/DQ/VL (Intel Skylake-SP, AMD Zen 4 and later).
+    case avx512
+
+    /// The levels this build has (AVX copies exist on x86-64 only).
+    public static var compiled: [KernelLevel] {
+        #if arch(x86_64)
+        return allCases
+        #else
+        return [.portable]
+        #endif
+    }
+
+    /// The best level for a CPU with these feature flags (as `/proc/cpuinfo` spells them).
+    /// Every feature the compiler may use for the target CPU must be present.
+    public static func best(flags: Set<String>) -> KernelLevel {
+        #if arch(x86_64)
+        let haswell: Set<String> = ["avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe", "popcnt"]
+        let skylakeServer = haswell.union(["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"])
+        if flags.isSuperset(of: skylakeServer) { return .avx512 }
+        if flags.isSuperset(of: haswell) { return .avx2 }
+        #endif
+        return .portable
+    }
+
+    @inline(__always)
+    func sumTaps(_ out: UnsafeMutablePointer<Double>, outStride: Int, count: Int, start: Double,
+                 sources: UnsafePointer<UnsafePointer<Double>>, weights: UnsafePointer<Double>, taps: Int) {
+        switch self {
+        #if arch(x86_64)
+        case .avx512: ConvKernelsAVX512.sumTaps(out, outStride: outStride, count: count, start: start, sources: sources, weights: weights, taps: taps)
+        case .avx2: ConvKernelsAVX2.sumTaps(out, outStride: outStride, count: count, start: start, sources: sources, weights: weights, taps: taps)
+        #endif
+        default: ConvKernels.sumTaps(out, outStride: outStride, count: count, start: start, sources: sources, weights: weights, taps: taps)
+        }
+    }
+}
+
+/// How `convcalc run` computes: the kernel copy, the number of threads, the method.
+public struct Execution: Sendable {
+    public var level: KernelLevel
+    public var threads: Int
+    public var method: ConvolutionMethod
+
+    public init(level: KernelLevel = .portable, threads: Int = 1, method: ConvolutionMethod = .auto) {
+        self.level = level
+        self.threads = max(1, threads)
+        self.method = method
+    }
+}
+
+/// Runs `body` on `count` items split into contiguous ranges, one thread per range.
+public enum ParallelRanges {
+    final class Job {
+        let body: (Range<Int>) -> Void
+        let range: Range<Int>
+        init(body: @escaping (Range<Int>) -> Void, range: Range<Int>) { (self.body, self.range) = (body, range) }
+    }
+
+    public static func run(count: Int, threads: Int, _ body: @escaping (Range<Int>) -> Void) {
+        let parts = max(1, min(threads, count))
+        guard parts > 1 else {
+            body(0..<count)
+            return
+        }
+        let ranges = (0..<parts).map { p in (p * count / parts)..<((p + 1) * count / parts) }
+        #if canImport(Glibc) || canImport(Musl)
+        var started: [pthread_t] = []
+        for range in ranges.dropFirst() {
+            var thread = pthread_t()
+            let job = Unmanaged.passRetained(Job(body: body, range: range)).toOpaque()
+            let status = pthread_create(&thread, nil, { raw in
+                let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
+                job.body(job.range)
+                return nil
+            }, job)
+            if status == 0 {
+                started.append(thread)
+            } else {
+                let job = Unmanaged<Job>.fromOpaque(job).takeRetainedValue()
+                body(job.range)   // no thread to be had: do it here
+            }
+        }
+        body(ranges[0])
+        for thread in started { pthread_join(thread, nil) }
+        #else
+        for range in ranges { body(range) }
+        #endif
+    }
+}
+
+/// The direct method: every output element as a sum of products, vectorised across output
+/// columns (`sumTaps`), rows shared among threads, no padded copy of the input for zero
+/// padding with unit column stride (border columns are summed with bounds checks).
+///
+/// Forward: output row i of channel o is `bias[o] + Σ_{c, a, b} k[c, a, b] · E_c[rowSource(i·sh + a·dh)][j·sw + b·dw]`,
+/// E the input extended by the padding (zeros, or the padding mode's copies). With a column
+/// stride, E is split into `sw` phase planes (column `m·sw + φ` of E is column m of plane φ),
+/// so every tap reads a contiguous run.
+/// Transposed: output column `q = m·sw + φ` reads input column `(q + pb − b·dw)/sw` for the
+/// kernel columns b where that division is exact: contiguous in m for each phase φ.
+enum DirectConvolution {
+    /// One row of a source: its start and its length.
+    struct SourceRow {
+        var start: UnsafePointer<Double>
+        var length: Int
+    }
+
+    static func run(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernels: [Matrix], bias: [Double]?, execution: Execution,
+                    into outBase: UnsafeMutablePointer<Double>) {
+        let spec = plan.spec
+        let (r, c) = (plan.rowStep, plan.columnStep)
+        let cin = plan.inputChannels
+        let perGroup = spec.transposed ? plan.inputsPerGroup : plan.inner
+        let taps = perGroup * plan.kernelRows * plan.kernelColumns
+        // Forward with a padding mode or a column stride: the planes of E, per channel.
+        let materialise = !spec.transposed && (spec.paddingMode != .zeros || c.stride > 1)
+        let extendedWidth = c.input + c.pad.before + c.pad.after
+        var planes: [[Double]] = []
+        var planeWidths: [Int] = []
+        var planeBases: [Int] = []   // where each phase plane starts in a channel's planes
+        if materialise {
+            let columnSource = (0..<extendedWidth).map { spec.paddingMode.source($0 - c.pad.before, plan.inputColumns) ?? -1 }
+            planeWidths = (0..<c.stride).map { phase in max(0, (extendedWidth - phase + c.stride - 1) / c.stride) }
+            planeBases = planeWidths.indices.map { phase in planeWidths[..<phase].reduce(0, +) * plan.inputRows }
+            for ch in 0..<cin {
+                var channelPlanes = [Double](repeating: 0, count: planeWidths.reduce(0, +) * plan.inputRows)
+                input[ch].values.withUnsafeBufferPointer { x in
+                    channelPlanes.withUnsafeMutableBufferPointer { p in
+                        var base = 0
+                        for phase in 0..<c.stride {
+                            let width = planeWidths[phase]
+                            for row in 0..<plan.inputRows {
+                                let rowStart = row * plan.inputColumns
+                                for m in 0..<width {
+                                    let s = columnSource[m * c.stride + phase]
+                                    p[base + row * width + m] = s < 0 ? 0 : x[rowStart + s]
+                                }
+                            }
+                            base += width * plan.inputRows
+                        }
+                    }
+                }
+                planes.append(channelPlanes)
+            }
+        }
+        let rowSource = spec.transposed ? [] : (0..<(r.input + r.pad.before + r.pad.after)).map {
+            spec.paddingMode.source($0 - r.pad.before, plan.inputRows) ?? -1
+        }
+        let rowCount = plan.outputChannels * plan.outputRows
+        let work = Double(rowCount) * Double(plan.outputColumns) * Double(taps)
+        let threads = work < 2e6 ? 1 : execution.threads
+        // Raw pointers stay valid: the arrays live until the end of this function.
+        let inputPointers = input.map { $0.values.withUnsafeBufferPointer { $0.baseAddress! } }
+        let planePointers = planes.map { $0.withUnsafeBufferPointer { $0.baseAddress! } }
+        let kernelPointers = kernels.map { $0.values.withUnsafeBufferPointer { $0.baseAddress! } }
+        do {
+            withExtendedLifetime((input, planes, kernels)) {
+                ParallelRanges.run(count: rowCount, threads: threads) { range in
+                    let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: max(taps, 1))
+                    let weights = UnsafeMutablePointer<Double>.allocate(capacity: max(taps, 1))
+                    let rows = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: max(taps, 1))
+                    let offsets = UnsafeMutablePointer<Int>.allocate(capacity: max(taps, 1))
+                    defer {
+                        sources.deallocate()
+                        weights.deallocate()
+                        rows.deallocate()
+                        offsets.deallocate()
+                    }
+                    for item in range {
+                        let o = item / plan.outputRows, i = item % plan.outputRows
+                        let start = bias?[o] ?? 0
+                        let outRow = outBase + item * plan.outputColumns
+                        let inputs = plan.inputs(of: o)
+                        if spec.transposed {
+                            transposedRow(plan, o: o, i: i, inputs: inputs, start: start, outRow: outRow, input: inputPointers,
+                                          kernels: kernelPointers, sources: sources, weights: weights, rows: rows, offsets: offsets,
+                                          level: execution.level)
+                            continue
+                        }
+                        // Taps: (channel, kernel row, kernel column) whose row is read.
+                        var t = 0
+                        for ch in inputs {
+                            let k = kernelPointers[plan.block(input: ch, output: o)!]
+                            for a in 0..<plan.kernelRows {
+                                let sr = rowSource[i * r.stride + a * r.dilation]
+                                if sr < 0 { continue }
+                                for b in 0..<plan.kernelColumns {
+                                    weights[t] = k[a * plan.kernelColumns + b]
+                                    let column = b * c.dilation
+                                    if materialise {
+                                        let phase = column % c.stride
+                                        sources[t] = planePointers[ch] + planeBases[phase] + sr * planeWidths[phase] + column / c.stride
+                                    } else {
+                                        rows[t] = inputPointers[ch] + sr * plan.inputColumns
+                                        offsets[t] = column - c.pad.before
+                                    }
+                                    t += 1
+                                }
+                            }
+                        }
+                        if materialise {
+                            execution.level.sumTaps(outRow, outStride: 1, count: plan.outputColumns, start: start,
+                                                    sources: sources, weights: weights, taps: t)
+                            continue
+                        }
+                        // Zero padding, unit stride: j + offset must lie in 0..<W for every tap.
+                        let width = plan.inputColumns
+                        let lowest = c.pad.before
+                        let highest = min(plan.outputColumns, width - (plan.kernelColumns - 1) * c.dilation + c.pad.before)
+                        let interior = lowest < highest ? lowest..<highest : plan.outputColumns..<plan.outputColumns
+                        if !interior.isEmpty {
+                            for u in 0..<t { sources[u] = rows[u] + interior.lowerBound + offsets[u] }
+                            execution.level.sumTaps(outRow + interior.lowerBound, outStride: 1, count: interior.count, start: start,
+                                                    sources: sources, weights: weights, taps: t)
+                        }
+                        for j in 0..<plan.outputColumns where !interior.contains(j) {
+                            var sum = start
+                            for u in 0..<t {
+                                let column = j + offsets[u]
+                                if column >= 0 && column < width { sum += weights[u] * rows[u][column] }
+                            }
+                            outRow[j] = sum
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Output row i of channel o of a transposed convolution, one column phase at a time.
+    @inline(__always)
+    static func transposedRow(_ plan: ConvolutionPlan, o: Int, i: Int, inputs: Range<Int>, start: Double, outRow: UnsafeMutablePointer<Double>,
+                              input: [UnsafePointer<Double>], kernels: [UnsafePointer<Double>],
+                              sources: UnsafeMutablePointer<UnsafePointer<Double>>, weights: UnsafeMutablePointer<Double>,
+                              rows: UnsafeMutablePointer<UnsafePointer<Double>>, offsets: UnsafeMutablePointer<Int>, level: KernelLevel) {
+        let (r, c) = (plan.rowStep, plan.columnStep)
+        let width = plan.inputColumns
+        for phase in 0..<min(c.stride, plan.outputColumns) {
+            let count = (plan.outputColumns - phase + c.stride - 1) / c.stride
+            var t = 0
+            var lowest = 0, highest = count
+            for ch in inputs {
+                let k = kernels[plan.block(input: ch, output: o)!]
+                for a in 0..<plan.kernelRows {
+                    let pr = i + r.pad.before - a * r.dilation
+                    guard pr >= 0, pr % r.stride == 0, pr / r.stride < plan.inputRows else { continue }
+                    let rowStart = input[ch] + (pr / r.stride) * width
+                    for b in 0..<plan.kernelColumns {
+                        let pc = phase + c.pad.before - b * c.dilation
+                        // Input column m + offset, when the division is exact (floor division).
+                        guard ((pc % c.stride) + c.stride) % c.stride == 0 else { continue }
+                        let offset = pc >= 0 ? pc / c.stride : -((-pc) / c.stride)
+                        weights[t] = k[a * plan.kernelColumns + b]
+                        rows[t] = rowStart
+                        offsets[t] = offset
+                        lowest = max(lowest, -offset)
+                        highest = min(highest, width - offset)
+                        t += 1
+                    }
+                }
+            }
+            let out = outRow + phase
+            if lowest < highest {
+                for u in 0..<t { sources[u] = rows[u] + lowest + offsets[u] }
+                level.sumTaps(out + lowest * c.stride, outStride: c.stride, count: highest - lowest, start: start,
+                              sources: sources, weights: weights, taps: t)
+            } else {
+                (lowest, highest) = (count, count)
+            }
+            for m in 0..<count where m < lowest || m >= highest {
+                var sum = start
+                for u in 0..<t {
+                    let column = m + offsets[u]
+                    if column >= 0 && column < width { sum += weights[u] * rows[u][column] }
+                }
+                out[m * c.stride] = sum
+            }
+        }
+    }
+}
+
+/// Large arrays of doubles created without a first pass of zeros: the code that fills them
+/// writes every element once. (Huge pages, `madvise(MADV_HUGEPAGE)`, were measured too: the
+/// first write got faster on average but stalled for 30 ms at times while the kernel
+/// compacted memory, so they are not used.)
+public enum LargeArray {
+    /// `count` doubles, every one written by `body` (which must write them all).
+    public static func doubles(count: Int, _ body: (UnsafeMutablePointer<Double>) -> Void) -> [Double] {
+        [Double](unsafeUninitializedCapacity: max(count, 1)) { buffer, initialized in
+            body(buffer.baseAddress!)
+            initialized = count
+        }
+    }
+
+    /// Up to `capacity` doubles, as many as `body` writes and returns.
+    public static func doubles(capacity: Int, _ body: (UnsafeMutablePointer<Double>) -> Int) -> [Double] {
+        [Double](unsafeUninitializedCapacity: max(capacity, 1)) { buffer, initialized in
+            initialized = body(buffer.baseAddress!)
+        }
+    }
+}

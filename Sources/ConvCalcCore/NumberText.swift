@@ -1,0 +1,102 @@
+/// Writes doubles as text straight into a byte buffer, without a `String` per number.
+///
+/// The form is the one `convcalc run` prints (SPEC §6): integers of magnitude below 10^16
+/// without a decimal point (`4`, `-0`), other finite values the shortest text that reads back
+/// to the same double (`0.1`, `1e-05`, `1.2345678901234567e+20`), and `nan`, `inf`, `-inf`.
+/// The shortest digits come from the standard library's own printer (SwiftDtoa, the code
+/// behind `Double.description`), through `Double.write(to:)`.
+public struct NumberText {
+    /// Room one value may need: the longest shortest form is 24 bytes
+    /// (`-2.2250738585072014e-308`); SwiftDtoa asks for a 32-byte buffer.
+    public static let room = 32
+
+    public private(set) var cursor: UnsafeMutablePointer<UInt8>
+
+    init(cursor: UnsafeMutablePointer<UInt8>) { self.cursor = cursor }
+
+    /// A byte array of at most `capacity` bytes written by `body`. Each value appended must
+    /// have `room` bytes left; callers size `capacity` for that.
+    public static func bytes(capacity: Int, _ body: (inout NumberText) -> Void) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: max(capacity, 1)) { buffer, initialized in
+            var text = NumberText(cursor: buffer.baseAddress!)
+            body(&text)
+            initialized = text.cursor - buffer.baseAddress!
+        }
+    }
+
+    /// One value as a String (small outputs: JSON, --explain).
+    public static func string(_ value: Double) -> String {
+        String(decoding: bytes(capacity: room) { $0.append(value) }, as: UTF8.self)
+    }
+
+    @inline(__always)
+    public mutating func append(byte: UInt8) {
+        cursor.pointee = byte
+        cursor += 1
+    }
+
+    /// Lets `body` write at the cursor (at most `room` bytes) and moves past what it wrote.
+    public mutating func write(_ body: (UnsafeMutablePointer<UInt8>) -> Int) {
+        cursor += body(cursor)
+    }
+
+    /// Appends ASCII text (at most `room` bytes between checks).
+    public mutating func append(_ text: String) {
+        for byte in text.utf8 { append(byte: byte) }
+    }
+
+    /// Appends `value` in the shortest round-trip form.
+    @inline(__always)
+    public mutating func append(_ value: Double) {
+        if value.isNaN {
+            append(byte: 0x6E); append(byte: 0x61); append(byte: 0x6E)   // nan
+        } else if value.isInfinite {
+            if value < 0 { append(byte: 0x2D) }
+            append(byte: 0x69); append(byte: 0x6E); append(byte: 0x66)   // inf
+        } else if value == value.rounded(.towardZero) && abs(value) < 1e16 {
+            appendInteger(value)
+        } else {
+            var stream = ASCIIStream(cursor: cursor)
+            value.write(to: &stream)   // SwiftDtoa's digits, handed over as ASCII bytes
+            cursor = stream.cursor
+        }
+    }
+
+    /// An integral double below 10^16 in magnitude, digits only (`-0` keeps its sign).
+    @inline(__always)
+    mutating func appendInteger(_ value: Double) {
+        if value.sign == .minus { append(byte: 0x2D) }
+        var n = UInt64(abs(value))
+        var digits = 1
+        var limit: UInt64 = 10
+        while n >= limit && digits < 16 {
+            digits += 1
+            limit &*= 10
+        }
+        var at = cursor + digits
+        cursor = at
+        repeat {
+            at -= 1
+            at.pointee = 0x30 + UInt8(n % 10)
+            n /= 10
+        } while at > cursor - digits
+    }
+}
+
+/// Receives `Double.write(to:)`'s text: the standard library passes its ASCII buffer to
+/// `_writeASCII`, copied here straight to the cursor (no String made).
+struct ASCIIStream: TextOutputStream {
+    var cursor: UnsafeMutablePointer<UInt8>
+
+    mutating func write(_ string: String) {
+        for byte in string.utf8 {
+            cursor.pointee = byte
+            cursor += 1
+        }
+    }
+
+    mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) {
+        cursor.update(from: buffer.baseAddress!, count: buffer.count)
+        cursor += buffer.count
+    }
+}

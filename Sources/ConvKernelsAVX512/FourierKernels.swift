@@ -1,0 +1,1 @@
+../ConvKernels/FourierKernels.swift
