@@ -7,8 +7,9 @@ public let convcalcVersion = "0.1.0"
 struct CommandResult {
     var output: String
     var warnings: [String] = []
-    /// Large output as bytes, written after `output` (run's matrices).
-    var chunks: [[UInt8]] = []
+    /// Large output made and written part by part after `output` (run's matrices): called
+    /// with a function that writes bytes (false on failure); returns whether all were written.
+    var stream: (((UnsafeBufferPointer<UInt8>) -> Bool) -> Bool)?
     /// Phase times for `run --timings`, reported on stderr with the time taken to write.
     var timings: PhaseTimer?
 }
@@ -75,9 +76,12 @@ public func run(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: 
         let result = try command.execute(parsed, InputContext(stdin: stdin, width: stdout.terminalWidth))
         for warning in result.warnings { stderr.write("convcalc: warning: \(warning)\n") }
         stdout.write(result.output)
-        for chunk in result.chunks { chunk.withUnsafeBufferPointer { stdout.write(bytes: $0) } }
+        _ = result.stream? { bytes in
+            stdout.write(bytes: bytes)
+            return true
+        }
         if var timings = result.timings {
-            if timings.hasWrite == false { timings.lap("write") }
+            if timings.hasWrite == false { timings.lap("format and write") }
             stderr.write("convcalc: timings: \(timings.report)\n")
         }
         return 0

@@ -52,7 +52,7 @@ struct PhaseTimer {
     private let start = PhaseTimer.now()
     private(set) var phases: [(name: String, seconds: Double, note: String?)] = []
 
-    var hasWrite: Bool { phases.contains { $0.name == "write" } }
+    var hasWrite: Bool { phases.contains { $0.name.hasSuffix("write") } }
 
     static func now() -> Double {
         var time = timespec()

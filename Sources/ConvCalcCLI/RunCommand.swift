@@ -38,7 +38,7 @@ enum RunCommand {
         OptionSpec(.threads, ["--threads"], value: "N", group: .command,
                    help: "threads for reading, computing and printing", default: "the number of CPUs, at most 16"),
         OptionSpec(.timings, ["--timings"], group: .output,
-                   help: "report the time of each phase (read, parse, allocate, compute, format, write) and the peak memory on standard error"),
+                   help: "report the time of each phase (read, parse, allocate, compute, format and write) and the peak memory on standard error"),
         OptionSpec(.precision, ["--precision"], value: "N", group: .output,
                    help: "significant digits, 1 to 17", default: "the shortest text that reads back to the same double"),
         OptionSpec(.format, ["--format"], value: "FORMAT", group: .output, help: "text, csv or json", default: "text"),
@@ -215,13 +215,16 @@ enum RunCommand {
             timer.lap("allocate")
             let output = Convolution.run(plan, input, kernel.matrices, bias: bias, execution: execution, into: &memory)
             timer.lap("compute", note: "\(used.rawValue), \(execution.level.rawValue), \(execution.threads) thread\(execution.threads == 1 ? "" : "s")")
-            result.chunks = formatter.chunks(output, format: format, threads: threads)
-            timer.lap("format")
+            result.stream = { write in formatter.stream(output, format: format, threads: threads, write: write) }
         }
         if let path = args.value(.outputFile) {
-            try OutputFile.write(result.chunks.isEmpty ? [Array(result.output.utf8)] : result.chunks, to: path)
-            (result.output, result.chunks) = ("", [])
-            timer.lap("write")
+            let text = result.output
+            try OutputFile.write(to: path, result.stream ?? { write in
+                var text = text
+                return text.withUTF8(write)
+            })
+            (result.output, result.stream) = ("", nil)
+            timer.lap("format and write")
         }
         if args.has(.timings) { result.timings = timer }
         return result
@@ -280,21 +283,24 @@ struct MatrixFormatter {
         }
     }
 
-    /// Text and CSV as byte chunks, rows shared among threads; JSON as one chunk.
-    func chunks(_ channels: [Matrix], format: RunCommand.Format, threads: Int) -> [[UInt8]] {
-        guard format != .json else { return [Array(render(channels, format: format).utf8)] }
+    /// Text and CSV printed in parts of rows on `threads` threads and handed to `write` in
+    /// order as each part is ready (writing overlaps printing); JSON in one piece.
+    func stream(_ channels: [Matrix], format: RunCommand.Format, threads: Int,
+                write: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool {
+        guard format != .json else {
+            var text = render(channels, format: format)
+            return text.withUTF8(write)
+        }
         let separator: UInt8 = format == .csv ? 0x2C : 0x20
         let rowsPerChannel = channels[0].rows, columns = channels[0].columns
         let total = channels.count * rowsPerChannel
-        let parts = total * columns < 1 << 16 ? 1 : max(1, min(threads, total))
-        var pieces = [[UInt8]](repeating: [], count: parts)
-        pieces.withUnsafeMutableBufferPointer { out in
-            let base = out.baseAddress!
-            ParallelRanges.run(count: parts, threads: parts) { range in
-                for part in range {
+        // Parts of about 2^18 values, at least one per thread when there is enough to share.
+        let values = total * columns
+        let parts = values < 1 << 16 ? 1 : max(1, min(total, max(threads, values >> 18)))
+        return OrderedParts.run(count: parts, threads: min(threads, parts), make: { part -> [UInt8] in
                     let rows = (part * total / parts)..<((part + 1) * total / parts)
                     // Room for every value, separator and line end: nothing is measured twice.
-                    base[part] = NumberText.bytes(capacity: rows.count * (columns * (NumberText.room + 1) + 2)) { text in
+                    return NumberText.bytes(capacity: rows.count * (columns * (NumberText.room + 1) + 2)) { text in
                         for row in rows {
                             let (c, i) = (row / rowsPerChannel, row % rowsPerChannel)
                             if i == 0 && c > 0 { text.append(byte: 0x0A) }
@@ -307,10 +313,7 @@ struct MatrixFormatter {
                             text.append(byte: 0x0A)
                         }
                     }
-                }
-            }
-        }
-        return pieces
+                }, take: { part in part.withUnsafeBufferPointer(write) })
     }
 
     /// Channels separated by a blank line (text, csv); JSON gives one channel as
@@ -347,13 +350,17 @@ struct MatrixFormatter {
 
 /// Writes a file through a temporary file in the same directory, renamed at the end.
 enum OutputFile {
-    static func write(_ chunks: [[UInt8]], to path: String) throws {
+    static func write(to path: String, _ stream: ((UnsafeBufferPointer<UInt8>) -> Bool) -> Bool) throws {
         let temporary = path + ".convcalc-\(getpid()).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw OutputError.cannotWrite(path: path, reason: FileReader.describeErrno()) }
         var failure: String?
-        for chunk in chunks where failure == nil {
-            if !chunk.withUnsafeBufferPointer({ FileDescriptorSink.writeAll($0, to: fd) }) { failure = FileReader.describeErrno() }
+        _ = stream { bytes in
+            guard FileDescriptorSink.writeAll(bytes, to: fd) else {
+                failure = FileReader.describeErrno()   // errno of this thread, right after the failed write
+                return false
+            }
+            return true
         }
         if close(fd) != 0 && failure == nil { failure = FileReader.describeErrno() }
         if failure == nil && rename(temporary, path) != 0 { failure = FileReader.describeErrno() }

@@ -192,7 +192,7 @@ extension Convolution {
         }
         if method(plan, execution.method) == .fft, let bound = FourierConvolution.integerBound(plan, input, blocks, bias: bias), bound < 0x1p40 {
             // Integers in, integers out: the FFT's rounding error (far below 1e-3 here) is removed.
-            for index in output.indices { output[index].round() }
+            for index in output.indices { output[index] = output[index].rounded() + 0 }   // + 0: no "-0" from a tiny negative error
         }
         return channels(output, plan)
     }

@@ -107,6 +107,63 @@ public enum ParallelRanges {
     }
 }
 
+/// Parts made on worker threads and taken in order by the calling thread as each is ready:
+/// printing overlaps writing (part k is written while later parts are still being made).
+public enum OrderedParts {
+    final class Worker {
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
+    }
+
+    /// Makes parts `0..<count` with `make` on `threads` threads (part p on thread p mod threads)
+    /// and hands them to `take` in order; `take` returning false stops the taking (the parts
+    /// still get made). Returns whether every part was taken.
+    public static func run<Part>(count: Int, threads: Int, make: @escaping (Int) -> Part, take: (Part) -> Bool) -> Bool {
+        #if canImport(Glibc) || canImport(Musl)
+        let workers = max(1, min(threads, count))
+        let parts = UnsafeMutablePointer<Part?>.allocate(capacity: max(count, 1))
+        parts.initialize(repeating: nil, count: count)
+        let ready = UnsafeMutablePointer<sem_t>.allocate(capacity: max(count, 1))
+        for p in 0..<count { sem_init(ready + p, 0, 0) }
+        defer {
+            for p in 0..<count { sem_destroy(ready + p) }
+            ready.deallocate()
+            parts.deinitialize(count: count)
+            parts.deallocate()
+        }
+        var started: [pthread_t] = []
+        for w in 0..<workers {
+            let job = Unmanaged.passRetained(Worker {
+                for p in stride(from: w, to: count, by: workers) {
+                    parts[p] = make(p)
+                    sem_post(ready + p)
+                }
+            }).toOpaque()
+            var thread = pthread_t()
+            if pthread_create(&thread, nil, { raw in
+                Unmanaged<Worker>.fromOpaque(raw!).takeRetainedValue().body()
+                return nil
+            }, job) == 0 {
+                started.append(thread)
+            } else {
+                Unmanaged<Worker>.fromOpaque(job).takeRetainedValue().body()   // no thread: make them here
+            }
+        }
+        var taking = true
+        for p in 0..<count where taking {
+            while sem_wait(ready + p) != 0 {}   // EINTR: wait again
+            taking = take(parts[p]!)
+            parts[p] = nil
+        }
+        for thread in started { pthread_join(thread, nil) }
+        return taking
+        #else
+        for p in 0..<count where !take(make(p)) { return false }
+        return true
+        #endif
+    }
+}
+
 /// The direct method: every output element as a sum of products, vectorised across output
 /// columns (`sumTaps`), rows shared among threads, no padded copy of the input for zero
 /// padding with unit column stride (border columns are summed with bounds checks).
@@ -167,7 +224,7 @@ enum DirectConvolution {
         }
         let rowCount = plan.outputChannels * plan.outputRows
         let work = Double(rowCount) * Double(plan.outputColumns) * Double(taps)
-        let threads = work < 2e6 ? 1 : execution.threads
+        let threads = work < 4e6 ? 1 : execution.threads
         // Raw pointers stay valid: the arrays live until the end of this function.
         let inputPointers = input.map { $0.values.withUnsafeBufferPointer { $0.baseAddress! } }
         let planePointers = planes.map { $0.withUnsafeBufferPointer { $0.baseAddress! } }
@@ -232,13 +289,16 @@ enum DirectConvolution {
                             execution.level.sumTaps(outRow + interior.lowerBound, outStride: 1, count: interior.count, start: start,
                                                     sources: sources, weights: weights, taps: t)
                         }
-                        for j in 0..<plan.outputColumns where !interior.contains(j) {
-                            var sum = start
-                            for u in 0..<t {
-                                let column = j + offsets[u]
-                                if column >= 0 && column < width { sum += weights[u] * rows[u][column] }
+                        // Border columns (some taps fall in the padding), summed with bounds checks.
+                        for range in [0..<interior.lowerBound, interior.upperBound..<plan.outputColumns] {
+                            for j in range {
+                                var sum = start
+                                for u in 0..<t {
+                                    let column = j + offsets[u]
+                                    if column >= 0 && column < width { sum += weights[u] * rows[u][column] }
+                                }
+                                outRow[j] = sum
                             }
-                            outRow[j] = sum
                         }
                     }
                 }
@@ -286,13 +346,15 @@ enum DirectConvolution {
             } else {
                 (lowest, highest) = (count, count)
             }
-            for m in 0..<count where m < lowest || m >= highest {
-                var sum = start
-                for u in 0..<t {
-                    let column = m + offsets[u]
-                    if column >= 0 && column < width { sum += weights[u] * rows[u][column] }
+            for range in [0..<lowest, highest..<count] {
+                for m in range {
+                    var sum = start
+                    for u in 0..<t {
+                        let column = m + offsets[u]
+                        if column >= 0 && column < width { sum += weights[u] * rows[u][column] }
+                    }
+                    out[m * c.stride] = sum
                 }
-                out[m * c.stride] = sum
             }
         }
     }

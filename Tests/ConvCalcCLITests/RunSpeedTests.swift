@@ -1,0 +1,56 @@
+import XCTest
+@testable import ConvCalcCLI
+import ConvCalcCore
+
+final class RunSpeedTests: XCTestCase {
+    /// --timings: one stderr line naming every phase, the method and the peak memory; stdout unchanged.
+    func testTimingsReport() {
+        let (out, err, status) = runCommandLine("convcalc run --timings --method direct --threads 1 - '[1 1]'", stdin: "1 2 3\n")
+        XCTAssertEqual(status, 0)
+        XCTAssertEqual(out, "3 5\n")
+        let lines = err.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, err)
+        for part in ["convcalc: timings: read input", "parse input", "allocate", "compute", "(direct, ", "1 thread)", "format", "write", "total", "peak memory"] {
+            XCTAssertTrue(err.contains(part), "\(part) missing from \(err)")
+        }
+    }
+
+    /// A large input through the whole command: every method and thread count print the same
+    /// text (integers in: the FFT's result is rounded back to them), and parsing in parallel
+    /// gives the same matrix as parsing in one piece.
+    func testLargeInputSameTextEveryWay() throws {
+        var text = ""
+        for i in 0..<300 {
+            text += (0..<400).map { j in String((i * 7 + j * 13) % 19 - 9) }.joined(separator: " ") + "\n"
+        }
+        let kernel = "'[1 2 3 4 5 6 7;0 1 0 1 0 1 0;-1 -2 -3 -4 -5 -6 -7]'"
+        var outputs: [String] = []
+        for options in ["--method direct --threads 1", "--method direct --threads 2", "--method fft --threads 2", "--method auto"] {
+            let (out, err, status) = runCommandLine("convcalc run \(options) --p same - \(kernel)", stdin: text)
+            XCTAssertEqual(status, 0, err)
+            outputs.append(out)
+        }
+        XCTAssertEqual(Set(outputs).count, 1)
+        let bytes = Array(repeating: Array(text.utf8), count: 4).flatMap { $0 }   // > 1 MiB: split among threads
+        XCTAssertGreaterThan(bytes.count, 1 << 20)
+        let whole = try bytes.withUnsafeBufferPointer { try MatrixText.parseBlocks(bytes: $0, threads: 1) }
+        let split = try bytes.withUnsafeBufferPointer { try MatrixText.parseBlocks(bytes: $0, threads: 2) }
+        XCTAssertEqual(whole.matrices, split.matrices)
+        XCTAssertEqual(whole.matrices.first?.rows, 1200)
+        // Errors in the second part name the line of the whole file; the first error wins.
+        for (damage, expected) in [("1 2 x\n", "1201:5: 'x' is not a number"), ("1 2\n", "1201:1: this row has 2 values but the row on line 1 has 400")] {
+            let damaged = bytes + Array(damage.utf8)
+            for threads in [1, 2] {
+                XCTAssertThrowsError(try damaged.withUnsafeBufferPointer { try MatrixText.parseBlocks(bytes: $0, threads: threads) }) { error in
+                    XCTAssertTrue((error as? UserFacingError)?.message.hasPrefix(expected) == true, "\(threads) threads: \(error)")
+                }
+            }
+        }
+        // A blank line in the second part separates channels.
+        let two = Array(repeating: Array(text.utf8), count: 2).flatMap { $0 }
+        let channels = try (two + [0x0A] + two).withUnsafeBufferPointer { try MatrixText.parseBlocks(bytes: $0, threads: 2) }
+        XCTAssertEqual(channels.matrices.count, 2)
+        XCTAssertEqual(channels.separatorLines, [601])
+        XCTAssertEqual(channels.matrices[0], channels.matrices[1])
+    }
+}
