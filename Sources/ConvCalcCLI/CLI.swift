@@ -74,7 +74,7 @@ public func run(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: 
     do {
         let parsed = try ParsedArguments(rest, table: command.options)
         let result = try command.execute(parsed, InputContext(stdin: stdin, width: stdout.terminalWidth))
-        for warning in result.warnings { stderr.write("convcalc: warning: \(warning)\n") }
+        for warning in result.warnings { stderr.write("convcalc: warning: \(TerminalText.line(warning))\n") }
         stdout.write(result.output)
         _ = result.stream? { bytes in
             stdout.write(bytes: bytes)
@@ -99,10 +99,30 @@ private func suggestCommand(_ name: String) -> String? {
 
 /// Writes one `convcalc: error:` line and returns the exit status for the error's category.
 private func fail(_ error: UserFacingError, command: Command?, stderr: TextSink) -> Int32 {
-    var line = "convcalc: error: \(error.message)"
+    var line = "convcalc: error: \(TerminalText.line(error.message))"
     if error.category == .usage {
         line += command.map { " (see 'convcalc help \($0.name)')" } ?? " (see 'convcalc help')"
     }
     stderr.write(line + "\n")
     return error.category == .usage ? 2 : 1
+}
+
+/// Messages that echo what the user gave, made safe for one terminal line.
+enum TerminalText {
+    /// Control characters (which could move the cursor or end the line) written as `\u{1B}`,
+    /// and any word longer than 80 characters shortened to its start and end around "…".
+    static func line(_ message: String) -> String {
+        var escaped = ""
+        for scalar in message.unicodeScalars {
+            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029 {
+                escaped += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            } else {
+                escaped.unicodeScalars.append(scalar)
+            }
+        }
+        guard escaped.count > 80 else { return escaped }
+        return escaped.split(separator: " ", omittingEmptySubsequences: false).map { word in
+            word.count > 80 ? String(word.prefix(60)) + "…" + String(word.suffix(12)) + " (\(word.count) characters)" : String(word)
+        }.joined(separator: " ")
+    }
 }

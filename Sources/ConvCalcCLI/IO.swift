@@ -83,10 +83,12 @@ extension InputSource {
 public struct StandardInput: InputSource {
     public init() {}
     public func readAll() throws -> String {
-        try FileReader.text(try FileReader.readAll(descriptor: 0, name: "<stdin>"), name: "<stdin>")
+        try FileReader.text(try readAllBytes(), name: "<stdin>")
     }
     public func readAllBytes() throws -> [UInt8] {
-        try FileReader.readAll(descriptor: 0, name: "<stdin>")
+        // Standard input is held in memory: at most 2 GiB, and a quarter of the memory available.
+        let limit = min(1 << 31, (Machine.availableMemory() ?? Int.max) / 4)
+        return try FileReader.readAll(descriptor: 0, name: "<stdin>", limit: limit)
     }
 }
 
@@ -102,12 +104,15 @@ public enum InputError: UserFacingError {
     case unreadable(path: String, reason: String)
     case stdinTwice
     case notText(path: String)
+    case tooLarge(path: String, limit: Int)
 
     public var message: String {
         switch self {
         case let .unreadable(path, reason): return "cannot read '\(path)': \(reason)"
         case .stdinTwice: return "standard input ('-') can be read only once per command"
         case let .notText(path): return "'\(path)' is not UTF-8 text"
+        case let .tooLarge(path, limit):
+            return "\(path) holds more than \(limit >> 20) MiB, the most convcalc keeps in memory from a pipe (2 GiB at most, a quarter of the memory available); give a file instead"
         }
     }
     public var category: ErrorCategory { .data }
@@ -184,7 +189,7 @@ enum FileReader {
 
     /// Reads to the end. `expected` (a regular file's size) lets the buffer be allocated once
     /// and filled by the kernel directly.
-    static func readAll(descriptor: Int32, name: String, expected: Int = 0) throws -> [UInt8] {
+    static func readAll(descriptor: Int32, name: String, expected: Int = 0, limit: Int = Int.max) throws -> [UInt8] {
         var result: [UInt8] = []
         var capacity = max(expected + 1, 1 << 16)
         while true {
@@ -211,8 +216,9 @@ enum FileReader {
                 throw InputError.unreadable(path: name, reason: describeErrno())
             }
             if result.isEmpty { result = chunk } else { result += chunk }
+            if result.count > limit { throw InputError.tooLarge(path: name, limit: limit) }
             if atEnd { return result }
-            capacity = max(capacity, result.count)   // doubles what has been read
+            capacity = min(max(capacity, result.count), max(limit - result.count + 1, 1))   // doubles what has been read
         }
     }
 

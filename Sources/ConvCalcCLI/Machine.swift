@@ -30,6 +30,20 @@ enum Machine {
         return asked
     }
 
+    /// Memory the system can give without swapping (MemAvailable of /proc/meminfo), nil when
+    /// unknown (then only convcalc's fixed limits apply).
+    static func availableMemory() -> Int? {
+        #if os(Linux)
+        guard let bytes = try? FileReader.readBytes(path: "/proc/meminfo") else { return nil }
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("MemAvailable:") {
+            let words = line.dropFirst(13).split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard let kilobytes = words.first.flatMap({ Int($0) }), kilobytes < Int.max / 1024 else { return nil }
+            return kilobytes * 1024
+        }
+        #endif
+        return nil
+    }
+
     /// The words of the first `flags` line of /proc/cpuinfo (x86 Linux); empty elsewhere.
     static func cpuFlags() -> Set<String> {
         #if arch(x86_64) && os(Linux)

@@ -206,10 +206,24 @@ enum RunCommand {
             result.output = try ConvolutionExplanation(plan: plan, input: input, kernel: kernel.matrices, bias: bias, formatter: formatter)
                 .render(at: args.value(.at))
         } else {
-            let execution = Execution(level: try Machine.kernelLevel(), threads: threads, method: method)
-            if method == .fft && !FourierConvolution.fits(plan) {
-                throw ConvolutionError.tooLarge(what: "set of FFT buffers", count: FourierConvolution.bufferValues(plan) ?? Int.max)
+            // Memory: refuse before allocating what the system cannot give.
+            let available = Machine.availableMemory()
+            let outputValues = plan.outputChannels * plan.outputRows * plan.outputColumns
+            if let available, outputValues > available / 8 {
+                throw MemoryError.insufficient(what: "the output (\(outputValues) values)", bytes: outputValues * 8, available: available)
             }
+            let fourierBytes = (FourierConvolution.bufferValues(plan) ?? Int.max / 8) * 8
+            if method == .fft {
+                guard FourierConvolution.fits(plan) else {
+                    throw ConvolutionError.tooLarge(what: "set of FFT buffers", count: fourierBytes / 8)
+                }
+                if let available, fourierBytes > available - outputValues * 8 {
+                    throw MemoryError.insufficient(what: "the FFT buffers", bytes: fourierBytes, available: available - outputValues * 8)
+                }
+            } else if method == .auto, let available, fourierBytes > available - outputValues * 8 {
+                method = .direct   // the FFT would not fit in memory
+            }
+            let execution = Execution(level: try Machine.kernelLevel(), threads: threads, method: method)
             let used = Convolution.method(plan, method)
             var memory = Convolution.allocateOutput(plan, threads: threads)
             timer.lap("allocate")
@@ -238,13 +252,27 @@ enum RunCommand {
             let bytes = try context.readBytes(argument)
             timer.lap("read \(role)")
             defer { timer.lap("parse \(role)") }
-            return try bytes.withBytes { try MatrixText.parseBlocks(bytes: $0, threads: threads) }
+            // At most an eighth of the available memory in parsed values (and 2^28).
+            let limit = min(Convolution.elementLimit, (Machine.availableMemory() ?? Int.max) / 64)
+            return try bytes.withBytes { try MatrixText.parseBlocks(bytes: $0, threads: threads, valueLimit: max(limit, 1 << 16)) }
         } catch let error as MatrixTextError {
             throw NamedSourceError(name: inline ? "<inline \(role)>" : (argument == "-" ? "<stdin>" : argument), underlying: error)
         } catch InputError.unreadable(let path, let reason) where argument.contains(" ") || argument.contains(";") {
             throw UsageError.invalid("cannot read '\(path)': \(reason); an inline matrix needs brackets: '[\(argument)]'")
         }
     }
+}
+
+/// Not enough memory for what a run needs, found before allocating it.
+enum MemoryError: UserFacingError {
+    case insufficient(what: String, bytes: Int, available: Int)
+    var message: String {
+        switch self {
+        case let .insufficient(what, bytes, available):
+            return "\(what) would need \(bytes >> 20) MiB of memory but only \(max(available, 0) >> 20) MiB are available"
+        }
+    }
+    var category: ErrorCategory { .data }
 }
 
 /// A matrix error prefixed by the file (or `<stdin>`, `<inline input>`) it is in.

@@ -35,7 +35,7 @@ public struct ConvolutionPlan: Sendable {
                 stated: [Int]?, biasCount: Int?, spec: ConvolutionSpec) throws {
         let g = spec.groups
         guard inputChannels % g == 0 else {
-            throw ConvolutionError.channels("the input has \(inputChannels) channel\(inputChannels == 1 ? "" : "s"), not divisible by --groups \(g)")
+            throw ConvolutionError.channels("the input has \(inputChannels) channel\(inputChannels == 1 ? "" : "s"), not divisible by --groups \(g); the groups must divide the input channels")
         }
         if spec.transposed {
             guard kernelBlocks % inputChannels == 0 else {
@@ -51,7 +51,7 @@ public struct ConvolutionPlan: Sendable {
             inner = perGroup
             outputChannels = kernelBlocks / perGroup
             guard outputChannels % g == 0 else {
-                throw ConvolutionError.channels("the kernel gives \(outputChannels) output channels, not divisible by --groups \(g)")
+                throw ConvolutionError.channels("the kernel gives \(outputChannels) output channels, not divisible by --groups \(g); give Cout × (Cin/g) blocks with Cout a multiple of the groups")
             }
         }
         let shape = [kernelBlocks / inner, inner, kernelRows, kernelColumns]
@@ -59,7 +59,7 @@ public struct ConvolutionPlan: Sendable {
             throw ConvolutionError.channels("the kernel file states shape \(stated.map(String.init).joined(separator: "x")) but holds \(shape.map(String.init).joined(separator: "x")) for \(inputChannels) input channel\(inputChannels == 1 ? "" : "s") and \(g) group\(g == 1 ? "" : "s")")
         }
         if let biasCount, biasCount != outputChannels {
-            throw ConvolutionError.channels("--bias has \(biasCount) value\(biasCount == 1 ? "" : "s") but there are \(outputChannels) output channels")
+            throw ConvolutionError.channels("--bias has \(biasCount) value\(biasCount == 1 ? "" : "s") but there are \(outputChannels) output channels; give one value per output channel")
         }
         self.spec = spec
         self.inputChannels = inputChannels

@@ -194,33 +194,36 @@ enum DirectConvolution {
         var planes: [[Double]] = []
         var planeWidths: [Int] = []
         var planeBases: [Int] = []   // where each phase plane starts in a channel's planes
+        var slotOfColumn: [Int] = []  // kernel column b → its phase plane
         if materialise {
-            let columnSource = (0..<extendedWidth).map { spec.paddingMode.source($0 - c.pad.before, plan.inputColumns) ?? -1 }
-            planeWidths = (0..<c.stride).map { phase in max(0, (extendedWidth - phase + c.stride - 1) / c.stride) }
-            planeBases = planeWidths.indices.map { phase in planeWidths[..<phase].reduce(0, +) * plan.inputRows }
+            // Only the phases the kernel reads, and only as far as the outputs reach.
+            let phases = Array(Set((0..<plan.kernelColumns).map { ($0 * c.dilation) % c.stride })).sorted()
+            let reach = plan.outputColumns + ((plan.kernelColumns - 1) * c.dilation) / c.stride
+            var base = 0
+            for phase in phases {
+                planeWidths.append(min(max(0, (extendedWidth - phase + c.stride - 1) / c.stride), reach))
+                planeBases.append(base)
+                base += planeWidths.last! * plan.inputRows
+            }
+            slotOfColumn = (0..<plan.kernelColumns).map { phases.firstIndex(of: ($0 * c.dilation) % c.stride)! }
             for ch in 0..<cin {
-                var channelPlanes = [Double](repeating: 0, count: planeWidths.reduce(0, +) * plan.inputRows)
-                input[ch].values.withUnsafeBufferPointer { x in
-                    channelPlanes.withUnsafeMutableBufferPointer { p in
-                        var base = 0
-                        for phase in 0..<c.stride {
-                            let width = planeWidths[phase]
+                let channelPlanes = LargeArray.doubles(count: base) { p in
+                    input[ch].values.withUnsafeBufferPointer { x in
+                        for (slot, phase) in phases.enumerated() {
+                            let width = planeWidths[slot]
                             for row in 0..<plan.inputRows {
                                 let rowStart = row * plan.inputColumns
+                                let out = p + planeBases[slot] + row * width
                                 for m in 0..<width {
-                                    let s = columnSource[m * c.stride + phase]
-                                    p[base + row * width + m] = s < 0 ? 0 : x[rowStart + s]
+                                    let s = spec.paddingMode.source(m * c.stride + phase - c.pad.before, plan.inputColumns)
+                                    out[m] = s.map { x[rowStart + $0] } ?? 0
                                 }
                             }
-                            base += width * plan.inputRows
                         }
                     }
                 }
                 planes.append(channelPlanes)
             }
-        }
-        let rowSource = spec.transposed ? [] : (0..<(r.input + r.pad.before + r.pad.after)).map {
-            spec.paddingMode.source($0 - r.pad.before, plan.inputRows) ?? -1
         }
         let rowCount = plan.outputChannels * plan.outputRows
         let work = Double(rowCount) * Double(plan.outputColumns) * Double(taps)
@@ -258,14 +261,13 @@ enum DirectConvolution {
                         for ch in inputs {
                             let k = kernelPointers[plan.block(input: ch, output: o)!]
                             for a in 0..<plan.kernelRows {
-                                let sr = rowSource[i * r.stride + a * r.dilation]
-                                if sr < 0 { continue }
+                                guard let sr = spec.paddingMode.source(i * r.stride + a * r.dilation - r.pad.before, plan.inputRows) else { continue }
                                 for b in 0..<plan.kernelColumns {
                                     weights[t] = k[a * plan.kernelColumns + b]
                                     let column = b * c.dilation
                                     if materialise {
-                                        let phase = column % c.stride
-                                        sources[t] = planePointers[ch] + planeBases[phase] + sr * planeWidths[phase] + column / c.stride
+                                        let slot = slotOfColumn[b]
+                                        sources[t] = planePointers[ch] + planeBases[slot] + sr * planeWidths[slot] + column / c.stride
                                     } else {
                                         rows[t] = inputPointers[ch] + sr * plan.inputColumns
                                         offsets[t] = column - c.pad.before

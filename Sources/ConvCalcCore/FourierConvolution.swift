@@ -92,12 +92,17 @@ public enum FourierConvolution {
         var useful: Int { tile - extent + 1 }
         var tiles: Int { (needed + useful - 1) / useful }
 
+        /// False when E would be too long to index (a huge stride or dilation): FFT not offered.
+        var supported: Bool { !source.isEmpty }
+
         init(_ step: DimensionStep, kernel: Int, transposed: Bool, mode: PaddingMode) {
             extent = step.dilation * (kernel - 1) + 1
             outputs = step.output
+            stride = transposed ? 1 : step.stride
+            needed = transposed ? step.output : (step.output - 1) * step.stride + 1
+            source = []
+            guard needed + extent - 1 <= 1 << 24 else { return }
             if transposed {
-                stride = 1
-                needed = step.output
                 let offset = extent - 1 - step.pad.before
                 source = (0..<(needed + extent - 1)).map { p in
                     let q = p - offset
@@ -105,8 +110,6 @@ public enum FourierConvolution {
                     return q / step.stride
                 }
             } else {
-                stride = step.stride
-                needed = (step.output - 1) * step.stride + 1
                 source = (0..<(needed + extent - 1)).map { mode.source($0 - step.pad.before, step.input) ?? -1 }
             }
         }
@@ -120,6 +123,7 @@ public enum FourierConvolution {
 
     /// Tile sizes minimising the estimated work; nil when a tile would not fit the limits.
     static func tiles(_ rows: Axis, _ columns: Axis) -> (Int, Int, Double)? {
+        guard rows.supported, columns.supported else { return nil }
         func candidates(_ axis: Axis) -> [Int] {
             var sizes: [Int] = []
             var n = 8

@@ -40,6 +40,8 @@ public enum MatrixTextError: UserFacingError, Equatable {
     case channels(line: Int)
     case blockShape(line: Int, rows: Int, columns: Int, expectedRows: Int, expectedColumns: Int)
     case malformedInline(String)
+    /// More values than `limit` (memory): refused before they are stored.
+    case tooManyValues(limit: Int, line: Int)
 
     public var message: String {
         switch self {
@@ -57,6 +59,8 @@ public enum MatrixTextError: UserFacingError, Equatable {
             return "\(line):1: this block is \(rows)x\(columns) but the first is \(expectedRows)x\(expectedColumns); every channel (block between blank lines) needs the same shape"
         case let .malformedInline(reason):
             return reason
+        case let .tooManyValues(limit, line):
+            return "\(line):1: more than \(limit) values, the most convcalc run reads here (2^28 at most, fewer when memory is short)"
         }
     }
 
@@ -67,6 +71,7 @@ public enum MatrixTextError: UserFacingError, Equatable {
         switch self {
         case let .notANumber(token, _, column): return .notANumber(token: token, line: line, column: column)
         case let .outOfRange(token, _, column): return .outOfRange(token: token, line: line, column: column)
+        case let .tooManyValues(limit, _): return .tooManyValues(limit: limit, line: line)
         default: return self
         }
     }
@@ -119,7 +124,10 @@ public enum MatrixText {
 
     /// Parses matrix text given as bytes, splitting the number scanning over `threads`
     /// threads (line ranges); the result and the first error are those of a single scan.
-    public static func parseBlocks(bytes: UnsafeBufferPointer<UInt8>, threads: Int = 1) throws -> Blocks {
+    /// At most `valueLimit` numbers are read (`tooManyValues` beyond): memory for them is
+    /// reserved up front, so the limit is what keeps a huge file from exhausting memory.
+    public static func parseBlocks(bytes: UnsafeBufferPointer<UInt8>, threads: Int = 1,
+                                   valueLimit: Int = Convolution.elementLimit) throws -> Blocks {
         // Cut at line starts into parts of about equal size.
         let parts = bytes.count < 1 << 20 ? 1 : max(1, threads)
         var cuts = [0]
@@ -134,7 +142,8 @@ public enum MatrixText {
             let out = results.baseAddress!
             ParallelRanges.run(count: cuts.count - 1, threads: cuts.count - 1) { range in
                 for part in range {
-                    out[part] = scan(UnsafeBufferPointer(rebasing: bytes[cuts[part]..<cuts[part + 1]]))
+                    out[part] = scan(UnsafeBufferPointer(rebasing: bytes[cuts[part]..<cuts[part + 1]]),
+                                     limit: max(1, valueLimit / (cuts.count - 1)), reported: valueLimit)
                 }
             }
         }
@@ -210,18 +219,20 @@ public enum MatrixText {
     }
 
     /// Scans whole lines: numbers, per-line counts, `# shape` comments, the first bad token.
-    static func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> LineScan {
+    static func scan(_ bytes: UnsafeBufferPointer<UInt8>, limit: Int = Convolution.elementLimit, reported: Int = Convolution.elementLimit) -> LineScan {
         var result = LineScan()
         guard let base = bytes.baseAddress, bytes.count > 0 else { return result }
         // At most one number per two bytes ("1 1 1"): address space only, until written.
-        result.values = LargeArray.doubles(capacity: bytes.count / 2 + 1) { values in
-            scan(base, count: bytes.count, into: values, &result)
+        let capacity = min(bytes.count / 2 + 1, limit)
+        result.values = LargeArray.doubles(capacity: capacity) { values in
+            scan(base, count: bytes.count, into: values, capacity: capacity, limit: reported, &result)
         }
         return result
     }
 
-    /// The scan itself: numbers into `values`, returns how many.
-    static func scan(_ base: UnsafePointer<UInt8>, count end: Int, into values: UnsafeMutablePointer<Double>, _ result: inout LineScan) -> Int {
+    /// The scan itself: numbers into `values` (room for `capacity`), returns how many.
+    static func scan(_ base: UnsafePointer<UInt8>, count end: Int, into values: UnsafeMutablePointer<Double>, capacity: Int, limit: Int,
+                     _ result: inout LineScan) -> Int {
         var stored = 0
         var index = 0
         var line = 1
@@ -246,6 +257,12 @@ public enum MatrixText {
                     continue
                 }
                 let start = index
+                guard stored < capacity else {
+                    result.lines.append(count)
+                    result.error = .tooManyValues(limit: limit, line: line)
+                    result.errorLine = line
+                    return stored
+                }
                 if let (value, length) = DecimalParser.prefix(base + start, limit: end - start), value.isFinite,
                    start + length == end || isSeparator(base[start + length]) {
                     values[stored] = value

@@ -1,0 +1,177 @@
+import Foundation
+import XCTest
+@testable import ConvCalcCLI
+
+/// A small, seeded random generator (SplitMix64), so every fuzz case can be replayed.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Random and mutated argument vectors and matrix files for the whole CLI.
+///
+/// Every case must end with exit status 0, 1 or 2; on a non-zero status exactly one
+/// `convcalc: error:` line on stderr and nothing on stdout; and no output file (nor temporary
+/// file) left behind by a failed `-o`. A trap or crash fails the whole run: replay it with
+/// the printed seed, `CONVCALC_FUZZ_SEED=S CONVCALC_FUZZ_CASES=N CONVCALC_FUZZ_VERBOSE=1`.
+struct Fuzzer {
+    var random: SeededGenerator
+    let directory: String
+
+    static let values = ["0", "1", "2", "3", "7", "-1", "-0", "+3", "2147483648", "9223372036854775807",
+                         "9223372036854775808", "99999999999999999999", "4611686018427387904", "", "3x", "x3", "1x7",
+                         "2x2x2", "1x2x3x4", "3.5", "1e3", "abc", "٣", "é", "😀", "same", "valid", "full", "0:1",
+                         "1:0x2:2", "1::2", ":", "x", "0x0", String(repeating: "9", count: 300), String(repeating: "x", count: 5000)]
+    static let keys = ["k", "s", "p", "d", "op", "g", "c", "m", "r", "v", "bias", "ceil", "in", "zz", ""]
+    static let types = ["conv", "tconv", "deconv", "dwconv", "sepconv", "asym", "deform", "maxpool", "avgpool", "upsample",
+                        "pixelshuffle", "shuffle", "se", "bn", "relu", "gap", "fc", "input", "bogus", "", "add", "concat"]
+    static let layerOptions = ["--type", "--k", "--kernel", "--s", "--stride", "--p", "--padding", "--d", "--dilation", "--op",
+                               "--output-padding", "--g", "--groups", "--cout", "--multiplier", "--r", "--reduction", "--dcn",
+                               "--in", "--cin", "--dims", "--out", "--vs", "-f", "--file"]
+    static let flags = ["-q", "--quiet", "--json", "--ceil", "--bias", "--no-bias", "--map", "--", "-", "-h", "--help",
+                        "--version", "--bogus", "-x", "{", "}", "add", "concat"]
+    static let runOptions = ["--p", "--s", "--d", "--op", "--g", "--pad-mode", "--precision", "--format", "--bias", "--at", "--in",
+                             "--method", "--threads"]
+    static let runFlags = ["--flip", "--transposed", "--explain", "--as-matrix", "--json", "-q", "--timings"]
+    static let numbers = ["0", "1", "-1", "2.5", "1e400", "-1e400", "nan", "inf", "-inf", "1e-320", "x", "-", "--", "1,2",
+                          "0x1p3", "1_0", ".", "e5", "1e", "٣", String(repeating: "9", count: 400)]
+
+    mutating func pick(_ list: [String]) -> String { list.randomElement(using: &random)! }
+    mutating func chance(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &random) < p }
+    mutating func int(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &random) }
+
+    mutating func token() -> String {
+        let type = pick(Self.types)
+        let count = int(0...4)
+        if count == 0 { return type }
+        return type + ":" + (0..<count).map { _ in "\(pick(Self.keys))=\(pick(Self.values))" }.joined(separator: chance(0.9) ? "," : ",,")
+    }
+
+    /// Matrix text: mostly well-formed, with every kind of damage the format can take.
+    mutating func matrixText() -> String {
+        if chance(0.05) { return String(decoding: (0..<int(0...80)).map { _ in UInt8.random(in: 0...255, using: &random) }, as: UTF8.self) }
+        if chance(0.03) { return "" }
+        if chance(0.01) { return (0..<1_000_000).map { _ in "1" }.joined(separator: " ") }   // 10^6 columns on one line
+        let rows = int(1...5), columns = int(1...5)
+        var lines: [String] = []
+        if chance(0.1) { lines.append("# shape \(int(1...3))x\(int(1...3))x\(int(1...3))x\(int(1...3))") }
+        for _ in 0..<rows {
+            let n = chance(0.9) ? columns : int(0...6)
+            lines.append((0..<n).map { _ in chance(0.12) ? pick(Self.numbers) : String(int(-9...9)) }
+                .joined(separator: pick([" ", "\t", ",", " , "])))
+            if chance(0.08) { lines.append("") }
+            if chance(0.05) { lines.append("# comment") }
+        }
+        let end = pick(["\n", "\r\n"])
+        return lines.joined(separator: end) + (chance(0.7) ? end : "")
+    }
+
+    /// One argument vector (and standard input), for any command.
+    mutating func arguments() -> (args: [String], stdin: String, output: String?) {
+        var stdin = ""
+        var output: String?
+        let command = pick(["shape", "rf", "params", "run", "run", "help", "bogus", "--version", ""])
+        var args = command.isEmpty ? [] : [command]
+        if command == "run" {
+            for _ in 0..<int(0...4) {
+                if chance(0.6) { args += [pick(Self.runOptions), chance(0.7) ? pick(["0", "1", "2", "same", "full", "1:2", "1x2", "reflect",
+                                                                                "circular", "replicate", "csv", "json", "3", "17", "0,0", "[1 2]", "2x2",
+                                                                                "fft", "direct", "auto", "64", "65"])
+                                                                       : pick(Self.values)] } else { args.append(pick(Self.runFlags)) }
+            }
+            var operands: [String] = []
+            for role in 0..<(chance(0.9) ? 2 : int(0...3)) {
+                switch int(0...3) {
+                case 0:
+                    operands.append("-")
+                    stdin = matrixText()
+                case 1: operands.append(pick(["[1 2; 3 4]", "[[1, 2], [3, 4]]", "[1 2 3]", "[x]", "[1 2; 3]", "[]", "[", "1 2"]))
+                default:
+                    let path = directory + "/m\(role).txt"
+                    try? matrixText().write(toFile: path, atomically: false, encoding: .utf8)
+                    operands.append(path)
+                }
+            }
+            args += operands
+            if chance(0.3) {
+                output = directory + "/out.txt"
+                args += ["-o", chance(0.9) ? output! : directory + "/missing/out.txt"]
+            }
+        } else {
+            for _ in 0..<int(0...6) {
+                let r = Double.random(in: 0..<1, using: &random)
+                if r < 0.4 {
+                    let option = pick(Self.layerOptions)
+                    args.append(option)
+                    if option == "-f" || option == "--file" {
+                        let path = directory + "/net.txt"
+                        try? (0..<int(0...6)).map { _ in token() }.joined(separator: "\n").write(toFile: path, atomically: false, encoding: .utf8)
+                        args.append(chance(0.8) ? path : pick(["-", directory + "/missing.net", directory]))
+                        stdin = token() + "\n" + token()
+                    } else if chance(0.95) {
+                        args.append(pick(Self.values))
+                    }
+                } else if r < 0.55 {
+                    args.append(pick(Self.flags))
+                } else if r < 0.6 {
+                    args.append("--" + pick(Self.keys) + (chance(0.5) ? "=" + pick(Self.values) : ""))
+                } else {
+                    args.append(token())
+                }
+            }
+        }
+        return (args, stdin, output)
+    }
+}
+
+final class FuzzTests: XCTestCase {
+    /// A bounded slice runs in `swift test`; `fuzz/run-long.sh` runs 100,000 cases and more.
+    func testNothingBreaks() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let cases = Int(environment["CONVCALC_FUZZ_CASES"] ?? "") ?? 3000
+        let seed = UInt64(environment["CONVCALC_FUZZ_SEED"] ?? "") ?? 20261124
+        let verbose = environment["CONVCALC_FUZZ_VERBOSE"] == "1"
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("convcalc-fuzz-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var fuzzer = Fuzzer(random: SeededGenerator(seed: seed), directory: directory)
+        var failures = 0
+        for index in 0..<cases {
+            let (args, stdin, output) = fuzzer.arguments()
+            if let output { try? FileManager.default.removeItem(atPath: output) }
+            if verbose {
+                fputs("case \(index): \(args.map { $0.count > 80 ? String($0.prefix(80)) + "…" : $0 }) stdin \(stdin.utf8.count) bytes\n", stderr)
+            }
+            let out = StringSink(), err = StringSink()
+            let status = ConvCalcCLI.run(args, stdin: StringInput(stdin), stdout: out, stderr: err)
+            let lines = err.text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+            let errors = lines.filter { $0.hasPrefix("convcalc: error: ") }
+            var problems: [String] = []
+            if ![0, 1, 2].contains(status) { problems.append("exit status \(status)") }
+            if !err.text.isEmpty && !err.text.hasSuffix("\n") { problems.append("stderr does not end a line") }
+            if err.text.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" }) { problems.append("a control character on stderr") }
+            if status != 0 {
+                if !out.text.isEmpty { problems.append("stdout not empty on error") }
+                if errors.count != 1 || lines.count != 1 { problems.append("\(lines.count) stderr lines, \(errors.count) error lines") }
+                if let output, FileManager.default.fileExists(atPath: output) { problems.append("output file left behind") }
+            } else if !errors.isEmpty {
+                problems.append("an error line on success")
+            }
+            let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: directory))?.filter { $0.hasSuffix(".tmp") } ?? []
+            if !leftovers.isEmpty { problems.append("temporary files left: \(leftovers)") }
+            if !problems.isEmpty {
+                failures += 1
+                XCTFail("seed \(seed) case \(index): \(problems.joined(separator: "; ")) for \(args.map { $0.count > 80 ? String($0.prefix(80)) + "…" : $0 })\n\(err.text.prefix(500))")
+                if failures > 10 { break }
+            }
+        }
+        print("fuzz: \(cases) cases from seed \(seed), \(failures) failing")
+    }
+}
