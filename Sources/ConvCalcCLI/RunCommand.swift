@@ -213,18 +213,26 @@ enum RunCommand {
                 throw MemoryError.insufficient(what: "the output (\(outputValues) values)", bytes: outputValues * 8, available: available)
             }
             let fourierBytes = (FourierConvolution.bufferValues(plan) ?? Int.max / 8) * 8
+            let fourierFits = FourierConvolution.fits(plan)
+            let fourierMemory = available.map { fourierBytes <= $0 - outputValues * 8 } ?? true
+            let asked = method
             if method == .fft {
-                guard FourierConvolution.fits(plan) else {
-                    throw ConvolutionError.tooLarge(what: "set of FFT buffers", count: fourierBytes / 8)
-                }
-                if let available, fourierBytes > available - outputValues * 8 {
+                guard fourierFits else { throw MemoryError.fourier(values: fourierBytes / 8) }
+                if let available, !fourierMemory {
                     throw MemoryError.insufficient(what: "the FFT buffers", bytes: fourierBytes, available: available - outputValues * 8)
                 }
-            } else if method == .auto, let available, fourierBytes > available - outputValues * 8 {
-                method = .direct   // the FFT would not fit in memory
+            } else if method == .auto {
+                if !fourierMemory {
+                    method = .direct   // the FFT would not fit in memory
+                } else if fourierFits && plan.directMultiplyAdds > Convolution.workLimit {
+                    method = .fft      // beyond what direct is given
+                }
             }
             let execution = Execution(level: try Machine.kernelLevel(), threads: threads, method: method)
             let used = Convolution.method(plan, method)
+            if used == .direct && plan.directMultiplyAdds > Convolution.workLimit {
+                throw ConvolutionError.tooMuchWork(multiplyAdds: plan.directMultiplyAdds, fourier: asked == .direct && fourierFits && fourierMemory)
+            }
             var memory = Convolution.allocateOutput(plan, threads: threads)
             timer.lap("allocate")
             let output = Convolution.run(plan, input, kernel.matrices, bias: bias, execution: execution, into: &memory)
@@ -266,10 +274,15 @@ enum RunCommand {
 /// Not enough memory for what a run needs, found before allocating it.
 enum MemoryError: UserFacingError {
     case insufficient(what: String, bytes: Int, available: Int)
+    /// The FFT's buffers past 2^28 values, or its tiles past 2^24 positions along a dimension.
+    case fourier(values: Int)
     var message: String {
         switch self {
         case let .insufficient(what, bytes, available):
-            return "\(what) would need \(bytes >> 20) MiB of memory but only \(max(available, 0) >> 20) MiB are available"
+            return "\(what) would need \(bytes >> 20) MiB of memory but only \(max(available, 0) >> 20) MiB are available; use a smaller input, padding or kernel"
+        case let .fourier(values):
+            let size = values >= Int.max / 8 ? "an input longer than 2^24 positions (with its stride)" : "\(values) values in its buffers (more than 2^28)"
+            return "--method fft cannot run this convolution: it would need \(size); use --method direct or auto"
         }
     }
     var category: ErrorCategory { .data }

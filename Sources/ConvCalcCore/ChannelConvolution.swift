@@ -27,6 +27,14 @@ public struct ConvolutionPlan: Sendable {
     /// The kernel's shape as PyTorch writes it.
     public var kernelShape: [Int] { [blockCount / inner, inner, kernelRows, kernelColumns] }
     public var blockCount: Int { spec.transposed ? inputChannels * inner : outputChannels * inner }
+    /// Multiply–adds of the direct method: every output times the taps it sums (transposed:
+    /// every input times its taps), as a Double (it may exceed 64 bits).
+    public var directMultiplyAdds: Double {
+        let taps = Double(kernelRows) * Double(kernelColumns)
+        return spec.transposed
+            ? Double(inputChannels) * Double(inputRows) * Double(inputColumns) * Double(outputsPerGroup) * taps
+            : Double(outputChannels) * Double(outputRows) * Double(outputColumns) * Double(inputsPerGroup) * taps
+    }
 
     /// - Parameters:
     ///   - stated: the `# shape AxBxCxD` of the kernel file, checked when given.
@@ -277,6 +285,9 @@ extension Convolution {
         let columns = try Checked.mul(plan.inputChannels, Checked.mul(plan.inputRows, plan.inputColumns))
         let entries = try Checked.mul(rows, columns)
         guard entries <= 1 << 24 else { throw ConvolutionError.tooLarge(what: "matrix A (\(rows)x\(columns))", count: entries, limit: 1 << 24) }
+        // A is built from every output's terms: bounded work, whatever the padding makes of the kernel.
+        let work = try Checked.mul(rows, Checked.mul(plan.inputsPerGroup, Checked.mul(plan.kernelRows, plan.kernelColumns)))
+        guard work <= 1 << 26 else { throw ConvolutionError.tooLarge(what: "set of terms of matrix A (outputs × kernel taps)", count: work, limit: 1 << 26) }
         var a = Matrix(rows: rows, columns: columns)
         let zeros = (0..<plan.inputChannels).map { _ in Matrix(rows: plan.inputRows, columns: plan.inputColumns) }
         for o in 0..<plan.outputChannels {

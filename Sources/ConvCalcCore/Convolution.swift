@@ -44,6 +44,8 @@ public enum ConvolutionError: UserFacingError, Equatable {
     case paddingMode(String)
     case channels(String)
     case tooLarge(what: String, count: Int, limit: Int = Convolution.elementLimit)
+    /// More direct multiply–adds than `Convolution.workLimit`; `fourier`: whether FFT could run it.
+    case tooMuchWork(multiplyAdds: Double, fourier: Bool)
 
     public var message: String {
         switch self {
@@ -52,6 +54,11 @@ public enum ConvolutionError: UserFacingError, Equatable {
             let bytes = limit * MemoryLayout<Double>.size
             let size = bytes >= 1 << 30 ? "\(bytes >> 30) GiB" : "\(bytes >> 20) MiB"
             return "the \(what) would have \(count) values, more than the \(limit) (2^\(limit.trailingZeroBitCount) doubles, \(size)) convcalc run allows"
+        case let .tooMuchWork(multiplyAdds, fourier):
+            let advice = fourier
+                ? "use --method auto or fft, which take this one in far fewer steps"
+                : "the FFT method cannot take it either (a kernel extent above 4096, or a dimension past 2^24 positions); use a smaller input, padding or kernel"
+            return "the direct method would take \(Int(multiplyAdds.rounded())) multiply–adds, more than the 2^38 (\(Int(Convolution.workLimit))) convcalc run does, some seconds of work; \(advice)"
         }
     }
     public var category: ErrorCategory { .data }
@@ -72,6 +79,9 @@ public enum ConvolutionError: UserFacingError, Equatable {
 public enum Convolution {
     /// The most values an output (or a padded row or column index) may have.
     public static let elementLimit = 1 << 28
+    /// The most multiply–adds the direct method is given (2^38: seconds on a current CPU, so
+    /// a mistaken size never looks like a hang).
+    public static let workLimit = 0x1p38
 
     public static func run(_ input: Matrix, _ kernel: Matrix, _ spec: ConvolutionSpec, execution: Execution = Execution()) throws -> Matrix {
         try run([input], kernel: [kernel], spec: spec, execution: execution)[0]

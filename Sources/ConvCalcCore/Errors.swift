@@ -148,6 +148,6 @@ public enum ShapeError: UserFacingError, Equatable {
 }
 
 extension ArithmeticError: UserFacingError {
-    public var message: String { "a size or count does not fit in a 64-bit integer" }
+    public var message: String { "a size or count does not fit in a 64-bit integer (above 9.2e18); use smaller sizes or channels" }
     public var category: ErrorCategory { .data }
 }

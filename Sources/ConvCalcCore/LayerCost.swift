@@ -53,7 +53,7 @@ public enum CostError: UserFacingError, Equatable {
         case let .needsInputChannels(type):
             return "the parameters of '\(type)' depend on its input channels; give --cin C (or start the stack with input:in=SIZE,c=C)"
         case let .notDivisible(what, value, by, divisor):
-            return "\(what) \(value) is not divisible by \(by) \(divisor)"
+            return "\(what) \(value) is not divisible by \(by) \(divisor); it must be a multiple of \(divisor)"
         case let .needsSpatialSize(text):
             return text
         case let .branchMismatch(kind, after, branch, first, other):

@@ -59,6 +59,19 @@ struct Fuzzer {
         if chance(0.05) { return String(decoding: (0..<int(0...80)).map { _ in UInt8.random(in: 0...255, using: &random) }, as: UTF8.self) }
         if chance(0.03) { return "" }
         if chance(0.01) { return (0..<1_000_000).map { _ in "1" }.joined(separator: " ") }   // 10^6 columns on one line
+        if chance(0.003) {
+            // Over 1 MiB: parsed by several threads; damage near the end lands in the last part.
+            let row = (0..<1000).map { _ in String(int(-9...9)) }.joined(separator: " ")
+            var text = Array(repeating: row, count: 600).joined(separator: "\n") + "\n"
+            if chance(0.5) { text += pick(["1 2\n", "x\n", "1e400\n", "\n" + row + "\n", "-\n"]) }
+            return text
+        }
+        if chance(0.03) {
+            // Large enough for the vector blocks, several FFT tiles and two threads.
+            let rows = int(1...40), columns = int(1...120)
+            return (0..<rows).map { _ in (0..<columns).map { _ in chance(0.5) ? String(int(-9...9)) : String(Double(int(-999...999)) / 7) }
+                .joined(separator: " ") }.joined(separator: "\n") + "\n"
+        }
         let rows = int(1...5), columns = int(1...5)
         var lines: [String] = []
         if chance(0.1) { lines.append("# shape \(int(1...3))x\(int(1...3))x\(int(1...3))x\(int(1...3))") }
@@ -143,6 +156,7 @@ final class FuzzTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var fuzzer = Fuzzer(random: SeededGenerator(seed: seed), directory: directory)
         var failures = 0
+        var slowest: [(Double, Int)] = []
         for index in 0..<cases {
             let (args, stdin, output) = fuzzer.arguments()
             if let output { try? FileManager.default.removeItem(atPath: output) }
@@ -150,7 +164,10 @@ final class FuzzTests: XCTestCase {
                 fputs("case \(index): \(args.map { $0.count > 80 ? String($0.prefix(80)) + "…" : $0 }) stdin \(stdin.utf8.count) bytes\n", stderr)
             }
             let out = StringSink(), err = StringSink()
+            let started = Date()
             let status = ConvCalcCLI.run(args, stdin: StringInput(stdin), stdout: out, stderr: err)
+            let seconds = Date().timeIntervalSince(started)
+            slowest = (slowest + [(seconds, index)]).sorted { $0.0 > $1.0 }.prefix(3).map { $0 }
             let lines = err.text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
             let errors = lines.filter { $0.hasPrefix("convcalc: error: ") }
             var problems: [String] = []
@@ -166,12 +183,14 @@ final class FuzzTests: XCTestCase {
             }
             let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: directory))?.filter { $0.hasSuffix(".tmp") } ?? []
             if !leftovers.isEmpty { problems.append("temporary files left: \(leftovers)") }
+            if seconds > 20 { problems.append("took \(Int(seconds)) s (a hang?)") }
             if !problems.isEmpty {
                 failures += 1
                 XCTFail("seed \(seed) case \(index): \(problems.joined(separator: "; ")) for \(args.map { $0.count > 80 ? String($0.prefix(80)) + "…" : $0 })\n\(err.text.prefix(500))")
                 if failures > 10 { break }
             }
         }
-        print("fuzz: \(cases) cases from seed \(seed), \(failures) failing")
+        print("fuzz: \(cases) cases from seed \(seed), \(failures) failing; slowest: "
+              + slowest.map { "case \($0.1) \(Int($0.0 * 1000)) ms" }.joined(separator: ", "))
     }
 }
