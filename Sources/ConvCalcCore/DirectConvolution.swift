@@ -225,6 +225,7 @@ enum DirectConvolution {
                 planes.append(channelPlanes)
             }
         }
+        let transposedTaps = spec.transposed ? TransposedTaps(plan) : TransposedTaps()
         let rowCount = plan.outputChannels * plan.outputRows
         let work = Double(rowCount) * Double(plan.outputColumns) * Double(taps)
         let threads = work < 4e6 ? 1 : execution.threads
@@ -252,8 +253,8 @@ enum DirectConvolution {
                         let inputs = plan.inputs(of: o)
                         if spec.transposed {
                             transposedRow(plan, o: o, i: i, inputs: inputs, start: start, outRow: outRow, input: inputPointers,
-                                          kernels: kernelPointers, sources: sources, weights: weights, rows: rows, offsets: offsets,
-                                          level: execution.level)
+                                          kernels: kernelPointers, groups: transposedTaps, sources: sources, weights: weights, rows: rows,
+                                          offsets: offsets, level: execution.level)
                             continue
                         }
                         // Taps: (channel, kernel row, kernel column) whose row is read.
@@ -308,28 +309,48 @@ enum DirectConvolution {
         }
     }
 
+    /// Kernel rows and columns grouped for the transposed gather: output row i reads kernel rows
+    /// with `(a·dh − pb) mod sh = i mod sh`; output column `m·sw + φ` reads kernel columns with
+    /// `(b·dw − pb) mod sw = φ`. Only these are visited, so huge strides cost nothing extra.
+    struct TransposedTaps {
+        var rowsByPhase: [Int: [Int]] = [:]
+        var columnsByPhase: [(phase: Int, columns: [Int])] = []
+
+        init() {}
+
+        init(_ plan: ConvolutionPlan) {
+            let (r, c) = (plan.rowStep, plan.columnStep)
+            func phase(_ x: Int, _ s: Int) -> Int { ((x % s) + s) % s }
+            for a in 0..<plan.kernelRows { rowsByPhase[phase(a * r.dilation - r.pad.before, r.stride), default: []].append(a) }
+            var columns: [Int: [Int]] = [:]
+            for b in 0..<plan.kernelColumns { columns[phase(b * c.dilation - c.pad.before, c.stride), default: []].append(b) }
+            columnsByPhase = columns.keys.sorted().filter { $0 < plan.outputColumns }.map { ($0, columns[$0]!) }
+        }
+    }
+
     /// Output row i of channel o of a transposed convolution, one column phase at a time.
     @inline(__always)
     static func transposedRow(_ plan: ConvolutionPlan, o: Int, i: Int, inputs: Range<Int>, start: Double, outRow: UnsafeMutablePointer<Double>,
-                              input: [UnsafePointer<Double>], kernels: [UnsafePointer<Double>],
+                              input: [UnsafePointer<Double>], kernels: [UnsafePointer<Double>], groups: TransposedTaps,
                               sources: UnsafeMutablePointer<UnsafePointer<Double>>, weights: UnsafeMutablePointer<Double>,
                               rows: UnsafeMutablePointer<UnsafePointer<Double>>, offsets: UnsafeMutablePointer<Int>, level: KernelLevel) {
         let (r, c) = (plan.rowStep, plan.columnStep)
         let width = plan.inputColumns
-        for phase in 0..<min(c.stride, plan.outputColumns) {
+        outRow.update(repeating: start, count: plan.outputColumns)   // phases no kernel column reaches
+        guard let kernelRows = groups.rowsByPhase[i % r.stride] else { return }
+        for (phase, kernelColumns) in groups.columnsByPhase {
             let count = (plan.outputColumns - phase + c.stride - 1) / c.stride
             var t = 0
             var lowest = 0, highest = count
             for ch in inputs {
                 let k = kernels[plan.block(input: ch, output: o)!]
-                for a in 0..<plan.kernelRows {
-                    let pr = i + r.pad.before - a * r.dilation
-                    guard pr >= 0, pr % r.stride == 0, pr / r.stride < plan.inputRows else { continue }
+                for a in kernelRows {
+                    let pr = i + r.pad.before - a * r.dilation   // a multiple of the stride
+                    guard pr >= 0, pr / r.stride < plan.inputRows else { continue }
                     let rowStart = input[ch] + (pr / r.stride) * width
-                    for b in 0..<plan.kernelColumns {
+                    for b in kernelColumns {
+                        // Input column m + offset (the division is exact for this phase).
                         let pc = phase + c.pad.before - b * c.dilation
-                        // Input column m + offset, when the division is exact (floor division).
-                        guard ((pc % c.stride) + c.stride) % c.stride == 0 else { continue }
                         let offset = pc >= 0 ? pc / c.stride : -((-pc) / c.stride)
                         weights[t] = k[a * plan.kernelColumns + b]
                         rows[t] = rowStart
@@ -340,6 +361,7 @@ enum DirectConvolution {
                     }
                 }
             }
+            guard t > 0 else { continue }
             let out = outRow + phase
             if lowest < highest {
                 for u in 0..<t { sources[u] = rows[u] + lowest + offsets[u] }
@@ -348,8 +370,12 @@ enum DirectConvolution {
             } else {
                 (lowest, highest) = (count, count)
             }
-            for range in [0..<lowest, highest..<count] {
-                for m in range {
+            // Border outputs: only where some tap still reads the input.
+            let reach = (0..<t).reduce(into: (Int.max, Int.min)) { span, u in
+                span = (min(span.0, -offsets[u]), max(span.1, width - 1 - offsets[u]))
+            }
+            for (from, to) in [(max(0, reach.0), min(lowest, reach.1 + 1)), (max(highest, reach.0), min(count, reach.1 + 1))] where from < to {
+                for m in from..<to {
                     var sum = start
                     for u in 0..<t {
                         let column = m + offsets[u]

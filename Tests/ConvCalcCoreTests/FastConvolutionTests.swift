@@ -87,6 +87,26 @@ final class FastConvolutionTests: XCTestCase {
         }
     }
 
+    /// Huge strides (the fuzz harness once found 2^31 building 2^31 phase planes, and a
+    /// transposed stride visiting every phase × every tap): same result as the definition.
+    func testHugeStrides() throws {
+        let input = Matrix(rows: 2, columns: 3, values: [1, -2, 3, 4, 5, -6])
+        let kernel = Matrix(rows: 2, columns: 4, values: [1, 2, 3, 4, -1, 0, 2, 5])
+        for (transposed, stride) in [(false, 2_147_483_648), (false, 1000), (true, 1000), (true, 7)] {
+            var spec = ConvolutionSpec()
+            spec.transposed = transposed
+            spec.stride = DimSize([1, stride])
+            spec.dilation = DimSize([1, 3])
+            spec.padding = .explicit([PadPair(1, 1), PadPair(2, 9)])
+            let plan = try ConvolutionPlan(inputChannels: 1, rows: 2, columns: 3, kernelBlocks: 1, kernelRows: 2, kernelColumns: 4,
+                                           stated: nil, biasCount: nil, spec: spec)
+            let expected = Convolution.reference(plan, [input], [kernel], bias: [2])
+            for execution in executions {
+                XCTAssertEqual(Convolution.run(plan, [input], [kernel], bias: [2], execution: execution), expected, "\(transposed) \(stride) \(execution)")
+            }
+        }
+    }
+
     /// `auto` picks direct for small kernels and FFT for large ones on large inputs.
     func testAutomaticChoice() throws {
         func plan(_ n: Int, _ k: Int) throws -> ConvolutionPlan {
