@@ -370,18 +370,27 @@ enum DirectConvolution {
             } else {
                 (lowest, highest) = (count, count)
             }
-            // Border outputs: only where some tap still reads the input.
-            let reach = (0..<t).reduce(into: (Int.max, Int.min)) { span, u in
-                span = (min(span.0, -offsets[u]), max(span.1, width - 1 - offsets[u]))
-            }
-            for (from, to) in [(max(0, reach.0), min(lowest, reach.1 + 1)), (max(highest, reach.0), min(count, reach.1 + 1))] where from < to {
-                for m in from..<to {
-                    var sum = start
-                    for u in 0..<t {
-                        let column = m + offsets[u]
-                        if column >= 0 && column < width { sum += weights[u] * rows[u][column] }
+            // Border outputs (some taps fall outside the input): gathered with bounds checks, or,
+            // when there are more of them than input columns (a kernel far wider than the
+            // input), scattered from the input: every tap times every input column once.
+            let border = lowest + (count - highest)
+            if border <= width {
+                for (from, to) in [(0, lowest), (highest, count)] where from < to {
+                    for m in from..<to {
+                        var sum = start
+                        for u in 0..<t {
+                            let column = m + offsets[u]
+                            if column >= 0 && column < width { sum += weights[u] * rows[u][column] }
+                        }
+                        out[m * c.stride] = sum
                     }
-                    out[m * c.stride] = sum
+                }
+            } else {
+                for u in 0..<t {
+                    for column in 0..<width {
+                        let m = column - offsets[u]
+                        if (m >= 0 && m < lowest) || (m >= highest && m < count) { out[m * c.stride] += weights[u] * rows[u][column] }
+                    }
                 }
             }
         }

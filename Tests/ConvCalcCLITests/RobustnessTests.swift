@@ -41,6 +41,18 @@ final class RobustnessTests: XCTestCase {
         XCTAssertEqual(err, "convcalc: error: --explain writes every term out, so it takes up to 400 terms per output and 16 channels; this one has 420 terms and 1 → 1 channels (drop --explain) (see 'convcalc help run')\n")
     }
 
+    /// A transposed convolution with a kernel far wider than its input once gathered every tap
+    /// for every output (10^12 steps); it now scatters: 10^6 taps × 6 inputs.
+    func testTransposedWideKernel() {
+        let kernel = Array(repeating: "1", count: 1_000_000).joined(separator: " ")
+        let (out, err, status) = runCommandLine("convcalc run --transposed '[1 2 3;4 5 6]' -", stdin: kernel)
+        XCTAssertEqual(status, 0, err)
+        let rows = out.split(separator: "\n")
+        XCTAssertEqual(rows.count, 2)
+        XCTAssertEqual(rows[0].split(separator: " ").prefix(4), ["1", "3", "6", "6"])
+        XCTAssertEqual(rows[1].split(separator: " ").suffix(3), ["15", "11", "6"])
+    }
+
     /// Control characters echoed from the input are written as \u{…}, on one line.
     func testControlCharactersAreEscaped() {
         let out = StringSink(), err = StringSink()
