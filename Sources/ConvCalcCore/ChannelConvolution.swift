@@ -31,9 +31,17 @@ public struct ConvolutionPlan: Sendable {
     /// every input times its taps), as a Double (it may exceed 64 bits).
     public var directMultiplyAdds: Double {
         let taps = Double(kernelRows) * Double(kernelColumns)
-        return spec.transposed
-            ? Double(inputChannels) * Double(inputRows) * Double(inputColumns) * Double(outputsPerGroup) * taps
-            : Double(outputChannels) * Double(outputRows) * Double(outputColumns) * Double(inputsPerGroup) * taps
+        if spec.transposed {
+            return Double(inputChannels) * Double(inputRows) * Double(inputColumns) * Double(outputsPerGroup) * taps
+        }
+        // Zero padding: kernel rows in the padding are skipped (at most min(kh, H) are read per
+        // output row), and a row's border is gathered or scattered, whichever is shorter, so a
+        // row costs at most kw taps times min(outputs, input columns) each way.
+        if spec.paddingMode == .zeros {
+            return Double(outputChannels) * Double(outputRows) * Double(inputsPerGroup) * Double(min(kernelRows, inputRows))
+                * Double(kernelColumns) * Double(min(outputColumns, inputColumns)) * 2
+        }
+        return Double(outputChannels) * Double(outputRows) * Double(outputColumns) * Double(inputsPerGroup) * taps
     }
 
     /// - Parameters:

@@ -83,6 +83,13 @@ public enum Convolution {
     /// a mistaken size never looks like a hang).
     public static let workLimit = 0x1p38
 
+    /// How many of 0, step, 2·step, … lie below `limit` (⌈limit/step⌉ for limit ≥ 0, else 0),
+    /// without the overflow of `(limit + step − 1)/step` when the step is huge.
+    @inline(__always)
+    static func countUpTo(_ limit: Int, step: Int) -> Int {
+        limit <= 0 ? 0 : (limit - 1) / step + 1
+    }
+
     public static func run(_ input: Matrix, _ kernel: Matrix, _ spec: ConvolutionSpec, execution: Execution = Execution()) throws -> Matrix {
         try run([input], kernel: [kernel], spec: spec, execution: execution)[0]
     }

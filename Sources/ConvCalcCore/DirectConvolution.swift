@@ -201,7 +201,7 @@ enum DirectConvolution {
             let reach = plan.outputColumns + ((plan.kernelColumns - 1) * c.dilation) / c.stride
             var base = 0
             for phase in phases {
-                planeWidths.append(min(max(0, (extendedWidth - phase + c.stride - 1) / c.stride), reach))
+                planeWidths.append(min(Convolution.countUpTo(extendedWidth - phase, step: c.stride), reach))
                 planeBases.append(base)
                 base += planeWidths.last! * plan.inputRows
             }
@@ -292,15 +292,28 @@ enum DirectConvolution {
                             execution.level.sumTaps(outRow + interior.lowerBound, outStride: 1, count: interior.count, start: start,
                                                     sources: sources, weights: weights, taps: t)
                         }
-                        // Border columns (some taps fall in the padding), summed with bounds checks.
-                        for range in [0..<interior.lowerBound, interior.upperBound..<plan.outputColumns] {
-                            for j in range {
-                                var sum = start
-                                for u in 0..<t {
-                                    let column = j + offsets[u]
-                                    if column >= 0 && column < width { sum += weights[u] * rows[u][column] }
+                        // Border columns (some taps fall in the padding): gathered with bounds checks,
+                        // or, when there are more of them than input columns (a kernel far wider than
+                        // the input), scattered from the input: every tap times every input column once.
+                        let borders = [0..<interior.lowerBound, interior.upperBound..<plan.outputColumns]
+                        if borders[0].count + borders[1].count <= width {
+                            for range in borders {
+                                for j in range {
+                                    var sum = start
+                                    for u in 0..<t {
+                                        let column = j + offsets[u]
+                                        if column >= 0 && column < width { sum += weights[u] * rows[u][column] }
+                                    }
+                                    outRow[j] = sum
                                 }
-                                outRow[j] = sum
+                            }
+                        } else {
+                            for range in borders where !range.isEmpty { (outRow + range.lowerBound).update(repeating: start, count: range.count) }
+                            for u in 0..<t {
+                                for column in 0..<width {
+                                    let j = column - offsets[u]
+                                    if borders[0].contains(j) || borders[1].contains(j) { outRow[j] += weights[u] * rows[u][column] }
+                                }
                             }
                         }
                     }
@@ -320,7 +333,7 @@ enum DirectConvolution {
 
         init(_ plan: ConvolutionPlan) {
             let (r, c) = (plan.rowStep, plan.columnStep)
-            func phase(_ x: Int, _ s: Int) -> Int { ((x % s) + s) % s }
+            func phase(_ x: Int, _ s: Int) -> Int { x % s < 0 ? x % s + s : x % s }   // no overflow for any stride
             for a in 0..<plan.kernelRows { rowsByPhase[phase(a * r.dilation - r.pad.before, r.stride), default: []].append(a) }
             var columns: [Int: [Int]] = [:]
             for b in 0..<plan.kernelColumns { columns[phase(b * c.dilation - c.pad.before, c.stride), default: []].append(b) }
@@ -339,7 +352,7 @@ enum DirectConvolution {
         outRow.update(repeating: start, count: plan.outputColumns)   // phases no kernel column reaches
         guard let kernelRows = groups.rowsByPhase[i % r.stride] else { return }
         for (phase, kernelColumns) in groups.columnsByPhase {
-            let count = (plan.outputColumns - phase + c.stride - 1) / c.stride
+            let count = Convolution.countUpTo(plan.outputColumns - phase, step: c.stride)
             var t = 0
             var lowest = 0, highest = count
             for ch in inputs {

@@ -99,9 +99,10 @@ public enum FourierConvolution {
             extent = step.dilation * (kernel - 1) + 1
             outputs = step.output
             stride = transposed ? 1 : step.stride
-            needed = transposed ? step.output : (step.output - 1) * step.stride + 1
+            let (span, overflow) = (step.output - 1).multipliedReportingOverflow(by: stride)
+            needed = transposed ? step.output : (overflow ? Int.max : span + 1)
             source = []
-            guard needed + extent - 1 <= 1 << 24 else { return }
+            guard !overflow, needed <= 1 << 24, needed + extent - 1 <= 1 << 24 else { return }
             if transposed {
                 let offset = extent - 1 - step.pad.before
                 source = (0..<(needed + extent - 1)).map { p in
@@ -331,11 +332,11 @@ public enum FourierConvolution {
                         into plane: UnsafeMutablePointer<Double>, outputColumns: Int, start: Double) {
         let u0 = position.0 * rows.useful, v0 = position.1 * columnAxis.useful
         let u1 = min(u0 + rows.useful, rows.needed), v1 = min(v0 + columnAxis.useful, columnAxis.needed)
-        var i = (u0 + rows.stride - 1) / rows.stride
+        var i = Convolution.countUpTo(u0, step: rows.stride)
         while i * rows.stride < u1 {
             let zRow = z + (i * rows.stride - u0) * m
             let outRow = plane + i * outputColumns
-            var j = (v0 + columnAxis.stride - 1) / columnAxis.stride
+            var j = Convolution.countUpTo(v0, step: columnAxis.stride)
             while j * columnAxis.stride < v1 {
                 outRow[j] = start + zRow[j * columnAxis.stride - v0]
                 j += 1

@@ -16,11 +16,16 @@ final class RobustnessTests: XCTestCase {
     /// Direct work beyond 2^38 multiply–adds is refused at once (a 10^6-tap kernel over a
     /// padded input once ran for hours), with the way out that exists.
     func testDirectWorkLimit() {
-        let kernel = Array(repeating: Array(repeating: "1", count: 1000).joined(separator: " "), count: 1000).joined(separator: "\n")
-        let (out, err, status) = runCommandLine("convcalc run --method direct --p 1000 '[1]' -", stdin: kernel)
+        let input = Array(repeating: Array(repeating: "1", count: 1000).joined(separator: " "), count: 1000).joined(separator: "\n")
+        let kernel = "[" + Array(repeating: Array(repeating: "1", count: 400).joined(separator: " "), count: 400).joined(separator: ";") + "]"
+        let (out, err, status) = runCommandLine("convcalc run --method direct --p same - '\(kernel)'", stdin: input)
         XCTAssertEqual(status, 1)
         XCTAssertEqual(out, "")
         XCTAssertTrue(err.contains("multiply–adds, more than the 2^38") && err.hasSuffix("use --method auto or fft, which take this one in far fewer steps\n"), err)
+        // A kernel far wider than the input costs little by scattering: it runs.
+        let wide = Array(repeating: Array(repeating: "1", count: 1000).joined(separator: " "), count: 1000).joined(separator: "\n")
+        let (_, err0, status0) = runCommandLine("convcalc run --method direct --p 1000 '[1]' -", stdin: wide)
+        XCTAssertEqual(status0, 0, err0)
         let row = Array(repeating: "1", count: 600_000).joined(separator: " ")
         let (_, err1, status1) = runCommandLine("convcalc run --p full - '[1]'", stdin: row)
         XCTAssertEqual(status1, 0, err1)
