@@ -334,24 +334,30 @@ struct MatrixFormatter {
         }
         let separator: UInt8 = format == .csv ? 0x2C : 0x20
         let rowsPerChannel = channels[0].rows, columns = channels[0].columns
-        let total = channels.count * rowsPerChannel
-        // Parts of about 2^18 values, at least one per thread when there is enough to share.
-        let values = total * columns
-        let parts = values < 1 << 16 ? 1 : max(1, min(total, max(threads, values >> 18)))
+        let plane = rowsPerChannel * columns
+        // Parts of about 2^18 values in reading order (a part may start mid-row), at least one
+        // per thread when there is enough to share: no buffer grows with the output.
+        let values = channels.count * plane
+        let parts = values < 1 << 16 ? 1 : max(threads, (values + (1 << 18) - 1) >> 18)
         return OrderedParts.run(count: parts, threads: min(threads, parts), make: { part -> [UInt8] in
-                    let rows = (part * total / parts)..<((part + 1) * total / parts)
-                    // Room for every value, separator and line end: nothing is measured twice.
-                    return NumberText.bytes(capacity: rows.count * (columns * (NumberText.room + 1) + 2)) { text in
-                        for row in rows {
-                            let (c, i) = (row / rowsPerChannel, row % rowsPerChannel)
-                            if i == 0 && c > 0 { text.append(byte: 0x0A) }
+                    let range = (part * values / parts)..<((part + 1) * values / parts)
+                    // Room for every value, its separator or line end, and channel breaks.
+                    return NumberText.bytes(capacity: range.count * (NumberText.room + 2) + 2) { text in
+                        var index = range.lowerBound
+                        while index < range.upperBound {
+                            let (c, offset) = (index / plane, index % plane)
+                            let (i, j) = (offset / columns, offset % columns)
+                            if offset == 0 && c > 0 { text.append(byte: 0x0A) }
+                            // The rest of this row within the part.
+                            let end = min(range.upperBound, index - j + columns)
                             channels[c].values.withUnsafeBufferPointer { v in
-                                for j in 0..<columns {
-                                    if j > 0 { text.append(byte: separator) }
-                                    append(v[i * columns + j], to: &text)
+                                for column in j..<(j + end - index) {
+                                    if column > 0 { text.append(byte: separator) }
+                                    append(v[i * columns + column], to: &text)
                                 }
                             }
-                            text.append(byte: 0x0A)
+                            if end == index - j + columns { text.append(byte: 0x0A) }
+                            index = end
                         }
                     }
                 }, take: { part in part.withUnsafeBufferPointer(write) })

@@ -15,6 +15,25 @@ final class RunSpeedTests: XCTestCase {
         }
     }
 
+    /// Output printed in parts that split rows (one long row; channels) reads the same as in one piece.
+    func testPartsSplitRowsAndChannels() {
+        let row = (0..<70_000).map { String($0 % 97 - 48) }.joined(separator: " ")
+        let (one, _, _) = runCommandLine("convcalc run --threads 1 - '[0.5 1]'", stdin: row)
+        let (two, err, status) = runCommandLine("convcalc run --threads 3 - '[0.5 1]'", stdin: row)
+        XCTAssertEqual(status, 0, err)
+        XCTAssertEqual(one, two)
+        XCTAssertEqual(one.split(separator: "\n").count, 1)
+        let block = (0..<300).map { i in (0..<150).map { j in String((i * j) % 11) }.joined(separator: " ") }.joined(separator: "\n")
+        let channels = block + "\n\n" + block + "\n"
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("convcalc-channels-\(getpid()).txt").path
+        XCTAssertNoThrow(try channels.write(toFile: path, atomically: true, encoding: .utf8))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (a, errA, _) = runCommandLine("convcalc run --threads 1 --format csv --g 2 \(path) -", stdin: "1 -1\n\n2 1\n")
+        let (b, _, _) = runCommandLine("convcalc run --threads 4 --format csv --g 2 \(path) -", stdin: "1 -1\n\n2 1\n")
+        XCTAssertEqual(a, b, errA)
+        XCTAssertEqual(a.components(separatedBy: "\n\n").count, 2)
+    }
+
     /// A large input through the whole command: every method and thread count print the same
     /// text (integers in: the FFT's result is rounded back to them), and parsing in parallel
     /// gives the same matrix as parsing in one piece.
