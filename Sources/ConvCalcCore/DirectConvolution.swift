@@ -295,24 +295,18 @@ enum DirectConvolution {
                         // Border columns (some taps fall in the padding): gathered with bounds checks,
                         // or, when there are more of them than input columns (a kernel far wider than
                         // the input), scattered from the input: every tap times every input column once.
-                        let borders = [0..<interior.lowerBound, interior.upperBound..<plan.outputColumns]
-                        if borders[0].count + borders[1].count <= width {
-                            for range in borders {
-                                for j in range {
-                                    var sum = start
-                                    for u in 0..<t {
-                                        let column = j + offsets[u]
-                                        if column >= 0 && column < width { sum += weights[u] * rows[u][column] }
-                                    }
-                                    outRow[j] = sum
-                                }
-                            }
+                        // (Two ranges, written out: no array is made per row.)
+                        let left = 0..<interior.lowerBound, right = interior.upperBound..<plan.outputColumns
+                        if left.count + right.count <= width {
+                            for j in left { outRow[j] = borderSum(j, start: start, taps: t, weights: weights, rows: rows, offsets: offsets, width: width) }
+                            for j in right { outRow[j] = borderSum(j, start: start, taps: t, weights: weights, rows: rows, offsets: offsets, width: width) }
                         } else {
-                            for range in borders where !range.isEmpty { (outRow + range.lowerBound).update(repeating: start, count: range.count) }
+                            if !left.isEmpty { outRow.update(repeating: start, count: left.count) }
+                            if !right.isEmpty { (outRow + right.lowerBound).update(repeating: start, count: right.count) }
                             for u in 0..<t {
                                 for column in 0..<width {
                                     let j = column - offsets[u]
-                                    if borders[0].contains(j) || borders[1].contains(j) { outRow[j] += weights[u] * rows[u][column] }
+                                    if left.contains(j) || right.contains(j) { outRow[j] += weights[u] * rows[u][column] }
                                 }
                             }
                         }
@@ -320,6 +314,18 @@ enum DirectConvolution {
                 }
             }
         }
+    }
+
+    /// One border output: the taps whose column `j + offset` lies in the input, in tap order.
+    @inline(__always)
+    static func borderSum(_ j: Int, start: Double, taps: Int, weights: UnsafeMutablePointer<Double>,
+                          rows: UnsafeMutablePointer<UnsafePointer<Double>>, offsets: UnsafeMutablePointer<Int>, width: Int) -> Double {
+        var sum = start
+        for u in 0..<taps {
+            let column = j + offsets[u]
+            if column >= 0 && column < width { sum += weights[u] * rows[u][column] }
+        }
+        return sum
     }
 
     /// Kernel rows and columns grouped for the transposed gather: output row i reads kernel rows
@@ -388,16 +394,8 @@ enum DirectConvolution {
             // input), scattered from the input: every tap times every input column once.
             let border = lowest + (count - highest)
             if border <= width {
-                for (from, to) in [(0, lowest), (highest, count)] where from < to {
-                    for m in from..<to {
-                        var sum = start
-                        for u in 0..<t {
-                            let column = m + offsets[u]
-                            if column >= 0 && column < width { sum += weights[u] * rows[u][column] }
-                        }
-                        out[m * c.stride] = sum
-                    }
-                }
+                for m in 0..<lowest { out[m * c.stride] = borderSum(m, start: start, taps: t, weights: weights, rows: rows, offsets: offsets, width: width) }
+                for m in highest..<count { out[m * c.stride] = borderSum(m, start: start, taps: t, weights: weights, rows: rows, offsets: offsets, width: width) }
             } else {
                 for u in 0..<t {
                     for column in 0..<width {
