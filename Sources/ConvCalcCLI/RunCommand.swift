@@ -162,6 +162,16 @@ enum RunCommand {
         if args.value(.input) != nil && !asMatrix { throw UsageError.invalid("--in gives the input size for --as-matrix; give INPUT instead") }
         // Operands: INPUT KERNEL, or --in SIZE KERNEL with --as-matrix.
         let operands = args.positionals
+        // Usage first: operands counted before -o is opened.
+        if args.value(.input) != nil && operands.count != 1 {
+            throw UsageError.invalid("with --in, give only KERNEL (got \(operands.count) operands)")
+        }
+        if args.value(.input) == nil && operands.count != 2 {
+            throw UsageError.invalid("run takes two operands, INPUT and KERNEL (a file, - or '[1 2; 3 4]'); got \(operands.count)")
+        }
+        // -o: the file is opened now, so a path that cannot be written fails before the work.
+        let outputFile = try args.value(.outputFile).map { try OutputFile(path: $0) }
+        defer { outputFile?.discard() }
         let input: [Matrix]
         let kernelText: Int
         if let size = args.value(.input) {
@@ -201,7 +211,8 @@ enum RunCommand {
         let formatter = MatrixFormatter(precision: precision)
         var result = CommandResult(output: "")
         if asMatrix {
-            result.output = formatter.render([try Convolution.matrix(plan, kernel: kernel.matrices)], format: format)
+            let a = try Convolution.matrix(plan, kernel: kernel.matrices)
+            result.stream = { write in formatter.stream([a], format: format, threads: threads, write: write) }
         } else if explain {
             result.output = try ConvolutionExplanation(plan: plan, input: input, kernel: kernel.matrices, bias: bias, formatter: formatter)
                 .render(at: args.value(.at))
@@ -239,9 +250,9 @@ enum RunCommand {
             timer.lap("compute", note: "\(used.rawValue), \(execution.level.rawValue), \(execution.threads) thread\(execution.threads == 1 ? "" : "s")")
             result.stream = { write in formatter.stream(output, format: format, threads: threads, write: write) }
         }
-        if let path = args.value(.outputFile) {
+        if let outputFile {
             let text = result.output
-            try OutputFile.write(to: path, result.stream ?? { write in
+            try outputFile.commit(result.stream ?? { write in
                 var text = text
                 return text.withUTF8(write)
             })
@@ -324,98 +335,130 @@ struct MatrixFormatter {
         }
     }
 
-    /// Text and CSV printed in parts of rows on `threads` threads and handed to `write` in
-    /// order as each part is ready (writing overlaps printing); JSON in one piece.
+    /// The matrices printed in parts of about 2^18 values, in reading order, on `threads`
+    /// threads, and handed to `write` in order as each part is ready (writing overlaps
+    /// printing; no buffer grows with the output).
+    ///
+    /// text: rows a line, values separated by spaces, channels by a blank line; csv: commas;
+    /// json: `{"rows", "columns", "data": [[...]]}`, with several channels
+    /// `{"channels", "rows", "columns", "data": [[[...]]]}`, and nan, inf, -inf as strings.
     func stream(_ channels: [Matrix], format: RunCommand.Format, threads: Int,
                 write: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool {
-        guard format != .json else {
-            var text = render(channels, format: format)
-            return text.withUTF8(write)
-        }
-        let separator: UInt8 = format == .csv ? 0x2C : 0x20
         let rowsPerChannel = channels[0].rows, columns = channels[0].columns
         let plane = rowsPerChannel * columns
-        // Parts of about 2^18 values in reading order (a part may start mid-row), at least one
-        // per thread when there is enough to share: no buffer grows with the output.
         let values = channels.count * plane
+        let multi = channels.count > 1
+        let json = format == .json
+        let separator: [UInt8] = format == .csv ? [0x2C] : (json ? [0x2C, 0x20] : [0x20])
+        if json {
+            var header = multi
+                ? "{\"channels\": \(channels.count), \"rows\": \(rowsPerChannel), \"columns\": \(columns), \"data\": "
+                : "{\"rows\": \(rowsPerChannel), \"columns\": \(columns), \"data\": "
+            guard header.withUTF8(write) else { return false }
+        }
         let parts = values < 1 << 16 ? 1 : max(threads, (values + (1 << 18) - 1) >> 18)
-        return OrderedParts.run(count: parts, threads: min(threads, parts), make: { part -> [UInt8] in
-                    let range = (part * values / parts)..<((part + 1) * values / parts)
-                    // Room for every value, its separator or line end, and channel breaks.
-                    return NumberText.bytes(capacity: range.count * (NumberText.room + 2) + 2) { text in
-                        var index = range.lowerBound
-                        while index < range.upperBound {
-                            let (c, offset) = (index / plane, index % plane)
-                            let (i, j) = (offset / columns, offset % columns)
-                            if offset == 0 && c > 0 { text.append(byte: 0x0A) }
-                            // The rest of this row within the part.
-                            let end = min(range.upperBound, index - j + columns)
-                            channels[c].values.withUnsafeBufferPointer { v in
-                                for column in j..<(j + end - index) {
-                                    if column > 0 { text.append(byte: separator) }
-                                    append(v[i * columns + column], to: &text)
+        let printed = OrderedParts.run(count: parts, threads: min(threads, parts), make: { part -> [UInt8] in
+            let range = (part * values / parts)..<((part + 1) * values / parts)
+            // Room for every value with its separators, quotes and brackets.
+            return NumberText.bytes(capacity: range.count * (NumberText.room + 10) + 16) { text in
+                func put(_ bytes: [UInt8]) { for byte in bytes { text.append(byte: byte) } }
+                var index = range.lowerBound
+                while index < range.upperBound {
+                    let (c, offset) = (index / plane, index % plane)
+                    let (i, j) = (offset / columns, offset % columns)
+                    let end = min(range.upperBound, index - j + columns)   // the rest of this row in the part
+                    channels[c].values.withUnsafeBufferPointer { v in
+                        for column in j..<(j + end - index) {
+                            if column == 0 {
+                                if json {
+                                    if i == 0 {
+                                        if multi { put(c == 0 ? [0x5B] : [0x2C, 0x20]) }   // "[" or ", " between channels
+                                        put([0x5B])                                         // the channel's rows
+                                    } else {
+                                        put([0x2C, 0x20])
+                                    }
+                                    put([0x5B])                                             // the row
+                                } else if i == 0 && c > 0 {
+                                    text.append(byte: 0x0A)                                 // blank line between channels
                                 }
+                            } else {
+                                put(separator)
                             }
-                            if end == index - j + columns { text.append(byte: 0x0A) }
-                            index = end
+                            let value = v[i * columns + column]
+                            if json && !value.isFinite {
+                                text.append(byte: 0x22)
+                                append(value, to: &text)
+                                text.append(byte: 0x22)
+                            } else {
+                                append(value, to: &text)
+                            }
                         }
                     }
-                }, take: { part in part.withUnsafeBufferPointer(write) })
-    }
-
-    /// Channels separated by a blank line (text, csv); JSON gives one channel as
-    /// `{"rows", "columns", "data": [[...]]}` and several as `{"channels", ..., "data": [[[...]]]}`.
-    func render(_ channels: [Matrix], format: RunCommand.Format) -> String {
-        var out = ""
-        switch format {
-        case .text, .csv:
-            let separator = format == .csv ? "," : " "
-            out.reserveCapacity(channels.reduce(0) { $0 + $1.values.count } * 8)
-            for (index, m) in channels.enumerated() {
-                if index > 0 { out += "\n" }
-                for i in 0..<m.rows {
-                    for j in 0..<m.columns {
-                        if j > 0 { out += separator }
-                        out += number(m[i, j])
+                    if end == index - j + columns {   // the row ends here
+                        if json {
+                            put([0x5D])
+                            if i == rowsPerChannel - 1 { put([0x5D]) }
+                            if i == rowsPerChannel - 1 && multi && c == channels.count - 1 { put([0x5D]) }
+                        } else {
+                            text.append(byte: 0x0A)
+                        }
                     }
-                    out += "\n"
+                    index = end
                 }
             }
-        case .json:
-            func json(_ v: Double) -> String { v.isFinite ? number(v) : "\"\(number(v))\"" }
-            func rows(_ m: Matrix) -> String { "[" + m.rowArrays.map { "[" + $0.map(json).joined(separator: ", ") + "]" }.joined(separator: ", ") + "]" }
-            let first = channels[0]
-            if channels.count == 1 {
-                out = "{\"rows\": \(first.rows), \"columns\": \(first.columns), \"data\": \(rows(first))}\n"
-            } else {
-                out = "{\"channels\": \(channels.count), \"rows\": \(first.rows), \"columns\": \(first.columns), \"data\": [" + channels.map(rows).joined(separator: ", ") + "]}\n"
-            }
+        }, take: { part in part.withUnsafeBufferPointer(write) })
+        guard printed else { return false }
+        if json {
+            var footer = "}\n"
+            return footer.withUTF8(write)
         }
-        return out
+        return true
     }
 }
 
-/// Writes a file through a temporary file in the same directory, renamed at the end.
-enum OutputFile {
-    static func write(to path: String, _ stream: ((UnsafeBufferPointer<UInt8>) -> Bool) -> Bool) throws {
-        let temporary = path + ".convcalc-\(getpid()).tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw OutputError.cannotWrite(path: path, reason: FileReader.describeErrno()) }
+/// A file written through a temporary file in the same directory, renamed at the end.
+///
+/// Opened before the work starts, so an unwritable path fails at once; discarded (the
+/// temporary file removed) when the run fails or the value goes away uncommitted.
+final class OutputFile {
+    let path: String
+    let temporary: String
+    private var descriptor: Int32
+
+    init(path: String) throws {
+        self.path = path
+        temporary = path + ".convcalc-\(getpid()).tmp"
+        descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard descriptor >= 0 else { throw OutputError.cannotWrite(path: path, reason: FileReader.describeErrno()) }
+    }
+
+    /// Writes everything `stream` makes, then renames the temporary file to `path`.
+    func commit(_ stream: ((UnsafeBufferPointer<UInt8>) -> Bool) -> Bool) throws {
         var failure: String?
         _ = stream { bytes in
-            guard FileDescriptorSink.writeAll(bytes, to: fd) else {
+            guard FileDescriptorSink.writeAll(bytes, to: self.descriptor) else {
                 failure = FileReader.describeErrno()   // errno of this thread, right after the failed write
                 return false
             }
             return true
         }
-        if close(fd) != 0 && failure == nil { failure = FileReader.describeErrno() }
+        if close(descriptor) != 0 && failure == nil { failure = FileReader.describeErrno() }
+        descriptor = -1
         if failure == nil && rename(temporary, path) != 0 { failure = FileReader.describeErrno() }
         if let failure {
             unlink(temporary)
             throw OutputError.cannotWrite(path: path, reason: failure)
         }
     }
+
+    func discard() {
+        guard descriptor >= 0 else { return }
+        close(descriptor)
+        unlink(temporary)
+        descriptor = -1
+    }
+
+    deinit { discard() }
 }
 
 enum OutputError: UserFacingError {

@@ -32,6 +32,17 @@ final class RunSpeedTests: XCTestCase {
         let (b, _, _) = runCommandLine("convcalc run --threads 4 --format csv --g 2 \(path) -", stdin: "1 -1\n\n2 1\n")
         XCTAssertEqual(a, b, errA)
         XCTAssertEqual(a.components(separatedBy: "\n\n").count, 2)
+        // JSON in parts: valid, and the same numbers.
+        let (json, errJ, statusJ) = runCommandLine("convcalc run --threads 4 --json --g 2 \(path) -", stdin: "1 -1\n\n2 1\n")
+        XCTAssertEqual(statusJ, 0, errJ)
+        let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        XCTAssertEqual(object?["channels"] as? Int, 2)
+        let data = object?["data"] as? [[[Double]]]
+        XCTAssertEqual(data?.count, 2)
+        XCTAssertEqual(data?[1].count, 300)
+        XCTAssertEqual(data?[1][299].count, 149)
+        let csvLast = a.split(separator: "\n").last.map { $0.split(separator: ",").compactMap { Double($0) } }
+        XCTAssertEqual(data?[1][299], csvLast)
     }
 
     /// A large input through the whole command: every method and thread count print the same
