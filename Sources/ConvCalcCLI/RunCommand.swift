@@ -169,15 +169,13 @@ enum RunCommand {
         if args.value(.input) == nil && operands.count != 2 {
             throw UsageError.invalid("run takes two operands, INPUT and KERNEL (a file, - or '[1 2; 3 4]'); got \(operands.count)")
         }
+        if operands.filter({ $0 == "-" }).count > 1 { throw UsageError.invalid("only one of INPUT and KERNEL can be - (standard input)") }
         // -o: the file is opened now, so a path that cannot be written fails before the work.
         let outputFile = try args.value(.outputFile).map { try OutputFile(path: $0) }
         defer { outputFile?.discard() }
         let input: [Matrix]
         let kernelText: Int
         if let size = args.value(.input) {
-            guard operands.count == 1 else {
-                throw UsageError.invalid("with --in, give only KERNEL (got \(operands.count) operands)")
-            }
             let dims = try DimSize.parse(size, key: "--in", minimum: 1).values
             guard dims.count == 2 || dims.count == 3 else {
                 throw LayerError.malformedValue(key: "--in", value: size, expected: "HxW or CxHxW")
@@ -188,10 +186,6 @@ enum RunCommand {
             input = (0..<channels).map { _ in Matrix(rows: rows, columns: columns) }
             kernelText = 0
         } else {
-            guard operands.count == 2 else {
-                throw UsageError.invalid("run takes two operands, INPUT and KERNEL (a file, - or '[1 2; 3 4]'); got \(operands.count)")
-            }
-            if operands.filter({ $0 == "-" }).count > 1 { throw UsageError.invalid("only one of INPUT and KERNEL can be - (standard input)") }
             input = try operand(operands[0], role: "input", context: context, threads: threads, timer: &timer).matrices
             kernelText = 1
         }

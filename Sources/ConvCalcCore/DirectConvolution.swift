@@ -166,21 +166,16 @@ public enum OrderedParts {
 
 /// The direct method: every output element as a sum of products, vectorised across output
 /// columns (`sumTaps`), rows shared among threads, no padded copy of the input for zero
-/// padding with unit column stride (border columns are summed with bounds checks).
+/// padding with unit column stride (border columns are gathered with bounds checks, or
+/// scattered from the input when there are more of them than input columns).
 ///
 /// Forward: output row i of channel o is `bias[o] + Σ_{c, a, b} k[c, a, b] · E_c[rowSource(i·sh + a·dh)][j·sw + b·dw]`,
 /// E the input extended by the padding (zeros, or the padding mode's copies). With a column
-/// stride, E is split into `sw` phase planes (column `m·sw + φ` of E is column m of plane φ),
-/// so every tap reads a contiguous run.
+/// stride or a padding mode, E is copied as phase planes (column `m·sw + φ` of E is column m
+/// of plane φ; only the phases the kernel reads), so every tap reads a contiguous run.
 /// Transposed: output column `q = m·sw + φ` reads input column `(q + pb − b·dw)/sw` for the
 /// kernel columns b where that division is exact: contiguous in m for each phase φ.
 enum DirectConvolution {
-    /// One row of a source: its start and its length.
-    struct SourceRow {
-        var start: UnsafePointer<Double>
-        var length: Int
-    }
-
     static func run(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernels: [Matrix], bias: [Double]?, execution: Execution,
                     into outBase: UnsafeMutablePointer<Double>) {
         let spec = plan.spec
