@@ -153,33 +153,31 @@ enum FileReader {
     }
 
     static func readBytes(path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw InputError.unreadable(path: path, reason: describeErrno()) }
-        defer { close(fd) }
-        var info = stat()
-        var expected = 0
-        if fstat(fd, &info) == 0 {
-            if (info.st_mode & S_IFMT) == S_IFDIR { throw InputError.unreadable(path: path, reason: "it is a directory") }
-            if (info.st_mode & S_IFMT) == S_IFREG { expected = Int(info.st_size) }
-        }
-        return try readAll(descriptor: fd, name: path, expected: expected)
+        try withOpenFile(path) { fd, size in try readAll(descriptor: fd, name: path, expected: size ?? 0) }
     }
 
-    /// A regular file of 1 MiB or more mapped into memory (no copy); smaller files, pipes and
-    /// devices read. nil when mapping is not possible (then the caller reads).
+    /// A regular file of 1 MiB or more mapped into memory (no copy); smaller files, pipes,
+    /// devices, and files that cannot be mapped are read.
     static func map(path: String) throws -> FileBytes {
+        try withOpenFile(path) { fd, size in
+            if let size, size >= 1 << 20,
+               let address = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), address != MAP_FAILED {
+                return FileBytes(mapped: UnsafeRawPointer(address), count: size)
+            }
+            return FileBytes(try readAll(descriptor: fd, name: path, expected: size ?? 0))
+        }
+    }
+
+    /// Opens `path` for reading (a directory is an error) and passes the descriptor and, for
+    /// a regular file, its size; closes it afterwards.
+    static func withOpenFile<R>(_ path: String, _ body: (Int32, Int?) throws -> R) throws -> R {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw InputError.unreadable(path: path, reason: describeErrno()) }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw InputError.unreadable(path: path, reason: describeErrno()) }
         if (info.st_mode & S_IFMT) == S_IFDIR { throw InputError.unreadable(path: path, reason: "it is a directory") }
-        let size = Int(info.st_size)
-        if (info.st_mode & S_IFMT) == S_IFREG && size >= 1 << 20,
-           let address = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), address != MAP_FAILED {
-            return FileBytes(mapped: UnsafeRawPointer(address), count: size)
-        }
-        return FileBytes(try readAll(descriptor: fd, name: path, expected: (info.st_mode & S_IFMT) == S_IFREG ? size : 0))
+        return try body(fd, (info.st_mode & S_IFMT) == S_IFREG ? Int(info.st_size) : nil)
     }
 
     static func text(_ bytes: [UInt8], name: String) throws -> String {

@@ -33,12 +33,17 @@ enum Machine {
     /// Memory the system can give without swapping (MemAvailable of /proc/meminfo), nil when
     /// unknown (then only convcalc's fixed limits apply).
     static func availableMemory() -> Int? {
+        kilobytes("MemAvailable", in: "/proc/meminfo").map { $0 * 1024 }
+    }
+
+    /// The number of a `Name:  1234 kB` line of a /proc file, nil when absent (or not Linux).
+    static func kilobytes(_ name: String, in path: String) -> Int? {
         #if os(Linux)
-        guard let bytes = try? FileReader.readBytes(path: "/proc/meminfo") else { return nil }
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("MemAvailable:") {
-            let words = line.dropFirst(13).split(whereSeparator: { $0 == " " || $0 == "\t" })
+        guard let bytes = try? FileReader.readBytes(path: path) else { return nil }
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix(name + ":") {
+            let words = line.dropFirst(name.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard let kilobytes = words.first.flatMap({ Int($0) }), kilobytes < Int.max / 1024 else { return nil }
-            return kilobytes * 1024
+            return kilobytes
         }
         #endif
         return nil
@@ -95,14 +100,6 @@ struct PhaseTimer {
 
     /// The process's peak resident memory in bytes (VmHWM of /proc/self/status), nil elsewhere.
     static func peakMemory() -> Int? {
-        #if os(Linux)
-        guard let bytes = try? FileReader.readBytes(path: "/proc/self/status") else { return nil }
-        let text = String(decoding: bytes, as: UTF8.self)
-        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kilobytes = Int(line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "") else { return nil }
-        return kilobytes * 1024
-        #else
-        return nil
-        #endif
+        Machine.kilobytes("VmHWM", in: "/proc/self/status").map { $0 * 1024 }
     }
 }

@@ -173,6 +173,8 @@ enum RunCommand {
         // -o: the file is opened now, so a path that cannot be written fails before the work.
         let outputFile = try args.value(.outputFile).map { try OutputFile(path: $0) }
         defer { outputFile?.discard() }
+        // Parsed values: at most an eighth of the available memory (and 2^28), for every operand.
+        let valueLimit = max(min(Convolution.elementLimit, (Machine.availableMemory() ?? Int.max) / 64), 1 << 16)
         let input: [Matrix]
         let kernelText: Int
         if let size = args.value(.input) {
@@ -186,13 +188,13 @@ enum RunCommand {
             input = (0..<channels).map { _ in Matrix(rows: rows, columns: columns) }
             kernelText = 0
         } else {
-            input = try operand(operands[0], role: "input", context: context, threads: threads, timer: &timer).matrices
+            input = try operand(operands[0], role: "input", context: context, threads: threads, valueLimit: valueLimit, timer: &timer).matrices
             kernelText = 1
         }
-        let kernel = try operand(operands[kernelText], role: "kernel", context: context, threads: threads, timer: &timer)
+        let kernel = try operand(operands[kernelText], role: "kernel", context: context, threads: threads, valueLimit: valueLimit, timer: &timer)
         var bias: [Double]?
         if let text = args.value(.biasVector) {
-            let vector = try operand(text, role: "bias", context: context, threads: 1, timer: &timer).matrices
+            let vector = try operand(text, role: "bias", context: context, threads: 1, valueLimit: valueLimit, timer: &timer).matrices
             guard vector.count == 1, vector[0].rows == 1 || vector[0].columns == 1 else {
                 throw UsageError.invalid("--bias takes a vector: one row or one column of values, one per output channel")
             }
@@ -258,16 +260,15 @@ enum RunCommand {
     }
 
     /// Reads INPUT, KERNEL or --bias: inline `[...]`, `-` for stdin, or a file; errors name the source.
-    static func operand(_ argument: String, role: String, context: InputContext, threads: Int, timer: inout PhaseTimer) throws -> MatrixText.Blocks {
+    static func operand(_ argument: String, role: String, context: InputContext, threads: Int, valueLimit: Int,
+                        timer: inout PhaseTimer) throws -> MatrixText.Blocks {
         let inline = argument.hasPrefix("[")
         do {
             if inline { return MatrixText.Blocks(matrices: [try MatrixText.parseInline(argument)], separatorLines: [], statedShape: nil) }
             let bytes = try context.readBytes(argument)
             timer.lap("read \(role)")
             defer { timer.lap("parse \(role)") }
-            // At most an eighth of the available memory in parsed values (and 2^28).
-            let limit = min(Convolution.elementLimit, (Machine.availableMemory() ?? Int.max) / 64)
-            return try bytes.withBytes { try MatrixText.parseBlocks(bytes: $0, threads: threads, valueLimit: max(limit, 1 << 16)) }
+            return try bytes.withBytes { try MatrixText.parseBlocks(bytes: $0, threads: threads, valueLimit: valueLimit) }
         } catch let error as MatrixTextError {
             throw NamedSourceError(name: inline ? "<inline \(role)>" : (argument == "-" ? "<stdin>" : argument), underlying: error)
         } catch InputError.unreadable(let path, let reason) where argument.contains(" ") || argument.contains(";") {

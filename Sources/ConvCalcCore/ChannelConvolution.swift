@@ -199,14 +199,15 @@ extension Convolution {
                            execution: Execution, into output: inout [Double]) -> [Matrix] {
         precondition(output.count == plan.outputChannels * plan.outputRows * plan.outputColumns, "output from allocateOutput")
         let blocks = plan.spec.flip ? kernel.map { $0.rotated180() } : kernel
+        let used = method(plan, execution.method)
         output.withUnsafeMutableBufferPointer { buffer in
             let pointer = buffer.baseAddress!
-            switch method(plan, execution.method) {
+            switch used {
             case .fft: FourierConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: pointer)
             default: DirectConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: pointer)
             }
         }
-        if method(plan, execution.method) == .fft, let bound = FourierConvolution.integerBound(plan, input, blocks, bias: bias), bound < 0x1p40 {
+        if used == .fft, let bound = FourierConvolution.integerBound(plan, input, blocks, bias: bias), bound < 0x1p40 {
             // Integers in, integers out: the FFT's rounding error (far below 1e-3 here) is removed.
             for index in output.indices { output[index] = output[index].rounded() + 0 }   // + 0: no "-0" from a tiny negative error
         }

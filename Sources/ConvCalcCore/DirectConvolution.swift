@@ -67,14 +67,34 @@ public struct Execution: Sendable {
     }
 }
 
-/// Runs `body` on `count` items split into contiguous ranges, one thread per range.
-public enum ParallelRanges {
+#if canImport(Glibc) || canImport(Musl)
+/// A POSIX thread running a closure.
+enum WorkerThread {
     final class Job {
-        let body: (Range<Int>) -> Void
-        let range: Range<Int>
-        init(body: @escaping (Range<Int>) -> Void, range: Range<Int>) { (self.body, self.range) = (body, range) }
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
     }
 
+    /// Starts `body` on a new thread, to be joined; when no thread can be had, runs it here
+    /// and returns nil.
+    static func start(_ body: @escaping () -> Void) -> pthread_t? {
+        let job = Unmanaged.passRetained(Job(body)).toOpaque()
+        var thread = pthread_t()
+        let status = pthread_create(&thread, nil, { raw in
+            Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue().body()
+            return nil
+        }, job)
+        guard status == 0 else {
+            Unmanaged<Job>.fromOpaque(job).takeRetainedValue().body()
+            return nil
+        }
+        return thread
+    }
+}
+#endif
+
+/// Runs `body` on `count` items split into contiguous ranges, one thread per range.
+public enum ParallelRanges {
     public static func run(count: Int, threads: Int, _ body: @escaping (Range<Int>) -> Void) {
         let parts = max(1, min(threads, count))
         guard parts > 1 else {
@@ -83,22 +103,7 @@ public enum ParallelRanges {
         }
         let ranges = (0..<parts).map { p in (p * count / parts)..<((p + 1) * count / parts) }
         #if canImport(Glibc) || canImport(Musl)
-        var started: [pthread_t] = []
-        for range in ranges.dropFirst() {
-            var thread = pthread_t()
-            let job = Unmanaged.passRetained(Job(body: body, range: range)).toOpaque()
-            let status = pthread_create(&thread, nil, { raw in
-                let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
-                job.body(job.range)
-                return nil
-            }, job)
-            if status == 0 {
-                started.append(thread)
-            } else {
-                let job = Unmanaged<Job>.fromOpaque(job).takeRetainedValue()
-                body(job.range)   // no thread to be had: do it here
-            }
-        }
+        let started = ranges.dropFirst().compactMap { range in WorkerThread.start { body(range) } }
         body(ranges[0])
         for thread in started { pthread_join(thread, nil) }
         #else
@@ -110,11 +115,6 @@ public enum ParallelRanges {
 /// Parts made on worker threads and taken in order by the calling thread as each is ready:
 /// printing overlaps writing (part k is written while later parts are still being made).
 public enum OrderedParts {
-    final class Worker {
-        let body: () -> Void
-        init(_ body: @escaping () -> Void) { self.body = body }
-    }
-
     /// Makes parts `0..<count` with `make` on `threads` threads (part p on thread p mod threads)
     /// and hands them to `take` in order; `take` returning false stops the taking (the parts
     /// still get made). Returns whether every part was taken.
@@ -131,22 +131,12 @@ public enum OrderedParts {
             parts.deinitialize(count: count)
             parts.deallocate()
         }
-        var started: [pthread_t] = []
-        for w in 0..<workers {
-            let job = Unmanaged.passRetained(Worker {
+        let started = (0..<workers).compactMap { w in
+            WorkerThread.start {
                 for p in stride(from: w, to: count, by: workers) {
                     parts[p] = make(p)
                     sem_post(ready + p)
                 }
-            }).toOpaque()
-            var thread = pthread_t()
-            if pthread_create(&thread, nil, { raw in
-                Unmanaged<Worker>.fromOpaque(raw!).takeRetainedValue().body()
-                return nil
-            }, job) == 0 {
-                started.append(thread)
-            } else {
-                Unmanaged<Worker>.fromOpaque(job).takeRetainedValue().body()   // no thread: make them here
             }
         }
         var taking = true

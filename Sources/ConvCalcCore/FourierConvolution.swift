@@ -79,30 +79,36 @@ public enum FourierConvolution {
 
     /// The stride-1 correlation that gives the output, per dimension.
     struct Axis {
-        /// E index → input index, or −1 for a zero; length `needed + extent − 1`.
-        var source: [Int]
         /// Dilated kernel extent `ke`.
         var extent: Int
         /// z positions needed: `0 ..< needed`; output i sits at z(i·stride).
         var needed: Int
         var stride: Int
-        var outputs: Int
+        /// False when E would be too long to index (a huge stride or dilation): FFT not offered.
+        var supported: Bool
         /// Tile length (a power of two ≥ 8 and ≥ extent) and useful outputs per tile.
         var tile = 8
         var useful: Int { tile - extent + 1 }
-        var tiles: Int { (needed + useful - 1) / useful }
-
-        /// False when E would be too long to index (a huge stride or dilation): FFT not offered.
-        var supported: Bool { !source.isEmpty }
+        var tiles: Int { tileCount(tile) }
+        /// E index → input index, or −1 for a zero; length `needed + extent − 1`. Made by
+        /// `makeSource()` only when the FFT runs (choosing and sizing need no more than sizes).
+        var source: [Int] = []
+        private let step: DimensionStep
+        private let transposed: Bool
+        private let mode: PaddingMode
 
         init(_ step: DimensionStep, kernel: Int, transposed: Bool, mode: PaddingMode) {
+            (self.step, self.transposed, self.mode) = (step, transposed, mode)
             extent = step.dilation * (kernel - 1) + 1
-            outputs = step.output
             stride = transposed ? 1 : step.stride
             let (span, overflow) = (step.output - 1).multipliedReportingOverflow(by: stride)
             needed = transposed ? step.output : (overflow ? Int.max : span + 1)
-            source = []
-            guard !overflow, needed <= 1 << 24, needed + extent - 1 <= 1 << 24 else { return }
+            supported = !overflow && needed <= 1 << 24 && needed + extent - 1 <= 1 << 24
+        }
+
+        /// Fills `source`.
+        mutating func makeSource() {
+            let (step, mode) = (self.step, self.mode)
             if transposed {
                 let offset = extent - 1 - step.pad.before
                 source = (0..<(needed + extent - 1)).map { p in
@@ -115,10 +121,9 @@ public enum FourierConvolution {
             }
         }
 
-        /// Cost of one axis's share: tiles and the transform length.
-        func cost(tile n: Int) -> (tiles: Int, n: Int) {
-            let useful = n - extent + 1
-            return ((needed + useful - 1) / useful, n)
+        /// Tiles of length `n` needed to cover the axis.
+        func tileCount(_ n: Int) -> Int {
+            Convolution.countUpTo(needed, step: n - extent + 1)
         }
     }
 
@@ -138,7 +143,7 @@ public enum FourierConvolution {
         var best: (Int, Int, Double)?
         for n in candidates(rows) {
             for m in candidates(columns) {
-                let tileCount = Double(rows.cost(tile: n).tiles) * Double(columns.cost(tile: m).tiles)
+                let tileCount = Double(rows.tileCount(n)) * Double(columns.tileCount(m))
                 let points = Double(n * m)
                 let work = (tileCount / 2).rounded(.up) * points * Double(n.trailingZeroBitCount + m.trailingZeroBitCount + 4)
                 if best == nil || work < best!.2 { best = (n, m, work) }
@@ -166,7 +171,10 @@ public enum FourierConvolution {
     /// Doubles the FFT buffers hold: kernel spectra, and per thread (two counted) the tiles'.
     public static func bufferValues(_ plan: ConvolutionPlan) -> Int? {
         let (rows, columns) = axes(plan)
-        guard let (n, m, _) = tiles(rows, columns) else { return nil }
+        return tiles(rows, columns).flatMap { bufferValues(plan, n: $0.0, m: $0.1) }
+    }
+
+    static func bufferValues(_ plan: ConvolutionPlan, n: Int, m: Int) -> Int? {
         let spectra = Double(n * m) * 2 * Double(plan.blockCount + 2 * (plan.inputChannels + 3))
         return spectra < 1e18 ? Int(spectra) : nil
     }
@@ -174,9 +182,9 @@ public enum FourierConvolution {
     /// FFT work units of a plan, nil when too large for memory.
     static func estimate(_ plan: ConvolutionPlan) -> Double? {
         let (rows, columns) = axes(plan)
-        guard let (n, m, perChannel) = tiles(rows, columns), let spectra = bufferValues(plan),
+        guard let (n, m, perChannel) = tiles(rows, columns), let spectra = bufferValues(plan, n: n, m: m),
               spectra <= Convolution.elementLimit else { return nil }
-        let pairs = (Double(rows.cost(tile: n).tiles) * Double(columns.cost(tile: m).tiles) / 2).rounded(.up)
+        let pairs = (Double(rows.tileCount(n)) * Double(columns.tileCount(m)) / 2).rounded(.up)
         let products = pairs * Double(n * m) * Double(plan.outputChannels * plan.inputsPerGroup) * 1.5
         return perChannel * Double(plan.inputChannels + plan.outputChannels) + products
     }
@@ -196,6 +204,8 @@ public enum FourierConvolution {
         let (n, m, _) = tiles(rows, columns)!
         rows.tile = n
         columns.tile = m
+        rows.makeSource()
+        columns.makeSource()
         // Rows are padded by 8 values: power-of-two strides would put a column's values in one cache set.
         let (natural, turned) = (m + 8, n + 8)
         let size = max(n * natural, m * turned)
