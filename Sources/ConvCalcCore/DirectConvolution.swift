@@ -277,26 +277,34 @@ enum DirectConvolution {
                             execution.level.sumTaps(outRow + interior.lowerBound, outStride: 1, count: interior.count, start: start,
                                                     sources: sources, weights: weights, taps: t)
                         }
-                        // Border columns (some taps fall in the padding): gathered with bounds checks,
-                        // or, when there are more of them than input columns (a kernel far wider than
-                        // the input), scattered from the input: every tap times every input column once.
-                        // (Two ranges, written out: no array is made per row.)
-                        let left = 0..<interior.lowerBound, right = interior.upperBound..<plan.outputColumns
-                        if left.count + right.count <= width {
-                            for j in left { outRow[j] = borderSum(j, start: start, taps: t, weights: weights, rows: rows, offsets: offsets, width: width) }
-                            for j in right { outRow[j] = borderSum(j, start: start, taps: t, weights: weights, rows: rows, offsets: offsets, width: width) }
-                        } else {
-                            if !left.isEmpty { outRow.update(repeating: start, count: left.count) }
-                            if !right.isEmpty { (outRow + right.lowerBound).update(repeating: start, count: right.count) }
-                            for u in 0..<t {
-                                for column in 0..<width {
-                                    let j = column - offsets[u]
-                                    if left.contains(j) || right.contains(j) { outRow[j] += weights[u] * rows[u][column] }
-                                }
-                            }
-                        }
+                        // Border columns: some taps fall in the padding.
+                        border(outRow, stride: 1, left: 0..<interior.lowerBound, right: interior.upperBound..<plan.outputColumns,
+                               start: start, taps: t, weights: weights, rows: rows, offsets: offsets, width: width)
                     }
                 }
+            }
+        }
+    }
+
+    /// The border outputs `left` and `right` (at `out[j·stride]`; some taps fall outside the
+    /// input): gathered with bounds checks, or, when there are more of them than input
+    /// columns (a kernel far wider than the input), scattered from the input: every tap times
+    /// every input column once.
+    @inline(__always)
+    static func border(_ out: UnsafeMutablePointer<Double>, stride: Int, left: Range<Int>, right: Range<Int>, start: Double, taps: Int,
+                       weights: UnsafeMutablePointer<Double>, rows: UnsafeMutablePointer<UnsafePointer<Double>>,
+                       offsets: UnsafeMutablePointer<Int>, width: Int) {
+        if left.count + right.count <= width {
+            for j in left { out[j * stride] = borderSum(j, start: start, taps: taps, weights: weights, rows: rows, offsets: offsets, width: width) }
+            for j in right { out[j * stride] = borderSum(j, start: start, taps: taps, weights: weights, rows: rows, offsets: offsets, width: width) }
+            return
+        }
+        for j in left { out[j * stride] = start }
+        for j in right { out[j * stride] = start }
+        for u in 0..<taps {
+            for column in 0..<width {
+                let j = column - offsets[u]
+                if left.contains(j) || right.contains(j) { out[j * stride] += weights[u] * rows[u][column] }
             }
         }
     }
@@ -374,21 +382,9 @@ enum DirectConvolution {
             } else {
                 (lowest, highest) = (count, count)
             }
-            // Border outputs (some taps fall outside the input): gathered with bounds checks, or,
-            // when there are more of them than input columns (a kernel far wider than the
-            // input), scattered from the input: every tap times every input column once.
-            let border = lowest + (count - highest)
-            if border <= width {
-                for m in 0..<lowest { out[m * c.stride] = borderSum(m, start: start, taps: t, weights: weights, rows: rows, offsets: offsets, width: width) }
-                for m in highest..<count { out[m * c.stride] = borderSum(m, start: start, taps: t, weights: weights, rows: rows, offsets: offsets, width: width) }
-            } else {
-                for u in 0..<t {
-                    for column in 0..<width {
-                        let m = column - offsets[u]
-                        if (m >= 0 && m < lowest) || (m >= highest && m < count) { out[m * c.stride] += weights[u] * rows[u][column] }
-                    }
-                }
-            }
+            // Border outputs: some taps fall outside the input.
+            border(out, stride: c.stride, left: 0..<lowest, right: highest..<count,
+                   start: start, taps: t, weights: weights, rows: rows, offsets: offsets, width: width)
         }
     }
 }
