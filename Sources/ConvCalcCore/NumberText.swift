@@ -40,11 +40,6 @@ public struct NumberText {
         cursor += body(cursor)
     }
 
-    /// Appends ASCII text (at most `room` bytes between checks).
-    public mutating func append(_ text: String) {
-        for byte in text.utf8 { append(byte: byte) }
-    }
-
     /// Appends `value` in the shortest round-trip form.
     @inline(__always)
     public mutating func append(_ value: Double) {
