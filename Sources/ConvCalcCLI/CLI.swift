@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ConvCalcCore
 
 /// The version printed by `convcalc --version`.
@@ -33,8 +40,19 @@ let commands: [Command] = [ShapeCommand.command, ReceptiveFieldCommand.command, 
 /// Runs convcalc with `args` (without the program name) and returns the exit status.
 ///
 /// Output goes to the given sinks; stdout gets nothing when the command fails.
-/// Exit status: 0 success, 1 impossible computation or bad data, 2 usage error (SPEC §1).
+/// Exit status: 0 success, 1 impossible computation or bad data, 2 usage error (SPEC §1);
+/// output that could not all be written to stdout is a failure too (1).
 public func run(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: TextSink) -> Int32 {
+    let status = dispatch(args, stdin: stdin, stdout: stdout, stderr: stderr)
+    guard status == 0, let failure = stdout.writeFailure else { return status }
+    // A reader that went away (EPIPE, with SIGPIPE ignored) needs no message: it has what it wanted.
+    if failure != EPIPE {
+        stderr.write("convcalc: error: cannot write standard output: \(String(cString: strerror(failure)))\n")
+    }
+    return 1
+}
+
+private func dispatch(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: TextSink) -> Int32 {
     guard let first = args.first else {
         stdout.write(Help.topLevel())
         return 0
@@ -78,7 +96,7 @@ public func run(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: 
         stdout.write(result.output)
         _ = result.stream? { bytes in
             stdout.write(bytes: bytes)
-            return true
+            return stdout.writeFailure == nil   // stop making output nobody can receive
         }
         if var timings = result.timings {
             if timings.hasWrite == false { timings.lap("format and write") }

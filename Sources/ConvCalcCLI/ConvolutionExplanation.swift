@@ -17,11 +17,11 @@ struct ConvolutionExplanation {
     func render(at: String?) throws -> String {
         guard plan.inputRows <= Self.largest, plan.inputColumns <= Self.largest,
               plan.outputRows <= 2 * Self.largest, plan.outputColumns <= 2 * Self.largest else {
-            throw UsageError.invalid("--explain shows every value, so it takes inputs up to \(Self.largest)x\(Self.largest) and outputs up to \(2 * Self.largest)x\(2 * Self.largest); this one is \(plan.inputRows)x\(plan.inputColumns) → \(plan.outputRows)x\(plan.outputColumns) (use --as-matrix, or drop --explain)")
+            throw ExplanationLimit(message: "--explain shows every value, so it takes inputs up to \(Self.largest)x\(Self.largest) and outputs up to \(2 * Self.largest)x\(2 * Self.largest); this one is \(plan.inputRows)x\(plan.inputColumns) → \(plan.outputRows)x\(plan.outputColumns) (use --as-matrix, or drop --explain)")
         }
         let terms = plan.inputsPerGroup * plan.kernelRows * plan.kernelColumns
         guard terms <= Self.largest * Self.largest, plan.inputChannels <= 16, plan.outputChannels <= 16 else {
-            throw UsageError.invalid("--explain writes every term out, so it takes up to \(Self.largest * Self.largest) terms per output and 16 channels; this one has \(terms) terms and \(plan.inputChannels) → \(plan.outputChannels) channels (drop --explain)")
+            throw ExplanationLimit(message: "--explain writes every term out, so it takes up to \(Self.largest * Self.largest) terms per output and 16 channels; this one has \(terms) terms and \(plan.inputChannels) → \(plan.outputChannels) channels (drop --explain)")
         }
         let (o, i, j) = try element(at)
         let spec = plan.spec
@@ -195,4 +195,11 @@ struct ConvolutionExplanation {
         lines += grid(a, marks: nil)
         return lines
     }
+}
+
+/// An input too large to write out term by term: a limit on the data, not a usage error
+/// (exit 1, as every other limit of `run`).
+struct ExplanationLimit: UserFacingError {
+    let message: String
+    var category: ErrorCategory { .data }
 }

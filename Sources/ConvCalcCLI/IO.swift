@@ -15,10 +15,14 @@ public protocol TextSink: AnyObject {
     /// The terminal's width when this sink is a terminal, else nil (then output is laid out
     /// for 80 columns, so files and tests do not depend on the terminal).
     var terminalWidth: Int? { get }
+    /// The `errno` of the first write that failed (a full disk, a closed pipe or descriptor),
+    /// nil while every write has succeeded. After a failure further writes are skipped.
+    var writeFailure: Int32? { get }
 }
 
 extension TextSink {
     public var terminalWidth: Int? { nil }
+    public var writeFailure: Int32? { nil }
     public func write(bytes: UnsafeBufferPointer<UInt8>) { write(String(decoding: bytes, as: UTF8.self)) }
 }
 
@@ -32,24 +36,30 @@ public final class StringSink: TextSink {
 /// Writes to a file descriptor (the real stdout and stderr).
 public final class FileDescriptorSink: TextSink {
     let descriptor: Int32
-    public init(descriptor: Int32) { self.descriptor = descriptor }
-    public static let standardOutput = FileDescriptorSink(descriptor: 1)
+    public private(set) var writeFailure: Int32?
+
+    /// `closed`: the process was started with this descriptor closed (`>&-`); it now holds
+    /// /dev/null only to keep the number from being reused, and every write fails with EBADF.
+    public init(descriptor: Int32, closed: Bool = false) {
+        self.descriptor = descriptor
+        writeFailure = closed ? EBADF : nil
+    }
 
     public var terminalWidth: Int? {
-        guard isatty(descriptor) == 1 else { return nil }
+        guard writeFailure == nil, isatty(descriptor) == 1 else { return nil }
         var size = winsize()
         guard ioctl(descriptor, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return nil }
         return Int(size.ws_col)
     }
-    public static let standardError = FileDescriptorSink(descriptor: 2)
 
     public func write(_ text: String) {
         var text = text
-        _ = text.withUTF8 { FileDescriptorSink.writeAll($0, to: descriptor) }   // a closed pipe: nothing more can be said
+        text.withUTF8 { write(bytes: $0) }
     }
 
     public func write(bytes: UnsafeBufferPointer<UInt8>) {
-        _ = FileDescriptorSink.writeAll(bytes, to: descriptor)
+        guard writeFailure == nil else { return }
+        if !FileDescriptorSink.writeAll(bytes, to: descriptor) { writeFailure = errno }
     }
 
     /// Writes all of `buffer` to `descriptor`, retrying after interruptions; false on an error
@@ -68,6 +78,35 @@ public final class FileDescriptorSink: TextSink {
     }
 }
 
+/// What the real process sets up before running a command (`main.swift`).
+public enum ProcessSetup {
+    /// Makes the process behave as a command-line tool should under hostile conditions, and
+    /// returns which of descriptors 0, 1 and 2 were closed when it started:
+    /// - each closed one is opened on /dev/null, so a file convcalc opens later (`-o FILE`, an
+    ///   input) can never take its number and receive what was meant for standard output;
+    /// - SIGQUIT ends the process as it does any other (the Swift runtime's handler would print
+    ///   a backtrace and let the run go on);
+    /// - under an address-space limit (`ulimit -v`) threads share one malloc arena, as each
+    ///   extra arena reserves 64 MiB of address space.
+    public static func prepare() -> (input: Bool, output: Bool, error: Bool) {
+        func reserve(_ descriptor: Int32) -> Bool {
+            guard fcntl(descriptor, F_GETFD) == -1 && errno == EBADF else { return false }
+            let opened = open("/dev/null", descriptor == 0 ? O_RDONLY : O_WRONLY)
+            if opened >= 0 && opened != descriptor { close(opened) }   // not the lowest free number: leave it
+            return true
+        }
+        let closed = (reserve(0), reserve(1), reserve(2))
+        signal(SIGQUIT, SIG_DFL)
+        #if os(Linux)
+        // glibc's mallopt(M_ARENA_MAX = -8, 1); <malloc.h> is not in the Glibc module.
+        if Machine.addressSpaceLeft() != nil, let mallopt = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") {
+            _ = unsafeBitCast(mallopt, to: (@convention(c) (Int32, Int32) -> Int32).self)(-8, 1)
+        }
+        #endif
+        return closed
+    }
+}
+
 /// Where standard input comes from. Passed in, so tests can feed it.
 public protocol InputSource {
     func readAll() throws -> String
@@ -81,14 +120,15 @@ extension InputSource {
 
 /// Standard input of the process.
 public struct StandardInput: InputSource {
-    public init() {}
+    /// The process was started with standard input closed (`<&-`).
+    let closed: Bool
+    public init(closed: Bool = false) { self.closed = closed }
     public func readAll() throws -> String {
         try FileReader.text(try readAllBytes(), name: "<stdin>")
     }
     public func readAllBytes() throws -> [UInt8] {
-        // Standard input is held in memory: at most 2 GiB, and a quarter of the memory available.
-        let limit = min(1 << 31, (Machine.availableMemory() ?? Int.max) / 4)
-        return try FileReader.readAll(descriptor: 0, name: "<stdin>", limit: limit)
+        guard !closed else { throw InputError.unreadable(path: "<stdin>", reason: "standard input is closed") }
+        return try FileReader.readAll(descriptor: 0, name: "<stdin>", limit: FileReader.streamLimit())
     }
 }
 
@@ -100,11 +140,14 @@ public struct StringInput: InputSource {
 }
 
 /// A file that cannot be read, or stdin asked for twice.
-public enum InputError: UserFacingError {
+public enum InputError: UserFacingError, Equatable {
     case unreadable(path: String, reason: String)
     case stdinTwice
     case notText(path: String)
+    /// More than `limit` bytes from a source whose size is not known in advance.
     case tooLarge(path: String, limit: Int)
+    /// A regular file that could not be mapped (an address-space limit) and would not fit if read.
+    case cannotHold(path: String, bytes: Int, available: Int)
 
     public var message: String {
         switch self {
@@ -112,10 +155,13 @@ public enum InputError: UserFacingError {
         case .stdinTwice: return "standard input ('-') can be read only once per command"
         case let .notText(path): return "'\(path)' is not UTF-8 text"
         case let .tooLarge(path, limit):
-            return "\(path) holds more than \(limit >> 20) MiB, the most convcalc keeps in memory from a pipe (2 GiB at most, a quarter of the memory available); give a file instead"
+            return "\(path) holds more than \(limit >> 20) MiB, the most convcalc keeps in memory from a pipe or device (2 GiB at most, a quarter of the memory available); give a regular file instead"
+        case let .cannotHold(path, bytes, available):
+            return "'\(path)' (\(bytes >> 20) MiB) cannot be mapped into memory and does not fit in the \(available >> 20) MiB convcalc may use (ulimit -v, the control group, or MemAvailable); give a smaller input"
         }
     }
-    public var category: ErrorCategory { .data }
+    /// Reading standard input twice is how the command was written (usage, as `run - -` is).
+    public var category: ErrorCategory { self == .stdinTwice ? .usage : .data }
 }
 
 /// The bytes of an input: a read buffer, or a file mapped into memory (unmapped at the end).
@@ -153,7 +199,16 @@ enum FileReader {
     }
 
     static func readBytes(path: String) throws -> [UInt8] {
-        try withOpenFile(path) { fd, size in try readAll(descriptor: fd, name: path, expected: size ?? 0) }
+        try withOpenFile(path) { fd, size in
+            try readAll(descriptor: fd, name: path, expected: size ?? 0, limit: size == nil ? streamLimit() : Int.max)
+        }
+    }
+
+    /// The most read from a source of unknown size (standard input, a pipe, a FIFO, a device
+    /// such as /dev/zero), all of it held in memory: 2 GiB, and a quarter of the memory
+    /// convcalc may use.
+    static func streamLimit() -> Int {
+        min(1 << 31, (Machine.availableMemory() ?? Int.max) / 4)
     }
 
     /// A regular file of 1 MiB or more mapped into memory (no copy); smaller files, pipes,
@@ -164,7 +219,11 @@ enum FileReader {
                let address = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), address != MAP_FAILED {
                 return FileBytes(mapped: UnsafeRawPointer(address), count: size)
             }
-            return FileBytes(try readAll(descriptor: fd, name: path, expected: size ?? 0))
+            if let size, let available = Machine.availableMemory(), size > available / 2 {
+                // Mapping failed (an address-space limit) and a copy would not fit either.
+                throw InputError.cannotHold(path: path, bytes: size, available: available)
+            }
+            return FileBytes(try readAll(descriptor: fd, name: path, expected: size ?? 0, limit: size == nil ? streamLimit() : Int.max))
         }
     }
 

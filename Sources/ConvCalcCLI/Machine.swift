@@ -30,10 +30,71 @@ enum Machine {
         return asked
     }
 
-    /// Memory the system can give without swapping (MemAvailable of /proc/meminfo), nil when
-    /// unknown (then only convcalc's fixed limits apply).
+    /// Memory convcalc may still allocate, nil when unknown (then only convcalc's fixed limits
+    /// apply): the least of what the system can give without swapping (MemAvailable of
+    /// /proc/meminfo), what is left of the address-space limit (`ulimit -v`, RLIMIT_AS, less
+    /// the process's VmSize) and what is left of its control group's memory limit (cgroup v2
+    /// memory.max, v1 memory.limit_in_bytes, less the group's usage not counting reclaimable
+    /// inactive file cache). Refusing against it comes before allocating, so a run that would
+    /// not fit says so instead of being aborted or killed.
     static func availableMemory() -> Int? {
+        [systemAvailable(), addressSpaceLeft(), controlGroupLeft()].compactMap { $0 }.min()
+    }
+
+    /// What a run may fill with data (inputs, values, output): the available memory less
+    /// 8 MiB for each thread (its stack) and 16 MiB for the printer's parts and the rest.
+    static func memoryForData(threads: Int) -> Int? {
+        availableMemory().map { max($0 - (threads + 2) << 23, 0) }
+    }
+
+    static func systemAvailable() -> Int? {
         kilobytes("MemAvailable", in: "/proc/meminfo").map { $0 * 1024 }
+    }
+
+    static func addressSpaceLeft() -> Int? {
+        #if os(Linux)
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }
+        let used = kilobytes("VmSize", in: "/proc/self/status").map { $0 * 1024 } ?? 0
+        return max(Int(clamping: limit.rlim_cur) - used, 0)
+        #else
+        return nil
+        #endif
+    }
+
+    static func controlGroupLeft() -> Int? {
+        #if os(Linux)
+        guard let bytes = try? FileReader.readBytes(path: "/proc/self/cgroup") else { return nil }
+        func number(_ path: String) -> Int? {
+            guard let text = try? FileReader.readBytes(path: path) else { return nil }
+            return Int(String(decoding: text, as: UTF8.self).split(separator: "\n").first ?? "")
+        }
+        func statField(_ name: String, _ path: String) -> Int {
+            guard let text = try? FileReader.readBytes(path: path) else { return 0 }
+            for line in String(decoding: text, as: UTF8.self).split(separator: "\n") where line.hasPrefix(name + " ") {
+                return Int(line.dropFirst(name.count + 1)) ?? 0
+            }
+            return 0
+        }
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            let group = fields[2] == "/" ? "" : String(fields[2])
+            if fields[0] == "0" && fields[1].isEmpty {   // cgroup v2
+                for directory in ["/sys/fs/cgroup" + group, "/sys/fs/cgroup"] {
+                    guard let limit = number(directory + "/memory.max"), let usage = number(directory + "/memory.current") else { continue }
+                    return max(limit - usage + statField("inactive_file", directory + "/memory.stat"), 0)
+                }
+            } else if fields[1].split(separator: ",").contains("memory") {   // cgroup v1
+                for directory in ["/sys/fs/cgroup/memory" + group, "/sys/fs/cgroup/memory"] {
+                    guard let limit = number(directory + "/memory.limit_in_bytes"), limit < 1 << 60,
+                          let usage = number(directory + "/memory.usage_in_bytes") else { continue }
+                    return max(limit - usage + statField("total_inactive_file", directory + "/memory.stat"), 0)
+                }
+            }
+        }
+        #endif
+        return nil
     }
 
     /// The number of a `Name:  1234 kB` line of a /proc file, nil when absent (or not Linux).

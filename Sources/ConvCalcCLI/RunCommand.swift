@@ -169,12 +169,13 @@ enum RunCommand {
         if args.value(.input) == nil && operands.count != 2 {
             throw UsageError.invalid("run takes two operands, INPUT and KERNEL (a file, - or '[1 2; 3 4]'); got \(operands.count)")
         }
-        if operands.filter({ $0 == "-" }).count > 1 { throw UsageError.invalid("only one of INPUT and KERNEL can be - (standard input)") }
+        if (operands + [args.value(.biasVector)].compactMap { $0 }).filter({ $0 == "-" }).count > 1 {
+            throw UsageError.invalid(args.value(.biasVector) == "-" ? "only one of INPUT, KERNEL and --bias can be - (standard input)"
+                                                                    : "only one of INPUT and KERNEL can be - (standard input)")
+        }
         // -o: the file is opened now, so a path that cannot be written fails before the work.
         let outputFile = try args.value(.outputFile).map { try OutputFile(path: $0) }
         defer { outputFile?.discard() }
-        // Parsed values: at most an eighth of the available memory (and 2^28), for every operand.
-        let valueLimit = max(min(Convolution.elementLimit, (Machine.availableMemory() ?? Int.max) / 64), 1 << 16)
         let input: [Matrix]
         let kernelText: Int
         if let size = args.value(.input) {
@@ -188,13 +189,13 @@ enum RunCommand {
             input = (0..<channels).map { _ in Matrix(rows: rows, columns: columns) }
             kernelText = 0
         } else {
-            input = try operand(operands[0], role: "input", context: context, threads: threads, valueLimit: valueLimit, timer: &timer).matrices
+            input = try operand(operands[0], role: "input", context: context, threads: threads, timer: &timer).matrices
             kernelText = 1
         }
-        let kernel = try operand(operands[kernelText], role: "kernel", context: context, threads: threads, valueLimit: valueLimit, timer: &timer)
+        let kernel = try operand(operands[kernelText], role: "kernel", context: context, threads: threads, timer: &timer)
         var bias: [Double]?
         if let text = args.value(.biasVector) {
-            let vector = try operand(text, role: "bias", context: context, threads: 1, valueLimit: valueLimit, timer: &timer).matrices
+            let vector = try operand(text, role: "bias", context: context, threads: 1, timer: &timer).matrices
             guard vector.count == 1, vector[0].rows == 1 || vector[0].columns == 1 else {
                 throw UsageError.invalid("--bias takes a vector: one row or one column of values, one per output channel")
             }
@@ -214,7 +215,7 @@ enum RunCommand {
                 .render(at: args.value(.at))
         } else {
             // Memory: refuse before allocating what the system cannot give.
-            let available = Machine.availableMemory()
+            let available = Machine.memoryForData(threads: threads)
             let outputValues = plan.outputChannels * plan.outputRows * plan.outputColumns
             if let available, outputValues > available / 8 {
                 throw MemoryError.insufficient(what: "the output (\(outputValues) values)", bytes: outputValues * 8, available: available)
@@ -260,7 +261,7 @@ enum RunCommand {
     }
 
     /// Reads INPUT, KERNEL or --bias: inline `[...]`, `-` for stdin, or a file; errors name the source.
-    static func operand(_ argument: String, role: String, context: InputContext, threads: Int, valueLimit: Int,
+    static func operand(_ argument: String, role: String, context: InputContext, threads: Int,
                         timer: inout PhaseTimer) throws -> MatrixText.Blocks {
         let inline = argument.hasPrefix("[")
         do {
@@ -268,6 +269,8 @@ enum RunCommand {
             let bytes = try context.readBytes(argument)
             timer.lap("read \(role)")
             defer { timer.lap("parse \(role)") }
+            // Parsed values: at most an eighth of the memory left once the text is in (and 2^28).
+            let valueLimit = max(min(Convolution.elementLimit, (Machine.memoryForData(threads: threads) ?? Int.max) / 64), 1 << 12)
             return try bytes.withBytes { try MatrixText.parseBlocks(bytes: $0, threads: threads, valueLimit: valueLimit) }
         } catch let error as MatrixTextError {
             throw NamedSourceError(name: inline ? "<inline \(role)>" : (argument == "-" ? "<stdin>" : argument), underlying: error)
@@ -279,13 +282,18 @@ enum RunCommand {
 
 /// Not enough memory for what a run needs, found before allocating it.
 enum MemoryError: UserFacingError {
+    /// `12 MiB`, or `316 KiB` below one MiB.
+    static func size(_ bytes: Int) -> String {
+        bytes >= 1 << 20 ? "\(bytes >> 20) MiB" : "\((bytes + 1023) >> 10) KiB"
+    }
+
     case insufficient(what: String, bytes: Int, available: Int)
     /// The FFT's buffers past 2^28 values, or its tiles past 2^24 positions along a dimension.
     case fourier(values: Int)
     var message: String {
         switch self {
         case let .insufficient(what, bytes, available):
-            return "\(what) would need \(bytes >> 20) MiB of memory but only \(max(available, 0) >> 20) MiB are available; use a smaller input, padding or kernel"
+            return "\(what) would need \(MemoryError.size(bytes)) of memory but only \(MemoryError.size(max(available, 0))) are available; use a smaller input, padding or kernel"
         case let .fourier(values):
             let size = values >= Int.max / 8 ? "an input longer than 2^24 positions (with its stride)" : "\(values) values in its buffers (more than 2^28)"
             return "--method fft cannot run this convolution: it would need \(size); use --method direct or auto"
@@ -409,58 +417,4 @@ struct MatrixFormatter {
         }
         return true
     }
-}
-
-/// A file written through a temporary file in the same directory, renamed at the end.
-///
-/// Opened before the work starts, so an unwritable path fails at once; discarded (the
-/// temporary file removed) when the run fails or the value goes away uncommitted.
-final class OutputFile {
-    let path: String
-    let temporary: String
-    private var descriptor: Int32
-
-    init(path: String) throws {
-        self.path = path
-        temporary = path + ".convcalc-\(getpid()).tmp"
-        descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard descriptor >= 0 else { throw OutputError.cannotWrite(path: path, reason: FileReader.describeErrno()) }
-    }
-
-    /// Writes everything `stream` makes, then renames the temporary file to `path`.
-    func commit(_ stream: ((UnsafeBufferPointer<UInt8>) -> Bool) -> Bool) throws {
-        var failure: String?
-        _ = stream { bytes in
-            guard FileDescriptorSink.writeAll(bytes, to: self.descriptor) else {
-                failure = FileReader.describeErrno()   // errno of this thread, right after the failed write
-                return false
-            }
-            return true
-        }
-        if close(descriptor) != 0 && failure == nil { failure = FileReader.describeErrno() }
-        descriptor = -1
-        if failure == nil && rename(temporary, path) != 0 { failure = FileReader.describeErrno() }
-        if let failure {
-            unlink(temporary)
-            throw OutputError.cannotWrite(path: path, reason: failure)
-        }
-    }
-
-    func discard() {
-        guard descriptor >= 0 else { return }
-        close(descriptor)
-        unlink(temporary)
-        descriptor = -1
-    }
-
-    deinit { discard() }
-}
-
-enum OutputError: UserFacingError {
-    case cannotWrite(path: String, reason: String)
-    var message: String {
-        if case let .cannotWrite(path, reason) = self { return "cannot write '\(path)': \(reason)" }
-        return ""
-    }
-    var category: ErrorCategory { .data }
 }

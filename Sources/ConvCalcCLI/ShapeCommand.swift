@@ -178,6 +178,12 @@ enum ShapeCommand {
         let allDims = Array(0..<stack.dims)
         let composed = allDims.map { stack.composedFormula($0) }
         let minimum = allDims.map { stack.minimumInput($0) }
+        // After gap or fc the size no longer depends on the input: a constant below 1 is an error for every input.
+        for formula in composed {
+            if let formula, formula.p == 0, let value = formula.evaluate(0), value < 1 {
+                throw ShapeError.invalidGeometry("this stack's output size would be \(value), below 1, whatever the input size (a layer after gap or fc needs an output of at least 1 from a 1×1 input)")
+            }
+        }
         switch style {
         case .quiet:
             guard composed.allSatisfy({ $0 != nil }) else {

@@ -115,7 +115,9 @@ public struct NetworkCost: Sendable {
                     let layer = stack.layers[index]
                     do {
                         let geometry = try stack.geometry(of: index).resolvingPadding(input: spatial)
+                        // gap and fc end at 1×1 whatever comes in, so what follows them is known without --in.
                         let outSpatial = try spatial.map { input in try (0..<stack.dims).map { try geometry.step($0, input: input[$0]).output } }
+                            ?? (layer.type.isGlobal ? Array(repeating: 1, count: stack.dims) : nil)
                         let (cost, outChannels) = try LayerCost.of(layer, geometry: geometry, bias: stack.hasBias(index),
                                                                    channels: channels, input: spatial, output: outSpatial)
                         weights = try Checked.add(weights, cost.weights)

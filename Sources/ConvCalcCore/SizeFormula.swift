@@ -25,9 +25,16 @@ public struct SizeFormula: Equatable, Sendable, CustomStringConvertible {
     public static let identity = SizeFormula(p: 1, a: 0, b: 1, c: 0)
 
     /// `self` applied after `inner`, or `nil` when it does not reduce to one formula
-    /// (an upsampling after a strided layer) or a coefficient overflows.
+    /// (an upsampling after a strided layer) or a coefficient overflows. A constant formula
+    /// (`p = 0`: gap, fc) composes with anything.
     public func after(_ inner: SizeFormula) -> SizeFormula? {
         do {
+            // A constant (after gap or fc) ignores what came before; a layer after a constant is one.
+            if p == 0 { return SizeFormula(p: 0, a: a, b: b, c: c) }
+            if inner.p == 0 {
+                guard let size = inner.evaluate(0), let value = evaluate(size) else { return nil }
+                return SizeFormula(p: 0, a: 0, b: 1, c: value)
+            }
             if p == 1 {
                 // ⌊(⌊(p₁·in + a₁)/b₁⌋ + c₁ + a)/b⌋ + c = ⌊(p₁·in + a₁ + b₁·(c₁ + a))/(b₁·b)⌋ + c
                 let shift = try Checked.mul(inner.b, Checked.add(inner.c, a))

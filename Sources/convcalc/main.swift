@@ -7,8 +7,9 @@ import Darwin
 #endif
 import ConvCalcCLI
 
+let closed = ProcessSetup.prepare()
 let status = run(Array(CommandLine.arguments.dropFirst()),
-                 stdin: StandardInput(),
-                 stdout: FileDescriptorSink.standardOutput,
-                 stderr: FileDescriptorSink.standardError)
+                 stdin: StandardInput(closed: closed.input),
+                 stdout: FileDescriptorSink(descriptor: 1, closed: closed.output),
+                 stderr: FileDescriptorSink(descriptor: 2, closed: closed.error))
 exit(status)

@@ -1,0 +1,198 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import ConvCalcCore
+
+/// Where `-o PATH` writes.
+///
+/// - A regular file (new or existing, also through symbolic links) is written through a
+///   temporary file created exclusively, under an unpredictable name, in the directory of the
+///   file the links lead to, then renamed over it: a failed or interrupted run leaves no
+///   partial file, the links stay links, and an existing file keeps its mode and owner.
+/// - A character or block device, a FIFO or a socket (`/dev/null`, a named pipe) is written
+///   in place, as a shell's `>` would; `/dev/stdout`, `/dev/stderr` and `/dev/fd/N` write to
+///   that descriptor of this process.
+///
+/// Opened before the work starts, so an unwritable path fails at once. The temporary file is
+/// removed when the run fails, when the value goes away uncommitted, and when a signal ends
+/// the process (SIGKILL aside, which no program can catch).
+final class OutputFile {
+    /// The path as the user gave it (for messages).
+    let path: String
+    private var descriptor: Int32
+    /// For a regular file: the name the links lead to and the temporary file beside it.
+    private let replacement: (final: String, temporary: String)?
+
+    init(path: String) throws {
+        self.path = path
+        func failure(_ reason: String? = nil) -> OutputError {
+            .cannotWrite(path: path, reason: reason ?? FileReader.describeErrno())
+        }
+        guard !path.isEmpty else { throw failure("the name is empty") }
+        var resolved = path
+        var hops = 0
+        while true {
+            if let inherited = OutputFile.inheritedDescriptor(resolved) {
+                descriptor = dup(inherited)
+                guard descriptor >= 0 else { throw failure() }
+                replacement = nil
+                return
+            }
+            var info = stat()
+            guard lstat(resolved, &info) == 0 else {
+                guard errno == ENOENT else { throw failure() }
+                break   // a new file
+            }
+            switch info.st_mode & S_IFMT {
+            case S_IFLNK:
+                hops += 1
+                guard hops <= 40, let target = OutputFile.linkTarget(resolved) else {
+                    throw failure(hops > 40 ? "too many levels of symbolic links" : nil)
+                }
+                resolved = target.hasPrefix("/") ? target : OutputFile.directory(of: resolved) + "/" + target
+                continue
+            case S_IFDIR:
+                throw failure("it is a directory")
+            case S_IFREG:
+                break
+            default:
+                // A device, FIFO or socket: written in place, never replaced.
+                descriptor = open(resolved, O_WRONLY | O_NOCTTY | O_CLOEXEC)
+                guard descriptor >= 0 else { throw failure() }
+                replacement = nil
+                return
+            }
+            break
+        }
+        var existing = stat()
+        let exists = stat(resolved, &existing) == 0
+        var template = Array((OutputFile.directory(of: resolved) + "/.convcalc-XXXXXX").utf8CString)
+        descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard descriptor >= 0 else {
+            throw failure(errno == ENOENT ? "no such directory" : nil)
+        }
+        let temporary = String(cString: template)
+        replacement = (resolved, temporary)
+        OutputFile.registerForSignals(temporary)
+        // The mode a shell's `>` would give: an existing file's own (and its owner, where this
+        // process may set it), else 0666 less the umask. mkstemp made it 0600.
+        if exists {
+            if existing.st_uid != geteuid() || existing.st_gid != getegid() {
+                _ = fchown(descriptor, existing.st_uid, existing.st_gid)
+            }
+            _ = fchmod(descriptor, existing.st_mode & 0o7777)
+        } else {
+            let mask = umask(0)
+            umask(mask)
+            _ = fchmod(descriptor, 0o666 & ~mask)
+        }
+    }
+
+    /// Writes everything `stream` makes; a replaced file is then renamed into place.
+    func commit(_ stream: ((UnsafeBufferPointer<UInt8>) -> Bool) -> Bool) throws {
+        var failure: String?
+        _ = stream { bytes in
+            guard FileDescriptorSink.writeAll(bytes, to: self.descriptor) else {
+                failure = FileReader.describeErrno()   // errno of this thread, right after the failed write
+                return false
+            }
+            return true
+        }
+        if close(descriptor) != 0 && failure == nil { failure = FileReader.describeErrno() }
+        descriptor = -1
+        if let replacement {
+            if failure == nil && rename(replacement.temporary, replacement.final) != 0 { failure = FileReader.describeErrno() }
+            if failure != nil { unlink(replacement.temporary) }
+            OutputFile.registerForSignals(nil)
+        }
+        if let failure { throw OutputError.cannotWrite(path: path, reason: failure) }
+    }
+
+    func discard() {
+        guard descriptor >= 0 else { return }
+        close(descriptor)
+        descriptor = -1
+        if let replacement {
+            unlink(replacement.temporary)
+            OutputFile.registerForSignals(nil)
+        }
+    }
+
+    deinit { discard() }
+
+    /// The descriptor a name of this process's own descriptors stands for: `/dev/stdout` 1,
+    /// `/dev/stderr` 2, `/dev/fd/N` and `/proc/self/fd/N` N. Written to through a duplicate,
+    /// so a shell's `>>` keeps appending and a pipe stays the pipe.
+    static func inheritedDescriptor(_ path: String) -> Int32? {
+        switch path {
+        case "/dev/stdout": return 1
+        case "/dev/stderr": return 2
+        default:
+            for prefix in ["/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/"] where path.hasPrefix(prefix) {
+                return Int32(path.dropFirst(prefix.count))
+            }
+            return nil
+        }
+    }
+
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    static func linkTarget(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink(path, &buffer, buffer.count - 1)
+        guard count >= 0 else { return nil }
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    // MARK: Removal on signals
+
+    /// The temporary file to remove when a signal ends the process (a C string, read by the
+    /// handler, which may call only async-signal-safe functions), and the actions it replaced.
+    private static var pendingTemporary: UnsafeMutablePointer<CChar>?
+    private static let previousActions = UnsafeMutablePointer<sigaction>.allocate(capacity: 65)
+    private static var handlersInstalled = false
+
+    /// Signals whose default action ends the process (SIGKILL and SIGSTOP cannot be caught).
+    static let terminatingSignals: [Int32] = [SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGABRT, SIGBUS, SIGFPE, SIGSEGV,
+                                              SIGPIPE, SIGALRM, SIGTERM, SIGUSR1, SIGUSR2, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF]
+
+    private static func registerForSignals(_ temporary: String?) {
+        let old = pendingTemporary
+        pendingTemporary = temporary.map { strdup($0) }
+        free(old)
+        guard temporary != nil, !handlersInstalled else { return }
+        handlersInstalled = true
+        for signal in terminatingSignals {
+            // A signal the parent ignores (SIGINT for a background job, SIGPIPE) stays ignored.
+            sigaction(signal, nil, previousActions + Int(signal))
+            if unsafeBitCast(previousActions[Int(signal)].__sigaction_handler.sa_handler, to: Int.self) == 1 { continue }   // SIG_IGN
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = { signal in
+                if let name = OutputFile.pendingTemporary { unlink(name) }
+                // Then what would have happened: the action found at start (the default, or
+                // the runtime's crash report), taken when this handler returns.
+                sigaction(signal, OutputFile.previousActions + Int(signal), nil)
+                raise(signal)
+            }
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = 0
+            sigaction(signal, &action, nil)
+        }
+    }
+}
+
+enum OutputError: UserFacingError {
+    case cannotWrite(path: String, reason: String)
+    var message: String {
+        if case let .cannotWrite(path, reason) = self { return "cannot write '\(path)': \(reason)" }
+        return ""
+    }
+    var category: ErrorCategory { .data }
+}
