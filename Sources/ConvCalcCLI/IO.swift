@@ -36,17 +36,18 @@ public final class StringSink: TextSink {
 /// Writes to a file descriptor (the real stdout and stderr).
 public final class FileDescriptorSink: TextSink {
     let descriptor: Int32
+    /// The process was started with this descriptor closed (`>&-`); it now holds /dev/null
+    /// only to keep the number from being reused, and writing anything fails with EBADF.
+    let closed: Bool
     public private(set) var writeFailure: Int32?
 
-    /// `closed`: the process was started with this descriptor closed (`>&-`); it now holds
-    /// /dev/null only to keep the number from being reused, and every write fails with EBADF.
     public init(descriptor: Int32, closed: Bool = false) {
         self.descriptor = descriptor
-        writeFailure = closed ? EBADF : nil
+        self.closed = closed
     }
 
     public var terminalWidth: Int? {
-        guard writeFailure == nil, isatty(descriptor) == 1 else { return nil }
+        guard !closed, isatty(descriptor) == 1 else { return nil }
         var size = winsize()
         guard ioctl(descriptor, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return nil }
         return Int(size.ws_col)
@@ -58,8 +59,12 @@ public final class FileDescriptorSink: TextSink {
     }
 
     public func write(bytes: UnsafeBufferPointer<UInt8>) {
-        guard writeFailure == nil else { return }
-        if !FileDescriptorSink.writeAll(bytes, to: descriptor) { writeFailure = errno }
+        guard writeFailure == nil, !bytes.isEmpty else { return }
+        if closed {
+            writeFailure = EBADF
+        } else if !FileDescriptorSink.writeAll(bytes, to: descriptor) {
+            writeFailure = errno
+        }
     }
 
     /// Writes all of `buffer` to `descriptor`, retrying after interruptions; false on an error
