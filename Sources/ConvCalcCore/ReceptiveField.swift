@@ -813,7 +813,21 @@ enum CountState {
     }
 
     /// The counts of output `m` (per dimension), placed.
+    ///
+    /// - Throws: `FieldError.tooLarge` when a count passed the range of a double (10^308).
     func paths(of m: [Int]) throws -> FieldPaths {
+        let paths = try placedPaths(of: m)
+        let finite: Bool
+        switch paths {
+        case .whole: finite = true
+        case let .separable(dims): finite = dims.allSatisfy { $0.counts.allSatisfy(\.isFinite) }
+        case let .joint(grid): finite = grid.counts.allSatisfy(\.isFinite)
+        }
+        guard finite else { throw FieldError.tooLarge("more than 10^308 paths lead to one input position, too many to count") }
+        return paths
+    }
+
+    private func placedPaths(of m: [Int]) throws -> FieldPaths {
         switch self {
         case .whole: return .whole
         case let .separable(dims):
