@@ -24,11 +24,11 @@ enum ReceptiveFieldCommand {
                 "upsampling (tconv, upsample, pixelshuffle) divides the jump by s (or r), printed as a fraction, and adds the widest span of inputs one output reads: (⌈k·g/s⌉ − 1)·d/g + 1 for tconv with g = gcd(s, d), 1 for the others. Outputs then differ in their fields; convcalc follows each output phase exactly and reports the widest field.",
                 "gap and fc read the whole input: the field is the whole input from there on.",
                 "Fields are unbounded: they may reach into padding (a negative start). With p=same and a stride above 1, the padding depends on the input size; without --in the stride is taken to divide it.",
-                "Coverage: the number of paths from the widest-field output back to each input position, with all-ones weights (max pooling counted like average pooling); coverage = positions reached / field size, the product over dimensions.",
+                "Coverage: the number of paths from the widest-field output back to each input position, with all-ones weights (max pooling counted like average pooling); coverage = positions reached / field size. Paths take one branch of every merge for all dimensions at once: branches of differing shapes are counted over the joint positions (a 1x3 and a 3x1 branch reach a plus, 5 of 3x3), otherwise the count is a product over dimensions.",
             ]),
             ("OUTPUT", [
                 "-q prints the final receptive field (15, or 15x7 per dimension; the input size, or all, after gap/fc).",
-                "--json prints {\"rf\", \"jump\", \"start\", \"coverage\", \"coverage_per_dim\", \"field\", \"counts\", \"layers\": [...]}; jump and start are numbers, with exact fractions in jump_text and start_text.",
+                "--json prints {\"rf\", \"jump\", \"start\", \"coverage\", \"coverage_per_dim\", \"field\", \"counts\", \"layers\": [...]}; jump and start are numbers, with exact fractions in jump_text and start_text; counts_joint only for joint counts (counts then sums over the other dimensions).",
             ]),
         ],
         examples: [
