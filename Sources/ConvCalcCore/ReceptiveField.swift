@@ -377,6 +377,8 @@ public struct ReceptiveField: Sendable {
                 counts = try CountState.step(node, from: counts, chain: chain, budget: &budget)
                 let widest = bounds.map { $0?.widest?.phase }
                 if widest.contains(where: { $0 == nil }) { last = .whole; break }
+                // Read the counts out where they are still needed: the last node, or holes to find.
+                guard end == stack.nodes.count - 1 || holesFirstAt.contains(where: { $0 == nil }) else { continue }
                 last = try counts.paths(of: widest.map { $0! })
                 guard holesFirstAt.contains(where: { $0 == nil }) else { continue }
                 let layer = node.lastLayerIndex.map { $0 + 1 }
