@@ -24,11 +24,11 @@ enum ReceptiveFieldCommand {
                 "upsampling (tconv, upsample, pixelshuffle) divides the jump by s (or r), printed as a fraction, and adds the widest span of inputs one output reads: (⌈k·g/s⌉ − 1)·d/g + 1 for tconv with g = gcd(s, d), 1 for the others. Outputs then differ in their fields; convcalc follows each output phase exactly and reports the widest field.",
                 "gap and fc read the whole input: the field is the whole input from there on.",
                 "Fields are unbounded: they may reach into padding (a negative start). With p=same and a stride above 1, the padding depends on the input size; without --in the stride is taken to divide it.",
-                "Coverage: the number of paths from the widest-field output back to each input position, with all-ones weights (max pooling counted like average pooling); coverage = positions reached / field size, the product over dimensions.",
+                "Coverage: the number of paths from the widest-field output back to each input position, with all-ones weights (max pooling counted like average pooling); coverage = positions reached / field size. Paths take one branch of every merge for all dimensions at once: branches of differing shapes are counted over the joint positions (a 1x3 and a 3x1 branch reach a plus, 5 of 3x3), otherwise the count is a product over dimensions.",
             ]),
             ("OUTPUT", [
                 "-q prints the final receptive field (15, or 15x7 per dimension; the input size, or all, after gap/fc).",
-                "--json prints {\"rf\", \"jump\", \"start\", \"coverage\", \"coverage_per_dim\", \"field\", \"counts\", \"layers\": [...]}; jump and start are numbers, with exact fractions in jump_text and start_text.",
+                "--json prints {\"rf\", \"jump\", \"start\", \"coverage\", \"coverage_per_dim\", \"field\", \"counts\", \"layers\": [...]}; jump and start are numbers, with exact fractions in jump_text and start_text; counts_joint only for joint counts (counts then sums over the other dimensions).",
             ]),
         ],
         examples: [
@@ -55,7 +55,7 @@ enum ReceptiveFieldCommand {
             return CommandResult(output: json(field, stack: stack, trace: trace).text + "\n", warnings: warnings)
         }
         var text = table(field, stack: stack, trace: trace)
-        if args.has(.map) { text += "\n" + HeatMap.render(field.paths, dims: stack.dims, width: context.width, skipped: field.pathsSkippedReason) }
+        if args.has(.map) { text += "\n" + HeatMap.render(field.fieldPaths, dims: stack.dims, width: context.width, skipped: field.pathsSkippedReason) }
         return CommandResult(output: text, warnings: warnings)
     }
 
@@ -78,6 +78,9 @@ enum ReceptiveFieldCommand {
         return sizes(values, uniform: uniform)
     }
 
+    /// Nesting levels drawn as indentation in the table; deeper levels show their depth.
+    static let indentLevels = 8
+
     static func table(_ field: ReceptiveField, stack: LayerStack, trace: ShapeTrace?) -> String {
         let uniform = stack.isUniform
         var header = ["#", "layer"]
@@ -87,12 +90,18 @@ enum ReceptiveFieldCommand {
         var notes: [String] = []
         var mergeIndex = 0
         let blank = Array(repeating: "", count: header.count - 2)
-        func walk(_ nodes: [StackNode], _ indent: String) {
+        // Indentation grows with nesting only up to `indentLevels`; deeper rows carry their
+        // depth as a number instead (deep nesting would otherwise cost quadratic space).
+        let indents = (0...2 * indentLevels + 2).map { String(repeating: " ", count: 2 * $0) }
+        func indent(_ depth: Int, _ extra: Int = 0) -> String {
+            depth <= indentLevels ? indents[2 * depth + extra] : indents[2 * indentLevels + extra] + "[depth \(depth)] "
+        }
+        func walk(_ nodes: [StackNode], _ depth: Int) {
             for node in nodes {
                 switch node {
                 case let .layer(index):
                     let layer = field.layers[index]
-                    var row = ["\(layer.index)", indent + layer.layer.token]
+                    var row = ["\(layer.index)", indent(depth) + layer.layer.token]
                     if let trace { row.append(SizeText.format(trace.layers[index].output, uniform: uniform)) }
                     let kernels = layer.dims.map { $0.effectiveKernel }
                     row.append(kernels.allSatisfy { $0 == nil } ? "-" : sizes(kernels.map { $0 ?? 1 }, uniform: uniform))
@@ -102,12 +111,12 @@ enum ReceptiveFieldCommand {
                 case let .merge(kind, branches):
                     let merged = field.merges[mergeIndex]
                     mergeIndex += 1
-                    rows.append(["", indent + "\(kind.rawValue) of \(branches.count) branches"] + blank)
+                    rows.append(["", indent(depth) + "\(kind.rawValue) of \(branches.count) branches"] + blank)
                     for (b, branch) in branches.enumerated() {
-                        rows.append(["", indent + "  branch \(b + 1)" + (branch.isEmpty ? ": identity" : "")] + blank)
-                        walk(branch, indent + "    ")
+                        rows.append(["", indent(depth, 1) + "branch \(b + 1)" + (branch.isEmpty ? ": identity" : "")] + blank)
+                        walk(branch, depth + 1)
                     }
-                    var row = ["", indent + "= \(kind.rawValue) (union)"]
+                    var row = ["", indent(depth) + "= \(kind.rawValue) (union)"]
                     if trace != nil { row.append("") }
                     row.append("-")
                     row += values(merged)
@@ -118,7 +127,7 @@ enum ReceptiveFieldCommand {
         func values(_ dims: [FieldDimension]) -> [String] {
             [fractions(dims.map(\.jump), uniform: uniform), sizes(dims.map(\.size), uniform: uniform), fractions(dims.map(\.start), uniform: uniform)]
         }
-        walk(stack.nodes, "")
+        walk(stack.nodes, 0)
         var lines = TextTable.render(header: header, rows: rows, rightAligned: Set(trace == nil ? [2, 3, 4, 5] : [2, 3, 4, 5, 6]))
         if !notes.isEmpty {
             lines.append("")
@@ -135,9 +144,8 @@ enum ReceptiveFieldCommand {
         }
         lines.append(summary)
         if stack.hasBranches {
-            let ranges = field.pathFieldRange
-            if ranges.allSatisfy({ $0 != nil }) {
-                let smallest = sizes(ranges.map { $0!.smallest }, uniform: uniform), largest = sizes(ranges.map { $0!.largest }, uniform: uniform)
+            if let range = field.pathFieldRange {
+                let smallest = sizes(range.smallest, uniform: uniform), largest = sizes(range.largest, uniform: uniform)
                 lines.append("single paths through the branches: the smallest field is \(smallest), the largest \(largest)")
             } else {
                 lines.append("single paths through the branches: too many distinct paths to follow, or one reads the whole input")
@@ -169,42 +177,72 @@ enum ReceptiveFieldCommand {
     }
 
     static func coverageLine(_ field: ReceptiveField, uniform: Bool) -> String {
-        guard let coverage = field.coverage else {
+        guard let paths = field.fieldPaths else {
             return "coverage: not computed (\(field.pathsSkippedReason ?? "too large"))"
         }
-        if field.paths.allSatisfy({ $0 == nil }) { return "coverage: 100% (the whole input is reached)" }
-        let parts = field.paths.map { p in p.map { "\($0.reached) of \($0.counts.count)" } ?? "all" }
-        if uniform, parts.allSatisfy({ $0 == parts[0] }) {
-            let count = field.paths.count
-            let each = parts[0] + (count > 1 ? " positions along each dimension" : " positions")
-            return "coverage: \(percent(coverage)) (\(each) reached)"
+        switch paths {
+        case .whole:
+            return "coverage: 100% (the whole input is reached)"
+        case let .joint(grid):
+            let box = grid.shape.map(String.init).joined(separator: "x")
+            return "coverage: \(percent(paths.coverage)) (\(grid.reached) of \(box) = \(grid.counts.count) positions reached, counted jointly: the branches differ in shape)"
+        case let .separable(dims):
+            let parts = dims.map { "\($0.reached) of \($0.counts.count)" }
+            if uniform, parts.allSatisfy({ $0 == parts[0] }) {
+                let each = parts[0] + (dims.count > 1 ? " positions along each dimension" : " positions")
+                return "coverage: \(percent(paths.coverage)) (\(each) reached)"
+            }
+            return "coverage: \(percent(paths.coverage)) (" + parts.joined(separator: " x ") + " positions reached)"
         }
-        return "coverage: \(percent(coverage)) (" + parts.joined(separator: " x ") + " positions reached)"
     }
 
     /// One warning per dimension with holes (one in all when alike), naming where they start
     /// and, when dilations share a factor, the gridding problem.
     static func holeWarnings(_ field: ReceptiveField, stack: LayerStack) -> [String] {
-        guard let coverage = field.coverage else { return [] }
-        var warnings: [String] = []
-        let alike = stack.isUniform && field.paths.allSatisfy { $0 == field.paths[0] }
-        for (dim, paths) in field.paths.enumerated() {
-            guard let paths, paths.reached < paths.counts.count, let first = field.holesFirstAt[dim] else { continue }
-            let along = stack.dims == 1 ? "" : alike ? " along each dimension" : " along \(DimensionNames.label(dim, of: stack.dims))"
-            let share = alike || stack.dims == 1 ? "coverage \(percent(coverage)), " : ""
-            var text = "the receptive field has holes: \(share)\(paths.reached) of \(paths.counts.count) positions reached\(along); they first appear at layer \(first) '\(stack.layers[first - 1].token)'"
-            let dilated = stack.layers.indices.compactMap { i -> (Int, Int)? in
-                let d = stack.geometry(of: i).dilation[dim]
-                return d > 1 ? (i + 1, d) : nil
+        guard let paths = field.fieldPaths else { return [] }
+        let coverage = paths.coverage
+        func gridding(_ dims: [Int]) -> String {
+            for dim in dims {
+                let dilated = stack.layers.indices.compactMap { i -> (Int, Int)? in
+                    let d = stack.geometry(of: i).dilation[dim]
+                    return d > 1 ? (i + 1, d) : nil
+                }
+                let factor = dilated.map(\.1).reduce(0) { Checked.gcd($0, $1) }
+                if dilated.count > 1 && factor > 1 {
+                    return "; the dilations of layers \(dilated.map { String($0.0) }.joined(separator: ", ")) (d = \(dilated.map { String($0.1) }.joined(separator: ", "))) share the factor \(factor): the gridding problem"
+                }
             }
-            let factor = dilated.map(\.1).reduce(0) { Checked.gcd($0, $1) }
-            if dilated.count > 1 && factor > 1 {
-                text += "; the dilations of layers \(dilated.map { String($0.0) }.joined(separator: ", ")) (d = \(dilated.map { String($0.1) }.joined(separator: ", "))) share the factor \(factor): the gridding problem"
-            }
-            warnings.append(text)
-            if alike { break }
+            return ""
         }
-        return warnings
+        switch paths {
+        case .whole:
+            return []
+        case let .joint(grid):
+            guard grid.reached < grid.counts.count, let node = field.holesFirstNode else { return [] }
+            let box = grid.shape.map(String.init).joined(separator: "x")
+            return ["the receptive field has holes: coverage \(percent(coverage)), \(grid.reached) of \(grid.counts.count) positions of the \(box) field reached; they first appear at \(place(node, stack: stack))" + gridding(Array(0..<stack.dims))]
+        case let .separable(dims):
+            var warnings: [String] = []
+            let alike = stack.isUniform && dims.allSatisfy { $0 == dims[0] }
+            for (dim, counts) in dims.enumerated() {
+                guard counts.reached < counts.counts.count, let first = field.holesFirstAt[dim] else { continue }
+                let along = stack.dims == 1 ? "" : alike ? " along each dimension" : " along \(DimensionNames.label(dim, of: stack.dims))"
+                let share = alike || stack.dims == 1 ? "coverage \(percent(coverage)), " : ""
+                warnings.append("the receptive field has holes: \(share)\(counts.reached) of \(counts.counts.count) positions reached\(along); they first appear at layer \(first) '\(stack.layers[first - 1].token)'" + gridding([dim]))
+                if alike { break }
+            }
+            return warnings
+        }
+    }
+
+    /// A top-level node for messages: a layer, or the merge ending after its last layer.
+    static func place(_ node: Int, stack: LayerStack) -> String {
+        switch stack.nodes[node] {
+        case let .layer(index): return "layer \(index + 1) '\(stack.layers[index].token)'"
+        case let .merge(kind, _):
+            let last = stack.nodes[...node].reversed().lazy.compactMap { $0.lastLayerIndex }.first
+            return "the \(kind.rawValue)" + (last.map { " ending after layer \($0 + 1)" } ?? " at the start")
+        }
     }
 
     // MARK: JSON
@@ -233,13 +271,25 @@ enum ReceptiveFieldCommand {
         let last = field.final
         let whole = last.contains { $0.size == nil }
         let rf: [Int?] = last.enumerated().map { dim, f in f.size ?? stack.inputSize?[dim] }
+        func number(_ c: Double) -> JSON { c < 9e15 ? .number(Int(c)) : .double(c) }
         let counts: JSON = .array(field.paths.map { paths in
-            paths.map { .array($0.counts.map { $0 < 9e15 ? .number(Int($0)) : .double($0) }) } ?? .null
+            paths.map { .array($0.counts.map(number)) } ?? .null
         })
+        // Joint counts (only when branches of differing shapes make them non-separable; then
+        // `counts` holds per-dimension sums): nested arrays, the first dimension outermost.
+        var joint: JSON?
+        if case let .joint(grid)? = field.fieldPaths {
+            func nest(_ axis: Int, _ base: Int) -> JSON {
+                if axis == grid.shape.count - 1 { return .array(grid.counts[base..<base + grid.shape[axis]].map(number)) }
+                let inner = grid.shape[(axis + 1)...].reduce(1, *)
+                return .array((0..<grid.shape[axis]).map { nest(axis + 1, base + $0 * inner) })
+            }
+            joint = grid.counts.isEmpty ? .array([]) : nest(0, 0)
+        }
         let bounds: JSON = .array(field.paths.map { paths in
             paths.map { .ints([$0.origin, $0.origin + $0.counts.count - 1]) } ?? .null
         })
-        return .object([
+        var pairs: [(String, JSON)] = [
             ("rf", optionalInts(rf)),
             ("jump", fractionValues(last.map(\.jump))),
             ("jump_text", fractionTexts(last.map(\.jump))),
@@ -257,8 +307,10 @@ enum ReceptiveFieldCommand {
                 .object([("jump", fractionValues(dims.map(\.jump))), ("rf", optionalInts(dims.map(\.size))),
                          ("start", fractionValues(dims.map(\.start)))])
             })),
-            ("path_rf_smallest", stack.hasBranches ? optionalInts(field.pathFieldRange.map { $0?.smallest }) : .null),
-            ("path_rf_largest", stack.hasBranches ? optionalInts(field.pathFieldRange.map { $0?.largest }) : .null),
-        ])
+            ("path_rf_smallest", stack.hasBranches ? field.pathFieldRange.map { .ints($0.smallest) } ?? optionalInts(Array(repeating: nil, count: stack.dims)) : .null),
+            ("path_rf_largest", stack.hasBranches ? field.pathFieldRange.map { .ints($0.largest) } ?? optionalInts(Array(repeating: nil, count: stack.dims)) : .null),
+        ]
+        if let joint { pairs.insert(("counts_joint", joint), at: pairs.firstIndex { $0.0 == "counts" }! + 1) }
+        return .object(pairs)
     }
 }

@@ -253,46 +253,6 @@ public struct PathCounts: Equatable, Sendable {
     }
 }
 
-extension PathCounts {
-    /// Paths from output `o` of `nodes` back to their input, through every branch (the
-    /// counts of a merge are the sums of its branches'); nil when a global layer reaches the
-    /// whole input.
-    static func trace(_ nodes: [StackNode], chain: [LayerGeometry], dim: Int, output o: Int) throws -> PathCounts? {
-        try backward(nodes[...], chain: chain, dim: dim, from: PathCounts(origin: o, counts: [1]))
-    }
-
-    static func backward(_ nodes: ArraySlice<StackNode>, chain: [LayerGeometry], dim: Int, from start: PathCounts) throws -> PathCounts? {
-        var current = start
-        for node in nodes.reversed() {
-            switch node {
-            case let .layer(index):
-                guard let next = try trace([chain[index]], dim: dim, from: current) else { return nil }
-                current = next
-            case let .merge(_, branches):
-                var sum: PathCounts?
-                for branch in branches {
-                    guard let part = try backward(branch[...], chain: chain, dim: dim, from: current) else { return nil }
-                    sum = sum.map { $0.adding(part) } ?? part
-                }
-                current = sum ?? current
-            }
-        }
-        return current
-    }
-
-    /// Element-wise sum, aligned by position.
-    func adding(_ other: PathCounts) -> PathCounts {
-        if counts.isEmpty { return other }
-        if other.counts.isEmpty { return self }
-        let lo = min(origin, other.origin)
-        let hi = max(origin + counts.count, other.origin + other.counts.count)
-        var sum = [Double](repeating: 0, count: hi - lo)
-        for (i, c) in counts.enumerated() { sum[origin - lo + i] += c }
-        for (i, c) in other.counts.enumerated() { sum[other.origin - lo + i] += c }
-        return PathCounts(origin: lo, counts: sum)
-    }
-}
-
 /// One layer's receptive-field quantities along one dimension.
 public struct FieldDimension: Equatable, Sendable {
     /// `d·(k − 1) + 1` for windows and tconv.
@@ -321,24 +281,33 @@ public struct ReceptiveField: Sendable {
     public var merges: [[FieldDimension]]
     /// The last node's field per dimension (a layer's or a merge's).
     public var final: [FieldDimension]
-    /// With branches: per dimension, the smallest and the largest field of a single path
-    /// (nil when there are too many distinct paths to follow, or a path reads everything).
-    public var pathFieldRange: [(smallest: Int, largest: Int)?]
-    /// Per dimension: the paths from the widest-field output of the last layer back to the
-    /// input (nil: the whole input is reached, after gap/fc).
-    public var paths: [PathCounts?]
-    /// Per dimension: the layer (1-based) after which holes first appear, if any.
+    /// With branches: the smallest and the largest field of a single path (a path takes one
+    /// branch of every merge, for all dimensions at once), ordered by area then per dimension;
+    /// nil when there are too many distinct paths to follow, or a path reads everything.
+    public var pathFieldRange: (smallest: [Int], largest: [Int])?
+    /// The paths from the widest-field output of the last node back to the input; nil when
+    /// they could not be counted (`pathsSkippedReason` says why).
+    public var fieldPaths: FieldPaths?
+    /// Per dimension: the layer (1-based) after which holes first appear, if any. Once
+    /// branches of differing shapes make the count joint, holes belong to the joint field and
+    /// are reported for every dimension.
     public var holesFirstAt: [Int?]
-    /// Whether `paths` could be computed (false: too large to count; `reason` says why).
-    public var pathsComputed: Bool
+    /// The top-level node (index into `stack.nodes`) after which the field first has holes.
+    public var holesFirstNode: Int?
+    /// Whether the paths could be counted (false: too large to count; `reason` says why).
+    public var pathsComputed: Bool { fieldPaths != nil }
     public var pathsSkippedReason: String?
 
-    /// Coverage of the whole field: the product of the per-dimension coverages
-    /// (all-ones paths are separable, so reached positions form a product set).
-    public var coverage: Double? {
-        guard pathsComputed else { return nil }
-        return paths.reduce(1.0) { $0 * ($1?.coverage ?? 1) }
+    /// Per dimension: the profile of the paths (separable counts), or the paths summed over
+    /// the other dimensions (joint counts); nil entries for the whole input.
+    public var paths: [PathCounts?] {
+        guard let fieldPaths, let dims = fieldPaths.perDimension else { return Array(repeating: nil, count: final.count) }
+        return dims
     }
+
+    /// Coverage of the whole field: reached positions over the field's positions, counted
+    /// over the joint positions (the product of the per-dimension coverages when separable).
+    public var coverage: Double? { fieldPaths?.coverage }
 
     /// - Parameter inputs: each layer's input size per dimension, when known (`same` padding
     ///   depends on it at strides above 1; unknown, the stride is taken to divide the input).
@@ -393,37 +362,41 @@ public struct ReceptiveField: Sendable {
         }
 
         // The smallest and largest single path: follow the set of distinct per-path states.
-        pathFieldRange = Array(repeating: nil, count: stack.dims)
-        if stack.hasBranches {
-            for dim in 0..<stack.dims {
-                pathFieldRange[dim] = ReceptiveField.pathRange(stack.nodes, chain: chain, dim: dim)
-            }
-        }
+        pathFieldRange = stack.hasBranches ? ReceptiveField.pathRange(stack.nodes, chain: chain, dims: stack.dims) : nil
 
-        // Paths from the widest-field output, for the whole stack and each top-level prefix
-        // (to find where holes first appear).
-        paths = []
-        holesFirstAt = []
-        pathsComputed = true
+        // Paths from the widest-field output, forward through the stack, read after each
+        // top-level node (to find where holes first appear).
+        holesFirstAt = Array(repeating: nil, count: stack.dims)
+        var budget = PathBudget()
         do {
-            for dim in 0..<stack.dims {
-                var state: FieldBounds? = FieldBounds.input
-                var firstHoles: Int?
-                var last: PathCounts?
-                for end in stack.nodes.indices {
-                    state = try walkState(stack.nodes[end], state, chain: chain, dim: dim)
-                    guard let state, let widest = state.widest else { last = nil; break }
-                    last = try PathCounts.trace(Array(stack.nodes[...end]), chain: chain, dim: dim, output: widest.phase)
-                    if firstHoles == nil, let last, last.coverage < 1 { firstHoles = stack.nodes[end].layerIndices.last.map { $0 + 1 } }
+            var bounds = [FieldBounds?](repeating: FieldBounds.input, count: stack.dims)
+            var counts = CountState.input(dims: stack.dims)
+            var last: FieldPaths = .whole
+            for (end, node) in stack.nodes.enumerated() {
+                bounds = try (0..<stack.dims).map { try walkState(node, bounds[$0], chain: chain, dim: $0) }
+                counts = try CountState.step(node, from: counts, chain: chain, budget: &budget)
+                let widest = bounds.map { $0?.widest?.phase }
+                if widest.contains(where: { $0 == nil }) { last = .whole; break }
+                // Read the counts out where they are still needed: the last node, or holes to find.
+                guard end == stack.nodes.count - 1 || holesFirstAt.contains(where: { $0 == nil }) else { continue }
+                last = try counts.paths(of: widest.map { $0! })
+                guard holesFirstAt.contains(where: { $0 == nil }) else { continue }
+                let layer = node.lastLayerIndex.map { $0 + 1 }
+                switch last {
+                case .whole: break
+                case let .separable(dims):
+                    for dim in dims.indices where holesFirstAt[dim] == nil && dims[dim].coverage < 1 { holesFirstAt[dim] = layer }
+                case let .joint(grid):
+                    if grid.coverage < 1 { holesFirstAt = holesFirstAt.map { $0 ?? layer } }
                 }
-                paths.append(last)
-                holesFirstAt.append(firstHoles)
+                if holesFirstNode == nil && last.coverage < 1 { holesFirstNode = end }
             }
+            fieldPaths = last
         } catch let error as FieldError {
-            pathsComputed = false
             pathsSkippedReason = error.message
-            paths = Array(repeating: nil, count: stack.dims)
+            fieldPaths = nil
             holesFirstAt = Array(repeating: nil, count: stack.dims)
+            holesFirstNode = nil
         }
     }
 
@@ -439,37 +412,471 @@ public struct ReceptiveField: Sendable {
         }
     }
 
-    /// The smallest and largest field of a single path through the branches, following the set
-    /// of distinct per-path states (at most 10,000); nil beyond that or when a path reads the
-    /// whole input.
-    static func pathRange(_ nodes: [StackNode], chain: [LayerGeometry], dim: Int) -> (smallest: Int, largest: Int)? {
-        func step(_ nodes: [StackNode], _ states: [FieldBounds]) -> [FieldBounds]? {
+    /// The smallest and largest field of a single path through the branches (all dimensions
+    /// at once: a path takes one branch of every merge), following the set of distinct
+    /// per-path states (at most 10,000, and 10^7 state updates in all); nil beyond that or
+    /// when a path reads the whole input.
+    static func pathRange(_ nodes: [StackNode], chain: [LayerGeometry], dims: Int) -> (smallest: [Int], largest: [Int])? {
+        var updates = 0
+        func step(_ nodes: [StackNode], _ states: [[FieldBounds]]) -> [[FieldBounds]]? {
             var states = states
             for node in nodes {
                 switch node {
                 case let .layer(index):
-                    var next: [FieldBounds] = []
+                    updates += states.count
+                    guard updates <= 10_000_000 else { return nil }
+                    var next: [[FieldBounds]] = []
+                    next.reserveCapacity(states.count)
                     for state in states {
-                        guard let after = try? state.after(chain[index], dim: dim) else { return nil }
+                        var after: [FieldBounds] = []
+                        for dim in 0..<dims {
+                            guard let bound = try? state[dim].after(chain[index], dim: dim) else { return nil }
+                            after.append(bound)
+                        }
                         next.append(after)
                     }
                     states = next
                 case let .merge(_, branches):
                     var seen: Set<[Int]> = []
-                    var next: [FieldBounds] = []
+                    var next: [[FieldBounds]] = []
                     for branch in branches {
                         guard let outcome = step(branch, states) else { return nil }
-                        for state in outcome where seen.insert(state.key).inserted { next.append(state) }
+                        for state in outcome where seen.insert(state.flatMap(\.key)).inserted { next.append(state) }
+                        guard next.count <= 10_000 else { return nil }
                     }
-                    guard next.count <= 10_000 else { return nil }
                     states = next
                 }
             }
             return states
         }
-        guard let states = step(nodes, [FieldBounds.input]), !states.isEmpty else { return nil }
-        let sizes = states.compactMap { $0.widest?.size }
-        guard let smallest = sizes.min(), let largest = sizes.max() else { return nil }
+        guard let states = step(nodes, [Array(repeating: FieldBounds.input, count: dims)]) else { return nil }
+        // Paths that read nothing have no field.
+        let fields = states.compactMap { state -> [Int]? in
+            let sizes = state.compactMap { $0.widest?.size }
+            return sizes.count == dims ? sizes : nil
+        }
+        func area(_ sizes: [Int]) -> Double { sizes.reduce(1.0) { $0 * Double($1) } }
+        func before(_ a: [Int], _ b: [Int]) -> Bool { area(a) != area(b) ? area(a) < area(b) : a.lexicographicallyPrecedes(b) }
+        guard let smallest = fields.min(by: before), let largest = fields.max(by: before) else { return nil }
         return (smallest, largest)
+    }
+}
+
+/// Path counts over a box of input positions in all spatial dimensions at once, row-major
+/// (the last dimension fastest). Branches of differing shapes make the count of a position a
+/// sum of per-path products, which does not factor into one profile per dimension.
+public struct JointCounts: Equatable, Sendable {
+    /// Input position of `counts[0]`, per dimension.
+    public var origin: [Int]
+    public var shape: [Int]
+    public var counts: [Double]
+
+    static func empty(_ dims: Int) -> JointCounts {
+        JointCounts(origin: Array(repeating: 0, count: dims), shape: Array(repeating: 0, count: dims), counts: [])
+    }
+
+    public var reached: Int { counts.reduce(0) { $0 + ($1 > 0 ? 1 : 0) } }
+    public var coverage: Double { counts.isEmpty ? 1 : Double(reached) / Double(counts.count) }
+
+    /// The paths summed over every other dimension, along `axis`.
+    public func marginal(_ axis: Int) -> PathCounts {
+        guard !counts.isEmpty else { return PathCounts(origin: 0, counts: []) }
+        let inner = shape[(axis + 1)...].reduce(1, *)
+        var sums = [Double](repeating: 0, count: shape[axis])
+        for (flat, c) in counts.enumerated() where c > 0 { sums[(flat / inner) % shape[axis]] += c }
+        return PathCounts(origin: origin[axis], counts: sums)
+    }
+
+    /// The count at an input position (0 outside the box).
+    public func value(at position: [Int]) -> Double {
+        var flat = 0
+        for axis in shape.indices {
+            let i = position[axis] - origin[axis]
+            guard i >= 0, i < shape[axis] else { return 0 }
+            flat = flat * shape[axis] + i
+        }
+        return counts[flat]
+    }
+
+    /// Adds `source` moved by `offset` into this box, which must contain it.
+    mutating func add(_ source: JointCounts, movedBy offset: [Int]) {
+        let n = shape.count
+        var strides = [Int](repeating: 1, count: n)
+        for axis in stride(from: n - 2, through: 0, by: -1) { strides[axis] = strides[axis + 1] * shape[axis + 1] }
+        let run = source.shape[n - 1]
+        var index = [Int](repeating: 0, count: n)   // over the source's axes 0..<n−1
+        let rows = source.counts.count / run
+        source.counts.withUnsafeBufferPointer { from in
+            counts.withUnsafeMutableBufferPointer { to in
+                for row in 0..<rows {
+                    var base = 0
+                    for axis in 0..<n { base += (source.origin[axis] + offset[axis] + index[axis] - origin[axis]) * strides[axis] }
+                    let sourceBase = row * run
+                    for j in 0..<run { to[base + j] += from[sourceBase + j] }
+                    var axis = n - 2
+                    while axis >= 0 {
+                        index[axis] += 1
+                        if index[axis] < source.shape[axis] { break }
+                        index[axis] = 0
+                        axis -= 1
+                    }
+                }
+            }
+        }
+    }
+
+    /// The sum of `sources`, each moved by its offset (empty sources are skipped).
+    static func sum(_ sources: [(JointCounts, [Int])], dims: Int, budget: inout PathBudget) throws -> JointCounts {
+        let parts = sources.filter { !$0.0.counts.isEmpty }
+        guard !parts.isEmpty else { return .empty(dims) }
+        if parts.count == 1 && parts[0].1.allSatisfy({ $0 == 0 }) { return parts[0].0 }
+        var lo = [Int](repeating: Int.max, count: dims), hi = [Int](repeating: Int.min, count: dims)
+        for (grid, offset) in parts {
+            for axis in 0..<dims {
+                let first = try Checked.add(grid.origin[axis], offset[axis])
+                lo[axis] = min(lo[axis], first)
+                hi[axis] = max(hi[axis], try Checked.add(first, grid.shape[axis] - 1))
+            }
+        }
+        let shape = try (0..<dims).map { try Checked.add(Checked.sub(hi[$0], lo[$0]), 1) }
+        let size = try Checked.product(shape)
+        try budget.hold(size)
+        var result = JointCounts(origin: lo, shape: shape, counts: [Double](repeating: 0, count: size))
+        for (grid, offset) in parts {
+            try budget.charge(grid.counts.count)
+            result.add(grid, movedBy: offset)
+        }
+        return result
+    }
+
+    /// The outer product of per-dimension profiles.
+    static func product(_ factors: [JointCounts], budget: inout PathBudget) throws -> JointCounts {
+        let dims = factors.count
+        guard !factors.contains(where: { $0.counts.isEmpty }) else { return .empty(dims) }
+        let shape = factors.map { $0.shape[0] }
+        let size = try Checked.product(shape)
+        try budget.hold(size)
+        try budget.charge(size)
+        var counts = [1.0]
+        for factor in factors {
+            var next: [Double] = []
+            next.reserveCapacity(counts.count * factor.counts.count)
+            for c in counts { for f in factor.counts { next.append(c * f) } }
+            counts = next
+        }
+        return JointCounts(origin: factors.map { $0.origin[0] }, shape: shape, counts: counts)
+    }
+}
+
+/// The work and memory the path counts may take: they are refused (and the coverage reported
+/// as not computed) rather than run for minutes.
+struct PathBudget {
+    /// Element additions over the whole analysis.
+    static let workLimit = 200_000_000
+    /// Positions of one count array (per dimension, or of the joint box).
+    static let sizeLimit = 10_000_000
+
+    var work = 0
+
+    mutating func charge(_ steps: Int) throws {
+        work += steps
+        guard work <= PathBudget.workLimit else {
+            throw FieldError.tooLarge("counting the paths needs more than \(PathBudget.workLimit / 1_000_000)·10^6 steps")
+        }
+    }
+
+    func hold(_ positions: Int) throws {
+        guard positions <= PathBudget.sizeLimit else {
+            throw FieldError.tooLarge("the field is too large to count paths through (more than 10^7 positions)")
+        }
+    }
+}
+
+/// Path counts for every output phase: output m (per axis) has the counts of phase
+/// `m mod period` moved by `⌊m/period⌋·shift` input positions (as in `FieldBounds`).
+/// One axis for a dimension counted on its own, or every dimension jointly.
+struct PhasedCounts: Equatable {
+    var periods: [Int]
+    var shifts: [Int]
+    /// Per phase, mixed radix with axis 0 most significant.
+    var grids: [JointCounts]
+
+    static func input(dims: Int) -> PhasedCounts {
+        PhasedCounts(periods: Array(repeating: 1, count: dims), shifts: Array(repeating: 1, count: dims),
+                     grids: [JointCounts(origin: Array(repeating: 0, count: dims), shape: Array(repeating: 1, count: dims), counts: [1])])
+    }
+
+    func index(_ phase: [Int]) -> Int {
+        var flat = 0
+        for axis in periods.indices { flat = flat * periods[axis] + phase[axis] }
+        return flat
+    }
+
+    static func phase(of flat: Int, periods: [Int]) -> [Int] {
+        var rest = flat
+        var phase = [Int](repeating: 0, count: periods.count)
+        for axis in periods.indices.reversed() {
+            phase[axis] = rest % periods[axis]
+            rest /= periods[axis]
+        }
+        return phase
+    }
+
+    /// The counts of output `m` and the move that places them.
+    func grid(of m: [Int]) throws -> (JointCounts, [Int]) {
+        var phase = m, offset = m
+        for axis in periods.indices {
+            phase[axis] = Modular.residue(m[axis], periods[axis])
+            offset[axis] = try Checked.mul(Checked.floorDiv(m[axis], periods[axis]), shifts[axis])
+        }
+        return (grids[index(phase)], offset)
+    }
+
+    static func checkPhases(_ periods: [Int]) throws -> Int {
+        let count = try Checked.product(periods)
+        guard count <= 1_000_000 else {
+            throw FieldError.tooLarge("the field repeats only every \(periods.map(String.init).joined(separator: "x")) outputs; more than 10^6 phases is too many to count paths through")
+        }
+        return count
+    }
+
+    /// The counts after `geometry` along its dimension `dim`, applied to `axis`; nil for a
+    /// global layer (every input position).
+    func after(_ geometry: LayerGeometry, dim: Int, axis: Int, budget: inout PathBudget) throws -> PhasedCounts? {
+        let s = geometry.stride[dim], period = periods[axis], shift = shifts[axis]
+        var next = self
+        switch geometry.rule {
+        case .unchanged: return self
+        case .global: return nil
+        case .window:
+            next.periods[axis] = period / Checked.gcd(period, s)
+            next.shifts[axis] = try Checked.mul(shift, Checked.mul(s, next.periods[axis]) / period)
+        case .transposed, .scale:
+            next.periods[axis] = try Checked.mul(period, s)
+        }
+        let count = try PhasedCounts.checkPhases(next.periods)
+        let reads = try (0..<next.periods[axis]).map { try geometry.reads($0, dim: dim) }
+        let dims = periods.count
+        var held = 0
+        next.grids = try (0..<count).map { flat in
+            let phase = PhasedCounts.phase(of: flat, periods: next.periods)
+            guard let r = reads[phase[axis]] else { return .empty(dims) }
+            var sources: [(JointCounts, [Int])] = []
+            sources.reserveCapacity(r.count)
+            var from = phase
+            var offset = [Int](repeating: 0, count: dims)
+            for t in 0..<r.count {
+                let i = try Checked.add(r.first, Checked.mul(t, r.step))
+                from[axis] = Modular.residue(i, period)
+                offset[axis] = try Checked.mul(Checked.floorDiv(i, period), shift)
+                sources.append((grids[index(from)], offset))
+            }
+            let grid = try JointCounts.sum(sources, dims: dims, budget: &budget)
+            held += grid.counts.count
+            try budget.hold(held)
+            return grid
+        }
+        return next
+    }
+
+    /// The counts of a merge: for each output, the sum of the branches' counts.
+    static func sum(_ branches: [PhasedCounts], budget: inout PathBudget) throws -> PhasedCounts {
+        let dims = branches[0].periods.count
+        var periods = branches[0].periods, shifts = branches[0].shifts
+        for axis in 0..<dims {
+            var period = 1
+            for b in branches { period = try Checked.mul(period / Checked.gcd(period, b.periods[axis]), b.periods[axis]) }
+            let moves = try branches.map { try Checked.mul($0.shifts[axis], period / $0.periods[axis]) }
+            guard Set(moves).count == 1 else {
+                throw FieldError.tooLarge("the branches of a merge move through the input at different jumps, so their paths cannot be counted together")
+            }
+            periods[axis] = period
+            shifts[axis] = moves[0]
+        }
+        let count = try checkPhases(periods)
+        var held = 0
+        let grids = try (0..<count).map { flat -> JointCounts in
+            let phase = PhasedCounts.phase(of: flat, periods: periods)
+            let grid = try JointCounts.sum(branches.map { try $0.grid(of: phase) }, dims: dims, budget: &budget)
+            held += grid.counts.count
+            try budget.hold(held)
+            return grid
+        }
+        return PhasedCounts(periods: periods, shifts: shifts, grids: grids)
+    }
+
+    /// Per-dimension counts (one axis each) joined into one joint count.
+    static func joint(_ factors: [PhasedCounts], budget: inout PathBudget) throws -> PhasedCounts {
+        let periods = factors.map { $0.periods[0] }
+        let count = try checkPhases(periods)
+        var held = 0
+        let grids = try (0..<count).map { flat -> JointCounts in
+            let phase = PhasedCounts.phase(of: flat, periods: periods)
+            let grid = try JointCounts.product(factors.indices.map { factors[$0].grids[phase[$0]] }, budget: &budget)
+            held += grid.counts.count
+            try budget.hold(held)
+            return grid
+        }
+        return PhasedCounts(periods: periods, shifts: factors.map { $0.shifts[0] }, grids: grids)
+    }
+}
+
+/// The paths from one output back to the input (all-ones weights).
+public enum FieldPaths: Equatable, Sendable {
+    /// A global layer (gap, fc): every input position is reached.
+    case whole
+    /// One profile per dimension; the count of a position is the product of its profiles'
+    /// (every path through the stack spreads the same way along each dimension).
+    case separable([PathCounts])
+    /// Counted over the joint positions: branches of differing shapes.
+    case joint(JointCounts)
+
+    /// Reached positions over the field's positions (1 for the whole input or no field).
+    public var coverage: Double {
+        switch self {
+        case .whole: return 1
+        case let .separable(dims): return dims.reduce(1.0) { $0 * $1.coverage }
+        case let .joint(grid): return grid.coverage
+        }
+    }
+
+    /// Per dimension: the profile (separable), or the counts summed over the other
+    /// dimensions (joint); nil for the whole input.
+    public var perDimension: [PathCounts?]? {
+        switch self {
+        case .whole: return nil
+        case let .separable(dims): return dims
+        case let .joint(grid): return grid.shape.indices.map { grid.marginal($0) }
+        }
+    }
+}
+
+/// The path counts of every output of a node, forward through the stack.
+enum CountState {
+    case whole
+    case separable([PhasedCounts])
+    case joint(PhasedCounts)
+
+    static func input(dims: Int) -> CountState { .separable(Array(repeating: .input(dims: 1), count: dims)) }
+
+    func after(_ geometry: LayerGeometry, budget: inout PathBudget) throws -> CountState {
+        switch self {
+        case .whole: return .whole
+        case let .separable(dims):
+            var next: [PhasedCounts] = []
+            for (dim, state) in dims.enumerated() {
+                guard let after = try state.after(geometry, dim: dim, axis: 0, budget: &budget) else { return .whole }
+                next.append(after)
+            }
+            return .separable(next)
+        case let .joint(state):
+            var current = state
+            for dim in state.periods.indices {
+                guard let after = try current.after(geometry, dim: dim, axis: dim, budget: &budget) else { return .whole }
+                current = after
+            }
+            return .joint(current)
+        }
+    }
+
+    /// A merge: the counts add up. Still separable when the branches differ along one
+    /// dimension at most (then only that profile adds up); joint otherwise.
+    static func merge(_ branches: [CountState], budget: inout PathBudget) throws -> CountState {
+        var separable: [[PhasedCounts]] = []
+        var anyJoint = false
+        for branch in branches {
+            switch branch {
+            case .whole: return .whole
+            case let .separable(dims): separable.append(dims)
+            case .joint: anyJoint = true
+            }
+        }
+        if !anyJoint {
+            let dims = separable[0].count
+            let differing = (0..<dims).filter { dim in separable.contains { $0[dim] != separable[0][dim] } }
+            if differing.count <= 1 {
+                var result = separable[0]
+                if let dim = differing.first { result[dim] = try PhasedCounts.sum(separable.map { $0[dim] }, budget: &budget) }
+                else if separable.count > 1 {
+                    // Identical branches: the counts of one dimension multiply by their number.
+                    result[0] = try PhasedCounts.sum(separable.map { $0[0] }, budget: &budget)
+                }
+                return .separable(result)
+            }
+        }
+        let joints = try branches.map { branch -> PhasedCounts in
+            switch branch {
+            case let .joint(state): return state
+            case let .separable(dims): return try PhasedCounts.joint(dims, budget: &budget)
+            case .whole: fatalError("handled above")
+            }
+        }
+        return .joint(try PhasedCounts.sum(joints, budget: &budget))
+    }
+
+    /// The counts of output `m` (per dimension), placed.
+    ///
+    /// - Throws: `FieldError.tooLarge` when a count passed the range of a double (10^308).
+    func paths(of m: [Int]) throws -> FieldPaths {
+        let paths = try placedPaths(of: m)
+        let finite: Bool
+        switch paths {
+        case .whole: finite = true
+        case let .separable(dims): finite = dims.allSatisfy { $0.counts.allSatisfy(\.isFinite) }
+        case let .joint(grid): finite = grid.counts.allSatisfy(\.isFinite)
+        }
+        guard finite else { throw FieldError.tooLarge("more than 10^308 paths lead to one input position, too many to count") }
+        return paths
+    }
+
+    private func placedPaths(of m: [Int]) throws -> FieldPaths {
+        switch self {
+        case .whole: return .whole
+        case let .separable(dims):
+            return .separable(try dims.indices.map { dim in
+                let (grid, offset) = try dims[dim].grid(of: [m[dim]])
+                guard !grid.counts.isEmpty else { return PathCounts(origin: 0, counts: []) }
+                return PathCounts(origin: try Checked.add(grid.origin[0], offset[0]), counts: grid.counts)
+            })
+        case let .joint(state):
+            var (grid, offset) = try state.grid(of: m)
+            if !grid.counts.isEmpty { grid.origin = try grid.origin.indices.map { try Checked.add(grid.origin[$0], offset[$0]) } }
+            return .joint(grid)
+        }
+    }
+
+    /// The counts after `nodes`, walked forward from `state`.
+    static func walk(_ nodes: [StackNode], from state: CountState, chain: [LayerGeometry], budget: inout PathBudget) throws -> CountState {
+        var current = state
+        for node in nodes {
+            current = try step(node, from: current, chain: chain, budget: &budget)
+        }
+        return current
+    }
+
+    static func step(_ node: StackNode, from state: CountState, chain: [LayerGeometry], budget: inout PathBudget) throws -> CountState {
+        switch node {
+        case let .layer(index): return try state.after(chain[index], budget: &budget)
+        case let .merge(_, branches):
+            if case .whole = state { return .whole }
+            let outcomes = try branches.map { try walk($0, from: state, chain: chain, budget: &budget) }
+            return try merge(outcomes, budget: &budget)
+        }
+    }
+}
+
+extension StackNode {
+    /// The last layer index below this node (the layer a merge ends after), without
+    /// collecting every index.
+    public var lastLayerIndex: Int? {
+        var pending: [StackNode] = [self]
+        while let node = pending.popLast() {
+            switch node {
+            case let .layer(i): return i
+            case let .merge(_, branches):
+                for branch in branches { pending += branch }   // the last one written is popped first
+            }
+        }
+        return nil
     }
 }
