@@ -47,7 +47,7 @@ final class ProcessRobustnessTests: XCTestCase {
         environment["EXAMPLES"] = packageRoot + "/examples"
         environment["SWIFT_BACKTRACE"] = "enable=no"   // a crash must show as a signal, quickly
         process.environment = environment
-        let outPath = directory + "/.script-out", errPath = directory + "/.script-err"
+        let outPath = directory + ".out", errPath = directory + ".err"   // beside the directory, not in it
         _ = FileManager.default.createFile(atPath: outPath, contents: nil)
         _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         process.standardOutput = FileHandle(forWritingAtPath: outPath)
@@ -63,9 +63,9 @@ final class ProcessRobustnessTests: XCTestCase {
         return (try String(contentsOfFile: outPath, encoding: .utf8), try String(contentsOfFile: errPath, encoding: .utf8), status)
     }
 
-    /// The files of the test directory (no hidden script files), sorted.
+    /// The files of the test directory, sorted.
     func files() throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: directory).filter { !$0.hasPrefix(".script-") }.sorted()
+        try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
     }
 
     /// One command line per command, each writing something to stdout on success.
@@ -150,7 +150,7 @@ final class ProcessRobustnessTests: XCTestCase {
         XCTAssertEqual(stdout.out, "1 2\n3 4\n5\n6\n")
         XCTAssertEqual(stdout.err, "")
         // A symbolic link to a file: the file gets the output, the link stays a link.
-        let link = try script("echo old > target.txt; ln -s target.txt link.txt; $C run '[7]' '[1]' -o link.txt; stat -c %F link.txt; cat target.txt; ln -s new.txt dangling.txt; $C run '[8]' '[1]' -o dangling.txt; cat new.txt; ls -A")
+        let link = try script("mkdir links; cd links; echo old > target.txt; ln -s target.txt link.txt; $C run '[7]' '[1]' -o link.txt; stat -c %F link.txt; cat target.txt; ln -s new.txt dangling.txt; $C run '[8]' '[1]' -o dangling.txt; cat new.txt; ls -A")
         XCTAssertEqual(link.out, "symbolic link\n7\n8\ndangling.txt\nlink.txt\nnew.txt\ntarget.txt\n")
         XCTAssertEqual(link.err, "")
         let loop = try script("ln -s a b; ln -s b a; $C run '[1]' '[1]' -o a; echo $?")
@@ -178,7 +178,7 @@ final class ProcessRobustnessTests: XCTestCase {
             """)
         XCTAssertEqual(result.out, "0\nprecious\n1 2\n3 4\n0\n")
         let name = String(repeating: "n", count: 254)
-        let long = try script("$C run '[1]' '[1]' -o \(name); echo $?; ls")
+        let long = try script("mkdir long; cd long; $C run '[1]' '[1]' -o \(name); echo $?; ls -A")
         XCTAssertEqual(long.out, "0\n\(name)\n", long.err)
     }
 
@@ -192,7 +192,7 @@ final class ProcessRobustnessTests: XCTestCase {
                 set -m   # the job gets SIGINT at its default action, as in an interactive shell
                 $C run --p 2500 '[1 2;3 4]' '[1 2;3 4]' -o out.txt & pid=$!
                 for i in $(seq 400); do ls -A | grep -q '^.convcalc-' && break; sleep 0.02; done
-                kill -\(signal) $pid; wait $pid; echo $?; ls -A | grep -v '^.script-'; true
+                kill -\(signal) $pid; wait $pid; echo $?; ls -A
                 """)
             let expected = ["INT": 130, "TERM": 143, "HUP": 129, "QUIT": 131][signal]!
             XCTAssertEqual(result.out, "\(expected)\n", "SIG\(signal): \(result.err)")
