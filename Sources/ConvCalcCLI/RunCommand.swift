@@ -43,7 +43,7 @@ enum RunCommand {
                    help: "significant digits, 1 to 17", default: "the shortest text that reads back to the same double"),
         OptionSpec(.format, ["--format"], value: "FORMAT", group: .output, help: "text, csv or json", default: "text"),
         OptionSpec(.outputFile, ["-o", "--output"], value: "FILE", group: .output,
-                   help: "write to FILE (through a temporary file renamed at the end, so a failed run leaves no partial file)"),
+                   help: "write to FILE (a regular file through a temporary file renamed at the end, so a failed or interrupted run leaves no partial file; devices and FIFOs in place)"),
         OptionSpec(.json, ["--json"], group: .output, help: "the same as --format json"),
         OptionSpec(.quiet, ["-q", "--quiet"], group: .output, help: "accepted for scripts; the output is always the bare matrix"),
         OptionSpec(.help, ["-h", "--help"], group: .output, help: "show this help"),

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Time bounds of the robustness suite, measured rather than asserted: how long shape, rf and
+# params take on 100,000-layer stacks and on the deepest nesting convcalc accepts, with the
+# release binary. `rf` must take about as long as `shape` (it was quadratic: 43 s at 10,000).
+#
+#     bash bench/stacks.sh            # prints a table (seconds, best of 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build -c release >/dev/null
+C=$PWD/.build/release/convcalc
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for i in $(seq 100000); do echo conv:k=3,p=1; done > "$work/long.net"
+depth=$($C help shape | sed -n 's/.*nesting deeper than \([0-9]*\).*/\1/p' | head -1)
+depth=${depth:-100}
+(for i in $(seq "$depth"); do echo 'add {'; done; echo conv:k=3,p=1; for i in $(seq "$depth"); do echo '} { conv:k=1 }'; done) > "$work/deep.net"
+best() {   # best wall time of 3 runs, in seconds
+    local best=""
+    for _ in 1 2 3; do
+        local start end
+        start=$(date +%s.%N)
+        "$@" > /dev/null
+        end=$(date +%s.%N)
+        best=$(echo "$start $end ${best:-1e9}" | awk '{ t = $2 - $1; print (t < $3 ? t : $3) }')
+    done
+    printf '%.3f' "$best"
+}
+printf '| stack | shape | rf | rf --map | params |\n| --- | --- | --- | --- | --- |\n'
+for net in long deep; do
+    printf '| %s | %s | %s | %s | %s |\n' "$net" \
+        "$(best $C shape --in 224 -f "$work/$net.net")" \
+        "$(best $C rf --in 224 -f "$work/$net.net")" \
+        "$(best $C rf --map --in 64 -f "$work/$net.net")" \
+        "$(best $C params --cin 3 --in 224 -f "$work/$net.net")"
+done
