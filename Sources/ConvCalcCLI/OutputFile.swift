@@ -14,8 +14,8 @@ import ConvCalcCore
 ///   file the links lead to, then renamed over it: a failed or interrupted run leaves no
 ///   partial file, the links stay links, and an existing file keeps its mode and owner.
 /// - A character or block device, a FIFO or a socket (`/dev/null`, a named pipe) is written
-///   in place, as a shell's `>` would; `/dev/stdout`, `/dev/stderr` and `/dev/fd/N` write to
-///   that descriptor of this process.
+///   in place, as a shell's `>` would; `-` and `/dev/stdout`, `/dev/stderr` and `/dev/fd/N`
+///   write to that descriptor of this process.
 ///
 /// Opened before the work starts, so an unwritable path fails at once. The temporary file is
 /// removed when the run fails, when the value goes away uncommitted, and when a signal ends
@@ -124,12 +124,12 @@ final class OutputFile {
 
     deinit { discard() }
 
-    /// The descriptor a name of this process's own descriptors stands for: `/dev/stdout` 1,
+    /// The descriptor a name of this process's own descriptors stands for: `-` and `/dev/stdout` 1,
     /// `/dev/stderr` 2, `/dev/fd/N` and `/proc/self/fd/N` N. Written to through a duplicate,
     /// so a shell's `>>` keeps appending and a pipe stays the pipe.
     static func inheritedDescriptor(_ path: String) -> Int32? {
         switch path {
-        case "/dev/stdout": return 1
+        case "-", "/dev/stdout": return 1
         case "/dev/stderr": return 2
         default:
             for prefix in ["/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/"] where path.hasPrefix(prefix) {

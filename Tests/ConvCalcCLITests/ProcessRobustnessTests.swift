@@ -146,8 +146,8 @@ final class ProcessRobustnessTests: XCTestCase {
         let fifo = try script("mkfifo pipe; cat pipe > got.txt & $C run '[1 2;3 4]' '[1]' -o pipe; echo $?; wait; cat got.txt; stat -c %F pipe")
         XCTAssertEqual(fifo.out, "0\n1 2\n3 4\nfifo\n")
         // The descriptors of the process itself.
-        let stdout = try script("$C run '[1 2;3 4]' '[1]' -o /dev/stdout | cat; $C run '[5]' '[1]' -o /dev/fd/1 >> appended.txt; $C run '[6]' '[1]' -o /dev/stdout >> appended.txt; cat appended.txt")
-        XCTAssertEqual(stdout.out, "1 2\n3 4\n5\n6\n")
+        let stdout = try script("$C run '[1 2;3 4]' '[1]' -o /dev/stdout | cat; $C run '[5]' '[1]' -o /dev/fd/1 >> appended.txt; $C run '[6]' '[1]' -o /dev/stdout >> appended.txt; $C run '[7]' '[1]' -o - >> appended.txt; cat appended.txt")
+        XCTAssertEqual(stdout.out, "1 2\n3 4\n5\n6\n7\n")
         XCTAssertEqual(stdout.err, "")
         // A symbolic link to a file: the file gets the output, the link stays a link.
         let link = try script("mkdir links; cd links; echo old > target.txt; ln -s target.txt link.txt; $C run '[7]' '[1]' -o link.txt; stat -c %F link.txt; cat target.txt; ln -s new.txt dangling.txt; $C run '[8]' '[1]' -o dangling.txt; cat new.txt; ls -A")
@@ -184,17 +184,18 @@ final class ProcessRobustnessTests: XCTestCase {
 
     // MARK: Signals and limits
 
-    /// SIGINT, SIGTERM, SIGHUP and SIGQUIT during `-o`: the process ends by the signal and no
-    /// temporary file is left behind (SIGQUIT once printed a backtrace and let the run finish).
+    /// SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGABRT (what a failed allocation raises) during
+    /// `-o`: the process ends by the signal and no temporary file is left behind (SIGQUIT once
+    /// printed a backtrace and let the run finish).
     func testSignalsDuringOutputFile() throws {
-        for signal in ["INT", "TERM", "HUP", "QUIT"] {
+        for signal in ["INT", "TERM", "HUP", "QUIT", "ABRT"] {
             let result = try script("""
                 set -m   # the job gets SIGINT at its default action, as in an interactive shell
                 $C run --p 2500 '[1 2;3 4]' '[1 2;3 4]' -o out.txt & pid=$!
                 for i in $(seq 400); do ls -A | grep -q '^.convcalc-' && break; sleep 0.02; done
                 kill -\(signal) $pid; wait $pid; echo $?; ls -A
                 """)
-            let expected = ["INT": 130, "TERM": 143, "HUP": 129, "QUIT": 131][signal]!
+            let expected = ["INT": 130, "TERM": 143, "HUP": 129, "QUIT": 131, "ABRT": 134][signal]!
             XCTAssertEqual(result.out, "\(expected)\n", "SIG\(signal): \(result.err)")
         }
     }
