@@ -123,4 +123,46 @@ final class ReaderRobustnessTests: XCTestCase {
         XCTAssertEqual(status1, 1)
         XCTAssertTrue(err1.contains("nested \(limit + 1) deep"), err1)
     }
+    // MARK: B, C, D. Matrices
+
+    /// Lone CR ended no row (`1 2\r3 4\r` ran as one row of four, exit 0); CRLF keeps working;
+    /// a byte-order mark is skipped, from a file or from stdin.
+    func testMatrixLineEndsAndByteOrderMark() throws {
+        for text in ["1 2\r3 4\r", "1 2\r\n3 4\r\n", "1 2\n3 4\n", "\u{FEFF}1 2\r\n3 4\r\n", "\u{FEFF}1,2\r3,4"] {
+            let path = try temporaryFile("m.txt", text)
+            for source in ["-", path] {
+                for threads in [1, 2] {
+                    let (out, err, status) = runCommandLine("convcalc run --threads \(threads) \(source) '[1]'", stdin: text)
+                    XCTAssertEqual(status, 0, "\(text.debugDescription): \(err)")
+                    XCTAssertEqual(out, "1 2\n3 4\n", text.debugDescription)
+                }
+            }
+        }
+        let (out, err, status) = runCommandLine("convcalc run - '[1]'", stdin: "\u{FEFF}1 2\r\n3 x\r\n")
+        XCTAssertEqual(status, 1)
+        XCTAssertEqual(out, "")
+        XCTAssertEqual(err, "convcalc: error: <stdin>:2:3: 'x' is not a number; expected a decimal or scientific number, nan, inf or -inf\n")
+    }
+
+    /// `1,,3` read as `1 3` and `,1,2` as `1 2`, exit 0.
+    func testEmptyCellsAreRefused() throws {
+        let path = try temporaryFile("m.csv", "1,2,3\r\n4,,6\r\n")
+        let (out, err, status) = runCommandLine("convcalc run \(path) '[1]'")
+        XCTAssertEqual(status, 1)
+        XCTAssertEqual(out, "")
+        XCTAssertEqual(err, "convcalc: error: \(path):2:3: empty cell: two commas with no value between them; every cell needs a number (write nan for a missing value); commas go only between values\n")
+        let (_, err1, status1) = runCommandLine("convcalc run '[1 2]' -", stdin: "1, 2,\n")
+        XCTAssertEqual(status1, 1)
+        XCTAssertEqual(err1, "convcalc: error: <stdin>:1:5: empty cell: the row ends with a comma; every cell needs a number (write nan for a missing value); commas go only between values\n")
+    }
+
+    /// A `# shape` on a CRLF line was not checked; now it is, and a malformed one is an error.
+    func testStatedShapeOnCRLFLines() {
+        let (_, err, status) = runCommandLine("convcalc run '[1 2;3 4]' -", stdin: "# shape 2x1x1x1\r\n1\r\n")
+        XCTAssertEqual(status, 1)
+        XCTAssertEqual(err, "convcalc: error: the kernel file states shape 2x1x1x1 but holds 1x1x1x1 for 1 input channel and 1 group\n")
+        let (_, err1, status1) = runCommandLine("convcalc run '[1 2;3 4]' -", stdin: "# shape 1x1x1x1x\r\n1\r\n")
+        XCTAssertEqual(status1, 1)
+        XCTAssertEqual(err1, "convcalc: error: <stdin>:1:9: '# shape 1x1x1x1x' states no valid shape: a size is missing (an x with no number on one side); write sizes of 1 or more separated by x, e.g. # shape 4x2x3x3 (Cout x Cin/g x kh x kw)\n")
+    }
 }
