@@ -103,6 +103,14 @@ final class ReaderRobustnessTests: XCTestCase {
         XCTAssertEqual(out, "16\n")
     }
 
+    /// The documented limit is the one enforced.
+    func testNestingLimitIsDocumented() throws {
+        for document in ["README.md", "man/convcalc.1"] {
+            let text = try String(contentsOfFile: packageRoot + "/" + document, encoding: .utf8)
+            XCTAssertTrue(text.contains("nest at most \(StackSyntax.maximumDepth) deep"), document)
+        }
+    }
+
     func testNestingOneLevelTooDeepIsRefused() {
         let limit = StackSyntax.maximumDepth
         let tooDeep = Self.nested(limit + 1)
