@@ -339,8 +339,14 @@ public enum MatrixText {
                         preconditionFailure("number throws MatrixTextError only")
                     }
                 }
-                comma = -1
                 count += 1
+                // A comma right after the value (CSV) is taken here, saving a turn of the loop.
+                if index < end && base[index] == 0x2C {
+                    comma = index
+                    index += 1
+                } else {
+                    comma = -1
+                }
             }
             if comma >= 0 { return fail(.emptyCell(.trailing, line: line, column: comma - lineStart + 1), count: count) }
             // A stretch that ends with a line end has no line after it.
