@@ -40,8 +40,18 @@ public enum MatrixTextError: UserFacingError, Equatable {
     case channels(line: Int)
     case blockShape(line: Int, rows: Int, columns: Int, expectedRows: Int, expectedColumns: Int)
     case malformedInline(String)
-    /// More values than `limit` (memory): refused before they are stored.
-    case tooManyValues(limit: Int, line: Int)
+    /// More values than `limit` (memory): refused before they are stored; the position is
+    /// that of the first value beyond the limit.
+    case tooManyValues(limit: Int, line: Int, column: Int)
+    /// A comma with no value before it on its line, after another comma, or at the line's end.
+    case emptyCell(EmptyCell, line: Int, column: Int)
+    /// A `# shape …` comment whose shape is not whole numbers ≥ 1 separated by `x`.
+    case badShape(text: String, reason: String, line: Int, column: Int)
+
+    /// Where an empty cell is: the comma it is found at starts the row, follows a comma, or ends the row.
+    public enum EmptyCell: Sendable, Equatable {
+        case leading, between, trailing
+    }
 
     public var message: String {
         switch self {
@@ -59,8 +69,18 @@ public enum MatrixTextError: UserFacingError, Equatable {
             return "\(line):1: this block is \(rows)x\(columns) but the first is \(expectedRows)x\(expectedColumns); every channel (block between blank lines) needs the same shape"
         case let .malformedInline(reason):
             return reason
-        case let .tooManyValues(limit, line):
-            return "\(line):1: more than \(limit) values, the most convcalc run reads here (2^28 at most, fewer when memory is short)"
+        case let .tooManyValues(limit, line, column):
+            return "\(line):\(column): more than \(limit) values, the most convcalc run reads here (2^28 at most, fewer when memory is short)"
+        case let .emptyCell(position, line, column):
+            let what: String
+            switch position {
+            case .leading: what = "the row starts with a comma"
+            case .between: what = "two commas with no value between them"
+            case .trailing: what = "the row ends with a comma"
+            }
+            return "\(line):\(column): empty cell: \(what); every cell needs a number (write nan for a missing value); commas go only between values"
+        case let .badShape(text, reason, line, column):
+            return "\(line):\(column): '# shape \(text)' states no valid shape: \(reason); write sizes of 1 or more separated by x, e.g. # shape 4x2x3x3 (Cout x Cin/g x kh x kw)"
         }
     }
 
@@ -71,7 +91,9 @@ public enum MatrixTextError: UserFacingError, Equatable {
         switch self {
         case let .notANumber(token, _, column): return .notANumber(token: token, line: line, column: column)
         case let .outOfRange(token, _, column): return .outOfRange(token: token, line: line, column: column)
-        case let .tooManyValues(limit, _): return .tooManyValues(limit: limit, line: line)
+        case let .tooManyValues(limit, _, column): return .tooManyValues(limit: limit, line: line, column: column)
+        case let .emptyCell(position, _, column): return .emptyCell(position, line: line, column: column)
+        case let .badShape(text, reason, _, column): return .badShape(text: text, reason: reason, line: line, column: column)
         default: return self
         }
     }
@@ -79,7 +101,9 @@ public enum MatrixTextError: UserFacingError, Equatable {
 
 /// The text matrix format (SPEC §6): one row a line; values separated by spaces, tabs or
 /// commas; `#` to the end of the line is a comment; leading and trailing blank lines are
-/// ignored; numbers in decimal or scientific notation, `nan`, `inf`, `-inf`.
+/// ignored; numbers in decimal or scientific notation, `nan`, `inf`, `-inf`. Lines end with
+/// LF, CRLF or a lone CR; a UTF-8 byte-order mark at the start is skipped. A comma needs a
+/// value on each side (an empty CSV cell is an error, as in NumPy's loadtxt).
 public enum MatrixText {
     /// Parses matrix text holding one matrix. Errors carry `line:column` (1-based); callers
     /// add the file name. A blank line between rows (several channels) is an error here.
@@ -128,12 +152,20 @@ public enum MatrixText {
     /// reserved up front, so the limit is what keeps a huge file from exhausting memory.
     public static func parseBlocks(bytes: UnsafeBufferPointer<UInt8>, threads: Int = 1,
                                    valueLimit: Int = Convolution.elementLimit) throws -> Blocks {
-        // Cut at line starts into parts of about equal size.
+        var bytes = bytes
+        if bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF {
+            bytes = UnsafeBufferPointer(rebasing: bytes[3...])   // a UTF-8 byte-order mark
+        }
+        return try parseLines(bytes, threads: threads, valueLimit: valueLimit)
+    }
+
+    static func parseLines(_ bytes: UnsafeBufferPointer<UInt8>, threads: Int, valueLimit: Int) throws -> Blocks {
+        // Cut at line starts into parts of about equal size (never between CR and LF).
         let parts = bytes.count < 1 << 20 ? 1 : max(1, threads)
         var cuts = [0]
         for part in 1..<max(parts, 1) {
             var at = part * bytes.count / parts
-            while at < bytes.count && bytes[at - 1] != 0x0A { at += 1 }
+            while at < bytes.count && !(bytes[at - 1] == 0x0A || (bytes[at - 1] == 0x0D && bytes[at] != 0x0A)) { at += 1 }
             if at > cuts.last! && at < bytes.count { cuts.append(at) }
         }
         cuts.append(bytes.count)
@@ -146,6 +178,12 @@ public enum MatrixText {
                                      limit: max(1, valueLimit / (cuts.count - 1)), reported: valueLimit)
                 }
             }
+        }
+        if scans.count > 1 && scans.contains(where: { if case .tooManyValues = $0.error { return true } else { return false } }) {
+            // A part holds more than its share of the limit: whether, and where, the whole
+            // passes it is what one scan from the start finds (rare: files near the limit).
+            scans = []
+            return try parseLines(bytes, threads: 1, valueLimit: valueLimit)
         }
         return try assemble(scans)
     }
@@ -236,32 +274,53 @@ public enum MatrixText {
         var stored = 0
         var index = 0
         var line = 1
+        func fail(_ error: MatrixTextError, count: Int) -> Int {
+            result.lines.append(count)
+            result.error = error
+            result.errorLine = line
+            return stored
+        }
         while index <= end {
             var count = 0
             var comment = false
+            var comma = -1   // where the comma since the last value (or the line start) is, if any
             let lineStart = index
-            while index < end && base[index] != 0x0A {
+            while index < end {
                 let byte = base[index]
-                if byte == 0x23 {   // '#'
-                    comment = true
-                    let start = index
-                    while index < end && base[index] != 0x0A { index += 1 }
-                    if count == 0 && result.stated == nil
-                        && UnsafeBufferPointer(start: base + lineStart, count: start - lineStart).allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
-                        result.stated = statedShape(String(decoding: UnsafeBufferPointer(start: base + start + 1, count: index - start - 1), as: UTF8.self))
-                    }
-                    break
-                }
-                if byte == 0x20 || byte == 0x09 || byte == 0x2C || byte == 0x0D {
+                if byte == 0x20 || byte == 0x09 {
                     index += 1
                     continue
                 }
+                // Numbers start above ',' or with '+'; one test keeps them off the rare paths.
+                if byte <= 0x2C && byte != 0x2B {
+                    if byte == 0x2C {   // ','
+                        if count == 0 || comma >= 0 {
+                            return fail(.emptyCell(count == 0 ? .leading : .between, line: line, column: index - lineStart + 1), count: count)
+                        }
+                        comma = index
+                        index += 1
+                        continue
+                    }
+                    if byte == 0x0A || byte == 0x0D { break }   // LF, CR (or CRLF)
+                }
+                if byte == 0x23 {   // '#'
+                    comment = true
+                    let start = index
+                    while index < end && base[index] != 0x0A && base[index] != 0x0D { index += 1 }
+                    if count == 0 {   // a comment line: `# shape …` states the shape
+                        switch statedShape(UnsafeBufferPointer(start: base + start + 1, count: index - start - 1)) {
+                        case nil: break
+                        case let .success(shape)?: if result.stated == nil { result.stated = shape }
+                        case let .failure(problem)?:
+                            return fail(.badShape(text: problem.text, reason: problem.reason, line: line,
+                                                  column: start + 1 + problem.offset - lineStart + 1), count: count)
+                        }
+                    }
+                    break
+                }
                 let start = index
                 guard stored < capacity else {
-                    result.lines.append(count)
-                    result.error = .tooManyValues(limit: limit, line: line)
-                    result.errorLine = line
-                    return stored
+                    return fail(.tooManyValues(limit: limit, line: line, column: start - lineStart + 1), count: count)
                 }
                 if let (value, length) = DecimalParser.prefix(base + start, limit: end - start), value.isFinite,
                    start + length == end || isSeparator(base[start + length]) {
@@ -275,31 +334,75 @@ public enum MatrixText {
                         values[stored] = try number(token, line: line, column: start - lineStart + 1)
                         stored += 1
                     } catch let error as MatrixTextError {
-                        result.lines.append(count)
-                        result.error = error
-                        result.errorLine = line
-                        return stored
+                        return fail(error, count: count)
                     } catch {
                         preconditionFailure("number throws MatrixTextError only")
                     }
                 }
                 count += 1
+                // A comma right after the value (CSV) is taken here, saving a turn of the loop.
+                if index < end && base[index] == 0x2C {
+                    comma = index
+                    index += 1
+                } else {
+                    comma = -1
+                }
             }
-            // A stretch that ends with '\n' has no line after it.
-            if index == end && lineStart == end && end > 0 && base[end - 1] == 0x0A { break }
+            if comma >= 0 { return fail(.emptyCell(.trailing, line: line, column: comma - lineStart + 1), count: count) }
+            // A stretch that ends with a line end has no line after it.
+            if index == end && lineStart == end && end > 0 && (base[end - 1] == 0x0A || base[end - 1] == 0x0D) { break }
             result.lines.append(count > 0 ? count : (comment ? LineScan.commentOnly : LineScan.blank))
-            index += 1   // past '\n'
+            // Past the line end: CRLF is one.
+            index += index + 1 < end && base[index] == 0x0D && base[index + 1] == 0x0A ? 2 : 1
             line += 1
         }
         return stored
     }
 
-    /// `shape 4x2x3x3` in a comment, as numbers.
-    static func statedShape(_ comment: String) -> [Int]? {
-        let words = comment.split(separator: " ")
-        guard words.count == 2, words[0] == "shape" else { return nil }
-        let numbers = words[1].split(separator: "x").compactMap { Int($0) }
-        return numbers.count == words[1].split(separator: "x").count && numbers.allSatisfy({ $0 > 0 }) ? numbers : nil
+    /// What is wrong with a stated shape: the shape's text, its offset in the comment, why.
+    struct ShapeProblem: Error {
+        var text: String
+        var offset: Int
+        var reason: String
+    }
+
+    /// The shape a comment states, as `shape 4x2x3x3` (or `shape: …`; a `:`, `,`, `;` or `.`
+    /// right after the shape and text after it are allowed). Nil when the comment states no
+    /// shape: its first word is not `shape`, or the next word does not start with a digit or
+    /// a sign. A stated shape must be whole numbers ≥ 1 that fit in 64 bits, joined by `x`.
+    static func statedShape(_ comment: UnsafeBufferPointer<UInt8>) -> Result<[Int], ShapeProblem>? {
+        let isSpace = { (byte: UInt8) in byte == 0x20 || byte == 0x09 }
+        var i = 0
+        while i < comment.count && isSpace(comment[i]) { i += 1 }
+        let keyword = Array("shape".utf8)
+        guard comment.count - i >= keyword.count, Array(comment[i..<(i + keyword.count)]) == keyword else { return nil }
+        i += keyword.count
+        if i < comment.count && comment[i] == UInt8(ascii: ":") { i += 1 }
+        guard i < comment.count, isSpace(comment[i]) else { return nil }
+        while i < comment.count && isSpace(comment[i]) { i += 1 }
+        let start = i
+        while i < comment.count && !isSpace(comment[i]) { i += 1 }
+        var word = Array(comment[start..<i])
+        if let last = word.last, Array(":,;.".utf8).contains(last) { word.removeLast() }
+        guard let first = word.first, (0x30...0x39).contains(first) || first == UInt8(ascii: "-") || first == UInt8(ascii: "+") else {
+            return nil
+        }
+        let text = String(decoding: word, as: UTF8.self)
+        func problem(_ reason: String) -> Result<[Int], ShapeProblem> {
+            .failure(ShapeProblem(text: text, offset: start, reason: reason))
+        }
+        var shape: [Int] = []
+        for part in word.split(separator: UInt8(ascii: "x"), omittingEmptySubsequences: false) {
+            let size = String(decoding: part, as: UTF8.self)
+            if part.isEmpty { return problem("a size is missing (an x with no number on one side)") }
+            guard part.allSatisfy({ (0x30...0x39).contains($0) }) else {
+                return problem(part.first == UInt8(ascii: "-") ? "\(size) is negative" : "'\(size)' is not a whole number")
+            }
+            guard let value = Int(size) else { return problem("\(size) does not fit in 64 bits") }
+            guard value >= 1 else { return problem("a size is 0") }
+            shape.append(value)
+        }
+        return .success(shape)
     }
 
     @inline(__always)
@@ -358,7 +461,12 @@ public enum MatrixText {
             rowsText = body.split(separator: ";", omittingEmptySubsequences: false).map(String.init)
             if rowsText.last?.trimmingWhitespace().isEmpty == true && rowsText.count > 1 { rowsText.removeLast() }
         }
-        // Each row on a line of its own; errors then name the row as the line.
-        return try parse(rowsText.map { $0.trimmingWhitespace().isEmpty ? "#" : $0 }.joined(separator: "\n"))
+        // Each row on a line of its own; errors then name the row as the line. A comma after a
+        // row's last value is allowed here, as in Python and MATLAB literals.
+        return try parse(rowsText.map { row -> String in
+            let trimmed = row.trimmingWhitespace()
+            if trimmed.isEmpty { return "#" }
+            return trimmed.hasSuffix(",") ? String(row[..<row.lastIndex(of: ",")!]) : row
+        }.joined(separator: "\n"))
     }
 }

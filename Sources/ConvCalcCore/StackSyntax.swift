@@ -40,6 +40,8 @@ public enum BranchSyntaxError: UserFacingError, Equatable {
     case unexpected(String)
     case unclosed(String)
     case tooFewBranches(String)
+    /// A merge nested deeper than `StackSyntax.maximumDepth`.
+    case tooDeep(String)
 
     public var message: String {
         switch self {
@@ -53,9 +55,15 @@ public enum BranchSyntaxError: UserFacingError, Equatable {
             return "a branch of '\(kind)' is not closed: add '}'"
         case let .tooFewBranches(kind):
             return "'\(kind)' needs at least two branches: \(kind) { LAYERS } { LAYERS }"
+        case let .tooDeep(kind):
+            return "'\(kind)' nested \(StackSyntax.maximumDepth + 1) deep: at most \(StackSyntax.maximumDepth) merges may sit inside one another (real networks nest fewer than 10)"
         }
     }
-    public var category: ErrorCategory { .usage }
+    /// Too deep a nesting is well-formed input beyond a limit (exit 1); the rest is syntax (exit 2).
+    public var category: ErrorCategory {
+        if case .tooDeep = self { return .data }
+        return .usage
+    }
 }
 
 /// Parses stack words into layers and the tree of merges (the branch syntax).
@@ -63,6 +71,13 @@ public enum BranchSyntaxError: UserFacingError, Equatable {
 /// Grammar: `STACK := ITEM*`, `ITEM := TOKEN | (add|concat) BRANCH BRANCH+`,
 /// `BRANCH := { STACK }`. Braces are words of their own: `add { conv:k=3 bn } { }`.
 public enum StackSyntax {
+    /// The deepest nesting of merges accepted (`add { add { … } { } } { }` is 2 deep); one
+    /// more is an error (exit 1). The parser and every walk of the tree (shape, rf, params,
+    /// JSON, the heat map, --vs) recurse once per level: 7,000 levels overflowed the 8 MiB
+    /// main-thread stack. At 100, a debug build runs every command in less than 1 MiB of stack
+    /// (measured with `ulimit -s`), a margin of 8 or more. Real networks nest fewer than 10.
+    public static let maximumDepth = 100
+
     public static func parse(_ words: [StackWord]) throws -> (layers: [Layer], nodes: [StackNode]) {
         var layers: [Layer] = []
         var position = 0
@@ -73,7 +88,8 @@ public enum StackSyntax {
             return LayerContextError(index: layers.count + 1, token: word.text, underlying: error)
         }
 
-        func sequence(inside kind: String?) throws -> [StackNode] {
+        // Recursion is one level per merge, at most `maximumDepth` + 1 deep.
+        func sequence(inside kind: String?, depth: Int) throws -> [StackNode] {
             var nodes: [StackNode] = []
             while position < words.count {
                 let word = words[position]
@@ -85,11 +101,12 @@ public enum StackSyntax {
                     throw located(word, BranchSyntaxError.unexpected("{"))
                 case MergeKind.add.rawValue, MergeKind.concat.rawValue:
                     let merge = MergeKind(rawValue: word.text)!
+                    if depth >= maximumDepth { throw located(word, BranchSyntaxError.tooDeep(merge.rawValue)) }
                     position += 1
                     var branches: [[StackNode]] = []
                     while position < words.count && words[position].text == "{" {
                         position += 1
-                        let branch = try sequence(inside: merge.rawValue)
+                        let branch = try sequence(inside: merge.rawValue, depth: depth + 1)
                         guard position < words.count else { throw located(word, BranchSyntaxError.unclosed(merge.rawValue)) }
                         position += 1   // past '}'
                         branches.append(branch)
@@ -111,17 +128,21 @@ public enum StackSyntax {
             return nodes
         }
 
-        let nodes = try sequence(inside: nil)
+        let nodes = try sequence(inside: nil, depth: 0)
         return (layers, nodes)
     }
 
     /// The words of a stack file: one token a line (spaces allowed inside it), `#` comments,
     /// blank lines ignored. A line holding a brace is split into words at spaces, so
-    /// `add {`, `} {`, `}` and `add { conv:k=3 } { }` all work.
+    /// `add {`, `} {`, `}` and `add { conv:k=3 } { }` all work. Lines end with LF, CRLF or a
+    /// lone CR; a UTF-8 byte-order mark at the start is skipped.
     public static func words(ofFile text: String, name: String) -> [StackWord] {
         var words: [StackWord] = []
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        var text = Substring(text)
+        if text.unicodeScalars.first == "\u{FEFF}" { text = Substring(text.unicodeScalars.dropFirst()) }
+        // "\r\n" is one Character in Swift: splitting at "\n" alone would keep CRLF lines whole.
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }) {
             lineNumber += 1
             let content = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
             let token = content.trimmingWhitespace()
