@@ -93,19 +93,9 @@ final class OptionTableTests: XCTestCase {
 
 /// A few runs of the real binary: exit status, stdout/stderr separation, stdin.
 final class ProcessTests: XCTestCase {
-    func binary() throws -> String {
-        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
-        for candidate in [directory + "/convcalc", packageRoot + "/.build/debug/convcalc"]
-        where FileManager.default.isExecutableFile(atPath: candidate) {
-            return candidate
-        }
-        XCTFail("the convcalc executable was not built next to the tests (\(directory))")
-        throw CocoaError(.fileNoSuchFile)
-    }
-
     func execute(_ args: [String], stdin: String? = nil) throws -> (out: String, err: String, status: Int32) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try binary())
+        process.executableURL = URL(fileURLWithPath: try builtBinary())
         process.arguments = args
         process.currentDirectoryURL = URL(fileURLWithPath: packageRoot)
         let out = Pipe(), err = Pipe(), input = Pipe()
@@ -169,7 +159,7 @@ final class ProcessTests: XCTestCase {
     func testRunPipeline() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        let binary = try binary()
+        let binary = try builtBinary()
         process.arguments = ["-c", "cat examples/matrices/a.txt | '\(binary)' run --p 1 - examples/matrices/k.txt | '\(binary)' run --flip - '[1 -1]'"]
         process.currentDirectoryURL = URL(fileURLWithPath: packageRoot)
         let out = Pipe()

@@ -9,6 +9,17 @@ import XCTest
 /// mode runs in `swift test`; `CONVCALC_LONG_ROBUSTNESS=1` adds the slow sizes (2 GiB reads from
 /// /dev/zero without a memory limit, 100,000-layer stacks, a finer `ulimit -v` sweep). Time
 /// bounds are measured by `bench/robustness.sh`, not asserted here.
+/// The convcalc executable `swift test` built next to the test bundle.
+func builtBinary() throws -> String {
+    let near = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+    for candidate in [near + "/convcalc", packageRoot + "/.build/debug/convcalc"]
+    where FileManager.default.isExecutableFile(atPath: candidate) {
+        return candidate
+    }
+    XCTFail("the convcalc executable was not built next to the tests (\(near))")
+    throw CocoaError(.fileNoSuchFile)
+}
+
 final class ProcessRobustnessTests: XCTestCase {
     static let long = ProcessInfo.processInfo.environment["CONVCALC_LONG_ROBUSTNESS"] == "1"
 
@@ -24,16 +35,6 @@ final class ProcessRobustnessTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    func binary() throws -> String {
-        let near = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
-        for candidate in [near + "/convcalc", packageRoot + "/.build/debug/convcalc"]
-        where FileManager.default.isExecutableFile(atPath: candidate) {
-            return candidate
-        }
-        XCTFail("the convcalc executable was not built next to the tests (\(near))")
-        throw CocoaError(.fileNoSuchFile)
-    }
-
     /// Runs `text` with bash in the test's directory; stdout and stderr go to files (no pipe
     /// to fill up). The status is the script's own (128 + N when its last command was killed by signal N).
     @discardableResult
@@ -43,7 +44,7 @@ final class ProcessRobustnessTests: XCTestCase {
         process.arguments = ["-c", text]
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         var environment = ProcessInfo.processInfo.environment
-        environment["C"] = try binary()
+        environment["C"] = try builtBinary()
         environment["EXAMPLES"] = packageRoot + "/examples"
         environment["SWIFT_BACKTRACE"] = "enable=no"   // a crash must show as a signal, quickly
         process.environment = environment
