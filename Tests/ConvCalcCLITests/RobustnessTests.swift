@@ -97,4 +97,38 @@ final class RobustnessTests: XCTestCase {
         while sink.withUnsafeMutableBytes({ Glibc.read(readEnd, $0.baseAddress, $0.count) }) > 0 {}
         close(readEnd)
     }
+
+    /// The printer's parts: at most threads·aheadPerThread are made ahead of the writer (a slow
+    /// reader once let the whole output pile up in memory), and after a failed write the parts
+    /// not yet made are skipped, without a hang.
+    func testOrderedPartsAreBounded() {
+        let lock = NSLock()
+        var made = 0, taken = 0, mostAhead = 0
+        let all = OrderedParts.run(count: 200, threads: 2, make: { part -> Int in
+            lock.lock()
+            made += 1
+            mostAhead = max(mostAhead, made - taken)
+            lock.unlock()
+            return part
+        }, take: { part in
+            usleep(200)   // a slow reader
+            lock.lock()
+            XCTAssertEqual(part, taken)
+            taken += 1
+            lock.unlock()
+            return true
+        })
+        XCTAssertTrue(all)
+        XCTAssertEqual(taken, 200)
+        XCTAssertLessThanOrEqual(mostAhead, 2 * OrderedParts.aheadPerThread + 1)
+        made = 0
+        let stopped = OrderedParts.run(count: 10_000, threads: 2, make: { part -> Int in
+            lock.lock()
+            made += 1
+            lock.unlock()
+            return part
+        }, take: { part in part < 10 })
+        XCTAssertFalse(stopped)
+        XCTAssertLessThan(made, 100)
+    }
 }
