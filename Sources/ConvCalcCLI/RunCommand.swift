@@ -237,13 +237,15 @@ enum RunCommand {
                 }
             }
             let execution = Execution(level: try Machine.kernelLevel(), threads: threads, method: method)
-            let used = Convolution.method(plan, method)
+            // The values decide too (inf or nan, huge magnitudes): one scan, shared with the run.
+            let survey = Convolution.survey(plan, method, input, kernel.matrices, bias: bias, threads: threads)
+            let used = try survey.map { try Convolution.method(plan, method, survey: $0) } ?? .direct
             if used == .direct && plan.directMultiplyAdds > Convolution.workLimit {
                 throw ConvolutionError.tooMuchWork(multiplyAdds: plan.directMultiplyAdds, fourier: asked == .direct && fourierFits && fourierMemory)
             }
             var memory = Convolution.allocateOutput(plan, threads: threads)
             timer.lap("allocate")
-            let output = Convolution.run(plan, input, kernel.matrices, bias: bias, execution: execution, into: &memory)
+            let output = Convolution.run(plan, input, kernel.matrices, bias: bias, execution: execution, survey: survey, into: &memory)
             timer.lap("compute", note: "\(used.rawValue), \(execution.level.rawValue), \(execution.threads) thread\(execution.threads == 1 ? "" : "s")")
             result.stream = { write in formatter.stream(output, format: format, threads: threads, write: write) }
         }

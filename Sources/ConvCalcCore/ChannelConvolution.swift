@@ -195,33 +195,70 @@ extension Convolution {
     }
 
     /// Runs into memory from `allocateOutput` (every element is overwritten).
+    ///
+    /// - Parameter survey: the operands' `OperandSurvey`, when the caller made one to choose
+    ///   the method (`method(_:_:survey:)`); made here otherwise. With the FFT, inf, −inf and
+    ///   nan input values are read as 0 and the outputs whose window reads one are summed
+    ///   again as the direct method sums them (`FourierPatch`), so both methods give the same
+    ///   inf, −inf and nan.
     public static func run(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernel: [Matrix], bias: [Double]?,
-                           execution: Execution, into output: inout [Double]) -> [Matrix] {
+                           execution: Execution, survey: OperandSurvey? = nil, into output: inout [Double]) -> [Matrix] {
         precondition(output.count == plan.outputChannels * plan.outputRows * plan.outputColumns, "output from allocateOutput")
         let blocks = plan.spec.flip ? kernel.map { $0.rotated180() } : kernel
-        let used = method(plan, execution.method)
+        // The values decide too; a caller that did not check the work limit gets direct.
+        let survey = survey ?? Convolution.survey(plan, execution.method, input, kernel, bias: bias, threads: execution.threads)
+        let (used, patch) = survey.map { (try? FourierConvolution.choose(plan, execution.method, $0)) ?? (.direct, nil) } ?? (.direct, nil)
+        let finiteOnly = survey.map { $0.nonFiniteCount > 0 } ?? false
         output.withUnsafeMutableBufferPointer { buffer in
             let pointer = buffer.baseAddress!
             switch used {
-            case .fft: FourierConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: pointer)
+            case .fft: fourier(plan, input, blocks, bias: bias, execution: execution, finiteOnly: finiteOnly, patch: patch, into: pointer)
             default: DirectConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: pointer)
             }
-        }
-        if used == .fft, let bound = FourierConvolution.integerBound(plan, input, blocks, bias: bias), bound < 0x1p40 {
-            // Integers in, integers out: the FFT's rounding error (far below 1e-3 here) is removed.
-            for index in output.indices { output[index] = output[index].rounded() + 0 }   // + 0: no "-0" from a tiny negative error
         }
         return channels(output, plan)
     }
 
-    /// The method that runs: `direct` or `fft` as asked (fft only when its buffers fit the
-    /// memory limit, else direct), or for `auto` the one estimated faster.
+    /// The FFT's part of `run`: the FFT (inf, −inf and nan input values read as 0 when
+    /// `finiteOnly`), integer results rounded back, then the outputs in `patch` summed again.
+    static func fourier(_ plan: ConvolutionPlan, _ input: [Matrix], _ blocks: [Matrix], bias: [Double]?, execution: Execution,
+                        finiteOnly: Bool, patch: FourierPatch?, into pointer: UnsafeMutablePointer<Double>) {
+        FourierConvolution.run(plan, input, blocks, bias: bias, execution: execution, finiteOnly: finiteOnly, into: pointer)
+        if let bound = FourierConvolution.integerBound(plan, input, blocks, bias: bias, finiteOnly: finiteOnly), bound < 0x1p40 {
+            // Integers in, integers out: the FFT's rounding error (far below 1e-3 here) is removed.
+            for index in 0..<(plan.outputChannels * plan.outputRows * plan.outputColumns) {
+                pointer[index] = pointer[index].rounded() + 0   // + 0: no "-0" from a tiny negative error
+            }
+        }
+        patch?.apply(plan, input, blocks, bias: bias, threads: execution.threads, into: pointer)
+    }
+
+    /// The method the sizes choose: `direct` or `fft` as asked (fft only when its buffers fit
+    /// the memory limit, else direct), or for `auto` the one estimated faster.
     public static func method(_ plan: ConvolutionPlan, _ asked: ConvolutionMethod) -> ConvolutionMethod {
         switch asked {
         case .direct: return .direct
         case .fft: return FourierConvolution.fits(plan) ? .fft : .direct
         case .auto: return FourierConvolution.prefersFourier(plan) ? .fft : .direct
         }
+    }
+
+    /// The operands' survey when the sizes choose the FFT (`method(_:_:)`); nil when they
+    /// choose the direct method, which the values cannot change (no scan is made then).
+    public static func survey(_ plan: ConvolutionPlan, _ asked: ConvolutionMethod, _ input: [Matrix], _ kernel: [Matrix],
+                              bias: [Double]?, threads: Int = 1) -> OperandSurvey? {
+        method(plan, asked) == .fft ? OperandSurvey(plan, input, kernel, bias: bias, threads: threads) : nil
+    }
+
+    /// The method that runs on these values (what `run` with this survey uses): the sizes'
+    /// choice, turned to `direct` when the kernel holds inf or nan, when values could overflow
+    /// the FFT's sums, or when summing again the outputs that read an input inf or nan would
+    /// cost more than the direct method (`FourierConvolution.choose`).
+    ///
+    /// - Throws: `ConvolutionError.fourierCannot` when the values rule the FFT out and the
+    ///   direct method is beyond `workLimit`.
+    public static func method(_ plan: ConvolutionPlan, _ asked: ConvolutionMethod, survey: OperandSurvey) throws -> ConvolutionMethod {
+        try FourierConvolution.choose(plan, asked, survey).0
     }
 
     /// Output channels out of one array holding them in order (one channel: no copy).
@@ -254,34 +291,57 @@ extension Convolution {
 
     /// The products summed into output element (o, i, j), in order (channel, kernel row, column).
     public static func terms(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernel: [Matrix], output o: Int, row i: Int, column j: Int) -> [ConvolutionTerm] {
-        let (r, c) = (plan.rowStep, plan.columnStep)
         var terms: [ConvolutionTerm] = []
+        forEachTap(plan, output: o, row: i, column: j) { channel, block, a, b, source, padded in
+            // The weight of kernel[block] turned by 180° for --flip, read in place.
+            let weight = plan.spec.flip ? kernel[block][plan.kernelRows - 1 - a, plan.kernelColumns - 1 - b] : kernel[block][a, b]
+            terms.append(ConvolutionTerm(channel: channel, sourceRow: source?.row, sourceColumn: source?.column,
+                                         paddedRow: padded.row, paddedColumn: padded.column, block: block, kernelRow: a, kernelColumn: b,
+                                         value: source.map { input[channel][$0.row, $0.column] } ?? 0, weight: weight))
+        }
+        return terms
+    }
+
+    /// The taps of output element (o, i, j), in the order the direct method sums them (input
+    /// channel, kernel row, kernel column): `body(channel, block, a, b, source, padded)` with
+    /// the input position read, nil for a zero of the padding, and the position in the padded
+    /// input (forward) or the input position (transposed). Forward, every tap is visited (the
+    /// padding mode says what a padded position reads); transposed, only the taps that reach
+    /// an input value (`p·s + a·d − pb = i`). `terms` (the working `--explain` shows) uses it;
+    /// the FFT's recomputation of outputs that read inf or nan (`FourierPatch`) reads the same
+    /// `tap(_:_:output:kernel:inputs:)` per dimension from tables.
+    @inline(__always)
+    static func forEachTap(_ plan: ConvolutionPlan, output o: Int, row i: Int, column j: Int,
+                           _ body: (_ channel: Int, _ block: Int, _ a: Int, _ b: Int, _ source: (row: Int, column: Int)?, _ padded: (row: Int, column: Int)) -> Void) {
         for channel in plan.inputs(of: o) {
-            guard let b = plan.block(input: channel, output: o) else { continue }
-            let k = plan.spec.flip ? kernel[b].rotated180() : kernel[b]
+            guard let block = plan.block(input: channel, output: o) else { continue }
             for a in 0..<plan.kernelRows {
-                for bb in 0..<plan.kernelColumns {
-                    if plan.spec.transposed {
-                        // Output i reads input p where p·s + a·d − pb = i.
-                        let pr = i + r.pad.before - a * r.dilation, pc = j + c.pad.before - bb * c.dilation
-                        guard pr % r.stride == 0, pc % c.stride == 0 else { continue }
-                        let (sr, sc) = (pr / r.stride, pc / c.stride)
-                        guard pr >= 0, pc >= 0, sr < plan.inputRows, sc < plan.inputColumns else { continue }
-                        terms.append(ConvolutionTerm(channel: channel, sourceRow: sr, sourceColumn: sc, paddedRow: sr, paddedColumn: sc,
-                                                     block: b, kernelRow: a, kernelColumn: bb, value: input[channel][sr, sc], weight: k[a, bb]))
-                    } else {
-                        let pr = i * r.stride + a * r.dilation, pc = j * c.stride + bb * c.dilation
-                        let sr = plan.spec.paddingMode.source(pr - r.pad.before, plan.inputRows)
-                        let sc = plan.spec.paddingMode.source(pc - c.pad.before, plan.inputColumns)
-                        let inside = sr != nil && sc != nil
-                        terms.append(ConvolutionTerm(channel: channel, sourceRow: inside ? sr : nil, sourceColumn: inside ? sc : nil,
-                                                     paddedRow: pr, paddedColumn: pc, block: b, kernelRow: a, kernelColumn: bb,
-                                                     value: inside ? input[channel][sr!, sc!] : 0, weight: k[a, bb]))
+                let row = tap(plan.rowStep, plan.spec, output: i, kernel: a, inputs: plan.inputRows)
+                for b in 0..<plan.kernelColumns {
+                    let column = tap(plan.columnStep, plan.spec, output: j, kernel: b, inputs: plan.inputColumns)
+                    if let sr = row.source, let sc = column.source {
+                        body(channel, block, a, b, (sr, sc), (row.padded, column.padded))
+                    } else if !plan.spec.transposed {
+                        body(channel, block, a, b, nil, (row.padded, column.padded))
                     }
                 }
             }
         }
-        return terms
+    }
+
+    /// Along one dimension, the input index that kernel tap `a` of output `i` reads, nil for a
+    /// zero of the padding (forward) or when no input value is there (transposed), and the
+    /// position in the padded input (forward: `i·s + a·d`, read through the padding mode) or
+    /// the input index (transposed: `p` with `p·s + a·d − pb = i`).
+    @inline(__always)
+    static func tap(_ step: DimensionStep, _ spec: ConvolutionSpec, output i: Int, kernel a: Int, inputs n: Int) -> (source: Int?, padded: Int) {
+        if spec.transposed {
+            let p = i + step.pad.before - a * step.dilation
+            guard p >= 0, p % step.stride == 0, p / step.stride < n else { return (nil, p) }
+            return (p / step.stride, p / step.stride)
+        }
+        let p = i * step.stride + a * step.dilation
+        return (spec.paddingMode.source(p - step.pad.before, n), p)
     }
 
     /// The convolution as a matrix: `y = A·vec(x) (+ bias)`, vec reading channels, then rows,

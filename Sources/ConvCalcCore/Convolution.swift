@@ -46,6 +46,9 @@ public enum ConvolutionError: UserFacingError, Equatable {
     case tooLarge(what: String, count: Int, limit: Int = Convolution.elementLimit)
     /// More direct multiply–adds than `Convolution.workLimit`; `fourier`: whether FFT could run it.
     case tooMuchWork(multiplyAdds: Double, fourier: Bool)
+    /// The values rule the FFT out (`reason`) and the direct method would take more than
+    /// `Convolution.workLimit` multiply–adds.
+    case fourierCannot(reason: String, multiplyAdds: Double)
 
     public var message: String {
         switch self {
@@ -59,6 +62,8 @@ public enum ConvolutionError: UserFacingError, Equatable {
                 ? "use --method auto or fft, which take this one in far fewer steps"
                 : "the FFT method cannot take it either (a kernel extent above 4096, or a dimension past 2^24 positions); use a smaller input, padding or kernel"
             return "the direct method would take \(Int(multiplyAdds.rounded())) multiply–adds, more than the 2^38 (\(Int(Convolution.workLimit))) convcalc run does, some seconds of work; \(advice)"
+        case let .fourierCannot(reason, multiplyAdds):
+            return "the FFT cannot compute this convolution as the direct sum does: \(reason); the direct method would take \(Int(multiplyAdds.rounded())) multiply–adds, more than the 2^38 (\(Int(Convolution.workLimit))) convcalc run does; use a smaller input or kernel"
         }
     }
     public var category: ErrorCategory { .data }

@@ -65,7 +65,8 @@ extension KernelLevel {
 /// `(N − keh + 1) × (M − kew + 1)` outputs. Two tiles travel in one complex transform (one
 /// as the real part, one as the imaginary part: the kernel is real, so the results separate
 /// the same way). Channels sum in the frequency domain. Results agree with the direct
-/// method to rounding (about 1e-15 of the largest |E|·Σ|K|).
+/// method to rounding (about 1e-15 of the largest |E|·Σ|K|); inf, −inf and nan in the input
+/// are read as 0 and their outputs summed again directly (`OperandSurvey`, `FourierPatch`).
 public enum FourierConvolution {
     /// `exp(−2πik/n)` for k < n/2.
     struct Twiddles {
@@ -168,6 +169,61 @@ public enum FourierConvolution {
     /// Direct multiply–adds one FFT work unit costs (measured; see `prefersFourier`).
     static let fourierWeight = 5.0
 
+    /// Direct multiply–adds (as `ConvolutionPlan.directMultiplyAdds` counts them, vectorised)
+    /// one multiply–add of `FourierPatch.apply` (scalar, tap by tap) costs: measured on a
+    /// 2048² input with a 31×31 kernel and 100 inf, about 1.1 ns against 0.05 ns.
+    static let patchWeight = 20.0
+
+    /// How far the FFT's intermediate sums can grow over the largest finite |x|: the tile's
+    /// N·M points times max(1, Cin/g·Σ|k|) times 16 (the complex pair, the products' two
+    /// terms, rounding); infinity when the FFT cannot run the plan. The FFT's sums stay finite
+    /// when `|x|·factor + |bias| < the largest double` (`OperandSurvey.magnitudesFit`); the
+    /// direct sums then stay finite too, so on finite values the two methods agree to
+    /// rounding. Beyond it the FFT could give nan or inf where the direct sum is finite (on a
+    /// 100² input with a 15×15 kernel it does from |x| ≈ 1e307; the bound lets 1e300
+    /// through there, not 1e306).
+    static func magnitudeFactor(_ plan: ConvolutionPlan, largestKernelSum: Double) -> Double {
+        let (rows, columns) = axes(plan)
+        guard let (n, m, _) = tiles(rows, columns) else { return .infinity }
+        return 16 * Double(n * m) * max(1, Double(plan.inputsPerGroup) * largestKernelSum)
+    }
+
+    /// The method that runs for these values, and for the FFT the outputs it sums again.
+    ///
+    /// First the sizes decide (`Convolution.method(_:_:)`). If that is the FFT: a kernel
+    /// holding inf or nan, or values that could overflow the FFT's sums
+    /// (`OperandSurvey.magnitudesFit`), send the run to the direct method; an input holding inf or nan keeps the FFT when
+    /// summing the outputs they reach again (at `patchWeight` per multiply–add, plus the
+    /// FFT's own cost for `auto`) costs less than the direct method, or when the direct
+    /// method is beyond `Convolution.workLimit` and the recomputation is not.
+    ///
+    /// - Throws: `ConvolutionError.fourierCannot` when the values rule the FFT out and the
+    ///   direct method would take more than `Convolution.workLimit` multiply–adds.
+    static func choose(_ plan: ConvolutionPlan, _ asked: ConvolutionMethod, _ survey: OperandSurvey) throws -> (ConvolutionMethod, FourierPatch?) {
+        guard Convolution.method(plan, asked) == .fft else { return (.direct, nil) }
+        let direct = plan.directMultiplyAdds
+        let directAllowed = direct <= Convolution.workLimit
+        let reason: String
+        if !survey.kernelIsFinite {
+            reason = "the kernel holds inf or nan, which the FFT would spread to every output"
+        } else if !survey.magnitudesFit {
+            let largest = survey.largestInput.map { "input values as large as \($0)" } ?? "these values"
+            reason = "\(largest) (kernel sums up to \(survey.largestKernelSum)) could overflow the FFT's intermediate sums"
+        } else if survey.nonFiniteCount == 0 {
+            return (.fft, nil)
+        } else if let patch = survey.patch {
+            let fourier = asked == .auto ? (estimate(plan) ?? .infinity) * fourierWeight : 0
+            if fourier + patch.multiplyAdds * patchWeight < direct || (!directAllowed && patch.multiplyAdds <= Convolution.workLimit) {
+                return (.fft, patch)
+            }
+            reason = "the input holds \(survey.nonFiniteCount) inf or nan values, and summing again the \(patch.positions * plan.outputsPerGroup) outputs they reach would take \(Int(patch.multiplyAdds)) multiply–adds"
+        } else {
+            reason = "the input holds \(survey.nonFiniteCount) inf or nan values, too many to sum again the outputs they reach"
+        }
+        guard directAllowed else { throw ConvolutionError.fourierCannot(reason: reason, multiplyAdds: direct) }
+        return (.direct, nil)
+    }
+
     /// Doubles the FFT buffers hold: kernel spectra, and per thread (two counted) the tiles'.
     public static func bufferValues(_ plan: ConvolutionPlan) -> Int? {
         let (rows, columns) = axes(plan)
@@ -197,9 +253,12 @@ public enum FourierConvolution {
     /// Whether the FFT method can run this plan within the memory limits.
     public static func fits(_ plan: ConvolutionPlan) -> Bool { estimate(plan) != nil }
 
-    /// - Parameter kernels: the blocks, already turned by 180° for `--flip`.
+    /// - Parameters:
+    ///   - kernels: the blocks, already turned by 180° for `--flip`; finite.
+    ///   - finiteOnly: read inf, −inf and nan input values as 0 (their outputs are then
+    ///     summed again by `FourierPatch`); false when the input is known to be finite.
     static func run(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernels: [Matrix], bias: [Double]?, execution: Execution,
-                    into outBase: UnsafeMutablePointer<Double>) {
+                    finiteOnly: Bool = false, into outBase: UnsafeMutablePointer<Double>) {
         var (rows, columns) = axes(plan)
         let (n, m, _) = tiles(rows, columns)!
         rows.tile = n
@@ -274,9 +333,11 @@ public enum FourierConvolution {
                         let second: (Int, Int)? = 2 * pair + 1 < tileList.count ? tileList[2 * pair + 1] : nil
                         for ch in 0..<cin {
                             let re = spectraRe + ch * size, im = spectraIm + ch * size
-                            fill(re, stride: natural, input: inputPointers[ch], columns: plan.inputColumns, tile: first, rows: rows, columnAxis: columns)
+                            fill(re, stride: natural, input: inputPointers[ch], columns: plan.inputColumns, tile: first, rows: rows, columnAxis: columns,
+                                 finiteOnly: finiteOnly)
                             if let second {
-                                fill(im, stride: natural, input: inputPointers[ch], columns: plan.inputColumns, tile: second, rows: rows, columnAxis: columns)
+                                fill(im, stride: natural, input: inputPointers[ch], columns: plan.inputColumns, tile: second, rows: rows, columnAxis: columns,
+                                     finiteOnly: finiteOnly)
                             } else {
                                 im.update(repeating: 0, count: size)
                             }
@@ -305,17 +366,21 @@ public enum FourierConvolution {
     }
 
     /// When every input, weight and bias is an integer: a bound on any output's magnitude.
-    static func integerBound(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernels: [Matrix], bias: [Double]?) -> Double? {
-        func integral(_ values: [Double]) -> Bool { values.allSatisfy { $0 == $0.rounded() && abs($0) < 0x1p52 } }
-        guard kernels.allSatisfy({ integral($0.values) }), integral(bias ?? []), input.allSatisfy({ integral($0.values) }) else { return nil }
-        let largestInput = input.map { $0.values.map(abs).max() ?? 0 }.max() ?? 0
+    /// `finiteOnly`: inf, −inf and nan input values count as the 0 the FFT reads for them
+    /// (their outputs are summed again afterwards).
+    static func integerBound(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernels: [Matrix], bias: [Double]?, finiteOnly: Bool = false) -> Double? {
+        func integral(_ x: Double) -> Bool { x == x.rounded() && abs(x) < 0x1p52 }
+        guard kernels.allSatisfy({ $0.values.allSatisfy(integral) }), (bias ?? []).allSatisfy(integral),
+              input.allSatisfy({ $0.values.allSatisfy { integral($0) || (finiteOnly && !$0.isFinite) } }) else { return nil }
+        let largestInput = input.map { $0.values.reduce(0) { $1.isFinite ? max($0, abs($1)) : $0 } }.max() ?? 0
         let largestKernelSum = kernels.map { $0.values.map(abs).reduce(0, +) }.max() ?? 0
         return largestInput * largestKernelSum * Double(plan.inputsPerGroup) + (bias?.map(abs).max() ?? 0)
     }
 
-    /// Writes tile `(tr, tc)` of E (zeros outside the input) into an n × m block.
+    /// Writes tile `(tr, tc)` of E (zeros outside the input) into an n × m block;
+    /// `finiteOnly`: inf, −inf and nan as 0 too.
     static func fill(_ tile: UnsafeMutablePointer<Double>, stride: Int, input: UnsafePointer<Double>, columns width: Int,
-                     tile position: (Int, Int), rows: Axis, columnAxis: Axis) {
+                     tile position: (Int, Int), rows: Axis, columnAxis: Axis, finiteOnly: Bool) {
         let (n, m) = (rows.tile, columnAxis.tile)
         let u0 = position.0 * rows.useful, v0 = position.1 * columnAxis.useful
         for u in 0..<n {
@@ -332,6 +397,9 @@ public enum FourierConvolution {
                     let q = v0 + v
                     let sc = q < sources.count ? sources[q] : -1
                     row[v] = sc >= 0 ? inputRow[sc] : 0
+                }
+                if finiteOnly {
+                    for v in 0..<m where !row[v].isFinite { row[v] = 0 }
                 }
             }
         }
@@ -371,5 +439,294 @@ public enum FourierConvolution {
             r0 += block
         }
         a.update(from: scratch, count: columns * to)
+    }
+}
+
+/// What the operands' values hold that decides whether the FFT may run, and which outputs it
+/// must leave to the direct sum: found in one pass over the input, before the run.
+///
+/// The FFT mixes every value of a tile into every output of the tile, so one inf or nan would
+/// turn a whole tile into nan. The FFT therefore reads non-finite input values as 0, and the
+/// outputs whose window reads one are summed again afterwards, tap by tap in the direct
+/// method's order (`FourierPatch`); those outputs are always inf, −inf or nan, and they come
+/// out exactly as the direct method gives them. A non-finite kernel value reaches every
+/// output: the direct method runs. Finite values so large that the FFT's intermediate sums
+/// could overflow (`FourierConvolution.magnitudeFactor`) also send the run to the direct method.
+public struct OperandSurvey: Sendable {
+    /// Per input channel, the positions `row·W + column` of its inf, −inf and nan values,
+    /// ascending; nil when there are more than `OperandSurvey.recordLimit` in all.
+    public let nonFinite: [[Int]]?
+    /// How many input values are inf, −inf or nan.
+    public let nonFiniteCount: Int
+    /// Whether the FFT's sums stay finite for these values (`FourierConvolution.magnitudeFactor`).
+    public let magnitudesFit: Bool
+    /// The largest magnitude of a finite input value, when the scan measured it (when it met
+    /// inf, nan or a value beyond the FFT's bound); nil otherwise.
+    public let largestInput: Double?
+    /// Whether every kernel value is finite.
+    public let kernelIsFinite: Bool
+    /// The largest Σ|k| of a kernel block (finite values).
+    public let largestKernelSum: Double
+    /// The largest magnitude of a finite bias value.
+    public let largestBias: Double
+    /// The outputs to sum again after the FFT; nil when the input is finite, the kernel is
+    /// not, the FFT cannot run this plan, or marking them would pass `FourierPatch.markLimit`.
+    let patch: FourierPatch?
+
+    /// Non-finite positions recorded at most (beyond, the direct method runs): a sixteenth
+    /// of the input values, and at least 2^16.
+    static func recordLimit(_ values: Int) -> Int { max(1 << 16, values / 16) }
+
+    /// Surveys the operands of `plan`: the kernel and bias first, then the input in one pass
+    /// (on `threads` threads from 2^20 values).
+    public init(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernel: [Matrix], bias: [Double]?, threads: Int = 1) {
+        kernelIsFinite = kernel.allSatisfy { $0.values.allSatisfy(\.isFinite) }
+        largestKernelSum = kernel.map { $0.values.reduce(0) { $1.isFinite ? $0 + abs($1) : $0 } }.max() ?? 0
+        largestBias = (bias ?? []).reduce(0) { $1.isFinite ? max($0, abs($1)) : $0 }
+        // The input fits when |x|·factor < room; x·scale overflows about where |x| passes room/factor.
+        let factor = FourierConvolution.magnitudeFactor(plan, largestKernelSum: largestKernelSum)
+        let room = Double.greatestFiniteMagnitude - largestBias
+        let scale = factor * (Double.greatestFiniteMagnitude / room)
+        let total = input.reduce(0) { $0 + $1.values.count }
+        let limit = OperandSurvey.recordLimit(total)
+        var positions: [[Int]] = []
+        var count = 0
+        var largest: Double?
+        for channel in input {
+            let found = channel.values.withUnsafeBufferPointer {
+                OperandSurvey.scan($0, scale: scale, threads: $0.count < 1 << 20 ? 1 : threads, limit: max(0, limit - count))
+            }
+            positions.append(found.positions)
+            count += found.count
+            if let measured = found.largest { largest = max(largest ?? 0, measured) }
+        }
+        nonFinite = count <= limit ? positions : nil
+        nonFiniteCount = count
+        largestInput = largest
+        magnitudesFit = (largest ?? 0) * factor < room   // false for inf and nan
+        if count > 0, let nonFinite, kernelIsFinite, FourierConvolution.fits(plan) {
+            patch = FourierPatch(plan, nonFinite: nonFinite)
+        } else {
+            patch = nil
+        }
+    }
+
+    /// One channel: where its non-finite values are (up to `limit` of them) and how many, and
+    /// its largest finite magnitude when some value is non-finite or `|x|·scale` overflows (nil
+    /// when neither). Two lanes in four chains at a time: `x·scale − x·scale` is nan exactly
+    /// for those, so a lane that met one stays nan; only a part holding one is read again
+    /// value by value. As fast as the memory (1.5 ms for 2^22 values; measuring every
+    /// magnitude took 2.7).
+    static func scan(_ values: UnsafeBufferPointer<Double>, scale: Double, threads: Int, limit: Int) -> (largest: Double?, positions: [Int], count: Int) {
+        let count = values.count
+        guard let base = values.baseAddress, count > 0 else { return (nil, [], 0) }
+        let parts = max(1, min(threads, count))
+        let largest = UnsafeMutablePointer<Double?>.allocate(capacity: parts)
+        let found = UnsafeMutablePointer<[Int]>.allocate(capacity: parts)
+        let counts = UnsafeMutablePointer<Int>.allocate(capacity: parts)
+        largest.initialize(repeating: nil, count: parts)
+        found.initialize(repeating: [], count: parts)
+        counts.initialize(repeating: 0, count: parts)
+        defer {
+            largest.deinitialize(count: parts)
+            largest.deallocate()
+            found.deinitialize(count: parts)
+            found.deallocate()
+            counts.deallocate()
+        }
+        ParallelRanges.run(count: parts, threads: parts) { range in
+            for part in range {
+                let start = part * count / parts, end = (part + 1) * count / parts
+                let c = SIMD2<Double>(repeating: scale)
+                var b0 = SIMD2<Double>(repeating: 0), b1 = b0, b2 = b0, b3 = b0
+                var m = start
+                while m + 8 <= end {
+                    let p = UnsafeRawPointer(base + m)
+                    let v0 = p.loadUnaligned(as: SIMD2<Double>.self) * c, v1 = p.loadUnaligned(fromByteOffset: 16, as: SIMD2<Double>.self) * c
+                    let v2 = p.loadUnaligned(fromByteOffset: 32, as: SIMD2<Double>.self) * c, v3 = p.loadUnaligned(fromByteOffset: 48, as: SIMD2<Double>.self) * c
+                    b0 += v0 - v0; b1 += v1 - v1; b2 += v2 - v2; b3 += v3 - v3
+                    m += 8
+                }
+                var clean = (b0 + b1 + b2 + b3).sum() == 0
+                for index in m..<end where !(base[index] * scale).isFinite { clean = false }
+                if clean { continue }
+                // Value by value: the finite magnitudes, and the positions of the others.
+                var positions: [Int] = []
+                var n = 0
+                var biggest = 0.0
+                for index in start..<end {
+                    let x = base[index]
+                    if x.isFinite {
+                        biggest = max(biggest, abs(x))
+                    } else {
+                        if n < limit { positions.append(index) }
+                        n += 1
+                    }
+                }
+                (largest[part], counts[part], found[part]) = (biggest, n, positions)
+            }
+        }
+        var positions: [Int] = []
+        var total = 0
+        var biggest: Double?
+        for part in 0..<parts {
+            total += counts[part]
+            if positions.count < limit { positions += found[part].prefix(limit - positions.count) }
+            if let measured = largest[part] { biggest = max(biggest ?? 0, measured) }
+        }
+        return (biggest, positions, total)
+    }
+}
+
+/// The outputs whose window reads a non-finite input value, per group of channels, and their
+/// recomputation after the FFT: the same sum as the direct method's, tap by tap in its order
+/// (`Convolution.forEachTap`: bias, then input channel, kernel row, kernel column, padding
+/// zeros skipped).
+struct FourierPatch: Sendable {
+    /// Per group: a bit per output position `i·Wout + j` (shared by the group's output
+    /// channels), or nil when no input channel of the group holds a non-finite value.
+    let marks: [[UInt64]?]
+    /// Output positions marked, over all groups (each stands for the group's output channels).
+    let positions: Int
+    /// Multiply–adds of the recomputation: positions × output channels per group × taps.
+    let multiplyAdds: Double
+
+    /// Positions marked at most, counting repeats (a bit set costs about a nanosecond).
+    static let markLimit = 1 << 28
+
+    /// Marks the outputs that read a non-finite value; nil past `markLimit`.
+    init?(_ plan: ConvolutionPlan, nonFinite: [[Int]]) {
+        var (rows, columns) = FourierConvolution.axes(plan)
+        rows.makeSource()
+        columns.makeSource()
+        let width = plan.inputColumns
+        var flaggedRows = [Bool](repeating: false, count: plan.inputRows)
+        var flaggedColumns = [Bool](repeating: false, count: width)
+        for channel in nonFinite {
+            for position in channel {
+                flaggedRows[position / width] = true
+                flaggedColumns[position % width] = true
+            }
+        }
+        guard let rowReach = FourierPatch.reach(rows, dilation: plan.rowStep.dilation, kernel: plan.kernelRows, flagged: flaggedRows),
+              let columnReach = FourierPatch.reach(columns, dilation: plan.columnStep.dilation, kernel: plan.kernelColumns, flagged: flaggedColumns)
+        else { return nil }
+        let outputColumns = plan.outputColumns
+        let plane = plan.outputRows * outputColumns
+        var marks: [[UInt64]?] = Array(repeating: nil, count: plan.groups)
+        var marked = 0, work = 0
+        for group in 0..<plan.groups {
+            let channels = (group * plan.inputsPerGroup)..<((group + 1) * plan.inputsPerGroup)
+            guard channels.contains(where: { !nonFinite[$0].isEmpty }) else { continue }
+            var bits = [UInt64](repeating: 0, count: (plane + 63) / 64)
+            for channel in channels {
+                for position in nonFinite[channel] {
+                    guard let outRows = rowReach[position / width], let outColumns = columnReach[position % width] else { continue }
+                    work += outRows.count * outColumns.count
+                    if work > FourierPatch.markLimit { return nil }
+                    for i in outRows {
+                        for j in outColumns {
+                            let index = i * outputColumns + j
+                            let bit = UInt64(1) << UInt64(index & 63)
+                            if bits[index >> 6] & bit == 0 {
+                                bits[index >> 6] |= bit
+                                marked += 1
+                            }
+                        }
+                    }
+                }
+            }
+            marks[group] = bits
+        }
+        self.marks = marks
+        positions = marked
+        let taps = Double(plan.inputsPerGroup) * Double(plan.kernelRows) * Double(plan.kernelColumns)
+        multiplyAdds = Double(marked) * Double(plan.outputsPerGroup) * taps
+    }
+
+    /// Per flagged input index along one axis: the output indices whose window reads it.
+    /// Every position p of the extended input E that reads it (the padding modes copy values
+    /// into the border) reaches the outputs `i` with `i·stride = p − a·dilation`. Nil past
+    /// 2^24 steps (an edge value copied into a huge replicate padding, read by a huge kernel).
+    static func reach(_ axis: FourierConvolution.Axis, dilation: Int, kernel: Int, flagged: [Bool]) -> [Int: [Int]]? {
+        var reach: [Int: [Int]] = [:]
+        var work = 0
+        for (p, s) in axis.source.enumerated() where s >= 0 && flagged[s] {
+            work += kernel
+            if work > 1 << 24 { return nil }
+            for a in 0..<kernel {
+                let u = p - a * dilation
+                guard u >= 0, u < axis.needed, u % axis.stride == 0 else { continue }
+                reach[s, default: []].append(u / axis.stride)
+            }
+        }
+        for key in Array(reach.keys) { reach[key] = Array(Set(reach[key]!)).sorted() }
+        return reach
+    }
+
+    /// Overwrites the marked outputs with the direct sum: `bias[o]`, then every tap that reads
+    /// an input value, `+= k · x`, in the direct method's order (input channel, kernel row,
+    /// kernel column). The input index each kernel row and column reads comes from
+    /// `Convolution.tap`, the definition `forEachTap` uses, once per output row and column.
+    func apply(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernels: [Matrix], bias: [Double]?, threads: Int,
+               into outBase: UnsafeMutablePointer<Double>) {
+        let outputColumns = plan.outputColumns
+        let plane = plan.outputRows * outputColumns
+        let inputPointers = input.map { $0.values.withUnsafeBufferPointer { $0.baseAddress! } }
+        let kernelPointers = kernels.map { $0.values.withUnsafeBufferPointer { $0.baseAddress! } }
+        let (kh, kw, width) = (plan.kernelRows, plan.kernelColumns, plan.inputColumns)
+        let parallel = multiplyAdds < 4e6 ? 1 : threads
+        withExtendedLifetime((input, kernels)) {
+            for (group, bits) in marks.enumerated() {
+                guard let bits else { continue }
+                let outputs = (group * plan.outputsPerGroup)..<((group + 1) * plan.outputsPerGroup)
+                ParallelRanges.run(count: plan.outputRows, threads: parallel) { range in
+                    let rowStarts = UnsafeMutablePointer<Int>.allocate(capacity: kh)   // input row · width, or −1
+                    let sources = UnsafeMutablePointer<Int>.allocate(capacity: kw)     // input column, or −1
+                    defer {
+                        rowStarts.deallocate()
+                        sources.deallocate()
+                    }
+                    do {
+                        for i in range {
+                            var index = i * outputColumns
+                            let end = index + outputColumns
+                            var tabled = false
+                            while index < end {
+                                let word = bits[index >> 6] >> UInt64(index & 63)
+                                if word == 0 {
+                                    index = (index | 63) + 1   // the rest of this word is clear
+                                    continue
+                                }
+                                index += word.trailingZeroBitCount
+                                guard index < end else { break }
+                                if !tabled {
+                                    for a in 0..<kh {
+                                        rowStarts[a] = Convolution.tap(plan.rowStep, plan.spec, output: i, kernel: a, inputs: plan.inputRows).source.map { $0 * width } ?? -1
+                                    }
+                                    tabled = true
+                                }
+                                let j = index - i * outputColumns
+                                for b in 0..<kw {
+                                    sources[b] = Convolution.tap(plan.columnStep, plan.spec, output: j, kernel: b, inputs: width).source ?? -1
+                                }
+                                for o in outputs {
+                                    var sum = bias?[o] ?? 0
+                                    for channel in plan.inputs(of: o) {
+                                        let k = kernelPointers[plan.block(input: channel, output: o)!], x = inputPointers[channel]
+                                        for a in 0..<kh where rowStarts[a] >= 0 {
+                                            let row = x + rowStarts[a], weights = k + a * kw
+                                            for b in 0..<kw where sources[b] >= 0 { sum += weights[b] * row[sources[b]] }
+                                        }
+                                    }
+                                    outBase[o * plane + index] = sum
+                                }
+                                index += 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
