@@ -146,8 +146,9 @@ let goldenFileNames: [String] = {
 }()
 
 /// One test per golden file: every case of the file. `CONVCALC_RECORD=1` rewrites the file
-/// with what convcalc prints now.
-@Test(arguments: goldenFileNames)
+/// with what convcalc prints now. Serialized: a case with `-o` sets the process's signal
+/// handlers for its temporary file.
+@Test(.serialized, arguments: goldenFileNames)
 func goldenFile(_ file: String) throws {
     let record = ProcessInfo.processInfo.environment["CONVCALC_RECORD"] == "1"
     let path = goldenDirectory + "/" + file
