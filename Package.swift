@@ -23,19 +23,24 @@ let package = Package(
     name: "convcalc",
     products: [
         .executable(name: "convcalc", targets: ["convcalc"]),
+        // The pure arithmetic as a library: no unsafe code, no threads, no unsafeFlags.
         .library(name: "ConvCalcCore", targets: ["ConvCalcCore"]),
     ],
     targets: [
-        // Pure, I/O-free logic: layers, size arithmetic, formulas, solvers, the convolutions.
-        .target(name: "ConvCalcCore", dependencies: kernelTargets.map { .target(name: $0) }),
-        // The inner loop of `run` (one source file), once per instruction set; chosen at run time.
+        // Pure integer logic: layers, stacks, sizes, formulas, solvers, receptive fields, costs.
+        .target(name: "ConvCalcCore"),
+        // The convolution itself: plans, the method and memory choice, reference loops, direct
+        // and Fourier methods, threads; all unsafe code. The inner loop once per instruction set.
+        .target(name: "ConvCalcEngine", dependencies: ["ConvCalcCore"] + kernelTargets.map { .target(name: $0) }),
         .target(name: "ConvKernels"),
+        // Text in and out: the decimal parser, the number printer, the matrix reader.
+        .target(name: "ConvCalcText", dependencies: ["ConvCalcCore", "ConvCalcEngine"]),
         // Argument parsing, commands, help and rendering. Writers are passed in.
-        .target(name: "ConvCalcCLI", dependencies: ["ConvCalcCore"]),
+        .target(name: "ConvCalcCLI", dependencies: ["ConvCalcCore", "ConvCalcEngine", "ConvCalcText"]),
         // A few lines: call ConvCalcCLI.run and exit.
         .executableTarget(name: "convcalc", dependencies: ["ConvCalcCLI"]),
-        .testTarget(name: "ConvCalcCoreTests", dependencies: ["ConvCalcCore"]),
-        .testTarget(name: "ConvCalcCLITests", dependencies: ["ConvCalcCLI", "ConvCalcCore"],
+        .testTarget(name: "ConvCalcCoreTests", dependencies: ["ConvCalcCore", "ConvCalcEngine", "ConvCalcText"]),
+        .testTarget(name: "ConvCalcCLITests", dependencies: ["ConvCalcCLI", "ConvCalcCore", "ConvCalcEngine", "ConvCalcText"],
                     exclude: ["golden"]),
     ] + kernelVariants
 )

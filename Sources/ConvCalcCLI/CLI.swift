@@ -6,6 +6,8 @@ import Musl
 import Darwin
 #endif
 import ConvCalcCore
+import ConvCalcEngine
+import ConvCalcText
 
 /// The version printed by `convcalc --version`.
 public let convcalcVersion = "0.1.0"

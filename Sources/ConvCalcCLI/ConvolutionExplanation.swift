@@ -1,4 +1,6 @@
 import ConvCalcCore
+import ConvCalcEngine
+import ConvCalcText
 
 /// `convcalc run --explain`: the working of a small convolution, for students.
 ///

@@ -1,4 +1,6 @@
 import ConvCalcCore
+import ConvCalcEngine
+import ConvCalcText
 
 /// The effective-receptive-field picture: paths from one output to each input position,
 /// drawn in the terminal with a 9-step ASCII ramp; a blank inside the frame is a hole.

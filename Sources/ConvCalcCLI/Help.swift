@@ -1,4 +1,6 @@
 import ConvCalcCore
+import ConvCalcEngine
+import ConvCalcText
 
 /// Help text, generated from the command tables (swift-argument-parser layout:
 /// OVERVIEW / USAGE / OPTIONS / EXAMPLES, `(default: …)` after the text, 80 columns).

@@ -6,6 +6,8 @@ import Musl
 import Darwin
 #endif
 import ConvCalcCore
+import ConvCalcEngine
+import ConvCalcText
 
 /// Where text output goes. Passed in, so tests capture it and run in parallel.
 public protocol TextSink: AnyObject {

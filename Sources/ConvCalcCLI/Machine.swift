@@ -6,6 +6,8 @@ import Musl
 import Darwin
 #endif
 import ConvCalcCore
+import ConvCalcEngine
+import ConvCalcText
 
 /// What this machine offers `convcalc run`: CPU count and instruction-set level.
 enum Machine {

@@ -1,4 +1,6 @@
 import ConvCalcCore
+import ConvCalcEngine
+import ConvCalcText
 
 /// Every option of every command, by identity; a command's table says which it takes.
 enum OptionID: String, CaseIterable, Hashable {

@@ -6,6 +6,8 @@ import Musl
 import Darwin
 #endif
 import ConvCalcCore
+import ConvCalcEngine
+import ConvCalcText
 
 /// Where `-o PATH` writes.
 ///

@@ -1,4 +1,6 @@
 import ConvCalcCore
+import ConvCalcEngine
+import ConvCalcText
 
 /// `convcalc params`: parameters and multiply–accumulates per layer and in total; `--vs`.
 enum ParamsCommand {

@@ -1,4 +1,6 @@
 import ConvCalcCore
+import ConvCalcEngine
+import ConvCalcText
 
 /// `convcalc rf`: receptive field, jump, centre and coverage through a stack.
 enum ReceptiveFieldCommand {

@@ -1,4 +1,6 @@
 import ConvCalcCore
+import ConvCalcEngine
+import ConvCalcText
 
 /// Sizes as users write them: `28` when the stack was uniform and all values agree, else `28x26`.
 enum SizeText {

@@ -6,6 +6,8 @@ import Musl
 import Darwin
 #endif
 import ConvCalcCore
+import ConvCalcEngine
+import ConvCalcText
 
 /// `convcalc run INPUT KERNEL`: the convolution itself on matrices.
 enum RunCommand {

@@ -1,4 +1,6 @@
 import ConvCalcCore
+import ConvCalcEngine
+import ConvCalcText
 
 /// `convcalc shape`: output sizes with the working, formulas of `in`, and padding solving.
 enum ShapeCommand {

@@ -1,4 +1,6 @@
 import ConvCalcCore
+import ConvCalcEngine
+import ConvCalcText
 
 /// The working of a size computation written out for students: the textbook formula,
 /// then the same formula with the numbers substituted, then the result.

@@ -1,4 +1,6 @@
 import ConvCalcCore
+import ConvCalcEngine
+import ConvCalcText
 
 /// What a command may use besides its arguments: stdin (once), files, the terminal width.
 final class InputContext {

@@ -1,6 +1,8 @@
 import XCTest
 @testable import ConvCalcCLI
 import ConvCalcCore
+import ConvCalcEngine
+import ConvCalcText
 
 /// `convcalc run` with inf and nan in its operands: every method gives the direct sums'
 /// inf, −inf and nan (issue #13 item 3: one inf once turned FFT tiles into nan).

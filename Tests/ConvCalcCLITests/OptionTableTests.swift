@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 @testable import ConvCalcCLI
 @testable import ConvCalcCore
+@testable import ConvCalcEngine
+@testable import ConvCalcText
 
 /// The option tables are the single source of parsing and help: check the tables themselves,
 /// and that the man page keeps up with them (ripgrep's flag tests, SwiftFormat's MetadataTests).

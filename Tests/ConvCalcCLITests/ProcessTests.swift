@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 @testable import ConvCalcCLI
 @testable import ConvCalcCore
+@testable import ConvCalcEngine
+@testable import ConvCalcText
 
 /// A few runs of the real binary: exit status, stdout/stderr separation, stdin.
 final class ProcessTests: XCTestCase {

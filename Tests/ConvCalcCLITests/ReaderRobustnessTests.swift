@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 @testable import ConvCalcCLI
 import ConvCalcCore
+import ConvCalcEngine
+import ConvCalcText
 
 /// Readers of layer files and matrix text (issue #13): line ends, byte-order marks, empty
 /// cells, `# shape` comments, the value limit's location, the nesting limit. Cases with CR

@@ -1,6 +1,8 @@
 import XCTest
 @testable import ConvCalcCLI
 import ConvCalcCore
+import ConvCalcEngine
+import ConvCalcText
 
 /// Regression tests for what the fuzz harness found, and the resource limits.
 final class RobustnessTests: XCTestCase {

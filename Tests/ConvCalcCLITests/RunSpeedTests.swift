@@ -1,6 +1,8 @@
 import XCTest
 @testable import ConvCalcCLI
 import ConvCalcCore
+import ConvCalcEngine
+import ConvCalcText
 
 final class RunSpeedTests: XCTestCase {
     /// --timings: one stderr line naming every phase, the method and the peak memory; stdout unchanged.

@@ -1,5 +1,7 @@
 import XCTest
 @testable import ConvCalcCore
+@testable import ConvCalcEngine
+@testable import ConvCalcText
 
 /// 'r;r|r;r' blocks (fixture encoding) as matrices.
 func blocks(_ text: String) throws -> [Matrix] {

@@ -1,5 +1,7 @@
 import XCTest
 @testable import ConvCalcCore
+@testable import ConvCalcEngine
+@testable import ConvCalcText
 
 final class CheckedArithmeticTests: XCTestCase {
     /// Sweep: floor and ceil division agree with the real-number definitions.

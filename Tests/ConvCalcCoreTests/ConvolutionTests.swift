@@ -1,5 +1,7 @@
 import XCTest
 @testable import ConvCalcCore
+@testable import ConvCalcEngine
+@testable import ConvCalcText
 
 func inline(_ rows: String) throws -> Matrix { try MatrixText.parseInline("[" + rows + "]") }
 

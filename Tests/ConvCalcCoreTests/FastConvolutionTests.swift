@@ -1,5 +1,7 @@
 import XCTest
 @testable import ConvCalcCore
+@testable import ConvCalcEngine
+@testable import ConvCalcText
 
 /// The kernel levels this machine can run (from /proc/cpuinfo's flags).
 let supportedLevels: [KernelLevel] = {

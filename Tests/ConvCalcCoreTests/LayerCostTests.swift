@@ -1,5 +1,7 @@
 import XCTest
 @testable import ConvCalcCore
+@testable import ConvCalcEngine
+@testable import ConvCalcText
 
 func networkCost(_ tokens: [String], cin: Int?, input: [Int]? = nil, dims: Int? = nil, bias: Bool = true) throws -> NetworkCost {
     let stack = try LayerStack(layers: tokens.map { try Layer.parse($0) }, inputSize: input.map(DimSize.init),

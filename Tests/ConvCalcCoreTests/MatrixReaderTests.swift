@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
 @testable import ConvCalcCore
+@testable import ConvCalcEngine
+@testable import ConvCalcText
 
 /// The matrix text reader (issue #13): line ends, byte-order mark, empty cells, `# shape`
 /// comments, the value limit's location, and the same result for any thread count.

@@ -1,5 +1,7 @@
 import XCTest
 @testable import ConvCalcCore
+@testable import ConvCalcEngine
+@testable import ConvCalcText
 
 /// inf, −inf and nan through the FFT method (issue #13 item 3): the FFT must give what the
 /// direct method gives (IEEE: inf·0 = nan, inf + (−inf) = nan, nan propagates), in every mode.

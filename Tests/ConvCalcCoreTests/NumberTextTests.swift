@@ -1,5 +1,7 @@
 import XCTest
 @testable import ConvCalcCore
+@testable import ConvCalcEngine
+@testable import ConvCalcText
 
 final class NumberTextTests: XCTestCase {
     /// The parser is bit-identical to the standard library (strtod) on random doubles printed

@@ -1,5 +1,7 @@
 import XCTest
 @testable import ConvCalcCore
+@testable import ConvCalcEngine
+@testable import ConvCalcText
 
 /// The fixtures folder beside the test targets (read from the source tree).
 let fixturesDirectory: String = {

@@ -1,5 +1,7 @@
 import XCTest
 @testable import ConvCalcCore
+@testable import ConvCalcEngine
+@testable import ConvCalcText
 
 final class PaddingSolverTests: XCTestCase {
     /// Sweep: every solution really gives the wanted size, and "no solution" really has none.

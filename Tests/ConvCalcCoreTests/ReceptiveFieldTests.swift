@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
 @testable import ConvCalcCore
+@testable import ConvCalcEngine
+@testable import ConvCalcText
 
 final class ReceptiveFieldTests: XCTestCase {
     func field(_ tokens: [String], dims: Int = 1, input: [Int]? = nil) throws -> ReceptiveField {

@@ -1,5 +1,7 @@
 import XCTest
 @testable import ConvCalcCore
+@testable import ConvCalcEngine
+@testable import ConvCalcText
 
 final class SizeFormulaTests: XCTestCase {
     func formula(_ tokens: [String]) throws -> String? {

@@ -1,3 +1,5 @@
+import ConvCalcCore
+import ConvCalcEngine
 /// Writes doubles as text straight into a byte buffer, without a `String` per number.
 ///
 /// The form is the one `convcalc run` prints (SPEC §6): integers of magnitude below 10^16

@@ -1,3 +1,4 @@
+import ConvCalcCore
 /// How positions outside the input are filled (PyTorch `padding_mode`).
 public enum PaddingMode: String, CaseIterable, Sendable {
     /// Zeros.
@@ -49,9 +50,12 @@ public enum ConvolutionError: UserFacingError, Equatable {
     /// The values rule the FFT out (`reason`) and the direct method would take more than
     /// `Convolution.workLimit` multiply–adds.
     case fourierCannot(reason: String, multiplyAdds: Double)
+    /// An input or kernel with no matrix at all.
+    case emptyOperand
 
     public var message: String {
         switch self {
+        case .emptyOperand: return "no numbers: the matrix is empty"
         case let .paddingMode(text), let .channels(text): return text
         case let .tooLarge(what, count, limit):
             let bytes = limit * MemoryLayout<Double>.size

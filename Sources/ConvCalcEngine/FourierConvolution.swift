@@ -10,6 +10,7 @@ import ConvKernels
 import ConvKernelsAVX2
 import ConvKernelsAVX512
 #endif
+import ConvCalcCore
 
 /// How `convcalc run` computes the convolution.
 public enum ConvolutionMethod: String, CaseIterable, Sendable {

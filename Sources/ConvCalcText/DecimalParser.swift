@@ -1,3 +1,5 @@
+import ConvCalcCore
+import ConvCalcEngine
 /// Exact, fast decimal-to-double conversion for the matrix reader.
 ///
 /// Grammar: `[+-]? (digits [. digits*] | . digits) ([eE] [+-]? digits)?`, the numbers

@@ -10,6 +10,7 @@ import ConvKernels
 import ConvKernelsAVX2
 import ConvKernelsAVX512
 #endif
+import ConvCalcCore
 
 /// Which compiled copy of the inner loop runs (`Sources/ConvKernels*`).
 public enum KernelLevel: String, CaseIterable, Sendable {

@@ -1,3 +1,4 @@
+import ConvCalcCore
 /// A multi-channel convolution resolved once: channels, groups, which kernel block links
 /// which input channel to which output channel, and the output size.
 ///
@@ -164,7 +165,7 @@ extension Convolution {
     /// `y[o] = b[o] + Σ_{c ∈ inputs(o)} x[c] ⋆ k[block(c, o)]`, ⋆ the 2-D operation of `run`.
     public static func run(_ input: [Matrix], kernel: [Matrix], stated: [Int]? = nil, bias: [Double]? = nil,
                            spec: ConvolutionSpec, execution: Execution = Execution()) throws -> [Matrix] {
-        guard let first = input.first, let kernelFirst = kernel.first else { throw MatrixTextError.empty }
+        guard let first = input.first, let kernelFirst = kernel.first else { throw ConvolutionError.emptyOperand }
         let plan = try ConvolutionPlan(inputChannels: input.count, rows: first.rows, columns: first.columns,
                                        kernelBlocks: kernel.count, kernelRows: kernelFirst.rows, kernelColumns: kernelFirst.columns,
                                        stated: stated, biasCount: bias?.count, spec: spec)
