@@ -506,21 +506,17 @@ public struct JointCounts: Equatable, Sendable {
         let run = source.shape[n - 1]
         var index = [Int](repeating: 0, count: n)   // over the source's axes 0..<n−1
         let rows = source.counts.count / run
-        source.counts.withUnsafeBufferPointer { from in
-            counts.withUnsafeMutableBufferPointer { to in
-                for row in 0..<rows {
-                    var base = 0
-                    for axis in 0..<n { base += (source.origin[axis] + offset[axis] + index[axis] - origin[axis]) * strides[axis] }
-                    let sourceBase = row * run
-                    for j in 0..<run { to[base + j] += from[sourceBase + j] }
-                    var axis = n - 2
-                    while axis >= 0 {
-                        index[axis] += 1
-                        if index[axis] < source.shape[axis] { break }
-                        index[axis] = 0
-                        axis -= 1
-                    }
-                }
+        for row in 0..<rows {
+            var base = 0
+            for axis in 0..<n { base += (source.origin[axis] + offset[axis] + index[axis] - origin[axis]) * strides[axis] }
+            let sourceBase = row * run
+            for j in 0..<run { counts[base + j] += source.counts[sourceBase + j] }
+            var axis = n - 2
+            while axis >= 0 {
+                index[axis] += 1
+                if index[axis] < source.shape[axis] { break }
+                index[axis] = 0
+                axis -= 1
             }
         }
     }
