@@ -216,35 +216,10 @@ enum RunCommand {
             result.output = try ConvolutionExplanation(plan: plan, input: input, kernel: kernel.matrices, bias: bias, formatter: formatter)
                 .render(at: args.value(.at))
         } else {
-            // Memory: refuse before allocating what the system cannot give.
-            let available = Machine.memoryForData(threads: threads)
-            let outputValues = plan.outputChannels * plan.outputRows * plan.outputColumns
-            if let available, outputValues > available / 8 {
-                throw MemoryError.insufficient(what: "the output (\(outputValues) values)", bytes: outputValues * 8, available: available)
-            }
-            let fourierBytes = (FourierConvolution.bufferValues(plan) ?? Int.max / 8) * 8
-            let fourierFits = FourierConvolution.fits(plan)
-            let fourierMemory = available.map { fourierBytes <= $0 - outputValues * 8 } ?? true
-            let asked = method
-            if method == .fft {
-                guard fourierFits else { throw MemoryError.fourier(values: fourierBytes / 8) }
-                if let available, !fourierMemory {
-                    throw MemoryError.insufficient(what: "the FFT buffers", bytes: fourierBytes, available: available - outputValues * 8)
-                }
-            } else if method == .auto {
-                if !fourierMemory {
-                    method = .direct   // the FFT would not fit in memory
-                } else if fourierFits && plan.directMultiplyAdds > Convolution.workLimit {
-                    method = .fft      // beyond what direct is given
-                }
-            }
-            let execution = Execution(level: try Machine.kernelLevel(), threads: threads, method: method)
-            // The values decide too (inf or nan, huge magnitudes): one scan, shared with the run.
-            let survey = Convolution.survey(plan, method, input, kernel.matrices, bias: bias, threads: threads)
-            let used = try survey.map { try Convolution.method(plan, method, survey: $0) } ?? .direct
-            if used == .direct && plan.directMultiplyAdds > Convolution.workLimit {
-                throw ConvolutionError.tooMuchWork(multiplyAdds: plan.directMultiplyAdds, fourier: asked == .direct && fourierFits && fourierMemory)
-            }
+            let choice = try Convolution.choose(plan, asked: method, memory: Machine.memoryForData(threads: threads),
+                                                input, kernel.matrices, bias: bias, threads: threads)
+            let (used, survey) = (choice.method, choice.survey)
+            let execution = Execution(level: try Machine.kernelLevel(), threads: threads, method: choice.sized)
             var memory = Convolution.allocateOutput(plan, threads: threads)
             timer.lap("allocate")
             let output = Convolution.run(plan, input, kernel.matrices, bias: bias, execution: execution, survey: survey, into: &memory)
@@ -282,28 +257,6 @@ enum RunCommand {
             throw UsageError.invalid("cannot read '\(path)': \(reason); an inline matrix needs brackets: '[\(argument)]'")
         }
     }
-}
-
-/// Not enough memory for what a run needs, found before allocating it.
-enum MemoryError: UserFacingError {
-    /// `12 MiB`, or `316 KiB` below one MiB.
-    static func size(_ bytes: Int) -> String {
-        bytes >= 1 << 20 ? "\(bytes >> 20) MiB" : "\((bytes + 1023) >> 10) KiB"
-    }
-
-    case insufficient(what: String, bytes: Int, available: Int)
-    /// The FFT's buffers past 2^28 values, or its tiles past 2^24 positions along a dimension.
-    case fourier(values: Int)
-    var message: String {
-        switch self {
-        case let .insufficient(what, bytes, available):
-            return "\(what) would need \(MemoryError.size(bytes)) of memory but only \(MemoryError.size(max(available, 0))) are available; use a smaller input, padding or kernel"
-        case let .fourier(values):
-            let size = values >= Int.max / 8 ? "an input longer than 2^24 positions (with its stride)" : "\(values) values in its buffers (more than 2^28)"
-            return "--method fft cannot run this convolution: it would need \(size); use --method direct or auto"
-        }
-    }
-    var category: ErrorCategory { .data }
 }
 
 /// A matrix error prefixed by the file (or `<stdin>`, `<inline input>`) it is in.
