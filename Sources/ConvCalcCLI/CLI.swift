@@ -21,6 +21,15 @@ struct CommandResult {
     var stream: (((UnsafeBufferPointer<UInt8>) -> Bool) -> Bool)?
     /// Phase times for `run --timings`, reported on stderr with the time taken to write.
     var timings: PhaseTimer?
+    /// `-o FILE`: where the output goes instead of stdout (opened before the work).
+    var destination: OutputFile?
+
+    /// Hands `output`, then every part of `stream`, to `write`; false once a write fails.
+    func emit(_ write: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool {
+        var text = output
+        guard text.isEmpty || text.withUTF8(write) else { return false }
+        return stream?(write) ?? true
+    }
 }
 
 /// A subcommand: its option table drives parsing, `--help` and the man-page check.
@@ -97,10 +106,13 @@ private func dispatch(_ args: [String], stdin: InputSource, stdout: TextSink, st
         let parsed = try ParsedArguments(rest, table: command.options)
         let result = try command.execute(parsed, InputContext(stdin: stdin, width: stdout.terminalWidth, directory: directory))
         for warning in result.warnings { stderr.write("convcalc: warning: \(TerminalText.line(warning))\n") }
-        stdout.write(result.output)
-        _ = result.stream? { bytes in
-            stdout.write(bytes: bytes)
-            return stdout.writeFailure == nil   // stop making output nobody can receive
+        if let file = result.destination {
+            try file.commit(result.emit)
+        } else {
+            _ = result.emit { bytes in
+                stdout.write(bytes: bytes)
+                return stdout.writeFailure == nil   // stop making output nobody can receive
+            }
         }
         if var timings = result.timings {
             if timings.hasWrite == false { timings.lap("format and write") }

@@ -177,7 +177,6 @@ enum RunCommand {
         }
         // -o: the file is opened now, so a path that cannot be written fails before the work.
         let outputFile = try args.value(.outputFile).map { try OutputFile(path: $0, directory: context.directory) }
-        defer { outputFile?.discard() }
         let input: [Matrix]
         let kernelText: Int
         if let size = args.value(.input) {
@@ -226,15 +225,7 @@ enum RunCommand {
             timer.lap("compute", note: "\(used.rawValue), \(execution.level.rawValue), \(execution.threads) thread\(execution.threads == 1 ? "" : "s")")
             result.stream = { write in formatter.stream(output, format: format, threads: threads, write: write) }
         }
-        if let outputFile {
-            let text = result.output
-            try outputFile.commit(result.stream ?? { write in
-                var text = text
-                return text.withUTF8(write)
-            })
-            (result.output, result.stream) = ("", nil)
-            timer.lap("format and write")
-        }
+        result.destination = outputFile
         if args.has(.timings) { result.timings = timer }
         return result
     }
