@@ -1,10 +1,10 @@
 import ConvCalcCore
 
 /// Every option of every command, by identity; a command's table says which it takes.
-enum OptionID: String, CaseIterable, Hashable {
-    // Layer options (one layer), each the twin of a token key.
-    case type, kernel, stride, padding, dilation, outputPadding, groups, cout, multiplier
-    case reduction, dcn, ceil
+enum OptionID: Hashable {
+    /// A single-layer option: the twin of a token key (`--k` for `k`), from `LayerSchema`.
+    case layer(LayerKey)
+    case type
     // Stack options.
     case input, cin, file, dims, bias, noBias
     // Command options.
@@ -14,6 +14,12 @@ enum OptionID: String, CaseIterable, Hashable {
     case method, threads, timings
     // Output options.
     case quiet, json, help
+    // Top-level options.
+    case version
+
+    // The layer options `run` names in its option conversion.
+    static let padding = OptionID.layer(.p), stride = OptionID.layer(.s), dilation = OptionID.layer(.d)
+    static let outputPadding = OptionID.layer(.op), groups = OptionID.layer(.g)
 }
 
 /// How options are grouped in help.
@@ -34,18 +40,29 @@ struct OptionSpec {
     let group: OptionGroup
     let help: String
     let defaultText: String?
-    /// The token key this option sets for a single layer.
-    let layerKey: LayerKey?
 
     init(_ id: OptionID, _ names: [String], value: String? = nil, group: OptionGroup, help: String,
-         default defaultText: String? = nil, key: LayerKey? = nil) {
+         default defaultText: String? = nil) {
         self.id = id
         self.names = names
         self.valueName = value
         self.group = group
         self.help = help
         self.defaultText = defaultText
-        self.layerKey = key
+    }
+
+    /// The option of a layer key, from its schema row: names, value name, help and default;
+    /// a command may word the help and default its own way (`run`).
+    init(key: LayerKey, group: OptionGroup = .layer, help: String? = nil, default defaultText: String? = nil) {
+        let row = key.spec
+        self.init(.layer(key), row.optionNames, value: row.value.valueName, group: group,
+                  help: help ?? row.optionHelp ?? row.meaning, default: defaultText ?? row.defaultText)
+    }
+
+    /// The token key this option sets for a single layer.
+    var layerKey: LayerKey? {
+        if case let .layer(key) = id { return key }
+        return nil
     }
 
     var isFlag: Bool { valueName == nil }
@@ -53,26 +70,12 @@ struct OptionSpec {
 
 /// The option tables shared by the layer commands.
 enum CommonOptions {
+    /// `--type` and one option per layer key that has option names (`LayerSchema`).
     static let layer: [OptionSpec] = [
         OptionSpec(.type, ["--type"], value: "TYPE", group: .layer,
                    help: "layer type: " + LayerType.allCases.filter { $0 != .input }.map(\.rawValue).joined(separator: ", ") + " (deconv = tconv)",
                    default: "conv"),
-        OptionSpec(.kernel, ["--k", "--kernel"], value: "SIZE", group: .layer, help: "kernel size, e.g. 3 or 1x7", key: .k),
-        OptionSpec(.stride, ["--s", "--stride"], value: "SIZE", group: .layer,
-                   help: "stride; for upsample the scale factor", default: "1; pools: k", key: .s),
-        OptionSpec(.padding, ["--p", "--padding"], value: "PAD", group: .layer,
-                   help: "padding: N, HxW, before:after per dimension (0:1x1:1), same, valid or full", default: "0", key: .p),
-        OptionSpec(.dilation, ["--d", "--dilation"], value: "SIZE", group: .layer, help: "dilation", default: "1", key: .d),
-        OptionSpec(.outputPadding, ["--op", "--output-padding"], value: "SIZE", group: .layer,
-                   help: "output padding (tconv only), below max(s, d)", default: "0", key: .op),
-        OptionSpec(.groups, ["--g", "--groups"], value: "N", group: .layer, help: "groups (shuffle: the channel groups)", default: "1", key: .g),
-        OptionSpec(.cout, ["--cout"], value: "N", group: .layer, help: "output channels", default: "input channels", key: .c),
-        OptionSpec(.multiplier, ["--multiplier"], value: "N", group: .layer, help: "depth multiplier (dwconv, sepconv)", default: "1", key: .m),
-        OptionSpec(.reduction, ["--r", "--reduction"], value: "N", group: .layer,
-                   help: "SE reduction ratio; pixel-shuffle factor", default: "16 for se", key: .r),
-        OptionSpec(.dcn, ["--dcn"], value: "N", group: .layer, help: "deformable convolution version, 1 or 2", default: "1", key: .v),
-        OptionSpec(.ceil, ["--ceil"], group: .layer, help: "pooling ceil mode (PyTorch ceil_mode=True)", key: .ceil),
-    ]
+    ] + LayerSchema.rows.filter { !$0.optionNames.isEmpty }.map { OptionSpec(key: $0.key) }
 
     static let stack: [OptionSpec] = [
         OptionSpec(.input, ["--in"], value: "SIZE", group: .stack, help: "input spatial size, e.g. 32, 224x224 or 16x112x112"),
@@ -90,6 +93,19 @@ enum CommonOptions {
         OptionSpec(.json, ["--json"], group: .output, help: "print one JSON object"),
         OptionSpec(.help, ["-h", "--help"], group: .output, help: "show this help"),
     ]
+}
+
+/// The options of `convcalc` itself, before any command.
+enum TopLevelOptions {
+    static let options: [OptionSpec] = [
+        OptionSpec(.help, ["-h", "--help"], group: .command, help: "show this help"),
+        OptionSpec(.version, ["-V", "--version"], group: .command, help: "show the version"),
+    ]
+
+    /// The top-level option spelt `name`, if any.
+    static func find(_ name: String) -> OptionID? {
+        options.first { $0.names.contains(name) }?.id
+    }
 }
 
 /// A usage mistake on the command line (exit 2).
@@ -206,6 +222,6 @@ struct ParsedArguments {
     func value(_ id: OptionID) -> String? { values[id] }
     func has(_ id: OptionID) -> Bool { flags.contains(id) || values[id] != nil }
     func name(_ id: OptionID, in table: [OptionSpec]) -> String {
-        spelling[id] ?? table.first { $0.id == id }?.names.first ?? id.rawValue
+        spelling[id] ?? table.first { $0.id == id }?.names.first ?? "\(id)"
     }
 }

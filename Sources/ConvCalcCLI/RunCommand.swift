@@ -10,19 +10,17 @@ import ConvCalcCore
 /// `convcalc run INPUT KERNEL`: the convolution itself on matrices.
 enum RunCommand {
     static let options: [OptionSpec] = [
-        OptionSpec(.padding, ["--p", "--padding"], value: "PAD", group: .command,
-                   help: "padding: N, HxW, before:after per dimension (0:1x1:1), same, valid or full", default: "0, valid"),
-        OptionSpec(.stride, ["--s", "--stride"], value: "SIZE", group: .command, help: "stride, e.g. 2 or 1x2", default: "1"),
-        OptionSpec(.dilation, ["--d", "--dilation"], value: "SIZE", group: .command, help: "dilation", default: "1"),
+        OptionSpec(key: .p, group: .command, default: "0, valid"),
+        OptionSpec(key: .s, group: .command, help: "stride, e.g. 2 or 1x2", default: "1"),
+        OptionSpec(key: .d, group: .command),
         OptionSpec(.flip, ["--flip"], group: .command,
                    help: "true convolution (kernel turned by 180°), as MATLAB conv2 and scipy.signal.convolve2d; default: cross-correlation, as PyTorch conv2d"),
         OptionSpec(.transposed, ["--transposed"], group: .command, help: "transposed convolution, as PyTorch conv_transpose2d"),
-        OptionSpec(.outputPadding, ["--op", "--output-padding"], value: "SIZE", group: .command,
-                   help: "output padding of --transposed, below max(s, d)", default: "0"),
+        OptionSpec(key: .op, group: .command, help: "output padding of --transposed, below max(s, d)"),
         OptionSpec(.padMode, ["--pad-mode"], value: "MODE", group: .command,
                    help: "zeros, reflect (padding < size), replicate or circular (padding ≤ size), as PyTorch padding_mode", default: "zeros"),
-        OptionSpec(.groups, ["--g", "--groups"], value: "N", group: .command,
-                   help: "groups: output channel o reads the input channels of its group; depthwise when N = input channels", default: "1"),
+        OptionSpec(key: .g, group: .command,
+                   help: "groups: output channel o reads the input channels of its group; depthwise when N = input channels"),
         OptionSpec(.biasVector, ["--bias"], value: "VECTOR", group: .command,
                    help: "a bias per output channel: a file, - or '[0.5 -1]'"),
         OptionSpec(.explain, ["--explain"], group: .command,
@@ -92,23 +90,28 @@ enum RunCommand {
         var timer = PhaseTimer()
         var spec = ConvolutionSpec()
         /// run works on 2-D matrices: a size is one number or HxW.
-        func planar(_ id: OptionID, _ key: String, minimum: Int) throws -> DimSize? {
-            guard let text = args.value(id) else { return nil }
-            let size = try DimSize.parse(text, key: key, minimum: minimum)
+        /// The layer keys' own parsers (`LayerSchema`) read the layer options into a scratch layer.
+        var given = Layer(type: .tconv, token: "")
+        for key in [LayerKey.p, .s, .d, .op, .g] {
+            if let text = args.value(.layer(key)) { try key.spec.assign(text, to: &given) }
+        }
+        /// run works on 2-D matrices: a size is one number or HxW.
+        func planar(_ key: LayerKey, _ size: DimSize?) throws -> DimSize? {
+            guard let size, let text = args.value(.layer(key)) else { return nil }
             guard size.values.count <= 2 else {
-                throw LayerError.malformedValue(key: key, value: text, expected: "one number or HxW: run works on 2-D matrices")
+                throw LayerError.malformedValue(.key(key), value: text, expected: "one number or HxW: run works on 2-D matrices")
             }
             return size
         }
         if let text = args.value(.padding) {
-            spec.padding = try Padding.parse(text, key: "--p")
+            spec.padding = given.padding
             guard spec.padding.dimensionCount <= 2 else {
-                throw LayerError.malformedValue(key: "--p", value: text, expected: "one padding or HxW: run works on 2-D matrices")
+                throw LayerError.malformedValue(.key(.p), value: text, expected: "one padding or HxW: run works on 2-D matrices")
             }
         }
-        if let size = try planar(.stride, "--s", minimum: 1) { spec.stride = size }
-        if let size = try planar(.dilation, "--d", minimum: 1) { spec.dilation = size }
-        if let size = try planar(.outputPadding, "--op", minimum: 0) {
+        if let size = try planar(.s, given.stride) { spec.stride = size }
+        if let size = try planar(.d, given.dilation) { spec.dilation = size }
+        if let size = try planar(.op, given.outputPadding) {
             guard args.has(.transposed) else { throw UsageError.invalid("--op is the output padding of --transposed; add --transposed or drop --op") }
             spec.outputPadding = size
         }
@@ -116,14 +119,14 @@ enum RunCommand {
         spec.transposed = args.has(.transposed)
         if let mode = args.value(.padMode) {
             guard let parsed = PaddingMode(rawValue: mode) else {
-                throw LayerError.malformedValue(key: "--pad-mode", value: mode, expected: "zeros, reflect, replicate or circular")
+                throw LayerError.malformedValue(.option("--pad-mode"), value: mode, expected: "zeros, reflect, replicate or circular")
             }
             spec.paddingMode = parsed
         }
         var format = Format.text
         if let text = args.value(.format) {
             guard let parsed = Format(rawValue: text) else {
-                throw LayerError.malformedValue(key: "--format", value: text, expected: "text, csv or json")
+                throw LayerError.malformedValue(.option("--format"), value: text, expected: "text, csv or json")
             }
             format = parsed
         }
@@ -134,24 +137,22 @@ enum RunCommand {
         var precision: Int?
         if let text = args.value(.precision) {
             guard let value = Int(text), (1...17).contains(value) else {
-                throw LayerError.malformedValue(key: "--precision", value: text, expected: "a whole number of significant digits from 1 to 17")
+                throw LayerError.malformedValue(.option("--precision"), value: text, expected: "a whole number of significant digits from 1 to 17")
             }
             precision = value
         }
-        if let text = args.value(.groups) {
-            spec.groups = try Layer.positive(text, key: "--g")
-        }
+        if args.value(.groups) != nil, let groups = given.groups { spec.groups = groups }
         var method = ConvolutionMethod.auto
         if let text = args.value(.method) {
             guard let parsed = ConvolutionMethod(rawValue: text) else {
-                throw LayerError.malformedValue(key: "--method", value: text, expected: "direct, fft or auto")
+                throw LayerError.malformedValue(.option("--method"), value: text, expected: "direct, fft or auto")
             }
             method = parsed
         }
         var threads = Machine.processors
         if let text = args.value(.threads) {
             guard let value = Int(text), (1...64).contains(value) else {
-                throw LayerError.malformedValue(key: "--threads", value: text, expected: "a whole number from 1 to 64")
+                throw LayerError.malformedValue(.option("--threads"), value: text, expected: "a whole number from 1 to 64")
             }
             threads = value
         }
@@ -179,9 +180,9 @@ enum RunCommand {
         let input: [Matrix]
         let kernelText: Int
         if let size = args.value(.input) {
-            let dims = try DimSize.parse(size, key: "--in", minimum: 1).values
+            let dims = try DimSize.parse(size, subject: .option("--in"), minimum: 1).values
             guard dims.count == 2 || dims.count == 3 else {
-                throw LayerError.malformedValue(key: "--in", value: size, expected: "HxW or CxHxW")
+                throw LayerError.malformedValue(.option("--in"), value: size, expected: "HxW or CxHxW")
             }
             let (channels, rows, columns) = dims.count == 3 ? (dims[0], dims[1], dims[2]) : (1, dims[0], dims[1])
             let volume = try Checked.mul(channels, Checked.mul(rows, columns))

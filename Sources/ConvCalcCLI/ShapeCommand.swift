@@ -282,9 +282,9 @@ enum ShapeCommand {
         guard let input = stack.inputSize else {
             throw UsageError.invalid("--out needs --in (the input size to solve for)")
         }
-        let target = try DimSize.parse(targetText, key: "--out", minimum: 1)
+        let target = try DimSize.parse(targetText, subject: .option("--out"), minimum: 1)
         guard target.values.count == 1 || target.values.count == stack.dims else {
-            throw LayerError.dimensionMismatch(key: "--out", value: targetText, count: target.values.count, dims: stack.dims)
+            throw LayerError.dimensionMismatch(.option("--out"), value: targetText, count: target.values.count, dims: stack.dims)
         }
         let wanted = target.expanded(to: stack.dims)
         let uniform = stack.isUniform && target.isUniform

@@ -6,6 +6,9 @@ final class InputContext {
     private var stdinUsed = false
     /// Columns to lay wide output (heat maps) out in: the terminal's, else 80.
     let width: Int
+    /// How the user wrote the layer keys, for messages: by options unless layers come as
+    /// tokens (`StackInput` says so).
+    var vocabulary: Vocabulary = .options
 
     init(stdin: InputSource, width: Int? = nil) {
         self.stdin = stdin
@@ -42,6 +45,7 @@ enum StackInput {
             words = StackSyntax.words(ofFile: try context.read(path), name: path == "-" ? "<stdin>" : path)
         }
         words += args.positionals.map { StackWord($0) }
+        context.vocabulary = layerOptions.isEmpty ? .tokens : .options
         var (layers, nodes) = try StackSyntax.parse(words)
         if !layerOptions.isEmpty {
             guard layers.isEmpty else {
@@ -54,16 +58,16 @@ enum StackInput {
         guard !layers.isEmpty else {
             throw UsageError.invalid("no layer given; give one by options (--k 3 --s 2) or as tokens (conv:k=3 maxpool:k=2), or -f FILE")
         }
-        let inputSize = try args.value(.input).map { try DimSize.parse($0, key: "--in", minimum: 1) }
+        let inputSize = try args.value(.input).map { try DimSize.parse($0, subject: .stack(.inputSize), minimum: 1) }
         let inputChannels = try args.value(.cin).map {
-            try DimSize.parse($0, key: "--cin", minimum: 1)
+            try DimSize.parse($0, subject: .stack(.inputChannels), minimum: 1)
         }
         if let channels = inputChannels, channels.values.count != 1 {
-            throw LayerError.malformedValue(key: "--cin", value: "\(channels)", expected: "one whole number ≥ 1")
+            throw LayerError.malformedValue(.stack(.inputChannels), value: "\(channels)", expected: "one whole number ≥ 1")
         }
         let dims = try args.value(.dims).map { text -> Int in
             guard let value = Int(text), (1...3).contains(value) else {
-                throw LayerError.malformedValue(key: "--dims", value: text, expected: "1, 2 or 3")
+                throw LayerError.malformedValue(.stack(.dims), value: text, expected: "1, 2 or 3")
             }
             return value
         }
@@ -86,47 +90,14 @@ enum StackInput {
             guard let spec = options.first(where: { $0.layerKey == key }) else { continue }
             assignments.append((key.rawValue, spec.isFlag ? "1" : args.value(spec.id) ?? ""))
         }
-        do {
-            return try Layer.make(typeName: typeName, assignments: assignments)
-        } catch let error as LayerError {
-            throw OptionLayerError(error: error, options: options)
-        }
+        return try Layer.make(typeName: typeName, assignments: assignments)
     }
-}
-
-/// A layer error from single-layer options, reworded to name the option (`--k`) not the key (`k`).
-struct OptionLayerError: UserFacingError {
-    let error: LayerError
-    let options: [OptionSpec]
-
-    var message: String {
-        var text = error.message
-        for spec in options {
-            guard let key = spec.layerKey?.rawValue, let name = spec.names.first else { continue }
-            text = text.replacingFirst("\(key)=", with: "\(name) ")
-        }
-        if case .unknownKey(let type, let key, _) = error,
-           let spec = CommonOptions.layer.first(where: { $0.layerKey?.rawValue == key }) {
-            return "option '\(spec.names.first!)' does not apply to layer type '\(type)'; " + text.afterFirst("; ")
-        }
-        if case .missingKey(let type, let key, _) = error,
-           let spec = CommonOptions.layer.first(where: { $0.layerKey?.rawValue == key }) {
-            return "layer type '\(type)' needs \(spec.names.joined(separator: "/"))"
-        }
-        return text
-    }
-    var category: ErrorCategory { error.category }
 }
 
 extension String {
     func replacingFirst(_ target: String, with replacement: String) -> String {
         guard let range = range(of: target) else { return self }
         return String(self[..<range.lowerBound]) + replacement + String(self[range.upperBound...])
-    }
-
-    func afterFirst(_ separator: String) -> String {
-        guard let range = range(of: separator) else { return self }
-        return String(self[range.upperBound...])
     }
 
     /// The first range of `target` (stdlib-only; no Foundation).

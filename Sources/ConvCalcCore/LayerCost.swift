@@ -257,8 +257,8 @@ extension LayerCost {
             cost.samplingMACs = try outVolume.map { try Checked.mul(Checked.mul($0, Checked.mul(cin, kernelVolume)), perSample) }
             return (cost, cout)
         case .se:
-            let c = try need(), hidden = c / (layer.reduction ?? 16)
-            guard hidden >= 1 else { throw CostError.noHiddenUnits(channels: c, reduction: layer.reduction ?? 16) }
+            let c = try need(), hidden = c / (layer.reduction ?? LayerSchema.defaultSEReduction)
+            guard hidden >= 1 else { throw CostError.noHiddenUnits(channels: c, reduction: layer.reduction ?? LayerSchema.defaultSEReduction) }
             let squeeze = try convolution("fc \(c)→\(hidden)", cin: c, cout: hidden, groups: 1, kernel: 1, bias: bias, spatial: ones)
             let excite = try convolution("fc \(hidden)→\(c)", cin: hidden, cout: c, groups: 1, kernel: 1, bias: bias, spatial: ones)
             // Rescaling every element by its channel's gate: one multiply each.
