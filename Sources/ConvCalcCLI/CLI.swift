@@ -68,6 +68,19 @@ private func dispatch(_ args: [String], stdin: InputSource, stdout: TextSink, st
         break
     }
     switch first {
+    case "_docs":
+        // Hidden: `make docs` regenerates the tables' parts of the man page and README.
+        do {
+            guard args.count == 2, let document = Docs.Document(rawValue: args[1]) else {
+                throw UsageError.invalid("usage: convcalc _docs man|readme < DOCUMENT")
+            }
+            stdout.write(try Docs.update(try stdin.readAll(), document))
+            return 0
+        } catch let error as UserFacingError {
+            return fail(error, command: nil, stderr: stderr)
+        } catch {
+            return fail(UsageError.invalid("\(error)"), command: nil, stderr: stderr)
+        }
     case "help":
         guard args.count > 1 else {
             stdout.write(Help.topLevel())

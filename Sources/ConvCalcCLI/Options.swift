@@ -40,6 +40,8 @@ struct OptionSpec {
     let group: OptionGroup
     let help: String
     let defaultText: String?
+    /// The man page's text, where it says more than `help` (it then includes any default).
+    private(set) var manText: String?
 
     init(_ id: OptionID, _ names: [String], value: String? = nil, group: OptionGroup, help: String,
          default defaultText: String? = nil) {
@@ -57,6 +59,13 @@ struct OptionSpec {
         let row = key.spec
         self.init(.layer(key), row.optionNames, value: row.value.valueName, group: group,
                   help: help ?? row.optionHelp ?? row.meaning, default: defaultText ?? row.defaultText)
+    }
+
+    /// The same option with a longer text for the man page.
+    func manual(_ text: String) -> OptionSpec {
+        var copy = self
+        copy.manText = text
+        return copy
     }
 
     /// The token key this option sets for a single layer.
@@ -81,7 +90,8 @@ enum CommonOptions {
         OptionSpec(.input, ["--in"], value: "SIZE", group: .stack, help: "input spatial size, e.g. 32, 224x224 or 16x112x112"),
         OptionSpec(.cin, ["--cin"], value: "C", group: .stack, help: "input channels"),
         OptionSpec(.file, ["-f", "--file"], value: "FILE", group: .stack,
-                   help: "read layers from FILE, one token a line, # comments ('-' for stdin); tokens on the command line follow them"),
+                   help: "read layers from FILE, one token a line, # comments ('-' for stdin); tokens on the command line follow them")
+            .manual("Read layers from FILE, one token a line; # starts a comment, blank lines are ignored, spaces around keys and values are allowed; - reads standard input. Lines may end with LF, CRLF or a lone CR; a UTF-8 byte-order mark at the start is skipped. Tokens on the command line are appended after the file's layers."),
         OptionSpec(.dims, ["--dims"], value: "N", group: .stack,
                    help: "spatial dimensions (1, 2 or 3) when every size is a single number", default: "2"),
         OptionSpec(.bias, ["--bias"], group: .stack, help: "layers have a learnable bias unless a token says bias=0 (the default)"),
@@ -89,8 +99,10 @@ enum CommonOptions {
     ]
 
     static let output: [OptionSpec] = [
-        OptionSpec(.quiet, ["-q", "--quiet"], group: .output, help: "print only the bare result"),
-        OptionSpec(.json, ["--json"], group: .output, help: "print one JSON object"),
+        OptionSpec(.quiet, ["-q", "--quiet"], group: .output, help: "print only the bare result")
+            .manual("Print only the bare result. shape: the final output size (28, 28x26); without --in, the stack's formula of in; with --out, the padding as --p takes it (for tconv, the output padding, or p=P,op=N when the padding had to change). rf: the final receptive field (15, 15x7; after gap or fc the input size, or all without --in). params: the total number of parameters (with --vs, two lines: A, then B)."),
+        OptionSpec(.json, ["--json"], group: .output, help: "print one JSON object")
+            .manual("Print one JSON object: {\"out\": [...], \"in\": [...], \"dims\": N, \"layers\": [{\"layer\": TOKEN, \"type\", \"in\": [...], \"out\": [...], \"effective_kernel\", \"stride\", \"padding\": [[pb, pa], ...], \"ceil_dropped\"}], \"warnings\": [...]}. Spatial quantities are always arrays, one number per dimension. Without --in, \"out\" is null and \"formula\" and \"min_in\" are given; with --out, {\"layer\", \"in\", \"out\", \"padding\", \"symmetric\", \"output_padding\", \"padding_changed\"}. rf: {\"rf\": [...], \"jump\": [...], \"start\": [...], \"coverage\": x, \"coverage_per_dim\", \"whole_input\", \"holes_first_at\", \"field\": [[lo, hi], ...], \"counts\": [[...], ...], \"counts_joint\", \"layers\": [{\"layer\", \"effective_kernel\", \"span\", \"jump\", \"rf\", \"start\", ...}]}; jump and start are numbers, with the exact fractions as text in \"jump_text\" and \"start_text\"; \"coverage\" is in [0, 1]. \"counts_joint\" (nested arrays, the first dimension outermost) appears only when branches of differing shapes make the counts joint; \"counts\" and \"coverage_per_dim\" then hold the counts summed over the other dimensions. params: {\"params\": N, \"weights\": N, \"biases\": N, \"macs\": N or null, \"flops\", \"sampling_macs\", \"layers\": [{\"layer\", \"type\", \"params\", \"weights\", \"biases\", \"macs\", \"out\": [C, ...spatial], \"parts\": [...]}], \"conventions\": {...}}; with --vs, {\"a\": {...}, \"b\": {...}, \"params_ratio\", \"macs_ratio\"}."),
         OptionSpec(.help, ["-h", "--help"], group: .output, help: "show this help"),
     ]
 }

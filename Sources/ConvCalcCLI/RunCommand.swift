@@ -14,34 +14,48 @@ enum RunCommand {
         OptionSpec(key: .s, group: .command, help: "stride, e.g. 2 or 1x2", default: "1"),
         OptionSpec(key: .d, group: .command),
         OptionSpec(.flip, ["--flip"], group: .command,
-                   help: "true convolution (kernel turned by 180°), as MATLAB conv2 and scipy.signal.convolve2d; default: cross-correlation, as PyTorch conv2d"),
-        OptionSpec(.transposed, ["--transposed"], group: .command, help: "transposed convolution, as PyTorch conv_transpose2d"),
+                   help: "true convolution (kernel turned by 180°), as MATLAB conv2 and scipy.signal.convolve2d; default: cross-correlation, as PyTorch conv2d")
+            .manual("True convolution: the kernel turned by 180°, as MATLAB conv2 and scipy.signal.convolve2d."),
+        OptionSpec(.transposed, ["--transposed"], group: .command, help: "transposed convolution, as PyTorch conv_transpose2d")
+            .manual("Transposed convolution, as PyTorch conv_transpose2d."),
         OptionSpec(key: .op, group: .command, help: "output padding of --transposed, below max(s, d)"),
         OptionSpec(.padMode, ["--pad-mode"], value: "MODE", group: .command,
-                   help: "zeros, reflect (padding < size), replicate or circular (padding ≤ size), as PyTorch padding_mode", default: "zeros"),
+                   help: "zeros, reflect (padding < size), replicate or circular (padding ≤ size), as PyTorch padding_mode", default: "zeros")
+            .manual("How padding is filled, as PyTorch padding_mode: zeros (default), reflect (mirror without repeating the edge; padding must be smaller than the input), replicate (repeat the edge), circular (wrap around; padding at most the input size). --transposed allows zeros only. SciPy's 'symm' boundary repeats the edge and is not reflect; its 'wrap' is circular."),
         OptionSpec(key: .g, group: .command,
                    help: "groups: output channel o reads the input channels of its group; depthwise when N = input channels"),
         OptionSpec(.biasVector, ["--bias"], value: "VECTOR", group: .command,
-                   help: "a bias per output channel: a file, - or '[0.5 -1]'"),
+                   help: "a bias per output channel: a file, - or '[0.5 -1]'")
+            .manual("A bias per output channel: a file, -, or '[0.5 -1]'."),
         OptionSpec(.explain, ["--explain"], group: .command,
-                   help: "show the working (inputs up to 20x20): the padded (transposed: zero-inserted) input, one output element's sum term by term, and the convolution as a matrix A with y = A·vec(x)"),
+                   help: "show the working (inputs up to 20x20): the padded (transposed: zero-inserted) input, one output element's sum term by term, and the convolution as a matrix A with y = A·vec(x)")
+            .manual("Show the working, for inputs up to 20×20: the padded input (· marks padding zeros; for --transposed, the equivalent zero-inserted and padded input), one output element's sum written out term by term, the output, and the convolution as a matrix A with y = A·vec(x) (vec reading channels, rows, then columns), shown up to 64×64. For a transposed convolution A is the transpose of the forward convolution's."),
         OptionSpec(.at, ["--at"], value: "R,C", group: .command,
-                   help: "the output element --explain writes out, row and column from 0 (or O,R,C with the output channel)", default: "the centre"),
+                   help: "the output element --explain writes out, row and column from 0 (or O,R,C with the output channel)", default: "the centre")
+            .manual("The output element --explain writes out: row and column counted from 0, or O,R,C with the output channel (default: the centre of channel 0)."),
         OptionSpec(.asMatrix, ["--as-matrix"], group: .command,
-                   help: "print the matrix A of the convolution (y = A·vec(x); for --transposed, Aᵀ of the forward convolution) instead of computing it"),
+                   help: "print the matrix A of the convolution (y = A·vec(x); for --transposed, Aᵀ of the forward convolution) instead of computing it")
+            .manual("Print the matrix A of the convolution (up to 2^24 entries) in the matrix format instead of computing it; for --transposed, the transposed convolution's matrix, which is the transpose of the forward one's A."),
         OptionSpec(.input, ["--in"], value: "SIZE", group: .command,
-                   help: "with --as-matrix: the input size HxW or CxHxW, in place of INPUT"),
+                   help: "with --as-matrix: the input size HxW or CxHxW, in place of INPUT")
+            .manual("With --as-matrix: the input size HxW or CxHxW, in place of INPUT."),
         OptionSpec(.method, ["--method"], value: "METHOD", group: .command,
-                   help: "direct (sums of products, vectorised), fft (FFT over tiles; rounding errors relative to the largest value) or auto: fft when its estimated cost is below 1/2.5 of direct's (large kernels on large inputs)", default: "auto"),
+                   help: "direct (sums of products, vectorised), fft (FFT over tiles; rounding errors relative to the largest value) or auto: fft when its estimated cost is below 1/2.5 of direct's (large kernels on large inputs)", default: "auto")
+            .manual("direct: sums of products in the order of the formula, vectorised; fft: fast Fourier transforms over tiles (overlap–save), whose rounding errors are relative to the largest output (about 1e-15 of it); with integers in (input, kernel, bias, sums below 2^40) the result is rounded back to the exact integers; inf, -inf and nan come out as direct gives them (inf·0 = nan, inf + (-inf) = nan, nan spreads): the FFT reads them as 0 and the outputs whose window reads one are summed again directly. A kernel holding inf or nan, input values so large that the FFT's sums could overflow (|x|·N·M·16·max(1, Cin/g·sum|k|) past the largest double, from about 1e300), or so many inf and nan that summing their outputs again costs more than direct, run direct instead, for --method fft too (--timings names the method; past the direct method's limit that is an error); auto (default): fft when its estimated cost, (Cin + Cout)·N·M·(log2(N·M) + 4) per pair of N×M tiles plus 1.5·Cout·Cin/g·N·M for the products, weighed as 5 multiply–adds each, is below direct's one multiply–add per tap and output (kernels of about 11×11 and larger on large inputs)."),
         OptionSpec(.threads, ["--threads"], value: "N", group: .command,
-                   help: "threads for reading, computing and printing", default: "the number of CPUs, at most 16"),
+                   help: "threads for reading, computing and printing", default: "the number of CPUs, at most 16")
+            .manual("Threads for parsing, computing and printing (default: the number of CPUs, at most 16)."),
         OptionSpec(.timings, ["--timings"], group: .output,
-                   help: "report the time of each phase (read, parse, allocate, compute, format and write) and the peak memory on standard error"),
+                   help: "report the time of each phase (read, parse, allocate, compute, format and write) and the peak memory on standard error")
+            .manual("Report the time of each phase on standard error, one line: convcalc: timings: read input ... s, parse input ... s, ..., allocate ... s, compute ... s (method, level, N threads), format and write ... s, total ... s, peak memory ... MiB. Parts of the output are written as soon as they are printed, so the two share a phase."),
         OptionSpec(.precision, ["--precision"], value: "N", group: .output,
-                   help: "significant digits, 1 to 17", default: "the shortest text that reads back to the same double"),
-        OptionSpec(.format, ["--format"], value: "FORMAT", group: .output, help: "text, csv or json", default: "text"),
+                   help: "significant digits, 1 to 17", default: "the shortest text that reads back to the same double")
+            .manual("Print N significant digits (1 to 17) instead of the shortest text that reads back to the same double."),
+        OptionSpec(.format, ["--format"], value: "FORMAT", group: .output, help: "text, csv or json", default: "text")
+            .manual("text (default), csv, or json: {\"rows\": R, \"columns\": C, \"data\": [[...], ...]} (several channels: {\"channels\", \"rows\", \"columns\", \"data\": [[[...]]]}) with nan, inf and -inf as strings."),
         OptionSpec(.outputFile, ["-o", "--output"], value: "FILE", group: .output,
-                   help: "write to FILE (a regular file through a temporary file renamed at the end, so a failed or interrupted run leaves no partial file; devices and FIFOs in place)"),
+                   help: "write to FILE (a regular file through a temporary file renamed at the end, so a failed or interrupted run leaves no partial file; devices and FIFOs in place)")
+            .manual("Write the result to FILE. A regular file (new, existing, or reached through symbolic links) is written through a temporary file created exclusively, under an unpredictable name (.convcalc-XXXXXX), in the directory of the file the links lead to, and renamed over it at the end: a failed or interrupted run (SIGINT, SIGTERM, SIGHUP, SIGQUIT, ulimit -f, a full disk) never leaves a partial or temporary file, links stay links, and an existing file keeps its mode and owner (a new one gets 0666 less the umask, as with the shell's >). A character device, FIFO or socket (/dev/null, a named pipe) is written in place and never replaced; - and /dev/stdout, /dev/stderr and /dev/fd/N write to that descriptor. The file is opened before any work, so a path that cannot be written is reported at once."),
         OptionSpec(.json, ["--json"], group: .output, help: "the same as --format json"),
         OptionSpec(.quiet, ["-q", "--quiet"], group: .output, help: "accepted for scripts; the output is always the bare matrix"),
         OptionSpec(.help, ["-h", "--help"], group: .output, help: "show this help"),

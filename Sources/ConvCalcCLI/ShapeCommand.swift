@@ -4,7 +4,8 @@ import ConvCalcCore
 enum ShapeCommand {
     static let options: [OptionSpec] = CommonOptions.layer + CommonOptions.stack + [
         OptionSpec(.out, ["--out"], value: "SIZE", group: .command,
-                   help: "solve for the padding (conv, pools) or output padding (tconv) of the last layer that gives this output size; needs --in"),
+                   help: "solve for the padding (conv, pools) or output padding (tconv) of the last layer that gives this output size; needs --in")
+            .manual("Solve for the padding of the last layer that gives this output size; needs --in. Earlier layers of a stack are applied as given."),
     ] + CommonOptions.output
 
     static let command = Command(

@@ -38,6 +38,8 @@ public struct LayerKeySpec: Sendable {
     /// The single-layer options that set this key, preferred first (`--k`, `--kernel`);
     /// empty for keys set otherwise (`bias` by the stack's `--bias`/`--no-bias`, `in` by `--in`).
     public let optionNames: [String]
+    /// How the key is set for a whole stack, where it is (`--bias` / `--no-bias`).
+    public let stackOptions: [String]
     public let value: KeyValue
     /// What the key means (the KEYS section, the README and man page tables).
     public let meaning: String
@@ -50,10 +52,11 @@ public struct LayerKeySpec: Sendable {
     /// The types that need the key, each with an example token.
     public let required: [LayerType: String]
 
-    init(_ key: LayerKey, options: [String], _ value: KeyValue, meaning: String, optionHelp: String? = nil,
+    init(_ key: LayerKey, options: [String], stack: [String] = [], _ value: KeyValue, meaning: String, optionHelp: String? = nil,
          default defaultText: String? = nil, types: [LayerType], required: [LayerType: String] = [:]) {
         self.key = key
         self.optionNames = options
+        self.stackOptions = stack
         self.value = value
         self.meaning = meaning
         self.optionHelp = optionHelp
@@ -121,13 +124,13 @@ public enum LayerSchema {
         LayerKeySpec(.v, options: ["--dcn"], .integer(1...2, expected: "1 or 2", beyond: "deformable convolution versions are 1 and 2") {
                          $0.deformableVersion = $1 },
                      meaning: "deformable convolution version, 1 or 2", default: "1", types: [.deform]),
-        LayerKeySpec(.bias, options: [], .boolean { $0.bias = $1 },
-                     meaning: "learnable bias, 0 or 1", default: "1 (--bias/--no-bias change it for the stack)",
+        LayerKeySpec(.bias, options: [], stack: ["--bias", "--no-bias"], .boolean { $0.bias = $1 },
+                     meaning: "learnable bias, 0 or 1", default: "1",
                      types: convolutions + [.se, .fc]),
         LayerKeySpec(.ceil, options: ["--ceil"], .boolean { $0.ceilMode = $1 },
                      meaning: "pooling ceil mode, 0 or 1", optionHelp: "pooling ceil mode (PyTorch ceil_mode=True)",
                      default: "0", types: [.maxpool, .avgpool]),
-        LayerKeySpec(.in, options: [], .size(minimum: 1) { $0.inputSize = $1 },
+        LayerKeySpec(.in, options: [], stack: ["--in"], .size(minimum: 1) { $0.inputSize = $1 },
                      meaning: "input spatial size", types: [.input], required: [.input: "input:in=224x224,c=3"]),
     ]
 
