@@ -87,12 +87,12 @@ enum CommonOptions {
     ] + LayerSchema.rows.filter { !$0.optionNames.isEmpty }.map { OptionSpec(key: $0.key) }
 
     static let stack: [OptionSpec] = [
-        OptionSpec(.input, ["--in"], value: "SIZE", group: .stack, help: "input spatial size, e.g. 32, 224x224 or 16x112x112"),
-        OptionSpec(.cin, ["--cin"], value: "C", group: .stack, help: "input channels"),
+        OptionSpec(.input, [StackSetting.inputSize.optionName], value: "SIZE", group: .stack, help: "input spatial size, e.g. 32, 224x224 or 16x112x112"),
+        OptionSpec(.cin, [StackSetting.inputChannels.optionName], value: "C", group: .stack, help: "input channels"),
         OptionSpec(.file, ["-f", "--file"], value: "FILE", group: .stack,
                    help: "read layers from FILE, one token a line, # comments ('-' for stdin); tokens on the command line follow them")
             .manual("Read layers from FILE, one token a line; # starts a comment, blank lines are ignored, spaces around keys and values are allowed; - reads standard input. Lines may end with LF, CRLF or a lone CR; a UTF-8 byte-order mark at the start is skipped. Tokens on the command line are appended after the file's layers."),
-        OptionSpec(.dims, ["--dims"], value: "N", group: .stack,
+        OptionSpec(.dims, [StackSetting.dims.optionName], value: "N", group: .stack,
                    help: "spatial dimensions (1, 2 or 3) when every size is a single number", default: "2"),
         OptionSpec(.bias, ["--bias"], group: .stack, help: "layers have a learnable bias unless a token says bias=0 (the default)"),
         OptionSpec(.noBias, ["--no-bias"], group: .stack, help: "layers have no bias unless a token says bias=1"),

@@ -16,15 +16,15 @@ enum RunCommand {
         OptionSpec(.flip, ["--flip"], group: .command,
                    help: "true convolution (kernel turned by 180°), as MATLAB conv2 and scipy.signal.convolve2d; default: cross-correlation, as PyTorch conv2d")
             .manual("True convolution: the kernel turned by 180°, as MATLAB conv2 and scipy.signal.convolve2d."),
-        OptionSpec(.transposed, ["--transposed"], group: .command, help: "transposed convolution, as PyTorch conv_transpose2d")
+        OptionSpec(.transposed, [ConvolutionSetting.transposed.optionName], group: .command, help: "transposed convolution, as PyTorch conv_transpose2d")
             .manual("Transposed convolution, as PyTorch conv_transpose2d."),
         OptionSpec(key: .op, group: .command, help: "output padding of --transposed, below max(s, d)"),
-        OptionSpec(.padMode, ["--pad-mode"], value: "MODE", group: .command,
+        OptionSpec(.padMode, [ConvolutionSetting.paddingMode.optionName], value: "MODE", group: .command,
                    help: "zeros, reflect (padding < size), replicate or circular (padding ≤ size), as PyTorch padding_mode", default: "zeros")
             .manual("How padding is filled, as PyTorch padding_mode: zeros (default), reflect (mirror without repeating the edge; padding must be smaller than the input), replicate (repeat the edge), circular (wrap around; padding at most the input size). --transposed allows zeros only. SciPy's 'symm' boundary repeats the edge and is not reflect; its 'wrap' is circular."),
         OptionSpec(key: .g, group: .command,
                    help: "groups: output channel o reads the input channels of its group; depthwise when N = input channels"),
-        OptionSpec(.biasVector, ["--bias"], value: "VECTOR", group: .command,
+        OptionSpec(.biasVector, [ConvolutionSetting.biasVector.optionName], value: "VECTOR", group: .command,
                    help: "a bias per output channel: a file, - or '[0.5 -1]'")
             .manual("A bias per output channel: a file, -, or '[0.5 -1]'."),
         OptionSpec(.explain, ["--explain"], group: .command,
@@ -39,7 +39,7 @@ enum RunCommand {
         OptionSpec(.input, ["--in"], value: "SIZE", group: .command,
                    help: "with --as-matrix: the input size HxW or CxHxW, in place of INPUT")
             .manual("With --as-matrix: the input size HxW or CxHxW, in place of INPUT."),
-        OptionSpec(.method, ["--method"], value: "METHOD", group: .command,
+        OptionSpec(.method, [ConvolutionSetting.method.optionName], value: "METHOD", group: .command,
                    help: "direct (sums of products, vectorised), fft (FFT over tiles; rounding errors relative to the largest value) or auto: fft when its estimated cost is below 1/2.5 of direct's (large kernels on large inputs)", default: "auto")
             .manual("direct: sums of products in the order of the formula, vectorised; fft: fast Fourier transforms over tiles (overlap–save), whose rounding errors are relative to the largest output (about 1e-15 of it); with integers in (input, kernel, bias, sums below 2^40) the result is rounded back to the exact integers; inf, -inf and nan come out as direct gives them (inf·0 = nan, inf + (-inf) = nan, nan spreads): the FFT reads them as 0 and the outputs whose window reads one are summed again directly. A kernel holding inf or nan, input values so large that the FFT's sums could overflow (|x|·N·M·16·max(1, Cin/g·sum|k|) past the largest double, from about 1e300), or so many inf and nan that summing their outputs again costs more than direct, run direct instead, for --method fft too (--timings names the method; past the direct method's limit that is an error); auto (default): fft when its estimated cost, (Cin + Cout)·N·M·(log2(N·M) + 4) per pair of N×M tiles plus 1.5·Cout·Cin/g·N·M for the products, weighed as 5 multiply–adds each, is below direct's one multiply–add per tap and output (kernels of about 11×11 and larger on large inputs)."),
         OptionSpec(.threads, ["--threads"], value: "N", group: .command,
@@ -133,7 +133,7 @@ enum RunCommand {
         spec.transposed = args.has(.transposed)
         if let mode = args.value(.padMode) {
             guard let parsed = PaddingMode(rawValue: mode) else {
-                throw LayerError.malformedValue(.option("--pad-mode"), value: mode, expected: "zeros, reflect, replicate or circular")
+                throw LayerError.malformedValue(.convolution(.paddingMode), value: mode, expected: "zeros, reflect, replicate or circular")
             }
             spec.paddingMode = parsed
         }
@@ -159,7 +159,7 @@ enum RunCommand {
         var method = ConvolutionMethod.auto
         if let text = args.value(.method) {
             guard let parsed = ConvolutionMethod(rawValue: text) else {
-                throw LayerError.malformedValue(.option("--method"), value: text, expected: "direct, fft or auto")
+                throw LayerError.malformedValue(.convolution(.method), value: text, expected: "direct, fft or auto")
             }
             method = parsed
         }

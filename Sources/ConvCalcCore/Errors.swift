@@ -34,6 +34,8 @@ public enum Subject: Equatable, Sendable {
     case key(LayerKey)
     /// A setting of the whole stack (`--in`, `--cin`, `--dims`).
     case stack(StackSetting)
+    /// A setting of `convcalc run`'s convolution that is not a layer key.
+    case convolution(ConvolutionSetting)
     /// Any other option, named by the front end that defines it (`--format`).
     case option(String)
 
@@ -44,6 +46,7 @@ public enum Subject: Equatable, Sendable {
             if vocabulary == .options, let option = key.spec.optionNames.first { return option }
             return key.rawValue
         case let .stack(setting): return setting.optionName
+        case let .convolution(setting): return setting.optionName
         case let .option(name): return name
         }
     }
@@ -62,6 +65,21 @@ extension StackSetting {
         case .inputSize: return "--in"
         case .inputChannels: return "--cin"
         case .dims: return "--dims"
+        }
+    }
+}
+
+/// A setting of a convolution on matrices (`convcalc run`) that is not a layer key.
+public enum ConvolutionSetting: Sendable, Equatable {
+    case paddingMode, transposed, biasVector, method
+
+    /// The option that sets it.
+    public var optionName: String {
+        switch self {
+        case .paddingMode: return "--pad-mode"
+        case .transposed: return "--transposed"
+        case .biasVector: return "--bias"
+        case .method: return "--method"
         }
     }
 }
