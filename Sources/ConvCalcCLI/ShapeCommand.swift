@@ -45,10 +45,10 @@ enum ShapeCommand {
     )
 
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
-        if args.has(.quiet) && args.has(.json) { throw UsageError.invalid("give -q or --json, not both") }
-        let stack = try StackInput.build(args, table: options, context: context)
-        let style: OutputStyle = args.has(.json) ? .json : args.has(.quiet) ? .quiet : .text
-        if let outText = args.value(.out) {
+        let options = try ShapeOptions(args)
+        let stack = try StackInput.build(options.stack, context: context)
+        let style = options.style
+        if let outText = options.target {
             return try solve(stack, target: outText, style: style)
         }
         guard let input = stack.inputSize else { return try symbolic(stack, style: style) }
