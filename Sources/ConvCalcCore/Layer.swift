@@ -188,11 +188,6 @@ public struct Layer: Equatable, Sendable {
         }
     }
 
-    /// A whole number ≥ 1 (groups, channels, …).
-    public static func positive(_ value: String, subject: Subject) throws -> Int {
-        try parseInteger(value, subject: subject, range: 1...Int.max, expected: "a whole number ≥ 1")
-    }
-
     /// `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`.
     static func boolean(_ value: String, subject: Subject) throws -> Bool {
         switch value {
