@@ -57,8 +57,10 @@ struct OptionSpec {
     /// a command may word the help and default its own way (`run`).
     init(key: LayerKey, group: OptionGroup = .layer, help: String? = nil, default defaultText: String? = nil) {
         let row = key.spec
+        // A flag's default is its absence: no "(default: 0)" after `--ceil`.
+        let isFlag = row.value.valueName == nil
         self.init(.layer(key), row.optionNames, value: row.value.valueName, group: group,
-                  help: help ?? row.optionHelp ?? row.meaning, default: defaultText ?? row.defaultText)
+                  help: help ?? row.optionHelp ?? row.meaning, default: defaultText ?? (isFlag ? nil : row.defaultText))
     }
 
     /// The same option with a longer text for the man page.
