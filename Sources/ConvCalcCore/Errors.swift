@@ -174,7 +174,7 @@ public enum LayerError: UserFacingError, Equatable {
         case .misplacedInput:
             return "the 'input:' pseudo-layer must come first, once"
         case .inputGivenTwice:
-            return "the input is given twice: by 'input:' and by --in/--cin; keep one"
+            return "the input is given twice: by 'input:' and by \(StackSetting.inputSize.optionName)/\(StackSetting.inputChannels.optionName); keep one"
         case let .unsupportedValue(type, key, value, reason):
             return "\(type.rawValue) cannot take \(Subject.key(key).setting(value, vocabulary))\(reason)"
         case let .overrides(type, key, value, other, effect):
