@@ -5,7 +5,7 @@ BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man/man1
 SWIFT ?= swift
 
-.PHONY: all build test install uninstall clean
+.PHONY: all build test docs install uninstall clean
 
 all: build
 
@@ -14,6 +14,13 @@ build:
 
 test:
 	$(SWIFT) test
+
+# Regenerates the parts of the man page and README that come from the option and layer-key
+# tables (between the GENERATED marker comments); DocsTests fails when they are out of date.
+docs:
+	$(SWIFT) build --product convcalc
+	"$$($(SWIFT) build --show-bin-path)/convcalc" _docs man < man/convcalc.1 > man/convcalc.1.tmp && mv man/convcalc.1.tmp man/convcalc.1
+	"$$($(SWIFT) build --show-bin-path)/convcalc" _docs readme < README.md > README.md.tmp && mv README.md.tmp README.md
 
 install: build
 	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MANDIR)"

@@ -70,13 +70,30 @@ private func dispatch(_ args: [String], stdin: InputSource, stdout: TextSink, st
         stdout.write(Help.topLevel())
         return 0
     }
-    switch first {
-    case "-h", "--help":
+    switch TopLevelOptions.find(first) {
+    case .help?:
         stdout.write(Help.topLevel())
         return 0
-    case "--version", "-V":
+    case .version?:
         stdout.write("convcalc \(convcalcVersion)\n")
         return 0
+    default:
+        break
+    }
+    switch first {
+    case "_docs":
+        // Hidden: `make docs` regenerates the tables' parts of the man page and README.
+        do {
+            guard args.count == 2, let document = Docs.Document(rawValue: args[1]) else {
+                throw UsageError.invalid("usage: convcalc _docs man|readme < DOCUMENT")
+            }
+            stdout.write(try Docs.update(try stdin.readAll(), document))
+            return 0
+        } catch let error as UserFacingError {
+            return fail(error, command: nil, stderr: stderr)
+        } catch {
+            return fail(UsageError.invalid("\(error)"), command: nil, stderr: stderr)
+        }
     case "help":
         guard args.count > 1 else {
             stdout.write(Help.topLevel())
@@ -92,7 +109,7 @@ private func dispatch(_ args: [String], stdin: InputSource, stdout: TextSink, st
     }
     guard let command = commands.first(where: { $0.name == first }) else {
         let error: UsageError = first.hasPrefix("-")
-            ? .unknownOption(first, suggestion: NameSuggestion.nearest(to: first, among: ["--help", "--version"]))
+            ? .unknownOption(first, suggestion: NameSuggestion.nearest(to: first, among: TopLevelOptions.options.flatMap(\.names).filter { $0.hasPrefix("--") }))
             : .unknownCommand(first, suggestion: suggestCommand(first))
         return fail(error, command: nil, stderr: stderr)
     }
@@ -102,9 +119,10 @@ private func dispatch(_ args: [String], stdin: InputSource, stdout: TextSink, st
         stdout.write(Help.render(command))
         return 0
     }
+    let context = InputContext(stdin: stdin, width: stdout.terminalWidth, directory: directory)
     do {
         let parsed = try ParsedArguments(rest, table: command.options)
-        let result = try command.execute(parsed, InputContext(stdin: stdin, width: stdout.terminalWidth, directory: directory))
+        let result = try command.execute(parsed, context)
         for warning in result.warnings { stderr.write("convcalc: warning: \(TerminalText.line(warning))\n") }
         if let file = result.destination {
             try file.commit(result.emit)
@@ -120,7 +138,7 @@ private func dispatch(_ args: [String], stdin: InputSource, stdout: TextSink, st
         }
         return 0
     } catch let error as UserFacingError {
-        return fail(error, command: command, stderr: stderr)
+        return fail(error, command: command, vocabulary: context.vocabulary, stderr: stderr)
     } catch {
         stderr.write("convcalc: error: unexpected failure: \(error)\n")
         return 1
@@ -131,9 +149,10 @@ private func suggestCommand(_ name: String) -> String? {
     NameSuggestion.nearest(to: name, among: commands.map(\.name) + ["help"])
 }
 
-/// Writes one `convcalc: error:` line and returns the exit status for the error's category.
-private func fail(_ error: UserFacingError, command: Command?, stderr: TextSink) -> Int32 {
-    var line = "convcalc: error: \(TerminalText.line(error.message))"
+/// Writes one `convcalc: error:` line, with keys spelt as the user wrote them (`vocabulary`),
+/// and returns the exit status for the error's category.
+private func fail(_ error: UserFacingError, command: Command?, vocabulary: Vocabulary = .tokens, stderr: TextSink) -> Int32 {
+    var line = "convcalc: error: \(TerminalText.line(error.message(vocabulary)))"
     if error.category == .usage {
         line += command.map { " (see 'convcalc help \($0.name)')" } ?? " (see 'convcalc help')"
     }

@@ -69,13 +69,13 @@ struct ConvolutionExplanation {
         guard let text else { return (0, plan.outputRows / 2, plan.outputColumns / 2) }
         let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
         guard parts.allSatisfy({ $0 != nil }), parts.count == 2 || parts.count == 3 else {
-            throw LayerError.malformedValue(key: "--at", value: text, expected: "ROW,COLUMN or CHANNEL,ROW,COLUMN, counted from 0")
+            throw LayerError.malformedValue(.option("--at"), value: text, expected: "ROW,COLUMN or CHANNEL,ROW,COLUMN, counted from 0")
         }
         let v = parts.map { $0! }
         let (o, i, j) = v.count == 3 ? (v[0], v[1], v[2]) : (0, v[0], v[1])
         guard (0..<plan.outputChannels).contains(o), (0..<plan.outputRows).contains(i), (0..<plan.outputColumns).contains(j) else {
-            throw LayerError.outOfRange(key: "--at", value: text,
-                requirement: "the output is \(plan.outputChannels)x\(plan.outputRows)x\(plan.outputColumns); count from 0")
+            throw LayerError.outOfRange(.option("--at"), value: text,
+                requirement: .rule("the output is \(plan.outputChannels)x\(plan.outputRows)x\(plan.outputColumns); count from 0"))
         }
         return (o, i, j)
     }

@@ -18,8 +18,7 @@ enum Help {
         lines.append("  " + TextWrap.pad("help", 10) + "show help for a command")
         lines.append("")
         lines.append("OPTIONS:")
-        lines.append("  -h, --help            show this help")
-        lines.append("  --version             show the version")
+        for spec in TopLevelOptions.options { lines += optionLines(spec) }
         lines.append("")
         lines.append("LAYER TYPES (tokens TYPE[:key=value,...], e.g. conv:k=3,s=2,p=1):")
         for type in LayerType.allCases {
@@ -29,8 +28,10 @@ enum Help {
         lines += TextWrap.wrap("Branches: add { LAYERS } { LAYERS } sums parallel branches from the same input, concat { … } { … } joins their channels; an empty branch { } is the identity (a skip connection); merges nest.", first: "  ", rest: "  ")
         lines.append("")
         lines.append("KEYS:")
-        for key in LayerKey.allCases {
-            lines += TextWrap.wrap(key.meaning, first: "  " + TextWrap.pad(key.rawValue, 8), rest: String(repeating: " ", count: 10))
+        for row in LayerSchema.rows {
+            var text = row.meaning
+            if let defaultText = row.defaultText { text += " (default: \(defaultText))" }
+            lines += TextWrap.wrap(text, first: "  " + TextWrap.pad(row.key.rawValue, 8), rest: String(repeating: " ", count: 10))
         }
         lines.append("")
         lines += TextWrap.wrap("See 'convcalc help COMMAND' or 'convcalc COMMAND --help' for a command's options, and 'man convcalc' for the formulas and exit codes.")

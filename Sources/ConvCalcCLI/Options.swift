@@ -3,10 +3,10 @@ import ConvCalcEngine
 import ConvCalcText
 
 /// Every option of every command, by identity; a command's table says which it takes.
-enum OptionID: String, CaseIterable, Hashable {
-    // Layer options (one layer), each the twin of a token key.
-    case type, kernel, stride, padding, dilation, outputPadding, groups, cout, multiplier
-    case reduction, dcn, ceil
+enum OptionID: Hashable {
+    /// A single-layer option: the twin of a token key (`--k` for `k`), from `LayerSchema`.
+    case layer(LayerKey)
+    case type
     // Stack options.
     case input, cin, file, dims, bias, noBias
     // Command options.
@@ -16,6 +16,12 @@ enum OptionID: String, CaseIterable, Hashable {
     case method, threads, timings
     // Output options.
     case quiet, json, help
+    // Top-level options.
+    case version
+
+    // The layer options `run` names in its option conversion.
+    static let padding = OptionID.layer(.p), stride = OptionID.layer(.s), dilation = OptionID.layer(.d)
+    static let outputPadding = OptionID.layer(.op), groups = OptionID.layer(.g)
 }
 
 /// How options are grouped in help.
@@ -36,18 +42,40 @@ struct OptionSpec {
     let group: OptionGroup
     let help: String
     let defaultText: String?
-    /// The token key this option sets for a single layer.
-    let layerKey: LayerKey?
+    /// The man page's text, where it says more than `help` (it then includes any default).
+    private(set) var manText: String?
 
     init(_ id: OptionID, _ names: [String], value: String? = nil, group: OptionGroup, help: String,
-         default defaultText: String? = nil, key: LayerKey? = nil) {
+         default defaultText: String? = nil) {
         self.id = id
         self.names = names
         self.valueName = value
         self.group = group
         self.help = help
         self.defaultText = defaultText
-        self.layerKey = key
+    }
+
+    /// The option of a layer key, from its schema row: names, value name, help and default;
+    /// a command may word the help and default its own way (`run`).
+    init(key: LayerKey, group: OptionGroup = .layer, help: String? = nil, default defaultText: String? = nil) {
+        let row = key.spec
+        // A flag's default is its absence: no "(default: 0)" after `--ceil`.
+        let isFlag = row.value.valueName == nil
+        self.init(.layer(key), row.optionNames, value: row.value.valueName, group: group,
+                  help: help ?? row.optionHelp ?? row.meaning, default: defaultText ?? (isFlag ? nil : row.defaultText))
+    }
+
+    /// The same option with a longer text for the man page.
+    func manual(_ text: String) -> OptionSpec {
+        var copy = self
+        copy.manText = text
+        return copy
+    }
+
+    /// The token key this option sets for a single layer.
+    var layerKey: LayerKey? {
+        if case let .layer(key) = id { return key }
+        return nil
     }
 
     var isFlag: Bool { valueName == nil }
@@ -55,43 +83,45 @@ struct OptionSpec {
 
 /// The option tables shared by the layer commands.
 enum CommonOptions {
+    /// `--type` and one option per layer key that has option names (`LayerSchema`).
     static let layer: [OptionSpec] = [
         OptionSpec(.type, ["--type"], value: "TYPE", group: .layer,
                    help: "layer type: " + LayerType.allCases.filter { $0 != .input }.map(\.rawValue).joined(separator: ", ") + " (deconv = tconv)",
                    default: "conv"),
-        OptionSpec(.kernel, ["--k", "--kernel"], value: "SIZE", group: .layer, help: "kernel size, e.g. 3 or 1x7", key: .k),
-        OptionSpec(.stride, ["--s", "--stride"], value: "SIZE", group: .layer,
-                   help: "stride; for upsample the scale factor", default: "1; pools: k", key: .s),
-        OptionSpec(.padding, ["--p", "--padding"], value: "PAD", group: .layer,
-                   help: "padding: N, HxW, before:after per dimension (0:1x1:1), same, valid or full", default: "0", key: .p),
-        OptionSpec(.dilation, ["--d", "--dilation"], value: "SIZE", group: .layer, help: "dilation", default: "1", key: .d),
-        OptionSpec(.outputPadding, ["--op", "--output-padding"], value: "SIZE", group: .layer,
-                   help: "output padding (tconv only), below max(s, d)", default: "0", key: .op),
-        OptionSpec(.groups, ["--g", "--groups"], value: "N", group: .layer, help: "groups (shuffle: the channel groups)", default: "1", key: .g),
-        OptionSpec(.cout, ["--cout"], value: "N", group: .layer, help: "output channels", default: "input channels", key: .c),
-        OptionSpec(.multiplier, ["--multiplier"], value: "N", group: .layer, help: "depth multiplier (dwconv, sepconv)", default: "1", key: .m),
-        OptionSpec(.reduction, ["--r", "--reduction"], value: "N", group: .layer,
-                   help: "SE reduction ratio; pixel-shuffle factor", default: "16 for se", key: .r),
-        OptionSpec(.dcn, ["--dcn"], value: "N", group: .layer, help: "deformable convolution version, 1 or 2", default: "1", key: .v),
-        OptionSpec(.ceil, ["--ceil"], group: .layer, help: "pooling ceil mode (PyTorch ceil_mode=True)", key: .ceil),
-    ]
+    ] + LayerSchema.rows.filter { !$0.optionNames.isEmpty }.map { OptionSpec(key: $0.key) }
 
     static let stack: [OptionSpec] = [
-        OptionSpec(.input, ["--in"], value: "SIZE", group: .stack, help: "input spatial size, e.g. 32, 224x224 or 16x112x112"),
-        OptionSpec(.cin, ["--cin"], value: "C", group: .stack, help: "input channels"),
+        OptionSpec(.input, [StackSetting.inputSize.optionName], value: "SIZE", group: .stack, help: "input spatial size, e.g. 32, 224x224 or 16x112x112"),
+        OptionSpec(.cin, [StackSetting.inputChannels.optionName], value: "C", group: .stack, help: "input channels"),
         OptionSpec(.file, ["-f", "--file"], value: "FILE", group: .stack,
-                   help: "read layers from FILE, one token a line, # comments ('-' for stdin); tokens on the command line follow them"),
-        OptionSpec(.dims, ["--dims"], value: "N", group: .stack,
+                   help: "read layers from FILE, one token a line, # comments ('-' for stdin); tokens on the command line follow them")
+            .manual("Read layers from FILE, one token a line; # starts a comment, blank lines are ignored, spaces around keys and values are allowed; - reads standard input. Lines may end with LF, CRLF or a lone CR; a UTF-8 byte-order mark at the start is skipped. Tokens on the command line are appended after the file's layers."),
+        OptionSpec(.dims, [StackSetting.dims.optionName], value: "N", group: .stack,
                    help: "spatial dimensions (1, 2 or 3) when every size is a single number", default: "2"),
         OptionSpec(.bias, ["--bias"], group: .stack, help: "layers have a learnable bias unless a token says bias=0 (the default)"),
         OptionSpec(.noBias, ["--no-bias"], group: .stack, help: "layers have no bias unless a token says bias=1"),
     ]
 
     static let output: [OptionSpec] = [
-        OptionSpec(.quiet, ["-q", "--quiet"], group: .output, help: "print only the bare result"),
-        OptionSpec(.json, ["--json"], group: .output, help: "print one JSON object"),
+        OptionSpec(.quiet, ["-q", "--quiet"], group: .output, help: "print only the bare result")
+            .manual("Print only the bare result. shape: the final output size (28, 28x26); without --in, the stack's formula of in; with --out, the padding as --p takes it (for tconv, the output padding, or p=P,op=N when the padding had to change). rf: the final receptive field (15, 15x7; after gap or fc the input size, or all without --in). params: the total number of parameters (with --vs, two lines: A, then B)."),
+        OptionSpec(.json, ["--json"], group: .output, help: "print one JSON object")
+            .manual("Print one JSON object: {\"out\": [...], \"in\": [...], \"dims\": N, \"layers\": [{\"layer\": TOKEN, \"type\", \"in\": [...], \"out\": [...], \"effective_kernel\", \"stride\", \"padding\": [[pb, pa], ...], \"ceil_dropped\"}], \"warnings\": [...]}. Spatial quantities are always arrays, one number per dimension. Without --in, \"out\" is null and \"formula\" and \"min_in\" are given; with --out, {\"layer\", \"in\", \"out\", \"padding\", \"symmetric\", \"output_padding\", \"padding_changed\"}. rf: {\"rf\": [...], \"jump\": [...], \"start\": [...], \"coverage\": x, \"coverage_per_dim\", \"whole_input\", \"holes_first_at\", \"field\": [[lo, hi], ...], \"counts\": [[...], ...], \"counts_joint\", \"layers\": [{\"layer\", \"effective_kernel\", \"span\", \"jump\", \"rf\", \"start\", ...}]}; jump and start are numbers, with the exact fractions as text in \"jump_text\" and \"start_text\"; \"coverage\" is in [0, 1]. \"counts_joint\" (nested arrays, the first dimension outermost) appears only when branches of differing shapes make the counts joint; \"counts\" and \"coverage_per_dim\" then hold the counts summed over the other dimensions. params: {\"params\": N, \"weights\": N, \"biases\": N, \"macs\": N or null, \"flops\", \"sampling_macs\", \"layers\": [{\"layer\", \"type\", \"params\", \"weights\", \"biases\", \"macs\", \"out\": [C, ...spatial], \"parts\": [...]}], \"conventions\": {...}}; with --vs, {\"a\": {...}, \"b\": {...}, \"params_ratio\", \"macs_ratio\"}."),
         OptionSpec(.help, ["-h", "--help"], group: .output, help: "show this help"),
     ]
+}
+
+/// The options of `convcalc` itself, before any command.
+enum TopLevelOptions {
+    static let options: [OptionSpec] = [
+        OptionSpec(.help, ["-h", "--help"], group: .command, help: "show this help"),
+        OptionSpec(.version, ["-V", "--version"], group: .command, help: "show the version"),
+    ]
+
+    /// The top-level option spelt `name`, if any.
+    static func find(_ name: String) -> OptionID? {
+        options.first { $0.names.contains(name) }?.id
+    }
 }
 
 /// A usage mistake on the command line (exit 2).
@@ -208,6 +238,6 @@ struct ParsedArguments {
     func value(_ id: OptionID) -> String? { values[id] }
     func has(_ id: OptionID) -> Bool { flags.contains(id) || values[id] != nil }
     func name(_ id: OptionID, in table: [OptionSpec]) -> String {
-        spelling[id] ?? table.first { $0.id == id }?.names.first ?? id.rawValue
+        spelling[id] ?? table.first { $0.id == id }?.names.first ?? "\(id)"
     }
 }

@@ -6,7 +6,8 @@ import ConvCalcText
 enum ParamsCommand {
     static let options: [OptionSpec] = CommonOptions.layer + CommonOptions.stack + [
         OptionSpec(.vs, ["--vs"], value: nil, group: .command,
-                   help: "compare with a second stack: the layers after --vs (tokens, -f FILE or layer options) on the same input; prints both and the ratios B/A"),
+                   help: "compare with a second stack: the layers after --vs (tokens, -f FILE or layer options) on the same input; prints both and the ratios B/A")
+            .manual("Compare with a second stack: the words after --vs give it, as tokens, -f FILE or layer options. Stack options (--in, --cin, --dims, --bias, --no-bias) apply to both, given on either side but not differently on both. Prints both tables and the ratios B/A of parameters and MACs."),
     ] + CommonOptions.output
 
     static let conventions: [(String, String)] = [

@@ -6,7 +6,8 @@ import ConvCalcText
 enum ReceptiveFieldCommand {
     static let options: [OptionSpec] = CommonOptions.layer + CommonOptions.stack + [
         OptionSpec(.map, ["--map"], group: .command,
-                   help: "draw the number of paths from one output to each input position as a heat map (all-ones weights; 2-D; 3-D summed over D)"),
+                   help: "draw the number of paths from one output to each input position as a heat map (all-ones weights; 2-D; 3-D summed over D)")
+            .manual("Draw the number of paths from one output to each input position as a heat map: rows H, columns W (1-D: one row; 3-D: summed over D); a blank inside the frame is a hole. Fields wider than the terminal (80 columns when not a terminal) are scaled down, each character showing the most over a square of positions."),
     ] + CommonOptions.output
 
     static let command = Command(

@@ -12,40 +12,52 @@ import ConvCalcText
 /// `convcalc run INPUT KERNEL`: the convolution itself on matrices.
 enum RunCommand {
     static let options: [OptionSpec] = [
-        OptionSpec(.padding, ["--p", "--padding"], value: "PAD", group: .command,
-                   help: "padding: N, HxW, before:after per dimension (0:1x1:1), same, valid or full", default: "0, valid"),
-        OptionSpec(.stride, ["--s", "--stride"], value: "SIZE", group: .command, help: "stride, e.g. 2 or 1x2", default: "1"),
-        OptionSpec(.dilation, ["--d", "--dilation"], value: "SIZE", group: .command, help: "dilation", default: "1"),
+        OptionSpec(key: .p, group: .command, default: "0, valid"),
+        OptionSpec(key: .s, group: .command, help: "stride, e.g. 2 or 1x2", default: "1"),
+        OptionSpec(key: .d, group: .command),
         OptionSpec(.flip, ["--flip"], group: .command,
-                   help: "true convolution (kernel turned by 180°), as MATLAB conv2 and scipy.signal.convolve2d; default: cross-correlation, as PyTorch conv2d"),
-        OptionSpec(.transposed, ["--transposed"], group: .command, help: "transposed convolution, as PyTorch conv_transpose2d"),
-        OptionSpec(.outputPadding, ["--op", "--output-padding"], value: "SIZE", group: .command,
-                   help: "output padding of --transposed, below max(s, d)", default: "0"),
-        OptionSpec(.padMode, ["--pad-mode"], value: "MODE", group: .command,
-                   help: "zeros, reflect (padding < size), replicate or circular (padding ≤ size), as PyTorch padding_mode", default: "zeros"),
-        OptionSpec(.groups, ["--g", "--groups"], value: "N", group: .command,
-                   help: "groups: output channel o reads the input channels of its group; depthwise when N = input channels", default: "1"),
-        OptionSpec(.biasVector, ["--bias"], value: "VECTOR", group: .command,
-                   help: "a bias per output channel: a file, - or '[0.5 -1]'"),
+                   help: "true convolution (kernel turned by 180°), as MATLAB conv2 and scipy.signal.convolve2d; default: cross-correlation, as PyTorch conv2d")
+            .manual("True convolution: the kernel turned by 180°, as MATLAB conv2 and scipy.signal.convolve2d."),
+        OptionSpec(.transposed, [ConvolutionSetting.transposed.optionName], group: .command, help: "transposed convolution, as PyTorch conv_transpose2d")
+            .manual("Transposed convolution, as PyTorch conv_transpose2d."),
+        OptionSpec(key: .op, group: .command, help: "output padding of --transposed, below max(s, d)"),
+        OptionSpec(.padMode, [ConvolutionSetting.paddingMode.optionName], value: "MODE", group: .command,
+                   help: "zeros, reflect (padding < size), replicate or circular (padding ≤ size), as PyTorch padding_mode", default: "zeros")
+            .manual("How padding is filled, as PyTorch padding_mode: zeros (default), reflect (mirror without repeating the edge; padding must be smaller than the input), replicate (repeat the edge), circular (wrap around; padding at most the input size). --transposed allows zeros only. SciPy's 'symm' boundary repeats the edge and is not reflect; its 'wrap' is circular."),
+        OptionSpec(key: .g, group: .command,
+                   help: "groups: output channel o reads the input channels of its group; depthwise when N = input channels"),
+        OptionSpec(.biasVector, [ConvolutionSetting.biasVector.optionName], value: "VECTOR", group: .command,
+                   help: "a bias per output channel: a file, - or '[0.5 -1]'")
+            .manual("A bias per output channel: a file, -, or '[0.5 -1]'."),
         OptionSpec(.explain, ["--explain"], group: .command,
-                   help: "show the working (inputs up to 20x20): the padded (transposed: zero-inserted) input, one output element's sum term by term, and the convolution as a matrix A with y = A·vec(x)"),
+                   help: "show the working (inputs up to 20x20): the padded (transposed: zero-inserted) input, one output element's sum term by term, and the convolution as a matrix A with y = A·vec(x)")
+            .manual("Show the working, for inputs up to 20×20: the padded input (· marks padding zeros; for --transposed, the equivalent zero-inserted and padded input), one output element's sum written out term by term, the output, and the convolution as a matrix A with y = A·vec(x) (vec reading channels, rows, then columns), shown up to 64×64. For a transposed convolution A is the transpose of the forward convolution's."),
         OptionSpec(.at, ["--at"], value: "R,C", group: .command,
-                   help: "the output element --explain writes out, row and column from 0 (or O,R,C with the output channel)", default: "the centre"),
+                   help: "the output element --explain writes out, row and column from 0 (or O,R,C with the output channel)", default: "the centre")
+            .manual("The output element --explain writes out: row and column counted from 0, or O,R,C with the output channel (default: the centre of channel 0)."),
         OptionSpec(.asMatrix, ["--as-matrix"], group: .command,
-                   help: "print the matrix A of the convolution (y = A·vec(x); for --transposed, Aᵀ of the forward convolution) instead of computing it"),
+                   help: "print the matrix A of the convolution (y = A·vec(x); for --transposed, Aᵀ of the forward convolution) instead of computing it")
+            .manual("Print the matrix A of the convolution (up to 2^24 entries) in the matrix format instead of computing it; for --transposed, the transposed convolution's matrix, which is the transpose of the forward one's A."),
         OptionSpec(.input, ["--in"], value: "SIZE", group: .command,
-                   help: "with --as-matrix: the input size HxW or CxHxW, in place of INPUT"),
-        OptionSpec(.method, ["--method"], value: "METHOD", group: .command,
-                   help: "direct (sums of products, vectorised), fft (FFT over tiles; rounding errors relative to the largest value) or auto: fft when its estimated cost is below 1/2.5 of direct's (large kernels on large inputs)", default: "auto"),
+                   help: "with --as-matrix: the input size HxW or CxHxW, in place of INPUT")
+            .manual("With --as-matrix: the input size HxW or CxHxW, in place of INPUT."),
+        OptionSpec(.method, [ConvolutionSetting.method.optionName], value: "METHOD", group: .command,
+                   help: "direct (sums of products, vectorised), fft (FFT over tiles; rounding errors relative to the largest value) or auto: fft when its estimated cost is below 1/2.5 of direct's (large kernels on large inputs)", default: "auto")
+            .manual("direct: sums of products in the order of the formula, vectorised; fft: fast Fourier transforms over tiles (overlap–save), whose rounding errors are relative to the largest output (about 1e-15 of it); with integers in (input, kernel, bias, sums below 2^40) the result is rounded back to the exact integers; inf, -inf and nan come out as direct gives them (inf·0 = nan, inf + (-inf) = nan, nan spreads): the FFT reads them as 0 and the outputs whose window reads one are summed again directly. A kernel holding inf or nan, input values so large that the FFT's sums could overflow (|x|·N·M·16·max(1, Cin/g·sum|k|) past the largest double, from about 1e300), or so many inf and nan that summing their outputs again costs more than direct, run direct instead, for --method fft too (--timings names the method; past the direct method's limit that is an error); auto (default): fft when its estimated cost, (Cin + Cout)·N·M·(log2(N·M) + 4) per pair of N×M tiles plus 1.5·Cout·Cin/g·N·M for the products, weighed as 5 multiply–adds each, is below direct's one multiply–add per tap and output (kernels of about 11×11 and larger on large inputs)."),
         OptionSpec(.threads, ["--threads"], value: "N", group: .command,
-                   help: "threads for reading, computing and printing", default: "the number of CPUs, at most 16"),
+                   help: "threads for reading, computing and printing", default: "the number of CPUs, at most 16")
+            .manual("Threads for parsing, computing and printing (default: the number of CPUs, at most 16)."),
         OptionSpec(.timings, ["--timings"], group: .output,
-                   help: "report the time of each phase (read, parse, allocate, compute, format and write) and the peak memory on standard error"),
+                   help: "report the time of each phase (read, parse, allocate, compute, format and write) and the peak memory on standard error")
+            .manual("Report the time of each phase on standard error, one line: convcalc: timings: read input ... s, parse input ... s, ..., allocate ... s, compute ... s (method, level, N threads), format and write ... s, total ... s, peak memory ... MiB. Parts of the output are written as soon as they are printed, so the two share a phase."),
         OptionSpec(.precision, ["--precision"], value: "N", group: .output,
-                   help: "significant digits, 1 to 17", default: "the shortest text that reads back to the same double"),
-        OptionSpec(.format, ["--format"], value: "FORMAT", group: .output, help: "text, csv or json", default: "text"),
+                   help: "significant digits, 1 to 17", default: "the shortest text that reads back to the same double")
+            .manual("Print N significant digits (1 to 17) instead of the shortest text that reads back to the same double."),
+        OptionSpec(.format, ["--format"], value: "FORMAT", group: .output, help: "text, csv or json", default: "text")
+            .manual("text (default), csv, or json: {\"rows\": R, \"columns\": C, \"data\": [[...], ...]} (several channels: {\"channels\", \"rows\", \"columns\", \"data\": [[[...]]]}) with nan, inf and -inf as strings."),
         OptionSpec(.outputFile, ["-o", "--output"], value: "FILE", group: .output,
-                   help: "write to FILE (a regular file through a temporary file renamed at the end, so a failed or interrupted run leaves no partial file; devices and FIFOs in place)"),
+                   help: "write to FILE (a regular file through a temporary file renamed at the end, so a failed or interrupted run leaves no partial file; devices and FIFOs in place)")
+            .manual("Write the result to FILE. A regular file (new, existing, or reached through symbolic links) is written through a temporary file created exclusively, under an unpredictable name (.convcalc-XXXXXX), in the directory of the file the links lead to, and renamed over it at the end: a failed or interrupted run (SIGINT, SIGTERM, SIGHUP, SIGQUIT, ulimit -f, a full disk) never leaves a partial or temporary file, links stay links, and an existing file keeps its mode and owner (a new one gets 0666 less the umask, as with the shell's >). A character device, FIFO or socket (/dev/null, a named pipe) is written in place and never replaced; - and /dev/stdout, /dev/stderr and /dev/fd/N write to that descriptor. The file is opened before any work, so a path that cannot be written is reported at once."),
         OptionSpec(.json, ["--json"], group: .output, help: "the same as --format json"),
         OptionSpec(.quiet, ["-q", "--quiet"], group: .output, help: "accepted for scripts; the output is always the bare matrix"),
         OptionSpec(.help, ["-h", "--help"], group: .output, help: "show this help"),
@@ -94,23 +106,28 @@ enum RunCommand {
         var timer = PhaseTimer()
         var spec = ConvolutionSpec()
         /// run works on 2-D matrices: a size is one number or HxW.
-        func planar(_ id: OptionID, _ key: String, minimum: Int) throws -> DimSize? {
-            guard let text = args.value(id) else { return nil }
-            let size = try DimSize.parse(text, key: key, minimum: minimum)
+        /// The layer keys' own parsers (`LayerSchema`) read the layer options into a scratch layer.
+        var given = Layer(type: .tconv, token: "")
+        for key in [LayerKey.p, .s, .d, .op, .g] {
+            if let text = args.value(.layer(key)) { try key.spec.assign(text, to: &given) }
+        }
+        /// run works on 2-D matrices: a size is one number or HxW.
+        func planar(_ key: LayerKey, _ size: DimSize?) throws -> DimSize? {
+            guard let size, let text = args.value(.layer(key)) else { return nil }
             guard size.values.count <= 2 else {
-                throw LayerError.malformedValue(key: key, value: text, expected: "one number or HxW: run works on 2-D matrices")
+                throw LayerError.malformedValue(.key(key), value: text, expected: "one number or HxW: run works on 2-D matrices")
             }
             return size
         }
         if let text = args.value(.padding) {
-            spec.padding = try Padding.parse(text, key: "--p")
+            spec.padding = given.padding
             guard spec.padding.dimensionCount <= 2 else {
-                throw LayerError.malformedValue(key: "--p", value: text, expected: "one padding or HxW: run works on 2-D matrices")
+                throw LayerError.malformedValue(.key(.p), value: text, expected: "one padding or HxW: run works on 2-D matrices")
             }
         }
-        if let size = try planar(.stride, "--s", minimum: 1) { spec.stride = size }
-        if let size = try planar(.dilation, "--d", minimum: 1) { spec.dilation = size }
-        if let size = try planar(.outputPadding, "--op", minimum: 0) {
+        if let size = try planar(.s, given.stride) { spec.stride = size }
+        if let size = try planar(.d, given.dilation) { spec.dilation = size }
+        if let size = try planar(.op, given.outputPadding) {
             guard args.has(.transposed) else { throw UsageError.invalid("--op is the output padding of --transposed; add --transposed or drop --op") }
             spec.outputPadding = size
         }
@@ -118,14 +135,14 @@ enum RunCommand {
         spec.transposed = args.has(.transposed)
         if let mode = args.value(.padMode) {
             guard let parsed = PaddingMode(rawValue: mode) else {
-                throw LayerError.malformedValue(key: "--pad-mode", value: mode, expected: "zeros, reflect, replicate or circular")
+                throw LayerError.malformedValue(.convolution(.paddingMode), value: mode, expected: "zeros, reflect, replicate or circular")
             }
             spec.paddingMode = parsed
         }
         var format = Format.text
         if let text = args.value(.format) {
             guard let parsed = Format(rawValue: text) else {
-                throw LayerError.malformedValue(key: "--format", value: text, expected: "text, csv or json")
+                throw LayerError.malformedValue(.option("--format"), value: text, expected: "text, csv or json")
             }
             format = parsed
         }
@@ -136,24 +153,22 @@ enum RunCommand {
         var precision: Int?
         if let text = args.value(.precision) {
             guard let value = Int(text), (1...17).contains(value) else {
-                throw LayerError.malformedValue(key: "--precision", value: text, expected: "a whole number of significant digits from 1 to 17")
+                throw LayerError.malformedValue(.option("--precision"), value: text, expected: "a whole number of significant digits from 1 to 17")
             }
             precision = value
         }
-        if let text = args.value(.groups) {
-            spec.groups = try Layer.positive(text, key: "--g")
-        }
+        if args.value(.groups) != nil, let groups = given.groups { spec.groups = groups }
         var method = ConvolutionMethod.auto
         if let text = args.value(.method) {
             guard let parsed = ConvolutionMethod(rawValue: text) else {
-                throw LayerError.malformedValue(key: "--method", value: text, expected: "direct, fft or auto")
+                throw LayerError.malformedValue(.convolution(.method), value: text, expected: "direct, fft or auto")
             }
             method = parsed
         }
         var threads = Machine.processors
         if let text = args.value(.threads) {
             guard let value = Int(text), (1...64).contains(value) else {
-                throw LayerError.malformedValue(key: "--threads", value: text, expected: "a whole number from 1 to 64")
+                throw LayerError.malformedValue(.option("--threads"), value: text, expected: "a whole number from 1 to 64")
             }
             threads = value
         }
@@ -180,9 +195,9 @@ enum RunCommand {
         let input: [Matrix]
         let kernelText: Int
         if let size = args.value(.input) {
-            let dims = try DimSize.parse(size, key: "--in", minimum: 1).values
+            let dims = try DimSize.parse(size, subject: .option("--in"), minimum: 1).values
             guard dims.count == 2 || dims.count == 3 else {
-                throw LayerError.malformedValue(key: "--in", value: size, expected: "HxW or CxHxW")
+                throw LayerError.malformedValue(.option("--in"), value: size, expected: "HxW or CxHxW")
             }
             let (channels, rows, columns) = dims.count == 3 ? (dims[0], dims[1], dims[2]) : (1, dims[0], dims[1])
             let volume = try Checked.mul(channels, Checked.mul(rows, columns))

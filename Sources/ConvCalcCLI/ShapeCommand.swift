@@ -6,7 +6,8 @@ import ConvCalcText
 enum ShapeCommand {
     static let options: [OptionSpec] = CommonOptions.layer + CommonOptions.stack + [
         OptionSpec(.out, ["--out"], value: "SIZE", group: .command,
-                   help: "solve for the padding (conv, pools) or output padding (tconv) of the last layer that gives this output size; needs --in"),
+                   help: "solve for the padding (conv, pools) or output padding (tconv) of the last layer that gives this output size; needs --in")
+            .manual("Solve for the padding of the last layer that gives this output size; needs --in. Earlier layers of a stack are applied as given."),
     ] + CommonOptions.output
 
     static let command = Command(
@@ -46,10 +47,10 @@ enum ShapeCommand {
     )
 
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
-        if args.has(.quiet) && args.has(.json) { throw UsageError.invalid("give -q or --json, not both") }
-        let stack = try StackInput.build(args, table: options, context: context)
-        let style: OutputStyle = args.has(.json) ? .json : args.has(.quiet) ? .quiet : .text
-        if let outText = args.value(.out) {
+        let options = try ShapeOptions(args)
+        let stack = try StackInput.build(options.stack, context: context)
+        let style = options.style
+        if let outText = options.target {
             return try solve(stack, target: outText, style: style)
         }
         guard let input = stack.inputSize else { return try symbolic(stack, style: style) }
@@ -284,9 +285,9 @@ enum ShapeCommand {
         guard let input = stack.inputSize else {
             throw UsageError.invalid("--out needs --in (the input size to solve for)")
         }
-        let target = try DimSize.parse(targetText, key: "--out", minimum: 1)
+        let target = try DimSize.parse(targetText, subject: .option("--out"), minimum: 1)
         guard target.values.count == 1 || target.values.count == stack.dims else {
-            throw LayerError.dimensionMismatch(key: "--out", value: targetText, count: target.values.count, dims: stack.dims)
+            throw LayerError.dimensionMismatch(.option("--out"), value: targetText, count: target.values.count, dims: stack.dims)
         }
         let wanted = target.expanded(to: stack.dims)
         let uniform = stack.isUniform && target.isUniform

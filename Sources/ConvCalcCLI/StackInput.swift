@@ -8,6 +8,9 @@ final class InputContext {
     private var stdinUsed = false
     /// Columns to lay wide output (heat maps) out in: the terminal's, else 80.
     let width: Int
+    /// How the user wrote the layer keys, for messages: by options unless layers come as
+    /// tokens (`StackInput` says so).
+    var vocabulary: Vocabulary = .options
     /// Where relative file names are found; nil: the process's working directory.
     let directory: String?
 
@@ -63,97 +66,45 @@ final class InputContext {
 /// Builds the layer stack from `--k …` options, `-f FILE` and positional tokens.
 enum StackInput {
     static func build(_ args: ParsedArguments, table: [OptionSpec], context: InputContext) throws -> LayerStack {
-        let layerOptions = table.filter { $0.group == .layer && args.has($0.id) }
+        try build(StackOptions(args, table: table), context: context)
+    }
+
+    static func build(_ options: StackOptions, context: InputContext) throws -> LayerStack {
         var words: [StackWord] = []
-        if let path = args.value(.file) {
+        if let path = options.file {
             words = StackSyntax.words(ofFile: try context.read(path), name: path == "-" ? "<stdin>" : path)
         }
-        words += args.positionals.map { StackWord($0) }
+        words += options.tokens.map { StackWord($0) }
+        context.vocabulary = options.singleLayer == nil ? .tokens : .options
         var (layers, nodes) = try StackSyntax.parse(words)
-        if !layerOptions.isEmpty {
+        if let single = options.singleLayer {
             guard layers.isEmpty else {
-                let names = layerOptions.map { args.name($0.id, in: table) }.joined(separator: ", ")
-                throw UsageError.invalid("give the layer either by options (\(names)) or as tokens/-f, not both; e.g. conv:k=3,s=2 instead of --k 3 --s 2")
+                throw UsageError.invalid("give the layer either by options (\(single.spelt.joined(separator: ", "))) or as tokens/-f, not both; e.g. conv:k=3,s=2 instead of --k 3 --s 2")
             }
-            layers = [try singleLayer(args, options: layerOptions)]
+            layers = [try singleLayer(single)]
             nodes = [.layer(0)]
         }
         guard !layers.isEmpty else {
             throw UsageError.invalid("no layer given; give one by options (--k 3 --s 2) or as tokens (conv:k=3 maxpool:k=2), or -f FILE")
         }
-        let inputSize = try args.value(.input).map { try DimSize.parse($0, key: "--in", minimum: 1) }
-        let inputChannels = try args.value(.cin).map {
-            try DimSize.parse($0, key: "--cin", minimum: 1)
-        }
-        if let channels = inputChannels, channels.values.count != 1 {
-            throw LayerError.malformedValue(key: "--cin", value: "\(channels)", expected: "one whole number ≥ 1")
-        }
-        let dims = try args.value(.dims).map { text -> Int in
-            guard let value = Int(text), (1...3).contains(value) else {
-                throw LayerError.malformedValue(key: "--dims", value: text, expected: "1, 2 or 3")
-            }
-            return value
-        }
-        if args.has(.bias) && args.has(.noBias) {
-            throw UsageError.invalid("give --bias or --no-bias, not both")
-        }
-        return try LayerStack(layers: layers, nodes: nodes, inputSize: inputSize, inputChannels: inputChannels?.values[0],
-                              dims: dims, defaultBias: !args.has(.noBias))
+        return try LayerStack(layers: layers, nodes: nodes, inputSize: options.inputSize, inputChannels: options.inputChannels,
+                              dims: options.dims, defaultBias: options.defaultBias)
     }
 
     /// The one layer given by `--type`, `--k`, `--s`, …: turned into `key=value` assignments
     /// so it goes through the same parser and rules as a token.
-    static func singleLayer(_ args: ParsedArguments, options: [OptionSpec]) throws -> Layer {
-        let typeName = args.value(.type) ?? "conv"
-        if typeName == LayerType.input.rawValue {
+    static func singleLayer(_ single: StackOptions.SingleLayer) throws -> Layer {
+        if single.typeName == LayerType.input.rawValue {
             throw UsageError.invalid("--type input is not a layer; give the input with --in and --cin")
         }
-        var assignments: [(String, String)] = []
-        for key in LayerKey.allCases {
-            guard let spec = options.first(where: { $0.layerKey == key }) else { continue }
-            assignments.append((key.rawValue, spec.isFlag ? "1" : args.value(spec.id) ?? ""))
-        }
-        do {
-            return try Layer.make(typeName: typeName, assignments: assignments)
-        } catch let error as LayerError {
-            throw OptionLayerError(error: error, options: options)
-        }
+        return try Layer.make(typeName: single.typeName, assignments: single.values.map { ($0.0.rawValue, $0.1) })
     }
-}
-
-/// A layer error from single-layer options, reworded to name the option (`--k`) not the key (`k`).
-struct OptionLayerError: UserFacingError {
-    let error: LayerError
-    let options: [OptionSpec]
-
-    var message: String {
-        var text = error.message
-        for spec in options {
-            guard let key = spec.layerKey?.rawValue, let name = spec.names.first else { continue }
-            text = text.replacingFirst("\(key)=", with: "\(name) ")
-        }
-        if case .unknownKey(let type, let key, _) = error,
-           let spec = CommonOptions.layer.first(where: { $0.layerKey?.rawValue == key }) {
-            return "option '\(spec.names.first!)' does not apply to layer type '\(type)'; " + text.afterFirst("; ")
-        }
-        if case .missingKey(let type, let key, _) = error,
-           let spec = CommonOptions.layer.first(where: { $0.layerKey?.rawValue == key }) {
-            return "layer type '\(type)' needs \(spec.names.joined(separator: "/"))"
-        }
-        return text
-    }
-    var category: ErrorCategory { error.category }
 }
 
 extension String {
     func replacingFirst(_ target: String, with replacement: String) -> String {
         guard let range = range(of: target) else { return self }
         return String(self[..<range.lowerBound]) + replacement + String(self[range.upperBound...])
-    }
-
-    func afterFirst(_ separator: String) -> String {
-        guard let range = range(of: separator) else { return self }
-        return String(self[range.upperBound...])
     }
 
     /// The first range of `target` (stdlib-only; no Foundation).

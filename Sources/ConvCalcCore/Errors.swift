@@ -9,10 +9,107 @@ public enum ErrorCategory: Equatable, Sendable {
 /// An error whose message is written for the person at the terminal.
 ///
 /// `message` is one line without the `convcalc: error:` prefix: it names the
-/// offending thing, says what was wrong, and what would be valid.
+/// offending thing, says what was wrong, and what would be valid. Errors about layer keys
+/// word their subject in the vocabulary the user wrote it in (`message(.options)` says
+/// `--s 0` where `message` says `s=0`).
 public protocol UserFacingError: Error {
     var message: String { get }
     var category: ErrorCategory { get }
+    /// The message with keys spelt in `vocabulary`.
+    func message(_ vocabulary: Vocabulary) -> String
+}
+
+extension UserFacingError {
+    public func message(_ vocabulary: Vocabulary) -> String { message }
+}
+
+/// How the user wrote a layer: as a token (`conv:k=3,s=2`) or by options (`--k 3 --s 2`).
+public enum Vocabulary: Sendable {
+    case tokens, options
+}
+
+/// What a diagnostic is about: a layer key, a stack setting, or another option of a command.
+public enum Subject: Equatable, Sendable {
+    /// A key of a layer: `k=3` in a token, `--k 3` as an option.
+    case key(LayerKey)
+    /// A setting of the whole stack (`--in`, `--cin`, `--dims`).
+    case stack(StackSetting)
+    /// A setting of `convcalc run`'s convolution that is not a layer key.
+    case convolution(ConvolutionSetting)
+    /// Any other option, named by the front end that defines it (`--format`).
+    case option(String)
+
+    /// The subject's name: `k`, `--k`, `--in`.
+    public func name(_ vocabulary: Vocabulary) -> String {
+        switch self {
+        case let .key(key):
+            if vocabulary == .options, let option = key.spec.optionNames.first { return option }
+            return key.rawValue
+        case let .stack(setting): return setting.optionName
+        case let .convolution(setting): return setting.optionName
+        case let .option(name): return name
+        }
+    }
+
+    /// The subject with its value: `k=3` in a token, `--k 3` for an option.
+    public func setting(_ value: String, _ vocabulary: Vocabulary) -> String {
+        if case .key = self, vocabulary == .tokens { return "\(name(vocabulary))=\(value)" }
+        return "\(name(vocabulary)) \(value)"
+    }
+}
+
+extension StackSetting {
+    /// The option that sets it.
+    public var optionName: String {
+        switch self {
+        case .inputSize: return "--in"
+        case .inputChannels: return "--cin"
+        case .dims: return "--dims"
+        }
+    }
+}
+
+/// A setting of a convolution on matrices (`convcalc run`) that is not a layer key.
+public enum ConvolutionSetting: Sendable, Equatable {
+    case paddingMode, transposed, biasVector, method
+
+    /// The option that sets it.
+    public var optionName: String {
+        switch self {
+        case .paddingMode: return "--pad-mode"
+        case .transposed: return "--transposed"
+        case .biasVector: return "--bias"
+        case .method: return "--method"
+        }
+    }
+}
+
+/// What a value out of range should have been.
+public enum Requirement: Equatable, Sendable {
+    /// At least this (`k must be at least 1`).
+    case atLeast(Int)
+    /// One of a small range (`v must be 1 or 2`).
+    case within(ClosedRange<Int>)
+    /// Digits beyond 64 bits.
+    case fitsIn64Bits
+    /// tconv: output padding below `max(s, d)` (PyTorch ConvTranspose).
+    case belowStrideOrDilation(limit: Int)
+    /// A rule worded without naming any key.
+    case rule(String)
+
+    func text(_ subject: Subject, _ vocabulary: Vocabulary) -> String {
+        switch self {
+        case let .atLeast(minimum): return "\(subject.name(vocabulary)) must be at least \(minimum)"
+        case let .within(range):
+            let values = Array(range).map(String.init)
+            return "\(subject.name(vocabulary)) must be " + (values.count == 2 ? "\(values[0]) or \(values[1])" : "from \(range.lowerBound) to \(range.upperBound)")
+        case .fitsIn64Bits: return "values must fit in a 64-bit integer"
+        case let .belowStrideOrDilation(limit):
+            let s = Subject.key(.s).name(vocabulary), d = Subject.key(.d).name(vocabulary)
+            return "output padding must be smaller than max(\(s), \(d)) = \(limit) (PyTorch ConvTranspose)"
+        case let .rule(text): return text
+        }
+    }
 }
 
 /// A mistake in a layer token, a layer option or a size value.
@@ -20,55 +117,68 @@ public enum LayerError: UserFacingError, Equatable {
     /// `TYPE` is not a layer type; `suggestion` is the nearest valid one.
     case unknownType(String, suggestion: String?)
     /// `key` is not a key of layer type `type`.
-    case unknownKey(type: String, key: String, allowed: [String])
+    case unknownKey(type: LayerType, key: String)
     /// The same key twice in one token.
     case duplicateKey(String)
-    /// `key=value` where the value is not of the expected form.
-    case malformedValue(key: String, value: String, expected: String)
+    /// A value that is not of the expected form.
+    case malformedValue(Subject, value: String, expected: String)
     /// A well-formed value outside its valid range.
-    case outOfRange(key: String, value: String, requirement: String)
+    case outOfRange(Subject, value: String, requirement: Requirement)
     /// A key the layer type cannot do without.
-    case missingKey(type: String, key: String, example: String)
+    case missingKey(type: LayerType, key: LayerKey, example: String)
     /// A token that is not `TYPE[:key=value,...]`.
     case malformedToken(String, reason: String)
     /// A per-dimension size whose count disagrees with the stack's dimensions.
-    case dimensionMismatch(key: String, value: String, count: Int, dims: Int)
+    case dimensionMismatch(Subject, value: String, count: Int, dims: Int)
     /// The `input:` pseudo-layer somewhere else than first, or given twice.
     case misplacedInput
     /// The input size or channels given both by `input:` and by `--in`/`--cin`.
     case inputGivenTwice
-    /// A combination of keys that cannot work together.
+    /// A value the layer type cannot take (`tconv` with `p=full`); `reason` follows it.
+    case unsupportedValue(type: LayerType, key: LayerKey, value: String, reason: String)
+    /// Key `key` with `value` makes `other` meaningless (`tconv` with `p=same` and `op`).
+    case overrides(type: LayerType, key: LayerKey, value: String, other: LayerKey, effect: String)
+    /// A combination that cannot work, worded without naming keys.
     case conflict(String)
 
-    /// `k=3` for a token key, `--in 3` for an option.
-    static func setting(_ key: String, _ value: String) -> String {
-        key.hasPrefix("-") ? "\(key) \(value)" : "\(key)=\(value)"
-    }
+    public var message: String { message(.tokens) }
 
-    public var message: String {
+    public func message(_ vocabulary: Vocabulary) -> String {
         switch self {
         case let .unknownType(type, suggestion):
             let hint = suggestion.map { "did you mean '\($0)'? " } ?? ""
             return "unknown layer type '\(type)'; \(hint)valid types: \(LayerType.allNames.joined(separator: ", "))"
-        case let .unknownKey(type, key, allowed):
-            let valid = allowed.isEmpty ? "it takes no keys" : "it takes \(allowed.joined(separator: ", "))"
-            return "layer type '\(type)' has no key '\(key)'; \(valid)"
+        case let .unknownKey(type, key):
+            let valid = type.keys.isEmpty ? "it takes no keys" : "it takes \(type.keys.map(\.rawValue).joined(separator: ", "))"
+            guard vocabulary == .options, let option = LayerKey(rawValue: key)?.spec.optionNames.first else {
+                return "layer type '\(type.rawValue)' has no key '\(key)'; \(valid)"
+            }
+            let options = type.keys.compactMap { $0.spec.optionNames.first }
+            let takes = options.isEmpty ? "it takes no layer options" : "it takes \(options.joined(separator: ", "))"
+            return "option '\(option)' does not apply to layer type '\(type.rawValue)'; \(takes)"
         case let .duplicateKey(key):
             return "key '\(key)' is given twice"
-        case let .malformedValue(key, value, expected):
-            return "\(LayerError.setting(key, value.isEmpty ? "(empty)" : value)) is not valid; expected \(expected)"
-        case let .outOfRange(key, value, requirement):
-            return "\(LayerError.setting(key, value)) is out of range; \(requirement)"
+        case let .malformedValue(subject, value, expected):
+            return "\(subject.setting(value.isEmpty ? "(empty)" : value, vocabulary)) is not valid; expected \(expected)"
+        case let .outOfRange(subject, value, requirement):
+            return "\(subject.setting(value, vocabulary)) is out of range; \(requirement.text(subject, vocabulary))"
         case let .missingKey(type, key, example):
-            return "layer type '\(type)' needs \(key) (for example \(example))"
+            if vocabulary == .options, !key.spec.optionNames.isEmpty {
+                return "layer type '\(type.rawValue)' needs \(key.spec.optionNames.joined(separator: "/"))"
+            }
+            return "layer type '\(type.rawValue)' needs \(key.rawValue) (for example \(example))"
         case let .malformedToken(token, reason):
             return "'\(token)' is not a layer token: \(reason); expected TYPE[:key=value,...], e.g. conv:k=3,s=2"
-        case let .dimensionMismatch(key, value, count, dims):
-            return "\(LayerError.setting(key, value)) gives \(count) dimensions but the stack has \(dims); give one number or \(dims) separated by 'x'"
+        case let .dimensionMismatch(subject, value, count, dims):
+            return "\(subject.setting(value, vocabulary)) gives \(count) dimensions but the stack has \(dims); give one number or \(dims) separated by 'x'"
         case .misplacedInput:
             return "the 'input:' pseudo-layer must come first, once"
         case .inputGivenTwice:
-            return "the input is given twice: by 'input:' and by --in/--cin; keep one"
+            return "the input is given twice: by 'input:' and by \(StackSetting.inputSize.optionName)/\(StackSetting.inputChannels.optionName); keep one"
+        case let .unsupportedValue(type, key, value, reason):
+            return "\(type.rawValue) cannot take \(Subject.key(key).setting(value, vocabulary))\(reason)"
+        case let .overrides(type, key, value, other, effect):
+            return "\(type.rawValue) with \(Subject.key(key).setting(value, vocabulary)) \(effect); drop \(Subject.key(other).name(vocabulary))"
         case let .conflict(text):
             return text
         }
@@ -76,13 +186,16 @@ public enum LayerError: UserFacingError, Equatable {
 
     public var category: ErrorCategory {
         switch self {
-        case .outOfRange, .dimensionMismatch, .conflict: return .data
+        case .outOfRange, .dimensionMismatch, .conflict, .unsupportedValue, .overrides: return .data
         default: return .usage
         }
     }
 }
 
 /// An error located in a layer: which layer of the stack, and its token.
+///
+/// For a layer given by options there is one layer and the user wrote no token, so the
+/// options vocabulary leaves the location out.
 public struct LayerContextError: UserFacingError {
     public var index: Int        // 1-based position in the stack
     public var token: String
@@ -94,7 +207,10 @@ public struct LayerContextError: UserFacingError {
         self.underlying = underlying
     }
 
-    public var message: String { "layer \(index) '\(token)': \(underlying.message)" }
+    public var message: String { message(.tokens) }
+    public func message(_ vocabulary: Vocabulary) -> String {
+        vocabulary == .options ? underlying.message(.options) : "layer \(index) '\(token)': \(underlying.message(.tokens))"
+    }
     public var category: ErrorCategory { underlying.category }
 }
 

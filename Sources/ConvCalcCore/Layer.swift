@@ -1,29 +1,3 @@
-/// A key of a layer token (`conv:k=3,s=2`), each with a single-layer option in the CLI.
-public enum LayerKey: String, CaseIterable, Sendable {
-    case k, s, p, d, op, g, c, m, r, v, bias, ceil
-    /// Input size, for the `input:` pseudo-layer only.
-    case `in`
-
-    /// What the key means, for help text and the man page.
-    public var meaning: String {
-        switch self {
-        case .k: return "kernel size"
-        case .s: return "stride (pools: k; upsample: scale factor)"
-        case .p: return "padding: N, HxW, before:after per dimension, same, valid, full"
-        case .d: return "dilation"
-        case .op: return "output padding (tconv only)"
-        case .g: return "groups"
-        case .c: return "output channels"
-        case .m: return "depth multiplier (dwconv, sepconv)"
-        case .r: return "SE reduction ratio; pixel-shuffle factor"
-        case .v: return "deformable convolution version, 1 or 2"
-        case .bias: return "learnable bias, 0 or 1"
-        case .ceil: return "pooling ceil mode, 0 or 1"
-        case .in: return "input spatial size"
-        }
-    }
-}
-
 /// Every layer type of the stack language (SPEC §2).
 public enum LayerType: String, CaseIterable, Sendable {
     case input, conv, tconv, dwconv, sepconv, asym, deform
@@ -42,39 +16,14 @@ public enum LayerType: String, CaseIterable, Sendable {
         if let t = LayerType(rawValue: name) { self = t } else if let t = LayerType.aliases[name] { self = t } else { return nil }
     }
 
-    /// The keys a token of this type may carry.
+    /// The keys a token of this type may carry, in table order (from `LayerSchema`).
     public var keys: [LayerKey] {
-        switch self {
-        case .input: return [.in, .c]
-        case .conv: return [.k, .s, .p, .d, .g, .c, .bias]
-        case .tconv: return [.k, .s, .p, .d, .op, .g, .c, .bias]
-        case .dwconv: return [.k, .s, .p, .d, .m, .bias]
-        case .sepconv: return [.k, .s, .p, .d, .m, .c, .bias]
-        case .asym: return [.k, .s, .p, .d, .c, .bias]
-        case .deform: return [.k, .s, .p, .d, .g, .c, .v, .bias]
-        case .maxpool: return [.k, .s, .p, .d, .ceil]
-        case .avgpool: return [.k, .s, .p, .ceil]
-        case .upsample: return [.s]
-        case .pixelshuffle: return [.r]
-        case .shuffle: return [.g]
-        case .se: return [.r, .bias]
-        case .bn, .relu, .gap: return []
-        case .fc: return [.c, .bias]
-        }
+        LayerSchema.rows.filter { $0.types.contains(self) }.map(\.key)
     }
 
-    /// Keys without which the layer means nothing, with an example token.
+    /// Keys without which the layer means nothing, with an example token (from `LayerSchema`).
     public var requiredKeys: [(LayerKey, String)] {
-        switch self {
-        case .conv, .tconv, .dwconv, .sepconv, .asym, .deform: return [(.k, "\(rawValue):k=3")]
-        case .maxpool, .avgpool: return [(.k, "\(rawValue):k=2")]
-        case .upsample: return [(.s, "upsample:s=2")]
-        case .pixelshuffle: return [(.r, "pixelshuffle:r=2")]
-        case .shuffle: return [(.g, "shuffle:g=4")]
-        case .fc: return [(.c, "fc:c=1000")]
-        case .input: return [(.in, "input:in=224x224,c=3")]
-        default: return []
-        }
+        LayerSchema.rows.compactMap { row in row.required[self].map { (row.key, $0) } }
     }
 
     /// One line on what the layer is, for help and the man page.
@@ -137,7 +86,7 @@ public struct Layer: Equatable, Sendable {
     /// `nil`: the input channels.
     public var outChannels: Int?
     public var multiplier = 1
-    /// `nil`: the default (16 for SE).
+    /// `nil`: the default (`LayerSchema.defaultSEReduction` for SE).
     public var reduction: Int?
     public var deformableVersion = 1
     /// `nil`: the stack's default (`--bias` / `--no-bias`, else on).
@@ -212,64 +161,39 @@ public struct Layer: Equatable, Sendable {
         var seen: Set<String> = []
         for (keyName, value) in assignments {
             guard let key = LayerKey(rawValue: keyName), type.keys.contains(key) else {
-                throw LayerError.unknownKey(type: type.rawValue, key: keyName, allowed: type.keys.map(\.rawValue))
+                throw LayerError.unknownKey(type: type, key: keyName)
             }
             guard seen.insert(keyName).inserted else { throw LayerError.duplicateKey(keyName) }
-            try layer.assign(key, value)
+            try key.spec.assign(value, to: &layer)
         }
         for (key, example) in type.requiredKeys where !seen.contains(key.rawValue) {
-            throw LayerError.missingKey(type: type.rawValue, key: key.rawValue, example: example)
+            throw LayerError.missingKey(type: type, key: key, example: example)
         }
         try layer.checkTypeRules()
         return layer
-    }
-
-    private mutating func assign(_ key: LayerKey, _ value: String) throws {
-        let name = key.rawValue
-        switch key {
-        case .k: kernel = try DimSize.parse(value, key: name, minimum: 1)
-        case .s: stride = try DimSize.parse(value, key: name, minimum: 1)
-        case .p: padding = try Padding.parse(value, key: name)
-        case .d: dilation = try DimSize.parse(value, key: name, minimum: 1)
-        case .op: outputPadding = try DimSize.parse(value, key: name, minimum: 0)
-        case .g: groups = try Layer.positive(value, key: name)
-        case .c: outChannels = try Layer.positive(value, key: name)
-        case .m: multiplier = try Layer.positive(value, key: name)
-        case .r: reduction = try Layer.positive(value, key: name)
-        case .v:
-            let version = try parseInteger(value, key: name, whole: value, minimum: 1, expected: "1 or 2")
-            guard version <= 2 else {
-                throw LayerError.outOfRange(key: name, value: value, requirement: "deformable convolution versions are 1 and 2")
-            }
-            deformableVersion = version
-        case .bias: bias = try Layer.boolean(value, key: name)
-        case .ceil: ceilMode = try Layer.boolean(value, key: name)
-        case .in: inputSize = try DimSize.parse(value, key: name, minimum: 1)
-        }
     }
 
     /// Rules that need only this token (rules that need the dimension count live in `LayerStack`).
     private func checkTypeRules() throws {
         switch type {
         case .tconv where padding == .full:
-            throw LayerError.conflict("tconv cannot take p=full; give a number, before:after, valid, or same (output in·s, as Keras)")
+            throw LayerError.unsupportedValue(type: type, key: .p, value: "full",
+                                              reason: "; give a number, before:after, valid, or same (output in·s, as Keras)")
         case .maxpool, .avgpool:
             if padding == .full {
-                throw LayerError.conflict("\(type.rawValue) cannot take p=full: its first and last windows would lie entirely in padding")
+                throw LayerError.unsupportedValue(type: type, key: .p, value: "full",
+                                                  reason: ": its first and last windows would lie entirely in padding")
             }
         default: break
         }
     }
 
-    public static func positive(_ value: String, key: String) throws -> Int {
-        try parseInteger(value, key: key, whole: value, minimum: 1, expected: "a whole number ≥ 1")
-    }
-
-    static func boolean(_ value: String, key: String) throws -> Bool {
+    /// `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`.
+    static func boolean(_ value: String, subject: Subject) throws -> Bool {
         switch value {
         case "1", "true", "yes", "on": return true
         case "0", "false", "no", "off": return false
-        default: throw LayerError.malformedValue(key: key, value: value, expected: "0 or 1")
+        default: throw LayerError.malformedValue(subject, value: value, expected: "0 or 1")
         }
     }
 }

@@ -51,7 +51,7 @@ public enum CostError: UserFacingError, Equatable {
     public var message: String {
         switch self {
         case let .needsInputChannels(type):
-            return "the parameters of '\(type)' depend on its input channels; give --cin C (or start the stack with input:in=SIZE,c=C)"
+            return "the parameters of '\(type)' depend on its input channels; give \(StackSetting.inputChannels.optionName) C (or start the stack with input:in=SIZE,c=C)"
         case let .notDivisible(what, value, by, divisor):
             return "\(what) \(value) is not divisible by \(by) \(divisor); it must be a multiple of \(divisor)"
         case let .needsSpatialSize(text):
@@ -257,8 +257,8 @@ extension LayerCost {
             cost.samplingMACs = try outVolume.map { try Checked.mul(Checked.mul($0, Checked.mul(cin, kernelVolume)), perSample) }
             return (cost, cout)
         case .se:
-            let c = try need(), hidden = c / (layer.reduction ?? 16)
-            guard hidden >= 1 else { throw CostError.noHiddenUnits(channels: c, reduction: layer.reduction ?? 16) }
+            let c = try need(), hidden = c / (layer.reduction ?? LayerSchema.defaultSEReduction)
+            guard hidden >= 1 else { throw CostError.noHiddenUnits(channels: c, reduction: layer.reduction ?? LayerSchema.defaultSEReduction) }
             let squeeze = try convolution("fc \(c)→\(hidden)", cin: c, cout: hidden, groups: 1, kernel: 1, bias: bias, spatial: ones)
             let excite = try convolution("fc \(hidden)→\(c)", cin: hidden, cout: c, groups: 1, kernel: 1, bias: bias, spatial: ones)
             // Rescaling every element by its channel's gate: one multiply each.
@@ -271,7 +271,7 @@ extension LayerCost {
         case .fc:
             let c = try need(), cout = layer.outChannels ?? c
             guard let input else {
-                throw CostError.needsSpatialSize("fc flattens C·H·W, so its parameters depend on the spatial size; give --in (or put gap before it)")
+                throw CostError.needsSpatialSize("fc flattens C·H·W, so its parameters depend on the spatial size; give \(StackSetting.inputSize.optionName) (or put gap before it)")
             }
             let features = try Checked.mul(c, Checked.product(input))
             let part = try convolution("fc", cin: features, cout: cout, groups: 1, kernel: 1, bias: bias, spatial: ones)

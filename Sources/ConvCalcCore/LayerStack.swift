@@ -51,16 +51,15 @@ public struct LayerStack: Sendable {
         }
 
         // Every per-dimension quantity, with a label for messages.
-        var counts: [(label: String, count: Int)] = []
-        if let inputSize { counts.append(("--in=\(inputSize)", inputSize.values.count)) }
+        var counts: [Int] = inputSize.map { [$0.values.count] } ?? []
         for layer in layers {
-            counts += layer.dimensionalValues.map { ("\($0.key)=\($0.text)", $0.count) }
+            counts += layer.dimensionalValues.map(\.count)
         }
-        let widest = counts.map(\.count).max() ?? 1
+        let widest = counts.max() ?? 1
         let resolved: Int
         if let dims {
             guard (1...maxSpatialDimensions).contains(dims) else {
-                throw LayerError.outOfRange(key: "--dims", value: "\(dims)", requirement: "give 1, 2 or 3")
+                throw LayerError.outOfRange(.stack(.dims), value: "\(dims)", requirement: .rule("give 1, 2 or 3"))
             }
             resolved = dims
         } else {
@@ -70,12 +69,12 @@ public struct LayerStack: Sendable {
         self.isUniform = widest == 1
         for (index, layer) in layers.enumerated() {
             for value in layer.dimensionalValues where value.count != 1 && value.count != resolved {
-                let error = LayerError.dimensionMismatch(key: value.key, value: value.text, count: value.count, dims: resolved)
+                let error = LayerError.dimensionMismatch(.key(value.key), value: value.text, count: value.count, dims: resolved)
                 throw LayerContextError(index: index + 1, token: layer.token, underlying: error)
             }
         }
         if let inputSize, inputSize.values.count != 1, inputSize.values.count != resolved {
-            throw LayerError.dimensionMismatch(key: "--in", value: "\(inputSize)", count: inputSize.values.count, dims: resolved)
+            throw LayerError.dimensionMismatch(.stack(.inputSize), value: "\(inputSize)", count: inputSize.values.count, dims: resolved)
         }
         self.layers = layers
         self.nodes = nodes
@@ -122,14 +121,14 @@ extension StackNode {
 
 extension Layer {
     /// Every per-dimension value given in this token: key, text, count.
-    var dimensionalValues: [(key: String, text: String, count: Int)] {
-        var out: [(String, String, Int)] = []
-        if let kernel { out.append(("k", "\(kernel)", kernel.values.count)) }
-        if let stride { out.append(("s", "\(stride)", stride.values.count)) }
-        out.append(("p", "\(padding)", padding.dimensionCount))
-        out.append(("d", "\(dilation)", dilation.values.count))
-        out.append(("op", "\(outputPadding)", outputPadding.values.count))
-        if let inputSize { out.append(("in", "\(inputSize)", inputSize.values.count)) }
+    var dimensionalValues: [(key: LayerKey, text: String, count: Int)] {
+        var out: [(LayerKey, String, Int)] = []
+        if let kernel { out.append((.k, "\(kernel)", kernel.values.count)) }
+        if let stride { out.append((.s, "\(stride)", stride.values.count)) }
+        out.append((.p, "\(padding)", padding.dimensionCount))
+        out.append((.d, "\(dilation)", dilation.values.count))
+        out.append((.op, "\(outputPadding)", outputPadding.values.count))
+        if let inputSize { out.append((.in, "\(inputSize)", inputSize.values.count)) }
         return out
     }
 }

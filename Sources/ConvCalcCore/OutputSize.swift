@@ -97,19 +97,19 @@ public struct LayerGeometry: Sendable {
             if type == .tconv {
                 let limit = max(stride[dim], dilation[dim])
                 if outputPadding[dim] >= limit {
-                    throw LayerError.outOfRange(key: "op", value: "\(outputPadding[dim])",
-                        requirement: "output padding must be smaller than max(s, d) = \(limit) (PyTorch ConvTranspose)")
+                    throw LayerError.outOfRange(.key(.op), value: "\(outputPadding[dim])",
+                                                requirement: .belowStrideOrDilation(limit: limit))
                 }
                 if padding == .same && outputPadding[dim] != 0 {
-                    throw LayerError.conflict("tconv with p=same sets the output to in·s itself; drop op")
+                    throw LayerError.overrides(type: type, key: .p, value: "same", other: .op, effect: "sets the output to in·s itself")
                 }
             }
             if type.isPool, case let .explicit(pairs) = padding {
                 let half = kernel[dim] / 2
                 let widest = max(pairs[dim].before, pairs[dim].after)
                 if widest > half {
-                    throw LayerError.outOfRange(key: "p", value: "\(pairs[dim])",
-                        requirement: "\(type.rawValue) padding may be at most half the kernel, ⌊\(kernel[dim])/2⌋ = \(half) (PyTorch refuses more)")
+                    throw LayerError.outOfRange(.key(.p), value: "\(pairs[dim])", requirement: .rule(
+                        "\(type.rawValue) padding may be at most half the kernel, ⌊\(kernel[dim])/2⌋ = \(half) (PyTorch refuses more)"))
                 }
             }
         }

@@ -26,36 +26,40 @@ public struct DimSize: Equatable, Sendable, CustomStringConvertible {
     /// - Throws: `LayerError.malformedValue` for text that is not of that form
     ///   (`3x`, `x3`, `3.5`, `abc`, more than three parts), `LayerError.outOfRange`
     ///   for values below `minimum` or beyond 64 bits.
-    public static func parse(_ text: String, key: String, minimum: Int) throws -> DimSize {
+    public static func parse(_ text: String, subject: Subject, minimum: Int) throws -> DimSize {
         let expected = minimum > 0
             ? "a whole number ≥ \(minimum), or one per dimension as HxW or DxHxW (e.g. 3, 1x7)"
             : "a whole number ≥ 0, or one per dimension as HxW or DxHxW (e.g. 1, 0x1)"
         let parts = text.split(separator: "x", omittingEmptySubsequences: false)
         guard !text.isEmpty, parts.count <= maxSpatialDimensions else {
-            throw LayerError.malformedValue(key: key, value: text, expected: expected)
+            throw LayerError.malformedValue(subject, value: text, expected: expected)
         }
         var values: [Int] = []
         for part in parts {
-            values.append(try parseInteger(String(part), key: key, whole: text, minimum: minimum, expected: expected))
+            values.append(try parseInteger(String(part), subject: subject, whole: text, range: minimum...Int.max, expected: expected))
         }
         return DimSize(values)
     }
 }
 
-/// Parses one integer `≥ minimum`; `whole` is the full value, for the message.
+/// Parses one integer in `range`; `whole` is the full value, for the message.
 ///
 /// A leading `-` makes a well-formed but out-of-range value (exit 1), anything else
 /// that is not digits is malformed (exit 2); digits beyond 64 bits are out of range.
-func parseInteger(_ text: String, key: String, whole: String, minimum: Int, expected: String) throws -> Int {
+func parseInteger(_ text: String, subject: Subject, whole: String? = nil, range: ClosedRange<Int>, expected: String) throws -> Int {
+    let whole = whole ?? text
     let digits = text.hasPrefix("-") || text.hasPrefix("+") ? text.dropFirst() : Substring(text)
     guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else {
-        throw LayerError.malformedValue(key: key, value: whole, expected: expected)
+        throw LayerError.malformedValue(subject, value: whole, expected: expected)
     }
     guard let value = Int(text) else {
-        throw LayerError.outOfRange(key: key, value: whole, requirement: "values must fit in a 64-bit integer")
+        throw LayerError.outOfRange(subject, value: whole, requirement: .fitsIn64Bits)
     }
-    guard value >= minimum else {
-        throw LayerError.outOfRange(key: key, value: whole, requirement: "\(key) must be at least \(minimum)")
+    guard value >= range.lowerBound else {
+        throw LayerError.outOfRange(subject, value: whole, requirement: .atLeast(range.lowerBound))
+    }
+    guard value <= range.upperBound else {
+        throw LayerError.outOfRange(subject, value: whole, requirement: .within(range))
     }
     return value
 }
@@ -94,26 +98,26 @@ public enum Padding: Equatable, Sendable, CustomStringConvertible {
     /// Parses every form listed above.
     ///
     /// - Throws: `LayerError.malformedValue` or `.outOfRange` (negative amounts).
-    public static func parse(_ text: String, key: String) throws -> Padding {
+    public static func parse(_ text: String, subject: Subject) throws -> Padding {
         switch text {
         case "same": return .same
         case "valid": return .valid
         case "full": return .full
         default: break
         }
-        let expected = "a whole number ≥ 0, HxW, before:after per dimension (0:1x1:1), or same, valid, full"
+        let expected = "a whole number ≥ 0, " + LayerSchema.paddingForms
         let parts = text.split(separator: "x", omittingEmptySubsequences: false)
         guard !text.isEmpty, parts.count <= maxSpatialDimensions else {
-            throw LayerError.malformedValue(key: key, value: text, expected: expected)
+            throw LayerError.malformedValue(subject, value: text, expected: expected)
         }
         var pairs: [PadPair] = []
         for part in parts {
             let sides = part.split(separator: ":", omittingEmptySubsequences: false)
             guard sides.count == 1 || sides.count == 2 else {
-                throw LayerError.malformedValue(key: key, value: text, expected: expected)
+                throw LayerError.malformedValue(subject, value: text, expected: expected)
             }
             let numbers = try sides.map {
-                try parseInteger(String($0), key: key, whole: text, minimum: 0, expected: expected)
+                try parseInteger(String($0), subject: subject, whole: text, range: 0...Int.max, expected: expected)
             }
             pairs.append(PadPair(numbers[0], numbers.count == 2 ? numbers[1] : numbers[0]))
         }

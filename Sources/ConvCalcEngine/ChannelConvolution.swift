@@ -52,7 +52,7 @@ public struct ConvolutionPlan: Sendable {
                 stated: [Int]?, biasCount: Int?, spec: ConvolutionSpec) throws {
         let g = spec.groups
         guard inputChannels % g == 0 else {
-            throw ConvolutionError.channels("the input has \(inputChannels) channel\(inputChannels == 1 ? "" : "s"), not divisible by --groups \(g); the groups must divide the input channels")
+            throw ConvolutionError.groupsDivideInput(channels: inputChannels, groups: g)
         }
         if spec.transposed {
             guard kernelBlocks % inputChannels == 0 else {
@@ -68,7 +68,7 @@ public struct ConvolutionPlan: Sendable {
             inner = perGroup
             outputChannels = kernelBlocks / perGroup
             guard outputChannels % g == 0 else {
-                throw ConvolutionError.channels("the kernel gives \(outputChannels) output channels, not divisible by --groups \(g); give Cout × (Cin/g) blocks with Cout a multiple of the groups")
+                throw ConvolutionError.groupsDivideOutput(channels: outputChannels, groups: g)
             }
         }
         let shape = [kernelBlocks / inner, inner, kernelRows, kernelColumns]
@@ -76,7 +76,7 @@ public struct ConvolutionPlan: Sendable {
             throw ConvolutionError.channels("the kernel file states shape \(stated.map(String.init).joined(separator: "x")) but holds \(shape.map(String.init).joined(separator: "x")) for \(inputChannels) input channel\(inputChannels == 1 ? "" : "s") and \(g) group\(g == 1 ? "" : "s")")
         }
         if let biasCount, biasCount != outputChannels {
-            throw ConvolutionError.channels("--bias has \(biasCount) value\(biasCount == 1 ? "" : "s") but there are \(outputChannels) output channels; give one value per output channel")
+            throw ConvolutionError.biasCount(values: biasCount, outputChannels: outputChannels)
         }
         self.spec = spec
         self.inputChannels = inputChannels
@@ -143,16 +143,16 @@ extension Convolution {
         }
         if spec.transposed {
             guard spec.paddingMode == .zeros else {
-                throw ConvolutionError.paddingMode("--transposed allows --pad-mode zeros only (PyTorch ConvTranspose supports only zeros)")
+                throw ConvolutionError.transposedNeedsZeros
             }
         } else {
             for (step, size, noun) in [(rowStep, rows, "rows"), (columnStep, columns, "columns")] {
                 let widest = max(step.pad.before, step.pad.after)
                 switch spec.paddingMode {
                 case .reflect where widest >= size:
-                    throw ConvolutionError.paddingMode("--pad-mode reflect needs padding smaller than the input (PyTorch): padding \(widest) but the input has \(size) \(noun)")
+                    throw ConvolutionError.paddingTooWide(.reflect, padding: widest, size: size, noun: noun)
                 case .circular where widest > size:
-                    throw ConvolutionError.paddingMode("--pad-mode circular needs padding no larger than the input (PyTorch): padding \(widest) but the input has \(size) \(noun)")
+                    throw ConvolutionError.paddingTooWide(.circular, padding: widest, size: size, noun: noun)
                 default: break
                 }
             }

@@ -42,7 +42,17 @@ public struct ConvolutionSpec: Sendable {
 
 /// A convolution that cannot run on these operands.
 public enum ConvolutionError: UserFacingError, Equatable {
-    case paddingMode(String)
+    /// The padding mode cannot fill this padding (`noun`: rows or columns of the input).
+    case paddingTooWide(PaddingMode, padding: Int, size: Int, noun: String)
+    /// A transposed convolution pads with zeros only.
+    case transposedNeedsZeros
+    /// The groups do not divide the input channels.
+    case groupsDivideInput(channels: Int, groups: Int)
+    /// The kernel's output channels are not a multiple of the groups.
+    case groupsDivideOutput(channels: Int, groups: Int)
+    /// One bias value per output channel.
+    case biasCount(values: Int, outputChannels: Int)
+    /// Kernel blocks that do not fit the channels, worded without naming options.
     case channels(String)
     case tooLarge(what: String, count: Int, limit: Int = Convolution.elementLimit)
     /// More direct multiply–adds than `Convolution.workLimit`; `fourier`: whether FFT could run it.
@@ -53,17 +63,33 @@ public enum ConvolutionError: UserFacingError, Equatable {
     /// An input or kernel with no matrix at all.
     case emptyOperand
 
-    public var message: String {
+    public var message: String { message(.options) }
+
+    public func message(_ vocabulary: Vocabulary) -> String {
+        let mode = Subject.convolution(.paddingMode).name(vocabulary)
+        let groups = { (g: Int) in Subject.key(.g).setting("\(g)", vocabulary) }
+        let plural = { (n: Int, noun: String) in "\(n) \(noun)\(n == 1 ? "" : "s")" }
         switch self {
         case .emptyOperand: return "no numbers: the matrix is empty"
-        case let .paddingMode(text), let .channels(text): return text
+        case let .paddingTooWide(kind, padding, size, noun):
+            let limit = kind == .reflect ? "smaller than" : "no larger than"
+            return "\(mode) \(kind.rawValue) needs padding \(limit) the input (PyTorch): padding \(padding) but the input has \(size) \(noun)"
+        case .transposedNeedsZeros:
+            return "\(Subject.convolution(.transposed).name(vocabulary)) allows \(mode) zeros only (PyTorch ConvTranspose supports only zeros)"
+        case let .groupsDivideInput(channels, g):
+            return "the input has \(plural(channels, "channel")), not divisible by \(groups(g)); the groups must divide the input channels"
+        case let .groupsDivideOutput(channels, g):
+            return "the kernel gives \(channels) output channels, not divisible by \(groups(g)); give Cout × (Cin/g) blocks with Cout a multiple of the groups"
+        case let .biasCount(values, outputChannels):
+            return "\(Subject.convolution(.biasVector).name(vocabulary)) has \(plural(values, "value")) but there are \(outputChannels) output channels; give one value per output channel"
+        case let .channels(text): return text
         case let .tooLarge(what, count, limit):
             let bytes = limit * MemoryLayout<Double>.size
             let size = bytes >= 1 << 30 ? "\(bytes >> 30) GiB" : "\(bytes >> 20) MiB"
             return "the \(what) would have \(count) values, more than the \(limit) (2^\(limit.trailingZeroBitCount) doubles, \(size)) convcalc run allows"
         case let .tooMuchWork(multiplyAdds, fourier):
             let advice = fourier
-                ? "use --method auto or fft, which take this one in far fewer steps"
+                ? "use \(Subject.convolution(.method).name(vocabulary)) auto or fft, which take this one in far fewer steps"
                 : "the FFT method cannot take it either (a kernel extent above 4096, or a dimension past 2^24 positions); use a smaller input, padding or kernel"
             return "the direct method would take \(Int(multiplyAdds.rounded())) multiply–adds, more than the 2^38 (\(Int(Convolution.workLimit))) convcalc run does, some seconds of work; \(advice)"
         case let .fourierCannot(reason, multiplyAdds):

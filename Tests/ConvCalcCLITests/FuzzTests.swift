@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import ConvCalcCLI
+import ConvCalcCore
 
 /// Random and mutated argument vectors and matrix files for the whole CLI.
 ///
@@ -16,12 +17,11 @@ struct Fuzzer {
                          "9223372036854775808", "99999999999999999999", "4611686018427387904", "", "3x", "x3", "1x7",
                          "2x2x2", "1x2x3x4", "3.5", "1e3", "abc", "٣", "é", "😀", "same", "valid", "full", "0:1",
                          "1:0x2:2", "1::2", ":", "x", "0x0", String(repeating: "9", count: 300), String(repeating: "x", count: 5000)]
-    static let keys = ["k", "s", "p", "d", "op", "g", "c", "m", "r", "v", "bias", "ceil", "in", "zz", ""]
-    static let types = ["conv", "tconv", "deconv", "dwconv", "sepconv", "asym", "deform", "maxpool", "avgpool", "upsample",
-                        "pixelshuffle", "shuffle", "se", "bn", "relu", "gap", "fc", "input", "bogus", "", "add", "concat"]
-    static let layerOptions = ["--type", "--k", "--kernel", "--s", "--stride", "--p", "--padding", "--d", "--dilation", "--op",
-                               "--output-padding", "--g", "--groups", "--cout", "--multiplier", "--r", "--reduction", "--dcn",
-                               "--in", "--cin", "--dims", "--out", "--vs", "-f", "--file"]
+    /// Every key, type and option from the schema tables, and a few that do not exist.
+    static let keys = LayerKey.allCases.map(\.rawValue) + ["zz", ""]
+    static let types = LayerType.allNames + ["bogus", "", "add", "concat"]
+    static let layerOptions = CommonOptions.layer.filter { !$0.isFlag }.flatMap(\.names)
+        + ["--in", "--cin", "--dims", "--out", "--vs", "-f", "--file"]
     static let flags = ["-q", "--quiet", "--json", "--ceil", "--bias", "--no-bias", "--map", "--", "-", "-h", "--help",
                         "--version", "--bogus", "-x", "{", "}", "add", "concat"]
     static let runOptions = ["--p", "--s", "--d", "--op", "--g", "--pad-mode", "--precision", "--format", "--bias", "--at", "--in",

@@ -32,12 +32,34 @@ final class OptionTableTests: XCTestCase {
         }
     }
 
+    /// Whether `name` occurs in `text` as a whole option name: not inside a longer one
+    /// (`--k` in `--kernel`, `--s` in `--stride`, `--in` in `--input`).
+    static func containsName(_ text: String, _ name: String) -> Bool {
+        let isNamePart: (Character) -> Bool = { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }
+        var rest = Substring(text)
+        while let range = rest.range(of: name) {
+            let before = range.lowerBound == text.startIndex ? nil : text[text.index(before: range.lowerBound)]
+            let after = range.upperBound == text.endIndex ? nil : text[range.upperBound]
+            if !(before.map(isNamePart) ?? false) && !(after.map(isNamePart) ?? false) { return true }
+            rest = text[range.upperBound...]
+        }
+        return false
+    }
+
+    func testWholeNameCheck() {
+        XCTAssertFalse(Self.containsName("--kernel, --stride SIZE", "--k"))
+        XCTAssertFalse(Self.containsName("--kernel, --stride SIZE", "--s"))
+        XCTAssertTrue(Self.containsName("  --k, --kernel SIZE", "--k"))
+        XCTAssertTrue(Self.containsName("--k", "--k"))
+        XCTAssertFalse(Self.containsName("--no-bias", "--bias"))
+    }
+
     func testHelpListsEveryOption() {
         for command in commands {
             let help = Help.render(command)
             for spec in command.options {
                 for name in spec.names {
-                    XCTAssertTrue(help.contains(name), "help of \(command.name) lacks \(name)")
+                    XCTAssertTrue(Self.containsName(help, name), "help of \(command.name) lacks \(name)")
                 }
             }
             for line in help.split(separator: "\n") where !line.contains("USAGE") && !line.hasPrefix("       convcalc") {
@@ -50,12 +72,20 @@ final class OptionTableTests: XCTestCase {
     func testManPageDocumentsEverything() throws {
         let roff = try String(contentsOfFile: packageRoot + "/man/convcalc.1", encoding: .utf8)
         let text = roff.replacingOccurrences(of: "\\-", with: "-")
+        // Without font changes, so names are whole words (`\fB--k\fR` -> `--k`).
+        let plain = text.replacingOccurrences(of: "\\\\f[BIRP]", with: "", options: .regularExpression)
         for command in commands {
             XCTAssertTrue(text.contains(".B \(command.name)"), "man page lacks command \(command.name)")
             for spec in command.options {
                 for name in spec.names {
-                    XCTAssertTrue(text.contains(name), "man page lacks \(name) (\(command.name))")
+                    XCTAssertTrue(Self.containsName(plain, name), "man page lacks \(name) (\(command.name))")
                 }
+            }
+        }
+        for spec in TopLevelOptions.options {
+            for name in spec.names {
+                XCTAssertTrue(Self.containsName(plain, name), "man page lacks top-level \(name)")
+                XCTAssertTrue(Self.containsName(Help.topLevel(), name), "convcalc --help lacks \(name)")
             }
         }
         for type in LayerType.allCases {
@@ -83,7 +113,7 @@ final class OptionTableTests: XCTestCase {
     func testParserForms() throws {
         let table = ShapeCommand.options
         let parsed = try ParsedArguments(["--k=3", "--s", "2", "-q", "conv:k=1", "--", "--not-an-option", "-"], table: table)
-        XCTAssertEqual(parsed.value(.kernel), "3")
+        XCTAssertEqual(parsed.value(.layer(.k)), "3")
         XCTAssertEqual(parsed.value(.stride), "2")
         XCTAssertTrue(parsed.has(.quiet))
         XCTAssertEqual(parsed.positionals, ["conv:k=1", "--not-an-option", "-"])

@@ -11,10 +11,10 @@ func spec(_ options: String) throws -> ConvolutionSpec {
     var words = options.split(separator: " ").map(String.init)[...]
     while let word = words.popFirst() {
         switch word {
-        case "--p": spec.padding = try Padding.parse(words.popFirst()!, key: "--p")
-        case "--s": spec.stride = try DimSize.parse(words.popFirst()!, key: "--s", minimum: 1)
-        case "--d": spec.dilation = try DimSize.parse(words.popFirst()!, key: "--d", minimum: 1)
-        case "--op": spec.outputPadding = try DimSize.parse(words.popFirst()!, key: "--op", minimum: 0)
+        case "--p": spec.padding = try Padding.parse(words.popFirst()!, subject: .key(.p))
+        case "--s": spec.stride = try DimSize.parse(words.popFirst()!, subject: .key(.s), minimum: 1)
+        case "--d": spec.dilation = try DimSize.parse(words.popFirst()!, subject: .key(.d), minimum: 1)
+        case "--op": spec.outputPadding = try DimSize.parse(words.popFirst()!, subject: .key(.op), minimum: 0)
         case "--pad-mode": spec.paddingMode = PaddingMode(rawValue: words.popFirst()!)!
         case "--flip": spec.flip = true
         case "--transposed": spec.transposed = true

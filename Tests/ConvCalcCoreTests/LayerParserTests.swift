@@ -60,7 +60,7 @@ final class LayerParserTests: XCTestCase {
     func testDimensionRule() throws {
         func dims(_ tokens: [String], input: String? = nil, option: Int? = nil) throws -> (Int, Bool) {
             let stack = try LayerStack(layers: tokens.map { try Layer.parse($0) },
-                                       inputSize: try input.map { try DimSize.parse($0, key: "--in", minimum: 1) },
+                                       inputSize: try input.map { try DimSize.parse($0, subject: .stack(.inputSize), minimum: 1) },
                                        inputChannels: nil, dims: option)
             return (stack.dims, stack.isUniform)
         }

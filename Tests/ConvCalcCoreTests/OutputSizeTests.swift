@@ -18,7 +18,7 @@ func readFixture(_ name: String) throws -> String {
 func outputSize(token: String, input: String, dims: Int) -> String {
     do {
         let layer = try Layer.parse(token)
-        let stack = try LayerStack(layers: [layer], inputSize: try DimSize.parse(input, key: "--in", minimum: 1),
+        let stack = try LayerStack(layers: [layer], inputSize: try DimSize.parse(input, subject: .stack(.inputSize), minimum: 1),
                                    inputChannels: nil, dims: dims)
         let trace = try ShapeTrace(stack: stack, input: stack.inputSize!)
         return trace.output.map(String.init).joined(separator: "x")

@@ -1,0 +1,76 @@
+import ConvCalcCore
+
+/// The stack a command works on, as its options give it: stage two of parsing, after
+/// `ParsedArguments` (the lexer). Values are typed and checked here; the file is read and the
+/// tokens parsed when `StackInput` builds the stack.
+struct StackOptions {
+    /// The one layer given by options (`--type`, `--k`, …), nil when there are none.
+    struct SingleLayer {
+        var typeName: String
+        /// Each key's value as given, in schema order (`--ceil` gives `1`).
+        var values: [(LayerKey, String)]
+        /// The option names as the user spelt them, for messages.
+        var spelt: [String]
+    }
+
+    var singleLayer: SingleLayer?
+    /// `-f FILE` (`-` for stdin).
+    var file: String?
+    /// Layer tokens and branch words from the command line.
+    var tokens: [String]
+    var inputSize: DimSize?
+    var inputChannels: Int?
+    var dims: Int?
+    /// `--no-bias` turns it off; `--bias` (the default) on.
+    var defaultBias: Bool
+
+    /// - Throws: `LayerError` for a malformed `--in`, `--cin` or `--dims`; `UsageError` for
+    ///   `--bias` with `--no-bias`.
+    init(_ args: ParsedArguments, table: [OptionSpec]) throws {
+        let layerOptions = table.filter { $0.group == .layer && args.has($0.id) }
+        if !layerOptions.isEmpty {
+            var values: [(LayerKey, String)] = []
+            for key in LayerKey.allCases {
+                guard let spec = layerOptions.first(where: { $0.layerKey == key }) else { continue }
+                values.append((key, spec.isFlag ? "1" : args.value(spec.id) ?? ""))
+            }
+            singleLayer = SingleLayer(typeName: args.value(.type) ?? LayerType.conv.rawValue, values: values,
+                                      spelt: layerOptions.map { args.name($0.id, in: table) })
+        }
+        file = args.value(.file)
+        tokens = args.positionals
+        inputSize = try args.value(.input).map { try DimSize.parse($0, subject: .stack(.inputSize), minimum: 1) }
+        inputChannels = try args.value(.cin).map { text in
+            let channels = try DimSize.parse(text, subject: .stack(.inputChannels), minimum: 1)
+            guard channels.values.count == 1 else {
+                throw LayerError.malformedValue(.stack(.inputChannels), value: "\(channels)", expected: "one whole number ≥ 1")
+            }
+            return channels.values[0]
+        }
+        dims = try args.value(.dims).map { text -> Int in
+            guard let value = Int(text), (1...maxSpatialDimensions).contains(value) else {
+                throw LayerError.malformedValue(.stack(.dims), value: text, expected: "1, 2 or 3")
+            }
+            return value
+        }
+        if args.has(.bias) && args.has(.noBias) {
+            throw UsageError.invalid("give --bias or --no-bias, not both")
+        }
+        defaultBias = !args.has(.noBias)
+    }
+}
+
+/// `convcalc shape`'s options, typed.
+struct ShapeOptions {
+    var stack: StackOptions
+    var style: ShapeCommand.OutputStyle
+    /// `--out` as given; the solver parses it once it knows `--in` is given.
+    var target: String?
+
+    init(_ args: ParsedArguments) throws {
+        if args.has(.quiet) && args.has(.json) { throw UsageError.invalid("give -q or --json, not both") }
+        stack = try StackOptions(args, table: ShapeCommand.options)
+        style = args.has(.json) ? .json : args.has(.quiet) ? .quiet : .text
+        target = args.value(.out)
+    }
+}

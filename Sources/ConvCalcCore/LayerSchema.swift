@@ -1,0 +1,148 @@
+/// A key of a layer token (`conv:k=3,s=2`). Everything about a key — its option names, value,
+/// meaning, default, the layer types that take it — is its row in `LayerSchema.rows`.
+public enum LayerKey: String, CaseIterable, Sendable {
+    case k, s, p, d, op, g, c, m, r, v, bias, ceil
+    /// Input size, for the `input:` pseudo-layer only.
+    case `in`
+
+    /// This key's row of the schema.
+    public var spec: LayerKeySpec { LayerSchema.row[self]! }
+}
+
+/// The kind of value a key takes; it decides the parser, the help's value name and how the
+/// parsed value is stored in a `Layer`.
+public enum KeyValue: Sendable {
+    /// `N` or `HxW[xD]`, every value at least `minimum`.
+    case size(minimum: Int, store: @Sendable (inout Layer, DimSize) -> Void)
+    /// Padding: `N`, `HxW`, `before:after` per dimension, `same`, `valid`, `full`.
+    case padding(store: @Sendable (inout Layer, Padding) -> Void)
+    /// A whole number in `range`; `expected` says so in messages, `beyond` why larger values fail.
+    case integer(ClosedRange<Int>, expected: String, beyond: String? = nil, store: @Sendable (inout Layer, Int) -> Void)
+    /// `0`/`1` in a token (also `true`, `yes`, `on`, …); a flag as an option.
+    case boolean(store: @Sendable (inout Layer, Bool) -> Void)
+
+    /// The placeholder in help (`SIZE`); nil for a flag.
+    public var valueName: String? {
+        switch self {
+        case .size: return "SIZE"
+        case .padding: return "PAD"
+        case .integer: return "N"
+        case .boolean: return nil
+        }
+    }
+}
+
+/// One row of the layer-key table: the single owner of everything known about a key.
+public struct LayerKeySpec: Sendable {
+    public let key: LayerKey
+    /// The single-layer options that set this key, preferred first (`--k`, `--kernel`);
+    /// empty for keys set otherwise (`bias` by the stack's `--bias`/`--no-bias`, `in` by `--in`).
+    public let optionNames: [String]
+    /// How the key is set for a whole stack, where it is (`--bias` / `--no-bias`).
+    public let stackOptions: [String]
+    public let value: KeyValue
+    /// What the key means (the KEYS section, the README and man page tables).
+    public let meaning: String
+    /// The option's help where it says more than `meaning`.
+    public let optionHelp: String?
+    /// The default, as documented; nil when there is none (required, or absent means off).
+    public let defaultText: String?
+    /// Every layer type that takes the key, in `LayerType` order.
+    public let types: [LayerType]
+    /// The types that need the key, each with an example token.
+    public let required: [LayerType: String]
+
+    init(_ key: LayerKey, options: [String], stack: [String] = [], _ value: KeyValue, meaning: String, optionHelp: String? = nil,
+         default defaultText: String? = nil, types: [LayerType], required: [LayerType: String] = [:]) {
+        self.key = key
+        self.optionNames = options
+        self.stackOptions = stack
+        self.value = value
+        self.meaning = meaning
+        self.optionHelp = optionHelp
+        self.defaultText = defaultText
+        self.types = types
+        self.required = required
+    }
+
+    /// Parses `text` as this key's value and stores it in `layer`.
+    /// - Throws: `LayerError` about this key.
+    public func assign(_ text: String, to layer: inout Layer) throws {
+        switch value {
+        case let .size(minimum, store): store(&layer, try DimSize.parse(text, subject: .key(key), minimum: minimum))
+        case let .padding(store): store(&layer, try Padding.parse(text, subject: .key(key)))
+        case let .integer(range, expected, beyond, store):
+            let value = try parseInteger(text, subject: .key(key), range: range.lowerBound...Int.max, expected: expected)
+            guard value <= range.upperBound else {
+                throw LayerError.outOfRange(.key(key), value: text, requirement: beyond.map { .rule($0) } ?? .within(range))
+            }
+            store(&layer, value)
+        case let .boolean(store): store(&layer, try Layer.boolean(text, subject: .key(key)))
+        }
+    }
+}
+
+/// The table of layer keys (SPEC §2). Adding a key is one row here plus its computation.
+public enum LayerSchema {
+    /// The padding grammar, for help, messages and the docs.
+    public static let paddingForms = "N, HxW, before:after per dimension (0:1x1:1), same, valid or full"
+    /// SE's reduction ratio when `r` is not given (SENet).
+    public static let defaultSEReduction = 16
+
+    static let convolutions: [LayerType] = [.conv, .tconv, .dwconv, .sepconv, .asym, .deform]
+    static func examples(_ types: [LayerType], _ tail: String) -> [LayerType: String] {
+        Dictionary(uniqueKeysWithValues: types.map { ($0, "\($0.rawValue):\(tail)") })
+    }
+
+    public static let rows: [LayerKeySpec] = [
+        LayerKeySpec(.k, options: ["--k", "--kernel"], .size(minimum: 1) { $0.kernel = $1 },
+                     meaning: "kernel size", optionHelp: "kernel size, e.g. 3 or 1x7",
+                     types: convolutions + [.maxpool, .avgpool],
+                     required: examples(convolutions, "k=3").merging(examples([.maxpool, .avgpool], "k=2")) { a, _ in a }),
+        LayerKeySpec(.s, options: ["--s", "--stride"], .size(minimum: 1) { $0.stride = $1 },
+                     meaning: "stride (pools: k; upsample: scale factor)", optionHelp: "stride; for upsample the scale factor",
+                     default: "1; pools: k", types: convolutions + [.maxpool, .avgpool, .upsample],
+                     required: [.upsample: "upsample:s=2"]),
+        LayerKeySpec(.p, options: ["--p", "--padding"], .padding { $0.padding = $1 },
+                     meaning: "padding: " + paddingForms, default: "0", types: convolutions + [.maxpool, .avgpool]),
+        LayerKeySpec(.d, options: ["--d", "--dilation"], .size(minimum: 1) { $0.dilation = $1 },
+                     meaning: "dilation", default: "1", types: convolutions + [.maxpool]),
+        LayerKeySpec(.op, options: ["--op", "--output-padding"], .size(minimum: 0) { $0.outputPadding = $1 },
+                     meaning: "output padding (tconv only)", optionHelp: "output padding (tconv only), below max(s, d)",
+                     default: "0", types: [.tconv]),
+        LayerKeySpec(.g, options: ["--g", "--groups"], .integer(1...Int.max, expected: "a whole number ≥ 1") { $0.groups = $1 },
+                     meaning: "groups", optionHelp: "groups (shuffle: the channel groups)", default: "1",
+                     types: [.conv, .tconv, .deform, .shuffle], required: [.shuffle: "shuffle:g=4"]),
+        LayerKeySpec(.c, options: ["--cout"], .integer(1...Int.max, expected: "a whole number ≥ 1") { $0.outChannels = $1 },
+                     meaning: "output channels", default: "input channels",
+                     types: [.input, .conv, .tconv, .sepconv, .asym, .deform, .fc], required: [.fc: "fc:c=1000"]),
+        LayerKeySpec(.m, options: ["--multiplier"], .integer(1...Int.max, expected: "a whole number ≥ 1") { $0.multiplier = $1 },
+                     meaning: "depth multiplier (dwconv, sepconv)", default: "1", types: [.dwconv, .sepconv]),
+        LayerKeySpec(.r, options: ["--r", "--reduction"], .integer(1...Int.max, expected: "a whole number ≥ 1") { $0.reduction = $1 },
+                     meaning: "SE reduction ratio; pixel-shuffle factor", default: "\(defaultSEReduction) for se",
+                     types: [.pixelshuffle, .se], required: [.pixelshuffle: "pixelshuffle:r=2"]),
+        LayerKeySpec(.v, options: ["--dcn"], .integer(1...2, expected: "1 or 2", beyond: "deformable convolution versions are 1 and 2") {
+                         $0.deformableVersion = $1 },
+                     meaning: "deformable convolution version, 1 or 2", default: "1", types: [.deform]),
+        LayerKeySpec(.bias, options: [], stack: ["--bias", "--no-bias"], .boolean { $0.bias = $1 },
+                     meaning: "learnable bias, 0 or 1", default: "1",
+                     types: convolutions + [.se, .fc]),
+        LayerKeySpec(.ceil, options: ["--ceil"], .boolean { $0.ceilMode = $1 },
+                     meaning: "pooling ceil mode, 0 or 1", optionHelp: "pooling ceil mode (PyTorch ceil_mode=True)",
+                     default: "0", types: [.maxpool, .avgpool]),
+        LayerKeySpec(.in, options: [], stack: ["--in"], .size(minimum: 1) { $0.inputSize = $1 },
+                     meaning: "input spatial size", types: [.input], required: [.input: "input:in=224x224,c=3"]),
+    ]
+
+    static let row: [LayerKey: LayerKeySpec] = Dictionary(uniqueKeysWithValues: rows.map { ($0.key, $0) })
+}
+
+/// A setting of the whole stack (not of a layer), named in diagnostics.
+public enum StackSetting: String, Sendable, Equatable {
+    /// The input spatial size (`--in`).
+    case inputSize
+    /// The input channels (`--cin`).
+    case inputChannels
+    /// The number of spatial dimensions (`--dims`).
+    case dims
+}
