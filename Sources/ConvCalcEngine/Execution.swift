@@ -1,0 +1,62 @@
+import ConvKernels
+#if arch(x86_64)
+import ConvKernelsAVX2
+import ConvKernelsAVX512
+#endif
+import ConvCalcCore
+
+/// Which compiled copy of the inner loop runs (`Sources/ConvKernels*`).
+public enum KernelLevel: String, CaseIterable, Sendable {
+    /// Baseline x86-64 (SSE2) or the target's default: runs on every CPU.
+    case portable
+    /// AVX2 with fused multiply–add (Intel Haswell, AMD Zen and later).
+    case avx2
+    /// AVX-512 F/CD/BW/DQ/VL (Intel Skylake-SP, AMD Zen 4 and later).
+    case avx512
+
+    /// The levels this build has (AVX copies exist on x86-64 only).
+    public static var compiled: [KernelLevel] {
+        #if arch(x86_64)
+        return allCases
+        #else
+        return [.portable]
+        #endif
+    }
+
+    /// The best level for a CPU with these feature flags (as `/proc/cpuinfo` spells them).
+    /// Every feature the compiler may use for the target CPU must be present.
+    public static func best(flags: Set<String>) -> KernelLevel {
+        #if arch(x86_64)
+        let haswell: Set<String> = ["avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe", "popcnt"]
+        let skylakeServer = haswell.union(["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"])
+        if flags.isSuperset(of: skylakeServer) { return .avx512 }
+        if flags.isSuperset(of: haswell) { return .avx2 }
+        #endif
+        return .portable
+    }
+
+    @inline(__always)
+    func sumTaps(_ out: UnsafeMutablePointer<Double>, outStride: Int, count: Int, start: Double,
+                 sources: UnsafePointer<UnsafePointer<Double>>, weights: UnsafePointer<Double>, taps: Int) {
+        switch self {
+        #if arch(x86_64)
+        case .avx512: ConvKernelsAVX512.sumTaps(out, outStride: outStride, count: count, start: start, sources: sources, weights: weights, taps: taps)
+        case .avx2: ConvKernelsAVX2.sumTaps(out, outStride: outStride, count: count, start: start, sources: sources, weights: weights, taps: taps)
+        #endif
+        default: ConvKernels.sumTaps(out, outStride: outStride, count: count, start: start, sources: sources, weights: weights, taps: taps)
+        }
+    }
+}
+
+/// How `convcalc run` computes: the kernel copy, the number of threads, the method.
+public struct Execution: Sendable {
+    public var level: KernelLevel
+    public var threads: Int
+    public var method: ConvolutionMethod
+
+    public init(level: KernelLevel = .portable, threads: Int = 1, method: ConvolutionMethod = .auto) {
+        self.level = level
+        self.threads = max(1, threads)
+        self.method = method
+    }
+}

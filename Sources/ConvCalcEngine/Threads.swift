@@ -1,0 +1,144 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+#if canImport(Glibc) || canImport(Musl)
+/// A POSIX thread running a closure.
+enum WorkerThread {
+    final class Job {
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
+    }
+
+    /// Starts `body` on a new thread, to be joined; when no thread can be had, runs it here
+    /// and returns nil.
+    static func start(_ body: @escaping () -> Void) -> pthread_t? {
+        let job = Unmanaged.passRetained(Job(body)).toOpaque()
+        var thread = pthread_t()
+        let status = pthread_create(&thread, nil, { raw in
+            Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue().body()
+            return nil
+        }, job)
+        guard status == 0 else {
+            Unmanaged<Job>.fromOpaque(job).takeRetainedValue().body()
+            return nil
+        }
+        return thread
+    }
+}
+#endif
+
+/// Runs `body` on `count` items split into contiguous ranges, one thread per range.
+public enum ParallelRanges {
+    public static func run(count: Int, threads: Int, _ body: @escaping (Range<Int>) -> Void) {
+        let parts = max(1, min(threads, count))
+        guard parts > 1 else {
+            body(0..<count)
+            return
+        }
+        let ranges = (0..<parts).map { p in (p * count / parts)..<((p + 1) * count / parts) }
+        #if canImport(Glibc) || canImport(Musl)
+        let started = ranges.dropFirst().compactMap { range in WorkerThread.start { body(range) } }
+        body(ranges[0])
+        for thread in started { pthread_join(thread, nil) }
+        #else
+        for range in ranges { body(range) }
+        #endif
+    }
+}
+
+/// Parts made on worker threads and taken in order by the calling thread as each is ready:
+/// printing overlaps writing (part k is written while later parts are still being made).
+public enum OrderedParts {
+    /// Parts made ahead of the one being taken, per thread: what is held in memory at once is
+    /// at most `threads · aheadPerThread` parts, whatever the count (a slow reader, such as a
+    /// full pipe, does not make the whole output pile up).
+    public static let aheadPerThread = 2
+
+    /// Makes parts `0..<count` with `make` on `threads` threads (part p on thread p mod threads)
+    /// and hands them to `take` in order; part p is made only once part p − threads·aheadPerThread
+    /// has been taken. `take` returning false stops the taking, and the parts not yet made are
+    /// then skipped. Returns whether every part was taken.
+    public static func run<Part>(count: Int, threads: Int, make: @escaping (Int) -> Part, take: (Part) -> Bool) -> Bool {
+        #if canImport(Glibc) || canImport(Musl)
+        let workers = max(1, min(threads, count))
+        let window = workers * aheadPerThread
+        let parts = UnsafeMutablePointer<Part?>.allocate(capacity: max(count, 1))
+        parts.initialize(repeating: nil, count: count)
+        // ready[p]: part p is made (or skipped); taken[p]: part p is taken (or the taking stopped).
+        let ready = UnsafeMutablePointer<sem_t>.allocate(capacity: max(count, 1))
+        let taken = UnsafeMutablePointer<sem_t>.allocate(capacity: max(count, 1))
+        let stopped = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+        for p in 0..<count {
+            sem_init(ready + p, 0, 0)
+            sem_init(taken + p, 0, 0)
+        }
+        sem_init(stopped, 0, 0)
+        defer {
+            for p in 0..<count {
+                sem_destroy(ready + p)
+                sem_destroy(taken + p)
+            }
+            sem_destroy(stopped)
+            ready.deallocate()
+            taken.deallocate()
+            stopped.deallocate()
+            parts.deinitialize(count: count)
+            parts.deallocate()
+        }
+        let started = (0..<workers).compactMap { w in
+            WorkerThread.start {
+                for p in stride(from: w, to: count, by: workers) {
+                    if p >= window { while sem_wait(taken + (p - window)) != 0 {} }   // EINTR: wait again
+                    var stop: Int32 = 0
+                    sem_getvalue(stopped, &stop)
+                    if stop == 0 { parts[p] = make(p) }
+                    sem_post(ready + p)
+                }
+            }
+        }
+        var taking = true
+        for p in 0..<count where taking {
+            while sem_wait(ready + p) != 0 {}
+            taking = take(parts[p]!)
+            parts[p] = nil
+            sem_post(taken + p)
+            if !taking {
+                // Free every worker still waiting for a part to be taken; they skip the rest.
+                sem_post(stopped)
+                for q in (p + 1)..<max(count, p + 1) { sem_post(taken + q) }
+            }
+        }
+        for thread in started { pthread_join(thread, nil) }
+        return taking
+        #else
+        for p in 0..<count where !take(make(p)) { return false }
+        return true
+        #endif
+    }
+}
+
+/// Large arrays of doubles created without a first pass of zeros: the code that fills them
+/// writes every element once. (Huge pages, `madvise(MADV_HUGEPAGE)`, were measured too: the
+/// first write got faster on average but stalled for 30 ms at times while the kernel
+/// compacted memory, so they are not used.)
+public enum LargeArray {
+    /// `count` doubles, every one written by `body` (which must write them all).
+    public static func doubles(count: Int, _ body: (UnsafeMutablePointer<Double>) -> Void) -> [Double] {
+        [Double](unsafeUninitializedCapacity: max(count, 1)) { buffer, initialized in
+            body(buffer.baseAddress!)
+            initialized = count
+        }
+    }
+
+    /// Up to `capacity` doubles, as many as `body` writes and returns.
+    public static func doubles(capacity: Int, _ body: (UnsafeMutablePointer<Double>) -> Int) -> [Double] {
+        [Double](unsafeUninitializedCapacity: max(capacity, 1)) { buffer, initialized in
+            initialized = body(buffer.baseAddress!)
+        }
+    }
+}
