@@ -103,146 +103,77 @@ enum RunCommand {
     enum Format: String { case text, csv, json }
 
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
+        let options = try RunOptions(args)
         var timer = PhaseTimer()
-        var spec = ConvolutionSpec()
-        /// run works on 2-D matrices: a size is one number or HxW.
-        /// The layer keys' own parsers (`LayerSchema`) read the layer options into a scratch layer.
-        var given = Layer(type: .tconv, token: "")
-        for key in [LayerKey.p, .s, .d, .op, .g] {
-            if let text = args.value(.layer(key)) { try key.spec.assign(text, to: &given) }
-        }
-        /// run works on 2-D matrices: a size is one number or HxW.
-        func planar(_ key: LayerKey, _ size: DimSize?) throws -> DimSize? {
-            guard let size, let text = args.value(.layer(key)) else { return nil }
-            guard size.values.count <= 2 else {
-                throw LayerError.malformedValue(.key(key), value: text, expected: "one number or HxW: run works on 2-D matrices")
-            }
-            return size
-        }
-        if let text = args.value(.padding) {
-            spec.padding = given.padding
-            guard spec.padding.dimensionCount <= 2 else {
-                throw LayerError.malformedValue(.key(.p), value: text, expected: "one padding or HxW: run works on 2-D matrices")
-            }
-        }
-        if let size = try planar(.s, given.stride) { spec.stride = size }
-        if let size = try planar(.d, given.dilation) { spec.dilation = size }
-        if let size = try planar(.op, given.outputPadding) {
-            guard args.has(.transposed) else { throw UsageError.invalid("--op is the output padding of --transposed; add --transposed or drop --op") }
-            spec.outputPadding = size
-        }
-        spec.flip = args.has(.flip)
-        spec.transposed = args.has(.transposed)
-        if let mode = args.value(.padMode) {
-            guard let parsed = PaddingMode(rawValue: mode) else {
-                throw LayerError.malformedValue(.convolution(.paddingMode), value: mode, expected: "zeros, reflect, replicate or circular")
-            }
-            spec.paddingMode = parsed
-        }
-        var format = Format.text
-        if let text = args.value(.format) {
-            guard let parsed = Format(rawValue: text) else {
-                throw LayerError.malformedValue(.option("--format"), value: text, expected: "text, csv or json")
-            }
-            format = parsed
-        }
-        if args.has(.json) {
-            if args.value(.format).map({ $0 != "json" }) ?? false { throw UsageError.invalid("--json and --format \(format.rawValue) disagree; give one") }
-            format = .json
-        }
-        var precision: Int?
-        if let text = args.value(.precision) {
-            guard let value = Int(text), (1...17).contains(value) else {
-                throw LayerError.malformedValue(.option("--precision"), value: text, expected: "a whole number of significant digits from 1 to 17")
-            }
-            precision = value
-        }
-        if args.value(.groups) != nil, let groups = given.groups { spec.groups = groups }
-        var method = ConvolutionMethod.auto
-        if let text = args.value(.method) {
-            guard let parsed = ConvolutionMethod(rawValue: text) else {
-                throw LayerError.malformedValue(.convolution(.method), value: text, expected: "direct, fft or auto")
-            }
-            method = parsed
-        }
-        var threads = Machine.processors
-        if let text = args.value(.threads) {
-            guard let value = Int(text), (1...64).contains(value) else {
-                throw LayerError.malformedValue(.option("--threads"), value: text, expected: "a whole number from 1 to 64")
-            }
-            threads = value
-        }
-        let asMatrix = args.has(.asMatrix), explain = args.has(.explain)
-        if asMatrix && explain { throw UsageError.invalid("give --explain or --as-matrix, not both") }
-        if explain && (args.value(.format) != nil || args.has(.json)) { throw UsageError.invalid("--explain writes text; drop --format/--json") }
-        if args.value(.at) != nil && !explain { throw UsageError.invalid("--at chooses the element --explain writes out; add --explain") }
-        if args.value(.input) != nil && !asMatrix { throw UsageError.invalid("--in gives the input size for --as-matrix; give INPUT instead") }
-        // Operands: INPUT KERNEL, or --in SIZE KERNEL with --as-matrix.
-        let operands = args.positionals
-        // Usage first: operands counted before -o is opened.
-        if args.value(.input) != nil && operands.count != 1 {
-            throw UsageError.invalid("with --in, give only KERNEL (got \(operands.count) operands)")
-        }
-        if args.value(.input) == nil && operands.count != 2 {
-            throw UsageError.invalid("run takes two operands, INPUT and KERNEL (a file, - or '[1 2; 3 4]'); got \(operands.count)")
-        }
-        if (operands + [args.value(.biasVector)].compactMap { $0 }).filter({ $0 == "-" }).count > 1 {
-            throw UsageError.invalid(args.value(.biasVector) == "-" ? "only one of INPUT, KERNEL and --bias can be - (standard input)"
-                                                                    : "only one of INPUT and KERNEL can be - (standard input)")
-        }
         // -o: the file is opened now, so a path that cannot be written fails before the work.
-        let outputFile = try args.value(.outputFile).map { try OutputFile(path: $0, directory: context.directory) }
-        let input: [Matrix]
-        let kernelText: Int
-        if let size = args.value(.input) {
-            let dims = try DimSize.parse(size, subject: .option("--in"), minimum: 1).values
-            guard dims.count == 2 || dims.count == 3 else {
-                throw LayerError.malformedValue(.option("--in"), value: size, expected: "HxW or CxHxW")
-            }
-            let (channels, rows, columns) = dims.count == 3 ? (dims[0], dims[1], dims[2]) : (1, dims[0], dims[1])
-            let volume = try Checked.mul(channels, Checked.mul(rows, columns))
-            guard volume <= 1 << 20 else { throw ConvolutionError.tooLarge(what: "input given by --in", count: volume) }
-            input = (0..<channels).map { _ in Matrix(rows: rows, columns: columns) }
-            kernelText = 0
-        } else {
-            input = try operand(operands[0], role: "input", context: context, threads: threads, timer: &timer).matrices
-            kernelText = 1
-        }
-        let kernel = try operand(operands[kernelText], role: "kernel", context: context, threads: threads, timer: &timer)
-        var bias: [Double]?
-        if let text = args.value(.biasVector) {
-            let vector = try operand(text, role: "bias", context: context, threads: 1, timer: &timer).matrices
-            guard vector.count == 1, vector[0].rows == 1 || vector[0].columns == 1 else {
-                throw UsageError.invalid("--bias takes a vector: one row or one column of values, one per output channel")
-            }
-            bias = vector[0].values
-        }
-        let plan = try ConvolutionPlan(inputChannels: input.count, rows: input[0].rows, columns: input[0].columns,
-                                       kernelBlocks: kernel.matrices.count, kernelRows: kernel.matrices[0].rows,
-                                       kernelColumns: kernel.matrices[0].columns, stated: kernel.statedShape,
-                                       biasCount: bias?.count, spec: spec)
-        let formatter = MatrixFormatter(precision: precision)
+        let destination = try options.outputPath.map { try OutputFile(path: $0, directory: context.directory) }
+        let operands = try Operands(options, context: context, timer: &timer)
+        let plan = try ConvolutionPlan(inputChannels: operands.input.count, rows: operands.input[0].rows, columns: operands.input[0].columns,
+                                       kernelBlocks: operands.kernel.count, kernelRows: operands.kernel[0].rows,
+                                       kernelColumns: operands.kernel[0].columns, stated: operands.statedShape,
+                                       biasCount: operands.bias?.count, spec: options.spec)
+        let formatter = MatrixFormatter(precision: options.precision)
         var result = CommandResult(output: "")
-        if asMatrix {
-            let a = try Convolution.matrix(plan, kernel: kernel.matrices)
-            result.stream = { write in formatter.stream([a], format: format, threads: threads, write: write) }
-        } else if explain {
-            result.output = try ConvolutionExplanation(plan: plan, input: input, kernel: kernel.matrices, bias: bias, formatter: formatter)
-                .render(at: args.value(.at))
-        } else {
-            let choice = try Convolution.choose(plan, asked: method, memory: Machine.memoryForData(threads: threads),
-                                                input, kernel.matrices, bias: bias, threads: threads)
-            let (used, survey) = (choice.method, choice.survey)
-            let execution = Execution(level: try Machine.kernelLevel(), threads: threads, method: choice.sized)
-            var memory = Convolution.allocateOutput(plan, threads: threads)
-            timer.lap("allocate")
-            let output = Convolution.run(plan, input, kernel.matrices, bias: bias, execution: execution, survey: survey, into: &memory)
-            timer.lap("compute", note: "\(used.rawValue), \(execution.level.rawValue), \(execution.threads) thread\(execution.threads == 1 ? "" : "s")")
-            result.stream = { write in formatter.stream(output, format: format, threads: threads, write: write) }
+        switch options.mode {
+        case .asMatrix:
+            let a = try Convolution.matrix(plan, kernel: operands.kernel)
+            result.stream = { write in formatter.stream([a], format: options.format, threads: options.threads, write: write) }
+        case let .explain(at):
+            result.output = try ConvolutionExplanation(plan: plan, input: operands.input, kernel: operands.kernel, bias: operands.bias,
+                                                       formatter: formatter).render(at: at)
+        case .compute:
+            let output = try compute(plan, operands, options, timer: &timer)
+            result.stream = { write in formatter.stream(output, format: options.format, threads: options.threads, write: write) }
         }
-        result.destination = outputFile
-        if args.has(.timings) { result.timings = timer }
+        result.destination = destination
+        if options.timings { result.timings = timer }
         return result
+    }
+
+    /// The convolution itself: the method chosen once with the memory budget, then run.
+    static func compute(_ plan: ConvolutionPlan, _ operands: Operands, _ options: RunOptions, timer: inout PhaseTimer) throws -> [Matrix] {
+        let threads = options.threads
+        let choice = try Convolution.choose(plan, asked: options.method, memory: Machine.memoryForData(threads: threads),
+                                            operands.input, operands.kernel, bias: operands.bias, threads: threads)
+        let execution = Execution(level: try Machine.kernelLevel(), threads: threads, method: choice.sized)
+        var memory = Convolution.allocateOutput(plan, threads: threads)
+        timer.lap("allocate")
+        let output = Convolution.run(plan, operands.input, operands.kernel, bias: operands.bias, execution: execution,
+                                     survey: choice.survey, into: &memory)
+        timer.lap("compute", note: "\(choice.method.rawValue), \(execution.level.rawValue), \(threads) thread\(threads == 1 ? "" : "s")")
+        return output
+    }
+
+    /// INPUT (or the zeros of `--in` with --as-matrix), KERNEL and `--bias`, read and parsed.
+    struct Operands {
+        var input: [Matrix]
+        var kernel: [Matrix]
+        var statedShape: [Int]?
+        var bias: [Double]?
+
+        init(_ options: RunOptions, context: InputContext, timer: inout PhaseTimer) throws {
+            if let size = options.inputSize {
+                let dims = try DimSize.parse(size, subject: .option("--in"), minimum: 1).values
+                guard dims.count == 2 || dims.count == 3 else {
+                    throw LayerError.malformedValue(.option("--in"), value: size, expected: "HxW or CxHxW")
+                }
+                let (channels, rows, columns) = dims.count == 3 ? (dims[0], dims[1], dims[2]) : (1, dims[0], dims[1])
+                let volume = try Checked.mul(channels, Checked.mul(rows, columns))
+                guard volume <= 1 << 20 else { throw ConvolutionError.tooLarge(what: "input given by --in", count: volume) }
+                input = (0..<channels).map { _ in Matrix(rows: rows, columns: columns) }
+            } else {
+                input = try operand(options.operands[0], role: "input", context: context, threads: options.threads, timer: &timer).matrices
+            }
+            let blocks = try operand(options.operands.last!, role: "kernel", context: context, threads: options.threads, timer: &timer)
+            (kernel, statedShape) = (blocks.matrices, blocks.statedShape)
+            if let text = options.biasArgument {
+                let vector = try operand(text, role: "bias", context: context, threads: 1, timer: &timer).matrices
+                guard vector.count == 1, vector[0].rows == 1 || vector[0].columns == 1 else {
+                    throw UsageError.invalid("--bias takes a vector: one row or one column of values, one per output channel")
+                }
+                bias = vector[0].values
+            }
+        }
     }
 
     /// Reads INPUT, KERNEL or --bias: inline `[...]`, `-` for stdin, or a file; errors name the source.

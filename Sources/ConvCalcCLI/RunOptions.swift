@@ -1,0 +1,138 @@
+import ConvCalcCore
+import ConvCalcEngine
+import ConvCalcText
+
+/// `convcalc run`'s options, converted and checked (usage errors) before anything is read.
+struct RunOptions {
+    enum Mode: Equatable {
+        case compute
+        /// `--explain`, with the element `--at` names (nil: the centre).
+        case explain(at: String?)
+        case asMatrix
+    }
+
+    var spec = ConvolutionSpec()
+    var format = RunCommand.Format.text
+    /// Significant digits (nil: the shortest text that reads back the same).
+    var precision: Int?
+    var method = ConvolutionMethod.auto
+    var threads = Machine.processors
+    var mode = Mode.compute
+    /// INPUT KERNEL, or KERNEL alone with `--in`.
+    var operands: [String] = []
+    /// `--in SIZE` of --as-matrix.
+    var inputSize: String?
+    var biasArgument: String?
+    var outputPath: String?
+    var timings = false
+
+    init(_ args: ParsedArguments) throws {
+        spec = try RunOptions.convolution(args)
+        try readOutput(args)
+        try readWork(args)
+        try readModeAndOperands(args)
+    }
+
+    /// Padding, stride, dilation, output padding and groups through the layer keys' own
+    /// parsers (`LayerSchema`), checked for 2-D; flip, transposed and the padding mode.
+    static func convolution(_ args: ParsedArguments) throws -> ConvolutionSpec {
+        var spec = ConvolutionSpec()
+        var given = Layer(type: .tconv, token: "")
+        for key in [LayerKey.p, .s, .d, .op, .g] {
+            if let text = args.value(.layer(key)) { try key.spec.assign(text, to: &given) }
+        }
+        /// run works on 2-D matrices: a size is one number or HxW.
+        func planar(_ key: LayerKey, _ size: DimSize?) throws -> DimSize? {
+            guard let size, let text = args.value(.layer(key)) else { return nil }
+            guard size.values.count <= 2 else {
+                throw LayerError.malformedValue(.key(key), value: text, expected: "one number or HxW: run works on 2-D matrices")
+            }
+            return size
+        }
+        if let text = args.value(.padding) {
+            spec.padding = given.padding
+            guard spec.padding.dimensionCount <= 2 else {
+                throw LayerError.malformedValue(.key(.p), value: text, expected: "one padding or HxW: run works on 2-D matrices")
+            }
+        }
+        if let size = try planar(.s, given.stride) { spec.stride = size }
+        if let size = try planar(.d, given.dilation) { spec.dilation = size }
+        if let size = try planar(.op, given.outputPadding) {
+            guard args.has(.transposed) else { throw UsageError.invalid("--op is the output padding of --transposed; add --transposed or drop --op") }
+            spec.outputPadding = size
+        }
+        spec.flip = args.has(.flip)
+        spec.transposed = args.has(.transposed)
+        if let mode = args.value(.padMode) {
+            guard let parsed = PaddingMode(rawValue: mode) else {
+                throw LayerError.malformedValue(.convolution(.paddingMode), value: mode, expected: "zeros, reflect, replicate or circular")
+            }
+            spec.paddingMode = parsed
+        }
+        if args.value(.groups) != nil, let groups = given.groups { spec.groups = groups }
+        return spec
+    }
+
+    /// `--format`/`--json` and `--precision`.
+    mutating func readOutput(_ args: ParsedArguments) throws {
+        if let text = args.value(.format) {
+            guard let parsed = RunCommand.Format(rawValue: text) else {
+                throw LayerError.malformedValue(.option("--format"), value: text, expected: "text, csv or json")
+            }
+            format = parsed
+        }
+        if args.has(.json) {
+            if args.value(.format).map({ $0 != "json" }) ?? false { throw UsageError.invalid("--json and --format \(format.rawValue) disagree; give one") }
+            format = .json
+        }
+        if let text = args.value(.precision) {
+            guard let value = Int(text), (1...17).contains(value) else {
+                throw LayerError.malformedValue(.option("--precision"), value: text, expected: "a whole number of significant digits from 1 to 17")
+            }
+            precision = value
+        }
+    }
+
+    /// `--method` and `--threads`.
+    mutating func readWork(_ args: ParsedArguments) throws {
+        if let text = args.value(.method) {
+            guard let parsed = ConvolutionMethod(rawValue: text) else {
+                throw LayerError.malformedValue(.convolution(.method), value: text, expected: "direct, fft or auto")
+            }
+            method = parsed
+        }
+        if let text = args.value(.threads) {
+            guard let value = Int(text), (1...64).contains(value) else {
+                throw LayerError.malformedValue(.option("--threads"), value: text, expected: "a whole number from 1 to 64")
+            }
+            threads = value
+        }
+    }
+
+    /// --explain / --as-matrix, and the operands counted (usage errors before -o is opened).
+    mutating func readModeAndOperands(_ args: ParsedArguments) throws {
+        let asMatrix = args.has(.asMatrix), explain = args.has(.explain)
+        mode = asMatrix ? .asMatrix : explain ? .explain(at: args.value(.at)) : .compute
+        if asMatrix && explain { throw UsageError.invalid("give --explain or --as-matrix, not both") }
+        if explain && (args.value(.format) != nil || args.has(.json)) { throw UsageError.invalid("--explain writes text; drop --format/--json") }
+        if args.value(.at) != nil && !explain { throw UsageError.invalid("--at chooses the element --explain writes out; add --explain") }
+        if args.value(.input) != nil && !asMatrix { throw UsageError.invalid("--in gives the input size for --as-matrix; give INPUT instead") }
+        // Operands: INPUT KERNEL, or --in SIZE KERNEL with --as-matrix.
+        operands = args.positionals
+        inputSize = args.value(.input)
+        biasArgument = args.value(.biasVector)
+        outputPath = args.value(.outputFile)
+        timings = args.has(.timings)
+        // Usage first: operands counted before -o is opened.
+        if args.value(.input) != nil && operands.count != 1 {
+            throw UsageError.invalid("with --in, give only KERNEL (got \(operands.count) operands)")
+        }
+        if args.value(.input) == nil && operands.count != 2 {
+            throw UsageError.invalid("run takes two operands, INPUT and KERNEL (a file, - or '[1 2; 3 4]'); got \(operands.count)")
+        }
+        if (operands + [args.value(.biasVector)].compactMap { $0 }).filter({ $0 == "-" }).count > 1 {
+            throw UsageError.invalid(args.value(.biasVector) == "-" ? "only one of INPUT, KERNEL and --bias can be - (standard input)"
+                                                                    : "only one of INPUT and KERNEL can be - (standard input)")
+        }
+    }
+}
