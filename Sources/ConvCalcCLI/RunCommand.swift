@@ -241,74 +241,108 @@ struct MatrixFormatter {
     /// `{"channels", "rows", "columns", "data": [[[...]]]}`, and nan, inf, -inf as strings.
     func stream(_ channels: [Matrix], format: RunCommand.Format, threads: Int,
                 write: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool {
-        let rowsPerChannel = channels[0].rows, columns = channels[0].columns
-        let plane = rowsPerChannel * columns
-        let values = channels.count * plane
-        let multi = channels.count > 1
-        let json = format == .json
-        let separator: [UInt8] = format == .csv ? [0x2C] : (json ? [0x2C, 0x20] : [0x20])
-        if json {
-            var header = multi
-                ? "{\"channels\": \(channels.count), \"rows\": \(rowsPerChannel), \"columns\": \(columns), \"data\": "
-                : "{\"rows\": \(rowsPerChannel), \"columns\": \(columns), \"data\": "
+        let layout = MatrixLayout(channels: channels.count, rows: channels[0].rows, columns: channels[0].columns, format: format)
+        if let header = layout.header {
+            var header = header
             guard header.withUTF8(write) else { return false }
         }
+        let values = layout.channels * layout.plane
         let parts = values < 1 << 16 ? 1 : max(threads, (values + (1 << 18) - 1) >> 18)
         let printed = OrderedParts.run(count: parts, threads: min(threads, parts), make: { part -> [UInt8] in
-            let range = (part * values / parts)..<((part + 1) * values / parts)
-            // Room for every value with its separators, quotes and brackets.
-            return NumberText.bytes(capacity: range.count * (NumberText.room + 10) + 16) { text in
-                func put(_ bytes: [UInt8]) { for byte in bytes { text.append(byte: byte) } }
-                var index = range.lowerBound
-                while index < range.upperBound {
-                    let (c, offset) = (index / plane, index % plane)
-                    let (i, j) = (offset / columns, offset % columns)
-                    let end = min(range.upperBound, index - j + columns)   // the rest of this row in the part
-                    channels[c].values.withUnsafeBufferPointer { v in
-                        for column in j..<(j + end - index) {
-                            if column == 0 {
-                                if json {
-                                    if i == 0 {
-                                        if multi { put(c == 0 ? [0x5B] : [0x2C, 0x20]) }   // "[" or ", " between channels
-                                        put([0x5B])                                         // the channel's rows
-                                    } else {
-                                        put([0x2C, 0x20])
-                                    }
-                                    put([0x5B])                                             // the row
-                                } else if i == 0 && c > 0 {
-                                    text.append(byte: 0x0A)                                 // blank line between channels
-                                }
-                            } else {
-                                put(separator)
-                            }
-                            let value = v[i * columns + column]
-                            if json && !value.isFinite {
-                                text.append(byte: 0x22)
-                                append(value, to: &text)
-                                text.append(byte: 0x22)
-                            } else {
-                                append(value, to: &text)
-                            }
-                        }
-                    }
-                    if end == index - j + columns {   // the row ends here
-                        if json {
-                            put([0x5D])
-                            if i == rowsPerChannel - 1 { put([0x5D]) }
-                            if i == rowsPerChannel - 1 && multi && c == channels.count - 1 { put([0x5D]) }
-                        } else {
-                            text.append(byte: 0x0A)
-                        }
-                    }
-                    index = end
-                }
-            }
+            self.print((part * values / parts)..<((part + 1) * values / parts), of: channels, layout)
         }, take: { part in part.withUnsafeBufferPointer(write) })
         guard printed else { return false }
-        if json {
-            var footer = "}\n"
-            return footer.withUTF8(write)
+        var footer = layout.json ? "}\n" : ""
+        return footer.isEmpty || footer.withUTF8(write)
+    }
+
+    /// The values `range` of the channels in reading order (a part of the output), with the
+    /// punctuation of the rows and channels they start and end.
+    func print(_ range: Range<Int>, of channels: [Matrix], _ layout: MatrixLayout) -> [UInt8] {
+        // Room for every value with its separators, quotes and brackets.
+        NumberText.bytes(capacity: range.count * (NumberText.room + 10) + 16) { text in
+            var index = range.lowerBound
+            while index < range.upperBound {
+                let (c, offset) = index.quotientAndRemainder(dividingBy: layout.plane)
+                let (i, j) = offset.quotientAndRemainder(dividingBy: layout.columns)
+                let end = min(range.upperBound, index - j + layout.columns)   // the rest of this row in the part
+                if j == 0 { layout.putRowStart(channel: c, row: i, into: &text) }
+                print(channels[c], row: i, columns: j..<(j + end - index), layout, into: &text)
+                if end == index - j + layout.columns { layout.putRowEnd(channel: c, row: i, into: &text) }
+                index = end
+            }
         }
-        return true
+    }
+
+    /// The values of `columns` of one row, each after a separator but the row's first.
+    func print(_ matrix: Matrix, row i: Int, columns: Range<Int>, _ layout: MatrixLayout, into text: inout NumberText) {
+        matrix.values.withUnsafeBufferPointer { v in
+            for column in columns {
+                if column > 0 { layout.putSeparator(into: &text) }
+                let value = v[i * layout.columns + column]
+                if layout.json && !value.isFinite {
+                    text.append(byte: 0x22)   // nan, inf and -inf as strings
+                    append(value, to: &text)
+                    text.append(byte: 0x22)
+                } else {
+                    append(value, to: &text)
+                }
+            }
+        }
+    }
+}
+
+/// The punctuation of a printed matrix: text (spaces, a row a line, a blank line between
+/// channels), csv (commas) and json (nested arrays).
+struct MatrixLayout {
+    let channels: Int
+    let rows: Int
+    let columns: Int
+    let format: RunCommand.Format
+    var json: Bool { format == .json }
+    var plane: Int { rows * columns }
+
+    /// The JSON object's opening, up to its data array.
+    var header: String? {
+        guard json else { return nil }
+        return channels > 1
+            ? "{\"channels\": \(channels), \"rows\": \(rows), \"columns\": \(columns), \"data\": "
+            : "{\"rows\": \(rows), \"columns\": \(columns), \"data\": "
+    }
+
+    func putSeparator(into text: inout NumberText) {
+        switch format {
+        case .csv: text.append(byte: 0x2C)
+        case .json: text.append(byte: 0x2C); text.append(byte: 0x20)
+        case .text: text.append(byte: 0x20)
+        }
+    }
+
+    /// What comes before the first value of row `i` of channel `c`.
+    func putRowStart(channel c: Int, row i: Int, into text: inout NumberText) {
+        guard json else {
+            if i == 0 && c > 0 { text.append(byte: 0x0A) }   // blank line between channels
+            return
+        }
+        if i == 0 {
+            if channels > 1 {
+                if c > 0 { putSeparator(into: &text) } else { text.append(byte: 0x5B) }   // ", " between channels, or "["
+            }
+            text.append(byte: 0x5B)   // the channel's rows
+        } else {
+            putSeparator(into: &text)
+        }
+        text.append(byte: 0x5B)       // the row
+    }
+
+    /// What comes after the last value of row `i` of channel `c`.
+    func putRowEnd(channel c: Int, row i: Int, into text: inout NumberText) {
+        guard json else {
+            text.append(byte: 0x0A)
+            return
+        }
+        text.append(byte: 0x5D)
+        if i == rows - 1 { text.append(byte: 0x5D) }
+        if i == rows - 1 && channels > 1 && c == channels - 1 { text.append(byte: 0x5D) }
     }
 }

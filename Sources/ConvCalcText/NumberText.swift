@@ -12,7 +12,8 @@ public struct NumberText {
     /// (`-2.2250738585072014e-308`); SwiftDtoa asks for a 32-byte buffer.
     public static let room = 32
 
-    public private(set) var cursor: UnsafeMutablePointer<UInt8>
+    /// Where the next byte goes (public so the writers below inline into other modules).
+    public var cursor: UnsafeMutablePointer<UInt8>
 
     init(cursor: UnsafeMutablePointer<UInt8>) { self.cursor = cursor }
 
@@ -31,19 +32,20 @@ public struct NumberText {
         String(decoding: bytes(capacity: room) { $0.append(value) }, as: UTF8.self)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func append(byte: UInt8) {
         cursor.pointee = byte
         cursor += 1
     }
 
     /// Lets `body` write at the cursor (at most `room` bytes) and moves past what it wrote.
+    @inlinable
     public mutating func write(_ body: (UnsafeMutablePointer<UInt8>) -> Int) {
         cursor += body(cursor)
     }
 
     /// Appends `value` in the shortest round-trip form.
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func append(_ value: Double) {
         if value.isNaN {
             append(byte: 0x6E); append(byte: 0x61); append(byte: 0x6E)   // nan
@@ -60,7 +62,7 @@ public struct NumberText {
     }
 
     /// An integral double below 10^16 in magnitude, digits only (`-0` keeps its sign).
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func appendInteger(_ value: Double) {
         if value.sign == .minus { append(byte: 0x2D) }
         var n = UInt64(abs(value))
@@ -82,9 +84,13 @@ public struct NumberText {
 
 /// Receives `Double.write(to:)`'s text: the standard library passes its ASCII buffer to
 /// `_writeASCII`, copied here straight to the cursor (no String made).
+@usableFromInline
 struct ASCIIStream: TextOutputStream {
-    var cursor: UnsafeMutablePointer<UInt8>
+    @usableFromInline var cursor: UnsafeMutablePointer<UInt8>
 
+    @inlinable init(cursor: UnsafeMutablePointer<UInt8>) { self.cursor = cursor }
+
+    @inlinable
     mutating func write(_ string: String) {
         for byte in string.utf8 {
             cursor.pointee = byte
@@ -92,6 +98,7 @@ struct ASCIIStream: TextOutputStream {
         }
     }
 
+    @inlinable
     mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) {
         cursor.update(from: buffer.baseAddress!, count: buffer.count)
         cursor += buffer.count
