@@ -81,31 +81,9 @@ private func dispatch(_ args: [String], stdin: InputSource, stdout: TextSink, st
         break
     }
     switch first {
-    case "_docs":
-        // Hidden: `make docs` regenerates the tables' parts of the man page and README.
-        do {
-            guard args.count == 2, let document = Docs.Document(rawValue: args[1]) else {
-                throw UsageError.invalid("usage: convcalc _docs man|readme < DOCUMENT")
-            }
-            stdout.write(try Docs.update(try stdin.readAll(), document))
-            return 0
-        } catch let error as UserFacingError {
-            return fail(error, command: nil, stderr: stderr)
-        } catch {
-            return fail(UsageError.invalid("\(error)"), command: nil, stderr: stderr)
-        }
-    case "help":
-        guard args.count > 1 else {
-            stdout.write(Help.topLevel())
-            return 0
-        }
-        guard let command = commands.first(where: { $0.name == args[1] }) else {
-            return fail(UsageError.unknownCommand(args[1], suggestion: suggestCommand(args[1])), command: nil, stderr: stderr)
-        }
-        stdout.write(Help.render(command))
-        return 0
-    default:
-        break
+    case "_docs": return documents(args, stdin: stdin, stdout: stdout, stderr: stderr)
+    case "help": return help(args, stdout: stdout, stderr: stderr)
+    default: break
     }
     guard let command = commands.first(where: { $0.name == first }) else {
         let error: UsageError = first.hasPrefix("-")
@@ -119,7 +97,42 @@ private func dispatch(_ args: [String], stdin: InputSource, stdout: TextSink, st
         stdout.write(Help.render(command))
         return 0
     }
-    let context = InputContext(stdin: stdin, width: stdout.terminalWidth, directory: directory)
+    return execute(command, rest, context: InputContext(stdin: stdin, width: stdout.terminalWidth, directory: directory),
+                   stdout: stdout, stderr: stderr)
+}
+
+/// `convcalc help [COMMAND]`.
+private func help(_ args: [String], stdout: TextSink, stderr: TextSink) -> Int32 {
+    guard args.count > 1 else {
+        stdout.write(Help.topLevel())
+        return 0
+    }
+    guard let command = commands.first(where: { $0.name == args[1] }) else {
+        return fail(UsageError.unknownCommand(args[1], suggestion: suggestCommand(args[1])), command: nil, stderr: stderr)
+    }
+    stdout.write(Help.render(command))
+    return 0
+}
+
+/// Hidden: `convcalc _docs man|readme < DOCUMENT` (`make docs`) regenerates the tables' parts
+/// of the man page and README.
+private func documents(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: TextSink) -> Int32 {
+    do {
+        guard args.count == 2, let document = Docs.Document(rawValue: args[1]) else {
+            throw UsageError.invalid("usage: convcalc _docs man|readme < DOCUMENT")
+        }
+        stdout.write(try Docs.update(try stdin.readAll(), document))
+        return 0
+    } catch let error as UserFacingError {
+        return fail(error, command: nil, stderr: stderr)
+    } catch {
+        return fail(UsageError.invalid("\(error)"), command: nil, stderr: stderr)
+    }
+}
+
+/// Parses and runs `command`, then writes its warnings, its output (to stdout or `-o`'s file,
+/// through one `emit`) and its timings.
+private func execute(_ command: Command, _ rest: [String], context: InputContext, stdout: TextSink, stderr: TextSink) -> Int32 {
     do {
         let parsed = try ParsedArguments(rest, table: command.options)
         let result = try command.execute(parsed, context)

@@ -74,7 +74,7 @@ public final class FileDescriptorSink: TextSink {
     static func writeAll(_ buffer: UnsafeBufferPointer<UInt8>, to descriptor: Int32) -> Bool {
         var offset = 0
         while offset < buffer.count {
-            let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+            let written = systemWrite(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
             if written < 0 {
                 if errno == EINTR { continue }
                 return false
@@ -223,7 +223,7 @@ enum FileReader {
     static func map(path: String) throws -> FileBytes {
         try withOpenFile(path) { fd, size in
             if let size, size >= 1 << 20,
-               let address = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), address != MAP_FAILED {
+               let address = mmap(nil, size, PROT_READ, MAP_PRIVATE | FileReader.populate, fd, 0), address != MAP_FAILED {
                 return FileBytes(mapped: UnsafeRawPointer(address), count: size)
             }
             if let size, let available = Machine.availableMemory(), size > available / 2 {
@@ -233,6 +233,13 @@ enum FileReader {
             return FileBytes(try readAll(descriptor: fd, name: path, expected: size ?? 0, limit: size == nil ? streamLimit() : Int.max))
         }
     }
+
+    /// Linux's MAP_POPULATE (read the mapped file in at once, not page by page); 0 elsewhere.
+    #if os(Linux)
+    static let populate = MAP_POPULATE
+    #else
+    static let populate: Int32 = 0
+    #endif
 
     /// Opens `path` for reading (a directory is an error) and passes the descriptor and, for
     /// a regular file, its size; closes it afterwards.
@@ -262,7 +269,7 @@ enum FileReader {
             let chunk = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
                 count = 0
                 while count < buffer.count {
-                    let got = Glibc.read(descriptor, buffer.baseAddress! + count, buffer.count - count)
+                    let got = systemRead(descriptor, buffer.baseAddress! + count, buffer.count - count)
                     if got < 0 {
                         if errno == EINTR { continue }
                         failure = errno
@@ -294,4 +301,25 @@ enum FileReader {
         default: return String(cString: strerror(errno))
         }
     }
+}
+
+/// The C library's write(2) and read(2), named apart from the sinks' own `write`.
+private func systemWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    return Glibc.write(descriptor, buffer, count)
+    #elseif canImport(Musl)
+    return Musl.write(descriptor, buffer, count)
+    #else
+    return Darwin.write(descriptor, buffer, count)
+    #endif
+}
+
+private func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    return Glibc.read(descriptor, buffer, count)
+    #elseif canImport(Musl)
+    return Musl.read(descriptor, buffer, count)
+    #else
+    return Darwin.read(descriptor, buffer, count)
+    #endif
 }

@@ -29,6 +29,16 @@ final class OutputFile {
     /// For a regular file: the name the links lead to and the temporary file beside it.
     private let replacement: (final: String, temporary: String)?
 
+    /// What a path names, once its symbolic links are followed.
+    enum Target: Equatable {
+        /// One of this process's descriptors (`-`, `/dev/stdout`, `/dev/fd/N`).
+        case inherited(Int32)
+        /// A device, FIFO or socket: written in place.
+        case inPlace(String)
+        /// A regular file, existing or new, replaced through a temporary file beside it.
+        case regular(String)
+    }
+
     /// `directory`: where a relative `path` is (nil: the working directory); messages name `path`.
     init(path: String, directory: String? = nil) throws {
         self.path = path
@@ -36,63 +46,60 @@ final class OutputFile {
             .cannotWrite(path: path, reason: reason ?? FileReader.describeErrno())
         }
         guard !path.isEmpty else { throw failure("the name is empty") }
-        var resolved = InputContext.resolve(path, in: directory)
-        var hops = 0
-        while true {
-            if let inherited = OutputFile.inheritedDescriptor(resolved) {
-                descriptor = dup(inherited)
-                guard descriptor >= 0 else { throw failure() }
-                replacement = nil
-                return
-            }
+        switch try OutputFile.target(InputContext.resolve(path, in: directory), failure: failure) {
+        case let .inherited(number):
+            descriptor = dup(number)
+            replacement = nil
+        case let .inPlace(name):
+            descriptor = open(name, O_WRONLY | O_NOCTTY | O_CLOEXEC)
+            replacement = nil
+        case let .regular(name):
+            var template = Array((OutputFile.directory(of: name) + "/.convcalc-XXXXXX").utf8CString)
+            descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+            guard descriptor >= 0 else { throw failure(errno == ENOENT ? "no such directory" : nil) }
+            replacement = (name, String(cString: template))
+            OutputFile.registerForSignals(replacement!.temporary)
+            OutputFile.giveMode(descriptor, like: name)
+        }
+        guard descriptor >= 0 else { throw failure() }
+    }
+
+    /// Follows `name`'s symbolic links (at most 40, as the kernel does) to what it names.
+    static func target(_ name: String, failure: (String?) -> OutputError) throws -> Target {
+        var resolved = name
+        for _ in 0...40 {
+            if let inherited = inheritedDescriptor(resolved) { return .inherited(inherited) }
             var info = stat()
             guard lstat(resolved, &info) == 0 else {
-                guard errno == ENOENT else { throw failure() }
-                break   // a new file
+                guard errno == ENOENT else { throw failure(nil) }
+                return .regular(resolved)   // a new file
             }
             switch info.st_mode & S_IFMT {
             case S_IFLNK:
-                hops += 1
-                guard hops <= 40, let target = OutputFile.linkTarget(resolved) else {
-                    throw failure(hops > 40 ? "too many levels of symbolic links" : nil)
-                }
-                resolved = target.hasPrefix("/") ? target : OutputFile.directory(of: resolved) + "/" + target
-                continue
-            case S_IFDIR:
-                throw failure("it is a directory")
-            case S_IFREG:
-                break
-            default:
-                // A device, FIFO or socket: written in place, never replaced.
-                descriptor = open(resolved, O_WRONLY | O_NOCTTY | O_CLOEXEC)
-                guard descriptor >= 0 else { throw failure() }
-                replacement = nil
-                return
+                guard let link = linkTarget(resolved) else { throw failure(nil) }
+                resolved = link.hasPrefix("/") ? link : directory(of: resolved) + "/" + link
+            case S_IFDIR: throw failure("it is a directory")
+            case S_IFREG: return .regular(resolved)
+            default: return .inPlace(resolved)
             }
-            break
         }
+        throw failure("too many levels of symbolic links")
+    }
+
+    /// The mode a shell's `>` would give the file that replaces `name`: an existing file's own
+    /// (and its owner, where this process may set it), else 0666 less the umask (mkstemp made 0600).
+    static func giveMode(_ descriptor: Int32, like name: String) {
         var existing = stat()
-        let exists = stat(resolved, &existing) == 0
-        var template = Array((OutputFile.directory(of: resolved) + "/.convcalc-XXXXXX").utf8CString)
-        descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard descriptor >= 0 else {
-            throw failure(errno == ENOENT ? "no such directory" : nil)
-        }
-        let temporary = String(cString: template)
-        replacement = (resolved, temporary)
-        OutputFile.registerForSignals(temporary)
-        // The mode a shell's `>` would give: an existing file's own (and its owner, where this
-        // process may set it), else 0666 less the umask. mkstemp made it 0600.
-        if exists {
-            if existing.st_uid != geteuid() || existing.st_gid != getegid() {
-                _ = fchown(descriptor, existing.st_uid, existing.st_gid)
-            }
-            _ = fchmod(descriptor, existing.st_mode & 0o7777)
-        } else {
+        guard stat(name, &existing) == 0 else {
             let mask = umask(0)
             umask(mask)
             _ = fchmod(descriptor, 0o666 & ~mask)
+            return
         }
+        if existing.st_uid != geteuid() || existing.st_gid != getegid() {
+            _ = fchown(descriptor, existing.st_uid, existing.st_gid)
+        }
+        _ = fchmod(descriptor, existing.st_mode & 0o7777)
     }
 
     /// Writes everything `stream` makes; a replaced file is then renamed into place.
