@@ -95,50 +95,26 @@ struct ConvolutionExplanation {
         let rows = plan.inputRows + r.pad.before + r.pad.after, columns = plan.inputColumns + c.pad.before + c.pad.after
         var lines = ["padded input xp (\(rows)x\(columns))" + (plan.spec.paddingMode == .zeros ? "; · marks a zero from padding:" : ", padding filled by \(plan.spec.paddingMode.rawValue):")]
         for (index, channel) in input.enumerated() {
-            var padded = Matrix(rows: rows, columns: columns)
-            var isPadding = [[Bool]](repeating: [Bool](repeating: false, count: columns), count: rows)
-            for pr in 0..<rows {
-                for pc in 0..<columns {
-                    if let sr = plan.spec.paddingMode.source(pr - r.pad.before, plan.inputRows),
-                       let sc = plan.spec.paddingMode.source(pc - c.pad.before, plan.inputColumns) {
-                        padded[pr, pc] = channel[sr, sc]
-                    } else {
-                        isPadding[pr][pc] = true
-                    }
-                }
-            }
+            let padded = PaddedInput.padded(channel, plan)
             if input.count > 1 { lines.append("  channel \(index):") }
-            lines += grid(padded, marks: { isPadding[$0][$1] })
+            lines += grid(padded.values, marks: { padded.isFilled[$0][$1] })
         }
         return lines
     }
 
-    /// The direct form of a transposed convolution: s − 1 zeros between inputs, d·(k − 1) − p
-    /// padding (plus the output padding after), correlated with the kernel turned by 180°.
+    /// The direct form of a transposed convolution (`PaddedInput.zeroInserted`).
     func zeroInsertedView() -> [String] {
-        let (r, c) = (plan.rowStep, plan.columnStep)
         var lines = ["as a direct convolution: insert s − 1 zeros between input values, pad by d·(k − 1) − p on each side (and the output padding after), then correlate with the kernel turned by 180°."]
-        let padRows = r.dilation * (plan.kernelRows - 1) - r.pad.before, padColumns = c.dilation * (plan.kernelColumns - 1) - c.pad.before
-        let padRowsAfter = r.dilation * (plan.kernelRows - 1) - r.pad.after + r.outputPadding
-        let padColumnsAfter = c.dilation * (plan.kernelColumns - 1) - c.pad.after + c.outputPadding
-        guard padRows >= 0, padColumns >= 0, padRowsAfter >= 0, padColumnsAfter >= 0 else {
+        let forms = input.map { PaddedInput.zeroInserted($0, plan) }
+        guard let first = forms.first ?? nil else {
             lines.append("(here the padding exceeds d·(k − 1), so the direct form would crop instead of pad; see the sum below)")
             return lines
         }
-        let rows = (plan.inputRows - 1) * r.stride + 1 + padRows + padRowsAfter
-        let columns = (plan.inputColumns - 1) * c.stride + 1 + padColumns + padColumnsAfter
-        lines.append("zero-inserted, padded input (\(rows)x\(columns)); · marks an inserted or padding zero:")
-        for (index, channel) in input.enumerated() {
-            var m = Matrix(rows: rows, columns: columns)
-            var real = [[Bool]](repeating: [Bool](repeating: false, count: columns), count: rows)
-            for i in 0..<plan.inputRows {
-                for j in 0..<plan.inputColumns {
-                    m[padRows + i * r.stride, padColumns + j * c.stride] = channel[i, j]
-                    real[padRows + i * r.stride][padColumns + j * c.stride] = true
-                }
-            }
+        lines.append("zero-inserted, padded input (\(first.values.rows)x\(first.values.columns)); · marks an inserted or padding zero:")
+        for (index, form) in forms.enumerated() {
+            guard let form else { continue }
             if input.count > 1 { lines.append("  channel \(index):") }
-            lines += grid(m, marks: { !real[$0][$1] })
+            lines += grid(form.values, marks: { form.isFilled[$0][$1] })
         }
         return lines
     }
