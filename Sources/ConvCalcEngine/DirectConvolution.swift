@@ -72,12 +72,13 @@ enum DirectConvolution {
         let rowCount = plan.outputChannels * plan.outputRows
         let work = Double(rowCount) * Double(plan.outputColumns) * Double(taps)
         let threads = work < 4e6 ? 1 : execution.threads
-        // Raw pointers stay valid: the arrays live until the end of this function.
-        let inputPointers = input.map { $0.values.withUnsafeBufferPointer { $0.baseAddress! } }
-        let planePointers = planes.map { $0.withUnsafeBufferPointer { $0.baseAddress! } }
-        let kernelPointers = kernels.map { $0.values.withUnsafeBufferPointer { $0.baseAddress! } }
-        do {
-            withExtendedLifetime((input, planes, kernels)) {
+        // Every array pinned for the whole run: inputs, their phase planes, kernels.
+        let pinned = input.map(\.values) + planes + kernels.map(\.values)
+        Pinned.baseAddresses(pinned) { pointers in
+            let inputPointers = Array(pointers[0..<input.count])
+            let planePointers = Array(pointers[input.count..<(input.count + planes.count)])
+            let kernelPointers = Array(pointers[(input.count + planes.count)...])
+            do {
                 ParallelRanges.run(count: rowCount, threads: threads) { range in
                     let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: max(taps, 1))
                     let weights = UnsafeMutablePointer<Double>.allocate(capacity: max(taps, 1))

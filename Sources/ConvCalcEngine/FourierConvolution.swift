@@ -314,11 +314,11 @@ public enum FourierConvolution {
         let pairCount = (tileList.count + 1) / 2
         let outputPlane = plan.outputRows * plan.outputColumns
         let threads = pairCount < 2 ? 1 : execution.threads
-        let inputPointers = input.map { $0.values.withUnsafeBufferPointer { $0.baseAddress! } }
-        do {
-            withExtendedLifetime((input, kernelRe, kernelIm)) {
-                let kRe = kernelRe.withUnsafeBufferPointer { $0.baseAddress! }
-                let kIm = kernelIm.withUnsafeBufferPointer { $0.baseAddress! }
+        // Inputs and kernel spectra pinned for the whole run.
+        Pinned.baseAddresses(input.map(\.values) + [kernelRe, kernelIm]) { pointers in
+            let inputPointers = Array(pointers.dropLast(2))
+            let (kRe, kIm) = (pointers[pointers.count - 2], pointers[pointers.count - 1])
+            do {
                 ParallelRanges.run(count: pairCount, threads: threads) { range in
                     let cin = plan.inputChannels
                     let spectraRe = UnsafeMutablePointer<Double>.allocate(capacity: cin * size)
@@ -673,11 +673,10 @@ struct FourierPatch: Sendable {
                into outBase: UnsafeMutablePointer<Double>) {
         let outputColumns = plan.outputColumns
         let plane = plan.outputRows * outputColumns
-        let inputPointers = input.map { $0.values.withUnsafeBufferPointer { $0.baseAddress! } }
-        let kernelPointers = kernels.map { $0.values.withUnsafeBufferPointer { $0.baseAddress! } }
         let (kh, kw, width) = (plan.kernelRows, plan.kernelColumns, plan.inputColumns)
         let parallel = multiplyAdds < 4e6 ? 1 : threads
-        withExtendedLifetime((input, kernels)) {
+        Pinned.baseAddresses(input.map(\.values) + kernels.map(\.values)) { pointers in
+            let inputPointers = Array(pointers[0..<input.count]), kernelPointers = Array(pointers[input.count...])
             for (group, bits) in marks.enumerated() {
                 guard let bits else { continue }
                 let outputs = (group * plan.outputsPerGroup)..<((group + 1) * plan.outputsPerGroup)

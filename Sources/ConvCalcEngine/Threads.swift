@@ -142,3 +142,34 @@ public enum LargeArray {
         }
     }
 }
+
+/// Arrays of doubles pinned for a call: their base addresses are valid exactly while `body`
+/// runs (pointers never leave a `withUnsafeBufferPointer` closure).
+public enum Pinned {
+    /// At most this many arrays are pinned by nesting (one stack frame each); more are copied
+    /// into one contiguous array first (inputs with thousands of channels).
+    static let nestingLimit = 512
+
+    /// Calls `body` with the base address of each of `arrays` (none may be empty).
+    public static func baseAddresses<R>(_ arrays: [[Double]], _ body: ([UnsafePointer<Double>]) -> R) -> R {
+        guard arrays.count <= nestingLimit else {
+            let flat = arrays.flatMap { $0 }
+            var offset = 0
+            let offsets = arrays.map { array -> Int in
+                defer { offset += array.count }
+                return offset
+            }
+            return flat.withUnsafeBufferPointer { buffer in body(offsets.map { buffer.baseAddress! + $0 }) }
+        }
+        var pointers: [UnsafePointer<Double>] = []
+        pointers.reserveCapacity(arrays.count)
+        func pin(_ index: Int) -> R {
+            guard index < arrays.count else { return body(pointers) }
+            return arrays[index].withUnsafeBufferPointer { buffer in
+                pointers.append(buffer.baseAddress!)
+                return pin(index + 1)
+            }
+        }
+        return pin(0)
+    }
+}
