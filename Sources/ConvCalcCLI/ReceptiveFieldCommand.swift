@@ -226,30 +226,35 @@ enum ReceptiveFieldCommand {
 
     // MARK: JSON
 
+    static func fractionValues(_ values: [Fraction?]) -> JSON { .array(values.map { $0.map { .double($0.doubleValue) } ?? .null }) }
+    static func fractionTexts(_ values: [Fraction?]) -> JSON { .array(values.map { $0.map { .string($0.description) } ?? .null }) }
+    static func optionalInts(_ values: [Int?]) -> JSON { .array(values.map { $0.map(JSON.number) ?? .null }) }
+
+    /// A layer's object in `layers` and `tree`.
+    static func layerPairs(_ layer: ReceptiveField.LayerField, trace: ShapeTrace?) -> [(String, JSON)] {
+        var pairs: [(String, JSON)] = [
+            ("layer", .string(layer.layer.token)),
+            ("type", .string(layer.layer.type.rawValue)),
+        ]
+        if let trace { pairs.append(("out", .ints(trace.layers[layer.index - 1].output))) }
+        pairs += [
+            ("effective_kernel", optionalInts(layer.dims.map(\.effectiveKernel))),
+            ("span", optionalInts(layer.dims.map(\.span))),
+            ("jump", fractionValues(layer.dims.map(\.jump))),
+            ("jump_text", fractionTexts(layer.dims.map(\.jump))),
+            ("rf", optionalInts(layer.dims.map(\.size))),
+            ("start", fractionValues(layer.dims.map(\.start))),
+            ("start_text", fractionTexts(layer.dims.map(\.start))),
+        ]
+        return pairs
+    }
+
+    /// A merge's object in `merges` and `tree`.
+    static func mergePairs(_ dims: [FieldDimension]) -> [(String, JSON)] {
+        [("jump", fractionValues(dims.map(\.jump))), ("rf", optionalInts(dims.map(\.size))), ("start", fractionValues(dims.map(\.start)))]
+    }
+
     static func json(_ field: ReceptiveField, stack: LayerStack, trace: ShapeTrace?) -> JSON {
-        func fractionValues(_ values: [Fraction?]) -> JSON { .array(values.map { $0.map { .double($0.doubleValue) } ?? .null }) }
-        func fractionTexts(_ values: [Fraction?]) -> JSON { .array(values.map { $0.map { .string($0.description) } ?? .null }) }
-        func optionalInts(_ values: [Int?]) -> JSON { .array(values.map { $0.map(JSON.number) ?? .null }) }
-        func layerPairs(_ layer: ReceptiveField.LayerField) -> [(String, JSON)] {
-            var pairs: [(String, JSON)] = [
-                ("layer", .string(layer.layer.token)),
-                ("type", .string(layer.layer.type.rawValue)),
-            ]
-            if let trace { pairs.append(("out", .ints(trace.layers[layer.index - 1].output))) }
-            pairs += [
-                ("effective_kernel", optionalInts(layer.dims.map(\.effectiveKernel))),
-                ("span", optionalInts(layer.dims.map(\.span))),
-                ("jump", fractionValues(layer.dims.map(\.jump))),
-                ("jump_text", fractionTexts(layer.dims.map(\.jump))),
-                ("rf", optionalInts(layer.dims.map(\.size))),
-                ("start", fractionValues(layer.dims.map(\.start))),
-                ("start_text", fractionTexts(layer.dims.map(\.start))),
-            ]
-            return pairs
-        }
-        func mergePairs(_ dims: [FieldDimension]) -> [(String, JSON)] {
-            [("jump", fractionValues(dims.map(\.jump))), ("rf", optionalInts(dims.map(\.size))), ("start", fractionValues(dims.map(\.start)))]
-        }
         let last = field.final
         let whole = last.contains { $0.size == nil }
         let rf: [Int?] = last.enumerated().map { dim, f in f.size ?? stack.inputSize?[dim] }
@@ -284,9 +289,9 @@ enum ReceptiveFieldCommand {
             ("field", bounds),
             ("counts", counts),
             ("dims", .number(stack.dims)),
-            ("layers", .array(field.layers.map { .object(layerPairs($0)) })),
+            ("layers", .array(field.layers.map { .object(layerPairs($0, trace: trace)) })),
             ("merges", .array(field.merges.map { .object(mergePairs($0)) })),
-            ("tree", .tree(field.tree, layer: { layerPairs($1) }, merge: { mergePairs($1) })),
+            ("tree", .tree(field.tree, layer: { layerPairs($1, trace: trace) }, merge: { mergePairs($1) })),
             ("path_rf_smallest", stack.hasBranches ? field.pathFieldRange.map { .ints($0.smallest) } ?? optionalInts(Array(repeating: nil, count: stack.dims)) : .null),
             ("path_rf_largest", stack.hasBranches ? field.pathFieldRange.map { .ints($0.largest) } ?? optionalInts(Array(repeating: nil, count: stack.dims)) : .null),
         ]

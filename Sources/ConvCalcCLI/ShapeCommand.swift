@@ -304,84 +304,109 @@ enum ShapeCommand {
         }
         let geometry = stack.geometry(of: index)
         let token = stack.layers[index].token
-        var solutions: [PaddingSolution] = []
-        for dim in 0..<stack.dims {
-            do {
-                solutions.append(try PaddingSolver.solve(geometry, dim: dim, input: layerInput[dim], target: wanted[dim],
-                                                         alike: uniform && Set(layerInput).count == 1))
-            } catch let error as UserFacingError {
-                throw LayerContextError(index: index + 1, token: token, underlying: error)
+        let solutions: [PaddingSolution]
+        do {
+            solutions = try (0..<stack.dims).map { dim in
+                try PaddingSolver.solve(geometry, dim: dim, input: layerInput[dim], target: wanted[dim],
+                                        alike: uniform && Set(layerInput).count == 1)
             }
+        } catch let error as UserFacingError {
+            throw LayerContextError(index: index + 1, token: token, underlying: error)
         }
-        let isTransposed = geometry.rule == .transposed
-        let pads = solutions.map(\.pad)
-        let outputPaddings = solutions.map { solution -> Int in
-            if case let .outputPadding(op, _, _) = solution { return op }
-            return 0
-        }
-        let paddingChanged = solutions.contains { if case .outputPadding(_, _, true) = $0 { return true } else { return false } }
-        let paddingText = SizeText.padding(pads, uniform: true)   // one value serves every dimension
-        let opText = SizeText.format(outputPaddings, uniform: uniform)
+        let answer = PaddingAnswer(index: index, token: token, geometry: geometry, input: layerInput, wanted: wanted,
+                                   uniform: uniform, solutions: solutions)
         switch style {
-        case .quiet:
-            if isTransposed {
-                return CommandResult(output: (paddingChanged ? "p=\(paddingText),op=\(opText)" : opText) + "\n")
+        case .quiet: return CommandResult(output: answer.quiet + "\n")
+        case .json: return CommandResult(output: answer.json.text + "\n")
+        case .text: return CommandResult(output: try answer.text())
+        }
+    }
+
+    /// The padding (or output padding) of the last layer that gives the wanted size, per dimension.
+    struct PaddingAnswer {
+        var index: Int
+        var token: String
+        var geometry: LayerGeometry
+        var input: [Int]
+        var wanted: [Int]
+        var uniform: Bool
+        var solutions: [PaddingSolution]
+
+        var isTransposed: Bool { geometry.rule == .transposed }
+        var pads: [PadPair] { solutions.map(\.pad) }
+        var outputPaddings: [Int] {
+            solutions.map { solution -> Int in
+                if case let .outputPadding(op, _, _) = solution { return op }
+                return 0
             }
-            return CommandResult(output: paddingText + "\n")
-        case .json:
-            let object = JSON.object([
+        }
+        var paddingChanged: Bool { solutions.contains { if case .outputPadding(_, _, true) = $0 { return true } else { return false } } }
+        var paddingText: String { SizeText.padding(pads, uniform: true) }   // one value serves every dimension
+        var opText: String { SizeText.format(outputPaddings, uniform: uniform) }
+
+        /// `-q`: the padding as --p takes it; for tconv the output padding, or p=P,op=N when the padding had to change.
+        var quiet: String {
+            guard isTransposed else { return paddingText }
+            return paddingChanged ? "p=\(paddingText),op=\(opText)" : opText
+        }
+
+        var json: JSON {
+            .object([
                 ("layer", .string(token)),
-                ("in", .ints(layerInput)),
+                ("in", .ints(input)),
                 ("out", .ints(wanted)),
                 ("padding", .array(pads.map { .ints([$0.before, $0.after]) })),
                 ("symmetric", .bool(pads.allSatisfy(\.isSymmetric))),
                 ("output_padding", isTransposed ? .ints(outputPaddings) : .null),
                 ("padding_changed", .bool(paddingChanged)),
             ])
-            return CommandResult(output: object.text + "\n")
-        case .text:
-            break
         }
-        var lines = ["\(index + 1)  \(token)   in \(SizeText.format(layerInput, uniform: uniform)) → wanted out \(SizeText.format(wanted, uniform: uniform))"]
-        var perDimensionRows: [[String]] = []
-        for dim in 0..<stack.dims {
-            let solved = geometry.replacingPadding(with: pads[dim], dim: dim)
-            var rows: [String] = []
-            let ke = try geometry.effectiveKernel(dim), s = geometry.stride[dim], n = layerInput[dim]
-            switch solutions[dim] {
-            case let .symmetric(pad, totals), let .asymmetricOnly(pad, totals):
-                let opening = geometry.ceilMode ? "⌈(\(n) + P − \(ke))/\(s)⌉ + 1" : "⌊(\(n) + P − \(ke))/\(s)⌋ + 1"
-                let range = totals.lowerBound == totals.upperBound ? "P = \(totals.lowerBound)" : "P = \(totals.lowerBound) to \(totals.upperBound)"
-                rows.append("\(opening) = \(wanted[dim]) for total padding \(range)")
-                if pad.isSymmetric {
-                    rows.append("padding: p=\(pad.before) (\(pad.before) before, \(pad.after) after)")
-                } else {
-                    rows.append("only asymmetric padding works: p=\(pad) (\(pad.before) before, \(pad.after) after; TensorFlow's 'same' also puts the extra one after)")
-                }
-            case let .outputPadding(op, pad, changed):
-                if changed {
-                    let given = try geometry.padPair(dim, input: n)
-                    let needed = wanted[dim] - ((n - 1) * s - given.before - given.after + ke)
-                    rows.append("with p=\(given) the output padding would have to be \(needed), but 0 ≤ op < max(s, d) = \(max(s, geometry.dilation[dim]))")
-                    rows.append("use p=\(pad) with op=\(op)")
-                } else {
-                    rows.append("(\(n) − 1)·\(s) − \(pad.before) − \(pad.after) + \(ke) + op = \(wanted[dim]) → op = \(op)")
-                    rows.append("output padding: op=\(op)")
-                }
+
+        func text() throws -> String {
+            let dims = geometry.dims
+            var lines = ["\(index + 1)  \(token)   in \(SizeText.format(input, uniform: uniform)) → wanted out \(SizeText.format(wanted, uniform: uniform))"]
+            let perDimensionRows = try (0..<dims).map { dim in
+                try ShapeCommand.solutionRows(geometry, solutions[dim], dim: dim, input: input[dim], wanted: wanted[dim],
+                                              outputPadding: outputPaddings[dim])
             }
-            var check = solved
-            if isTransposed { check = check.replacingOutputPadding(with: outputPaddings[dim], dim: dim) }
-            let step = try check.step(dim, input: n)
-            rows.append("check: " + ShapeWorking.output(step, type: geometry.type))
-            perDimensionRows.append(rows)
+            lines += ShapeCommand.perDimension(perDimensionRows, alike: uniform && solutions.allSatisfy { $0 == solutions[0] }, dims: dims)
+            lines.append("")
+            let use = !isTransposed ? "--p \(paddingText)" : paddingChanged ? "--p \(paddingText) --op \(opText)" : "--op \(opText)"
+            return (lines + ["use: " + use]).joined(separator: "\n") + "\n"
         }
-        lines += perDimension(perDimensionRows, alike: uniform && solutions.allSatisfy { $0 == solutions[0] }, dims: stack.dims)
-        lines.append("")
-        if isTransposed {
-            lines.append(paddingChanged ? "use: --p \(paddingText) --op \(opText)" : "use: --op \(opText)")
-        } else {
-            lines.append("use: --p \(paddingText)")
+    }
+
+    /// One dimension's working for `--out`: the equation, the padding found, and the check.
+    static func solutionRows(_ geometry: LayerGeometry, _ solution: PaddingSolution, dim: Int, input n: Int, wanted: Int,
+                             outputPadding: Int) throws -> [String] {
+        let solved = geometry.replacingPadding(with: solution.pad, dim: dim)
+        var rows: [String] = []
+        let ke = try geometry.effectiveKernel(dim), s = geometry.stride[dim]
+        switch solution {
+        case let .symmetric(pad, totals), let .asymmetricOnly(pad, totals):
+            let opening = geometry.ceilMode ? "⌈(\(n) + P − \(ke))/\(s)⌉ + 1" : "⌊(\(n) + P − \(ke))/\(s)⌋ + 1"
+            let range = totals.lowerBound == totals.upperBound ? "P = \(totals.lowerBound)" : "P = \(totals.lowerBound) to \(totals.upperBound)"
+            rows.append("\(opening) = \(wanted) for total padding \(range)")
+            if pad.isSymmetric {
+                rows.append("padding: p=\(pad.before) (\(pad.before) before, \(pad.after) after)")
+            } else {
+                rows.append("only asymmetric padding works: p=\(pad) (\(pad.before) before, \(pad.after) after; TensorFlow's 'same' also puts the extra one after)")
+            }
+        case let .outputPadding(op, pad, changed):
+            if changed {
+                let given = try geometry.padPair(dim, input: n)
+                let needed = wanted - ((n - 1) * s - given.before - given.after + ke)
+                rows.append("with p=\(given) the output padding would have to be \(needed), but 0 ≤ op < max(s, d) = \(max(s, geometry.dilation[dim]))")
+                rows.append("use p=\(pad) with op=\(op)")
+            } else {
+                rows.append("(\(n) − 1)·\(s) − \(pad.before) − \(pad.after) + \(ke) + op = \(wanted) → op = \(op)")
+                rows.append("output padding: op=\(op)")
+            }
         }
-        return CommandResult(output: lines.joined(separator: "\n") + "\n")
+        var check = solved
+        if geometry.rule == .transposed { check = check.replacingOutputPadding(with: outputPadding, dim: dim) }
+        let step = try check.step(dim, input: n)
+        rows.append("check: " + ShapeWorking.output(step, type: geometry.type))
+        return rows
     }
 }

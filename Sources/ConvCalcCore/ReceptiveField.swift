@@ -943,14 +943,8 @@ extension StackNode {
     /// The last layer index below this node (the layer a merge ends after), without
     /// collecting every index.
     public var lastLayerIndex: Int? {
-        var pending: [StackNode] = [self]
-        while let node = pending.popLast() {
-            switch node {
-            case let .layer(i): return i
-            case let .merge(_, branches):
-                for branch in branches { pending += branch }   // the last one written is popped first
-            }
-        }
-        return nil
+        // Indices grow in the order written: the last branch that holds a layer ends with it.
+        StackTree.output([self], from: Int?.none, layer: { index, _ in index },
+                         merge: { _, input, outputs in outputs.last { $0 != input } ?? input })
     }
 }
