@@ -940,8 +940,8 @@ enum CountState {
 }
 
 extension StackNode {
-    /// The last layer index below this node (the layer a merge ends after), without
-    /// collecting every index.
+    /// The last layer index below this node (the layer a merge ends after); nil for a merge
+    /// of empty branches.
     public var lastLayerIndex: Int? {
         // Indices grow in the order written: the last branch that holds a layer ends with it.
         StackTree.output([self], from: Int?.none, layer: { index, _ in index },

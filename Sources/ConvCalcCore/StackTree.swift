@@ -82,16 +82,30 @@ public enum StackTree {
 
     /// Every layer's value, in the order written (inside branches too).
     public static func layerValues<L, M>(_ results: [StackResult<L, M>]) -> [L] {
-        let lists: [[L]] = reduce(results, layer: { (_: Int, value: L, _: Int) -> [L] in [value] },
-                                  merge: { (_: MergeKind, _: M, branches: [[[L]]], _: Int) -> [L] in Array(branches.joined().joined()) })
-        return Array(lists.joined())
+        var values: [L] = []
+        visit(results, layer: { values.append($0) }, merge: { _ in })
+        return values
     }
 
     /// Every merge's value, in the order its `add`/`concat` is written (a merge before the
     /// merges inside its branches).
     public static func mergeValues<L, M>(_ results: [StackResult<L, M>]) -> [M] {
-        let lists: [[M]] = reduce(results, layer: { (_: Int, _: L, _: Int) -> [M] in [] },
-                                  merge: { (_: MergeKind, value: M, branches: [[[M]]], _: Int) -> [M] in [value] + branches.joined().joined() })
-        return Array(lists.joined())
+        var values: [M] = []
+        visit(results, layer: { _ in }, merge: { values.append($0) })
+        return values
+    }
+
+    /// Calls `layer` and `merge` in the order written (a merge before its branches), in time
+    /// linear in the tree's size.
+    private static func visit<L, M>(_ results: [StackResult<L, M>], layer: (L) -> Void, merge: (M) -> Void) {
+        for result in results {
+            switch result {
+            case let .layer(_, value):
+                layer(value)
+            case let .merge(_, value, branches):
+                merge(value)
+                for branch in branches { visit(branch, layer: layer, merge: merge) }
+            }
+        }
     }
 }
