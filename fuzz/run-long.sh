@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The long fuzz run: CASES random and mutated argument vectors and matrix files (default
 # 100,000) from SEED through the whole CLI, in a release build. `swift test` runs a
-# 3,000-case slice of the same harness (Tests/ConvCalcCLITests/FuzzTests.swift).
+# 600-case slice (3,000 with CONVCALC_LONG=1) of the same harness (Tests/ConvCalcCLITests/FuzzTests.swift).
 #   fuzz/run-long.sh [CASES] [SEED]
 # A failing case prints its index; replay it with
 #   CONVCALC_FUZZ_SEED=SEED CONVCALC_FUZZ_CASES=INDEX+1 CONVCALC_FUZZ_VERBOSE=1 swift test --filter FuzzTests

@@ -42,8 +42,10 @@ let commands: [Command] = [ShapeCommand.command, ReceptiveFieldCommand.command, 
 /// Output goes to the given sinks; stdout gets nothing when the command fails.
 /// Exit status: 0 success, 1 impossible computation or bad data, 2 usage error (SPEC §1);
 /// output that could not all be written to stdout is a failure too (1).
-public func run(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: TextSink) -> Int32 {
-    let status = dispatch(args, stdin: stdin, stdout: stdout, stderr: stderr)
+/// Relative file names (operands, `-f`, `--bias`, `-o`) are taken from `directory`, by
+/// default the process's working directory.
+public func run(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: TextSink, directory: String? = nil) -> Int32 {
+    let status = dispatch(args, stdin: stdin, stdout: stdout, stderr: stderr, directory: directory)
     guard status == 0, let failure = stdout.writeFailure else { return status }
     // A reader that went away (EPIPE, with SIGPIPE ignored) needs no message: it has what it wanted.
     if failure != EPIPE {
@@ -52,7 +54,7 @@ public func run(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: 
     return 1
 }
 
-private func dispatch(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: TextSink) -> Int32 {
+private func dispatch(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: TextSink, directory: String?) -> Int32 {
     guard let first = args.first else {
         stdout.write(Help.topLevel())
         return 0
@@ -91,7 +93,7 @@ private func dispatch(_ args: [String], stdin: InputSource, stdout: TextSink, st
     }
     do {
         let parsed = try ParsedArguments(rest, table: command.options)
-        let result = try command.execute(parsed, InputContext(stdin: stdin, width: stdout.terminalWidth))
+        let result = try command.execute(parsed, InputContext(stdin: stdin, width: stdout.terminalWidth, directory: directory))
         for warning in result.warnings { stderr.write("convcalc: warning: \(TerminalText.line(warning))\n") }
         stdout.write(result.output)
         _ = result.stream? { bytes in

@@ -27,13 +27,14 @@ final class OutputFile {
     /// For a regular file: the name the links lead to and the temporary file beside it.
     private let replacement: (final: String, temporary: String)?
 
-    init(path: String) throws {
+    /// `directory`: where a relative `path` is (nil: the working directory); messages name `path`.
+    init(path: String, directory: String? = nil) throws {
         self.path = path
         func failure(_ reason: String? = nil) -> OutputError {
             .cannotWrite(path: path, reason: reason ?? FileReader.describeErrno())
         }
         guard !path.isEmpty else { throw failure("the name is empty") }
-        var resolved = path
+        var resolved = InputContext.resolve(path, in: directory)
         var hops = 0
         while true {
             if let inherited = OutputFile.inheritedDescriptor(resolved) {

@@ -174,7 +174,7 @@ enum RunCommand {
                                                                     : "only one of INPUT and KERNEL can be - (standard input)")
         }
         // -o: the file is opened now, so a path that cannot be written fails before the work.
-        let outputFile = try args.value(.outputFile).map { try OutputFile(path: $0) }
+        let outputFile = try args.value(.outputFile).map { try OutputFile(path: $0, directory: context.directory) }
         defer { outputFile?.discard() }
         let input: [Matrix]
         let kernelText: Int

@@ -6,10 +6,35 @@ final class InputContext {
     private var stdinUsed = false
     /// Columns to lay wide output (heat maps) out in: the terminal's, else 80.
     let width: Int
+    /// Where relative file names are found; nil: the process's working directory.
+    let directory: String?
 
-    init(stdin: InputSource, width: Int? = nil) {
+    init(stdin: InputSource, width: Int? = nil, directory: String? = nil) {
         self.stdin = stdin
         self.width = max(width ?? TextWrap.width, 20)
+        self.directory = directory
+    }
+
+    /// `path` under `directory` when it is relative (not `-`, not empty, not from `/`).
+    static func resolve(_ path: String, in directory: String?) -> String {
+        guard let directory, !path.isEmpty, path != "-", !path.hasPrefix("/") else { return path }
+        return directory + "/" + path
+    }
+
+    /// Runs `body` on the resolved path; its errors name `path` as the user gave it.
+    private func named<R>(_ path: String, _ body: (String) throws -> R) throws -> R {
+        let resolved = InputContext.resolve(path, in: directory)
+        do {
+            return try body(resolved)
+        } catch let error as InputError where resolved != path {
+            switch error {
+            case let .unreadable(_, reason): throw InputError.unreadable(path: path, reason: reason)
+            case .notText: throw InputError.notText(path: path)
+            case let .tooLarge(_, limit): throw InputError.tooLarge(path: path, limit: limit)
+            case let .cannotHold(_, bytes, available): throw InputError.cannotHold(path: path, bytes: bytes, available: available)
+            case .stdinTwice: throw error
+            }
+        }
     }
 
     /// Reads `path`, or stdin for `-` (at most once).
@@ -19,7 +44,7 @@ final class InputContext {
             stdinUsed = true
             return try stdin.readAll()
         }
-        return try FileReader.read(path: path)
+        return try named(path) { try FileReader.read(path: $0) }
     }
 
     /// Reads `path` (or stdin for `-`) as bytes, without a UTF-8 check; large files are mapped.
@@ -29,7 +54,7 @@ final class InputContext {
             stdinUsed = true
             return FileBytes(try stdin.readAllBytes())
         }
-        return try FileReader.map(path: path)
+        return try named(path) { try FileReader.map(path: $0) }
     }
 }
 

@@ -98,33 +98,10 @@ public struct LayerContextError: UserFacingError {
     public var category: ErrorCategory { underlying.category }
 }
 
-/// An error located in a text file: `file:line` (and column when known).
-public struct SourceLocationError: UserFacingError {
-    public var file: String
-    public var line: Int
-    public var column: Int?
-    public var underlying: UserFacingError
-
-    public init(file: String, line: Int, column: Int? = nil, underlying: UserFacingError) {
-        self.file = file
-        self.line = line
-        self.column = column
-        self.underlying = underlying
-    }
-
-    public var message: String {
-        let where_ = column.map { "\(file):\(line):\($0)" } ?? "\(file):\(line)"
-        return "\(where_): \(underlying.message)"
-    }
-    public var category: ErrorCategory { underlying.category }
-}
-
-/// A size computation that cannot be done: an output below 1, a count past 64 bits.
+/// A size computation that cannot be done: an output below 1, a geometry the framework forbids, branches that disagree.
 public enum ShapeError: UserFacingError, Equatable {
     /// The output size along `dim` would be below 1.
     case outputTooSmall(dim: String, output: Int, detail: String)
-    /// A size or count does not fit in 64 bits.
-    case overflow(what: String)
     /// A layer whose geometry breaks a rule of the framework it models.
     case invalidGeometry(String)
     /// The branches of a merge give different sizes (`after`: the last layer before it ends).
@@ -134,8 +111,6 @@ public enum ShapeError: UserFacingError, Equatable {
         switch self {
         case let .outputTooSmall(dim, output, detail):
             return "output size\(dim.isEmpty ? "" : " (\(dim))") would be \(output), below 1: \(detail)"
-        case let .overflow(what):
-            return "\(what) does not fit in a 64-bit integer"
         case let .invalidGeometry(text):
             return text
         case let .branchMismatch(kind, first, other, branch, after):

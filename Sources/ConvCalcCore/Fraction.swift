@@ -21,7 +21,6 @@ public struct Fraction: Equatable, Hashable, Sendable, CustomStringConvertible, 
     public static let zero = try! Fraction(0)
     public static let one = try! Fraction(1)
 
-    public var isInteger: Bool { denominator == 1 }
     public var doubleValue: Double { Double(numerator) / Double(denominator) }
 
     /// `3`, `1/2`, `−7/4` (with a true minus sign).

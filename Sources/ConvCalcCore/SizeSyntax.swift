@@ -85,14 +85,6 @@ public enum Padding: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// True when every dimension is padded the same on both sides given one number.
-    public var isUniform: Bool {
-        switch self {
-        case .same, .valid, .full: return true
-        case let .explicit(pairs): return pairs.count == 1
-        }
-    }
-
     /// How many dimensions the explicit form names (1 for the uniform forms).
     public var dimensionCount: Int {
         if case let .explicit(pairs) = self { return pairs.count }

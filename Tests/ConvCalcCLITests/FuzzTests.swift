@@ -2,19 +2,6 @@ import Foundation
 import XCTest
 @testable import ConvCalcCLI
 
-/// A small, seeded random generator (SplitMix64), so every fuzz case can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Random and mutated argument vectors and matrix files for the whole CLI.
 ///
 /// Every case must end with exit status 0, 1 or 2; on a non-zero status exactly one
@@ -145,11 +132,13 @@ struct Fuzzer {
 }
 
 final class FuzzTests: XCTestCase {
-    /// A bounded slice runs in `swift test`; `fuzz/run-long.sh` runs 100,000 cases and more.
+    /// A bounded slice runs in `swift test` (600 cases; 3,000 with `CONVCALC_LONG=1`);
+    /// `fuzz/run-long.sh` runs 100,000 cases and more. The seed: `CONVCALC_FUZZ_SEED`, else
+    /// `CONVCALC_SEED`, else the fixed default.
     func testNothingBreaks() throws {
         let environment = ProcessInfo.processInfo.environment
-        let cases = Int(environment["CONVCALC_FUZZ_CASES"] ?? "") ?? 3000
-        let seed = UInt64(environment["CONVCALC_FUZZ_SEED"] ?? "") ?? 20261124
+        let cases = Int(environment["CONVCALC_FUZZ_CASES"] ?? "") ?? (longTests ? 3000 : 600)
+        let seed = UInt64(environment["CONVCALC_FUZZ_SEED"] ?? "") ?? testSeed
         let verbose = environment["CONVCALC_FUZZ_VERBOSE"] == "1"
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("convcalc-fuzz-\(getpid())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import XCTest
 @testable import ConvCalcCLI
 
@@ -116,60 +117,114 @@ func shellWords(_ line: String) -> [String] {
     return words
 }
 
-/// Runs convcalc in-process on a command line (`convcalc …`), from the package root.
+/// Runs convcalc in-process on a command line (`convcalc …`); relative paths are read from
+/// the package root (passed to `run`, the process's working directory stays as it is).
 func runCommandLine(_ command: String, stdin: String = "") -> (stdout: String, stderr: String, status: Int32) {
     var words = shellWords(command)
     precondition(words.first == "convcalc", "golden commands start with convcalc: \(command)")
     words.removeFirst()
     let out = StringSink(), err = StringSink()
-    let previous = FileManager.default.currentDirectoryPath
-    FileManager.default.changeCurrentDirectoryPath(packageRoot)
-    defer { FileManager.default.changeCurrentDirectoryPath(previous) }
-    let status = run(words, stdin: StringInput(stdin), stdout: out, stderr: err)
+    let status = run(words, stdin: StringInput(stdin), stdout: out, stderr: err, directory: packageRoot)
     return (out.text, err.text, status)
 }
 
-final class GoldenTests: XCTestCase {
-    static var goldenDirectory: String { packageRoot + "/Tests/ConvCalcCLITests/golden" }
+/// Text as lines, without the empty one after a final newline.
+func outputLines(_ text: String) -> [String] {
+    var result = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    if result.last == "" { result.removeLast() }
+    return result
+}
 
-    /// Every case of every file under Tests/ConvCalcCLITests/golden. `CONVCALC_RECORD=1` rewrites them.
-    func testGoldenFiles() throws {
-        let record = ProcessInfo.processInfo.environment["CONVCALC_RECORD"] == "1"
-        let files = try FileManager.default.contentsOfDirectory(atPath: Self.goldenDirectory)
-            .filter { $0.hasSuffix(".txt") }.sorted()
-        XCTAssertFalse(files.isEmpty)
-        var total = 0
-        for file in files {
-            let path = Self.goldenDirectory + "/" + file
-            let text = try String(contentsOfFile: path, encoding: .utf8)
-            var cases = GoldenCase.parse(text, file: file)
-            for index in cases.indices {
-                let golden = cases[index]
-                let stdin = golden.stdin.isEmpty ? "" : golden.stdin.joined(separator: "\n") + "\n"
-                let result = runCommandLine(golden.command, stdin: stdin)
-                let stdout = lines(result.stdout), stderr = lines(result.stderr)
-                total += 1
-                if record {
-                    cases[index].stdout = stdout
-                    cases[index].stderr = stderr
-                    cases[index].exit = result.status
-                    continue
-                }
-                let place = "\(file):\(golden.line): $ \(golden.command)"
-                XCTAssertEqual(stdout, golden.stdout, "stdout of \(place)\n--- got:\n\(result.stdout)")
-                XCTAssertEqual(stderr, golden.stderr, "stderr of \(place)\n--- got:\n\(result.stderr)")
-                XCTAssertEqual(result.status, golden.exit, "exit status of \(place)")
-                if result.status != 0 {
-                    XCTAssertEqual(result.stdout, "", "stdout must be empty on error: \(place)")
-                    XCTAssertEqual(stderr.filter { $0.hasPrefix("convcalc: error: ") }.count, 1, "one error line: \(place)")
-                }
-            }
-            if record {
-                let rendered = cases.map(\.rendered).joined(separator: "\n\n") + "\n"
-                try rendered.write(toFile: path, atomically: true, encoding: .utf8)
-            }
+let goldenDirectory = packageRoot + "/Tests/ConvCalcCLITests/golden"
+
+/// The files under Tests/ConvCalcCLITests/golden, sorted; only `CONVCALC_GOLDEN` when it is set
+/// (a file name such as `rf.txt`, to run that file alone).
+let goldenFileNames: [String] = {
+    let all = ((try? FileManager.default.contentsOfDirectory(atPath: goldenDirectory)) ?? []).filter { $0.hasSuffix(".txt") }.sorted()
+    guard let only = ProcessInfo.processInfo.environment["CONVCALC_GOLDEN"] else { return all }
+    return all.filter { $0 == only }
+}()
+
+/// One test per golden file: every case of the file. `CONVCALC_RECORD=1` rewrites the file
+/// with what convcalc prints now. Serialized: a case with `-o` sets the process's signal
+/// handlers for its temporary file.
+@Test(.serialized, arguments: goldenFileNames)
+func goldenFile(_ file: String) throws {
+    let record = ProcessInfo.processInfo.environment["CONVCALC_RECORD"] == "1"
+    let path = goldenDirectory + "/" + file
+    let text = try String(contentsOfFile: path, encoding: .utf8)
+    var cases = GoldenCase.parse(text, file: file)
+    #expect(!cases.isEmpty, "\(file) holds no case")
+    for index in cases.indices {
+        let golden = cases[index]
+        let stdin = golden.stdin.isEmpty ? "" : golden.stdin.joined(separator: "\n") + "\n"
+        let result = runCommandLine(golden.command, stdin: stdin)
+        let stdout = outputLines(result.stdout), stderr = outputLines(result.stderr)
+        if record {
+            cases[index].stdout = stdout
+            cases[index].stderr = stderr
+            cases[index].exit = result.status
+            continue
         }
-        XCTAssertGreaterThan(total, 10)
+        let place = "\(file):\(golden.line): $ \(golden.command)"
+        #expect(stdout == golden.stdout, "stdout of \(place)\n--- got:\n\(result.stdout)")
+        #expect(stderr == golden.stderr, "stderr of \(place)\n--- got:\n\(result.stderr)")
+        #expect(result.status == golden.exit, "exit status of \(place)")
+        if result.status != 0 {
+            #expect(result.stdout == "", "stdout must be empty on error: \(place)")
+            #expect(stderr.filter { $0.hasPrefix("convcalc: error: ") }.count == 1, "one error line: \(place)")
+        }
+    }
+    if record {
+        let rendered = cases.map(\.rendered).joined(separator: "\n\n") + "\n"
+        try rendered.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+}
+
+final class GoldenTests: XCTestCase {
+    /// The golden files are there (each is a test of its own: `goldenFile`).
+    func testGoldenFilesExist() {
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: goldenDirectory)) ?? []).filter { $0.hasSuffix(".txt") }
+        XCTAssertGreaterThan(files.count, 10)
+    }
+
+    /// Every example of man/convcalc.1's EXAMPLES section is a case of golden/man_examples.txt,
+    /// the same commands in the same order, so `goldenFile` checks each one's output: an example
+    /// added to the man page without its recorded output fails here (jq's docs/build_mantests.py).
+    func testManPageExamplesHaveRecordedOutputs() throws {
+        let man = try String(contentsOfFile: packageRoot + "/man/convcalc.1", encoding: .utf8)
+        // A pipeline with placeholder files: shown, not run.
+        let notRun: Set = ["cat image.txt | convcalc run --p same --pad-mode reflect - kernel.txt -o out.txt"]
+        let examples = manPageExamples(man).filter { !notRun.contains($0) }
+        XCTAssertGreaterThan(examples.count, 10)
+        for example in examples {
+            XCTAssertTrue(example.hasPrefix("convcalc "), "a man page example that is not a convcalc command: \(example)")
+        }
+        let golden = try String(contentsOfFile: goldenDirectory + "/man_examples.txt", encoding: .utf8)
+        let recorded = GoldenCase.parse(golden, file: "man_examples.txt").map(\.command)
+        let missing = examples.filter { !recorded.contains($0) }, extra = recorded.filter { !examples.contains($0) }
+        XCTAssertEqual(recorded, examples, "golden/man_examples.txt must hold the man page's examples, in order; missing: \(missing), not in the man page: \(extra) (add the command there, then record its output with CONVCALC_RECORD=1 CONVCALC_GOLDEN=man_examples.txt)")
+    }
+
+    /// The `.B` command lines after `.TP` in the EXAMPLES section, roff escapes undone.
+    func manPageExamples(_ man: String) -> [String] {
+        let lines = man.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let start = lines.firstIndex(of: ".SH EXAMPLES") else {
+            XCTFail("man/convcalc.1 has no EXAMPLES section")
+            return []
+        }
+        var examples: [String] = []
+        var index = start + 1
+        while index + 1 < lines.count, !lines[index].hasPrefix(".SH") {
+            if lines[index] == ".TP", lines[index + 1].hasPrefix(".B ") {
+                let command = String(lines[index + 1].dropFirst(3))
+                    .replacingOccurrences(of: "\\-", with: "-").replacingOccurrences(of: "\\(aq", with: "'")
+                XCTAssertFalse(command.contains("\\"), "an escape this test does not undo: \(command)")
+                examples.append(command)
+            }
+            index += 1
+        }
+        return examples
     }
 
     /// Every `$ convcalc …` example in README.md and the examples' walk-through prints exactly
@@ -191,7 +246,7 @@ final class GoldenTests: XCTestCase {
                     for golden in GoldenCase.parse(blockLines.joined(separator: "\n"), file: document)
                     where golden.command.hasPrefix("convcalc ") {
                         let result = runCommandLine(golden.command)
-                        XCTAssertEqual(lines(result.stdout), golden.stdout, "\(document) example: $ \(golden.command)\n--- got:\n\(result.stdout)")
+                        XCTAssertEqual(outputLines(result.stdout), golden.stdout, "\(document) example: $ \(golden.command)\n--- got:\n\(result.stdout)")
                         XCTAssertEqual(result.status, golden.exit, "\(document) example exit: $ \(golden.command)")
                         checked += 1
                     }
@@ -203,11 +258,5 @@ final class GoldenTests: XCTestCase {
             }
         }
         XCTAssertGreaterThan(checked, 3, "examples run from \(document)")
-    }
-
-    private func lines(_ text: String) -> [String] {
-        var result = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        if result.last == "" { result.removeLast() }
-        return result
     }
 }

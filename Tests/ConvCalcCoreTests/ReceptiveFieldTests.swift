@@ -30,7 +30,7 @@ final class ReceptiveFieldTests: XCTestCase {
     /// The classic recurrence for window layers: rf' = rf + (ke − 1)·jump, jump' = jump·s,
     /// start' = start + ((ke − 1)/2 − pb)·jump, checked on random stacks.
     func testRecurrenceForWindows() throws {
-        var generator = SystemRandomNumberGenerator()
+        var generator = SeededGenerator(seed: testSeed)
         for _ in 0..<300 {
             var tokens: [String] = []
             var (rf, jump) = (1, 1)
@@ -45,9 +45,9 @@ final class ReceptiveFieldTests: XCTestCase {
                 jump *= s
             }
             let result = try field(tokens).final[0]
-            XCTAssertEqual(result.size, rf, "\(tokens)")
-            XCTAssertEqual(result.jump, try Fraction(jump), "\(tokens)")
-            XCTAssertEqual(result.start, start, "\(tokens)")
+            XCTAssertEqual(result.size, rf, "\(tokens), \(seedNote)")
+            XCTAssertEqual(result.jump, try Fraction(jump), "\(tokens), \(seedNote)")
+            XCTAssertEqual(result.start, start, "\(tokens), \(seedNote)")
         }
     }
 

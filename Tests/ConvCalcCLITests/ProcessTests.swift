@@ -1,0 +1,85 @@
+import Foundation
+import XCTest
+@testable import ConvCalcCLI
+@testable import ConvCalcCore
+
+/// A few runs of the real binary: exit status, stdout/stderr separation, stdin.
+final class ProcessTests: XCTestCase {
+    func execute(_ args: [String], stdin: String? = nil) throws -> (out: String, err: String, status: Int32) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try builtBinary())
+        process.arguments = args
+        process.currentDirectoryURL = URL(fileURLWithPath: packageRoot)
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(stdin.data(using: .utf8)!) }
+        try input.fileHandleForWriting.close()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self), process.terminationStatus)
+    }
+
+    func testExitStatusesAndStreams() throws {
+        let ok = try execute(["shape", "-q", "--in", "224", "--k", "7", "--s", "2", "--p", "3"])
+        XCTAssertEqual(ok.out, "112\n")
+        XCTAssertEqual(ok.err, "")
+        XCTAssertEqual(ok.status, 0)
+
+        let warned = try execute(["shape", "-q", "--in", "32", "conv:k=3,s=2"])
+        XCTAssertEqual(warned.out, "15\n")
+        XCTAssertTrue(warned.err.hasPrefix("convcalc: warning: "))
+        XCTAssertEqual(warned.status, 0)
+
+        let impossible = try execute(["shape", "--in", "2", "conv:k=5"])
+        XCTAssertEqual(impossible.out, "")
+        XCTAssertTrue(impossible.err.hasPrefix("convcalc: error: "))
+        XCTAssertEqual(impossible.status, 1)
+
+        let usage = try execute(["shape", "--kernal", "3"])
+        XCTAssertEqual(usage.out, "")
+        XCTAssertEqual(usage.status, 2)
+    }
+
+    func testStackFromStdin() throws {
+        let result = try execute(["shape", "-q", "--in", "64", "-f", "-"], stdin: "conv:k=3,s=2,p=1\n# comment\nmaxpool:k=2\n")
+        XCTAssertEqual(result.out, "16\n")
+        XCTAssertEqual(result.status, 0)
+    }
+
+    /// `-o FILE`: written whole on success; on failure no file and no temporary file remain.
+    func testRunOutputFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("convcalc-test-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let good = try execute(["run", "--p", "1", "examples/matrices/a.txt", "examples/matrices/k.txt", "-o", directory + "/out.txt"])
+        XCTAssertEqual(good.status, 0)
+        XCTAssertEqual(good.out, "")
+        XCTAssertEqual(try String(contentsOfFile: directory + "/out.txt", encoding: .utf8), "4 11 18 9\n18 37 47 21\n36 67 77 33\n14 23 26 9\n")
+        let bad = try execute(["run", "examples/matrices/a.txt", "[1 2; 3]", "-o", directory + "/bad.txt"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory), ["out.txt"])
+        let unwritable = try execute(["run", "examples/matrices/a.txt", "[1]", "-o", directory + "/missing/dir/out.txt"])
+        XCTAssertEqual(unwritable.status, 1)
+        XCTAssertTrue(unwritable.err.hasPrefix("convcalc: error: cannot write"), unwritable.err)
+    }
+
+    /// The README's pipeline: stdin in, output piped back in as input.
+    func testRunPipeline() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        let binary = try builtBinary()
+        process.arguments = ["-c", "cat examples/matrices/a.txt | '\(binary)' run --p 1 - examples/matrices/k.txt | '\(binary)' run --flip - '[1 -1]'"]
+        process.currentDirectoryURL = URL(fileURLWithPath: packageRoot)
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        XCTAssertEqual(String(decoding: data, as: UTF8.self), "7 7 -9\n19 10 -26\n31 10 -44\n9 3 -17\n")
+    }
+}
