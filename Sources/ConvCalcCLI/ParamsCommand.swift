@@ -37,7 +37,7 @@ enum ParamsCommand {
             ("CONVENTIONS", conventions.map { "\($0.0): \($0.1)." }),
             ("OUTPUT", [
                 "-q prints the total number of parameters (with --vs, two lines: A then B).",
-                "--json prints {\"params\", \"weights\", \"biases\", \"macs\" (null without --in), \"flops\", \"layers\": [{\"layer\", \"params\", \"weights\", \"biases\", \"macs\", \"out\": [C, ...spatial], \"parts\"}], \"conventions\"}; with --vs, {\"a\": {...}, \"b\": {...}, \"params_ratio\", \"macs_ratio\"}.",
+                "--json prints {\"params\", \"weights\", \"biases\", \"macs\" (null without --in), \"flops\", \"layers\": [{\"layer\", \"params\", \"weights\", \"biases\", \"macs\", \"out\": [C, ...spatial], \"parts\"}], \"merges\", \"tree\", \"conventions\"}; tree nests the layers and merges as written (a merge holds its \"branches\"); with --vs, {\"a\": {...}, \"b\": {...}, \"params_ratio\", \"macs_ratio\"}.",
             ]),
         ],
         examples: [
@@ -103,39 +103,36 @@ enum ParamsCommand {
     }
 
     static func table(_ network: NetworkCost) -> [String] {
-        var rows: [[String]] = []
-        var mergeIndex = 0
-        func walk(_ nodes: [StackNode], _ indent: String) {
-            for node in nodes {
-                switch node {
-                case let .layer(index):
-                    let entry = network.entries[index]
-                    let cost = entry.cost
-                    rows.append(["\(entry.index)", indent + entry.layer.token, shape(entry.channels, entry.spatial),
-                                 Count.grouped(cost.weights), Count.grouped(cost.biases), Count.grouped(cost.params),
-                                 cost.macs.map(Count.grouped) ?? "-"])
-                    for part in cost.parts {
-                        rows.append(["", indent + "  " + part.name, shape(part.outChannels, part.spatial),
-                                     Count.grouped(part.weights), Count.grouped(part.biases), Count.grouped(part.weights + part.biases),
-                                     part.macs.map(Count.grouped) ?? "-"])
-                    }
-                case let .merge(kind, branches):
-                    let merge = network.merges[mergeIndex]
-                    mergeIndex += 1
-                    rows.append(["", indent + "\(kind.rawValue) of \(branches.count) branches", "", "", "", "", ""])
-                    for (b, branch) in branches.enumerated() {
-                        rows.append(["", indent + "  branch \(b + 1)" + (branch.isEmpty ? ": identity" : ""), "", "", "", "", ""])
-                        walk(branch, indent + "    ")
-                    }
-                    rows.append(["", indent + "= \(kind.rawValue)", shape(merge.channels, merge.spatial), "0", "0", "0", "0"])
-                }
+        var rows = StackTree.reduce(network.tree, layer: { _, entry, depth in
+            entryRows(entry, indent: String(repeating: "    ", count: depth))
+        }, merge: { kind, merge, branches, depth in
+            let indent = String(repeating: "    ", count: depth)
+            var rows = [["", indent + "\(kind.rawValue) of \(branches.count) branches", "", "", "", "", ""]]
+            for (b, branch) in branches.enumerated() {
+                rows.append(["", indent + "  branch \(b + 1)" + (branch.isEmpty ? ": identity" : ""), "", "", "", "", ""])
+                rows += branch.flatMap { $0 }
             }
-        }
-        walk(network.nodes, "")
+            rows.append(["", indent + "= \(kind.rawValue)", shape(merge.channels, merge.spatial), "0", "0", "0", "0"])
+            return rows
+        }).flatMap { $0 }
         rows.append(["", "total", "", Count.grouped(network.weights), Count.grouped(network.biases),
                      Count.grouped(network.params), network.macs.map(Count.grouped) ?? "-"])
         return TextTable.render(header: ["#", "layer", "out", "weights", "biases", "params", "MACs"], rows: rows,
                                 rightAligned: [3, 4, 5, 6])
+    }
+
+    /// A layer's row, then one row per part (sepconv, deform, se).
+    static func entryRows(_ entry: NetworkCost.Entry, indent: String) -> [[String]] {
+        let cost = entry.cost
+        var rows = [["\(entry.index)", indent + entry.layer.token, shape(entry.channels, entry.spatial),
+                     Count.grouped(cost.weights), Count.grouped(cost.biases), Count.grouped(cost.params),
+                     cost.macs.map(Count.grouped) ?? "-"]]
+        for part in cost.parts {
+            rows.append(["", indent + "  " + part.name, shape(part.outChannels, part.spatial),
+                         Count.grouped(part.weights), Count.grouped(part.biases), Count.grouped(part.weights + part.biases),
+                         part.macs.map(Count.grouped) ?? "-"])
+        }
+        return rows
     }
 
     static func totals(_ network: NetworkCost) -> String {
@@ -168,11 +165,8 @@ enum ParamsCommand {
     // MARK: JSON
 
     static func json(_ network: NetworkCost) -> JSON {
-        func out(_ entry: NetworkCost.Entry) -> JSON {
-            guard let channels = entry.channels else { return .null }
-            return .ints([channels] + (entry.spatial ?? []))
-        }
-        let layers: [JSON] = network.entries.map { entry in
+        func sized(_ channels: Int?, _ spatial: [Int]?) -> JSON { channels.map { .ints([$0] + (spatial ?? [])) } ?? .null }
+        func layer(_ entry: NetworkCost.Entry) -> [(String, JSON)] {
             var pairs: [(String, JSON)] = [
                 ("layer", .string(entry.layer.token)),
                 ("type", .string(entry.layer.type.rawValue)),
@@ -180,7 +174,7 @@ enum ParamsCommand {
                 ("weights", .number(entry.cost.weights)),
                 ("biases", .number(entry.cost.biases)),
                 ("macs", entry.cost.macs.map(JSON.number) ?? .null),
-                ("out", out(entry)),
+                ("out", sized(entry.channels, entry.spatial)),
             ]
             if let sampling = entry.cost.samplingMACs { pairs.append(("sampling_macs", .number(sampling))) }
             if !entry.cost.parts.isEmpty {
@@ -190,8 +184,9 @@ enum ParamsCommand {
                              ("macs", part.macs.map(JSON.number) ?? .null)])
                 })))
             }
-            return .object(pairs)
+            return pairs
         }
+        let branchOut = { (merge: NetworkCost.Merge) -> JSON in .array(merge.branches.map { sized($0.channels, $0.spatial) }) }
         return .object([
             ("params", .number(network.params)),
             ("weights", .number(network.weights)),
@@ -199,12 +194,12 @@ enum ParamsCommand {
             ("macs", network.macs.map(JSON.number) ?? .null),
             ("flops", network.macs.flatMap { try? Checked.mul($0, 2) }.map(JSON.number) ?? .null),
             ("sampling_macs", network.samplingMACs.map(JSON.number) ?? .null),
-            ("layers", .array(layers)),
+            ("layers", .array(network.entries.map { .object(layer($0)) })),
             ("merges", .array(network.merges.map { merge in
-                .object([("kind", .string(merge.kind.rawValue)),
-                         ("branches", .array(merge.branches.map { branch in
-                             branch.channels.map { .ints([$0] + (branch.spatial ?? [])) } ?? .null })),
-                         ("out", merge.channels.map { .ints([$0] + (merge.spatial ?? [])) } ?? .null)])
+                .object([("kind", .string(merge.kind.rawValue)), ("branches", branchOut(merge)), ("out", sized(merge.channels, merge.spatial))])
+            })),
+            ("tree", .tree(network.tree, layer: { layer($1) }, merge: { _, merge in
+                [("branch_out", branchOut(merge)), ("out", sized(merge.channels, merge.spatial))]
             })),
             ("conventions", .object(conventions.map { ($0.0, JSON.string($0.1)) })),
         ])

@@ -31,7 +31,7 @@ enum ReceptiveFieldCommand {
             ]),
             ("OUTPUT", [
                 "-q prints the final receptive field (15, or 15x7 per dimension; the input size, or all, after gap/fc).",
-                "--json prints {\"rf\", \"jump\", \"start\", \"coverage\", \"coverage_per_dim\", \"field\", \"counts\", \"layers\": [...]}; jump and start are numbers, with exact fractions in jump_text and start_text; counts_joint only for joint counts (counts then sums over the other dimensions).",
+                "--json prints {\"rf\", \"jump\", \"start\", \"coverage\", \"coverage_per_dim\", \"field\", \"counts\", \"layers\": [...], \"merges\", \"tree\"}; tree nests the layers and merges as written (a merge holds its \"branches\"); jump and start are numbers, with exact fractions in jump_text and start_text; counts_joint only for joint counts (counts then sums over the other dimensions).",
             ]),
         ],
         examples: [
@@ -89,48 +89,8 @@ enum ReceptiveFieldCommand {
         var header = ["#", "layer"]
         if trace != nil { header.append("out") }
         header += ["ke", "jump", "rf", "start"]
-        var rows: [[String]] = []
-        var notes: [String] = []
-        var mergeIndex = 0
-        let blank = Array(repeating: "", count: header.count - 2)
-        // Indentation grows with nesting only up to `indentLevels`; deeper rows carry their
-        // depth as a number instead (deep nesting would otherwise cost quadratic space).
-        let indents = (0...2 * indentLevels + 2).map { String(repeating: " ", count: 2 * $0) }
-        func indent(_ depth: Int, _ extra: Int = 0) -> String {
-            depth <= indentLevels ? indents[2 * depth + extra] : indents[2 * indentLevels + extra] + "[depth \(depth)] "
-        }
-        func walk(_ nodes: [StackNode], _ depth: Int) {
-            for node in nodes {
-                switch node {
-                case let .layer(index):
-                    let layer = field.layers[index]
-                    var row = ["\(layer.index)", indent(depth) + layer.layer.token]
-                    if let trace { row.append(SizeText.format(trace.layers[index].output, uniform: uniform)) }
-                    let kernels = layer.dims.map { $0.effectiveKernel }
-                    row.append(kernels.allSatisfy { $0 == nil } ? "-" : sizes(kernels.map { $0 ?? 1 }, uniform: uniform))
-                    row += values(layer.dims)
-                    rows.append(row)
-                    notes += self.notes(layer, stack: stack, field: field, uniform: uniform)
-                case let .merge(kind, branches):
-                    let merged = field.merges[mergeIndex]
-                    mergeIndex += 1
-                    rows.append(["", indent(depth) + "\(kind.rawValue) of \(branches.count) branches"] + blank)
-                    for (b, branch) in branches.enumerated() {
-                        rows.append(["", indent(depth, 1) + "branch \(b + 1)" + (branch.isEmpty ? ": identity" : "")] + blank)
-                        walk(branch, depth + 1)
-                    }
-                    var row = ["", indent(depth) + "= \(kind.rawValue) (union)"]
-                    if trace != nil { row.append("") }
-                    row.append("-")
-                    row += values(merged)
-                    rows.append(row)
-                }
-            }
-        }
-        func values(_ dims: [FieldDimension]) -> [String] {
-            [fractions(dims.map(\.jump), uniform: uniform), sizes(dims.map(\.size), uniform: uniform), fractions(dims.map(\.start), uniform: uniform)]
-        }
-        walk(stack.nodes, 0)
+        let rows = tableRows(field, stack: stack, trace: trace, columns: header.count)
+        let notes = field.layers.flatMap { self.notes($0, stack: stack, field: field, uniform: uniform) }
         var lines = TextTable.render(header: header, rows: rows, rightAligned: Set(trace == nil ? [2, 3, 4, 5] : [2, 3, 4, 5, 6]))
         if !notes.isEmpty {
             lines.append("")
@@ -156,6 +116,39 @@ enum ReceptiveFieldCommand {
         }
         lines.append(coverageLine(field, uniform: uniform))
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The table's rows: a row per layer, and per merge a header, its branches and its union.
+    static func tableRows(_ field: ReceptiveField, stack: LayerStack, trace: ShapeTrace?, columns: Int) -> [[String]] {
+        let uniform = stack.isUniform
+        let blank = Array(repeating: "", count: columns - 2)
+        // Indentation grows with nesting only up to `indentLevels`; deeper rows carry their
+        // depth as a number instead (deep nesting would otherwise cost quadratic space).
+        let indents = (0...2 * indentLevels + 2).map { String(repeating: " ", count: 2 * $0) }
+        func indent(_ depth: Int, _ extra: Int = 0) -> String {
+            depth <= indentLevels ? indents[2 * depth + extra] : indents[2 * indentLevels + extra] + "[depth \(depth)] "
+        }
+        func values(_ dims: [FieldDimension]) -> [String] {
+            [fractions(dims.map(\.jump), uniform: uniform), sizes(dims.map(\.size), uniform: uniform), fractions(dims.map(\.start), uniform: uniform)]
+        }
+        return StackTree.reduce(field.tree, layer: { index, layer, depth in
+            var row = ["\(layer.index)", indent(depth) + layer.layer.token]
+            if let trace { row.append(SizeText.format(trace.layers[index].output, uniform: uniform)) }
+            let kernels = layer.dims.map { $0.effectiveKernel }
+            row.append(kernels.allSatisfy { $0 == nil } ? "-" : sizes(kernels.map { $0 ?? 1 }, uniform: uniform))
+            return [row + values(layer.dims)]
+        }, merge: { kind, merged, branches, depth in
+            var rows = [["", indent(depth) + "\(kind.rawValue) of \(branches.count) branches"] + blank]
+            for (b, branch) in branches.enumerated() {
+                rows.append(["", indent(depth, 1) + "branch \(b + 1)" + (branch.isEmpty ? ": identity" : "")] + blank)
+                rows += branch.flatMap { $0 }
+            }
+            var row = ["", indent(depth) + "= \(kind.rawValue) (union)"]
+            if trace != nil { row.append("") }
+            row.append("-")
+            rows.append(row + values(merged))
+            return rows
+        }).flatMap { $0 }
     }
 
     /// Notes on upsampling layers and on layers that read the whole input.
@@ -199,78 +192,72 @@ enum ReceptiveFieldCommand {
         }
     }
 
-    /// One warning per dimension with holes (one in all when alike), naming where they start
-    /// and, when dilations share a factor, the gridding problem.
+    /// One warning per entry of `field.holes` (a dimension with holes, all alike, or the joint
+    /// field), naming where they start and, when dilations share a factor, the gridding problem.
     static func holeWarnings(_ field: ReceptiveField, stack: LayerStack) -> [String] {
-        guard let paths = field.fieldPaths else { return [] }
-        let coverage = paths.coverage
-        func gridding(_ dims: [Int]) -> String {
-            for dim in dims {
-                let dilated = stack.layers.indices.compactMap { i -> (Int, Int)? in
-                    let d = stack.geometry(of: i).dilation[dim]
-                    return d > 1 ? (i + 1, d) : nil
-                }
-                let factor = dilated.map(\.1).reduce(0) { Checked.gcd($0, $1) }
-                if dilated.count > 1 && factor > 1 {
-                    return "; the dilations of layers \(dilated.map { String($0.0) }.joined(separator: ", ")) (d = \(dilated.map { String($0.1) }.joined(separator: ", "))) share the factor \(factor): the gridding problem"
-                }
+        let coverage = field.coverage ?? 1
+        return field.holes.map { holes in
+            var text = "the receptive field has holes: "
+            switch holes.along {
+            case let .joint(shape):
+                let box = shape.map(String.init).joined(separator: "x")
+                text += "coverage \(percent(coverage)), \(holes.reached) of \(holes.positions) positions of the \(box) field reached"
+            case .every:
+                let along = stack.dims == 1 ? "" : " along each dimension"
+                text += "coverage \(percent(coverage)), \(holes.reached) of \(holes.positions) positions reached\(along)"
+            case let .dimension(dim):
+                let along = stack.dims == 1 ? "" : " along \(DimensionNames.label(dim, of: stack.dims))"
+                let share = stack.dims == 1 ? "coverage \(percent(coverage)), " : ""
+                text += "\(share)\(holes.reached) of \(holes.positions) positions reached\(along)"
             }
-            return ""
-        }
-        switch paths {
-        case .whole:
-            return []
-        case let .joint(grid):
-            guard grid.reached < grid.counts.count, let node = field.holesFirstNode else { return [] }
-            let box = grid.shape.map(String.init).joined(separator: "x")
-            return ["the receptive field has holes: coverage \(percent(coverage)), \(grid.reached) of \(grid.counts.count) positions of the \(box) field reached; they first appear at \(place(node, stack: stack))" + gridding(Array(0..<stack.dims))]
-        case let .separable(dims):
-            var warnings: [String] = []
-            let alike = stack.isUniform && dims.allSatisfy { $0 == dims[0] }
-            for (dim, counts) in dims.enumerated() {
-                guard counts.reached < counts.counts.count, let first = field.holesFirstAt[dim] else { continue }
-                let along = stack.dims == 1 ? "" : alike ? " along each dimension" : " along \(DimensionNames.label(dim, of: stack.dims))"
-                let share = alike || stack.dims == 1 ? "coverage \(percent(coverage)), " : ""
-                warnings.append("the receptive field has holes: \(share)\(counts.reached) of \(counts.counts.count) positions reached\(along); they first appear at layer \(first) '\(stack.layers[first - 1].token)'" + gridding([dim]))
-                if alike { break }
+            text += "; they first appear at " + place(holes.firstAt, stack: stack)
+            if let gridding = holes.gridding {
+                text += "; the dilations of layers \(gridding.layers.map(String.init).joined(separator: ", ")) (d = \(gridding.dilations.map(String.init).joined(separator: ", "))) share the factor \(gridding.factor): the gridding problem"
             }
-            return warnings
+            return text
         }
     }
 
-    /// A top-level node for messages: a layer, or the merge ending after its last layer.
-    static func place(_ node: Int, stack: LayerStack) -> String {
-        switch stack.nodes[node] {
+    /// Where holes first appear, for messages: a layer, or the merge ending after its last layer.
+    static func place(_ place: FieldHoles.Place, stack: LayerStack) -> String {
+        switch place {
         case let .layer(index): return "layer \(index + 1) '\(stack.layers[index].token)'"
-        case let .merge(kind, _):
-            let last = stack.nodes[...node].reversed().lazy.compactMap { $0.lastLayerIndex }.first
+        case let .merge(kind, last):
             return "the \(kind.rawValue)" + (last.map { " ending after layer \($0 + 1)" } ?? " at the start")
         }
     }
 
     // MARK: JSON
 
+    static func fractionValues(_ values: [Fraction?]) -> JSON { .array(values.map { $0.map { .double($0.doubleValue) } ?? .null }) }
+    static func fractionTexts(_ values: [Fraction?]) -> JSON { .array(values.map { $0.map { .string($0.description) } ?? .null }) }
+    static func optionalInts(_ values: [Int?]) -> JSON { .array(values.map { $0.map(JSON.number) ?? .null }) }
+
+    /// A layer's object in `layers` and `tree`.
+    static func layerPairs(_ layer: ReceptiveField.LayerField, trace: ShapeTrace?) -> [(String, JSON)] {
+        var pairs: [(String, JSON)] = [
+            ("layer", .string(layer.layer.token)),
+            ("type", .string(layer.layer.type.rawValue)),
+        ]
+        if let trace { pairs.append(("out", .ints(trace.layers[layer.index - 1].output))) }
+        pairs += [
+            ("effective_kernel", optionalInts(layer.dims.map(\.effectiveKernel))),
+            ("span", optionalInts(layer.dims.map(\.span))),
+            ("jump", fractionValues(layer.dims.map(\.jump))),
+            ("jump_text", fractionTexts(layer.dims.map(\.jump))),
+            ("rf", optionalInts(layer.dims.map(\.size))),
+            ("start", fractionValues(layer.dims.map(\.start))),
+            ("start_text", fractionTexts(layer.dims.map(\.start))),
+        ]
+        return pairs
+    }
+
+    /// A merge's object in `merges` and `tree`.
+    static func mergePairs(_ dims: [FieldDimension]) -> [(String, JSON)] {
+        [("jump", fractionValues(dims.map(\.jump))), ("rf", optionalInts(dims.map(\.size))), ("start", fractionValues(dims.map(\.start)))]
+    }
+
     static func json(_ field: ReceptiveField, stack: LayerStack, trace: ShapeTrace?) -> JSON {
-        func fractionValues(_ values: [Fraction?]) -> JSON { .array(values.map { $0.map { .double($0.doubleValue) } ?? .null }) }
-        func fractionTexts(_ values: [Fraction?]) -> JSON { .array(values.map { $0.map { .string($0.description) } ?? .null }) }
-        func optionalInts(_ values: [Int?]) -> JSON { .array(values.map { $0.map(JSON.number) ?? .null }) }
-        let layers: [JSON] = field.layers.map { layer in
-            var pairs: [(String, JSON)] = [
-                ("layer", .string(layer.layer.token)),
-                ("type", .string(layer.layer.type.rawValue)),
-            ]
-            if let trace { pairs.append(("out", .ints(trace.layers[layer.index - 1].output))) }
-            pairs += [
-                ("effective_kernel", optionalInts(layer.dims.map(\.effectiveKernel))),
-                ("span", optionalInts(layer.dims.map(\.span))),
-                ("jump", fractionValues(layer.dims.map(\.jump))),
-                ("jump_text", fractionTexts(layer.dims.map(\.jump))),
-                ("rf", optionalInts(layer.dims.map(\.size))),
-                ("start", fractionValues(layer.dims.map(\.start))),
-                ("start_text", fractionTexts(layer.dims.map(\.start))),
-            ]
-            return .object(pairs)
-        }
         let last = field.final
         let whole = last.contains { $0.size == nil }
         let rf: [Int?] = last.enumerated().map { dim, f in f.size ?? stack.inputSize?[dim] }
@@ -305,11 +292,9 @@ enum ReceptiveFieldCommand {
             ("field", bounds),
             ("counts", counts),
             ("dims", .number(stack.dims)),
-            ("layers", .array(layers)),
-            ("merges", .array(field.merges.map { dims in
-                .object([("jump", fractionValues(dims.map(\.jump))), ("rf", optionalInts(dims.map(\.size))),
-                         ("start", fractionValues(dims.map(\.start)))])
-            })),
+            ("layers", .array(field.layers.map { .object(layerPairs($0, trace: trace)) })),
+            ("merges", .array(field.merges.map { .object(mergePairs($0)) })),
+            ("tree", .tree(field.tree, layer: { layerPairs($1, trace: trace) }, merge: { mergePairs($1) })),
             ("path_rf_smallest", stack.hasBranches ? field.pathFieldRange.map { .ints($0.smallest) } ?? optionalInts(Array(repeating: nil, count: stack.dims)) : .null),
             ("path_rf_largest", stack.hasBranches ? field.pathFieldRange.map { .ints($0.largest) } ?? optionalInts(Array(repeating: nil, count: stack.dims)) : .null),
         ]

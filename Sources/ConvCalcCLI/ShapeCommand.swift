@@ -31,7 +31,7 @@ enum ShapeCommand {
             ]),
             ("OUTPUT", [
                 "-q prints the final output size (28, or 28x26 per dimension); without --in, the formula of in; with --out, the padding as --p takes it (for tconv, the output padding, or p=P,op=N when the padding had to change).",
-                "--json prints {\"out\": [...], \"layers\": [{\"layer\", \"in\", \"out\", ...}]}; sizes are arrays, one number per dimension.",
+                "--json prints {\"out\": [...], \"layers\": [{\"layer\", \"in\", \"out\", ...}], \"merges\", \"tree\"}; sizes are arrays, one number per dimension; tree nests the layers and merges as written (a merge holds its \"branches\").",
                 "Warnings (stderr, exit 0): input rows or columns never read, windows lying entirely in padding.",
             ]),
         ],
@@ -89,37 +89,19 @@ enum ShapeCommand {
 
     // MARK: Numeric
 
+    /// The rows of a nesting depth: four spaces a level.
+    static func indent(_ depth: Int) -> String { String(repeating: "    ", count: depth) }
+
     static func text(_ trace: ShapeTrace, stack: LayerStack) -> String {
         let tokenWidth = trace.layers.map(\.layer.token.count).max() ?? 0
         let uniform = stack.isUniform
-        var mergeIndex = 0
-        func walk(_ nodes: [StackNode], _ indent: String) -> [String] {
-            var lines: [String] = []
-            for node in nodes {
-                switch node {
-                case let .layer(index):
-                    let layer = trace.layers[index]
-                    let sizes = SizeText.format(layer.input, uniform: uniform) + " → " + SizeText.format(layer.output, uniform: uniform)
-                    lines.append(indent + "\(layer.index)  " + TextWrap.pad(layer.layer.token, tokenWidth) + "  " + sizes)
-                    let geometry = stack.geometry(of: index)
-                    let working = layer.steps.map { step -> [String] in
-                        var rows: [String] = []
-                        if let ke = ShapeWorking.effectiveKernel(step) { rows.append(ke) }
-                        if let rule = ShapeWorking.paddingRule(geometry.padding, step, type: geometry.type) { rows.append(rule) }
-                        rows.append(ShapeWorking.output(step, type: geometry.type))
-                        return rows
-                    }
-                    lines += perDimension(working, alike: sameAcrossDimensions(stack, layer.steps), dims: stack.dims).map { indent + $0 }
-                case let .merge(kind, branches):
-                    let merge = trace.merges[mergeIndex]
-                    mergeIndex += 1
-                    lines += mergeLines(kind, branches, input: merge.input, outputs: merge.branchOutputs, output: merge.output,
-                                        uniform: uniform, indent: indent, walk: walk)
-                }
-            }
-            return lines
-        }
-        var lines = walk(stack.nodes, "")
+        let blocks = StackTree.reduce(trace.tree, layer: { index, layer, depth in
+            layerLines(layer, geometry: stack.geometry(of: index), stack: stack, tokenWidth: tokenWidth).map { indent(depth) + $0 }
+        }, merge: { kind, merge, branches, depth in
+            mergeLines(kind, branches.map { $0.flatMap { $0 } }, input: merge.input, outputs: merge.branchOutputs,
+                       output: merge.output, uniform: uniform, indent: indent(depth))
+        })
+        var lines = blocks.flatMap { $0 }
         lines.append("")
         var final = "output: " + SizeText.format(trace.output, uniform: uniform)
         if trace.layers.count > 1 && !stack.hasBranches {
@@ -130,14 +112,30 @@ enum ShapeCommand {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// A merge: a header, each branch's rows (indented, from `walk`), and the merge's result.
-    static func mergeLines(_ kind: MergeKind, _ branches: [[StackNode]], input: [Int]?, outputs: [[Int]]?, output: [Int]?,
-                           uniform: Bool, indent: String, walk: ([StackNode], String) throws -> [String]) rethrows -> [String] {
+    /// One layer's sizes and working.
+    static func layerLines(_ layer: ShapeTrace.LayerTrace, geometry: LayerGeometry, stack: LayerStack, tokenWidth: Int) -> [String] {
+        let uniform = stack.isUniform
+        let sizes = SizeText.format(layer.input, uniform: uniform) + " → " + SizeText.format(layer.output, uniform: uniform)
+        var lines = ["\(layer.index)  " + TextWrap.pad(layer.layer.token, tokenWidth) + "  " + sizes]
+        let working = layer.steps.map { step -> [String] in
+            var rows: [String] = []
+            if let ke = ShapeWorking.effectiveKernel(step) { rows.append(ke) }
+            if let rule = ShapeWorking.paddingRule(geometry.padding, step, type: geometry.type) { rows.append(rule) }
+            rows.append(ShapeWorking.output(step, type: geometry.type))
+            return rows
+        }
+        lines += perDimension(working, alike: sameAcrossDimensions(stack, layer.steps), dims: stack.dims)
+        return lines
+    }
+
+    /// A merge: a header, each branch's rows (already indented one level deeper), and the merge's result.
+    static func mergeLines(_ kind: MergeKind, _ branches: [[String]], input: [Int]?, outputs: [[Int]]?, output: [Int]?,
+                           uniform: Bool, indent: String) -> [String] {
         let from = input.map { ", each from \(SizeText.format($0, uniform: uniform))" } ?? ""
         var lines = [indent + "\(kind.rawValue) of \(branches.count) branches\(from):"]
         for (b, branch) in branches.enumerated() {
             lines.append(indent + "  branch \(b + 1)" + (branch.isEmpty ? ": identity" : ":"))
-            lines += try walk(branch, indent + "    ")
+            lines += branch
         }
         if let outputs, let output {
             let parts = outputs.map { SizeText.format($0, uniform: uniform) }
@@ -150,8 +148,8 @@ enum ShapeCommand {
     }
 
     static func json(_ trace: ShapeTrace, stack: LayerStack, warnings: [String]) -> JSON {
-        let layers: [JSON] = trace.layers.map { layer in
-            .object([
+        func layer(_ layer: ShapeTrace.LayerTrace) -> [(String, JSON)] {
+            [
                 ("layer", .string(layer.layer.token)),
                 ("type", .string(layer.layer.type.rawValue)),
                 ("in", .ints(layer.input)),
@@ -160,16 +158,19 @@ enum ShapeCommand {
                 ("stride", .ints(layer.steps.map(\.stride))),
                 ("padding", .array(layer.steps.map { .ints([$0.pad.before, $0.pad.after]) })),
                 ("ceil_dropped", .bool(layer.steps.contains { $0.ceilDropped })),
-            ])
+            ]
         }
         return .object([
             ("out", .ints(trace.output)),
             ("in", .ints(stack.inputSize ?? [])),
             ("dims", .number(stack.dims)),
-            ("layers", .array(layers)),
+            ("layers", .array(trace.layers.map { .object(layer($0)) })),
             ("merges", .array(trace.merges.map { merge in
                 .object([("kind", .string(merge.kind.rawValue)), ("in", .ints(merge.input)),
                          ("branches", .array(merge.branchOutputs.map { .ints($0) })), ("out", .ints(merge.output))])
+            })),
+            ("tree", .tree(trace.tree, layer: { layer($1) }, merge: { _, merge in
+                [("in", .ints(merge.input)), ("branch_out", .array(merge.branchOutputs.map { .ints($0) })), ("out", .ints(merge.output))]
             })),
             ("warnings", .array(warnings.map { .string($0) })),
         ])
@@ -196,50 +197,53 @@ enum ShapeCommand {
             let shown = stack.isUniform && texts.allSatisfy({ $0 == texts[0] }) ? [texts[0]] : texts
             return CommandResult(output: shown.joined(separator: ", ") + "\n")
         case .json:
-            var layers: [JSON] = []
-            for index in stack.layers.indices {
-                let geometry = stack.geometry(of: index)
-                let formulas = try allDims.map { try geometry.formula($0)?.formula.render(variable: "in") }
-                let keep = try allDims.map { try ShapeWorking.keepingPadding(geometry, dim: $0) }
-                layers.append(.object([
-                    ("layer", .string(stack.layers[index].token)),
-                    ("type", .string(stack.layers[index].type.rawValue)),
-                    ("in", .null),
-                    ("out", .null),
-                    ("formula", .array(formulas.map { $0.map(JSON.string) ?? .null })),
-                    ("effective_kernel", .ints(try allDims.map { try geometry.effectiveKernel($0) })),
-                    ("keep_size", .array(keep.map { $0.map(JSON.string) ?? .null })),
-                    ("min_in", .array(allDims.map { LayerGeometry.minimumInput([geometry], dim: $0).map(JSON.number) ?? .null })),
-                ]))
-            }
-            let object = JSON.object([
-                ("out", .null),
-                ("formula", .array(composed.map { $0.map { .string($0.render(variable: "in")) } ?? .null })),
-                ("min_in", .array(minimum.map { $0.map(JSON.number) ?? .null })),
-                ("dims", .number(stack.dims)),
-                ("layers", .array(layers)),
-            ])
-            return CommandResult(output: object.text + "\n")
+            return CommandResult(output: try symbolicJSON(stack, composed: composed, minimum: minimum).text + "\n")
         case .text:
-            break
+            return CommandResult(output: try symbolicText(stack, composed: composed, minimum: minimum))
         }
-        func walk(_ nodes: [StackNode], _ indent: String) throws -> [String] {
-            var lines: [String] = []
-            for node in nodes {
-                switch node {
-                case let .layer(index):
-                    lines += try symbolicLayer(stack, index).map { indent + $0 }
-                case let .merge(kind, branches):
-                    lines += try mergeLines(kind, branches, input: nil, outputs: nil, output: nil, uniform: stack.isUniform,
-                                            indent: indent, walk: walk)
-                }
-            }
-            return lines
+    }
+
+    /// Per layer (in the stack's tree shape), what `make` gives for it; merges carry nothing.
+    static func perLayer<T>(_ stack: LayerStack, _ make: (Int) throws -> T) rethrows -> [StackResult<T, Void>] {
+        try StackTree.fold(stack.nodes, from: (), layer: { index, _ in (try make(index), ()) }, merge: { _, _, _ in ((), ()) }).results
+    }
+
+    static func symbolicJSON(_ stack: LayerStack, composed: [SizeFormula?], minimum: [Int?]) throws -> JSON {
+        let allDims = Array(0..<stack.dims)
+        let tree = try perLayer(stack) { index -> [(String, JSON)] in
+            let geometry = stack.geometry(of: index)
+            let formulas = try allDims.map { try geometry.formula($0)?.formula.render(variable: "in") }
+            let keep = try allDims.map { try ShapeWorking.keepingPadding(geometry, dim: $0) }
+            return [
+                ("layer", .string(stack.layers[index].token)),
+                ("type", .string(stack.layers[index].type.rawValue)),
+                ("in", .null),
+                ("out", .null),
+                ("formula", .array(formulas.map { $0.map(JSON.string) ?? .null })),
+                ("effective_kernel", .ints(try allDims.map { try geometry.effectiveKernel($0) })),
+                ("keep_size", .array(keep.map { $0.map(JSON.string) ?? .null })),
+                ("min_in", .array(allDims.map { LayerGeometry.minimumInput([geometry], dim: $0).map(JSON.number) ?? .null })),
+            ]
         }
-        var lines = try walk(stack.nodes, "")
+        return .object([
+            ("out", .null),
+            ("formula", .array(composed.map { $0.map { .string($0.render(variable: "in")) } ?? .null })),
+            ("min_in", .array(minimum.map { $0.map(JSON.number) ?? .null })),
+            ("dims", .number(stack.dims)),
+            ("layers", .array(StackTree.layerValues(tree).map { .object($0) })),
+            ("tree", .tree(tree, layer: { $1 }, merge: { _, _ in [] })),
+        ])
+    }
+
+    static func symbolicText(_ stack: LayerStack, composed: [SizeFormula?], minimum: [Int?]) throws -> String {
+        let tree = try perLayer(stack) { try symbolicLayer(stack, $0) }
+        var lines = StackTree.reduce(tree, layer: { _, rows, depth in rows.map { indent(depth) + $0 } }, merge: { kind, _, branches, depth in
+            mergeLines(kind, branches.map { $0.flatMap { $0 } }, input: nil, outputs: nil, output: nil,
+                       uniform: stack.isUniform, indent: indent(depth))
+        }).flatMap { $0 }
         if stack.layers.count > 1 {
             lines.append("")
-            let texts = allDims.map { dim -> String in
+            let texts = (0..<stack.dims).map { dim -> String in
                 var text = composed[dim].map { "out = " + $0.render(variable: "in") }
                     ?? "no single formula (a ceil-mode pool, or an upsampling after a stride): apply the layers in turn"
                 if let minimum = minimum[dim], minimum > 1 { text += ", valid for in ≥ \(minimum)" }
@@ -253,7 +257,7 @@ enum ShapeCommand {
         }
         lines.append("")
         lines.append("give --in SIZE for numbers")
-        return CommandResult(output: lines.joined(separator: "\n") + "\n")
+        return lines.joined(separator: "\n") + "\n"
     }
 
     /// One layer's formula of `in`, effective kernel, validity and size-keeping padding.
@@ -303,84 +307,109 @@ enum ShapeCommand {
         }
         let geometry = stack.geometry(of: index)
         let token = stack.layers[index].token
-        var solutions: [PaddingSolution] = []
-        for dim in 0..<stack.dims {
-            do {
-                solutions.append(try PaddingSolver.solve(geometry, dim: dim, input: layerInput[dim], target: wanted[dim],
-                                                         alike: uniform && Set(layerInput).count == 1))
-            } catch let error as UserFacingError {
-                throw LayerContextError(index: index + 1, token: token, underlying: error)
+        let solutions: [PaddingSolution]
+        do {
+            solutions = try (0..<stack.dims).map { dim in
+                try PaddingSolver.solve(geometry, dim: dim, input: layerInput[dim], target: wanted[dim],
+                                        alike: uniform && Set(layerInput).count == 1)
             }
+        } catch let error as UserFacingError {
+            throw LayerContextError(index: index + 1, token: token, underlying: error)
         }
-        let isTransposed = geometry.rule == .transposed
-        let pads = solutions.map(\.pad)
-        let outputPaddings = solutions.map { solution -> Int in
-            if case let .outputPadding(op, _, _) = solution { return op }
-            return 0
-        }
-        let paddingChanged = solutions.contains { if case .outputPadding(_, _, true) = $0 { return true } else { return false } }
-        let paddingText = SizeText.padding(pads, uniform: true)   // one value serves every dimension
-        let opText = SizeText.format(outputPaddings, uniform: uniform)
+        let answer = PaddingAnswer(index: index, token: token, geometry: geometry, input: layerInput, wanted: wanted,
+                                   uniform: uniform, solutions: solutions)
         switch style {
-        case .quiet:
-            if isTransposed {
-                return CommandResult(output: (paddingChanged ? "p=\(paddingText),op=\(opText)" : opText) + "\n")
+        case .quiet: return CommandResult(output: answer.quiet + "\n")
+        case .json: return CommandResult(output: answer.json.text + "\n")
+        case .text: return CommandResult(output: try answer.text())
+        }
+    }
+
+    /// The padding (or output padding) of the last layer that gives the wanted size, per dimension.
+    struct PaddingAnswer {
+        var index: Int
+        var token: String
+        var geometry: LayerGeometry
+        var input: [Int]
+        var wanted: [Int]
+        var uniform: Bool
+        var solutions: [PaddingSolution]
+
+        var isTransposed: Bool { geometry.rule == .transposed }
+        var pads: [PadPair] { solutions.map(\.pad) }
+        var outputPaddings: [Int] {
+            solutions.map { solution -> Int in
+                if case let .outputPadding(op, _, _) = solution { return op }
+                return 0
             }
-            return CommandResult(output: paddingText + "\n")
-        case .json:
-            let object = JSON.object([
+        }
+        var paddingChanged: Bool { solutions.contains { if case .outputPadding(_, _, true) = $0 { return true } else { return false } } }
+        var paddingText: String { SizeText.padding(pads, uniform: true) }   // one value serves every dimension
+        var opText: String { SizeText.format(outputPaddings, uniform: uniform) }
+
+        /// `-q`: the padding as --p takes it; for tconv the output padding, or p=P,op=N when the padding had to change.
+        var quiet: String {
+            guard isTransposed else { return paddingText }
+            return paddingChanged ? "p=\(paddingText),op=\(opText)" : opText
+        }
+
+        var json: JSON {
+            .object([
                 ("layer", .string(token)),
-                ("in", .ints(layerInput)),
+                ("in", .ints(input)),
                 ("out", .ints(wanted)),
                 ("padding", .array(pads.map { .ints([$0.before, $0.after]) })),
                 ("symmetric", .bool(pads.allSatisfy(\.isSymmetric))),
                 ("output_padding", isTransposed ? .ints(outputPaddings) : .null),
                 ("padding_changed", .bool(paddingChanged)),
             ])
-            return CommandResult(output: object.text + "\n")
-        case .text:
-            break
         }
-        var lines = ["\(index + 1)  \(token)   in \(SizeText.format(layerInput, uniform: uniform)) → wanted out \(SizeText.format(wanted, uniform: uniform))"]
-        var perDimensionRows: [[String]] = []
-        for dim in 0..<stack.dims {
-            let solved = geometry.replacingPadding(with: pads[dim], dim: dim)
-            var rows: [String] = []
-            let ke = try geometry.effectiveKernel(dim), s = geometry.stride[dim], n = layerInput[dim]
-            switch solutions[dim] {
-            case let .symmetric(pad, totals), let .asymmetricOnly(pad, totals):
-                let opening = geometry.ceilMode ? "⌈(\(n) + P − \(ke))/\(s)⌉ + 1" : "⌊(\(n) + P − \(ke))/\(s)⌋ + 1"
-                let range = totals.lowerBound == totals.upperBound ? "P = \(totals.lowerBound)" : "P = \(totals.lowerBound) to \(totals.upperBound)"
-                rows.append("\(opening) = \(wanted[dim]) for total padding \(range)")
-                if pad.isSymmetric {
-                    rows.append("padding: p=\(pad.before) (\(pad.before) before, \(pad.after) after)")
-                } else {
-                    rows.append("only asymmetric padding works: p=\(pad) (\(pad.before) before, \(pad.after) after; TensorFlow's 'same' also puts the extra one after)")
-                }
-            case let .outputPadding(op, pad, changed):
-                if changed {
-                    let given = try geometry.padPair(dim, input: n)
-                    let needed = wanted[dim] - ((n - 1) * s - given.before - given.after + ke)
-                    rows.append("with p=\(given) the output padding would have to be \(needed), but 0 ≤ op < max(s, d) = \(max(s, geometry.dilation[dim]))")
-                    rows.append("use p=\(pad) with op=\(op)")
-                } else {
-                    rows.append("(\(n) − 1)·\(s) − \(pad.before) − \(pad.after) + \(ke) + op = \(wanted[dim]) → op = \(op)")
-                    rows.append("output padding: op=\(op)")
-                }
+
+        func text() throws -> String {
+            let dims = geometry.dims
+            var lines = ["\(index + 1)  \(token)   in \(SizeText.format(input, uniform: uniform)) → wanted out \(SizeText.format(wanted, uniform: uniform))"]
+            let perDimensionRows = try (0..<dims).map { dim in
+                try ShapeCommand.solutionRows(geometry, solutions[dim], dim: dim, input: input[dim], wanted: wanted[dim],
+                                              outputPadding: outputPaddings[dim])
             }
-            var check = solved
-            if isTransposed { check = check.replacingOutputPadding(with: outputPaddings[dim], dim: dim) }
-            let step = try check.step(dim, input: n)
-            rows.append("check: " + ShapeWorking.output(step, type: geometry.type))
-            perDimensionRows.append(rows)
+            lines += ShapeCommand.perDimension(perDimensionRows, alike: uniform && solutions.allSatisfy { $0 == solutions[0] }, dims: dims)
+            lines.append("")
+            let use = !isTransposed ? "--p \(paddingText)" : paddingChanged ? "--p \(paddingText) --op \(opText)" : "--op \(opText)"
+            return (lines + ["use: " + use]).joined(separator: "\n") + "\n"
         }
-        lines += perDimension(perDimensionRows, alike: uniform && solutions.allSatisfy { $0 == solutions[0] }, dims: stack.dims)
-        lines.append("")
-        if isTransposed {
-            lines.append(paddingChanged ? "use: --p \(paddingText) --op \(opText)" : "use: --op \(opText)")
-        } else {
-            lines.append("use: --p \(paddingText)")
+    }
+
+    /// One dimension's working for `--out`: the equation, the padding found, and the check.
+    static func solutionRows(_ geometry: LayerGeometry, _ solution: PaddingSolution, dim: Int, input n: Int, wanted: Int,
+                             outputPadding: Int) throws -> [String] {
+        let solved = geometry.replacingPadding(with: solution.pad, dim: dim)
+        var rows: [String] = []
+        let ke = try geometry.effectiveKernel(dim), s = geometry.stride[dim]
+        switch solution {
+        case let .symmetric(pad, totals), let .asymmetricOnly(pad, totals):
+            let opening = geometry.ceilMode ? "⌈(\(n) + P − \(ke))/\(s)⌉ + 1" : "⌊(\(n) + P − \(ke))/\(s)⌋ + 1"
+            let range = totals.lowerBound == totals.upperBound ? "P = \(totals.lowerBound)" : "P = \(totals.lowerBound) to \(totals.upperBound)"
+            rows.append("\(opening) = \(wanted) for total padding \(range)")
+            if pad.isSymmetric {
+                rows.append("padding: p=\(pad.before) (\(pad.before) before, \(pad.after) after)")
+            } else {
+                rows.append("only asymmetric padding works: p=\(pad) (\(pad.before) before, \(pad.after) after; TensorFlow's 'same' also puts the extra one after)")
+            }
+        case let .outputPadding(op, pad, changed):
+            if changed {
+                let given = try geometry.padPair(dim, input: n)
+                let needed = wanted - ((n - 1) * s - given.before - given.after + ke)
+                rows.append("with p=\(given) the output padding would have to be \(needed), but 0 ≤ op < max(s, d) = \(max(s, geometry.dilation[dim]))")
+                rows.append("use p=\(pad) with op=\(op)")
+            } else {
+                rows.append("(\(n) − 1)·\(s) − \(pad.before) − \(pad.after) + \(ke) + op = \(wanted) → op = \(op)")
+                rows.append("output padding: op=\(op)")
+            }
         }
-        return CommandResult(output: lines.joined(separator: "\n") + "\n")
+        var check = solved
+        if geometry.rule == .transposed { check = check.replacingOutputPadding(with: outputPadding, dim: dim) }
+        let step = try check.step(dim, input: n)
+        rows.append("check: " + ShapeWorking.output(step, type: geometry.type))
+        return rows
     }
 }

@@ -95,33 +95,27 @@ enum ShapeWorking {
         }
     }
 
-    /// The padding that keeps the size (stride 1), gives ⌈in/s⌉ (stride > 1) or s·in (tconv).
+    /// The padding that keeps the size (stride 1), gives ⌈in/s⌉ (stride > 1) or s·in (tconv),
+    /// as `PaddingSolver.keeping` finds it.
     static func keepingPadding(_ geometry: LayerGeometry, dim: Int) throws -> String? {
-        let s = geometry.stride[dim], ke = try geometry.effectiveKernel(dim)
-        switch geometry.rule {
-        case .window:
-            guard s == 1 else {
-                return "no padding keeps the size at stride \(s); p=same gives out = ⌈in/\(s)⌉ (total padding ke − s = \(ke - s) when s divides in\(ke < s ? ", else less" : ""))"
-            }
-            let total = ke - 1
-            var text: String
-            if total % 2 == 0 {
-                text = "p=\(total / 2) keeps out = in"
-            } else {
-                text = "only asymmetric padding keeps out = in: p=\(total / 2):\(total - total / 2) (total \(total); p=same puts the extra one after, as TensorFlow and PyTorch do)"
-            }
-            if geometry.type.isPool && total - total / 2 > geometry.kernel[dim] / 2 {
-                text += ", beyond PyTorch's pool limit ⌊k/2⌋ = \(geometry.kernel[dim] / 2)"
-            }
+        guard let keeping = try PaddingSolver.keeping(geometry, dim: dim) else { return nil }
+        switch keeping {
+        case let .strided(s, sameTotal):
+            return "no padding keeps the size at stride \(s); p=same gives out = ⌈in/\(s)⌉ (total padding ke − s = \(sameTotal) when s divides in\(sameTotal < 0 ? ", else less" : ""))"
+        case let .window(pad, poolLimit):
+            var text = pad.isSymmetric
+                ? "p=\(pad.before) keeps out = in"
+                : "only asymmetric padding keeps out = in: p=\(pad.before):\(pad.after) (total \(pad.before + pad.after); p=same puts the extra one after, as TensorFlow and PyTorch do)"
+            if let poolLimit { text += ", beyond PyTorch's pool limit ⌊k/2⌋ = \(poolLimit)" }
             return text
-        case .transposed:
-            let target = s == 1 ? "keeps out = in" : "gives out = \(s)·in"
-            let total = ke - s + geometry.outputPadding[dim]
-            if total < 0 { return "p=0 with op=\(s - ke) \(target)" }
-            if total % 2 == 0 { return "p=\(total / 2) \(target)" }
-            return "only asymmetric padding \(target): p=\(total / 2):\(total - total / 2) (or op=\(geometry.outputPadding[dim] + 1) with p=\((total + 1) / 2) when op < max(s, d) allows)"
-        default:
-            return nil
+        case let .transposedOutputPadding(op, s):
+            return "p=0 with op=\(op) \(transposedTarget(s))"
+        case let .transposed(pad, s, alternative):
+            guard let alternative else { return "p=\(pad.before) \(transposedTarget(s))" }
+            return "only asymmetric padding \(transposedTarget(s)): p=\(pad.before):\(pad.after) (or op=\(alternative) with p=\(pad.after) when op < max(s, d) allows)"
         }
     }
+
+    /// What size-keeping padding achieves for a tconv of stride `s`.
+    static func transposedTarget(_ s: Int) -> String { s == 1 ? "keeps out = in" : "gives out = \(s)·in" }
 }

@@ -90,12 +90,12 @@ public struct NetworkCost: Sendable {
         public var spatial: [Int]?
     }
 
+    /// Every layer's entry and merge's result, in the stack's tree shape.
+    public var tree: [StackResult<Entry, Merge>]
     /// Every layer, in the order written (inside branches too).
     public var entries: [Entry]
     /// Every merge, in the order its `add`/`concat` is written.
     public var merges: [Merge]
-    /// The stack's tree: `.layer(i)` is `entries[i]`.
-    public var nodes: [StackNode]
     public var weights: Int
     public var biases: Int
     public var params: Int
@@ -104,65 +104,67 @@ public struct NetworkCost: Sendable {
     public var samplingMACs: Int?
 
     public init(stack: LayerStack) throws {
-        var entries: [Entry] = []
-        var merges: [Merge] = []
+        var lastLayer = 0   // the layer a merge ends after, for messages
         var (weights, biases, macs, sampling): (Int, Int, Int?, Int?) = (0, 0, 0, nil)
-        func walk(_ nodes: [StackNode], _ channels: Int?, _ spatial: [Int]?) throws -> (Int?, [Int]?) {
-            var (channels, spatial) = (channels, spatial)
-            for node in nodes {
-                switch node {
-                case let .layer(index):
-                    let layer = stack.layers[index]
-                    do {
-                        let geometry = try stack.geometry(of: index).resolvingPadding(input: spatial)
-                        // gap and fc end at 1×1 whatever comes in, so what follows them is known without --in.
-                        let outSpatial = try spatial.map { input in try (0..<stack.dims).map { try geometry.step($0, input: input[$0]).output } }
-                            ?? (layer.type.isGlobal ? Array(repeating: 1, count: stack.dims) : nil)
-                        let (cost, outChannels) = try LayerCost.of(layer, geometry: geometry, bias: stack.hasBias(index),
-                                                                   channels: channels, input: spatial, output: outSpatial)
-                        weights = try Checked.add(weights, cost.weights)
-                        biases = try Checked.add(biases, cost.biases)
-                        if let m = macs, let c = cost.macs { macs = try Checked.add(m, c) } else { macs = nil }
-                        if let s = cost.samplingMACs { sampling = try Checked.add(sampling ?? 0, s) }
-                        entries.append(Entry(index: index + 1, layer: layer, cost: cost, channels: outChannels, spatial: outSpatial))
-                        (channels, spatial) = (outChannels, outSpatial)
-                    } catch let error as UserFacingError {
-                        throw LayerContextError(index: index + 1, token: layer.token, underlying: error)
-                    }
-                case let .merge(kind, branches):
-                    let slot = merges.count
-                    merges.append(Merge(kind: kind, branches: [], channels: nil, spatial: nil))
-                    let outputs = try branches.map { try walk($0, channels, spatial) }
-                    let after = entries.last?.index ?? 0
-                    for (b, output) in outputs.enumerated() where b > 0 {
-                        let sameSize = output.1 == outputs[0].1
-                        let sameChannels = output.0 == nil || outputs[0].0 == nil || output.0 == outputs[0].0
-                        if !sameSize || (kind == .add && !sameChannels) {
-                            throw CostError.branchMismatch(kind: kind.rawValue, after: after, branch: b + 1,
-                                                           first: NetworkCost.shape(outputs[0]), other: NetworkCost.shape(output))
-                        }
-                    }
-                    let merged: Int?
-                    if kind == .add {
-                        merged = outputs[0].0
-                    } else {
-                        merged = outputs.allSatisfy { $0.0 != nil } ? try Checked.sum(outputs.map { $0.0! }) : nil
-                    }
-                    merges[slot] = Merge(kind: kind, branches: outputs.map { (channels: $0.0, spatial: $0.1) }, channels: merged, spatial: outputs[0].1)
-                    (channels, spatial) = (merged, outputs[0].1)
-                }
+        let start: (channels: Int?, spatial: [Int]?) = (stack.inputChannels, stack.inputSize)
+        tree = try StackTree.fold(stack.nodes, from: start, layer: { index, current in
+            let entry = try NetworkCost.entry(stack, index, channels: current.channels, spatial: current.spatial)
+            do {
+                weights = try Checked.add(weights, entry.cost.weights)
+                biases = try Checked.add(biases, entry.cost.biases)
+                if let m = macs, let c = entry.cost.macs { macs = try Checked.add(m, c) } else { macs = nil }
+                if let s = entry.cost.samplingMACs { sampling = try Checked.add(sampling ?? 0, s) }
+            } catch let error as UserFacingError {
+                throw LayerContextError(index: index + 1, token: entry.layer.token, underlying: error)
             }
-            return (channels, spatial)
-        }
-        _ = try walk(stack.nodes, stack.inputChannels, stack.inputSize)
-        self.entries = entries
-        self.merges = merges
-        self.nodes = stack.nodes
+            lastLayer = entry.index
+            return (entry, (entry.channels, entry.spatial))
+        }, merge: { kind, _, outputs in
+            let merge = try NetworkCost.merge(kind, outputs, after: lastLayer)
+            return (merge, (merge.channels, merge.spatial))
+        }).results
+        entries = StackTree.layerValues(tree)
+        merges = StackTree.mergeValues(tree)
         self.weights = weights
         self.biases = biases
         self.params = try Checked.add(weights, biases)
         self.macs = macs
         self.samplingMACs = sampling
+    }
+
+    /// Layer `index` on `channels` × `spatial`: its cost and output.
+    static func entry(_ stack: LayerStack, _ index: Int, channels: Int?, spatial: [Int]?) throws -> Entry {
+        let layer = stack.layers[index]
+        do {
+            let geometry = try stack.geometry(of: index).resolvingPadding(input: spatial)
+            // gap and fc end at 1×1 whatever comes in, so what follows them is known without --in.
+            let outSpatial = try spatial.map { input in try (0..<stack.dims).map { try geometry.step($0, input: input[$0]).output } }
+                ?? (layer.type.isGlobal ? Array(repeating: 1, count: stack.dims) : nil)
+            let (cost, outChannels) = try LayerCost.of(layer, geometry: geometry, bias: stack.hasBias(index),
+                                                       channels: channels, input: spatial, output: outSpatial)
+            return Entry(index: index + 1, layer: layer, cost: cost, channels: outChannels, spatial: outSpatial)
+        } catch let error as UserFacingError {
+            throw LayerContextError(index: index + 1, token: layer.token, underlying: error)
+        }
+    }
+
+    /// A merge of the branches' `outputs` (channels, spatial), checked to fit together.
+    static func merge(_ kind: MergeKind, _ outputs: [(channels: Int?, spatial: [Int]?)], after: Int) throws -> Merge {
+        for (b, output) in outputs.enumerated() where b > 0 {
+            let sameSize = output.spatial == outputs[0].spatial
+            let sameChannels = output.channels == nil || outputs[0].channels == nil || output.channels == outputs[0].channels
+            if !sameSize || (kind == .add && !sameChannels) {
+                throw CostError.branchMismatch(kind: kind.rawValue, after: after, branch: b + 1,
+                                               first: NetworkCost.shape(outputs[0]), other: NetworkCost.shape(output))
+            }
+        }
+        let merged: Int?
+        if kind == .add {
+            merged = outputs[0].channels
+        } else {
+            merged = outputs.allSatisfy { $0.channels != nil } ? try Checked.sum(outputs.map { $0.channels! }) : nil
+        }
+        return Merge(kind: kind, branches: outputs, channels: merged, spatial: outputs[0].spatial)
     }
 
     /// `64×56×56`, `64` or `?` for messages.

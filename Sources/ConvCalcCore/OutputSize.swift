@@ -320,6 +320,8 @@ public struct ShapeTrace: Sendable {
         public var output: [Int]
     }
 
+    /// Every layer's and merge's trace, in the stack's tree shape.
+    public var tree: [StackResult<LayerTrace, MergeTrace>]
     /// Every layer, in the order written (inside branches too).
     public var layers: [LayerTrace]
     /// Every merge, in the order its `add`/`concat` is written.
@@ -331,34 +333,21 @@ public struct ShapeTrace: Sendable {
     /// - Throws: `LayerContextError` naming the layer whose output would be below 1 or
     ///   overflow; `ShapeError.branchMismatch` when the branches of a merge disagree.
     public init(stack: LayerStack, input: [Int]) throws {
-        var traces: [LayerTrace] = []
-        var merges: [MergeTrace] = []
-        func walk(_ nodes: [StackNode], _ input: [Int]) throws -> [Int] {
-            var current = input
-            for node in nodes {
-                switch node {
-                case let .layer(index):
-                    let trace = try ShapeTrace.layer(stack, index, current)
-                    traces.append(trace)
-                    current = trace.output
-                case let .merge(kind, branches):
-                    let slot = merges.count
-                    merges.append(MergeTrace(kind: kind, input: current, branchOutputs: [], output: current))
-                    let outputs = try branches.map { try walk($0, current) }
-                    for (b, size) in outputs.enumerated() where size != outputs[0] {
-                        throw ShapeError.branchMismatch(kind: kind.rawValue, first: outputs[0], other: size, branch: b + 1,
-                                                        after: traces.last.map(\.index) ?? 0)
-                    }
-                    merges[slot].branchOutputs = outputs
-                    merges[slot].output = outputs[0]
-                    current = outputs[0]
-                }
+        var lastLayer = 0   // the layer a merge ends after, for messages
+        let folded = try StackTree.fold(stack.nodes, from: input, layer: { index, current in
+            let trace = try ShapeTrace.layer(stack, index, current)
+            lastLayer = trace.index
+            return (trace, trace.output)
+        }, merge: { kind, current, outputs in
+            for (b, size) in outputs.enumerated() where size != outputs[0] {
+                throw ShapeError.branchMismatch(kind: kind.rawValue, first: outputs[0], other: size, branch: b + 1, after: lastLayer)
             }
-            return current
-        }
-        output = try walk(stack.nodes, input)
-        layers = traces
-        self.merges = merges
+            return (MergeTrace(kind: kind, input: current, branchOutputs: outputs, output: outputs[0]), outputs[0])
+        })
+        tree = folded.results
+        output = folded.output
+        layers = StackTree.layerValues(tree)
+        merges = StackTree.mergeValues(tree)
     }
 
     static func layer(_ stack: LayerStack, _ index: Int, _ current: [Int]) throws -> LayerTrace {

@@ -116,6 +116,47 @@ public enum PaddingSolver {
     }
 }
 
+/// The padding that keeps a layer's size (stride 1), gives ⌈in/s⌉ (windows at stride > 1)
+/// or s·in (tconv), whatever the input size.
+public enum KeepingPadding: Equatable, Sendable {
+    /// A window layer at stride > 1: no padding keeps the size; `same` gives ⌈in/s⌉, with total
+    /// padding `sameTotal` = ke − s when s divides in (less otherwise when negative).
+    case strided(stride: Int, sameTotal: Int)
+    /// A window layer at stride 1: this padding keeps out = in (asymmetric when the total
+    /// ke − 1 is odd); `poolLimit` is PyTorch's ⌊k/2⌋ for pools when the padding exceeds it.
+    case window(PadPair, poolLimit: Int?)
+    /// tconv: this padding keeps out = in (s = 1) or gives s·in; when asymmetric, output
+    /// padding `alternativeOutputPadding` with symmetric padding `pad.after` also works when op < max(s, d).
+    case transposed(PadPair, stride: Int, alternativeOutputPadding: Int?)
+    /// tconv whose ke < s: no padding, and this output padding.
+    case transposedOutputPadding(Int, stride: Int)
+}
+
+extension PaddingSolver {
+    /// The padding that keeps the size along `dim` (`KeepingPadding`); nil for layers without padding.
+    ///
+    /// Windows: total ke − 1 at stride 1. tconv: total ke − s + op, since
+    /// (in − 1)·s − P + ke + op = s·in exactly when P = ke − s + op.
+    public static func keeping(_ geometry: LayerGeometry, dim: Int) throws -> KeepingPadding? {
+        let s = geometry.stride[dim], ke = try geometry.effectiveKernel(dim)
+        switch geometry.rule {
+        case .window:
+            guard s == 1 else { return .strided(stride: s, sameTotal: ke - s) }
+            let total = ke - 1
+            let pad = PadPair(total / 2, total - total / 2)
+            let limit = geometry.kernel[dim] / 2
+            return .window(pad, poolLimit: geometry.type.isPool && pad.after > limit ? limit : nil)
+        case .transposed:
+            let total = ke - s + geometry.outputPadding[dim]
+            if total < 0 { return .transposedOutputPadding(s - ke, stride: s) }
+            let pad = PadPair(total / 2, total - total / 2)
+            return .transposed(pad, stride: s, alternativeOutputPadding: pad.isSymmetric ? nil : geometry.outputPadding[dim] + 1)
+        default:
+            return nil
+        }
+    }
+}
+
 extension LayerGeometry {
     /// The same layer with `pad` along `dim` (other dimensions keep theirs, resolved for size 1 when named).
     public func replacingPadding(with pad: PadPair, dim: Int) -> LayerGeometry {

@@ -275,6 +275,9 @@ public struct ReceptiveField: Sendable {
         public var dims: [FieldDimension]
     }
 
+    /// Every layer's and merge's field, in the stack's tree shape.
+    public var tree: [StackResult<LayerField, [FieldDimension]>]
+    /// Every layer, in the order written.
     public var layers: [LayerField]
     /// Every merge in the order written: the field of its output per dimension (the union
     /// of its branches' fields).
@@ -294,6 +297,9 @@ public struct ReceptiveField: Sendable {
     public var holesFirstAt: [Int?]
     /// The top-level node (index into `stack.nodes`) after which the field first has holes.
     public var holesFirstNode: Int?
+    /// The holes in the field, one entry per dimension with holes (one for all when the
+    /// dimensions are alike, one for the joint field); empty when every position is reached.
+    public var holes: [FieldHoles] = []
     /// Whether the paths could be counted (false: too large to count; `reason` says why).
     public var pathsComputed: Bool { fieldPaths != nil }
     public var pathsSkippedReason: String?
@@ -313,8 +319,29 @@ public struct ReceptiveField: Sendable {
     ///   depends on it at strides above 1; unknown, the stride is taken to divide the input).
     public init(stack: LayerStack, inputs: [[Int]]? = nil) throws {
         let chain = try stack.layers.indices.map { try stack.geometry(of: $0).resolvingPadding(input: inputs?[$0]) }
-        var fields = [[FieldDimension]](repeating: [], count: stack.layers.count)
-        var mergeFields: [[FieldDimension]] = []
+        let folded = try ReceptiveField.fields(stack, chain: chain)
+        tree = folded.tree
+        layers = StackTree.layerValues(tree)
+        merges = StackTree.mergeValues(tree)
+        final = folded.final
+
+        // The smallest and largest single path: follow the set of distinct per-path states.
+        pathFieldRange = stack.hasBranches ? ReceptiveField.pathRange(stack.nodes, chain: chain, dims: stack.dims) : nil
+
+        holesFirstAt = Array(repeating: nil, count: stack.dims)
+        do {
+            let scan = try ReceptiveField.scanPaths(stack, chain: chain)
+            (fieldPaths, holesFirstAt, holesFirstNode) = (scan.paths, scan.firstAt, scan.firstNode)
+        } catch let error as FieldError {
+            pathsSkippedReason = error.message
+            fieldPaths = nil
+        }
+        holes = ReceptiveField.holes(fieldPaths, firstAt: holesFirstAt, firstNode: holesFirstNode, stack: stack)
+    }
+
+    /// Every layer's and merge's field (one fold over the tree), and the last node's field.
+    static func fields(_ stack: LayerStack, chain: [LayerGeometry])
+        throws -> (tree: [StackResult<LayerField, [FieldDimension]>], final: [FieldDimension]) {
         func describe(_ state: FieldBounds?, _ geometry: LayerGeometry?, _ dim: Int) throws -> FieldDimension {
             var field = FieldDimension()
             if let geometry {
@@ -328,89 +355,68 @@ public struct ReceptiveField: Sendable {
             }
             return field
         }
-        /// The fields after `nodes` per dimension, recording every layer's and merge's.
-        func walk(_ nodes: [StackNode], _ states: [FieldBounds?]) throws -> [FieldBounds?] {
-            var states = states
-            for node in nodes {
-                switch node {
-                case let .layer(index):
-                    do {
-                        states = try (0..<stack.dims).map { dim in try states[dim].flatMap { try $0.after(chain[index], dim: dim) } }
-                    } catch let error as UserFacingError {
-                        throw LayerContextError(index: index + 1, token: stack.layers[index].token, underlying: error)
-                    }
-                    fields[index] = try (0..<stack.dims).map { try describe(states[$0], chain[index], $0) }
-                case let .merge(_, branches):
-                    let slot = mergeFields.count
-                    mergeFields.append([])
-                    let outcomes = try branches.map { try walk($0, states) }
-                    states = try (0..<stack.dims).map { dim in try FieldBounds.union(outcomes.map { $0[dim] }) }
-                    mergeFields[slot] = try (0..<stack.dims).map { try describe(states[$0], nil, $0) }
-                }
-            }
-            return states
-        }
         let start = [FieldBounds?](repeating: FieldBounds.input, count: stack.dims)
-        let finalStates = try walk(stack.nodes, start)
-        layers = stack.layers.indices.map { LayerField(index: $0 + 1, layer: stack.layers[$0], dims: fields[$0]) }
-        merges = mergeFields
-        // The last node's field: a layer's row as recorded, or the last merge's union.
-        if case let .layer(last)? = stack.nodes.last {
-            final = fields[last]
-        } else {
-            final = try (0..<stack.dims).map { try describe(finalStates[$0], nil, $0) }
-        }
-
-        // The smallest and largest single path: follow the set of distinct per-path states.
-        pathFieldRange = stack.hasBranches ? ReceptiveField.pathRange(stack.nodes, chain: chain, dims: stack.dims) : nil
-
-        // Paths from the widest-field output, forward through the stack, read after each
-        // top-level node (to find where holes first appear).
-        holesFirstAt = Array(repeating: nil, count: stack.dims)
-        var budget = PathBudget()
-        do {
-            var bounds = [FieldBounds?](repeating: FieldBounds.input, count: stack.dims)
-            var counts = CountState.input(dims: stack.dims)
-            var last: FieldPaths = .whole
-            for (end, node) in stack.nodes.enumerated() {
-                bounds = try (0..<stack.dims).map { try walkState(node, bounds[$0], chain: chain, dim: $0) }
-                counts = try CountState.step(node, from: counts, chain: chain, budget: &budget)
-                let widest = bounds.map { $0?.widest?.phase }
-                if widest.contains(where: { $0 == nil }) { last = .whole; break }
-                // Read the counts out where they are still needed: the last node, or holes to find.
-                guard end == stack.nodes.count - 1 || holesFirstAt.contains(where: { $0 == nil }) else { continue }
-                last = try counts.paths(of: widest.map { $0! })
-                guard holesFirstAt.contains(where: { $0 == nil }) else { continue }
-                let layer = node.lastLayerIndex.map { $0 + 1 }
-                switch last {
-                case .whole: break
-                case let .separable(dims):
-                    for dim in dims.indices where holesFirstAt[dim] == nil && dims[dim].coverage < 1 { holesFirstAt[dim] = layer }
-                case let .joint(grid):
-                    if grid.coverage < 1 { holesFirstAt = holesFirstAt.map { $0 ?? layer } }
-                }
-                if holesFirstNode == nil && last.coverage < 1 { holesFirstNode = end }
+        let folded = try StackTree.fold(stack.nodes, from: start, layer: { index, states in
+            let after: [FieldBounds?]
+            do {
+                after = try (0..<stack.dims).map { dim in try states[dim].flatMap { try $0.after(chain[index], dim: dim) } }
+            } catch let error as UserFacingError {
+                throw LayerContextError(index: index + 1, token: stack.layers[index].token, underlying: error)
             }
-            fieldPaths = last
-        } catch let error as FieldError {
-            pathsSkippedReason = error.message
-            fieldPaths = nil
-            holesFirstAt = Array(repeating: nil, count: stack.dims)
-            holesFirstNode = nil
+            let field = LayerField(index: index + 1, layer: stack.layers[index],
+                                   dims: try (0..<stack.dims).map { try describe(after[$0], chain[index], $0) })
+            return (field, after)
+        }, merge: { _, _, outcomes in
+            let states = try (0..<stack.dims).map { dim in try FieldBounds.union(outcomes.map { $0[dim] }) }
+            return (try (0..<stack.dims).map { try describe(states[$0], nil, $0) }, states)
+        })
+        // The last node's field: a layer's row as recorded, or the last merge's union.
+        if case let .layer(_, last)? = folded.results.last { return (folded.results, last.dims) }
+        return (folded.results, try (0..<stack.dims).map { try describe(folded.output[$0], nil, $0) })
+    }
+
+    /// Paths from the widest-field output, forward through the stack, read after each
+    /// top-level node (to find where holes first appear).
+    ///
+    /// - Throws: `FieldError` when the paths are too many to count.
+    static func scanPaths(_ stack: LayerStack, chain: [LayerGeometry]) throws -> (paths: FieldPaths, firstAt: [Int?], firstNode: Int?) {
+        var firstAt = [Int?](repeating: nil, count: stack.dims)
+        var firstNode: Int?
+        var budget = PathBudget()
+        var bounds = [FieldBounds?](repeating: FieldBounds.input, count: stack.dims)
+        var counts = CountState.input(dims: stack.dims)
+        var last: FieldPaths = .whole
+        for (end, node) in stack.nodes.enumerated() {
+            bounds = try (0..<stack.dims).map { try walkState(node, bounds[$0], chain: chain, dim: $0) }
+            counts = try CountState.step(node, from: counts, chain: chain, budget: &budget)
+            let widest = bounds.map { $0?.widest?.phase }
+            if widest.contains(where: { $0 == nil }) { last = .whole; break }
+            // Read the counts out where they are still needed: the last node, or holes to find.
+            guard end == stack.nodes.count - 1 || firstAt.contains(where: { $0 == nil }) else { continue }
+            last = try counts.paths(of: widest.map { $0! })
+            guard firstAt.contains(where: { $0 == nil }) else { continue }
+            let layer = node.lastLayerIndex.map { $0 + 1 }
+            switch last {
+            case .whole: break
+            case let .separable(dims):
+                for dim in dims.indices where firstAt[dim] == nil && dims[dim].coverage < 1 { firstAt[dim] = layer }
+            case let .joint(grid):
+                if grid.coverage < 1 { firstAt = firstAt.map { $0 ?? layer } }
+            }
+            if firstNode == nil && last.coverage < 1 { firstNode = end }
         }
+        return (last, firstAt, firstNode)
     }
 
     /// One top-level node's effect on a dimension's field state.
-    private func walkState(_ node: StackNode, _ state: FieldBounds?, chain: [LayerGeometry], dim: Int) throws -> FieldBounds? {
-        switch node {
-        case let .layer(index): return try state.flatMap { try $0.after(chain[index], dim: dim) }
-        case let .merge(_, branches):
-            let outcomes = try branches.map { branch in
-                try branch.reduce(state) { current, node in try walkState(node, current, chain: chain, dim: dim) }
-            }
-            return try FieldBounds.union(outcomes)
-        }
+    private static func walkState(_ node: StackNode, _ state: FieldBounds?, chain: [LayerGeometry], dim: Int) throws -> FieldBounds? {
+        try StackTree.output([node], from: state, layer: { index, current in
+            try current.flatMap { try $0.after(chain[index], dim: dim) }
+        }, merge: { _, _, outcomes in try FieldBounds.union(outcomes) })
     }
+
+    /// Too many distinct single-path states to follow.
+    private struct TooManyPaths: Error {}
 
     /// The smallest and largest field of a single path through the branches (all dimensions
     /// at once: a path takes one branch of every merge), following the set of distinct
@@ -418,38 +424,26 @@ public struct ReceptiveField: Sendable {
     /// when a path reads the whole input.
     static func pathRange(_ nodes: [StackNode], chain: [LayerGeometry], dims: Int) -> (smallest: [Int], largest: [Int])? {
         var updates = 0
-        func step(_ nodes: [StackNode], _ states: [[FieldBounds]]) -> [[FieldBounds]]? {
-            var states = states
-            for node in nodes {
-                switch node {
-                case let .layer(index):
-                    updates += states.count
-                    guard updates <= 10_000_000 else { return nil }
-                    var next: [[FieldBounds]] = []
-                    next.reserveCapacity(states.count)
-                    for state in states {
-                        var after: [FieldBounds] = []
-                        for dim in 0..<dims {
-                            guard let bound = try? state[dim].after(chain[index], dim: dim) else { return nil }
-                            after.append(bound)
-                        }
-                        next.append(after)
-                    }
-                    states = next
-                case let .merge(_, branches):
-                    var seen: Set<[Int]> = []
-                    var next: [[FieldBounds]] = []
-                    for branch in branches {
-                        guard let outcome = step(branch, states) else { return nil }
-                        for state in outcome where seen.insert(state.flatMap(\.key)).inserted { next.append(state) }
-                        guard next.count <= 10_000 else { return nil }
-                    }
-                    states = next
+        let start = [[FieldBounds]](repeating: Array(repeating: FieldBounds.input, count: dims), count: 1)
+        let folded = try? StackTree.output(nodes, from: start, layer: { index, states in
+            updates += states.count
+            guard updates <= 10_000_000 else { throw TooManyPaths() }
+            return try states.map { state in
+                try (0..<dims).map { dim in
+                    guard let bound = try? state[dim].after(chain[index], dim: dim) else { throw TooManyPaths() }
+                    return bound
                 }
             }
-            return states
-        }
-        guard let states = step(nodes, [Array(repeating: FieldBounds.input, count: dims)]) else { return nil }
+        }, merge: { _, _, outcomes in
+            var seen: Set<[Int]> = []
+            var next: [[FieldBounds]] = []
+            for outcome in outcomes {
+                for state in outcome where seen.insert(state.flatMap(\.key)).inserted { next.append(state) }
+                guard next.count <= 10_000 else { throw TooManyPaths() }
+            }
+            return next
+        })
+        guard let states = folded else { return nil }
         // Paths that read nothing have no field.
         let fields = states.compactMap { state -> [Int]? in
             let sizes = state.compactMap { $0.widest?.size }
@@ -459,6 +453,90 @@ public struct ReceptiveField: Sendable {
         func before(_ a: [Int], _ b: [Int]) -> Bool { area(a) != area(b) ? area(a) < area(b) : a.lexicographicallyPrecedes(b) }
         guard let smallest = fields.min(by: before), let largest = fields.max(by: before) else { return nil }
         return (smallest, largest)
+    }
+}
+
+/// Holes in a receptive field: how many positions are reached, where the holes first appear,
+/// and whether dilations sharing a factor explain them (the gridding problem).
+public struct FieldHoles: Equatable, Sendable {
+    /// Which positions are counted.
+    public enum Along: Equatable, Sendable {
+        /// Every dimension alike (one profile stands for all).
+        case every
+        /// One dimension (0-based).
+        case dimension(Int)
+        /// The joint positions of this box (branches of differing shapes).
+        case joint(shape: [Int])
+    }
+
+    /// Where the holes first appear.
+    public enum Place: Equatable, Sendable {
+        /// After layer `index` (0-based).
+        case layer(Int)
+        /// After a top-level merge, ending after layer `endingAfter` (0-based; nil: no layer before it).
+        case merge(MergeKind, endingAfter: Int?)
+    }
+
+    /// Dilated layers whose dilations share a factor above 1.
+    public struct Gridding: Equatable, Sendable {
+        /// The layers (1-based) with a dilation above 1, and their dilations.
+        public var layers: [Int]
+        public var dilations: [Int]
+        public var factor: Int
+    }
+
+    public var along: Along
+    public var reached: Int
+    public var positions: Int
+    public var firstAt: Place
+    public var gridding: Gridding?
+}
+
+extension ReceptiveField {
+    /// The holes of `paths`, per dimension or jointly, where they first appear and why.
+    static func holes(_ paths: FieldPaths?, firstAt: [Int?], firstNode: Int?, stack: LayerStack) -> [FieldHoles] {
+        switch paths {
+        case nil, .whole?:
+            return []
+        case let .joint(grid)?:
+            guard grid.reached < grid.counts.count, let node = firstNode else { return [] }
+            return [FieldHoles(along: .joint(shape: grid.shape), reached: grid.reached, positions: grid.counts.count,
+                               firstAt: place(node, stack: stack), gridding: gridding(stack, dims: Array(0..<stack.dims)))]
+        case let .separable(dims)?:
+            var holes: [FieldHoles] = []
+            let alike = stack.isUniform && dims.allSatisfy { $0 == dims[0] }
+            for (dim, counts) in dims.enumerated() {
+                guard counts.reached < counts.counts.count, let first = firstAt[dim] else { continue }
+                holes.append(FieldHoles(along: alike ? .every : .dimension(dim), reached: counts.reached, positions: counts.counts.count,
+                                        firstAt: .layer(first - 1), gridding: gridding(stack, dims: [dim])))
+                if alike { break }
+            }
+            return holes
+        }
+    }
+
+    /// The first of `dims` along which more than one layer is dilated and the dilations share a factor.
+    static func gridding(_ stack: LayerStack, dims: [Int]) -> FieldHoles.Gridding? {
+        for dim in dims {
+            let dilated = stack.layers.indices.compactMap { i -> (Int, Int)? in
+                let d = stack.geometry(of: i).dilation[dim]
+                return d > 1 ? (i + 1, d) : nil
+            }
+            let factor = dilated.map(\.1).reduce(0) { Checked.gcd($0, $1) }
+            if dilated.count > 1 && factor > 1 {
+                return FieldHoles.Gridding(layers: dilated.map(\.0), dilations: dilated.map(\.1), factor: factor)
+            }
+        }
+        return nil
+    }
+
+    /// Top-level node `node` as a place: a layer, or the merge ending after its last layer.
+    static func place(_ node: Int, stack: LayerStack) -> FieldHoles.Place {
+        switch stack.nodes[node] {
+        case let .layer(index): return .layer(index)
+        case let .merge(kind, _):
+            return .merge(kind, endingAfter: stack.nodes[...node].reversed().lazy.compactMap { $0.lastLayerIndex }.first)
+        }
     }
 }
 
@@ -841,38 +919,28 @@ enum CountState {
         }
     }
 
-    /// The counts after `nodes`, walked forward from `state`.
-    static func walk(_ nodes: [StackNode], from state: CountState, chain: [LayerGeometry], budget: inout PathBudget) throws -> CountState {
-        var current = state
-        for node in nodes {
-            current = try step(node, from: current, chain: chain, budget: &budget)
-        }
-        return current
+    /// One top-level node's effect on the counts.
+    static func step(_ node: StackNode, from state: CountState, chain: [LayerGeometry], budget: inout PathBudget) throws -> CountState {
+        try walk([node], from: state, chain: chain, budget: &budget)
     }
 
-    static func step(_ node: StackNode, from state: CountState, chain: [LayerGeometry], budget: inout PathBudget) throws -> CountState {
-        switch node {
-        case let .layer(index): return try state.after(chain[index], budget: &budget)
-        case let .merge(_, branches):
-            if case .whole = state { return .whole }
-            let outcomes = try branches.map { try walk($0, from: state, chain: chain, budget: &budget) }
-            return try merge(outcomes, budget: &budget)
-        }
+    /// The counts after `nodes`, walked forward from `state` (a merge of the whole input stays whole).
+    static func walk(_ nodes: [StackNode], from state: CountState, chain: [LayerGeometry], budget: inout PathBudget) throws -> CountState {
+        try StackTree.output(nodes, from: state, layer: { index, current in
+            try current.after(chain[index], budget: &budget)
+        }, merge: { _, input, outcomes in
+            if case .whole = input { return .whole }
+            return try CountState.merge(outcomes, budget: &budget)
+        })
     }
 }
 
 extension StackNode {
-    /// The last layer index below this node (the layer a merge ends after), without
-    /// collecting every index.
+    /// The last layer index below this node (the layer a merge ends after); nil for a merge
+    /// of empty branches.
     public var lastLayerIndex: Int? {
-        var pending: [StackNode] = [self]
-        while let node = pending.popLast() {
-            switch node {
-            case let .layer(i): return i
-            case let .merge(_, branches):
-                for branch in branches { pending += branch }   // the last one written is popped first
-            }
-        }
-        return nil
+        // Indices grow in the order written: the last branch that holds a layer ends with it.
+        StackTree.output([self], from: Int?.none, layer: { index, _ in index },
+                         merge: { _, input, outputs in outputs.last { $0 != input } ?? input })
     }
 }

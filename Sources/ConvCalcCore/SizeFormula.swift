@@ -131,24 +131,12 @@ extension LayerStack {
     /// The whole stack's output along `dim` as one formula of the input, when it reduces to one
     /// (through a merge only when all its branches have the same formula).
     public func composedFormula(_ dim: Int) -> SizeFormula? {
-        func compose(_ nodes: [StackNode], _ start: SizeFormula) -> SizeFormula? {
-            var total = start
-            for node in nodes {
-                switch node {
-                case let .layer(index):
-                    guard let layerFormula = try? geometry(of: index).formula(dim),
-                          !layerFormula.mayDropLastWindow,
-                          let next = layerFormula.formula.after(total) else { return nil }
-                    total = next
-                case let .merge(_, branches):
-                    let results = branches.map { compose($0, total) }
-                    guard let first = results.first ?? nil, results.allSatisfy({ $0 == first }) else { return nil }
-                    total = first
-                }
-            }
-            return total
-        }
-        guard var result = compose(nodes, .identity) else { return nil }
+        let composed = StackTree.output(nodes, from: SizeFormula?.some(.identity), layer: { index, total in
+            guard let total, let layerFormula = try? geometry(of: index).formula(dim),
+                  !layerFormula.mayDropLastWindow else { return nil }
+            return layerFormula.formula.after(total)
+        }, merge: { _, _, results in LayerStack.agreed(results) })
+        guard var result = composed else { return nil }
         result.ceilStyle = false
         return result
     }
@@ -156,22 +144,15 @@ extension LayerStack {
     /// The output size along `dim` for an input of `n`, through every branch; nil when some
     /// layer's output would be below 1 or the branches of a merge disagree.
     public func output(_ dim: Int, input n: Int) -> Int? {
-        func walk(_ nodes: [StackNode], _ n: Int) -> Int? {
-            var current = n
-            for node in nodes {
-                switch node {
-                case let .layer(index):
-                    guard let step = try? geometry(of: index).step(dim, input: current) else { return nil }
-                    current = step.output
-                case let .merge(_, branches):
-                    let outputs = branches.map { walk($0, current) }
-                    guard let first = outputs.first ?? nil, outputs.allSatisfy({ $0 == first }) else { return nil }
-                    current = first
-                }
-            }
-            return current
-        }
-        return walk(nodes, n)
+        StackTree.output(nodes, from: Int?.some(n), layer: { index, current in
+            current.flatMap { try? geometry(of: index).step(dim, input: $0).output }
+        }, merge: { _, _, outputs in LayerStack.agreed(outputs) })
+    }
+
+    /// The branches' common result, or nil when one is nil or they differ.
+    static func agreed<T: Equatable>(_ results: [T?]) -> T? {
+        guard let first = results.first ?? nil, results.allSatisfy({ $0 == first }) else { return nil }
+        return first
     }
 
     /// The smallest input size along `dim` for which every layer's output is at least 1

@@ -15,10 +15,7 @@ public indirect enum StackNode: Sendable, Equatable {
 
     /// Every layer index below this node, in order.
     public var layerIndices: [Int] {
-        switch self {
-        case let .layer(i): return [i]
-        case let .merge(_, branches): return branches.flatMap { $0.flatMap(\.layerIndices) }
-        }
+        StackTree.layerValues(StackTree.fold([self], from: (), layer: { index, _ in (index, ()) }, merge: { _, _, _ in ((), ()) }).results)
     }
 }
 
