@@ -735,6 +735,10 @@ struct PhasedCounts: Equatable {
         next.grids = try (0..<count).map { flat in
             let phase = PhasedCounts.phase(of: flat, periods: next.periods)
             guard let r = reads[phase[axis]] else { return .empty(dims) }
+            // The taps' sum spans at least one position per tap: bounded before anything is made
+            // (a kernel of 2^62 taps once tried to allocate them all).
+            try budget.hold(r.count)
+            try budget.charge(r.count)
             var sources: [(JointCounts, [Int])] = []
             sources.reserveCapacity(r.count)
             var from = phase
