@@ -39,8 +39,10 @@ let package = Package(
         .target(name: "ConvCalcCLI", dependencies: ["ConvCalcCore", "ConvCalcEngine", "ConvCalcText"]),
         // A few lines: call ConvCalcCLI.run and exit.
         .executableTarget(name: "convcalc", dependencies: ["ConvCalcCLI"]),
-        .testTarget(name: "ConvCalcCoreTests", dependencies: ["ConvCalcCore", "ConvCalcEngine", "ConvCalcText"]),
-        .testTarget(name: "ConvCalcCLITests", dependencies: ["ConvCalcCLI", "ConvCalcCore", "ConvCalcEngine", "ConvCalcText"],
+        // What the test targets share: the seeded generator and random geometries.
+        .target(name: "ConvCalcTestSupport", dependencies: ["ConvCalcCore", "ConvCalcEngine"], path: "Tests/Support"),
+        .testTarget(name: "ConvCalcCoreTests", dependencies: ["ConvCalcCore", "ConvCalcEngine", "ConvCalcText", "ConvCalcTestSupport"]),
+        .testTarget(name: "ConvCalcCLITests", dependencies: ["ConvCalcCLI", "ConvCalcCore", "ConvCalcEngine", "ConvCalcText", "ConvCalcTestSupport"],
                     exclude: ["golden"]),
     ] + kernelVariants
 )

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import ConvCalcTestSupport
 @testable import ConvCalcCLI
 import ConvCalcCore
 

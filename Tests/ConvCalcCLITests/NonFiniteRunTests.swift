@@ -1,4 +1,5 @@
 import XCTest
+import ConvCalcTestSupport
 @testable import ConvCalcCLI
 import ConvCalcCore
 import ConvCalcEngine

@@ -1,4 +1,5 @@
 import XCTest
+import ConvCalcTestSupport
 @testable import ConvCalcCore
 @testable import ConvCalcEngine
 @testable import ConvCalcText
@@ -31,26 +32,11 @@ final class FastConvolutionTests: XCTestCase {
         var checked = 0
         let trials = longTests ? 160 : 48
         for trial in 0..<trials {
-            let transposed = trial % 4 == 3
-            let g = Int.random(in: 1...2, using: &generator)
-            let cin = g * Int.random(in: 1...2, using: &generator), cout = g * Int.random(in: 1...2, using: &generator)
-            let h = Int.random(in: 1...40, using: &generator), w = Int.random(in: 1...90, using: &generator)
-            let kh = Int.random(in: 1...min(h + 2, 9), using: &generator), kw = Int.random(in: 1...min(w + 2, 11), using: &generator)
-            var spec = ConvolutionSpec()
-            spec.groups = g
-            spec.transposed = transposed
-            spec.flip = Bool.random(using: &generator)
-            spec.stride = DimSize([Int.random(in: 1...3, using: &generator), Int.random(in: 1...3, using: &generator)])
-            spec.dilation = DimSize([Int.random(in: 1...2, using: &generator), Int.random(in: 1...3, using: &generator)])
-            spec.padding = [Padding.explicit([PadPair(Int.random(in: 0...3, using: &generator), Int.random(in: 0...3, using: &generator)),
-                                              PadPair(Int.random(in: 0...4, using: &generator), Int.random(in: 0...4, using: &generator))]),
-                            .same, .valid, .full].randomElement(using: &generator)!
-            if transposed {
-                if case .explicit = spec.padding {} else { spec.padding = .zero }
-            } else {
-                spec.paddingMode = PaddingMode.allCases.randomElement(using: &generator)!
-            }
-            let blockCount = transposed ? cin * (cout / g) : cout * (cin / g)
+            let geometry = RandomGeometry(transposed: trial % 4 == 3, maxRows: 40, maxColumns: 90, using: &generator)
+            let spec = geometry.spec
+            let (cin, cout, h, w) = (geometry.inputChannels, geometry.outputChannels, geometry.rows, geometry.columns)
+            let (kh, kw) = (geometry.kernelRows, geometry.kernelColumns)
+            let blockCount = geometry.blockCount
             let input = (0..<cin).map { _ in Matrix(rows: h, columns: w, values: (0..<(h * w)).map { _ in Double.random(in: -1...1, using: &generator) }) }
             let kernel = (0..<blockCount).map { _ in Matrix(rows: kh, columns: kw, values: (0..<(kh * kw)).map { _ in Double.random(in: -1...1, using: &generator) }) }
             let bias: [Double]? = Bool.random(using: &generator) ? (0..<cout).map { Double($0) - 0.5 } : nil

@@ -1,4 +1,5 @@
 import XCTest
+import ConvCalcTestSupport
 @testable import ConvCalcCore
 @testable import ConvCalcEngine
 @testable import ConvCalcText

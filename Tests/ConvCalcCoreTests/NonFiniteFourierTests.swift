@@ -1,4 +1,5 @@
 import XCTest
+import ConvCalcTestSupport
 @testable import ConvCalcCore
 @testable import ConvCalcEngine
 @testable import ConvCalcText
@@ -212,25 +213,10 @@ final class NonFiniteFourierTests: XCTestCase {
         for trial in 0..<(environment == nil ? trials : 1) {
             let seed = base &+ UInt64(trial)
             var generator = SeededGenerator(seed: seed)
-            let transposed = Int.random(in: 0..<4, using: &generator) == 3
-            let g = Int.random(in: 1...2, using: &generator)
-            let cin = g * Int.random(in: 1...2, using: &generator), cout = g * Int.random(in: 1...2, using: &generator)
-            let h = Int.random(in: 1...30, using: &generator), w = Int.random(in: 1...50, using: &generator)
-            let kh = Int.random(in: 1...min(h + 2, 9), using: &generator), kw = Int.random(in: 1...min(w + 2, 11), using: &generator)
-            var spec = ConvolutionSpec()
-            spec.groups = g
-            spec.transposed = transposed
-            spec.flip = Bool.random(using: &generator)
-            spec.stride = DimSize([Int.random(in: 1...3, using: &generator), Int.random(in: 1...3, using: &generator)])
-            spec.dilation = DimSize([Int.random(in: 1...2, using: &generator), Int.random(in: 1...3, using: &generator)])
-            spec.padding = [Padding.explicit([PadPair(Int.random(in: 0...3, using: &generator), Int.random(in: 0...3, using: &generator)),
-                                              PadPair(Int.random(in: 0...4, using: &generator), Int.random(in: 0...4, using: &generator))]),
-                            .same, .valid, .full].randomElement(using: &generator)!
-            if transposed {
-                if case .explicit = spec.padding {} else { spec.padding = .zero }
-            } else {
-                spec.paddingMode = PaddingMode.allCases.randomElement(using: &generator)!
-            }
+            let geometry = RandomGeometry(transposed: Int.random(in: 0..<4, using: &generator) == 3, maxRows: 30, maxColumns: 50, using: &generator)
+            let spec = geometry.spec
+            let (cin, cout, h, w) = (geometry.inputChannels, geometry.outputChannels, geometry.rows, geometry.columns)
+            let (kh, kw) = (geometry.kernelRows, geometry.kernelColumns)
             let integers = Bool.random(using: &generator)   // the FFT then rounds its results back to integers
             func value() -> Double {
                 integers ? Double(Int.random(in: -5...5, using: &generator)) : Double.random(in: -1...1, using: &generator)
@@ -244,7 +230,7 @@ final class NonFiniteFourierTests: XCTestCase {
                 if Bool.random(using: &generator) { input[c][r, min(q + 1, w - 1)] = specials.randomElement(using: &generator)! }   // neighbours
             }
             if Int.random(in: 0..<8, using: &generator) == 0 { input[0][0, 0] = .nan }   // a corner: copied by every padding mode
-            let blockCount = transposed ? cin * (cout / g) : cout * (cin / g)
+            let blockCount = geometry.blockCount
             let kernel = (0..<blockCount).map { _ in
                 Matrix(rows: kh, columns: kw, values: (0..<(kh * kw)).map { _ in Int.random(in: 0..<5, using: &generator) == 0 ? 0 : value() })
             }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import ConvCalcTestSupport
 @testable import ConvCalcCore
 @testable import ConvCalcEngine
 @testable import ConvCalcText
