@@ -14,56 +14,73 @@ enum HeatMap {
     ///     showing the maximum over a square of positions.
     static func render(_ paths: FieldPaths?, dims: Int, width: Int, skipped: String?) -> String {
         guard let paths else { return "heat map: not drawn (\(skipped ?? "too large"))\n" }
-        let available = max(width - 4, 8)
-        // The picture as a function of (row, column) over a rows × columns box, with the bin
-        // (positions per character) and each character's value (the most over its square).
-        let rowCount: Int, columnCount: Int
-        var cell: (_ r: Range<Int>, _ c: Range<Int>) -> Double
-        switch paths {
-        case .whole:
+        guard let picture = Picture(paths, dims: dims) else {
             return "heat map: the field is the whole input (a global layer); nothing to draw\n"
-        case let .separable(profiles):
-            let counts = profiles.map(\.counts)
-            let rows: [Double], columns: [Double]
-            var factor = 1.0
-            switch dims {
-            case 1: (rows, columns) = ([1], counts[0])
-            case 2: (rows, columns) = (counts[0], counts[1])
-            default:
-                (rows, columns) = (counts[1], counts[2])
-                factor = counts[0].reduce(0, +)
-            }
-            (rowCount, columnCount) = (rows.count, columns.count)
-            // All-ones counts are non-negative: the most of a product is the product of the
-            // mosts, so each dimension is binned once.
-            var binnedRows: [Int: Double] = [:], binnedColumns: [Int: Double] = [:]
-            cell = { r, c in
-                if binnedRows[r.lowerBound] == nil { binnedRows[r.lowerBound] = rows[r].max() ?? 0 }
-                if binnedColumns[c.lowerBound] == nil { binnedColumns[c.lowerBound] = columns[c].max() ?? 0 }
-                return binnedRows[r.lowerBound]! * binnedColumns[c.lowerBound]! * factor
-            }
-        case let .joint(grid):
-            // Joint counts come from branches, so 2-D or 3-D (summed over D).
-            let n = grid.shape.count
-            (rowCount, columnCount) = (grid.shape[n - 2], grid.shape[n - 1])
-            let depth = n == 3 ? grid.shape[0] : 1
-            let plane = rowCount * columnCount
-            var summed = [Double](repeating: 0, count: grid.counts.isEmpty ? 0 : plane)
-            for d in 0..<(grid.counts.isEmpty ? 0 : depth) {
-                for i in 0..<plane { summed[i] += grid.counts[d * plane + i] }
-            }
-            cell = { r, c in
-                var most = 0.0
-                for row in r { for column in c { most = max(most, summed[row * columnCount + column]) } }
-                return most
+        }
+        guard picture.rows > 0, picture.columns > 0 else { return "heat map: the output reads no input\n" }
+        return draw(picture, dims: dims, width: width)
+    }
+
+    /// The picture as a function of (row, column) over a rows × columns box: each
+    /// character's value is the most over its square of positions.
+    struct Picture {
+        let rows: Int
+        let columns: Int
+        let cell: (_ r: Range<Int>, _ c: Range<Int>) -> Double
+
+        /// Nil for the whole input (a global layer).
+        init?(_ paths: FieldPaths, dims: Int) {
+            switch paths {
+            case .whole:
+                return nil
+            case let .separable(profiles):
+                let counts = profiles.map(\.counts)
+                let rowCounts: [Double], columnCounts: [Double]
+                var factor = 1.0
+                switch dims {
+                case 1: (rowCounts, columnCounts) = ([1], counts[0])
+                case 2: (rowCounts, columnCounts) = (counts[0], counts[1])
+                default:
+                    (rowCounts, columnCounts) = (counts[1], counts[2])
+                    factor = counts[0].reduce(0, +)
+                }
+                (rows, columns) = (rowCounts.count, columnCounts.count)
+                // All-ones counts are non-negative: the most of a product is the product of the
+                // mosts, so each dimension is binned once.
+                var binnedRows: [Int: Double] = [:], binnedColumns: [Int: Double] = [:]
+                cell = { r, c in
+                    if binnedRows[r.lowerBound] == nil { binnedRows[r.lowerBound] = rowCounts[r].max() ?? 0 }
+                    if binnedColumns[c.lowerBound] == nil { binnedColumns[c.lowerBound] = columnCounts[c].max() ?? 0 }
+                    return binnedRows[r.lowerBound]! * binnedColumns[c.lowerBound]! * factor
+                }
+            case let .joint(grid):
+                // Joint counts come from branches, so 2-D or 3-D (summed over D).
+                let n = grid.shape.count
+                let (rowCount, columnCount) = (grid.shape[n - 2], grid.shape[n - 1])
+                let depth = n == 3 ? grid.shape[0] : 1
+                let plane = rowCount * columnCount
+                var summed = [Double](repeating: 0, count: grid.counts.isEmpty ? 0 : plane)
+                for d in 0..<(grid.counts.isEmpty ? 0 : depth) {
+                    for i in 0..<plane { summed[i] += grid.counts[d * plane + i] }
+                }
+                (rows, columns) = (rowCount, columnCount)
+                cell = { r, c in
+                    var most = 0.0
+                    for row in r { for column in c { most = max(most, summed[row * columnCount + column]) } }
+                    return most
+                }
             }
         }
-        guard rowCount > 0, columnCount > 0 else { return "heat map: the output reads no input\n" }
-        let cellWidth = columnCount * 2 <= available ? 2 : 1
-        let bin = cellWidth == 2 ? 1 : (columnCount + available - 1) / available
+    }
+
+    /// The picture in the terminal: a frame, the ramp, the legend, and a note when scaled down.
+    static func draw(_ picture: Picture, dims: Int, width: Int) -> String {
+        let available = max(width - 4, 8)
+        let cellWidth = picture.columns * 2 <= available ? 2 : 1
+        let bin = cellWidth == 2 ? 1 : (picture.columns + available - 1) / available
         func bins(_ count: Int) -> [Range<Int>] { stride(from: 0, to: count, by: bin).map { $0..<min($0 + bin, count) } }
-        let (rowBins, columnBins) = (bins(rowCount), bins(columnCount))
-        let values = rowBins.map { r in columnBins.map { c in cell(r, c) } }
+        let (rowBins, columnBins) = (bins(picture.rows), bins(picture.columns))
+        let values = rowBins.map { r in columnBins.map { c in picture.cell(r, c) } }
         let peak = values.joined().max() ?? 0
         var lines: [String] = []
         let axes = dims == 1 ? "positions left to right" : "rows \(DimensionNames.label(dims - 2, of: dims)), columns \(DimensionNames.label(dims - 1, of: dims))" + (dims == 3 ? ", summed over D" : "")
