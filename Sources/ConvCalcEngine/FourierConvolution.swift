@@ -254,6 +254,42 @@ public enum FourierConvolution {
     /// Whether the FFT method can run this plan within the memory limits.
     public static func fits(_ plan: ConvolutionPlan) -> Bool { estimate(plan) != nil }
 
+    /// The 2-D transforms of one n × m tile size: rows padded by 8 values (power-of-two
+    /// strides would put a column's values in one cache set); a spectrum is stored m × n.
+    struct TileTransform {
+        let n: Int
+        let m: Int
+        let natural: Int
+        let turned: Int
+        /// Values of one tile buffer (either layout).
+        let size: Int
+        let rowTwiddles: Twiddles
+        let columnTwiddles: Twiddles
+        let level: KernelLevel
+
+        init(n: Int, m: Int, level: KernelLevel) {
+            (self.n, self.m, self.level) = (n, m, level)
+            (natural, turned) = (m + 8, n + 8)
+            size = max(n * natural, m * turned)
+            (rowTwiddles, columnTwiddles) = (Twiddles(n), Twiddles(m))
+        }
+
+        /// Forward 2-D transform of an n × m tile: columns, transpose, columns (spectrum m × n).
+        func forward(_ re: UnsafeMutablePointer<Double>, _ im: UnsafeMutablePointer<Double>, _ scratch: UnsafeMutablePointer<Double>) {
+            level.fourierColumns(re: re, im: im, n: n, width: m, rowStride: natural, twiddles: rowTwiddles, inverse: false)
+            transpose(re, scratch, rows: n, columns: m, from: natural, to: turned)
+            transpose(im, scratch, rows: n, columns: m, from: natural, to: turned)
+            level.fourierColumns(re: re, im: im, n: m, width: n, rowStride: turned, twiddles: columnTwiddles, inverse: false)
+        }
+
+        func inverse(_ re: UnsafeMutablePointer<Double>, _ im: UnsafeMutablePointer<Double>, _ scratch: UnsafeMutablePointer<Double>) {
+            level.fourierColumns(re: re, im: im, n: m, width: n, rowStride: turned, twiddles: columnTwiddles, inverse: true)
+            transpose(re, scratch, rows: m, columns: n, from: turned, to: natural)
+            transpose(im, scratch, rows: m, columns: n, from: turned, to: natural)
+            level.fourierColumns(re: re, im: im, n: n, width: m, rowStride: natural, twiddles: rowTwiddles, inverse: true)
+        }
+    }
+
     /// - Parameters:
     ///   - kernels: the blocks, already turned by 180° for `--flip`; finite.
     ///   - finiteOnly: read inf, −inf and nan input values as 0 (their outputs are then
@@ -266,101 +302,96 @@ public enum FourierConvolution {
         columns.tile = m
         rows.makeSource()
         columns.makeSource()
-        // Rows are padded by 8 values: power-of-two strides would put a column's values in one cache set.
-        let (natural, turned) = (m + 8, n + 8)
-        let size = max(n * natural, m * turned)
-        let rowTwiddles = Twiddles(n), columnTwiddles = Twiddles(m)
-        let level = execution.level
-        /// Forward 2-D transform of an n × m tile: columns, transpose, columns (spectrum m × n).
-        func forward(_ re: UnsafeMutablePointer<Double>, _ im: UnsafeMutablePointer<Double>, _ scratch: UnsafeMutablePointer<Double>) {
-            level.fourierColumns(re: re, im: im, n: n, width: m, rowStride: natural, twiddles: rowTwiddles, inverse: false)
-            transpose(re, scratch, rows: n, columns: m, from: natural, to: turned)
-            transpose(im, scratch, rows: n, columns: m, from: natural, to: turned)
-            level.fourierColumns(re: re, im: im, n: m, width: n, rowStride: turned, twiddles: columnTwiddles, inverse: false)
+        let transform = TileTransform(n: n, m: m, level: execution.level)
+        let (kernelRe, kernelIm) = kernelSpectra(plan, kernels, transform)
+        // Output tiles, in pairs.
+        let tileList = (0..<rows.tiles).flatMap { tr in (0..<columns.tiles).map { tc in (tr, tc) } }
+        let pairCount = (tileList.count + 1) / 2
+        let threads = pairCount < 2 ? 1 : execution.threads
+        // Inputs and kernel spectra pinned for the whole run.
+        Pinned.baseAddresses(input.map(\.values) + [kernelRe, kernelIm]) { pointers in
+            let inputs = Array(pointers.dropLast(2))
+            let spectra = (re: pointers[pointers.count - 2], im: pointers[pointers.count - 1])
+            ParallelRanges.run(count: pairCount, threads: threads) { range in
+                let pairs = range.map { pair in (tileList[2 * pair], 2 * pair + 1 < tileList.count ? tileList[2 * pair + 1] : nil) }
+                convolve(pairs, plan, inputs: inputs, kernels: spectra, bias: bias, transform: transform, axes: (rows, columns),
+                         finiteOnly: finiteOnly, into: outBase)
+            }
         }
-        func inverse(_ re: UnsafeMutablePointer<Double>, _ im: UnsafeMutablePointer<Double>, _ scratch: UnsafeMutablePointer<Double>) {
-            level.fourierColumns(re: re, im: im, n: m, width: n, rowStride: turned, twiddles: columnTwiddles, inverse: true)
-            transpose(re, scratch, rows: m, columns: n, from: turned, to: natural)
-            transpose(im, scratch, rows: m, columns: n, from: turned, to: natural)
-            level.fourierColumns(re: re, im: im, n: n, width: m, rowStride: natural, twiddles: rowTwiddles, inverse: true)
-        }
-        // Kernel spectra: K(a, b) (dilated) at ((−a) mod n, (−b) mod m), scaled by 1/(n·m).
-        let blocks = kernels.count
-        var kernelRe = [Double](repeating: 0, count: blocks * size)
-        var kernelIm = [Double](repeating: 0, count: blocks * size)
-        let scratchShared = UnsafeMutablePointer<Double>.allocate(capacity: size)
-        scratchShared.initialize(repeating: 0, count: size)
-        defer { scratchShared.deallocate() }
+    }
+
+    /// Kernel spectra: K(a, b) (dilated) at ((−a) mod n, (−b) mod m), scaled by 1/(n·m), one
+    /// tile per block.
+    static func kernelSpectra(_ plan: ConvolutionPlan, _ kernels: [Matrix], _ transform: TileTransform) -> ([Double], [Double]) {
+        let (n, m, size, natural) = (transform.n, transform.m, transform.size, transform.natural)
+        var kernelRe = [Double](repeating: 0, count: kernels.count * size)
+        var kernelIm = [Double](repeating: 0, count: kernels.count * size)
+        var scratch = [Double](repeating: 0, count: size)
         let flipForTransposed = plan.spec.transposed
         let scale = 1 / Double(n * m)
         kernelRe.withUnsafeMutableBufferPointer { kr in
             kernelIm.withUnsafeMutableBufferPointer { ki in
-                for block in 0..<blocks {
-                    let re = kr.baseAddress! + block * size, im = ki.baseAddress! + block * size
-                    let k = kernels[block]
-                    for a in 0..<k.rows {
-                        for b in 0..<k.columns {
-                            let (sa, sb) = flipForTransposed ? (k.rows - 1 - a, k.columns - 1 - b) : (a, b)
-                            let u = (n - (a * plan.rowStep.dilation) % n) % n, v = (m - (b * plan.columnStep.dilation) % m) % m
-                            re[u * natural + v] = k[sa, sb] * scale
+                scratch.withUnsafeMutableBufferPointer { scratch in
+                    for (block, k) in kernels.enumerated() {
+                        let re = kr.baseAddress! + block * size, im = ki.baseAddress! + block * size
+                        for a in 0..<k.rows {
+                            for b in 0..<k.columns {
+                                let (sa, sb) = flipForTransposed ? (k.rows - 1 - a, k.columns - 1 - b) : (a, b)
+                                let u = (n - (a * plan.rowStep.dilation) % n) % n, v = (m - (b * plan.columnStep.dilation) % m) % m
+                                re[u * natural + v] = k[sa, sb] * scale
+                            }
                         }
+                        transform.forward(re, im, scratch.baseAddress!)
                     }
-                    forward(re, im, scratchShared)
                 }
             }
         }
-        // Output tiles, in pairs.
-        let tileList = (0..<rows.tiles).flatMap { tr in (0..<columns.tiles).map { tc in (tr, tc) } }
-        let pairCount = (tileList.count + 1) / 2
+        return (kernelRe, kernelIm)
+    }
+
+    /// Output tiles two at a time (one as the real part, one as the imaginary part of each
+    /// transform): the inputs' spectra, multiplied by each output's kernel spectra and summed
+    /// over its inputs, transformed back into the output planes.
+    static func convolve(_ pairs: [((Int, Int), (Int, Int)?)], _ plan: ConvolutionPlan, inputs: [UnsafePointer<Double>],
+                         kernels: (re: UnsafePointer<Double>, im: UnsafePointer<Double>), bias: [Double]?, transform: TileTransform,
+                         axes: (rows: Axis, columns: Axis), finiteOnly: Bool, into outBase: UnsafeMutablePointer<Double>) {
+        let (cin, size, natural) = (plan.inputChannels, transform.size, transform.natural)
         let outputPlane = plan.outputRows * plan.outputColumns
-        let threads = pairCount < 2 ? 1 : execution.threads
-        // Inputs and kernel spectra pinned for the whole run.
-        Pinned.baseAddresses(input.map(\.values) + [kernelRe, kernelIm]) { pointers in
-            let inputPointers = Array(pointers.dropLast(2))
-            let (kRe, kIm) = (pointers[pointers.count - 2], pointers[pointers.count - 1])
-            do {
-                ParallelRanges.run(count: pairCount, threads: threads) { range in
-                    let cin = plan.inputChannels
-                    let spectraRe = UnsafeMutablePointer<Double>.allocate(capacity: cin * size)
-                    let spectraIm = UnsafeMutablePointer<Double>.allocate(capacity: cin * size)
-                    let accRe = UnsafeMutablePointer<Double>.allocate(capacity: size)
-                    let accIm = UnsafeMutablePointer<Double>.allocate(capacity: size)
-                    let scratch = UnsafeMutablePointer<Double>.allocate(capacity: size)
-                    for p in [spectraRe, spectraIm] { p.initialize(repeating: 0, count: cin * size) }
-                    scratch.initialize(repeating: 0, count: size)
-                    defer { for p in [spectraRe, spectraIm, accRe, accIm, scratch] { p.deallocate() } }
-                    for pair in range {
-                        let first = tileList[2 * pair]
-                        let second: (Int, Int)? = 2 * pair + 1 < tileList.count ? tileList[2 * pair + 1] : nil
-                        for ch in 0..<cin {
-                            let re = spectraRe + ch * size, im = spectraIm + ch * size
-                            fill(re, stride: natural, input: inputPointers[ch], columns: plan.inputColumns, tile: first, rows: rows, columnAxis: columns,
-                                 finiteOnly: finiteOnly)
-                            if let second {
-                                fill(im, stride: natural, input: inputPointers[ch], columns: plan.inputColumns, tile: second, rows: rows, columnAxis: columns,
-                                     finiteOnly: finiteOnly)
-                            } else {
-                                im.update(repeating: 0, count: size)
-                            }
-                            forward(re, im, scratch)
-                        }
-                        for o in 0..<plan.outputChannels {
-                            accRe.update(repeating: 0, count: size)
-                            accIm.update(repeating: 0, count: size)
-                            for ch in plan.inputs(of: o) {
-                                let block = plan.block(input: ch, output: o)!
-                                level.multiplyAccumulateSpectra(accRe: accRe, accIm: accIm, aRe: spectraRe + ch * size, aIm: spectraIm + ch * size,
-                                                                bRe: kRe + block * size, bIm: kIm + block * size, count: size)
-                            }
-                            inverse(accRe, accIm, scratch)
-                            let start = bias?[o] ?? 0
-                            let plane = outBase + o * outputPlane
-                            extract(accRe, stride: natural, tile: first, rows: rows, columnAxis: columns, into: plane, outputColumns: plan.outputColumns, start: start)
-                            if let second {
-                                extract(accIm, stride: natural, tile: second, rows: rows, columnAxis: columns, into: plane, outputColumns: plan.outputColumns, start: start)
-                            }
-                        }
-                    }
+        let spectraRe = UnsafeMutablePointer<Double>.allocate(capacity: cin * size)
+        let spectraIm = UnsafeMutablePointer<Double>.allocate(capacity: cin * size)
+        let accRe = UnsafeMutablePointer<Double>.allocate(capacity: size)
+        let accIm = UnsafeMutablePointer<Double>.allocate(capacity: size)
+        let scratch = UnsafeMutablePointer<Double>.allocate(capacity: size)
+        for p in [spectraRe, spectraIm] { p.initialize(repeating: 0, count: cin * size) }
+        scratch.initialize(repeating: 0, count: size)
+        defer { for p in [spectraRe, spectraIm, accRe, accIm, scratch] { p.deallocate() } }
+        for (first, second) in pairs {
+            for ch in 0..<cin {
+                let re = spectraRe + ch * size, im = spectraIm + ch * size
+                fill(re, stride: natural, input: inputs[ch], columns: plan.inputColumns, tile: first, rows: axes.rows, columnAxis: axes.columns,
+                     finiteOnly: finiteOnly)
+                if let second {
+                    fill(im, stride: natural, input: inputs[ch], columns: plan.inputColumns, tile: second, rows: axes.rows, columnAxis: axes.columns,
+                         finiteOnly: finiteOnly)
+                } else {
+                    im.update(repeating: 0, count: size)
+                }
+                transform.forward(re, im, scratch)
+            }
+            for o in 0..<plan.outputChannels {
+                accRe.update(repeating: 0, count: size)
+                accIm.update(repeating: 0, count: size)
+                for ch in plan.inputs(of: o) {
+                    let block = plan.block(input: ch, output: o)!
+                    transform.level.multiplyAccumulateSpectra(accRe: accRe, accIm: accIm, aRe: spectraRe + ch * size, aIm: spectraIm + ch * size,
+                                                              bRe: kernels.re + block * size, bIm: kernels.im + block * size, count: size)
+                }
+                transform.inverse(accRe, accIm, scratch)
+                let start = bias?[o] ?? 0
+                let plane = outBase + o * outputPlane
+                extract(accRe, stride: natural, tile: first, rows: axes.rows, columnAxis: axes.columns, into: plane, outputColumns: plan.outputColumns, start: start)
+                if let second {
+                    extract(accIm, stride: natural, tile: second, rows: axes.rows, columnAxis: axes.columns, into: plane, outputColumns: plan.outputColumns, start: start)
                 }
             }
         }
