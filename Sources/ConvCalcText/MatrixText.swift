@@ -166,24 +166,11 @@ public enum MatrixText {
         var columns = -1, rows = 0
         var firstRowLine = 0, firstBlockLine = 0
         var blankLine: Int?
-        var block: [Double] = []
         var blockStart: (scan: Int, value: Int) = (0, 0)
         var lineBase = 0
         func finishBlock(_ scan: Int, _ value: Int) throws {
             guard rows > 0 else { return }
-            if blockStart.scan == scan && blockStart.value == 0 && value == scans[scan].values.count && scans.count == 1 {
-                block = scans[scan].values   // the whole scan is this block: no copy
-            } else {
-                block = []
-                block.reserveCapacity(rows * columns)
-                var (s, v) = blockStart
-                while s < scan || (s == scan && v < value) {
-                    let end = s == scan ? value : scans[s].values.count
-                    block.append(contentsOf: scans[s].values[v..<end])
-                    (s, v) = (s + 1, 0)
-                }
-            }
-            let matrix = Matrix(rows: rows, columns: columns, values: block)
+            let matrix = Matrix(rows: rows, columns: columns, values: gather(scans, from: blockStart, to: (scan, value), count: rows * columns))
             if let first = matrices.first, first.rows != matrix.rows || first.columns != matrix.columns {
                 throw MatrixTextError.blockShape(line: firstBlockLine, rows: matrix.rows, columns: matrix.columns,
                                                  expectedRows: first.rows, expectedColumns: first.columns)
@@ -223,6 +210,23 @@ public enum MatrixText {
         try finishBlock(scans.count - 1, scans[scans.count - 1].values.count)
         guard !matrices.isEmpty else { throw MatrixTextError.empty }
         return Blocks(matrices: matrices, separatorLines: separators, statedShape: stated)
+    }
+
+    /// The values of the scans from `start` up to `end` (scan, value index), in order: one
+    /// block's. The whole of a single scan is taken without a copy.
+    static func gather(_ scans: [LineScan], from start: (scan: Int, value: Int), to end: (scan: Int, value: Int), count: Int) -> [Double] {
+        if start.scan == end.scan && start.value == 0 && end.value == scans[end.scan].values.count && scans.count == 1 {
+            return scans[end.scan].values
+        }
+        var block: [Double] = []
+        block.reserveCapacity(count)
+        var (s, v) = start
+        while s < end.scan || (s == end.scan && v < end.value) {
+            let stop = s == end.scan ? end.value : scans[s].values.count
+            block.append(contentsOf: scans[s].values[v..<stop])
+            (s, v) = (s + 1, 0)
+        }
+        return block
     }
 
     /// Scans whole lines: numbers, per-line counts, `# shape` comments, the first bad token.
