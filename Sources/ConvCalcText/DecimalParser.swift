@@ -20,6 +20,28 @@ public enum DecimalParser {
         return value
     }
 
+    /// An exponent `e±N` (or `E`) at `index`: its value, saturated far beyond any double, and
+    /// where it ends; nil when there is none (an `e` without digits is not part of the number).
+    @inline(__always)
+    static func exponentPart(_ start: UnsafePointer<UInt8>, at index: Int, limit: Int) -> (Int, Int)? {
+        guard index < limit && (start[index] | 0x20) == 0x65 else { return nil }   // e E
+        var at = index + 1
+        var negative = false
+        if at < limit && (start[at] == 0x2D || start[at] == 0x2B) {
+            negative = start[at] == 0x2D
+            at += 1
+        }
+        var value = 0
+        let digitsStart = at
+        while at < limit {
+            let d = start[at] &- 0x30
+            guard d < 10 else { break }
+            if value < 100_000 { value = value * 10 + Int(d) }
+            at += 1
+        }
+        return at > digitsStart ? (negative ? -value : value, at) : nil
+    }
+
     /// The longest decimal number at the start of the `limit` bytes at `start`: its value and
     /// length, or nil when none starts there. One pass over the bytes.
     @inline(__always)
@@ -69,25 +91,9 @@ public enum DecimalParser {
             seenDigit = seenDigit || fractionDigits > 0
         }
         guard seenDigit else { return nil }
-        if index < limit && (start[index] | 0x20) == 0x65 {   // e E
-            var at = index + 1
-            var exponentNegative = false
-            if at < limit && (start[at] == 0x2D || start[at] == 0x2B) {
-                exponentNegative = start[at] == 0x2D
-                at += 1
-            }
-            var value = 0
-            let digitsStart = at
-            while at < limit {
-                let d = start[at] &- 0x30
-                guard d < 10 else { break }
-                if value < 100_000 { value = value * 10 + Int(d) }   // saturates: far beyond any double
-                at += 1
-            }
-            if at > digitsStart {   // otherwise the 'e' is not part of the number
-                exponent += exponentNegative ? -value : value
-                index = at
-            }
+        if let (power, end) = exponentPart(start, at: index, limit: limit) {
+            exponent += power
+            index = end
         }
         if digits > 19 {
             // More than 19 significant digits (rare): the standard library rounds them exactly.
