@@ -74,3 +74,43 @@ struct ShapeOptions {
         target = args.value(.out)
     }
 }
+
+/// `convcalc rf`'s options, typed.
+struct ReceptiveFieldOptions {
+    var stack: StackOptions
+    var style: ShapeCommand.OutputStyle
+    /// `--map`: draw the path counts.
+    var map: Bool
+
+    init(_ args: ParsedArguments) throws {
+        if args.has(.quiet) && args.has(.json) { throw UsageError.invalid("give -q or --json, not both") }
+        stack = try StackOptions(args, table: ReceptiveFieldCommand.options)
+        style = args.has(.json) ? .json : args.has(.quiet) ? .quiet : .text
+        map = args.has(.map)
+    }
+}
+
+/// `convcalc params`'s options, typed: the stack, and with `--vs` the second one (sharing
+/// the first's input size, channels, dimensions, bias default and output style).
+struct ParamsOptions {
+    var stack: StackOptions
+    var comparison: StackOptions?
+    var style: ShapeCommand.OutputStyle
+
+    init(_ args: ParsedArguments) throws {
+        if args.has(.quiet) && args.has(.json) { throw UsageError.invalid("give -q or --json, not both") }
+        style = args.has(.json) ? .json : args.has(.quiet) ? .quiet : .text
+        var first = args
+        guard var second = args.comparison else {
+            stack = try StackOptions(first, table: ParamsCommand.options)
+            return
+        }
+        try first.share(ParamsCommand.shared + [.quiet, .json], with: &second, table: ParamsCommand.options)
+        stack = try StackOptions(first, table: ParamsCommand.options)
+        do {
+            comparison = try StackOptions(second, table: ParamsCommand.options)
+        } catch let error as UserFacingError {
+            throw ComparisonError(underlying: error)
+        }
+    }
+}

@@ -52,31 +52,38 @@ enum ParamsCommand {
     static let shared: [OptionID] = [.input, .cin, .dims, .bias, .noBias]
 
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
-        if args.has(.quiet) && args.has(.json) { throw UsageError.invalid("give -q or --json, not both") }
-        var first = args
-        guard var second = args.comparison else {
-            let network = try NetworkCost(stack: try StackInput.build(first, table: options, context: context))
-            if first.has(.quiet) { return CommandResult(output: "\(network.params)\n") }
-            if first.has(.json) { return CommandResult(output: json(network).text + "\n") }
-            return CommandResult(output: table(network).joined(separator: "\n") + "\n" + totals(network) + notes(network))
+        let options = try ParamsOptions(args)
+        let a = try NetworkCost(stack: try StackInput.build(options.stack, context: context))
+        guard let comparison = options.comparison else {
+            switch options.style {
+            case .quiet: return CommandResult(output: "\(a.params)\n")
+            case .json: return CommandResult(output: json(a).text + "\n")
+            case .text: return CommandResult(output: table(a).joined(separator: "\n") + "\n" + totals(a) + notes(a))
+            }
         }
-        try first.share(shared + [.quiet, .json], with: &second, table: options)
-        let a = try NetworkCost(stack: try StackInput.build(first, table: options, context: context))
         let b: NetworkCost
         do {
-            b = try NetworkCost(stack: try StackInput.build(second, table: options, context: context))
+            b = try NetworkCost(stack: try StackInput.build(comparison, context: context))
         } catch let error as UserFacingError {
             throw ComparisonError(underlying: error)
         }
-        if first.has(.quiet) { return CommandResult(output: "\(a.params)\n\(b.params)\n") }
-        if first.has(.json) {
+        switch options.style {
+        case .quiet:
+            return CommandResult(output: "\(a.params)\n\(b.params)\n")
+        case .json:
             let object = JSON.object([
                 ("a", json(a)), ("b", json(b)),
                 ("params_ratio", ratio(b.params, a.params).map(JSON.double) ?? .null),
                 ("macs_ratio", a.macs.flatMap { am in b.macs.flatMap { ratio($0, am) } }.map(JSON.double) ?? .null),
             ])
             return CommandResult(output: object.text + "\n")
+        case .text:
+            return CommandResult(output: comparisonText(a, b))
         }
+    }
+
+    /// The two designs side by side, with the ratios B/A.
+    static func comparisonText(_ a: NetworkCost, _ b: NetworkCost) -> String {
         var lines = ["A"] + table(a) + ["", "B"] + table(b) + [""]
         let rows: [[String]] = [
             ["parameters", Count.grouped(a.params), Count.grouped(b.params), ratio(b.params, a.params).map(Count.ratio) ?? "-"],
@@ -90,7 +97,7 @@ enum ParamsCommand {
         text += notes(a, label: "A") + notes(b, label: "B")
         if a.macs == nil || b.macs == nil { text += "give --in SIZE for MACs (they depend on the output size)\n" }
         text += "1 MAC = 2 FLOPs; bias additions are not MACs\n"
-        return CommandResult(output: text)
+        return text
     }
 
     static func ratio(_ b: Int, _ a: Int) -> Double? { a == 0 ? nil : Double(b) / Double(a) }

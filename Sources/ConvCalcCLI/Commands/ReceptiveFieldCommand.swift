@@ -44,21 +44,20 @@ enum ReceptiveFieldCommand {
     )
 
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
-        if args.has(.quiet) && args.has(.json) { throw UsageError.invalid("give -q or --json, not both") }
-        let stack = try StackInput.build(args, table: options, context: context)
+        let options = try ReceptiveFieldOptions(args)
+        let stack = try StackInput.build(options.stack, context: context)
         var trace: ShapeTrace?
         if let input = stack.inputSize { trace = try ShapeTrace(stack: stack, input: input) }
         let field = try ReceptiveField(stack: stack, inputs: trace.map { $0.layers.map(\.input) })
         let warnings = holeWarnings(field, stack: stack)
         let uniform = stack.isUniform
-        if args.has(.quiet) {
-            return CommandResult(output: finalSize(field, stack: stack, uniform: uniform) + "\n", warnings: warnings)
-        }
-        if args.has(.json) {
-            return CommandResult(output: json(field, stack: stack, trace: trace).text + "\n", warnings: warnings)
+        switch options.style {
+        case .quiet: return CommandResult(output: finalSize(field, stack: stack, uniform: uniform) + "\n", warnings: warnings)
+        case .json: return CommandResult(output: json(field, stack: stack, trace: trace).text + "\n", warnings: warnings)
+        case .text: break
         }
         var text = table(field, stack: stack, trace: trace)
-        if args.has(.map) { text += "\n" + HeatMap.render(field.fieldPaths, dims: stack.dims, width: context.width, skipped: field.pathsSkippedReason) }
+        if options.map { text += "\n" + HeatMap.render(field.fieldPaths, dims: stack.dims, width: context.width, skipped: field.pathsSkippedReason) }
         return CommandResult(output: text, warnings: warnings)
     }
 
