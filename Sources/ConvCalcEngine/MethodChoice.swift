@@ -16,7 +16,8 @@ public enum MemoryError: UserFacingError, Equatable {
             return "\(what) would need \(MemoryError.size(bytes)) of memory but only \(MemoryError.size(max(available, 0))) are available; use a smaller input, padding or kernel"
         case let .fourier(values):
             let size = values >= Int.max / 8 ? "an input longer than 2^24 positions (with its stride)" : "\(values) values in its buffers (more than 2^28)"
-            return "--method fft cannot run this convolution: it would need \(size); use --method direct or auto"
+            let method = Subject.convolution(.method).name(.options)
+            return "\(method) fft cannot run this convolution: it would need \(size); use \(method) direct or auto"
         }
     }
     public var category: ErrorCategory { .data }

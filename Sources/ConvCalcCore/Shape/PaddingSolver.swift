@@ -24,7 +24,7 @@ public enum PaddingSolverError: UserFacingError, Equatable {
     public var message: String {
         switch self {
         case let .noSolution(dim, reason): return "no padding gives that size\(dim.isEmpty ? "" : " along \(dim)"): \(reason)"
-        case let .notPaddable(type): return "--out solves the padding of convolutions, pools and tconv; '\(type)' has no padding"
+        case let .notPaddable(type): return "\(Subject.option("--out").name(.options)) solves the padding of convolutions, pools and tconv; '\(type)' has no padding"
         }
     }
     public var category: ErrorCategory { .data }
