@@ -68,9 +68,8 @@ struct ShapeOptions {
     var target: String?
 
     init(_ args: ParsedArguments) throws {
-        if args.has(.quiet) && args.has(.json) { throw UsageError.invalid("give -q or --json, not both") }
+        style = try ShapeCommand.OutputStyle(args)
         stack = try StackOptions(args, table: ShapeCommand.options)
-        style = args.has(.json) ? .json : args.has(.quiet) ? .quiet : .text
         target = args.value(.out)
     }
 }
@@ -83,9 +82,8 @@ struct ReceptiveFieldOptions {
     var map: Bool
 
     init(_ args: ParsedArguments) throws {
-        if args.has(.quiet) && args.has(.json) { throw UsageError.invalid("give -q or --json, not both") }
+        style = try ShapeCommand.OutputStyle(args)
         stack = try StackOptions(args, table: ReceptiveFieldCommand.options)
-        style = args.has(.json) ? .json : args.has(.quiet) ? .quiet : .text
         map = args.has(.map)
     }
 }
@@ -98,8 +96,7 @@ struct ParamsOptions {
     var style: ShapeCommand.OutputStyle
 
     init(_ args: ParsedArguments) throws {
-        if args.has(.quiet) && args.has(.json) { throw UsageError.invalid("give -q or --json, not both") }
-        style = args.has(.json) ? .json : args.has(.quiet) ? .quiet : .text
+        style = try ShapeCommand.OutputStyle(args)
         var first = args
         guard var second = args.comparison else {
             stack = try StackOptions(first, table: ParamsCommand.options)
@@ -112,5 +109,13 @@ struct ParamsOptions {
         } catch let error as UserFacingError {
             throw ComparisonError(underlying: error)
         }
+    }
+}
+
+extension ShapeCommand.OutputStyle {
+    /// `-q` (the bare result), `--json`, or the text (shape, rf and params alike).
+    init(_ args: ParsedArguments) throws {
+        if args.has(.quiet) && args.has(.json) { throw UsageError.invalid("give -q or --json, not both") }
+        self = args.has(.json) ? .json : args.has(.quiet) ? .quiet : .text
     }
 }
