@@ -182,35 +182,59 @@ extension LayerCost {
     ///   - input, output: spatial sizes per dimension (nil: unknown; MACs are then nil).
     static func of(_ layer: Layer, geometry: LayerGeometry, bias: Bool, channels: Int?,
                    input: [Int]?, output: [Int]?) throws -> (LayerCost, Int?) {
-        let kernelVolume = try Checked.product(geometry.kernel)
-        let outVolume = try output.map { try Checked.product($0) }
-        func need() throws -> Int {
-            guard let channels else { throw CostError.needsInputChannels(type: layer.type.rawValue) }
-            return channels
+        let counting = try LayerCounting(layer: layer, geometry: geometry, bias: bias, channels: channels, input: input, output: output)
+        return try layer.type.isConvolution || layer.type == .tconv ? counting.convolutionCost() : counting.otherCost()
+    }
+}
+
+/// One layer's cost, counted: what every layer type's rule needs.
+private struct LayerCounting {
+    let layer: Layer
+    let geometry: LayerGeometry
+    let bias: Bool
+    let channels: Int?
+    let input: [Int]?
+    let output: [Int]?
+    let kernelVolume: Int
+    let outVolume: Int?
+
+    init(layer: Layer, geometry: LayerGeometry, bias: Bool, channels: Int?, input: [Int]?, output: [Int]?) throws {
+        (self.layer, self.geometry, self.bias, self.channels, self.input, self.output) = (layer, geometry, bias, channels, input, output)
+        kernelVolume = try Checked.product(geometry.kernel)
+        outVolume = try output.map { try Checked.product($0) }
+    }
+
+    var ones: [Int] { Array(repeating: 1, count: geometry.dims) }
+
+    func need() throws -> Int {
+        guard let channels else { throw CostError.needsInputChannels(type: layer.type.rawValue) }
+        return channels
+    }
+
+    /// A convolution part: cout·(cin/g)·kernel weights, MACs over the positions of `spatial`.
+    func convolution(_ name: String, cin: Int, cout: Int, groups: Int, kernel: Int, bias: Bool, spatial: [Int]?) throws -> CostPart {
+        let positions = try spatial.map { try Checked.product($0) }
+        guard cin % groups == 0 else { throw CostError.notDivisible(what: "input channels", value: cin, by: "groups", divisor: groups) }
+        guard cout % groups == 0 else { throw CostError.notDivisible(what: "output channels", value: cout, by: "groups", divisor: groups) }
+        let w = try Checked.mul(Checked.mul(cout, cin / groups), kernel)
+        return CostPart(name: name, outChannels: cout, weights: w, biases: bias ? cout : 0,
+                        macs: try positions.map { try Checked.mul($0, w) }, spatial: spatial)
+    }
+
+    func total(_ parts: [CostPart]) throws -> LayerCost {
+        var cost = LayerCost(parts: parts.count > 1 ? parts : [])
+        for part in parts {
+            cost.weights = try Checked.add(cost.weights, part.weights)
+            cost.biases = try Checked.add(cost.biases, part.biases)
+            if let m = cost.macs, let p = part.macs { cost.macs = try Checked.add(m, p) } else { cost.macs = nil }
         }
-        /// A convolution part: cout·(cin/g)·kernel weights, MACs over the positions of `spatial`.
-        func convolution(_ name: String, cin: Int, cout: Int, groups: Int, kernel: Int, bias: Bool, spatial: [Int]?) throws -> CostPart {
-            let positions = try spatial.map { try Checked.product($0) }
-            guard cin % groups == 0 else { throw CostError.notDivisible(what: "input channels", value: cin, by: "groups", divisor: groups) }
-            guard cout % groups == 0 else { throw CostError.notDivisible(what: "output channels", value: cout, by: "groups", divisor: groups) }
-            let w = try Checked.mul(Checked.mul(cout, cin / groups), kernel)
-            return CostPart(name: name, outChannels: cout, weights: w, biases: bias ? cout : 0,
-                            macs: try positions.map { try Checked.mul($0, w) }, spatial: spatial)
-        }
-        let ones = Array(repeating: 1, count: geometry.dims)
-        func total(_ parts: [CostPart]) throws -> LayerCost {
-            var cost = LayerCost(parts: parts.count > 1 ? parts : [])
-            for part in parts {
-                cost.weights = try Checked.add(cost.weights, part.weights)
-                cost.biases = try Checked.add(cost.biases, part.biases)
-                if let m = cost.macs, let p = part.macs { cost.macs = try Checked.add(m, p) } else { cost.macs = nil }
-            }
-            return cost
-        }
+        return cost
+    }
+
+    /// conv, tconv, dwconv, sepconv, asym and deform.
+    func convolutionCost() throws -> (LayerCost, Int?) {
         let kernelText = geometry.kernel.map(String.init).joined(separator: "x")
         switch layer.type {
-        case .input:
-            return (LayerCost(), channels)
         case .conv:
             let cin = try need(), cout = layer.outChannels ?? cin
             let part = try convolution("conv", cin: cin, cout: cout, groups: layer.groups ?? 1, kernel: kernelVolume, bias: bias, spatial: output)
@@ -258,6 +282,14 @@ extension LayerCost {
             let perSample = (1 << geometry.dims) + (layer.deformableVersion == 2 ? 1 : 0)
             cost.samplingMACs = try outVolume.map { try Checked.mul(Checked.mul($0, Checked.mul(cin, kernelVolume)), perSample) }
             return (cost, cout)
+        default:
+            preconditionFailure("\(layer.type) is not a convolution")
+        }
+    }
+
+    /// Every other layer: SE, batch norm, fully connected, and the layers without parameters.
+    func otherCost() throws -> (LayerCost, Int?) {
+        switch layer.type {
         case .se:
             let c = try need(), hidden = c / (layer.reduction ?? LayerSchema.defaultSEReduction)
             guard hidden >= 1 else { throw CostError.noHiddenUnits(channels: c, reduction: layer.reduction ?? LayerSchema.defaultSEReduction) }
@@ -288,7 +320,7 @@ extension LayerCost {
                 throw CostError.notDivisible(what: "channels", value: c, by: "groups", divisor: g)
             }
             return (LayerCost(), channels)
-        case .maxpool, .avgpool, .upsample, .relu, .gap:
+        case .input, .maxpool, .avgpool, .upsample, .relu, .gap, .conv, .tconv, .dwconv, .sepconv, .asym, .deform:
             return (LayerCost(), channels)
         }
     }
