@@ -26,123 +26,153 @@ import ConvCalcCore
 enum DirectConvolution {
     static func run(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernels: [Matrix], bias: [Double]?, execution: Execution,
                     into outBase: UnsafeMutablePointer<Double>) {
-        let spec = plan.spec
-        let (r, c) = (plan.rowStep, plan.columnStep)
-        let cin = plan.inputChannels
-        let perGroup = spec.transposed ? plan.inputsPerGroup : plan.inner
+        let perGroup = plan.spec.transposed ? plan.inputsPerGroup : plan.inner
         let taps = perGroup * plan.kernelRows * plan.kernelColumns
-        // Forward with a padding mode or a column stride: the planes of E, per channel.
-        let materialise = !spec.transposed && (spec.paddingMode != .zeros || c.stride > 1)
-        let extendedWidth = c.input + c.pad.before + c.pad.after
-        var planes: [[Double]] = []
-        var planeWidths: [Int] = []
-        var planeBases: [Int] = []   // where each phase plane starts in a channel's planes
-        var slotOfColumn: [Int] = []  // kernel column b → its phase plane
-        if materialise {
-            // Only the phases the kernel reads, and only as far as the outputs reach.
-            let phases = Array(Set((0..<plan.kernelColumns).map { ($0 * c.dilation) % c.stride })).sorted()
-            let reach = plan.outputColumns + ((plan.kernelColumns - 1) * c.dilation) / c.stride
-            var base = 0
-            for phase in phases {
-                planeWidths.append(min(Convolution.countUpTo(extendedWidth - phase, step: c.stride), reach))
-                planeBases.append(base)
-                base += planeWidths.last! * plan.inputRows
-            }
-            slotOfColumn = (0..<plan.kernelColumns).map { phases.firstIndex(of: ($0 * c.dilation) % c.stride)! }
-            for ch in 0..<cin {
-                let channelPlanes = LargeArray.doubles(count: base) { p in
-                    input[ch].values.withUnsafeBufferPointer { x in
-                        for (slot, phase) in phases.enumerated() {
-                            let width = planeWidths[slot]
-                            for row in 0..<plan.inputRows {
-                                let rowStart = row * plan.inputColumns
-                                let out = p + planeBases[slot] + row * width
-                                for m in 0..<width {
-                                    let s = spec.paddingMode.source(m * c.stride + phase - c.pad.before, plan.inputColumns)
-                                    out[m] = s.map { x[rowStart + $0] } ?? 0
-                                }
-                            }
-                        }
-                    }
-                }
-                planes.append(channelPlanes)
-            }
-        }
-        let transposedTaps = spec.transposed ? TransposedTaps(plan) : TransposedTaps()
+        let phasePlanes = PhasePlanes(plan, input)
+        let planes = phasePlanes?.planes ?? []
+        let transposedTaps = plan.spec.transposed ? TransposedTaps(plan) : TransposedTaps()
         let rowCount = plan.outputChannels * plan.outputRows
         let work = Double(rowCount) * Double(plan.outputColumns) * Double(taps)
         let threads = work < 4e6 ? 1 : execution.threads
         // Every array pinned for the whole run: inputs, their phase planes, kernels.
-        let pinned = input.map(\.values) + planes + kernels.map(\.values)
-        Pinned.baseAddresses(pinned) { pointers in
-            let inputPointers = Array(pointers[0..<input.count])
-            let planePointers = Array(pointers[input.count..<(input.count + planes.count)])
-            let kernelPointers = Array(pointers[(input.count + planes.count)...])
-            do {
-                ParallelRanges.run(count: rowCount, threads: threads) { range in
-                    let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: max(taps, 1))
-                    let weights = UnsafeMutablePointer<Double>.allocate(capacity: max(taps, 1))
-                    let rows = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: max(taps, 1))
-                    let offsets = UnsafeMutablePointer<Int>.allocate(capacity: max(taps, 1))
-                    defer {
-                        sources.deallocate()
-                        weights.deallocate()
-                        rows.deallocate()
-                        offsets.deallocate()
-                    }
-                    for item in range {
-                        let o = item / plan.outputRows, i = item % plan.outputRows
-                        let start = bias?[o] ?? 0
-                        let outRow = outBase + item * plan.outputColumns
-                        let inputs = plan.inputs(of: o)
-                        if spec.transposed {
-                            transposedRow(plan, o: o, i: i, inputs: inputs, start: start, outRow: outRow, input: inputPointers,
-                                          kernels: kernelPointers, groups: transposedTaps, sources: sources, weights: weights, rows: rows,
-                                          offsets: offsets, level: execution.level)
-                            continue
-                        }
-                        // Taps: (channel, kernel row, kernel column) whose row is read.
-                        var t = 0
-                        for ch in inputs {
-                            let k = kernelPointers[plan.block(input: ch, output: o)!]
-                            for a in 0..<plan.kernelRows {
-                                guard let sr = spec.paddingMode.source(i * r.stride + a * r.dilation - r.pad.before, plan.inputRows) else { continue }
-                                for b in 0..<plan.kernelColumns {
-                                    weights[t] = k[a * plan.kernelColumns + b]
-                                    let column = b * c.dilation
-                                    if materialise {
-                                        let slot = slotOfColumn[b]
-                                        sources[t] = planePointers[ch] + planeBases[slot] + sr * planeWidths[slot] + column / c.stride
-                                    } else {
-                                        rows[t] = inputPointers[ch] + sr * plan.inputColumns
-                                        offsets[t] = column - c.pad.before
-                                    }
-                                    t += 1
-                                }
-                            }
-                        }
-                        if materialise {
-                            execution.level.sumTaps(outRow, outStride: 1, count: plan.outputColumns, start: start,
-                                                    sources: sources, weights: weights, taps: t)
-                            continue
-                        }
-                        // Zero padding, unit stride: j + offset must lie in 0..<W for every tap.
-                        let width = plan.inputColumns
-                        let lowest = c.pad.before
-                        let highest = min(plan.outputColumns, width - (plan.kernelColumns - 1) * c.dilation + c.pad.before)
-                        let interior = lowest < highest ? lowest..<highest : plan.outputColumns..<plan.outputColumns
-                        if !interior.isEmpty {
-                            for u in 0..<t { sources[u] = rows[u] + interior.lowerBound + offsets[u] }
-                            execution.level.sumTaps(outRow + interior.lowerBound, outStride: 1, count: interior.count, start: start,
-                                                    sources: sources, weights: weights, taps: t)
-                        }
-                        // Border columns: some taps fall in the padding.
-                        border(outRow, stride: 1, left: 0..<interior.lowerBound, right: interior.upperBound..<plan.outputColumns,
-                               start: start, taps: t, weights: weights, rows: rows, offsets: offsets, width: width)
+        Pinned.baseAddresses(input.map(\.values) + planes + kernels.map(\.values)) { pointers in
+            let operands = RowOperands(input: Array(pointers[0..<input.count]),
+                                       planes: Array(pointers[input.count..<(input.count + planes.count)]),
+                                       kernels: Array(pointers[(input.count + planes.count)...]), phasePlanes: phasePlanes)
+            ParallelRanges.run(count: rowCount, threads: threads) { range in
+                let scratch = TapScratch(taps: taps)
+                defer { scratch.deallocate() }
+                for item in range {
+                    let o = item / plan.outputRows, i = item % plan.outputRows
+                    let start = bias?[o] ?? 0
+                    let outRow = outBase + item * plan.outputColumns
+                    if plan.spec.transposed {
+                        transposedRow(plan, o: o, i: i, inputs: plan.inputs(of: o), start: start, outRow: outRow, input: operands.input,
+                                      kernels: operands.kernels, groups: transposedTaps, sources: scratch.sources, weights: scratch.weights,
+                                      rows: scratch.rows, offsets: scratch.offsets, level: execution.level)
+                    } else {
+                        forwardRow(plan, o: o, i: i, start: start, outRow: outRow, operands, scratch, level: execution.level)
                     }
                 }
             }
         }
+    }
+
+    /// The pinned operands of a run: inputs, their phase planes (if copied), kernels.
+    struct RowOperands {
+        let input: [UnsafePointer<Double>]
+        let planes: [UnsafePointer<Double>]
+        let kernels: [UnsafePointer<Double>]
+        let phasePlanes: PhasePlanes?
+    }
+
+    /// Each thread's tap lists: where each tap reads (a run, or a row and an offset) and its weight.
+    struct TapScratch {
+        let sources: UnsafeMutablePointer<UnsafePointer<Double>>
+        let weights: UnsafeMutablePointer<Double>
+        let rows: UnsafeMutablePointer<UnsafePointer<Double>>
+        let offsets: UnsafeMutablePointer<Int>
+
+        init(taps: Int) {
+            sources = .allocate(capacity: max(taps, 1))
+            weights = .allocate(capacity: max(taps, 1))
+            rows = .allocate(capacity: max(taps, 1))
+            offsets = .allocate(capacity: max(taps, 1))
+        }
+
+        func deallocate() {
+            sources.deallocate()
+            weights.deallocate()
+            rows.deallocate()
+            offsets.deallocate()
+        }
+    }
+
+    /// With a column stride or a padding mode, the input extended by its padding, copied as
+    /// phase planes per channel: column `m·sw + φ` of E is column m of plane φ (only the phases
+    /// the kernel reads, only as far as the outputs reach). Nil when the input is read directly.
+    struct PhasePlanes {
+        var planes: [[Double]] = []
+        var widths: [Int] = []
+        /// Where each phase plane starts in a channel's planes.
+        var bases: [Int] = []
+        /// Kernel column b → its phase plane.
+        var slotOfColumn: [Int] = []
+
+        init?(_ plan: ConvolutionPlan, _ input: [Matrix]) {
+            let (spec, c) = (plan.spec, plan.columnStep)
+            guard !spec.transposed && (spec.paddingMode != .zeros || c.stride > 1) else { return nil }
+            let extendedWidth = c.input + c.pad.before + c.pad.after
+            let phases = Array(Set((0..<plan.kernelColumns).map { ($0 * c.dilation) % c.stride })).sorted()
+            let reach = plan.outputColumns + ((plan.kernelColumns - 1) * c.dilation) / c.stride
+            var base = 0
+            for phase in phases {
+                widths.append(min(Convolution.countUpTo(extendedWidth - phase, step: c.stride), reach))
+                bases.append(base)
+                base += widths.last! * plan.inputRows
+            }
+            slotOfColumn = (0..<plan.kernelColumns).map { phases.firstIndex(of: ($0 * c.dilation) % c.stride)! }
+            let (widths, bases) = (widths, bases)
+            planes = input.map { channel in
+                LargeArray.doubles(count: base) { p in
+                    channel.values.withUnsafeBufferPointer { x in
+                        for (slot, phase) in phases.enumerated() {
+                            for row in 0..<plan.inputRows {
+                                let out = p + bases[slot] + row * widths[slot]
+                                for m in 0..<widths[slot] {
+                                    let s = spec.paddingMode.source(m * c.stride + phase - c.pad.before, plan.inputColumns)
+                                    out[m] = s.map { x[row * plan.inputColumns + $0] } ?? 0
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forward output row i of channel o: its taps (channel, kernel row, kernel column whose
+    /// row is read) gathered, then summed by the kernel level; with zero padding and a unit
+    /// stride the border columns, where some taps fall in the padding, apart.
+    static func forwardRow(_ plan: ConvolutionPlan, o: Int, i: Int, start: Double, outRow: UnsafeMutablePointer<Double>,
+                           _ operands: RowOperands, _ scratch: TapScratch, level: KernelLevel) {
+        let (spec, r, c) = (plan.spec, plan.rowStep, plan.columnStep)
+        var t = 0
+        for ch in plan.inputs(of: o) {
+            let k = operands.kernels[plan.block(input: ch, output: o)!]
+            for a in 0..<plan.kernelRows {
+                guard let sr = spec.paddingMode.source(i * r.stride + a * r.dilation - r.pad.before, plan.inputRows) else { continue }
+                for b in 0..<plan.kernelColumns {
+                    scratch.weights[t] = k[a * plan.kernelColumns + b]
+                    let column = b * c.dilation
+                    if let planes = operands.phasePlanes {
+                        let slot = planes.slotOfColumn[b]
+                        scratch.sources[t] = operands.planes[ch] + planes.bases[slot] + sr * planes.widths[slot] + column / c.stride
+                    } else {
+                        scratch.rows[t] = operands.input[ch] + sr * plan.inputColumns
+                        scratch.offsets[t] = column - c.pad.before
+                    }
+                    t += 1
+                }
+            }
+        }
+        if operands.phasePlanes != nil {
+            level.sumTaps(outRow, outStride: 1, count: plan.outputColumns, start: start, sources: scratch.sources, weights: scratch.weights, taps: t)
+            return
+        }
+        // Zero padding, unit stride: j + offset must lie in 0..<W for every tap.
+        let width = plan.inputColumns
+        let lowest = c.pad.before
+        let highest = min(plan.outputColumns, width - (plan.kernelColumns - 1) * c.dilation + c.pad.before)
+        let interior = lowest < highest ? lowest..<highest : plan.outputColumns..<plan.outputColumns
+        if !interior.isEmpty {
+            for u in 0..<t { scratch.sources[u] = scratch.rows[u] + interior.lowerBound + scratch.offsets[u] }
+            level.sumTaps(outRow + interior.lowerBound, outStride: 1, count: interior.count, start: start,
+                          sources: scratch.sources, weights: scratch.weights, taps: t)
+        }
+        // Border columns: some taps fall in the padding.
+        border(outRow, stride: 1, left: 0..<interior.lowerBound, right: interior.upperBound..<plan.outputColumns,
+               start: start, taps: t, weights: scratch.weights, rows: scratch.rows, offsets: scratch.offsets, width: width)
     }
 
     /// The border outputs `left` and `right` (at `out[j·stride]`; some taps fall outside the
