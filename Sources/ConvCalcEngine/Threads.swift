@@ -17,6 +17,16 @@ enum WorkerThread {
     /// Starts `body` on a new thread, to be joined; when no thread can be had, runs it here
     /// and returns nil.
     static func start(_ body: @escaping () -> Void) -> pthread_t? {
+        guard let thread = spawn(body) else {
+            body()
+            return nil
+        }
+        return thread
+    }
+
+    /// Starts `body` on a new thread, to be joined; nil (and `body` not run) when no thread
+    /// can be had (`ulimit -u`, a cgroup's pids.max, a stack that does not fit `ulimit -v`).
+    static func spawn(_ body: @escaping () -> Void) -> pthread_t? {
         let job = Unmanaged.passRetained(Job(body)).toOpaque()
         var thread = pthread_t()
         let status = pthread_create(&thread, nil, { raw in
@@ -24,7 +34,7 @@ enum WorkerThread {
             return nil
         }, job)
         guard status == 0 else {
-            Unmanaged<Job>.fromOpaque(job).takeRetainedValue().body()
+            Unmanaged<Job>.fromOpaque(job).release()
             return nil
         }
         return thread
@@ -90,8 +100,10 @@ public enum OrderedParts {
             parts.deinitialize(count: count)
             parts.deallocate()
         }
-        let started = (0..<workers).compactMap { w in
-            WorkerThread.start {
+        // A worker that cannot be started leaves its parts to the taking thread (it cannot run
+        // inline: it would wait for parts to be taken before the taking has begun).
+        let started = (0..<workers).map { w in
+            WorkerThread.spawn {
                 for p in stride(from: w, to: count, by: workers) {
                     if p >= window { while sem_wait(taken + (p - window)) != 0 {} }   // EINTR: wait again
                     var stop: Int32 = 0
@@ -103,7 +115,11 @@ public enum OrderedParts {
         }
         var taking = true
         for p in 0..<count where taking {
-            while sem_wait(ready + p) != 0 {}
+            if started[p % workers] == nil {
+                parts[p] = make(p)
+            } else {
+                while sem_wait(ready + p) != 0 {}   // EINTR: wait again
+            }
             taking = take(parts[p]!)
             parts[p] = nil
             sem_post(taken + p)
@@ -113,7 +129,7 @@ public enum OrderedParts {
                 for q in (p + 1)..<max(count, p + 1) { sem_post(taken + q) }
             }
         }
-        for thread in started { pthread_join(thread, nil) }
+        for thread in started.compactMap({ $0 }) { pthread_join(thread, nil) }
         return taking
         #else
         for p in 0..<count where !take(make(p)) { return false }

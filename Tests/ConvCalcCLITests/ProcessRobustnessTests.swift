@@ -96,6 +96,12 @@ final class ProcessRobustnessTests: XCTestCase {
         let quiet = try script("$C run '[1 2;3 4]' '[1]' -o out.txt >&-; echo $?; cat out.txt")
         XCTAssertEqual(quiet.out, "0\n1 2\n3 4\n")
         XCTAssertEqual(quiet.err, "")
+        // -o onto the closed stdout is the same error, not a write into the /dev/null holding its place.
+        for target in ["-", "/dev/stdout"] {
+            let named = try script("$C run '[1 2;3 4]' '[1]' -o \(target) >&-")
+            XCTAssertEqual(named.status, 1, target)
+            XCTAssertEqual(named.err, "convcalc: error: cannot write '\(target)': standard output is closed\n", target)
+        }
         // A closed standard input is an unreadable one, not an empty one.
         let input = try script("$C run - '[1]' <&-")
         XCTAssertEqual(input.status, 1)
@@ -237,6 +243,16 @@ final class ProcessRobustnessTests: XCTestCase {
             }
         }
         XCTAssertEqual(try files().filter { $0.hasPrefix(".convcalc-") }, [])
+    }
+
+    /// No thread to be had (a stack limit that does not fit the address space): the printer's
+    /// parts are made by the writing thread instead (it once waited forever for its worker).
+    func testNoThreadCanBeStarted() throws {
+        try script("$C run --p 600 '[1 2;3 4]' '[1]' -o big.txt; $C run big.txt '[1]' -o expected.txt")
+        for threads in [1, 2] {
+            let result = try script("ulimit -s 3000000; ulimit -v 2500000; timeout 120 $C run --threads \(threads) big.txt '[1]' -o got.txt; echo $?; cmp got.txt expected.txt && echo same")
+            XCTAssertEqual(result.out, "0\nsame\n", "--threads \(threads): \(result.err)")
+        }
     }
 
     /// /dev/zero, which never ends, as every input: refused at the limit for pipes and devices.

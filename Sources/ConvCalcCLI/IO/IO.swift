@@ -87,6 +87,10 @@ public final class FileDescriptorSink: TextSink {
 
 /// What the real process sets up before running a command (`main.swift`).
 public enum ProcessSetup {
+    /// The standard descriptors the process was started without (set once by `prepare`):
+    /// `-o -` or `-o /dev/stdout` onto one of them is an error, as writing to stdout is.
+    private(set) static var closedAtStart: Set<Int32> = []
+
     /// Makes the process behave as a command-line tool should under hostile conditions, and
     /// returns which of descriptors 0, 1 and 2 were closed when it started:
     /// - each closed one is opened on /dev/null, so a file convcalc opens later (`-o FILE`, an
@@ -103,6 +107,7 @@ public enum ProcessSetup {
             return true
         }
         let closed = (reserve(0), reserve(1), reserve(2))
+        closedAtStart = Set([(0, closed.0), (1, closed.1), (2, closed.2)].filter(\.1).map { Int32($0.0) })
         signal(SIGQUIT, SIG_DFL)
         #if os(Linux)
         // glibc's mallopt(M_ARENA_MAX = -8, 1); <malloc.h> is not in the Glibc module.

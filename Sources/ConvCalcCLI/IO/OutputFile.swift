@@ -48,6 +48,9 @@ final class OutputFile {
         guard !path.isEmpty else { throw failure("the name is empty") }
         switch try OutputFile.target(InputContext.resolve(path, in: directory), failure: failure) {
         case let .inherited(number):
+            guard !ProcessSetup.closedAtStart.contains(number) else {
+                throw failure(number == 1 ? "standard output is closed" : number == 2 ? "standard error is closed" : "descriptor \(number) is closed")
+            }
             descriptor = dup(number)
             replacement = nil
         case let .inPlace(name):
@@ -55,10 +58,19 @@ final class OutputFile {
             replacement = nil
         case let .regular(name):
             var template = Array((OutputFile.directory(of: name) + "/.convcalc-XXXXXX").utf8CString)
-            descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-            guard descriptor >= 0 else { throw failure(errno == ENOENT ? "no such directory" : nil) }
+            // Made and registered with the terminating signals held back: none can come between.
+            let made = OutputFile.withSignalsBlocked { () -> (Int32, Int32) in
+                let made = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+                let reason = errno
+                if made >= 0 { OutputFile.registerForSignals(String(cString: template)) }
+                return (made, reason)
+            }
+            descriptor = made.0
+            guard descriptor >= 0 else {
+                errno = made.1
+                throw failure(errno == ENOENT ? "no such directory" : nil)
+            }
             replacement = (name, String(cString: template))
-            OutputFile.registerForSignals(replacement!.temporary)
             OutputFile.giveMode(descriptor, like: name)
         }
         guard descriptor >= 0 else { throw failure() }
@@ -173,10 +185,25 @@ final class OutputFile {
     static let terminatingSignals: [Int32] = [SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGABRT, SIGBUS, SIGFPE, SIGSEGV,
                                               SIGPIPE, SIGALRM, SIGTERM, SIGUSR1, SIGUSR2, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF]
 
+    /// Runs `body` with the asynchronous terminating signals blocked on this thread (the only
+    /// one running when a temporary file is made or forgotten), then delivers any that came.
+    static func withSignalsBlocked<R>(_ body: () -> R) -> R {
+        var blocked = sigset_t(), previous = sigset_t()
+        sigemptyset(&blocked)
+        for signal in [SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGALRM, SIGTERM, SIGUSR1, SIGUSR2, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF] {
+            sigaddset(&blocked, signal)
+        }
+        pthread_sigmask(SIG_BLOCK, &blocked, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        return body()
+    }
+
     private static func registerForSignals(_ temporary: String?) {
-        let old = pendingTemporary
-        pendingTemporary = temporary.map { strdup($0) }
-        free(old)
+        withSignalsBlocked {
+            let old = pendingTemporary
+            pendingTemporary = temporary.map { strdup($0) }
+            free(old)
+        }
         guard temporary != nil, !handlersInstalled else { return }
         handlersInstalled = true
         for signal in terminatingSignals {

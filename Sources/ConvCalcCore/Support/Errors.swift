@@ -208,8 +208,12 @@ public struct LayerContextError: UserFacingError {
     }
 
     public var message: String { message(.tokens) }
+    /// Given by options, the layer is named by the option the message names, or, when it
+    /// names none (an overflow), as "the layer given by options".
     public func message(_ vocabulary: Vocabulary) -> String {
-        vocabulary == .options ? underlying.message(.options) : "layer \(index) '\(token)': \(underlying.message(.tokens))"
+        guard vocabulary == .options else { return "layer \(index) '\(token)': \(underlying.message(.tokens))" }
+        let text = underlying.message(.options)
+        return text.contains("--") ? text : "the layer given by options: \(text)"
     }
     public var category: ErrorCategory { underlying.category }
 }
