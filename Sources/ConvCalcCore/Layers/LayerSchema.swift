@@ -85,7 +85,9 @@ public struct LayerKeySpec: Sendable {
 /// The table of layer keys (SPEC §2). Adding a key is one row here plus its computation.
 public enum LayerSchema {
     /// The padding grammar, for help, messages and the docs.
-    public static let paddingForms = "N, HxW, before:after per dimension (0:1x1:1), same, valid or full"
+    public static let paddingForms = "N, " + paddingShapes
+    /// The padding forms besides a single number.
+    public static let paddingShapes = "HxW, before:after per dimension (0:1x1:1), same, valid or full"
     /// SE's reduction ratio when `r` is not given (SENet).
     public static let defaultSEReduction = 16
 

@@ -105,7 +105,7 @@ public enum Padding: Equatable, Sendable, CustomStringConvertible {
         case "full": return .full
         default: break
         }
-        let expected = "a whole number ≥ 0, " + LayerSchema.paddingForms
+        let expected = "N ≥ 0 on both sides, " + LayerSchema.paddingShapes
         let parts = text.split(separator: "x", omittingEmptySubsequences: false)
         guard !text.isEmpty, parts.count <= maxSpatialDimensions else {
             throw LayerError.malformedValue(subject, value: text, expected: expected)
