@@ -80,23 +80,8 @@ public enum OrderedParts {
         let parts = UnsafeMutablePointer<Part?>.allocate(capacity: max(count, 1))
         parts.initialize(repeating: nil, count: count)
         // ready[p]: part p is made (or skipped); taken[p]: part p is taken (or the taking stopped).
-        let ready = UnsafeMutablePointer<sem_t>.allocate(capacity: max(count, 1))
-        let taken = UnsafeMutablePointer<sem_t>.allocate(capacity: max(count, 1))
-        let stopped = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
-        for p in 0..<count {
-            sem_init(ready + p, 0, 0)
-            sem_init(taken + p, 0, 0)
-        }
-        sem_init(stopped, 0, 0)
+        let ready = Semaphores(count), taken = Semaphores(count), stopped = Semaphores(1)
         defer {
-            for p in 0..<count {
-                sem_destroy(ready + p)
-                sem_destroy(taken + p)
-            }
-            sem_destroy(stopped)
-            ready.deallocate()
-            taken.deallocate()
-            stopped.deallocate()
             parts.deinitialize(count: count)
             parts.deallocate()
         }
@@ -105,11 +90,9 @@ public enum OrderedParts {
         let started = (0..<workers).map { w in
             WorkerThread.spawn {
                 for p in stride(from: w, to: count, by: workers) {
-                    if p >= window { while sem_wait(taken + (p - window)) != 0 {} }   // EINTR: wait again
-                    var stop: Int32 = 0
-                    sem_getvalue(stopped, &stop)
-                    if stop == 0 { parts[p] = make(p) }
-                    sem_post(ready + p)
+                    if p >= window { taken.wait(p - window) }
+                    if !stopped.isPosted(0) { parts[p] = make(p) }
+                    ready.post(p)
                 }
             }
         }
@@ -118,15 +101,15 @@ public enum OrderedParts {
             if started[p % workers] == nil {
                 parts[p] = make(p)
             } else {
-                while sem_wait(ready + p) != 0 {}   // EINTR: wait again
+                ready.wait(p)
             }
             taking = take(parts[p]!)
             parts[p] = nil
-            sem_post(taken + p)
+            taken.post(p)
             if !taking {
                 // Free every worker still waiting for a part to be taken; they skip the rest.
-                sem_post(stopped)
-                for q in (p + 1)..<max(count, p + 1) { sem_post(taken + q) }
+                stopped.post(0)
+                for q in (p + 1)..<max(count, p + 1) { taken.post(q) }
             }
         }
         for thread in started.compactMap({ $0 }) { pthread_join(thread, nil) }
@@ -158,6 +141,37 @@ public enum LargeArray {
         }
     }
 }
+
+#if canImport(Glibc) || canImport(Musl)
+/// `count` POSIX semaphores, each starting at 0.
+final class Semaphores {
+    private let semaphores: UnsafeMutablePointer<sem_t>
+    private let count: Int
+
+    init(_ count: Int) {
+        self.count = count
+        semaphores = .allocate(capacity: max(count, 1))
+        for i in 0..<count { sem_init(semaphores + i, 0, 0) }
+    }
+
+    deinit {
+        for i in 0..<count { sem_destroy(semaphores + i) }
+        semaphores.deallocate()
+    }
+
+    func post(_ i: Int) { sem_post(semaphores + i) }
+
+    /// Waits for semaphore `i` (again after an interruption, EINTR).
+    func wait(_ i: Int) { while sem_wait(semaphores + i) != 0 {} }
+
+    /// Whether semaphore `i` has been posted and not waited for.
+    func isPosted(_ i: Int) -> Bool {
+        var value: Int32 = 0
+        sem_getvalue(semaphores + i, &value)
+        return value > 0
+    }
+}
+#endif
 
 /// Arrays of doubles pinned for a call: their base addresses are valid exactly while `body`
 /// runs (pointers never leave a `withUnsafeBufferPointer` closure).
