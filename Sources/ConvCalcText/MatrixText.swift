@@ -279,15 +279,10 @@ public enum MatrixText {
                 if byte == 0x23 {   // '#'
                     comment = true
                     let start = index
-                    while index < end && base[index] != 0x0A && base[index] != 0x0D { index += 1 }
-                    if count == 0 {   // a comment line: `# shape …` states the shape
-                        switch statedShape(UnsafeBufferPointer(start: base + start + 1, count: index - start - 1)) {
-                        case nil: break
-                        case let .success(shape)?: if result.stated == nil { result.stated = shape }
-                        case let .failure(problem)?:
-                            return fail(.badShape(text: problem.text, reason: problem.reason, line: line,
-                                                  column: start + 1 + problem.offset - lineStart + 1), count: count)
-                        }
+                    index = lineEnd(base, from: index, end: end)
+                    if count == 0, let problem = readShape(base, comment: start, end: index, into: &result) {   // a comment line
+                        return fail(.badShape(text: problem.text, reason: problem.reason, line: line,
+                                              column: start + 1 + problem.offset - lineStart + 1), count: count)
                     }
                     break
                 }
@@ -301,15 +296,13 @@ public enum MatrixText {
                     stored += 1
                     index += length
                 } else {
-                    while index < end && !isSeparator(base[index]) { index += 1 }
-                    let token = String(decoding: UnsafeBufferPointer(start: base + start, count: index - start), as: UTF8.self)
-                    do {
-                        values[stored] = try number(token, line: line, column: start - lineStart + 1)
+                    switch slowNumber(base, from: start, end: end, line: line, column: start - lineStart + 1) {
+                    case let .success((value, next)):
+                        values[stored] = value
                         stored += 1
-                    } catch let error as MatrixTextError {
+                        index = next
+                    case let .failure(error):
                         return fail(error, count: count)
-                    } catch {
-                        preconditionFailure("number throws MatrixTextError only")
                     }
                 }
                 count += 1
@@ -330,6 +323,41 @@ public enum MatrixText {
             line += 1
         }
         return stored
+    }
+
+    /// Where the line that `index` is on ends (at its LF or CR, or `end`).
+    @inline(__always)
+    static func lineEnd(_ base: UnsafePointer<UInt8>, from index: Int, end: Int) -> Int {
+        var index = index
+        while index < end && base[index] != 0x0A && base[index] != 0x0D { index += 1 }
+        return index
+    }
+
+    /// A comment line from `#` at `start` to `end`: a `# shape …` statement is kept in
+    /// `result` (the first one wins); what is wrong with a malformed one is returned.
+    static func readShape(_ base: UnsafePointer<UInt8>, comment start: Int, end: Int, into result: inout LineScan) -> ShapeProblem? {
+        switch statedShape(UnsafeBufferPointer(start: base + start + 1, count: end - start - 1)) {
+        case nil: return nil
+        case let .success(shape)?:
+            if result.stated == nil { result.stated = shape }
+            return nil
+        case let .failure(problem)?: return problem
+        }
+    }
+
+    /// A token the fast parser leaves (`nan`, `inf`, `1e400`, a word): read up to the next
+    /// separator, with its value and where it ends, or the error that names it.
+    static func slowNumber(_ base: UnsafePointer<UInt8>, from start: Int, end: Int, line: Int, column: Int) -> Result<(Double, Int), MatrixTextError> {
+        var index = start
+        while index < end && !isSeparator(base[index]) { index += 1 }
+        let token = String(decoding: UnsafeBufferPointer(start: base + start, count: index - start), as: UTF8.self)
+        do {
+            return .success((try number(token, line: line, column: column), index))
+        } catch let error as MatrixTextError {
+            return .failure(error)
+        } catch {
+            preconditionFailure("number throws MatrixTextError only")
+        }
     }
 
     /// What is wrong with a stated shape: the shape's text, its offset in the comment, why.
