@@ -247,82 +247,88 @@ public enum MatrixText {
         var stored = 0
         var index = 0
         var line = 1
-        func fail(_ error: MatrixTextError, count: Int) -> Int {
-            result.lines.append(count)
-            result.error = error
-            result.errorLine = line
-            return stored
-        }
         while index <= end {
-            var count = 0
-            var comment = false
-            var comma = -1   // where the comma since the last value (or the line start) is, if any
             let lineStart = index
-            while index < end {
-                let byte = base[index]
-                if byte == 0x20 || byte == 0x09 {
-                    index += 1
-                    continue
-                }
-                // Numbers start above ',' or with '+'; one test keeps them off the rare paths.
-                if byte <= 0x2C && byte != 0x2B {
-                    if byte == 0x2C {   // ','
-                        if count == 0 || comma >= 0 {
-                            return fail(.emptyCell(count == 0 ? .leading : .between, line: line, column: index - lineStart + 1), count: count)
-                        }
-                        comma = index
-                        index += 1
-                        continue
-                    }
-                    if byte == 0x0A || byte == 0x0D { break }   // LF, CR (or CRLF)
-                }
-                if byte == 0x23 {   // '#'
-                    comment = true
-                    let start = index
-                    index = lineEnd(base, from: index, end: end)
-                    if count == 0, let problem = readShape(base, comment: start, end: index, into: &result) {   // a comment line
-                        return fail(.badShape(text: problem.text, reason: problem.reason, line: line,
-                                              column: start + 1 + problem.offset - lineStart + 1), count: count)
-                    }
-                    break
-                }
-                let start = index
-                guard stored < capacity else {
-                    return fail(.tooManyValues(limit: limit, line: line, column: start - lineStart + 1), count: count)
-                }
-                if let (value, length) = DecimalParser.prefix(base + start, limit: end - start), value.isFinite,
-                   start + length == end || isSeparator(base[start + length]) {
-                    values[stored] = value
-                    stored += 1
-                    index += length
-                } else {
-                    switch slowNumber(base, from: start, end: end, line: line, column: start - lineStart + 1) {
-                    case let .success((value, next)):
-                        values[stored] = value
-                        stored += 1
-                        index = next
-                    case let .failure(error):
-                        return fail(error, count: count)
-                    }
-                }
-                count += 1
-                // A comma right after the value (CSV) is taken here, saving a turn of the loop.
-                if index < end && base[index] == 0x2C {
-                    comma = index
-                    index += 1
-                } else {
-                    comma = -1
-                }
+            let scanned = scanLine(base, end: end, into: values, capacity: capacity, limit: limit, stored: &stored, index: &index,
+                                   line: line, &result)
+            if let error = scanned.error {
+                result.lines.append(scanned.count)
+                result.error = error
+                result.errorLine = line
+                return stored
             }
-            if comma >= 0 { return fail(.emptyCell(.trailing, line: line, column: comma - lineStart + 1), count: count) }
             // A stretch that ends with a line end has no line after it.
             if index == end && lineStart == end && end > 0 && (base[end - 1] == 0x0A || base[end - 1] == 0x0D) { break }
-            result.lines.append(count > 0 ? count : (comment ? LineScan.commentOnly : LineScan.blank))
+            result.lines.append(scanned.count > 0 ? scanned.count : (scanned.comment ? LineScan.commentOnly : LineScan.blank))
             // Past the line end: CRLF is one.
             index += index + 1 < end && base[index] == 0x0D && base[index + 1] == 0x0A ? 2 : 1
             line += 1
         }
         return stored
+    }
+
+    /// One line from `index` up to its end: its numbers into `values`, how many, whether it
+    /// held a comment, or the first thing wrong on it.
+    @inline(__always)
+    static func scanLine(_ base: UnsafePointer<UInt8>, end: Int, into values: UnsafeMutablePointer<Double>, capacity: Int, limit: Int,
+                         stored: inout Int, index: inout Int, line: Int, _ result: inout LineScan) -> (count: Int, comment: Bool, error: MatrixTextError?) {
+        var count = 0
+        var comment = false
+        var comma = -1   // where the comma since the last value (or the line start) is, if any
+        let lineStart = index
+        while index < end {
+            let byte = base[index]
+            if byte == 0x20 || byte == 0x09 {
+                index += 1
+                continue
+            }
+            // Numbers start above ',' or with '+'; one test keeps them off the rare paths.
+            if byte <= 0x2C && byte != 0x2B {
+                if byte == 0x2C {   // ','
+                    if count == 0 || comma >= 0 {
+                        return (count, comment, .emptyCell(count == 0 ? .leading : .between, line: line, column: index - lineStart + 1))
+                    }
+                    comma = index
+                    index += 1
+                    continue
+                }
+                if byte == 0x0A || byte == 0x0D { break }   // LF, CR (or CRLF)
+            }
+            if byte == 0x23 {   // '#'
+                comment = true
+                let start = index
+                index = lineEnd(base, from: index, end: end)
+                if count == 0, let problem = readShape(base, comment: start, end: index, into: &result) {   // a comment line
+                    return (count, comment, .badShape(text: problem.text, reason: problem.reason, line: line,
+                                                      column: start + 1 + problem.offset - lineStart + 1))
+                }
+                break
+            }
+            guard stored < capacity else {
+                return (count, comment, .tooManyValues(limit: limit, line: line, column: index - lineStart + 1))
+            }
+            if let (value, length) = DecimalParser.prefix(base + index, limit: end - index), value.isFinite,
+               index + length == end || isSeparator(base[index + length]) {
+                values[stored] = value
+                index += length
+            } else {
+                switch slowNumber(base, from: index, end: end, line: line, column: index - lineStart + 1) {
+                case let .success((value, next)): (values[stored], index) = (value, next)
+                case let .failure(error): return (count, comment, error)
+                }
+            }
+            stored += 1
+            count += 1
+            // A comma right after the value (CSV) is taken here, saving a turn of the loop.
+            if index < end && base[index] == 0x2C {
+                comma = index
+                index += 1
+            } else {
+                comma = -1
+            }
+        }
+        if comma >= 0 { return (count, comment, .emptyCell(.trailing, line: line, column: comma - lineStart + 1)) }
+        return (count, comment, nil)
     }
 
     /// Where the line that `index` is on ends (at its LF or CR, or `end`).
