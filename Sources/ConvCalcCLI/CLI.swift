@@ -72,8 +72,8 @@ private func dispatch(_ args: [String], stdin: InputSource, stdout: TextSink, st
     }
     switch TopLevelOptions.find(first) {
     case .help?:
-        stdout.write(Help.topLevel())
-        return 0
+        // `convcalc --help shape` as `convcalc help shape`.
+        return help(["help"] + args.dropFirst(), stdout: stdout, stderr: stderr)
     case .version?:
         stdout.write("convcalc \(convcalcVersion)\n")
         return 0
@@ -103,7 +103,8 @@ private func dispatch(_ args: [String], stdin: InputSource, stdout: TextSink, st
 
 /// `convcalc help [COMMAND]`.
 private func help(_ args: [String], stdout: TextSink, stderr: TextSink) -> Int32 {
-    guard args.count > 1 else {
+    // `help`, `help help`, `help -h`, `help --help`: the overview.
+    guard args.count > 1, args[1] != "help", TopLevelOptions.find(args[1]) != .help else {
         stdout.write(Help.topLevel())
         return 0
     }

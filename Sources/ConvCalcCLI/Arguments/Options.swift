@@ -128,6 +128,8 @@ enum TopLevelOptions {
 enum UsageError: UserFacingError {
     case unknownOption(String, suggestion: String?)
     case missingValue(option: String, valueName: String)
+    /// The word after a value option is another option: the value was left out.
+    case valueIsOption(option: String, valueName: String, next: String)
     case unexpectedValue(option: String)
     case repeated(option: String)
     case unknownCommand(String, suggestion: String?)
@@ -139,6 +141,8 @@ enum UsageError: UserFacingError {
             return "unknown option '\(name)'" + (suggestion.map { "; did you mean '\($0)'?" } ?? "")
         case let .missingValue(option, valueName):
             return "option '\(option)' needs a value (\(valueName))"
+        case let .valueIsOption(option, valueName, next):
+            return "option '\(option)' needs a value (\(valueName)) before '\(next)'"
         case let .unexpectedValue(option):
             return "option '\(option)' takes no value"
         case let .repeated(option):
@@ -210,6 +214,10 @@ struct ParsedArguments {
                     throw UsageError.missingValue(option: name, valueName: spec.valueName ?? "VALUE")
                 }
                 value = args[index]
+                // `--in --k 3`: the value was left out, so the next option would be swallowed.
+                if value.hasPrefix("--"), value.dropFirst(2).first?.isLetter == true {
+                    throw UsageError.valueIsOption(option: name, valueName: spec.valueName ?? "VALUE", next: value)
+                }
                 index += 1
             }
             if values[spec.id] != nil { throw UsageError.repeated(option: name) }
