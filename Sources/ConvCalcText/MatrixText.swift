@@ -420,6 +420,8 @@ public enum MatrixText {
 
     /// One number: decimal or scientific notation, `nan`, `inf`, `-inf` (any case).
     static func number(_ token: String, line: Int, column: Int) throws -> Double {
+        // U+2212, the minus sign of typeset text (papers, the source documents), reads as '-'.
+        if token.contains("−") { return try number(String(token.map { $0 == "−" ? "-" : $0 }), line: line, column: column) }
         switch token.lowercased() {
         case "nan", "+nan", "-nan": return .nan
         case "inf", "+inf", "infinity", "+infinity": return .infinity

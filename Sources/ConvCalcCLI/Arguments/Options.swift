@@ -199,7 +199,9 @@ struct ParsedArguments {
             }
             guard let spec = table.first(where: { $0.names.contains(name) }) else {
                 let all = table.flatMap(\.names)
-                throw UsageError.unknownOption(name, suggestion: NameSuggestion.nearest(to: name, among: all))
+                // `--c` is the key `c` written as an option: suggest that key's option (`--cout`).
+                let keyOption = LayerKey(rawValue: String(name.drop { $0 == "-" }))?.spec.optionNames.first.flatMap { all.contains($0) ? $0 : nil }
+                throw UsageError.unknownOption(name, suggestion: keyOption ?? NameSuggestion.nearest(to: name, among: all))
             }
             if spec.isFlag {
                 if inline != nil { throw UsageError.unexpectedValue(option: name) }

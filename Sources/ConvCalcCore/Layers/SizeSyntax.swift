@@ -21,6 +21,12 @@ public struct DimSize: Equatable, Sendable, CustomStringConvertible {
 
     public var description: String { values.map(String.init).joined(separator: "x") }
 
+    /// The per-dimension parts of `32x32`; `32×32` (the sign convcalc prints) and `32X32`
+    /// are read the same way.
+    static func dimensionParts(_ text: String) -> [Substring] {
+        text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "x" || $0 == "×" || $0 == "X" })
+    }
+
     /// Parses `N` or `NxN[xN]` with every value at least `minimum`.
     ///
     /// - Throws: `LayerError.malformedValue` for text that is not of that form
@@ -30,7 +36,7 @@ public struct DimSize: Equatable, Sendable, CustomStringConvertible {
         let expected = minimum > 0
             ? "a whole number ≥ \(minimum), or one per dimension as HxW or DxHxW (e.g. 3, 1x7)"
             : "a whole number ≥ 0, or one per dimension as HxW or DxHxW (e.g. 1, 0x1)"
-        let parts = text.split(separator: "x", omittingEmptySubsequences: false)
+        let parts = DimSize.dimensionParts(text)
         guard !text.isEmpty, parts.count <= maxSpatialDimensions else {
             throw LayerError.malformedValue(subject, value: text, expected: expected)
         }
@@ -48,6 +54,7 @@ public struct DimSize: Equatable, Sendable, CustomStringConvertible {
 /// that is not digits is malformed (exit 2); digits beyond 64 bits are out of range.
 func parseInteger(_ text: String, subject: Subject, whole: String? = nil, range: ClosedRange<Int>, expected: String) throws -> Int {
     let whole = whole ?? text
+    let text = text.hasPrefix("−") ? "-" + text.dropFirst() : text   // U+2212, the minus sign of typeset text
     let digits = text.hasPrefix("-") || text.hasPrefix("+") ? text.dropFirst() : Substring(text)
     guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else {
         throw LayerError.malformedValue(subject, value: whole, expected: expected)
@@ -106,7 +113,7 @@ public enum Padding: Equatable, Sendable, CustomStringConvertible {
         default: break
         }
         let expected = "N ≥ 0 on both sides, " + LayerSchema.paddingShapes
-        let parts = text.split(separator: "x", omittingEmptySubsequences: false)
+        let parts = DimSize.dimensionParts(text)
         guard !text.isEmpty, parts.count <= maxSpatialDimensions else {
             throw LayerError.malformedValue(subject, value: text, expected: expected)
         }
