@@ -197,6 +197,9 @@ struct ParsedArguments {
                 name = String(arg[..<eq])
                 inline = String(arg[arg.index(after: eq)...])
             }
+            if let canonical = LayerSchema.aliases[name], table.contains(where: { $0.names.contains(canonical) }) {
+                name = canonical   // `--kernel-size 3` is `--k 3`
+            }
             guard let spec = table.first(where: { $0.names.contains(name) }) else {
                 let all = table.flatMap(\.names)
                 // `--c` is the key `c` written as an option: suggest that key's option (`--cout`).

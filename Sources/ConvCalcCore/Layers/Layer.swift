@@ -159,11 +159,12 @@ public struct Layer: Equatable, Sendable {
             : typeName + ":" + assignments.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
         var layer = Layer(type: type, token: tokenText)
         var seen: Set<String> = []
-        for (keyName, value) in assignments {
+        for (written, value) in assignments {
+            let keyName = LayerSchema.aliases[written] ?? written   // `stride=2` is `s=2`
             guard let key = LayerKey(rawValue: keyName), type.keys.contains(key) else {
-                throw LayerError.unknownKey(type: type, key: keyName)
+                throw LayerError.unknownKey(type: type, key: written)
             }
-            guard seen.insert(keyName).inserted else { throw LayerError.duplicateKey(keyName) }
+            guard seen.insert(keyName).inserted else { throw LayerError.duplicateKey(written) }
             try key.spec.assign(value, to: &layer)
         }
         for (key, example) in type.requiredKeys where !seen.contains(key.rawValue) {

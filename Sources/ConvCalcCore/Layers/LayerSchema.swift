@@ -96,6 +96,17 @@ public enum LayerSchema {
         Dictionary(uniqueKeysWithValues: types.map { ($0, "\($0.rawValue):\(tail)") })
     }
 
+    /// PyTorch's spellings (and a few common ones) accepted beside convcalc's own, options
+    /// and token keys alike: the alias → the name it stands for.
+    public static let aliases: [String: String] = [
+        "--kernel-size": "--k", "--kernel_size": "--k", "--pad": "--p", "--dilate": "--d",
+        "--output_padding": "--op", "--out-channels": "--cout", "--out_channels": "--cout",
+        "--in-channels": "--cin", "--in_channels": "--cin", "--input": "--in",
+        "--padding-mode": "--pad-mode", "--padding_mode": "--pad-mode", "--ceil-mode": "--ceil", "--ceil_mode": "--ceil",
+        "kernel_size": "k", "kernel": "k", "stride": "s", "padding": "p", "dilation": "d", "output_padding": "op",
+        "groups": "g", "cout": "c", "out_channels": "c", "reduction": "r", "ceil_mode": "ceil",
+    ]
+
     public static let rows: [LayerKeySpec] = [
         LayerKeySpec(.k, options: ["--k", "--kernel"], .size(minimum: 1) { $0.kernel = $1 },
                      meaning: "kernel size", optionHelp: "kernel size, e.g. 3 or 1x7",
