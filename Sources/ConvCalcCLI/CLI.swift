@@ -67,8 +67,9 @@ public func run(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: 
 
 private func dispatch(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: TextSink, directory: String?) -> Int32 {
     guard let first = args.first else {
-        stdout.write(Help.topLevel())
-        return 0
+        // As jq and ripgrep: a short usage on stderr, exit 2 (`convcalc help` shows the overview).
+        return fail(UsageError.invalid("no command given; usage: convcalc COMMAND [options] [LAYER...] with COMMAND one of "
+                                       + (commands.map(\.name) + ["help"]).joined(separator: ", ")), command: nil, stderr: stderr)
     }
     switch TopLevelOptions.find(first) {
     case .help?:
