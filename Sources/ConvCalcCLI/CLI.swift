@@ -148,7 +148,7 @@ private func execute(_ command: Command, _ rest: [String], context: InputContext
             }
         }
         if var timings = result.timings {
-            if timings.hasWrite == false { timings.lap("format and write") }
+            timings.lap("format and write")   // stdout or -o: one write path, so the phase ends here
             stderr.write("convcalc: timings: \(timings.report)\n")
         }
         return 0

@@ -135,8 +135,6 @@ struct PhaseTimer {
     private let start = PhaseTimer.now()
     private(set) var phases: [(name: String, seconds: Double, note: String?)] = []
 
-    var hasWrite: Bool { phases.contains { $0.name.hasSuffix("write") } }
-
     static func now() -> Double {
         var time = timespec()
         clock_gettime(CLOCK_MONOTONIC, &time)
