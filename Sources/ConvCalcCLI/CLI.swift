@@ -138,7 +138,10 @@ private func execute(_ command: Command, _ rest: [String], context: InputContext
     do {
         let parsed = try ParsedArguments(rest, table: command.options)
         let result = try command.execute(parsed, context)
-        for warning in result.warnings { stderr.write("convcalc: warning: \(TerminalText.line(warning))\n") }
+        if !(parsed.has(.noWarnings) || parsed.comparison?.has(.noWarnings) == true) {
+            for notice in context.notices { stderr.write("convcalc: \(notice.label): \(TerminalText.line(notice.text))\n") }
+            for warning in result.warnings { stderr.write("convcalc: warning: \(TerminalText.line(warning))\n") }
+        }
         if let file = result.destination {
             try file.commit(result.emit)
         } else {

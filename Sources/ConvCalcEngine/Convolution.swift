@@ -81,7 +81,7 @@ public enum ConvolutionError: UserFacingError, Equatable {
         case let .groupsDivideOutput(channels, g):
             return "the kernel gives \(channels) output channels, not divisible by \(groups(g)); give Cout × (Cin/g) blocks with Cout a multiple of the groups"
         case let .biasCount(values, outputChannels):
-            return "\(Subject.convolution(.biasVector).name(vocabulary)) has \(plural(values, "value")) but there are \(outputChannels) output channels; give one value per output channel"
+            return "\(Subject.convolution(.biasVector).name(vocabulary)) has \(plural(values, "value")) but there \(outputChannels == 1 ? "is" : "are") \(plural(outputChannels, "output channel")); give one value per output channel, or one value for all"
         case let .channels(text): return text
         case let .tooLarge(what, count, limit):
             let bytes = limit * MemoryLayout<Double>.size

@@ -120,5 +120,17 @@ final class OptionTableTests: XCTestCase {
         // A value option takes the next word even when it starts with '-', so ranges are checked later.
         XCTAssertEqual(try ParsedArguments(["--p", "-1"], table: table).value(.padding), "-1")
         XCTAssertEqual(try ParsedArguments(["--p="], table: table).value(.padding), "")
+        // Clusters: -qf FILE, -fFILE, -f=FILE; a value option ends the cluster.
+        for words in [["-qf", "net.txt"], ["-qfnet.txt"], ["-q", "-f=net.txt"]] {
+            let clustered = try ParsedArguments(words, table: table)
+            XCTAssertTrue(clustered.has(.quiet), "\(words)")
+            XCTAssertEqual(clustered.value(.file), "net.txt", "\(words)")
+        }
+        XCTAssertThrowsError(try ParsedArguments(["-qz"], table: table))
+        // Python tuples for sizes (options only); other values unchanged.
+        XCTAssertEqual(try ParsedArguments(["--in", "(224, 112)", "--k", "3,1", "--p", "[1, 0]"], table: table).value(.input), "224x112")
+        XCTAssertEqual(try ParsedArguments(["--k", "3,1"], table: table).value(.layer(.k)), "3x1")
+        XCTAssertEqual(try ParsedArguments(["--p", "[0:1, 1:0]"], table: table).value(.padding), "0:1x1:0")
+        XCTAssertEqual(try ParsedArguments(["-f", "a,b.net"], table: table).value(.file), "a,b.net")
     }
 }

@@ -69,6 +69,21 @@ final class ProcessTests: XCTestCase {
         XCTAssertTrue(unwritable.err.hasPrefix("convcalc: error: cannot write"), unwritable.err)
     }
 
+    /// Short options clustered as getopt reads them: `-qo FILE`, `-oFILE`, `-o=FILE` (issue #15).
+    func testClusteredShortOptions() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("convcalc-short-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for (index, form) in [["-qo", directory + "/0.txt"], ["-o" + directory + "/1.txt"], ["-o=" + directory + "/2.txt"]].enumerated() {
+            let result = try execute(["run"] + form + ["[1 2;3 4]", "[2]"])
+            XCTAssertEqual(result.status, 0, result.err)
+            XCTAssertEqual(result.out, "")
+            XCTAssertEqual(try String(contentsOfFile: directory + "/\(index).txt", encoding: .utf8), "2 4\n6 8\n")
+        }
+        let stack = try execute(["shape", "-qf", "-", "--in", "9"], stdin: "conv:k=3 relu\n")
+        XCTAssertEqual(stack.out, "7\n", stack.err)
+    }
+
     /// The README's pipeline: stdin in, output piped back in as input.
     func testRunPipeline() throws {
         let process = Process()

@@ -15,7 +15,7 @@ enum OptionID: Hashable {
     case flip, transposed, padMode, precision, format, outputFile, biasVector, explain, at, asMatrix
     case method, threads, timings
     // Output options.
-    case quiet, json, help
+    case quiet, json, noWarnings, help
     // Top-level options.
     case version
 
@@ -44,6 +44,8 @@ struct OptionSpec {
     let defaultText: String?
     /// The man page's text, where it says more than `help` (it then includes any default).
     private(set) var manText: String?
+    /// For a flag a user may try to give a value (`--bias 0`): what to write instead.
+    private(set) var valueHint: String?
 
     init(_ id: OptionID, _ names: [String], value: String? = nil, group: OptionGroup, help: String,
          default defaultText: String? = nil) {
@@ -72,6 +74,13 @@ struct OptionSpec {
         return copy
     }
 
+    /// The same flag, with what to write when it is given a value.
+    func hintingValue(_ text: String) -> OptionSpec {
+        var copy = self
+        copy.valueHint = text
+        return copy
+    }
+
     /// The token key this option sets for a single layer.
     var layerKey: LayerKey? {
         if case let .layer(key) = id { return key }
@@ -79,6 +88,10 @@ struct OptionSpec {
     }
 
     var isFlag: Bool { valueName == nil }
+
+    /// Options whose value is a size or a padding read per dimension (`--in`, `--k`, `--p`):
+    /// they also take the tuple forms of Python, `224,224` and `(224, 224)`.
+    var readsSize: Bool { valueName == "SIZE" || valueName == "PAD" }
 }
 
 /// The option tables shared by the layer commands.
@@ -94,21 +107,31 @@ enum CommonOptions {
         OptionSpec(.input, [StackSetting.inputSize.optionName], value: "SIZE", group: .stack, help: "input spatial size, e.g. 32, 224x224 or 16x112x112"),
         OptionSpec(.cin, [StackSetting.inputChannels.optionName], value: "C", group: .stack, help: "input channels"),
         OptionSpec(.file, ["-f", "--file"], value: "FILE", group: .stack,
-                   help: "read layers from FILE, one token a line, # comments ('-' for stdin); tokens on the command line follow them")
-            .manual("Read layers from FILE, one token a line; # starts a comment, blank lines are ignored, spaces around keys and values are allowed; - reads standard input. Lines may end with LF, CRLF or a lone CR; a UTF-8 byte-order mark at the start is skipped. Tokens on the command line are appended after the file's layers."),
+                   help: "read layers from FILE, tokens separated by spaces or lines, # comments ('-' for stdin); tokens on the command line follow them")
+            .manual("Read layers from FILE: tokens separated by spaces or line ends, as on the command line (one a line reads best); # starts a comment, blank lines are ignored, spaces next to : , and = stay inside a token; - reads standard input. Lines may end with LF, CRLF or a lone CR; a UTF-8 byte-order mark at the start is skipped. Tokens on the command line are appended after the file's layers."),
         OptionSpec(.dims, [StackSetting.dims.optionName], value: "N", group: .stack,
                    help: "spatial dimensions (1, 2 or 3) when every size is a single number", default: "2"),
-        OptionSpec(.bias, ["--bias"], group: .stack, help: "layers have a learnable bias unless a token says bias=0 (the default)"),
-        OptionSpec(.noBias, ["--no-bias"], group: .stack, help: "layers have no bias unless a token says bias=1"),
+        OptionSpec(.bias, ["--bias"], group: .stack, help: "convolutions have a learnable bias unless a token says bias=0 (the default)")
+            .hintingValue(biasHint),
+        OptionSpec(.noBias, ["--no-bias"], group: .stack, help: "convolutions have no bias unless a token says bias=1; se and fc keep theirs unless bias=0")
+            .hintingValue(biasHint),
     ]
+
+    /// `--bias` is a flag here, values only in `run`.
+    static let biasHint = "layers have biases unless --no-bias (every convolution) or a token's bias=0 (one layer); only run takes bias values"
 
     static let output: [OptionSpec] = [
         OptionSpec(.quiet, ["-q", "--quiet"], group: .output, help: "print only the bare result")
             .manual("Print only the bare result. shape: the final output size (28, 28x26); without --in, the stack's formula of in; with --out, the padding as --p takes it (for tconv, the output padding, or p=P,op=N when the padding had to change). rf: the final receptive field (15, 15x7; after gap or fc the input size, or all without --in). params: the total number of parameters (with --vs, two lines: A, then B)."),
         OptionSpec(.json, ["--json"], group: .output, help: "print one JSON object")
-            .manual("Print one JSON object: {\"out\": [...], \"in\": [...], \"dims\": N, \"layers\": [{\"layer\": TOKEN, \"type\", \"in\": [...], \"out\": [...], \"effective_kernel\", \"stride\", \"padding\": [[pb, pa], ...], \"ceil_dropped\"}], \"merges\": [...], \"tree\": [...], \"warnings\": [...]}. Spatial quantities are always arrays, one number per dimension. Without --in, \"out\" is null and \"formula\" and \"min_in\" are given; with --out, {\"layer\", \"in\", \"out\", \"padding\", \"symmetric\", \"output_padding\", \"padding_changed\"}. rf: {\"rf\": [...], \"jump\": [...], \"start\": [...], \"coverage\": x, \"coverage_per_dim\", \"whole_input\", \"holes_first_at\", \"field\": [[lo, hi], ...], \"counts\": [[...], ...], \"counts_joint\", \"layers\": [{\"layer\", \"effective_kernel\", \"span\", \"jump\", \"rf\", \"start\", ...}], \"merges\": [...], \"tree\": [...]}; jump and start are numbers, with the exact fractions as text in \"jump_text\" and \"start_text\"; \"coverage\" is in [0, 1]. \"counts_joint\" (nested arrays, the first dimension outermost) appears only when branches of differing shapes make the counts joint; \"counts\" and \"coverage_per_dim\" then hold the counts summed over the other dimensions. params: {\"params\": N, \"weights\": N, \"biases\": N, \"macs\": N or null, \"flops\", \"sampling_macs\", \"layers\": [{\"layer\", \"type\", \"params\", \"weights\", \"biases\", \"macs\", \"out\": [C, ...spatial], \"parts\": [...]}], \"merges\": [...], \"tree\": [...], \"conventions\": {...}}; with --vs, {\"a\": {...}, \"b\": {...}, \"params_ratio\", \"macs_ratio\"}. \"layers\" and \"merges\" list the layers and merges flat, in the order written; \"tree\" keeps the branch structure: the top-level nodes in order, a layer as its \"layers\" object with \"index\" (1-based) first, a merge as {\"merge\": \"add\" or \"concat\", ..., \"branches\": [[NODE, ...], ...]} (an empty branch is the identity), so a script can rebuild the nesting."),
+            .manual("Print one JSON object: {\"out\": [...], \"in\": [...], \"dims\": N, \"layers\": [{\"layer\": TOKEN, \"type\", \"in\": [...], \"out\": [...], \"effective_kernel\", \"stride\", \"padding\": [[pb, pa], ...], \"ceil_dropped\"}], \"merges\": [...], \"tree\": [...], \"warnings\": [...]}. Spatial quantities are always arrays, one number per dimension. Without --in, \"out\" is null and \"formula\" and \"min_in\" are given; with --out, {\"layer\", \"in\", \"out\", \"padding\", \"symmetric\", \"output_padding\", \"padding_changed\"}. rf: {\"rf\": [...], \"jump\": [...], \"start\": [...], \"coverage\": x, \"coverage_per_dim\", \"whole_input\", \"holes_first_at\", \"field\": [[lo, hi], ...], \"counts\": [[...], ...], \"counts_joint\", \"layers\": [{\"layer\", \"effective_kernel\", \"span\", \"jump\", \"rf\", \"start\", ...}], \"merges\": [...], \"tree\": [...]}; jump and start are numbers, with the exact fractions as text in \"jump_text\" and \"start_text\"; \"coverage\" is in [0, 1]. \"counts_joint\" (nested arrays, the first dimension outermost) appears only when branches of differing shapes make the counts joint; \"counts\" and \"coverage_per_dim\" then hold the counts summed over the other dimensions. params: {\"params\": N, \"weights\": N, \"biases\": N, \"macs\": N or null, \"flops\", \"sampling_macs\", \"layers\": [{\"layer\", \"type\", \"params\", \"weights\", \"biases\", \"macs\", \"out\": [C, ...spatial], \"parts\": [...]}], \"merges\": [...], \"tree\": [...], \"conventions\": {...}}; with --vs, {\"a\": {...}, \"b\": {...}, \"params_ratio\", \"macs_ratio\" (B/A), \"params_ratio_a_b\", \"macs_ratio_a_b\" (A/B)}. \"layers\" and \"merges\" list the layers and merges flat, in the order written; \"tree\" keeps the branch structure: the top-level nodes in order, a layer as its \"layers\" object with \"index\" (1-based) first, a merge as {\"merge\": \"add\" or \"concat\", ..., \"branches\": [[NODE, ...], ...]} (an empty branch is the identity), so a script can rebuild the nesting."),
+        noWarnings,
         OptionSpec(.help, ["-h", "--help"], group: .output, help: "show this help"),
     ]
+
+    /// `--no-warnings`, for every command (errors still go to stderr).
+    static let noWarnings = OptionSpec(.noWarnings, ["--no-warnings"], group: .output,
+                                       help: "do not print warnings and notes on stderr (errors still are; --json keeps its \"warnings\")")
 }
 
 /// The options of `convcalc` itself, before any command.
@@ -174,6 +197,7 @@ struct ParsedArguments {
     var comparison: ParsedArguments? { comparisons.first }
 
     init(_ args: [String], table: [OptionSpec]) throws {
+        var args = args
         var index = 0
         var optionsEnded = false
         while index < args.count {
@@ -191,9 +215,14 @@ struct ParsedArguments {
                 comparisons = [try ParsedArguments(Array(args[index...]), table: table.filter { $0.id != .vs })]
                 break
             }
+            if let cluster = try Self.splitCluster(arg, table: table) {
+                args.replaceSubrange((index - 1)..<index, with: cluster)   // `-qo out.txt` is `-q -o out.txt`
+                index -= 1
+                continue
+            }
             var name = arg
             var inline: String?
-            if arg.hasPrefix("--"), let eq = arg.firstIndex(of: "=") {
+            if let eq = arg.firstIndex(of: "="), arg.hasPrefix("--") || arg.distance(from: arg.startIndex, to: eq) == 2 {
                 name = String(arg[..<eq])
                 inline = String(arg[arg.index(after: eq)...])
             }
@@ -207,6 +236,10 @@ struct ParsedArguments {
                 throw UsageError.unknownOption(name, suggestion: keyOption ?? NameSuggestion.nearest(to: name, among: all))
             }
             if spec.isFlag {
+                // `--bias 0`: a value after a flag would be read as the next word (a layer `0`).
+                if let hint = spec.valueHint, inline != nil || (index < args.count && Self.looksLikeFlagValue(args[index])) {
+                    throw UsageError.invalid("option '\(name)' takes no value; \(hint)")
+                }
                 if inline != nil { throw UsageError.unexpectedValue(option: name) }
                 flags.insert(spec.id)
                 continue
@@ -226,9 +259,43 @@ struct ParsedArguments {
                 index += 1
             }
             if values[spec.id] != nil { throw UsageError.repeated(option: name) }
-            values[spec.id] = value
+            values[spec.id] = spec.readsSize ? DimSize.fromTuple(value) : value
             spelling[spec.id] = name
         }
+    }
+
+    /// A word that can only be meant as a flag's value: a number or a boolean (no layer
+    /// type, file or matrix is written so).
+    static func looksLikeFlagValue(_ word: String) -> Bool {
+        ["true", "false", "yes", "no", "on", "off"].contains(word.lowercased()) || (!word.isEmpty && word.allSatisfy(\.isNumber))
+    }
+
+    /// A cluster of short options split as getopt does: `-qo` is `-q -o`, and a value option
+    /// takes the rest of the word as its value, `-oFILE` is `-o=FILE`; `nil` when `arg` is not
+    /// a cluster (`--name`, `-q`, `-o=FILE`, not starting with a letter, like `-1`, or not
+    /// starting with a short option, like `-kernel`).
+    /// - Throws: `UsageError.unknownOption` for a letter that is no short option of `table`.
+    static func splitCluster(_ arg: String, table: [OptionSpec]) throws -> [String]? {
+        let letters = Array(arg.dropFirst())
+        guard arg.hasPrefix("-"), !arg.hasPrefix("--"), letters.count > 1, letters[0].isLetter, letters[1] != "=" else { return nil }
+        var pieces: [String] = []
+        for (offset, letter) in letters.enumerated() {
+            let name = "-\(letter)"
+            guard let spec = table.first(where: { $0.names.contains(name) }) else {
+                if offset == 0 { return nil }   // `-kernel_size`: reported as one unknown name, with a suggestion
+                let shorts = table.flatMap(\.names).filter { $0.count == 2 }
+                let known = shorts.isEmpty ? "" : " (short options: " + shorts.joined(separator: ", ") + ")"
+                throw UsageError.invalid("unknown option '\(name)' in '\(arg)'\(known)")
+            }
+            if spec.isFlag {
+                pieces.append(name)
+                continue
+            }
+            let rest = String(letters[(offset + 1)...])
+            pieces.append(rest.isEmpty ? name : name + "=" + rest)
+            break
+        }
+        return pieces
     }
 
     /// Shares the options `ids` with `other`: each side takes the other's value where it has

@@ -22,6 +22,8 @@ struct RunOptions {
     var operands: [String] = []
     /// `--in SIZE` of --as-matrix.
     var inputSize: String?
+    /// `--cin C` of --as-matrix with --in.
+    var inputChannels = 1
     var biasArgument: String?
     var outputPath: String?
     var timings = false
@@ -120,6 +122,14 @@ struct RunOptions {
         // Operands: INPUT KERNEL, or --in SIZE KERNEL with --as-matrix.
         operands = args.positionals
         inputSize = args.value(.input)
+        if let text = args.value(.cin) {
+            guard args.value(.input) != nil else { throw UsageError.invalid("--cin gives the channels of --in (with --as-matrix); INPUT's channels are its blocks") }
+            let channels = try DimSize.parse(text, subject: .option("--cin"), minimum: 1)
+            guard channels.values.count == 1 else {
+                throw LayerError.malformedValue(.option("--cin"), value: text, expected: "one whole number ≥ 1")
+            }
+            inputChannels = channels.values[0]
+        }
         biasArgument = args.value(.biasVector)
         outputPath = args.value(.outputFile)
         timings = args.has(.timings)

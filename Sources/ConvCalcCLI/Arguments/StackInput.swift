@@ -13,6 +13,13 @@ final class InputContext {
     var vocabulary: Vocabulary = .options
     /// Where relative file names are found; nil: the process's working directory.
     let directory: String?
+    /// What the stack noticed about how it was given (`--in` replacing a file's `input:`
+    /// line, a size that looks like C×H×W), written on stderr before the warnings, each once.
+    private(set) var notices: [StackNotice] = []
+
+    func notice(_ notice: StackNotice) {
+        if !notices.contains(notice) { notices.append(notice) }
+    }
 
     init(stdin: InputSource, width: Int? = nil, directory: String? = nil) {
         self.stdin = stdin
@@ -87,8 +94,10 @@ enum StackInput {
         guard !layers.isEmpty else {
             throw UsageError.invalid("no layer given; give one by options (--k 3 --s 2) or as tokens (conv:k=3 maxpool:k=2), or -f FILE")
         }
-        return try LayerStack(layers: layers, nodes: nodes, inputSize: options.inputSize, inputChannels: options.inputChannels,
-                              dims: options.dims, defaultBias: options.defaultBias)
+        let stack = try LayerStack(layers: layers, nodes: nodes, inputSize: options.inputSize, inputChannels: options.inputChannels,
+                                   dims: options.dims, defaultBias: options.defaultBias)
+        for notice in stack.notices { context.notice(notice) }
+        return stack
     }
 
     /// The one layer given by `--type`, `--k`, `--s`, …: turned into `key=value` assignments
@@ -118,5 +127,25 @@ extension String {
             start = index(after: start)
         }
         return nil
+    }
+}
+
+extension StackNotice {
+    /// `note` for a setting that replaced another as asked; `warning` for a likely mistake.
+    var label: String {
+        if case .replacesInputLine = self { return "note" }
+        return "warning"
+    }
+
+    /// The notice as the command line words it.
+    var text: String {
+        switch self {
+        case let .replacesInputLine(setting, given, line):
+            let key = setting == .inputSize ? LayerKey.in.rawValue : LayerKey.c.rawValue
+            return "\(setting.optionName) \(given) replaces the input line's \(key)=\(line)"
+        case let .channelsFirst(size):
+            let (c, h, w) = (size.values[0], size.values[1], size.values[2])
+            return "the input size \(size) is read as D×H×W, a 3-D input \(c) deep; for a \(c)-channel \(h)×\(w) image give --cin \(c) --in \(h)x\(w) (--dims 3 keeps it 3-D and silences this)"
+        }
     }
 }

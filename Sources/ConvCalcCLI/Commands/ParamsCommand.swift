@@ -6,8 +6,8 @@ import ConvCalcText
 enum ParamsCommand {
     static let options: [OptionSpec] = CommonOptions.layer + CommonOptions.stack + [
         OptionSpec(.vs, ["--vs"], value: nil, group: .command,
-                   help: "compare with a second stack: the layers after --vs (tokens, -f FILE or layer options) on the same input; prints both and the ratios B/A")
-            .manual("Compare with a second stack: the words after --vs give it, as tokens, -f FILE or layer options. Stack options (--in, --cin, --dims, --bias, --no-bias) apply to both, given on either side but not differently on both. Prints both tables and the ratios B/A of parameters and MACs."),
+                   help: "compare with a second stack: the layers after --vs (tokens, -f FILE or layer options) on the same input; prints both and the ratios B/A and A/B")
+            .manual("Compare with a second stack: the words after --vs give it, as tokens, -f FILE or layer options. Stack options (--in, --cin, --dims, --bias, --no-bias) apply to both, given on either side but not differently on both. Prints both tables and the ratios of parameters and MACs both ways, B/A and A/B."),
     ] + CommonOptions.output
 
     static let conventions: [(String, String)] = [
@@ -20,7 +20,7 @@ enum ParamsCommand {
         ("se", "two FC layers with biases, C→⌊C/r⌋→C; MACs include the C·H·W rescaling"),
         ("zero", "pools, relu, upsample, pixelshuffle, shuffle and gap: no parameters, 0 MACs"),
         ("merge", "add and concat: no parameters, 0 MACs (element-wise additions and copies are not MACs)"),
-        ("bias_default", "layers have a bias unless --no-bias or bias=0; sepconv's depthwise part never has one"),
+        ("bias_default", "layers have a bias unless bias=0; --no-bias removes the biases of convolutions (se and fc keep theirs); sepconv's depthwise part never has one"),
     ]
 
     static let command = Command(
@@ -37,7 +37,7 @@ enum ParamsCommand {
             ("CONVENTIONS", conventions.map { "\($0.0): \($0.1)." }),
             ("OUTPUT", [
                 "-q prints the total number of parameters (with --vs, two lines: A then B).",
-                "--json prints {\"params\", \"weights\", \"biases\", \"macs\" (null without --in), \"flops\", \"layers\": [{\"layer\", \"params\", \"weights\", \"biases\", \"macs\", \"out\": [C, ...spatial], \"parts\"}], \"merges\", \"tree\", \"conventions\"}; tree nests the layers and merges as written (a merge holds its \"branches\"); with --vs, {\"a\": {...}, \"b\": {...}, \"params_ratio\", \"macs_ratio\"}.",
+                "--json prints {\"params\", \"weights\", \"biases\", \"macs\" (null without --in), \"flops\", \"layers\": [{\"layer\", \"params\", \"weights\", \"biases\", \"macs\", \"out\": [C, ...spatial], \"parts\"}], \"merges\", \"tree\", \"conventions\"}; tree nests the layers and merges as written (a merge holds its \"branches\"); with --vs, {\"a\": {...}, \"b\": {...}, \"params_ratio\", \"macs_ratio\" (B/A), \"params_ratio_a_b\", \"macs_ratio_a_b\" (A/B)}.",
             ]),
         ],
         examples: [
@@ -75,6 +75,8 @@ enum ParamsCommand {
                 ("a", json(a)), ("b", json(b)),
                 ("params_ratio", ratio(b.params, a.params).map(JSON.double) ?? .null),
                 ("macs_ratio", a.macs.flatMap { am in b.macs.flatMap { ratio($0, am) } }.map(JSON.double) ?? .null),
+                ("params_ratio_a_b", ratio(a.params, b.params).map(JSON.double) ?? .null),
+                ("macs_ratio_a_b", a.macs.flatMap { am in b.macs.flatMap { ratio(am, $0) } }.map(JSON.double) ?? .null),
             ])
             return CommandResult(output: object.text + "\n")
         case .text:
@@ -82,17 +84,17 @@ enum ParamsCommand {
         }
     }
 
-    /// The two designs side by side, with the ratios B/A.
+    /// The two designs side by side, with the ratios B/A and A/B.
     static func comparisonText(_ a: NetworkCost, _ b: NetworkCost) -> String {
         var lines = ["A"] + table(a) + ["", "B"] + table(b) + [""]
-        let rows: [[String]] = [
-            ["parameters", Count.grouped(a.params), Count.grouped(b.params), ratio(b.params, a.params).map(Count.ratio) ?? "-"],
-            ["  weights", Count.grouped(a.weights), Count.grouped(b.weights), ratio(b.weights, a.weights).map(Count.ratio) ?? "-"],
-            ["  biases", Count.grouped(a.biases), Count.grouped(b.biases), ratio(b.biases, a.biases).map(Count.ratio) ?? "-"],
-            ["MACs", a.macs.map(Count.grouped) ?? "-", b.macs.map(Count.grouped) ?? "-",
-             a.macs.flatMap { am in b.macs.flatMap { ratio($0, am) } }.map(Count.ratio) ?? "-"],
-        ]
-        lines += TextTable.render(header: ["", "A", "B", "B/A"], rows: rows, rightAligned: [1, 2, 3])
+        // Both ratios: papers quote A/B ("3x fewer"), B/A reads as "B costs this much of A".
+        func row(_ name: String, _ x: Int?, _ y: Int?) -> [String] {
+            guard let x, let y else { return [name, x.map(Count.grouped) ?? "-", y.map(Count.grouped) ?? "-", "-", "-"] }
+            return [name, Count.grouped(x), Count.grouped(y), ratio(y, x).map(Count.ratio) ?? "-", ratio(x, y).map(Count.ratio) ?? "-"]
+        }
+        let rows = [row("parameters", a.params, b.params), row("  weights", a.weights, b.weights),
+                    row("  biases", a.biases, b.biases), row("MACs", a.macs, b.macs)]
+        lines += TextTable.render(header: ["", "A", "B", "B/A", "A/B"], rows: rows, rightAligned: [1, 2, 3, 4])
         var text = lines.joined(separator: "\n") + "\n"
         text += notes(a, label: "A") + notes(b, label: "B")
         if a.macs == nil || b.macs == nil { text += "give --in SIZE for MACs (they depend on the output size)\n" }

@@ -27,8 +27,8 @@ enum RunCommand {
         OptionSpec(key: .g, group: .command,
                    help: "groups: output channel o reads the input channels of its group; depthwise when N = input channels"),
         OptionSpec(.biasVector, [ConvolutionSetting.biasVector.optionName], value: "VECTOR", group: .command,
-                   help: "a bias per output channel: a file, - or '[0.5 -1]'")
-            .manual("A bias per output channel: a file, -, or '[0.5 -1]'."),
+                   help: "a bias per output channel: 0.5,-1 or '[0.5 -1]', a file or -; one value is added to every channel")
+            .manual("A bias per output channel: the values (0.5,-1 or 0.5; a file named like a number is written ./1), an inline vector '[0.5 -1]', a file, or -. One value is added to every output channel, as a scalar broadcasts in NumPy."),
         OptionSpec(.explain, ["--explain"], group: .command,
                    help: "show the working (inputs up to 20x20): the padded (transposed: zero-inserted) input, one output element's sum term by term, and the convolution as a matrix A with y = A·vec(x)")
             .manual("Show the working, for inputs up to 20×20: the padded input (· marks padding zeros; for --transposed, the equivalent zero-inserted and padded input), one output element's sum written out term by term, the output, and the convolution as a matrix A with y = A·vec(x) (vec reading channels, rows, then columns), shown up to 64×64. For a transposed convolution A is the transpose of the forward convolution's."),
@@ -39,8 +39,10 @@ enum RunCommand {
                    help: "print the matrix A of the convolution (y = A·vec(x); for --transposed, Aᵀ of the forward convolution) instead of computing it")
             .manual("Print the matrix A of the convolution (up to 2^24 entries) in the matrix format instead of computing it; for --transposed, the transposed convolution's matrix, which is the transpose of the forward one's A."),
         OptionSpec(.input, ["--in"], value: "SIZE", group: .command,
-                   help: "with --as-matrix: the input size HxW or CxHxW, in place of INPUT")
-            .manual("With --as-matrix: the input size HxW or CxHxW, in place of INPUT."),
+                   help: "with --as-matrix: the input size HxW, in place of INPUT")
+            .manual("With --as-matrix: the input's spatial size HxW (or one number, N×N), in place of INPUT; channels are --cin, as in shape, rf and params."),
+        OptionSpec(.cin, ["--cin"], value: "C", group: .command,
+                   help: "with --as-matrix and --in: input channels", default: "1"),
         OptionSpec(.method, [ConvolutionSetting.method.optionName], value: "METHOD", group: .command,
                    help: "direct (sums of products, vectorised), fft (FFT over tiles; rounding errors relative to the largest value) or auto: fft when its estimated cost is below 1/2.5 of direct's (large kernels on large inputs)", default: "auto")
             .manual("direct: sums of products in the order of the formula, vectorised; fft: fast Fourier transforms over tiles (overlap–save), whose rounding errors are relative to the largest output (about 1e-15 of it); with integers in (input, kernel, bias, sums below 2^40) the result is rounded back to the exact integers; inf, -inf and nan come out as direct gives them (inf·0 = nan, inf + (-inf) = nan, nan spreads): the FFT reads them as 0 and the outputs whose window reads one are summed again directly. A kernel holding inf or nan, input values so large that the FFT's sums could overflow (|x|·N·M·16·max(1, Cin/g·sum|k|) past the largest double, from about 1e300), or so many inf and nan that summing their outputs again costs more than direct, run direct instead, for --method fft too (--timings names the method; past the direct method's limit that is an error); auto (default): fft when its estimated cost, (Cin + Cout)·N·M·(log2(N·M) + 4) per pair of N×M tiles plus 1.5·Cout·Cin/g·N·M for the products, weighed as 5 multiply–adds each, is below direct's one multiply–add per tap and output (kernels of about 11×11 and larger on large inputs)."),
@@ -60,6 +62,7 @@ enum RunCommand {
             .manual("Write the result to FILE. A regular file (new, existing, or reached through symbolic links) is written through a temporary file created exclusively, under an unpredictable name (.convcalc-XXXXXX), in the directory of the file the links lead to, and renamed over it at the end: a failed or interrupted run (SIGINT, SIGTERM, SIGHUP, SIGQUIT, ulimit -f, a full disk) never leaves a partial or temporary file, links stay links, and an existing file keeps its mode and owner (a new one gets 0666 less the umask, as with the shell's >). A character device, FIFO or socket (/dev/null, a named pipe) is written in place and never replaced; - and /dev/stdout, /dev/stderr and /dev/fd/N write to that descriptor. The file is opened before any work, so a path that cannot be written is reported at once."),
         OptionSpec(.json, ["--json"], group: .output, help: "the same as --format json"),
         OptionSpec(.quiet, ["-q", "--quiet"], group: .output, help: "accepted for scripts; the output is always the bare matrix"),
+        CommonOptions.noWarnings,
         OptionSpec(.help, ["-h", "--help"], group: .output, help: "show this help"),
     ]
 
@@ -95,7 +98,7 @@ enum RunCommand {
             ("convcalc run --transposed --s 2 '[1 2;3 4]' '[1 1;1 1]'", "a stride-2 transposed convolution"),
             ("convcalc run --explain --p 1 '[1 2 3;4 5 6;7 8 9]' '[1 2;3 4]'", "the working: padded input, one sum term by term, the matrix A"),
             ("convcalc run --as-matrix --in 3x3 '[1 2;3 4]'", "the 4x9 matrix A of a 2x2 kernel on a 3x3 input"),
-            ("convcalc run --g 2 --bias '[1 -1]' two-channels.txt two-kernels.txt", "a grouped (here depthwise) convolution with a bias per channel (files in examples/matrices)"),
+            ("convcalc run --g 2 --bias 1,-1 two-channels.txt two-kernels.txt", "a grouped (here depthwise) convolution with a bias per channel (files in examples/matrices)"),
         ],
         execute: execute
     )
@@ -107,11 +110,14 @@ enum RunCommand {
         var timer = PhaseTimer()
         // -o: the file is opened now, so a path that cannot be written fails before the work.
         let destination = try options.outputPath.map { try OutputFile(path: $0, directory: context.directory) }
-        let operands = try Operands(options, context: context, timer: &timer)
+        var operands = try Operands(options, context: context, timer: &timer)
+        // One bias value applies to every output channel, as a scalar broadcasts in NumPy.
+        let broadcastBias = operands.bias?.count == 1
         let plan = try ConvolutionPlan(inputChannels: operands.input.count, rows: operands.input[0].rows, columns: operands.input[0].columns,
                                        kernelBlocks: operands.kernel.count, kernelRows: operands.kernel[0].rows,
                                        kernelColumns: operands.kernel[0].columns, stated: operands.statedShape,
-                                       biasCount: operands.bias?.count, spec: options.spec)
+                                       biasCount: broadcastBias ? nil : operands.bias?.count, spec: options.spec)
+        if broadcastBias, let value = operands.bias?.first { operands.bias = Array(repeating: value, count: plan.outputChannels) }
         let formatter = MatrixFormatter(precision: options.precision)
         var result = CommandResult(output: "")
         switch options.mode {
@@ -153,11 +159,13 @@ enum RunCommand {
 
         init(_ options: RunOptions, context: InputContext, timer: inout PhaseTimer) throws {
             if let size = options.inputSize {
-                let dims = try DimSize.parse(size, subject: .option("--in"), minimum: 1).values
-                guard dims.count == 2 || dims.count == 3 else {
-                    throw LayerError.malformedValue(.option("--in"), value: size, expected: "HxW or CxHxW")
+                let parts = size.split(omittingEmptySubsequences: false, whereSeparator: { "xX×".contains($0) }).count
+                let dims = parts > 2 ? [] : try DimSize.parse(size, subject: .option("--in"), minimum: 1).expanded(to: 2)
+                guard dims.count == 2 else {
+                    throw LayerError.malformedValue(.option("--in"), value: size,
+                                                    expected: "HxW or one number: run works on 2-D matrices; give channels with --cin")
                 }
-                let (channels, rows, columns) = dims.count == 3 ? (dims[0], dims[1], dims[2]) : (1, dims[0], dims[1])
+                let (channels, rows, columns) = (options.inputChannels, dims[0], dims[1])
                 let volume = try Checked.mul(channels, Checked.mul(rows, columns))
                 guard volume <= 1 << 20 else { throw ConvolutionError.tooLarge(what: "input given by --in", count: volume) }
                 input = (0..<channels).map { _ in Matrix(rows: rows, columns: columns) }
@@ -167,12 +175,24 @@ enum RunCommand {
             let blocks = try operand(options.operands.last!, role: "kernel", context: context, threads: options.threads, timer: &timer)
             (kernel, statedShape) = (blocks.matrices, blocks.statedShape)
             if let text = options.biasArgument {
-                let vector = try operand(text, role: "bias", context: context, threads: 1, timer: &timer).matrices
+                // `--bias 1` and `--bias 1,-2,3` are the values themselves, not files.
+                let argument = isNumberList(text) ? "[" + text + "]" : text
+                let vector = try operand(argument, role: "bias", context: context, threads: 1, timer: &timer).matrices
                 guard vector.count == 1, vector[0].rows == 1 || vector[0].columns == 1 else {
                     throw UsageError.invalid("--bias takes a vector: one row or one column of values, one per output channel")
                 }
                 bias = vector[0].values
             }
+        }
+    }
+
+    /// Whether `text` is numbers separated by commas or spaces (`1`, `0.5,-1`, `nan`): the
+    /// values of `--bias` written without brackets. A file named like a number is `./1`.
+    static func isNumberList(_ text: String) -> Bool {
+        let items = text.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" })
+        return !items.isEmpty && items.allSatisfy { item in
+            var item = String(item.map { $0 == "\u{2212}" ? "-" : $0 })   // the typeset minus, as in matrices
+            return item.withUTF8 { DecimalParser.parse($0.baseAddress!, count: $0.count) } != nil
         }
     }
 

@@ -131,6 +131,11 @@ public struct Layer: Equatable, Sendable {
             guard !tail.trimmingWhitespace().isEmpty else {
                 throw LayerError.malformedToken(token, reason: "nothing after ':'")
             }
+            // No value holds ';': `conv:k=3;s=2` is keys separated the way a matrix row is.
+            if tail.contains(";") {
+                let commas = typeName + ":" + tail.split(separator: ";", omittingEmptySubsequences: false).joined(separator: ",")
+                throw LayerError.malformedToken(token, reason: "keys are separated by commas, not ';' (write \(commas))")
+            }
             for item in tail.split(separator: ",", omittingEmptySubsequences: false) {
                 let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 guard parts.count == 2 else {

@@ -21,6 +21,9 @@ public struct LayerStack: Sendable {
     public var isUniform: Bool
     /// Default for layers without `bias=` (`--bias` / `--no-bias`; on when not given).
     public var defaultBias: Bool
+    /// What the stack noticed about how it was given: a setting that replaced the `input:`
+    /// line's, a size that looks like C×H×W. Not errors: the front end words them as notes.
+    public var notices: [StackNotice] = []
 
     /// Resolves the dimension count and checks every rule that depends on it.
     ///
@@ -36,12 +39,17 @@ public struct LayerStack: Sendable {
         var nodes = nodes ?? layers.indices.map { StackNode.layer($0) }
         var inputSize = inputSize
         var inputChannels = inputChannels
+        var notices: [StackNotice] = []
         if let first = layers.first, first.type == .input, nodes.first == .layer(0) {
-            if inputSize != nil || inputChannels != nil {
-                throw LayerError.inputGivenTwice
+            // The stack's settings (the command line) win over the `input:` line (a file).
+            if let given = inputSize, let line = first.inputSize, given != line {
+                notices.append(.replacesInputLine(.inputSize, given: "\(given)", line: "\(line)"))
             }
-            inputSize = first.inputSize
-            inputChannels = first.outChannels
+            if let given = inputChannels, let line = first.outChannels, given != line {
+                notices.append(.replacesInputLine(.inputChannels, given: "\(given)", line: "\(line)"))
+            }
+            inputSize = inputSize ?? first.inputSize
+            inputChannels = inputChannels ?? first.outChannels
             layers.removeFirst()
             nodes = nodes.dropFirst().map { $0.shifted(by: -1) }
         }
@@ -76,6 +84,8 @@ public struct LayerStack: Sendable {
         if let inputSize, inputSize.values.count != 1, inputSize.values.count != resolved {
             throw LayerError.dimensionMismatch(.stack(.inputSize), value: "\(inputSize)", count: inputSize.values.count, dims: resolved)
         }
+        if dims == nil, let size = inputSize, StackNotice.looksLikeChannelsFirst(size) { notices.append(.channelsFirst(size)) }
+        self.notices = notices
         self.layers = layers
         self.nodes = nodes
         self.inputSize = inputSize?.expanded(to: resolved)
@@ -95,9 +105,11 @@ public struct LayerStack: Sendable {
         LayerGeometry(layer: layers[index], dims: dims)
     }
 
-    /// Whether layer `index` has a bias: its own `bias=`, else the stack default.
+    /// Whether layer `index` has a bias: its own `bias=`, else, for a convolution, the stack
+    /// default (`--no-bias`: convolutions followed by batch norm have none); `se` and `fc`
+    /// keep theirs, as in SENet and every torchvision classifier, unless `bias=0`.
     public func hasBias(_ index: Int) -> Bool {
-        layers[index].bias ?? defaultBias
+        layers[index].bias ?? (layers[index].type == .se || layers[index].type == .fc ? true : defaultBias)
     }
 
     /// Reads a linear stack file (tokens only): one token a line; `#` starts a comment; blank
@@ -130,5 +142,20 @@ extension Layer {
         out.append((.op, "\(outputPadding)", outputPadding.values.count))
         if let inputSize { out.append((.in, "\(inputSize)", inputSize.values.count)) }
         return out
+    }
+}
+
+/// Something about how a stack was given that is not wrong but may not be what was meant.
+public enum StackNotice: Equatable, Sendable {
+    /// A stack setting (`--in`, `--cin`) given as well as by the `input:` line, whose value it replaced.
+    case replacesInputLine(StackSetting, given: String, line: String)
+    /// An input size of three values the first of which looks like a channel count
+    /// (`3x224x224`): read as D×H×W, a 3-D input.
+    case channelsFirst(DimSize)
+
+    /// Three values, the first 1 to 4 (grey, RGB, RGBA) and below the other two: more likely
+    /// C×H×W than a depth. `16x112x112` (a video clip) is not.
+    static func looksLikeChannelsFirst(_ size: DimSize) -> Bool {
+        size.values.count == 3 && size.values[0] <= 4 && size.values[0] < min(size.values[1], size.values[2])
     }
 }

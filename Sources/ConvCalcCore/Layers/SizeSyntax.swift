@@ -27,6 +27,20 @@ public struct DimSize: Equatable, Sendable, CustomStringConvertible {
         text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "x" || $0 == "×" || $0 == "X" })
     }
 
+    /// A size written as a Python tuple, `224,224` or `(224, 224)` (also `[224, 224]`), in
+    /// convcalc's form, `224x224`; other text unchanged. For option values only: in a layer
+    /// token, commas separate keys.
+    public static func fromTuple(_ text: String) -> String {
+        var body = Substring(text.trimmingWhitespace())
+        if let first = body.first, let last = body.last, body.count >= 2, (first == "(" && last == ")") || (first == "[" && last == "]") {
+            body = body.dropFirst().dropLast()
+        }
+        guard body.contains(",") || body.count != text.count else { return text }
+        var parts = body.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingWhitespace() }
+        if parts.count > 1, parts.last == "" { parts.removeLast() }   // `(3,)`, a Python 1-tuple
+        return parts.joined(separator: "x")
+    }
+
     /// Parses `N` or `NxN[xN]` with every value at least `minimum`.
     ///
     /// - Throws: `LayerError.malformedValue` for text that is not of that form

@@ -129,10 +129,11 @@ public enum StackSyntax {
         return (layers, nodes)
     }
 
-    /// The words of a stack file: one token a line (spaces allowed inside it), `#` comments,
-    /// blank lines ignored. A line holding a brace is split into words at spaces, so
-    /// `add {`, `} {`, `}` and `add { conv:k=3 } { }` all work. Lines end with LF, CRLF or a
-    /// lone CR; a UTF-8 byte-order mark at the start is skipped.
+    /// The words of a stack file: tokens separated by spaces, as on the command line, so a
+    /// line may hold several (`conv:k=3,p=1 relu`, `add { conv:k=3 } { }`); spaces next to
+    /// `:`, `,` or `=` stay inside a token (`conv: k = 3, p = 1` is one token). `#` starts a
+    /// comment; blank lines are ignored. Lines end with LF, CRLF or a lone CR; a UTF-8
+    /// byte-order mark at the start is skipped.
     public static func words(ofFile text: String, name: String) -> [StackWord] {
         var words: [StackWord] = []
         var lineNumber = 0
@@ -142,29 +143,45 @@ public enum StackSyntax {
         for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }) {
             lineNumber += 1
             let content = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-            let token = content.trimmingWhitespace()
-            if token.isEmpty { continue }
-            if token.contains("{") || token.contains("}") {
-                var column = 1
-                var current = ""
-                var start = 1
-                for ch in content {
-                    if ch == " " || ch == "\t" || ch == "\r" {
-                        if !current.isEmpty { words.append(StackWord(current, location: "\(name):\(lineNumber):\(start)")) }
-                        current = ""
-                    } else {
-                        if current.isEmpty { start = column }
-                        current.append(ch)
-                    }
-                    column += 1
-                }
-                if !current.isEmpty { words.append(StackWord(current, location: "\(name):\(lineNumber):\(start)")) }
-            } else {
-                let column = (content.firstIndex(where: { $0 != " " && $0 != "\t" }).map { content.distance(from: content.startIndex, to: $0) } ?? 0) + 1
+            for (token, column) in tokens(ofLine: content) {
                 words.append(StackWord(token, location: "\(name):\(lineNumber):\(column)"))
             }
         }
         return words
+    }
+
+    /// The tokens of one line with their 1-based columns: runs of non-space characters, a run
+    /// joined to the one before when either side of the gap is `:`, `,` or `=`; braces are
+    /// words of their own.
+    static func tokens(ofLine line: Substring) -> [(text: String, column: Int)] {
+        let joiners: Set<Character> = [":", ",", "="]
+        var runs: [(start: String.Index, end: String.Index, column: Int)] = []
+        var column = 0
+        var runStart: (String.Index, Int)?
+        var index = line.startIndex
+        while index < line.endIndex {
+            let ch = line[index]
+            column += 1
+            let isSpace = ch == " " || ch == "\t" || ch == "\r"
+            if !isSpace, runStart == nil { runStart = (index, column) }
+            let next = line.index(after: index)
+            if let (start, startColumn) = runStart, isSpace || next == line.endIndex {
+                runs.append((start, isSpace ? index : next, startColumn))
+                runStart = nil
+            }
+            index = next
+        }
+        var tokens: [(start: String.Index, end: String.Index, column: Int)] = []
+        for run in runs {
+            if let last = tokens.last, line[last.start..<last.end] != "{", line[last.start..<last.end] != "}",
+               line[run.start..<run.end] != "{", line[run.start..<run.end] != "}",
+               joiners.contains(line[line.index(before: last.end)]) || joiners.contains(line[run.start]) {
+                tokens[tokens.count - 1].end = run.end
+            } else {
+                tokens.append(run)
+            }
+        }
+        return tokens.map { (String(line[$0.start..<$0.end]), $0.column) }
     }
 }
 

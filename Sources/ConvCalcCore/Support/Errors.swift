@@ -133,7 +133,6 @@ public enum LayerError: UserFacingError, Equatable {
     /// The `input:` pseudo-layer somewhere else than first, or given twice.
     case misplacedInput
     /// The input size or channels given both by `input:` and by `--in`/`--cin`.
-    case inputGivenTwice
     /// A value the layer type cannot take (`tconv` with `p=full`); `reason` follows it.
     case unsupportedValue(type: LayerType, key: LayerKey, value: String, reason: String)
     /// Key `key` with `value` makes `other` meaningless (`tconv` with `p=same` and `op`).
@@ -173,8 +172,6 @@ public enum LayerError: UserFacingError, Equatable {
             return "\(subject.setting(value, vocabulary)) gives \(count) dimensions but the stack has \(dims); give one number or \(dims) separated by 'x'"
         case .misplacedInput:
             return "the 'input:' pseudo-layer must come first, once"
-        case .inputGivenTwice:
-            return "the input is given twice: by 'input:' and by \(StackSetting.inputSize.optionName)/\(StackSetting.inputChannels.optionName); keep one"
         case let .unsupportedValue(type, key, value, reason):
             return "\(type.rawValue) cannot take \(Subject.key(key).setting(value, vocabulary))\(reason)"
         case let .overrides(type, key, value, other, effect):
