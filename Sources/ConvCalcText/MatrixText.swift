@@ -16,6 +16,8 @@ public enum MatrixTextError: UserFacingError, Equatable {
     case emptyCell(EmptyCell, line: Int, column: Int)
     /// A `# shape …` comment whose shape is not whole numbers ≥ 1 separated by `x`.
     case badShape(text: String, reason: String, line: Int, column: Int)
+    /// Matrix JSON that is malformed or not a regular array of numbers.
+    case json(reason: String, line: Int, column: Int)
 
     /// Where an empty cell is: the comma it is found at starts the row, follows a comma, or ends the row.
     public enum EmptyCell: Sendable, Equatable {
@@ -48,6 +50,8 @@ public enum MatrixTextError: UserFacingError, Equatable {
             case .trailing: what = "the row ends with a comma"
             }
             return "\(line):\(column): empty cell: \(what); every cell needs a number (write nan for a missing value); commas go only between values"
+        case let .json(reason, line, column):
+            return "\(line):\(column): \(reason) (JSON matrix: {\"data\": [[1, 2], [3, 4]]}, or the bare array)"
         case let .badShape(text, reason, line, column):
             return "\(line):\(column): '# shape \(text)' states no valid shape: \(reason); write sizes of 1 or more separated by x, e.g. # shape 4x2x3x3 (Cout x Cin/g x kh x kw)"
         }
@@ -125,6 +129,7 @@ public enum MatrixText {
         if bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF {
             bytes = UnsafeBufferPointer(rebasing: bytes[3...])   // a UTF-8 byte-order mark
         }
+        if MatrixJSON.isJSON(bytes) { return try MatrixJSON.parse(bytes, valueLimit: valueLimit) }
         return try parseLines(bytes, threads: threads, valueLimit: valueLimit)
     }
 

@@ -42,8 +42,9 @@ public struct MatrixFormatter {
     /// printing; no buffer grows with the output).
     ///
     /// text: rows a line, values separated by spaces, channels by a blank line; csv: commas;
-    /// json: `{"rows", "columns", "data": [[...]]}`, with several channels
-    /// `{"channels", "rows", "columns", "data": [[[...]]]}`, and nan, inf, -inf as strings.
+    /// json: `{"channels", "rows", "columns", "data": [[[...]]]}`, data always channels ×
+    /// rows × columns (one channel too, so the nesting never changes), nan, inf and -inf as
+    /// strings; it reads back as input (`MatrixJSON`).
     public func stream(_ channels: [Matrix], format: MatrixFormat, threads: Int,
                 write: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool {
         let layout = MatrixLayout(channels: channels.count, rows: channels[0].rows, columns: channels[0].columns, format: format)
@@ -110,9 +111,7 @@ struct MatrixLayout {
     /// The JSON object's opening, up to its data array.
     var header: String? {
         guard json else { return nil }
-        return channels > 1
-            ? "{\"channels\": \(channels), \"rows\": \(rows), \"columns\": \(columns), \"data\": "
-            : "{\"rows\": \(rows), \"columns\": \(columns), \"data\": "
+        return "{\"channels\": \(channels), \"rows\": \(rows), \"columns\": \(columns), \"data\": "
     }
 
     func putSeparator(into text: inout NumberText) {
@@ -130,9 +129,7 @@ struct MatrixLayout {
             return
         }
         if i == 0 {
-            if channels > 1 {
-                if c > 0 { putSeparator(into: &text) } else { text.append(byte: 0x5B) }   // ", " between channels, or "["
-            }
+            if c > 0 { putSeparator(into: &text) } else { text.append(byte: 0x5B) }   // ", " between channels, or "["
             text.append(byte: 0x5B)   // the channel's rows
         } else {
             putSeparator(into: &text)
@@ -148,6 +145,6 @@ struct MatrixLayout {
         }
         text.append(byte: 0x5D)
         if i == rows - 1 { text.append(byte: 0x5D) }
-        if i == rows - 1 && channels > 1 && c == channels - 1 { text.append(byte: 0x5D) }
+        if i == rows - 1 && c == channels - 1 { text.append(byte: 0x5D) }
     }
 }

@@ -2,6 +2,7 @@ import XCTest
 @testable import ConvCalcCore
 @testable import ConvCalcEngine
 @testable import ConvCalcText
+import ConvCalcTestSupport
 
 final class MatrixTextTests: XCTestCase {
     func testFormat() throws {
@@ -13,6 +14,33 @@ final class MatrixTextTests: XCTestCase {
         XCTAssertEqual(try MatrixText.parse("1 2\r\n3 4\r\n").rowArrays, [[1, 2], [3, 4]])
         XCTAssertEqual(try MatrixText.parseInline("[[1, 2], [3, 4]]").rowArrays, [[1, 2], [3, 4]])
         XCTAssertEqual(try MatrixText.parseInline("[1 2; 3 4;]").rowArrays, [[1, 2], [3, 4]])
+    }
+
+    /// `run --format json` output reads back to the same doubles, for 1 to 3 channels and
+    /// every kind of value (issue #15: JSON output readable as input, with a fixed nesting).
+    func testJSONRoundTrip() throws {
+        var generator = SeededGenerator(seed: testSeed)
+        for trial in 0..<200 {
+            let channels = Int.random(in: 1...3, using: &generator)
+            let rows = Int.random(in: 1...5, using: &generator), columns = Int.random(in: 1...5, using: &generator)
+            let specials: [Double] = [.nan, .infinity, -.infinity, 0, -0.0, Double.leastNonzeroMagnitude * 3, 1.7976931348623157e308, 0.1, -3]
+            let matrices = (0..<channels).map { _ in
+                Matrix(rows: rows, columns: columns, values: (0..<(rows * columns)).map { _ in
+                    Bool.random(using: &generator) ? specials.randomElement(using: &generator)! : Double.random(in: -1e6...1e6, using: &generator)
+                })
+            }
+            var bytes: [UInt8] = []
+            _ = MatrixFormatter(precision: nil).stream(matrices, format: .json, threads: 1) { bytes += $0; return true }
+            let text = String(decoding: bytes, as: UTF8.self)
+            XCTAssertTrue(text.hasPrefix("{\"channels\": \(channels), "), text)
+            let read = try bytes.withUnsafeBufferPointer { try MatrixText.parseBlocks(bytes: $0) }.matrices
+            XCTAssertEqual(read.count, channels, "trial \(trial) \(seedNote)")
+            for (a, b) in zip(read, matrices) {
+                XCTAssertEqual(a.rows, b.rows)
+                let same = zip(a.values, b.values).allSatisfy { x, y in x.isNaN ? y.isNaN : x.bitPattern == y.bitPattern }
+                XCTAssertTrue(same, "trial \(trial) \(seedNote): \(text)")
+            }
+        }
     }
 
     func testErrorsNameLineAndColumn() {

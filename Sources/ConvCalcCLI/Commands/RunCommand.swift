@@ -56,7 +56,7 @@ enum RunCommand {
                    help: "significant digits, 1 to 17", default: "the shortest text that reads back to the same double")
             .manual("Print N significant digits (1 to 17) instead of the shortest text that reads back to the same double."),
         OptionSpec(.format, ["--format"], value: "FORMAT", group: .output, help: "text, csv or json", default: "text")
-            .manual("text (default), csv, or json: {\"rows\": R, \"columns\": C, \"data\": [[...], ...]} (several channels: {\"channels\", \"rows\", \"columns\", \"data\": [[[...]]]}) with nan, inf and -inf as strings."),
+            .manual("text (default), csv, or json: {\"channels\": C, \"rows\": R, \"columns\": W, \"data\": [[[...], ...], ...]}, data always channels × rows × columns (one channel too), nan, inf and -inf as strings; it reads back as INPUT or KERNEL."),
         OptionSpec(.outputFile, ["-o", "--output"], value: "FILE", group: .output,
                    help: "write to FILE (a regular file through a temporary file renamed at the end, so a failed or interrupted run leaves no partial file; devices and FIFOs in place)")
             .manual("Write the result to FILE. A regular file (new, existing, or reached through symbolic links) is written through a temporary file created exclusively, under an unpredictable name (.convcalc-XXXXXX), in the directory of the file the links lead to, and renamed over it at the end: a failed or interrupted run (SIGINT, SIGTERM, SIGHUP, SIGQUIT, ulimit -f, a full disk) never leaves a partial or temporary file, links stay links, and an existing file keeps its mode and owner (a new one gets 0666 less the umask, as with the shell's >). A character device, FIFO or socket (/dev/null, a named pipe) is written in place and never replaced; - and /dev/stdout, /dev/stderr and /dev/fd/N write to that descriptor. The file is opened before any work, so a path that cannot be written is reported at once."),
@@ -87,7 +87,7 @@ enum RunCommand {
                 "With --flip, --p same and an even kernel the result equals MATLAB conv2(..., 'same'); SciPy's convolve2d(..., 'same') is one position off there. SciPy's correlate2d 'same' equals PyTorch's. SciPy's 'symm' boundary repeats the edge (not reflect); 'wrap' equals circular.",
             ]),
             ("OUTPUT", [
-                "text: one row a line, values separated by spaces; integers without a decimal point, other values the shortest text that reads back to the same double (or --precision digits). csv: commas. json: {\"rows\", \"columns\", \"data\": [[...]]} with nan, inf and -inf as strings.",
+                "text: one row a line, values separated by spaces; integers without a decimal point, other values the shortest text that reads back to the same double (or --precision digits). csv: commas. json: {\"channels\", \"rows\", \"columns\", \"data\": [[[...]]]}, data always channels × rows × columns, nan, inf and -inf as strings. Every format reads back as input.",
             ]),
         ],
         examples: [
