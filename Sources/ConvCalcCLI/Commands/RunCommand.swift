@@ -26,7 +26,7 @@ enum RunCommand {
             .manual("How padding is filled, as PyTorch padding_mode: zeros (default), reflect (mirror without repeating the edge; padding must be smaller than the input), replicate (repeat the edge), circular (wrap around; padding at most the input size). --transposed allows zeros only. SciPy's 'symm' boundary repeats the edge and is not reflect; its 'wrap' is circular."),
         OptionSpec(key: .g, group: .command,
                    help: "groups: output channel o reads the input channels of its group; depthwise when N = input channels"),
-        OptionSpec(.biasVector, [ConvolutionSetting.biasVector.optionName], value: "VECTOR", group: .command,
+        OptionSpec(.biasVector, [ConvolutionSetting.biasVector.optionName], value: "VALUES", group: .command,
                    help: "a bias per output channel: 0.5,-1 or '[0.5 -1]', a file or -; one value is added to every channel")
             .manual("A bias per output channel: the values (0.5,-1 or 0.5; a file named like a number is written ./1), an inline vector '[0.5 -1]', a file, or -. One value is added to every output channel, as a scalar broadcasts in NumPy."),
         OptionSpec(.explain, ["--explain"], group: .command,

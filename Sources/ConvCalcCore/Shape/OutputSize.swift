@@ -360,7 +360,8 @@ public struct ShapeTrace: Sendable {
                     throw ShapeError.outputTooSmall(dim: "", output: output, detail: detail)
                 }
             }
-            let alike = stack.isUniform && steps.allSatisfy { $0 == steps[0] }
+            // Every dimension alike: one warning for all (`rows and columns`), not one per dimension.
+            let alike = steps.allSatisfy { $0 == steps[0] }
             let warnings = alike
                 ? ShapeWarning.check(steps[0], dim: nil, of: stack.dims)
                 : steps.enumerated().flatMap { ShapeWarning.check($0.element, dim: $0.offset, of: stack.dims) }
