@@ -83,6 +83,7 @@ enum StackInput {
         }
         words += options.tokens.map { StackWord($0) }
         context.vocabulary = options.singleLayer == nil ? .tokens : .options
+        words = try StackExpansion.expand(words, file: options.file) { path, from in try includedWords(path, from: from, context: context) }
         var (layers, nodes) = try StackSyntax.parse(words)
         if let single = options.singleLayer {
             guard layers.isEmpty else {
@@ -98,6 +99,19 @@ enum StackInput {
                                    dims: options.dims, defaultBias: options.defaultBias)
         for notice in stack.notices { context.notice(notice) }
         return stack
+    }
+
+    /// The words of `include PATH`: PATH relative to the directory of the file that includes
+    /// it (the working directory for a command-line `include`); named as written there.
+    static func includedWords(_ path: String, from word: StackWord, context: InputContext) throws -> (name: String, words: [StackWord]) {
+        var resolved = path
+        if !path.hasPrefix("/"), let location = word.location {
+            // `dir/net.txt:12:3` → `dir/`: the including file's directory.
+            let file = location.split(separator: ":", omittingEmptySubsequences: false).dropLast(2).joined(separator: ":")
+            if let slash = file.lastIndex(of: "/") { resolved = String(file[...slash]) + path }
+        }
+        guard resolved != "-" else { throw UsageError.invalid("include - : an included file cannot be standard input") }
+        return (resolved, StackSyntax.words(ofFile: try context.read(resolved), name: resolved))
     }
 
     /// The one layer given by `--type`, `--k`, `--s`, …: turned into `key=value` assignments

@@ -92,6 +92,8 @@ public struct Layer: Equatable, Sendable {
     /// `nil`: the stack's default (`--bias` / `--no-bias`, else on).
     public var bias: Bool?
     public var ceilMode = false
+    /// Where the layer came from when a block use or repeat produced it (`StackWord.origin`).
+    public var origin: [String] = []
     /// The `input:` pseudo-layer's size.
     public var inputSize: DimSize?
 

@@ -24,6 +24,9 @@ public struct StackWord: Sendable {
     public var text: String
     /// `file:line:column` for words from a file; nil for command-line words.
     public var location: String?
+    /// Where an expanded word came from, outermost first: `bottleneck(64, 1)`, `repeat 2/3`
+    /// (`StackExpansion`); empty for a word written in the stack itself.
+    public var origin: [String] = []
 
     public init(_ text: String, location: String? = nil) {
         self.text = text
@@ -80,6 +83,8 @@ public enum StackSyntax {
         var position = 0
 
         func located(_ word: StackWord, _ error: UserFacingError) -> UserFacingError {
+            // A word from a block or repeat says which use it came from.
+            let error = word.origin.isEmpty ? error : OriginError(origin: word.origin, underlying: error)
             if let location = word.location { return LocatedError(location: location, underlying: error) }
             if error is BranchSyntaxError { return error }   // it names the word itself
             return LayerContextError(index: layers.count + 1, token: word.text, underlying: error)
@@ -113,7 +118,9 @@ public enum StackSyntax {
                     nodes.append(.merge(merge, branches))
                 default:
                     do {
-                        layers.append(try Layer.parse(word.text))
+                        var layer = try Layer.parse(word.text)
+                        layer.origin = word.origin
+                        layers.append(layer)
                     } catch let error as UserFacingError {
                         throw located(word, error)
                     }
@@ -151,10 +158,12 @@ public enum StackSyntax {
     }
 
     /// The tokens of one line with their 1-based columns: runs of non-space characters, a run
-    /// joined to the one before when either side of the gap is `:`, `,` or `=`; braces are
-    /// words of their own.
+    /// joined to the one before when the gap follows `:`, `,`, `=` or `(`, or comes before
+    /// `:`, `,`, `=` or `)`; braces are words of their own.
     static func tokens(ofLine line: Substring) -> [(text: String, column: Int)] {
-        let joiners: Set<Character> = [":", ",", "="]
+        // `conv: k = 3`, `block(64, 2)`, `block( 64 , 2 )`: one token each.
+        let joinsNext: Set<Character> = [":", ",", "=", "("]
+        let joinsPrevious: Set<Character> = [":", ",", "=", ")"]
         var runs: [(start: String.Index, end: String.Index, column: Int)] = []
         var column = 0
         var runStart: (String.Index, Int)?
@@ -175,7 +184,7 @@ public enum StackSyntax {
         for run in runs {
             if let last = tokens.last, line[last.start..<last.end] != "{", line[last.start..<last.end] != "}",
                line[run.start..<run.end] != "{", line[run.start..<run.end] != "}",
-               joiners.contains(line[line.index(before: last.end)]) || joiners.contains(line[run.start]) {
+               joinsNext.contains(line[line.index(before: last.end)]) || joinsPrevious.contains(line[run.start]) {
                 tokens[tokens.count - 1].end = run.end
             } else {
                 tokens.append(run)
@@ -190,5 +199,13 @@ public struct LocatedError: UserFacingError {
     public var location: String
     public var underlying: UserFacingError
     public var message: String { "\(location): \(underlying.message)" }
+    public var category: ErrorCategory { underlying.category }
+}
+
+/// An error in a word that a block use or repeat produced: the message says which.
+public struct OriginError: UserFacingError {
+    public var origin: [String]
+    public var underlying: UserFacingError
+    public var message: String { "in \(origin.joined(separator: " › ")): \(underlying.message)" }
     public var category: ErrorCategory { underlying.category }
 }
