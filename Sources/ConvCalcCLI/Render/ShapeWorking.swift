@@ -37,7 +37,9 @@ enum ShapeWorking {
         case .unchanged:
             return "out = in = \(step.output)"
         case .global:
-            return "out = 1 (\(type == .fc ? "fully connected" : "global pooling"))"
+            return "out = 1 (\(type == .fc ? "fully connected" : type == .flatten ? "flattened into channels" : "global pooling"))"
+        case .fixed:
+            return "out = \(step.output) (adaptive pooling to out=\(step.output))"
         case .scale:
             let factor = type == .pixelshuffle ? "r" : "s"
             return "out = in·\(factor) = \(step.input)·\(s) = \(step.output)"
@@ -71,7 +73,7 @@ enum ShapeWorking {
         let simplified = layerFormula.formula.render(variable: "in")
         let ke = try geometry.effectiveKernel(dim)
         switch geometry.rule {
-        case .unchanged, .global:
+        case .unchanged, .global, .fixed:
             return "out = \(simplified)"
         case .scale:
             return "out = in·\(geometry.type == .pixelshuffle ? "r" : "s") = \(simplified)"

@@ -46,6 +46,7 @@ public enum CostError: UserFacingError, Equatable {
     case notDivisible(what: String, value: Int, by: String, divisor: Int)
     case needsSpatialSize(String)
     case noHiddenUnits(channels: Int, reduction: Int)
+    case slopes(Int, channels: Int)
     case branchMismatch(kind: String, after: Int, branch: Int, first: String, other: String)
 
     public var message: String {
@@ -59,6 +60,8 @@ public enum CostError: UserFacingError, Equatable {
         case let .branchMismatch(kind, after, branch, first, other):
             let rule = kind == "add" ? "the branches of add must give the same C×H×W" : "the branches of concat must give the same spatial size"
             return "\(kind) (ending after layer \(after)): branch 1 gives \(first) but branch \(branch) gives \(other); \(rule)"
+        case let .slopes(n, channels):
+            return "prelu with n=\(n) slopes on \(channels) channels; n is 1 (one slope for all) or the channel count"
         case let .noHiddenUnits(channels, reduction):
             return "se with \(channels) channels and r=\(reduction) has ⌊\(channels)/\(reduction)⌋ = 0 hidden units; use r ≤ \(channels)"
         }
@@ -291,17 +294,32 @@ private struct LayerCounting {
     func otherCost() throws -> (LayerCost, Int?) {
         switch layer.type {
         case .se:
-            let c = try need(), hidden = c / (layer.reduction ?? LayerSchema.defaultSEReduction)
-            guard hidden >= 1 else { throw CostError.noHiddenUnits(channels: c, reduction: layer.reduction ?? LayerSchema.defaultSEReduction) }
+            let c = try need(), hidden = try seHidden(channels: c)
             let squeeze = try convolution("fc \(c)→\(hidden)", cin: c, cout: hidden, groups: 1, kernel: 1, bias: bias, spatial: ones)
             let excite = try convolution("fc \(hidden)→\(c)", cin: hidden, cout: c, groups: 1, kernel: 1, bias: bias, spatial: ones)
             // Rescaling every element by its channel's gate: one multiply each.
-            let rescale = CostPart(name: "rescale", outChannels: c, weights: 0, biases: 0,
+            let rescale = CostPart(name: "rescale (\(layer.gate.rawValue) gate)", outChannels: c, weights: 0, biases: 0,
                                    macs: try outVolume.map { try Checked.mul($0, c) }, spatial: output)
             return (try total([squeeze, excite, rescale]), c)
-        case .bn:
+        case .bn, .layernorm:
             let c = try need()
             return (LayerCost(weights: c, biases: c, macs: 0), c)
+        case .groupnorm:
+            let c = try need(), g = layer.groups ?? 1
+            guard c % g == 0 else { throw CostError.notDivisible(what: "channels", value: c, by: "groups", divisor: g) }
+            return (LayerCost(weights: c, biases: c, macs: 0), c)
+        case .layerscale:
+            let c = try need()
+            return (LayerCost(weights: c, biases: 0, macs: try outVolume.map { try Checked.mul($0, c) }), c)
+        case .prelu:
+            if layer.slopes != 1, let c = channels, layer.slopes != c { throw CostError.slopes(layer.slopes, channels: c) }
+            return (LayerCost(weights: layer.slopes, biases: 0, macs: 0), channels)
+        case .flatten:
+            let c = try need()
+            guard let input else {
+                throw CostError.needsSpatialSize("flatten makes C·H·W channels, so the channels after it depend on the spatial size; give \(StackSetting.inputSize.optionName)")
+            }
+            return (LayerCost(), try Checked.mul(c, Checked.product(input)))
         case .fc:
             let c = try need(), cout = layer.outChannels ?? c
             guard let input else {
@@ -320,8 +338,26 @@ private struct LayerCounting {
                 throw CostError.notDivisible(what: "channels", value: c, by: "groups", divisor: g)
             }
             return (LayerCost(), channels)
-        case .input, .maxpool, .avgpool, .upsample, .relu, .gap, .conv, .tconv, .dwconv, .sepconv, .asym, .deform:
+        case .input, .maxpool, .avgpool, .upsample, .relu, .gap, .conv, .tconv, .dwconv, .sepconv, .asym, .deform,
+             .relu6, .silu, .hswish, .hsigmoid, .sigmoid, .gelu, .tanh, .leakyrelu, .elu, .softmax,
+             .identity, .dropout, .adaptiveavgpool, .adaptivemaxpool:
             return (LayerCost(), channels)
         }
+    }
+
+    /// SE's hidden width: `hidden` as given, else ⌊C/r⌋, rounded with `div` as torchvision's
+    /// `_make_divisible(v, div)`: `max(div, ⌊v + div/2⌋ // div · div)`, plus `div` when that
+    /// is below 0.9·v (MobileNet v3: `_make_divisible(C // 4, 8)`).
+    func seHidden(channels c: Int) throws -> Int {
+        if let hidden = layer.hidden { return hidden }
+        let r = layer.reduction ?? LayerSchema.defaultSEReduction
+        var hidden = c / r
+        if let d = layer.divisor {
+            let rounded = try Checked.add(2 * hidden, d) / 2   // ⌊v + d/2⌋, in integers
+            hidden = max(d, rounded / d * d)
+            if try Checked.mul(10, hidden) < Checked.mul(9, c / r) { hidden = try Checked.add(hidden, d) }
+        }
+        guard hidden >= 1 else { throw CostError.noHiddenUnits(channels: c, reduction: r) }
+        return hidden
     }
 }

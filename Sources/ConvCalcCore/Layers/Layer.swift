@@ -2,9 +2,19 @@
 public enum LayerType: String, CaseIterable, Sendable {
     case input, conv, tconv, dwconv, sepconv, asym, deform
     case maxpool, avgpool, upsample, pixelshuffle, shuffle, se, bn, relu, gap, fc
+    // Activations, element by element.
+    case relu6, silu, hswish, hsigmoid, sigmoid, gelu, tanh, leakyrelu, elu, prelu, softmax
+    // Shape and bookkeeping.
+    case identity, dropout, flatten, adaptiveavgpool, adaptivemaxpool
+    // Normalisation and scaling.
+    case groupnorm, layernorm, layerscale
 
     /// Other spellings accepted for a type.
-    public static let aliases: [String: LayerType] = ["deconv": .tconv]
+    public static let aliases: [String: LayerType] = [
+        "deconv": .tconv, "swish": .silu, "hardswish": .hswish, "hardsigmoid": .hsigmoid,
+        "leaky_relu": .leakyrelu, "adaptive_avg_pool": .adaptiveavgpool, "adaptive_max_pool": .adaptivemaxpool,
+        "gn": .groupnorm, "ln": .layernorm,
+    ]
 
     /// Every accepted name, aliases included, for messages.
     public static var allNames: [String] {
@@ -42,12 +52,52 @@ public enum LayerType: String, CaseIterable, Sendable {
         case .pixelshuffle: return "depth-to-space by r: C*r^2 x H x W -> C x rH x rW"
         case .shuffle: return "channel shuffle with g groups"
         case .se: return "squeeze-and-excitation with reduction r (two FC layers, SENet)"
-        case .bn: return "batch norm"
-        case .relu: return "activation"
+        case .bn: return "batch norm: 2*C parameters, folded into the convolution before it"
+        case .relu: return "ReLU activation"
         case .gap: return "global average pool to 1x1"
         case .fc: return "fully connected to c outputs (flattens C*H*W)"
+        case .relu6, .silu, .hswish, .hsigmoid, .sigmoid, .gelu, .tanh, .leakyrelu, .elu:
+            return "activation, element by element (\(pytorchName))"
+        case .prelu: return "PReLU: n learnable slopes, 1 (default) or one per channel"
+        case .softmax: return "softmax over the channels at each position"
+        case .identity: return "the input unchanged"
+        case .dropout: return "dropout (the identity at inference)"
+        case .flatten: return "flattens C*H*W into channels of a 1x1 output"
+        case .adaptiveavgpool: return "average pool to the size out (PyTorch AdaptiveAvgPool)"
+        case .adaptivemaxpool: return "max pool to the size out (PyTorch AdaptiveMaxPool)"
+        case .groupnorm: return "group norm with g groups: 2*C parameters; statistics over each group's whole plane"
+        case .layernorm: return "layer norm over the channels at each position (channels-last, as ConvNeXt): 2*C parameters"
+        case .layerscale: return "layer scale: C learnable factors, one multiply per element (ConvNeXt)"
         }
     }
+
+    /// The PyTorch module of an activation.
+    var pytorchName: String {
+        switch self {
+        case .relu6: return "ReLU6"
+        case .silu: return "SiLU, alias swish"
+        case .hswish: return "Hardswish"
+        case .hsigmoid: return "Hardsigmoid"
+        case .sigmoid: return "Sigmoid"
+        case .gelu: return "GELU"
+        case .tanh: return "Tanh"
+        case .leakyrelu: return "LeakyReLU"
+        case .elu: return "ELU"
+        default: return rawValue
+        }
+    }
+
+    /// What a layer does to the receptive field: the position read (pointwise), a window,
+    /// or every position of the input (global context).
+    public var readsGlobalContext: Bool {
+        switch self {
+        case .gap, .fc, .flatten, .se, .groupnorm: return true
+        default: return false
+        }
+    }
+
+    /// Adaptive pooling to a given size.
+    public var isAdaptivePool: Bool { self == .adaptiveavgpool || self == .adaptivemaxpool }
 
     /// Convolutions that slide a window of `k` over the input.
     public var isConvolution: Bool {
@@ -57,8 +107,8 @@ public enum LayerType: String, CaseIterable, Sendable {
         }
     }
 
-    /// Layers that read the whole input (global pooling, fully connected).
-    public var isGlobal: Bool { self == .gap || self == .fc }
+    /// Layers whose output is 1×1 whatever the input (global pooling, fully connected, flatten).
+    public var isGlobal: Bool { self == .gap || self == .fc || self == .flatten }
 
     /// Max and average pooling.
     public var isPool: Bool { self == .maxpool || self == .avgpool }
@@ -96,6 +146,16 @@ public struct Layer: Equatable, Sendable {
     public var origin: [String] = []
     /// The `input:` pseudo-layer's size.
     public var inputSize: DimSize?
+    /// PReLU's learnable slopes (`n`): 1, or the channel count.
+    public var slopes = 1
+    /// Adaptive pooling's output size (`out`).
+    public var adaptiveOutput: DimSize?
+    /// SE's hidden width when given (`hidden`), instead of ⌊C/r⌋.
+    public var hidden: Int?
+    /// SE's rounding of ⌊C/r⌋ to a multiple (`div`, torchvision's `_make_divisible`).
+    public var divisor: Int?
+    /// SE's gate activation (`gate`).
+    public var gate = SEGate.sigmoid
 
     public init(type: LayerType, token: String) {
         self.type = type
@@ -247,4 +307,9 @@ public enum NameSuggestion {
         }
         return table[x.count][y.count]
     }
+}
+
+/// The activation that makes SE's channel gates.
+public enum SEGate: String, CaseIterable, Sendable {
+    case sigmoid, hsigmoid
 }

@@ -2,6 +2,7 @@
 /// meaning, default, the layer types that take it — is its row in `LayerSchema.rows`.
 public enum LayerKey: String, CaseIterable, Sendable {
     case k, s, p, d, op, g, c, m, r, v, bias, ceil
+    case n, out, hidden, div, gate
     /// Input size, for the `input:` pseudo-layer only.
     case `in`
 
@@ -20,6 +21,8 @@ public enum KeyValue: Sendable {
     case integer(ClosedRange<Int>, expected: String, beyond: String? = nil, store: @Sendable (inout Layer, Int) -> Void)
     /// `0`/`1` in a token (also `true`, `yes`, `on`, …); a flag as an option.
     case boolean(store: @Sendable (inout Layer, Bool) -> Void)
+    /// One of a few names.
+    case choice([String], store: @Sendable (inout Layer, String) -> Void)
 
     /// The placeholder in help (`SIZE`); nil for a flag.
     public var valueName: String? {
@@ -28,6 +31,7 @@ public enum KeyValue: Sendable {
         case .padding: return "PAD"
         case .integer: return "N"
         case .boolean: return nil
+        case .choice: return "NAME"
         }
     }
 }
@@ -78,6 +82,11 @@ public struct LayerKeySpec: Sendable {
             }
             store(&layer, value)
         case let .boolean(store): store(&layer, try Layer.boolean(text, subject: .key(key)))
+        case let .choice(names, store):
+            guard names.contains(text) else {
+                throw LayerError.malformedValue(.key(key), value: text, expected: names.joined(separator: " or "))
+            }
+            store(&layer, text)
         }
     }
 }
@@ -105,6 +114,8 @@ public enum LayerSchema {
         "--padding-mode": "--pad-mode", "--padding_mode": "--pad-mode", "--ceil-mode": "--ceil", "--ceil_mode": "--ceil",
         "kernel_size": "k", "kernel": "k", "stride": "s", "padding": "p", "dilation": "d", "output_padding": "op",
         "groups": "g", "cout": "c", "out_channels": "c", "reduction": "r", "ceil_mode": "ceil",
+        "num_parameters": "n", "output_size": "out", "num_groups": "g", "squeeze_channels": "hidden", "divisor": "div",
+        "--num_parameters": "--n", "--output_size": "--output-size",
     ]
 
     public static let rows: [LayerKeySpec] = [
@@ -125,7 +136,7 @@ public enum LayerSchema {
                      default: "0", types: [.tconv]),
         LayerKeySpec(.g, options: ["--g", "--groups"], .integer(1...Int.max, expected: "a whole number ≥ 1") { $0.groups = $1 },
                      meaning: "groups", optionHelp: "groups (shuffle: the channel groups)", default: "1",
-                     types: [.conv, .tconv, .deform, .shuffle], required: [.shuffle: "shuffle:g=4"]),
+                     types: [.conv, .tconv, .deform, .shuffle, .groupnorm], required: [.shuffle: "shuffle:g=4", .groupnorm: "groupnorm:g=32"]),
         LayerKeySpec(.c, options: ["--cout"], .integer(1...Int.max, expected: "a whole number ≥ 1") { $0.outChannels = $1 },
                      meaning: "output channels", default: "input channels",
                      types: [.input, .conv, .tconv, .sepconv, .asym, .deform, .fc], required: [.fc: "fc:c=1000"]),
@@ -143,6 +154,18 @@ public enum LayerSchema {
         LayerKeySpec(.ceil, options: ["--ceil"], .boolean { $0.ceilMode = $1 },
                      meaning: "pooling ceil mode, 0 or 1", optionHelp: "pooling ceil mode (PyTorch ceil_mode=True)",
                      default: "0", types: [.maxpool, .avgpool]),
+        LayerKeySpec(.n, options: ["--n", "--num-parameters"], .integer(1...Int.max, expected: "a whole number ≥ 1") { $0.slopes = $1 },
+                     meaning: "PReLU slopes: 1 or the channel count", default: "1", types: [.prelu]),
+        LayerKeySpec(.out, options: ["--output-size"], .size(minimum: 1) { $0.adaptiveOutput = $1 },
+                     meaning: "output size of adaptive pooling", optionHelp: "output size of adaptive pooling, e.g. 7 or 7x7",
+                     types: [.adaptiveavgpool, .adaptivemaxpool],
+                     required: [.adaptiveavgpool: "adaptiveavgpool:out=7", .adaptivemaxpool: "adaptivemaxpool:out=7"]),
+        LayerKeySpec(.hidden, options: ["--hidden"], .integer(1...Int.max, expected: "a whole number ≥ 1") { $0.hidden = $1 },
+                     meaning: "SE hidden width, instead of ⌊C/r⌋ (EfficientNet: the block input's C/4)", default: "⌊C/r⌋", types: [.se]),
+        LayerKeySpec(.div, options: ["--divisor"], .integer(1...Int.max, expected: "a whole number ≥ 1") { $0.divisor = $1 },
+                     meaning: "SE: round ⌊C/r⌋ to a multiple of div as torchvision's _make_divisible (MobileNet v3: 8)", types: [.se]),
+        LayerKeySpec(.gate, options: ["--gate"], .choice(SEGate.allCases.map(\.rawValue)) { $0.gate = SEGate(rawValue: $1)! },
+                     meaning: "SE gate activation: sigmoid or hsigmoid (MobileNet v3)", default: "sigmoid", types: [.se]),
         LayerKeySpec(.in, options: [], stack: ["--in"], .size(minimum: 1) { $0.inputSize = $1 },
                      meaning: "input spatial size", types: [.input], required: [.input: "input:in=224x224,c=3"]),
     ]

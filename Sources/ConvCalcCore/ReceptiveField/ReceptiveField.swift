@@ -17,9 +17,9 @@ extension LayerGeometry {
     /// - upsample (nearest) and pixelshuffle by f: `⌊o/f⌋`.
     public func reads(_ o: Int, dim: Int) throws -> Reads? {
         let k = kernel[dim], s = stride[dim], d = dilation[dim]
-        switch rule {
+        switch fieldRule {
         case .unchanged: return Reads(first: o, step: 1, count: 1)
-        case .global: return nil
+        case .global, .fixed: return nil   // .fixed never reaches here: resolvingForField resolves it
         case .scale: return Reads(first: Checked.floorDiv(o, s), step: 1, count: 1)
         case .window:
             let pad = try padPair(dim, input: 1)
@@ -45,7 +45,7 @@ extension LayerGeometry {
     /// The widest run of input positions one output reads (tconv, upsample, pixelshuffle):
     /// `(⌈k·g/s⌉ − 1)·d/g + 1` for tconv with g = gcd(s, d); 1 for the others.
     public func span(_ dim: Int) -> Int? {
-        switch rule {
+        switch fieldRule {
         case .transposed:
             let s = stride[dim], d = dilation[dim], g = Checked.gcd(s, d)
             let count = (kernel[dim] - 1) / (s / g) + 1
@@ -120,9 +120,9 @@ public struct FieldBounds: Sendable {
     func after(_ geometry: LayerGeometry, dim: Int) throws -> FieldBounds? {
         let s = geometry.stride[dim]
         var next = self
-        switch geometry.rule {
+        switch geometry.fieldRule {
         case .unchanged: return self
-        case .global: return nil
+        case .global, .fixed: return nil
         case .window:
             next.period = period / Checked.gcd(period, s)
             next.shift = try Checked.mul(shift, Checked.mul(s, next.period) / period)
@@ -318,7 +318,7 @@ public struct ReceptiveField: Sendable {
     /// - Parameter inputs: each layer's input size per dimension, when known (`same` padding
     ///   depends on it at strides above 1; unknown, the stride is taken to divide the input).
     public init(stack: LayerStack, inputs: [[Int]]? = nil) throws {
-        let chain = try stack.layers.indices.map { try stack.geometry(of: $0).resolvingPadding(input: inputs?[$0]) }
+        let chain = try ReceptiveField.chain(stack, inputs: inputs, local: false)
         let folded = try ReceptiveField.fields(stack, chain: chain)
         tree = folded.tree
         layers = StackTree.layerValues(tree)
@@ -339,13 +339,32 @@ public struct ReceptiveField: Sendable {
         holes = ReceptiveField.holes(fieldPaths, firstAt: holesFirstAt, firstNode: holesFirstNode, stack: stack)
     }
 
+    /// Each layer's geometry as the field follows it (`LayerGeometry.resolvingForField`).
+    static func chain(_ stack: LayerStack, inputs: [[Int]]?, local: Bool) throws -> [LayerGeometry] {
+        try stack.layers.indices.map { index in
+            do {
+                return try stack.geometry(of: index).resolvingForField(input: inputs?[index], local: local)
+            } catch let error as UserFacingError {
+                throw LayerContextError(index: index + 1, token: stack.layers[index].token, underlying: error)
+            }
+        }
+    }
+
+    /// The field of the convolutional path when layers read global context (`se`,
+    /// `groupnorm`, `gap`, `fc`, `flatten`, adaptive pooling to 1), taking them as reading one
+    /// position; nil when the stack has none. Field sizes and jumps only: no path counts.
+    public static func localField(stack: LayerStack, inputs: [[Int]]? = nil) throws -> [FieldDimension]? {
+        guard stack.layers.contains(where: { $0.type.readsGlobalContext || ($0.type.isAdaptivePool && $0.adaptiveOutput?.values.allSatisfy { $0 == 1 } == true) }) else { return nil }
+        return try fields(stack, chain: try chain(stack, inputs: inputs, local: true)).final
+    }
+
     /// Every layer's and merge's field (one fold over the tree), and the last node's field.
     static func fields(_ stack: LayerStack, chain: [LayerGeometry])
         throws -> (tree: [StackResult<LayerField, [FieldDimension]>], final: [FieldDimension]) {
         func describe(_ state: FieldBounds?, _ geometry: LayerGeometry?, _ dim: Int) throws -> FieldDimension {
             var field = FieldDimension()
             if let geometry {
-                if geometry.rule == .window || geometry.rule == .transposed { field.effectiveKernel = try geometry.effectiveKernel(dim) }
+                if geometry.fieldRule == .window || geometry.fieldRule == .transposed { field.effectiveKernel = try geometry.effectiveKernel(dim) }
                 field.span = geometry.span(dim)
             }
             if let state {
@@ -719,9 +738,9 @@ struct PhasedCounts: Equatable {
     func after(_ geometry: LayerGeometry, dim: Int, axis: Int, budget: inout PathBudget) throws -> PhasedCounts? {
         let s = geometry.stride[dim], period = periods[axis], shift = shifts[axis]
         var next = self
-        switch geometry.rule {
+        switch geometry.fieldRule {
         case .unchanged: return self
-        case .global: return nil
+        case .global, .fixed: return nil
         case .window:
             next.periods[axis] = period / Checked.gcd(period, s)
             next.shifts[axis] = try Checked.mul(shift, Checked.mul(s, next.periods[axis]) / period)

@@ -8,6 +8,8 @@ public enum SizeRule: Equatable, Sendable {
     case scale
     /// Global pooling or a fully connected layer: `out = 1`.
     case global
+    /// Adaptive pooling: `out` as given, whatever the input.
+    case fixed
     /// The size passes through.
     case unchanged
 }
@@ -34,9 +36,16 @@ public struct DimensionStep: Equatable, Sendable {
 public struct LayerGeometry: Sendable {
     public let type: LayerType
     public let dims: Int
-    public let kernel: [Int]
-    public let stride: [Int]
+    public internal(set) var kernel: [Int]
+    public internal(set) var stride: [Int]
     public let dilation: [Int]
+    /// Adaptive pooling's output size per dimension (1s for other layers).
+    public let fixedOutput: [Int]
+    /// How the layer maps positions for the receptive field: `rule`, except that layers
+    /// reading global context (`se`, `groupnorm`, `gap`, `fc`, `flatten`) read everything,
+    /// and adaptive pooling becomes a window or global once its input is known
+    /// (`resolvingForField(input:local:)`).
+    public internal(set) var fieldRule: SizeRule
     public internal(set) var outputPadding: [Int]
     /// Explicit pairs (one per dimension) or a named rule.
     public internal(set) var padding: Padding
@@ -58,6 +67,36 @@ public struct LayerGeometry: Sendable {
             padding = layer.padding
         }
         ceilMode = layer.ceilMode
+        fixedOutput = layer.adaptiveOutput?.expanded(to: dims) ?? Array(repeating: 1, count: dims)
+        fieldRule = .unchanged
+        fieldRule = layer.type.readsGlobalContext ? .global : rule
+    }
+
+    /// The geometry the receptive field follows, for layer inputs `input` (nil: unknown).
+    ///
+    /// Adaptive pooling to 1 reads everything; to `out` from an input `in` that `out` divides
+    /// it is the window `k = s = in/out` (PyTorch's windows `⌊i·in/out⌋ ..< ⌈(i+1)·in/out⌉`);
+    /// otherwise its windows differ in size and the field is refused. With `local`, layers
+    /// reading global context count as reading one position: the field of the convolutional
+    /// path, what is usually quoted for SE networks.
+    public func resolvingForField(input: [Int]?, local: Bool) throws -> LayerGeometry {
+        var copy = try resolvingPadding(input: input)
+        if local && type.readsGlobalContext { copy.fieldRule = .unchanged }
+        guard type.isAdaptivePool else { return copy }
+        if fixedOutput.allSatisfy({ $0 == 1 }) {
+            copy.fieldRule = local ? .unchanged : .global
+            return copy
+        }
+        guard let input, zip(input, fixedOutput).allSatisfy({ $0 % $1 == 0 }) else {
+            let size = fixedOutput.map(String.init).joined(separator: "x")
+            throw ShapeError.invalidGeometry(input == nil
+                ? "the field of \(type.rawValue) to \(size) depends on its input size; give --in"
+                : "\(type.rawValue) from \(input!.map(String.init).joined(separator: "x")) to \(size) has windows of different sizes; its field is exact only when the output divides the input")
+        }
+        copy.kernel = zip(input, fixedOutput).map { $0 / $1 }
+        copy.stride = copy.kernel
+        copy.fieldRule = .window
+        return copy
     }
 
     /// The same layer with `same`, `valid` and `full` turned into explicit padding for the
@@ -73,7 +112,8 @@ public struct LayerGeometry: Sendable {
         switch type {
         case .tconv: return .transposed
         case .upsample, .pixelshuffle: return .scale
-        case .gap, .fc: return .global
+        case .gap, .fc, .flatten: return .global
+        case .adaptiveavgpool, .adaptivemaxpool: return .fixed
         case _ where type.slidesWindow: return .window
         default: return .unchanged
         }
@@ -160,6 +200,9 @@ public struct LayerGeometry: Sendable {
             return step
         case .global:
             step.output = 1
+            return step
+        case .fixed:
+            step.output = fixedOutput[dim]
             return step
         case .scale:
             step.stride = stride[dim]

@@ -100,6 +100,7 @@ extension LayerGeometry {
         switch rule {
         case .unchanged: return LayerFormula(formula: .identity, mayDropLastWindow: false)
         case .global: return LayerFormula(formula: SizeFormula(p: 0, a: 0, b: 1, c: 1), mayDropLastWindow: false)
+        case .fixed: return LayerFormula(formula: SizeFormula(p: 0, a: 0, b: 1, c: fixedOutput[dim]), mayDropLastWindow: false)
         case .scale: return LayerFormula(formula: SizeFormula(p: s, a: 0, b: 1, c: 0), mayDropLastWindow: false)
         case .transposed:
             if padding == .same { return LayerFormula(formula: SizeFormula(p: s, a: 0, b: 1, c: 0), mayDropLastWindow: false) }
