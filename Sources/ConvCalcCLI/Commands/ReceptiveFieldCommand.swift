@@ -25,7 +25,7 @@ enum ReceptiveFieldCommand {
             ("FORMULAS (per spatial dimension; input position 0 has start 0)", [
                 "windows (conv, pools): rf' = rf + (ke − 1)·jump, jump' = jump·s, start' = start + ((ke − 1)/2 − pb)·jump.",
                 "upsampling (tconv, upsample, pixelshuffle) divides the jump by s (or r), printed as a fraction, and adds the widest span of inputs one output reads: (⌈k·g/s⌉ − 1)·d/g + 1 for tconv with g = gcd(s, d), 1 for the others. Outputs then differ in their fields; convcalc follows each output phase exactly and reports the widest field.",
-                "gap and fc read the whole input: the field is the whole input from there on.",
+                "Layers that read global context (gap, fc, flatten, se, groupnorm, adaptive pooling to 1) make the field the whole input from there on; the local field of the convolutional path, taking them as reading one position, is reported beside it. Adaptive pooling to N > 1 is the window k = s = in/N when N divides its input (give --in).",
                 "Fields are unbounded: they may reach into padding (a negative start). With p=same and a stride above 1, the padding depends on the input size; without --in the stride is taken to divide it.",
                 "Coverage: the number of paths from the widest-field output back to each input position, with all-ones weights (max pooling counted like average pooling); coverage = positions reached / field size. Paths take one branch of every merge for all dimensions at once: branches of differing shapes are counted over the joint positions (a 1x3 and a 3x1 branch reach a plus, 5 of 3x3), otherwise the count is a product over dimensions.",
             ]),
@@ -105,6 +105,10 @@ enum ReceptiveFieldCommand {
             summary = "receptive field: \(sizes(last.map(\.size), uniform: uniform))   jump: \(fractions(last.map(\.jump), uniform: uniform))   start: \(fractions(last.map(\.start), uniform: uniform))"
         }
         lines.append(summary)
+        if let local = field.localField, !local.contains(where: { $0.size == nil }) {
+            lines.append("local field of the convolutional path: \(sizes(local.map(\.size), uniform: uniform))   jump: \(fractions(local.map(\.jump), uniform: uniform))   start: \(fractions(local.map(\.start), uniform: uniform))")
+            lines.append("  (\(localFieldNote(stack)) taken as reading one position; the field above is the truth)")
+        }
         if stack.hasBranches {
             if let range = field.pathFieldRange {
                 let smallest = sizes(range.smallest, uniform: uniform), largest = sizes(range.largest, uniform: uniform)
@@ -150,6 +154,15 @@ enum ReceptiveFieldCommand {
         }).flatMap { $0 }
     }
 
+    /// The layers the local field takes as pointwise, by type: `se and gap`.
+    static func localFieldNote(_ stack: LayerStack) -> String {
+        var names: [String] = []
+        for layer in stack.layers where (layer.type.readsGlobalContext || layer.type.isAdaptivePool) && !names.contains(layer.type.rawValue) {
+            names.append(layer.type.rawValue)
+        }
+        return names.count <= 1 ? names.joined() : names.dropLast().joined(separator: ", ") + " and " + names.last!
+    }
+
     /// Notes on upsampling layers and on layers that read the whole input.
     static func notes(_ layer: ReceptiveField.LayerField, stack: LayerStack, field: ReceptiveField, uniform: Bool) -> [String] {
         var notes: [String] = []
@@ -160,8 +173,10 @@ enum ReceptiveFieldCommand {
             let reach = span == 1 && !spans.contains("x") ? "each output reads 1 input" : "an output's inputs span at most \(spans) positions"
             notes.append("layer \(layer.index) '\(layer.layer.token)' upsamples by \(factors): the jump divides by \(factors), and \(reach)")
         }
-        if layer.layer.type.isGlobal {
-            notes.append("layer \(layer.index) '\(layer.layer.token)' reads the whole input: every later field is the whole input")
+        if layer.layer.type.readsGlobalContext || (layer.dims.first.map { $0.size == nil } ?? false) && layer.layer.type.isAdaptivePool {
+            let why = layer.layer.type == .se ? " (its squeeze pools over every position)"
+                : layer.layer.type == .groupnorm ? " (its statistics span every position)" : ""
+            notes.append("layer \(layer.index) '\(layer.layer.token)' reads the whole input\(why): every later field is the whole input")
         }
         return notes
     }
@@ -298,6 +313,10 @@ enum ReceptiveFieldCommand {
             ("path_rf_largest", stack.hasBranches ? field.pathFieldRange.map { .ints($0.largest) } ?? optionalInts(Array(repeating: nil, count: stack.dims)) : .null),
         ]
         if let joint { pairs.insert(("counts_joint", joint), at: pairs.firstIndex { $0.0 == "counts" }! + 1) }
+        if let local = field.localField {
+            pairs += [("local_rf", optionalInts(local.map(\.size))), ("local_jump", fractionValues(local.map(\.jump))),
+                      ("local_start", fractionValues(local.map(\.start)))]
+        }
         return .object(pairs)
     }
 }

@@ -17,7 +17,7 @@ enum Docs {
         let parts: [(String, String)]
         switch document {
         case .man: parts = [("OPTIONS", manOptions()), ("KEYS", manKeys()), ("LAYER TYPES", manLayerTypes())]
-        case .readme: parts = [("KEYS", readmeKeys())]
+        case .readme: parts = [("KEYS", readmeKeys()), ("LAYER TYPES", readmeLayerTypes())]
         }
         for (name, content) in parts {
             let (begin, end) = document == .man
@@ -106,7 +106,7 @@ enum Docs {
             lines.append(".TP")
             lines.append("\\fB\(type.rawValue)\\fR" + aliases.map { ", \\fB\($0)\\fR" }.joined())
             let keys = type.keys.isEmpty ? "No keys." : "Keys: " + type.keys.map(\.rawValue).joined(separator: ", ") + "."
-            lines.append(roff(sentence(type.summary) + " " + keys))
+            lines.append(roff(sentence(type.summary) + " Parameters: " + type.costText + ". Field: " + type.fieldText + ". " + keys))
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -123,6 +123,19 @@ enum Docs {
     // MARK: README
 
     /// The README's key table.
+    /// Every layer type: what it is, its parameters and MACs, its effect on the field, its keys.
+    static func readmeLayerTypes() -> String {
+        var lines = ["| type | what it is | parameters; MACs | receptive field | keys |", "| --- | --- | --- | --- | --- |"]
+        for type in LayerType.allCases {
+            let aliases = LayerType.aliases.filter { $0.value == type }.keys.sorted()
+            let name = "`\(type.rawValue)`" + (aliases.isEmpty ? "" : " (" + aliases.map { "`\($0)`" }.joined(separator: ", ") + ")")
+            let keys = type.keys.isEmpty ? "—" : type.keys.map { "`\($0.rawValue)`" }.joined(separator: ", ")
+            let cells = [name, type.summary, type.costText, type.fieldText, keys]
+            lines.append("| " + cells.map { $0.replacingAll("|", with: "\\|") }.joined(separator: " | ") + " |")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
     static func readmeKeys() -> String {
         var lines = ["| key | option | meaning | default | types |", "| --- | --- | --- | --- | --- |"]
         for row in LayerSchema.rows {

@@ -21,8 +21,9 @@ enum Help {
         for spec in TopLevelOptions.options { lines += optionLines(spec) }
         lines.append("")
         lines.append("LAYER TYPES (tokens TYPE[:key=value,...], e.g. conv:k=3,s=2,p=1):")
+        let nameWidth = LayerType.allCases.map(\.rawValue.count).max()! + 2
         for type in LayerType.allCases {
-            lines += TextWrap.wrap(type.summary, first: "  " + TextWrap.pad(type.rawValue, 14), rest: String(repeating: " ", count: 16))
+            lines += TextWrap.wrap(type.summary, first: "  " + TextWrap.pad(type.rawValue, nameWidth), rest: String(repeating: " ", count: nameWidth + 2))
         }
         lines.append("")
         lines += TextWrap.wrap("Branches: add { LAYERS } { LAYERS } sums parallel branches from the same input, concat { … } { … } joins their channels; an empty branch { } is the identity (a skip connection); merges nest.", first: "  ", rest: "  ")

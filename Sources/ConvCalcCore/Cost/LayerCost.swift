@@ -298,7 +298,7 @@ private struct LayerCounting {
             let squeeze = try convolution("fc \(c)→\(hidden)", cin: c, cout: hidden, groups: 1, kernel: 1, bias: bias, spatial: ones)
             let excite = try convolution("fc \(hidden)→\(c)", cin: hidden, cout: c, groups: 1, kernel: 1, bias: bias, spatial: ones)
             // Rescaling every element by its channel's gate: one multiply each.
-            let rescale = CostPart(name: "rescale (\(layer.gate.rawValue) gate)", outChannels: c, weights: 0, biases: 0,
+            let rescale = CostPart(name: layer.gate == .sigmoid ? "rescale" : "rescale (\(layer.gate.rawValue))", outChannels: c, weights: 0, biases: 0,
                                    macs: try outVolume.map { try Checked.mul($0, c) }, spatial: output)
             return (try total([squeeze, excite, rescale]), c)
         case .bn, .layernorm:

@@ -44,7 +44,7 @@ public enum LayerType: String, CaseIterable, Sendable {
         case .tconv: return "transposed convolution (PyTorch ConvTranspose*d), alias deconv"
         case .dwconv: return "depthwise convolution: g = cin, c = m*cin"
         case .sepconv: return "depthwise separable: dwconv (no bias) then 1x1 conv to c (Keras SeparableConv2D)"
-        case .asym: return "spatially factorised k x 1 then 1 x k convolution (Inception v3)"
+        case .asym: return "spatially factorised k x 1 then 1 x k convolution, nothing between (Inception v3's pairs have bn relu between: write two convs)"
         case .deform: return "deformable convolution with its offset conv (v=2 adds the mask)"
         case .maxpool: return "max pooling, stride k by default, ceil as PyTorch"
         case .avgpool: return "average pooling, stride k by default, ceil as PyTorch"
@@ -68,6 +68,35 @@ public enum LayerType: String, CaseIterable, Sendable {
         case .groupnorm: return "group norm with g groups: 2*C parameters; statistics over each group's whole plane"
         case .layernorm: return "layer norm over the channels at each position (channels-last, as ConvNeXt): 2*C parameters"
         case .layerscale: return "layer scale: C learnable factors, one multiply per element (ConvNeXt)"
+        }
+    }
+
+    /// Parameters and MACs under convcalc's conventions (README, man page).
+    public var costText: String {
+        switch self {
+        case .conv, .dwconv: return "cout·(cin/g)·Πk weights; MACs Πout·cout·(cin/g)·Πk"
+        case .tconv: return "cin·(cout/g)·Πk weights; MACs per input element, Πin·cin·(cout/g)·Πk"
+        case .sepconv, .asym, .deform: return "the sum of its convolutions (shown as parts)"
+        case .se: return "two FC layers with biases, C·h + h + h·C + C; MACs 2·C·h + C·Πout (the rescaling)"
+        case .bn, .layernorm: return "2·C (γ, β); 0 MACs"
+        case .groupnorm: return "2·C (γ, β); 0 MACs"
+        case .layerscale: return "C; MACs C·Πout (one multiply per element)"
+        case .prelu: return "n slopes; 0 MACs"
+        case .fc: return "C·Πin·c + c; MACs C·Πin·c"
+        default: return "none; 0 MACs"
+        }
+    }
+
+    /// What the layer does to the receptive field (`rf`).
+    public var fieldText: String {
+        switch self {
+        case .input: return "-"
+        case .conv, .dwconv, .sepconv, .deform, .maxpool, .avgpool: return "a window: rf + (ke − 1)·jump, jump·s"
+        case .asym: return "a window of k×1 then 1×k"
+        case .tconv, .upsample, .pixelshuffle: return "divides the jump; adds the widest span"
+        case .gap, .fc, .flatten, .se, .groupnorm: return "every position: the whole input (the local field takes it as pointwise)"
+        case .adaptiveavgpool, .adaptivemaxpool: return "out=1: the whole input; a window k = s = in/out when out divides in"
+        default: return "pointwise: unchanged"
         }
     }
 
@@ -247,6 +276,8 @@ public struct Layer: Equatable, Sendable {
         case .tconv where padding == .full:
             throw LayerError.unsupportedValue(type: type, key: .p, value: "full",
                                               reason: "; give a number, before:after, valid, or same (output in·s, as Keras)")
+        case .se where hidden != nil && (reduction != nil || divisor != nil):
+            throw LayerError.conflict("se:hidden=\(hidden!) gives the hidden width itself; drop r and div (they derive it from C)")
         case .maxpool, .avgpool:
             if padding == .full {
                 throw LayerError.unsupportedValue(type: type, key: .p, value: "full",

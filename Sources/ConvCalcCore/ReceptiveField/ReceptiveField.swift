@@ -284,6 +284,9 @@ public struct ReceptiveField: Sendable {
     public var merges: [[FieldDimension]]
     /// The last node's field per dimension (a layer's or a merge's).
     public var final: [FieldDimension]
+    /// The field of the convolutional path, taking the layers that read global context as
+    /// reading one position (`localField(stack:inputs:)`); nil when the stack has none.
+    public var localField: [FieldDimension]?
     /// With branches: the smallest and the largest field of a single path (a path takes one
     /// branch of every merge, for all dimensions at once), ordered by area then per dimension;
     /// nil when there are too many distinct paths to follow, or a path reads everything.
@@ -319,6 +322,7 @@ public struct ReceptiveField: Sendable {
     ///   depends on it at strides above 1; unknown, the stride is taken to divide the input).
     public init(stack: LayerStack, inputs: [[Int]]? = nil) throws {
         let chain = try ReceptiveField.chain(stack, inputs: inputs, local: false)
+        localField = try ReceptiveField.localField(stack: stack, inputs: inputs)
         let folded = try ReceptiveField.fields(stack, chain: chain)
         tree = folded.tree
         layers = StackTree.layerValues(tree)
