@@ -127,7 +127,8 @@ enum Completions {
 
 extension OptionSpec {
     /// What completes this option's value, nil for a flag. The word sets come from their
-    /// owners, the types the parsers read the values with; any other value is free text.
+    /// owners, the types the parsers read the values with; a `FILE` is a file name (and
+    /// `run --bias`'s VECTOR may be one); any other value is free text.
     var completion: CompletionValue? {
         guard !isFlag else { return nil }
         switch id {
@@ -138,8 +139,8 @@ extension OptionSpec {
         case .format: return .words(MatrixFormat.allCases.map(\.rawValue))
         case .method: return .words(ConvolutionMethod.allCases.map(\.rawValue))
         case .completions: return .words(CompletionShell.allCases.map(\.rawValue))
-        case .file, .outputFile, .biasVector: return .files
-        default: return .free
+        case .biasVector: return .files
+        default: return valueName == "FILE" ? .files : .free
         }
     }
 }
