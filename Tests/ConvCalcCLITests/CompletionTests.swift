@@ -139,6 +139,10 @@ final class CompletionTests: XCTestCase {
             ("l 'convcalc shape deconv:'", LayerType.tconv.keys.map { "\($0.rawValue)=" }, "-o nospace "),
             ("l 'convcalc shape --file=su'", ["sub"], "-o filenames "),
             ("l 'convcalc --completions=f'", ["fish"], ""),
+            // Words split at blanks outside quotes; a quoted or escaped file name is left to readline.
+            ("l \"convcalc run '[1 2; 3 4]' k\"", ["kernel.txt"], "-o filenames "),
+            ("l 'convcalc run with\\ s'", [], "-o default "),
+            ("l \"convcalc run --pad-mode 're\"", ["reflect", "replicate"], ""),   // readline closes the quote
             ("l 'convcalc shape --in 32 '", Completions.layerTypes.map(\.word) + ["add", "concat"], ""),
         ]
         let answers = try bash(cases.map(\.call))

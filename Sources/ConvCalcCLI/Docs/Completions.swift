@@ -254,18 +254,44 @@ enum BashCompletion {
     }
 
     static let driver = #"""
+    # The words of the line $1 as typed (quotes and backslashes kept), split at blanks outside
+    # quotes, into words: bash's own words, less its splits at = and :. The last is the word
+    # being completed (empty after a blank).
+    _convcalc_split() {
+        local line=$1 c quote="" word="" started=0 i
+        words=()
+        for (( i = 0; i < ${#line}; i++ )); do
+            c=${line:i:1}
+            if [[ $quote == "'" ]]; then
+                [[ $c == "'" ]] && quote=""
+            elif [[ $c == '\' ]]; then
+                c+=${line:i+1:1}
+                (( i++ ))
+            elif [[ -n $quote ]]; then
+                [[ $c == '"' ]] && quote=""
+            elif [[ $c == [\'\"] ]]; then
+                quote=$c
+            elif [[ $c == [[:space:]] ]]; then
+                (( started )) && words+=("$word")
+                word="" started=0
+                continue
+            fi
+            word+=$c started=1
+        done
+        words+=("$word")
+    }
+
     # Completes convcalc's command line. The words up to the cursor come from COMP_LINE, so
     # that --name=value and TYPE:key=value stay whole (bash splits them at = and :), or from
     # COMP_WORDS and COMP_CWORD when COMP_LINE is unset. Replies are whole words, less the
-    # part before the last word-break character, which bash does not replace.
+    # part before the last word-break character, which bash does not replace. A file name
+    # typed with quotes, a backslash or ~ is left to readline's own file completion.
     _convcalc() {
         local cur head="" prefix="" kind="" command="" prev="" i cword
         local -a words=()
         COMPREPLY=()
         if [[ -n ${COMP_LINE-} ]]; then
-            local line=${COMP_LINE:0:COMP_POINT}
-            read -ra words <<< "$line"
-            [[ -z $line || $line == *[[:space:]] ]] && words+=("")
+            _convcalc_split "${COMP_LINE:0:COMP_POINT}"
             cur=${words[${#words[@]}-1]}
             [[ -n ${COMP_WORDBREAKS-} ]] && head=${cur%"${cur##*[$COMP_WORDBREAKS]}"}
         else
@@ -289,8 +315,12 @@ enum BashCompletion {
         case $kind in
             words\ *) mapfile -t COMPREPLY < <(compgen -W "${kind#words }" -- "$cur") ;;
             files)
-                compopt -o filenames 2>/dev/null
-                mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
+                if [[ $cur == *[\'\"\\~\$]* ]]; then
+                    compopt -o default 2>/dev/null
+                else
+                    compopt -o filenames 2>/dev/null
+                    mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+                fi ;;
             layers) _convcalc_layers ;;
         esac
         for i in "${!COMPREPLY[@]}"; do
@@ -460,13 +490,14 @@ enum FishCompletion {
     }
 
     /// `-s q -l quiet -d '…'`, with `-x -a '…'` (words), `-x` (free text) or `-r -F` (files).
+    /// Each word ends in an empty description (`zeros\t`), or fish would repeat the option's.
     static func flags(_ option: CompletionOption) -> String {
         var parts = option.names.map { name in
             name.hasPrefix("--") ? "-l " + name.dropFirst(2) : name.count == 2 ? "-s " + name.dropFirst() : "-o " + name.dropFirst()
         }
         switch option.value {
         case nil: break
-        case let .words(words)?: parts += ["-x", "-a", quoted(words.joined(separator: " "))]
+        case let .words(words)?: parts += ["-x", "-a", quoted(words.map { $0 + "\\t" }.joined(separator: " "))]
         case .files?: parts += ["-r", "-F"]
         default: parts.append("-x")
         }
