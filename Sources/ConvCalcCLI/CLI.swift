@@ -71,13 +71,17 @@ private func dispatch(_ args: [String], stdin: InputSource, stdout: TextSink, st
         return fail(UsageError.invalid("no command given; usage: convcalc COMMAND [options] [LAYER...] with COMMAND one of "
                                        + (commands.map(\.name) + ["help"]).joined(separator: ", ")), command: nil, stderr: stderr)
     }
-    switch TopLevelOptions.find(first) {
-    case .help?:
+    // A top-level option, without the value of `--name=value`.
+    let option = first.hasPrefix("--") ? String(first.prefix { $0 != "=" }) : first
+    switch TopLevelOptions.find(option) {
+    case .help? where option == first:
         // `convcalc --help shape` as `convcalc help shape`.
         return help(["help"] + args.dropFirst(), stdout: stdout, stderr: stderr)
-    case .version?:
+    case .version? where option == first:
         stdout.write("convcalc \(convcalcVersion)\n")
         return 0
+    case .completions?:
+        return completions(args, stdout: stdout, stderr: stderr)
     default:
         break
     }
@@ -114,6 +118,26 @@ private func help(_ args: [String], stdout: TextSink, stderr: TextSink) -> Int32
     }
     stdout.write(Help.render(command))
     return 0
+}
+
+/// `convcalc --completions SHELL`: the shell's completion script, generated from the tables.
+private func completions(_ args: [String], stdout: TextSink, stderr: TextSink) -> Int32 {
+    let shells = CompletionShell.allCases.map(\.rawValue).joinedAsChoice()
+    do {
+        let parsed = try ParsedArguments(args, table: TopLevelOptions.options)
+        guard let name = parsed.value(.completions), parsed.positionals.isEmpty, !parsed.has(.help), !parsed.has(.version) else {
+            throw UsageError.invalid("usage: convcalc --completions SHELL, with SHELL \(shells)")
+        }
+        guard let shell = CompletionShell(rawValue: name) else {
+            throw LayerError.malformedValue(.option(parsed.name(.completions, in: TopLevelOptions.options)), value: name, expected: shells)
+        }
+        stdout.write(Completions.script(shell))
+        return 0
+    } catch let error as UserFacingError {
+        return fail(error, command: nil, stderr: stderr)
+    } catch {
+        return fail(UsageError.invalid("\(error)"), command: nil, stderr: stderr)
+    }
 }
 
 /// Hidden: `convcalc _docs man|readme < DOCUMENT` (`make docs`) regenerates the tables' parts

@@ -17,7 +17,7 @@ enum OptionID: Hashable {
     // Output options.
     case quiet, json, noWarnings, help
     // Top-level options.
-    case version
+    case version, completions
 
     // The layer options `run` names in its option conversion.
     static let padding = OptionID.layer(.p), stride = OptionID.layer(.s), dilation = OptionID.layer(.d)
@@ -139,6 +139,9 @@ enum TopLevelOptions {
     static let options: [OptionSpec] = [
         OptionSpec(.help, ["-h", "--help"], group: .command, help: "show this help"),
         OptionSpec(.version, ["-V", "--version"], group: .command, help: "show the version"),
+        OptionSpec(.completions, ["--completions"], value: "SHELL", group: .command,
+                   help: "print the completion script for " + CompletionShell.allCases.map(\.rawValue).joinedAsChoice())
+            .manual("Print the completion script for SHELL (" + CompletionShell.allCases.map(\.rawValue).joinedAsChoice() + ") on standard output. It is generated from the option tables: it completes the commands, every option, the layer types and keys of tokens, the values of options that take one of a few words, and file names. See COMPLETIONS."),
     ]
 
     /// The top-level option spelt `name`, if any.
