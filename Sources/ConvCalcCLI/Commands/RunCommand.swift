@@ -60,6 +60,7 @@ enum RunCommand {
             .manual("Write the result to FILE. A regular file (new, existing, or reached through symbolic links) is written through a temporary file created exclusively, under an unpredictable name (.convcalc-XXXXXX), in the directory of the file the links lead to, and renamed over it at the end: a failed or interrupted run (SIGINT, SIGTERM, SIGHUP, SIGQUIT, ulimit -f, a full disk) never leaves a partial or temporary file, links stay links, and an existing file keeps its mode and owner (a new one gets 0666 less the umask, as with the shell's >). A character device, FIFO or socket (/dev/null, a named pipe) is written in place and never replaced; - and /dev/stdout, /dev/stderr and /dev/fd/N write to that descriptor. The file is opened before any work, so a path that cannot be written is reported at once."),
         OptionSpec(.json, ["--json"], group: .output, help: "the same as --format json"),
         OptionSpec(.quiet, ["-q", "--quiet"], group: .output, help: "accepted for scripts; the output is always the bare matrix"),
+        CommonOptions.ascii,
         OptionSpec(.help, ["-h", "--help"], group: .output, help: "show this help"),
     ]
 
@@ -120,7 +121,7 @@ enum RunCommand {
             result.stream = { write in formatter.stream([a], format: options.format, threads: options.threads, write: write) }
         case let .explain(at):
             result.output = try ConvolutionExplanation(plan: plan, input: operands.input, kernel: operands.kernel, bias: operands.bias,
-                                                       formatter: formatter).render(at: at)
+                                                       formatter: formatter, layout: context.layout).render(at: at)
         case .compute:
             let output = try compute(plan, operands, options, timer: &timer)
             result.stream = { write in formatter.stream(output, format: options.format, threads: options.threads, write: write) }
