@@ -23,12 +23,22 @@ struct CommandResult {
     var timings: PhaseTimer?
     /// `-o FILE`: where the output goes instead of stdout (opened before the work).
     var destination: OutputFile?
+    /// `output` is JSON, written as it is (never in ASCII: JSON is UTF-8 by definition).
+    var isJSON = false
 
     /// Hands `output`, then every part of `stream`, to `write`; false once a write fails.
     func emit(_ write: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool {
         var text = output
         guard text.isEmpty || text.withUTF8(write) else { return false }
         return stream?(write) ?? true
+    }
+}
+
+extension CommandResult {
+    /// One JSON object (and a newline) as the output.
+    init(json: JSON, warnings: [String] = []) {
+        self.init(output: json.text + "\n", warnings: warnings)
+        isJSON = true
     }
 }
 
@@ -54,9 +64,12 @@ let commands: [Command] = [ShapeCommand.command, ReceptiveFieldCommand.command, 
 /// Exit status: 0 success, 1 impossible computation or bad data, 2 usage error (SPEC §1);
 /// output that could not all be written to stdout is a failure too (1).
 /// Relative file names (operands, `-f`, `--bias`, `-o`) are taken from `directory`, by
-/// default the process's working directory.
-public func run(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: TextSink, directory: String? = nil) -> Int32 {
-    let status = dispatch(args, stdin: stdin, stdout: stdout, stderr: stderr, directory: directory)
+/// default the process's working directory. `environment` holds the variables of
+/// `Terminal.variables` that are set (`COLUMNS`, the locale); the tests pass none.
+public func run(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: TextSink, directory: String? = nil,
+                environment: [String: String] = [:]) -> Int32 {
+    let layout = Terminal.layout(environment: environment, terminalWidth: stdout.terminalWidth)
+    let status = dispatch(args, stdin: stdin, stdout: stdout, stderr: stderr, directory: directory, layout: layout)
     guard status == 0, let failure = stdout.writeFailure else { return status }
     // A reader that went away (EPIPE, with SIGPIPE ignored) needs no message: it has what it wanted.
     if failure != EPIPE {
@@ -65,55 +78,86 @@ public func run(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: 
     return 1
 }
 
-private func dispatch(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: TextSink, directory: String?) -> Int32 {
+/// Runs the command `args` name, or help; every text for the user is written in
+/// `layout.charset` (`--ascii` among a command's options before `--` makes it ASCII).
+private func dispatch(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: TextSink, directory: String?,
+                      layout: TextLayout) -> Int32 {
+    let charset = layout.charset
     guard let first = args.first else {
         // As jq and ripgrep: a short usage on stderr, exit 2 (`convcalc help` shows the overview).
         return fail(UsageError.invalid("no command given; usage: convcalc COMMAND [options] [LAYER...] with COMMAND one of "
-                                       + (commands.map(\.name) + ["help"]).joined(separator: ", ")), command: nil, stderr: stderr)
+                                       + (commands.map(\.name) + ["help"]).joined(separator: ", ")), command: nil, charset: charset, stderr: stderr)
     }
-    switch TopLevelOptions.find(first) {
-    case .help?:
+    // A top-level option, without the value of `--name=value`.
+    let option = first.hasPrefix("--") ? String(first.prefix { $0 != "=" }) : first
+    switch TopLevelOptions.find(option) {
+    case .help? where option == first:
         // `convcalc --help shape` as `convcalc help shape`.
-        return help(["help"] + args.dropFirst(), stdout: stdout, stderr: stderr)
-    case .version?:
+        return help(["help"] + args.dropFirst(), charset: charset, stdout: stdout, stderr: stderr)
+    case .version? where option == first:
         stdout.write("convcalc \(convcalcVersion)\n")
         return 0
+    case .completions?:
+        return completions(args, charset: charset, stdout: stdout, stderr: stderr)
     default:
         break
     }
     switch first {
     case "_docs": return documents(args, stdin: stdin, stdout: stdout, stderr: stderr)
-    case "help": return help(args, stdout: stdout, stderr: stderr)
+    case "help": return help(args, charset: charset, stdout: stdout, stderr: stderr)
     default: break
     }
     guard let command = commands.first(where: { $0.name == first }) else {
         let error: UsageError = first.hasPrefix("-")
             ? .unknownOption(first, suggestion: NameSuggestion.nearest(to: first, among: TopLevelOptions.options.flatMap(\.names).filter { $0.hasPrefix("--") }))
             : .unknownCommand(first, suggestion: suggestCommand(first))
-        return fail(error, command: nil, stderr: stderr)
+        return fail(error, command: nil, charset: charset, stderr: stderr)
     }
     let rest = Array(args.dropFirst())
     let beforeEnd = rest.prefix { $0 != "--" }
+    var commandLayout = layout
+    // Looked for before parsing, as -h is, so that usage errors are in ASCII too.
+    if beforeEnd.contains(where: CommonOptions.ascii.names.contains) { commandLayout.charset = .ascii }
     if beforeEnd.contains("-h") || beforeEnd.contains("--help") {
-        stdout.write(Help.render(command))
+        stdout.write(commandLayout.charset.apply(Help.render(command, charset: commandLayout.charset)))
         return 0
     }
-    return execute(command, rest, context: InputContext(stdin: stdin, width: stdout.terminalWidth, directory: directory),
+    return execute(command, rest, context: InputContext(stdin: stdin, layout: commandLayout, directory: directory),
                    stdout: stdout, stderr: stderr)
 }
 
 /// `convcalc help [COMMAND]`.
-private func help(_ args: [String], stdout: TextSink, stderr: TextSink) -> Int32 {
+private func help(_ args: [String], charset: Charset, stdout: TextSink, stderr: TextSink) -> Int32 {
     // `help`, `help help`, `help -h`, `help --help`: the overview.
     guard args.count > 1, args[1] != "help", TopLevelOptions.find(args[1]) != .help else {
-        stdout.write(Help.topLevel())
+        stdout.write(charset.apply(Help.topLevel(charset: charset)))
         return 0
     }
     guard let command = commands.first(where: { $0.name == args[1] }) else {
-        return fail(UsageError.unknownCommand(args[1], suggestion: suggestCommand(args[1])), command: nil, stderr: stderr)
+        return fail(UsageError.unknownCommand(args[1], suggestion: suggestCommand(args[1])), command: nil, charset: charset, stderr: stderr)
     }
-    stdout.write(Help.render(command))
+    stdout.write(charset.apply(Help.render(command, charset: charset)))
     return 0
+}
+
+/// `convcalc --completions SHELL`: the shell's completion script, generated from the tables.
+private func completions(_ args: [String], charset: Charset, stdout: TextSink, stderr: TextSink) -> Int32 {
+    let shells = CompletionShell.allCases.map(\.rawValue).joinedAsChoice()
+    do {
+        let parsed = try ParsedArguments(args, table: TopLevelOptions.options)
+        guard let name = parsed.value(.completions), parsed.positionals.isEmpty, !parsed.has(.help), !parsed.has(.version) else {
+            throw UsageError.invalid("usage: convcalc --completions SHELL, with SHELL \(shells)")
+        }
+        guard let shell = CompletionShell(rawValue: name) else {
+            throw LayerError.malformedValue(.option(parsed.name(.completions, in: TopLevelOptions.options)), value: name, expected: shells)
+        }
+        stdout.write(Completions.script(shell))
+        return 0
+    } catch let error as UserFacingError {
+        return fail(error, command: nil, charset: charset, stderr: stderr)
+    } catch {
+        return fail(UsageError.invalid("\(error)"), command: nil, charset: charset, stderr: stderr)
+    }
 }
 
 /// Hidden: `convcalc _docs man|readme < DOCUMENT` (`make docs`) regenerates the tables' parts
@@ -126,21 +170,24 @@ private func documents(_ args: [String], stdin: InputSource, stdout: TextSink, s
         stdout.write(try Docs.update(try stdin.readAll(), document))
         return 0
     } catch let error as UserFacingError {
-        return fail(error, command: nil, stderr: stderr)
+        return fail(error, command: nil, charset: .unicode, stderr: stderr)
     } catch {
-        return fail(UsageError.invalid("\(error)"), command: nil, stderr: stderr)
+        return fail(UsageError.invalid("\(error)"), command: nil, charset: .unicode, stderr: stderr)
     }
 }
 
 /// Parses and runs `command`, then writes its warnings, its output (to stdout or `-o`'s file,
-/// through one `emit`) and its timings.
+/// through one `emit`) and its timings: the write stage, where text (not JSON, not the
+/// matrices `stream` makes, which are ASCII) is put in the layout's characters.
 private func execute(_ command: Command, _ rest: [String], context: InputContext, stdout: TextSink, stderr: TextSink) -> Int32 {
+    let charset = context.layout.charset
     do {
         let parsed = try ParsedArguments(rest, table: command.options)
-        let result = try command.execute(parsed, context)
+        var result = try command.execute(parsed, context)
+        if !result.isJSON { result.output = charset.apply(result.output) }
         if !(parsed.has(.noWarnings) || parsed.comparison?.has(.noWarnings) == true) {
-            for notice in context.notices { stderr.write("convcalc: \(notice.label): \(TerminalText.line(notice.text))\n") }
-            for warning in result.warnings { stderr.write("convcalc: warning: \(TerminalText.line(warning))\n") }
+            for notice in context.notices { stderr.write(charset.apply("convcalc: \(notice.label): \(TerminalText.line(notice.text))\n")) }
+            for warning in result.warnings { stderr.write(charset.apply("convcalc: warning: \(TerminalText.line(warning))\n")) }
         }
         if let file = result.destination {
             try file.commit(result.emit)
@@ -152,13 +199,13 @@ private func execute(_ command: Command, _ rest: [String], context: InputContext
         }
         if var timings = result.timings {
             timings.lap("format and write")   // stdout or -o: one write path, so the phase ends here
-            stderr.write("convcalc: timings: \(timings.report)\n")
+            stderr.write(charset.apply("convcalc: timings: \(timings.report)\n"))
         }
         return 0
     } catch let error as UserFacingError {
-        return fail(error, command: command, vocabulary: context.vocabulary, stderr: stderr)
+        return fail(error, command: command, vocabulary: context.vocabulary, charset: charset, stderr: stderr)
     } catch {
-        stderr.write("convcalc: error: unexpected failure: \(error)\n")
+        stderr.write(charset.apply("convcalc: error: unexpected failure: \(error)\n"))
         return 1
     }
 }
@@ -167,14 +214,15 @@ private func suggestCommand(_ name: String) -> String? {
     NameSuggestion.nearest(to: name, among: commands.map(\.name) + ["help"])
 }
 
-/// Writes one `convcalc: error:` line, with keys spelt as the user wrote them (`vocabulary`),
-/// and returns the exit status for the error's category.
-private func fail(_ error: UserFacingError, command: Command?, vocabulary: Vocabulary = .tokens, stderr: TextSink) -> Int32 {
+/// Writes one `convcalc: error:` line in `charset`, with keys spelt as the user wrote them
+/// (`vocabulary`), and returns the exit status for the error's category.
+private func fail(_ error: UserFacingError, command: Command?, vocabulary: Vocabulary = .tokens, charset: Charset,
+                  stderr: TextSink) -> Int32 {
     var line = "convcalc: error: \(TerminalText.line(error.message(vocabulary)))"
     if error.category == .usage {
         line += command.map { " (see 'convcalc help \($0.name)')" } ?? " (see 'convcalc help')"
     }
-    stderr.write(line + "\n")
+    stderr.write(charset.apply(line + "\n"))
     return error.category == .usage ? 2 : 1
 }
 

@@ -9,7 +9,7 @@ import ConvCalcCore
 import ConvCalcEngine
 
 /// How `run` writes matrices: text (a row a line), csv, or json.
-public enum MatrixFormat: String, Sendable { case text, csv, json }
+public enum MatrixFormat: String, CaseIterable, Sendable { case text, csv, json }
 
 /// Matrices as text: the shortest round-trip form, or `--precision` significant digits.
 public struct MatrixFormatter {

@@ -22,6 +22,10 @@ let packageRoot: String = {
 ///     [exit 1]
 ///
 /// Stdout is every line of the case that has no other prefix; `[exit N]` defaults to 0.
+/// The command runs with no environment variables, so output is 80 columns of Unicode;
+/// assignments before `convcalc`, as in a shell, set some for the case:
+///
+///     $ COLUMNS=100 LC_ALL=C convcalc params -f examples/nets/resnet50.net
 struct GoldenCase {
     var file: String
     var line: Int
@@ -117,14 +121,21 @@ func shellWords(_ line: String) -> [String] {
     return words
 }
 
-/// Runs convcalc in-process on a command line (`convcalc …`); relative paths are read from
-/// the package root (passed to `run`, the process's working directory stays as it is).
+/// Runs convcalc in-process on a command line (`[NAME=VALUE...] convcalc …`); relative paths
+/// are read from the package root (passed to `run`, the process's working directory stays as
+/// it is), and the assignments are its whole environment.
 func runCommandLine(_ command: String, stdin: String = "") -> (stdout: String, stderr: String, status: Int32) {
     var words = shellWords(command)
+    var environment: [String: String] = [:]
+    while let first = words.first, let equals = first.firstIndex(of: "="),
+          !first[..<equals].isEmpty, first[..<equals].allSatisfy({ $0.isUppercase || $0 == "_" }) {
+        environment[String(first[..<equals])] = String(first[first.index(after: equals)...])
+        words.removeFirst()
+    }
     precondition(words.first == "convcalc", "golden commands start with convcalc: \(command)")
     words.removeFirst()
     let out = StringSink(), err = StringSink()
-    let status = run(words, stdin: StringInput(stdin), stdout: out, stderr: err, directory: packageRoot)
+    let status = run(words, stdin: StringInput(stdin), stdout: out, stderr: err, directory: packageRoot, environment: environment)
     return (out.text, err.text, status)
 }
 
@@ -244,7 +255,7 @@ final class GoldenTests: XCTestCase {
             if line.hasPrefix("```") {
                 if inBlock {
                     for golden in GoldenCase.parse(blockLines.joined(separator: "\n"), file: document)
-                    where golden.command.hasPrefix("convcalc ") {
+                    where shellWords(golden.command).first(where: { !$0.contains("=") }) == "convcalc" {
                         let result = runCommandLine(golden.command)
                         XCTAssertEqual(outputLines(result.stdout), golden.stdout, "\(document) example: $ \(golden.command)\n--- got:\n\(result.stdout)")
                         XCTAssertEqual(result.status, golden.exit, "\(document) example exit: $ \(golden.command)")

@@ -7,10 +7,12 @@ import XCTest
 
 /// A few runs of the real binary: exit status, stdout/stderr separation, stdin.
 final class ProcessTests: XCTestCase {
-    func execute(_ args: [String], stdin: String? = nil) throws -> (out: String, err: String, status: Int32) {
+    /// Runs the binary on `args`; `environment`, when given, is its whole environment.
+    func execute(_ args: [String], stdin: String? = nil, environment: [String: String]? = nil) throws -> (out: String, err: String, status: Int32) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try builtBinary())
         process.arguments = args
+        if let environment { process.environment = environment }
         process.currentDirectoryURL = URL(fileURLWithPath: packageRoot)
         let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = out
@@ -98,5 +100,27 @@ final class ProcessTests: XCTestCase {
         process.waitUntilExit()
         XCTAssertEqual(process.terminationStatus, 0)
         XCTAssertEqual(String(decoding: data, as: UTF8.self), "7 7 -9\n19 10 -26\n31 10 -44\n9 3 -17\n")
+    }
+
+    /// The real process reads the locale and COLUMNS from its environment (`Terminal`): under
+    /// LC_ALL=C every byte it writes is ASCII, stderr too; COLUMNS sets the width.
+    func testLocaleAndColumnsFromTheEnvironment() throws {
+        let args = ["shape", "--in", "10", "maxpool:k=1,s=2,ceil=1", "conv:k=3,s=2,p=same"]
+        let ascii = try execute(args, environment: ["LC_ALL": "C", "LANG": "en_US.UTF-8"])
+        XCTAssertEqual(ascii.status, 0)
+        XCTAssertTrue(ascii.out.contains("ceil((in + pb + pa - ke)/s) + 1"), ascii.out)
+        XCTAssertFalse(ascii.err.isEmpty)
+        for byte in (ascii.out + ascii.err).utf8 { XCTAssertLessThan(byte, 0x80, ascii.out + ascii.err) }
+        let unicode = try execute(args, environment: ["LANG": "C.UTF-8"])
+        XCTAssertTrue(unicode.out.contains("⌈(in + pb + pa − ke)/s⌉ + 1"), unicode.out)
+        let unset = try execute(args, environment: [:])
+        XCTAssertEqual(unset.out, unicode.out, "no locale set: Unicode")
+
+        let resnet = ["params", "-f", "examples/nets/resnet50.net"]
+        let pipe = try execute(resnet, environment: [:])
+        XCTAssertTrue(pipe.out.split(separator: "\n").allSatisfy { $0.count <= 80 }, "a pipe is 80 columns:\n\(pipe.out)")
+        let wide = try execute(resnet, environment: ["COLUMNS": "120"])
+        XCTAssertTrue(wide.out.hasPrefix("#    layer"), wide.out)
+        XCTAssertTrue(wide.out.split(separator: "\n")[0].contains("weights"), "COLUMNS=120 shows the whole table")
     }
 }

@@ -15,9 +15,9 @@ enum OptionID: Hashable {
     case flip, transposed, padMode, precision, format, outputFile, biasVector, explain, at, asMatrix
     case method, threads, timings
     // Output options.
-    case quiet, json, noWarnings, help
+    case quiet, json, noWarnings, help, ascii
     // Top-level options.
-    case version
+    case version, completions
 
     // The layer options `run` names in its option conversion.
     static let padding = OptionID.layer(.p), stride = OptionID.layer(.s), dilation = OptionID.layer(.d)
@@ -126,12 +126,19 @@ enum CommonOptions {
         OptionSpec(.json, ["--json"], group: .output, help: "print one JSON object")
             .manual("Print one JSON object: {\"out\": [...], \"in\": [...], \"dims\": N, \"layers\": [{\"layer\": TOKEN, \"type\", \"in\": [...], \"out\": [...], \"effective_kernel\", \"stride\", \"padding\": [[pb, pa], ...], \"ceil_dropped\"}], \"merges\": [...], \"tree\": [...], \"warnings\": [...]}. Spatial quantities are always arrays, one number per dimension. Without --in, \"out\" is null and \"formula\" and \"min_in\" are given; with --out, {\"layer\", \"in\", \"out\", \"padding\", \"symmetric\", \"output_padding\", \"padding_changed\"}. rf: {\"rf\": [...], \"jump\": [...], \"start\": [...], \"coverage\": x, \"coverage_per_dim\", \"whole_input\", \"holes_first_at\", \"field\": [[lo, hi], ...], \"counts\": [[...], ...], \"counts_joint\", \"layers\": [{\"layer\", \"effective_kernel\", \"span\", \"jump\", \"rf\", \"start\", ...}], \"merges\": [...], \"tree\": [...]}; jump and start are numbers, with the exact fractions as text in \"jump_text\" and \"start_text\"; \"coverage\" is in [0, 1]. \"counts_joint\" (nested arrays, the first dimension outermost) appears only when branches of differing shapes make the counts joint; \"counts\" and \"coverage_per_dim\" then hold the counts summed over the other dimensions. params: {\"params\": N, \"weights\": N, \"biases\": N, \"macs\": N or null, \"flops\", \"sampling_macs\", \"layers\": [{\"layer\", \"type\", \"params\", \"weights\", \"biases\", \"macs\", \"out\": [C, ...spatial], \"parts\": [...]}], \"merges\": [...], \"tree\": [...], \"conventions\": {...}}; with --vs, {\"a\": {...}, \"b\": {...}, \"params_ratio\", \"macs_ratio\" (B/A), \"params_ratio_a_b\", \"macs_ratio_a_b\" (A/B)}. \"layers\" and \"merges\" list the layers and merges flat, in the order written; \"tree\" keeps the branch structure: the top-level nodes in order, a layer as its \"layers\" object with \"index\" (1-based) first, a merge as {\"merge\": \"add\" or \"concat\", ..., \"branches\": [[NODE, ...], ...]} (an empty branch is the identity), so a script can rebuild the nesting."),
         noWarnings,
+        ascii,
         OptionSpec(.help, ["-h", "--help"], group: .output, help: "show this help"),
     ]
 
     /// `--no-warnings`, for every command (errors still go to stderr).
     static let noWarnings = OptionSpec(.noWarnings, ["--no-warnings"], group: .output,
                                        help: "do not print warnings and notes on stderr (errors still are; --json keeps its \"warnings\")")
+
+    /// `--ascii` (run's table has it too). The CLI looks for it before parsing, as for `-h`,
+    /// so that usage errors follow it; `Terminal.charset` gives the default.
+    static let ascii = OptionSpec(.ascii, ["--ascii"], group: .output,
+                                  help: "write text in ASCII only (x, ->, floor( ), <= for the Unicode signs); the default when the locale (LC_ALL, LC_CTYPE or LANG) is set and not UTF-8")
+        .manual("Write text in ASCII only: × as x, → as ->, · as *, ≤ as <=, the minus sign as -, the floor and ceiling brackets as floor( ) and ceil( ), the ellipsis as ...; any other character outside ASCII, as in a file name, as \\u{E9}. Tables, the working, the bare results of -q (shape's formula of in), help, warnings and errors alike; JSON is unchanged (it is UTF-8). This is the default when the locale, the first of LC_ALL, LC_CTYPE and LANG that is set and not empty, does not name UTF-8 (C, POSIX, en_US); with none of them set, output is Unicode.")
 }
 
 /// The options of `convcalc` itself, before any command.
@@ -139,6 +146,9 @@ enum TopLevelOptions {
     static let options: [OptionSpec] = [
         OptionSpec(.help, ["-h", "--help"], group: .command, help: "show this help"),
         OptionSpec(.version, ["-V", "--version"], group: .command, help: "show the version"),
+        OptionSpec(.completions, ["--completions"], value: "SHELL", group: .command,
+                   help: "print the completion script for " + CompletionShell.allCases.map(\.rawValue).joinedAsChoice())
+            .manual("Print the completion script for SHELL (" + CompletionShell.allCases.map(\.rawValue).joinedAsChoice() + ") on standard output. It is generated from the option tables: it completes the commands, every option, the layer types and keys of tokens, the values of options that take one of a few words, and file names. See COMPLETIONS."),
     ]
 
     /// The top-level option spelt `name`, if any.

@@ -67,7 +67,7 @@ struct RunOptions {
         spec.transposed = args.has(.transposed)
         if let mode = args.value(.padMode) {
             guard let parsed = PaddingMode(rawValue: mode) else {
-                throw LayerError.malformedValue(.convolution(.paddingMode), value: mode, expected: "zeros, reflect, replicate or circular")
+                throw LayerError.malformedValue(.convolution(.paddingMode), value: mode, expected: PaddingMode.allCases.map(\.rawValue).joinedAsChoice())
             }
             spec.paddingMode = parsed
         }
@@ -79,7 +79,7 @@ struct RunOptions {
     mutating func readOutput(_ args: ParsedArguments) throws {
         if let text = args.value(.format) {
             guard let parsed = RunCommand.Format(rawValue: text) else {
-                throw LayerError.malformedValue(.option("--format"), value: text, expected: "text, csv or json")
+                throw LayerError.malformedValue(.option("--format"), value: text, expected: RunCommand.Format.allCases.map(\.rawValue).joinedAsChoice())
             }
             format = parsed
         }
@@ -99,7 +99,7 @@ struct RunOptions {
     mutating func readWork(_ args: ParsedArguments) throws {
         if let text = args.value(.method) {
             guard let parsed = ConvolutionMethod(rawValue: text) else {
-                throw LayerError.malformedValue(.convolution(.method), value: text, expected: "direct, fft or auto")
+                throw LayerError.malformedValue(.convolution(.method), value: text, expected: ConvolutionMethod.allCases.map(\.rawValue).joinedAsChoice())
             }
             method = parsed
         }

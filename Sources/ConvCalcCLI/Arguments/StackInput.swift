@@ -2,12 +2,13 @@ import ConvCalcCore
 import ConvCalcEngine
 import ConvCalcText
 
-/// What a command may use besides its arguments: stdin (once), files, the terminal width.
+/// What a command may use besides its arguments: stdin (once), files, and how its text
+/// output is laid out.
 final class InputContext {
     private let stdin: InputSource
     private var stdinUsed = false
-    /// Columns to lay wide output (heat maps) out in: the terminal's, else 80.
-    let width: Int
+    /// The width text output fits and its characters (`Terminal.layout`, and `--ascii`).
+    let layout: TextLayout
     /// How the user wrote the layer keys, for messages: by options unless layers come as
     /// tokens (`StackInput` says so).
     var vocabulary: Vocabulary = .options
@@ -21,9 +22,9 @@ final class InputContext {
         if !notices.contains(notice) { notices.append(notice) }
     }
 
-    init(stdin: InputSource, width: Int? = nil, directory: String? = nil) {
+    init(stdin: InputSource, layout: TextLayout = .standard, directory: String? = nil) {
         self.stdin = stdin
-        self.width = max(width ?? TextWrap.width, 20)
+        self.layout = layout
         self.directory = directory
     }
 

@@ -49,7 +49,7 @@ struct StackOptions {
         }
         dims = try args.value(.dims).map { text -> Int in
             guard let value = Int(text), (1...maxSpatialDimensions).contains(value) else {
-                throw LayerError.malformedValue(.stack(.dims), value: text, expected: "1, 2 or 3")
+                throw LayerError.malformedValue(.stack(.dims), value: text, expected: (1...maxSpatialDimensions).map(String.init).joinedAsChoice())
             }
             return value
         }

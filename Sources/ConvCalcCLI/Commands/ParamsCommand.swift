@@ -54,11 +54,15 @@ enum ParamsCommand {
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
         let options = try ParamsOptions(args)
         let a = try NetworkCost(stack: try StackInput.build(options.stack, context: context))
+        let layout = context.layout
         guard let comparison = options.comparison else {
             switch options.style {
             case .quiet: return CommandResult(output: "\(a.params)\n")
-            case .json: return CommandResult(output: json(a).text + "\n")
-            case .text: return CommandResult(output: table(a).joined(separator: "\n") + "\n" + totals(a) + notes(a))
+            case .json: return CommandResult(json: json(a))
+            case .text:
+                let choice = tableChoice([a], layout: layout)
+                return CommandResult(output: prose((table(a, layout: layout, choice: choice), compactNote(choice, layout: layout) + totals(a) + notes(a)),
+                                                   layout: layout))
             }
         }
         let b: NetworkCost
@@ -78,15 +82,23 @@ enum ParamsCommand {
                 ("params_ratio_a_b", ratio(a.params, b.params).map(JSON.double) ?? .null),
                 ("macs_ratio_a_b", a.macs.flatMap { am in b.macs.flatMap { ratio(am, $0) } }.map(JSON.double) ?? .null),
             ])
-            return CommandResult(output: object.text + "\n")
+            return CommandResult(json: object)
         case .text:
-            return CommandResult(output: comparisonText(a, b))
+            return CommandResult(output: comparisonText(a, b, layout: layout))
         }
     }
 
+    /// Text lines joined, those after the tables (the totals and notes, with a table's own
+    /// lines already fitted) broken at spaces to the width.
+    static func prose(_ parts: (table: [String], rest: [String]), layout: TextLayout) -> String {
+        (parts.table + parts.rest.flatMap { LineFit.prose($0, layout: layout) }).joined(separator: "\n") + "\n"
+    }
+
     /// The two designs side by side, with the ratios B/A and A/B.
-    static func comparisonText(_ a: NetworkCost, _ b: NetworkCost) -> String {
-        var lines = ["A"] + table(a) + ["", "B"] + table(b) + [""]
+    static func comparisonText(_ a: NetworkCost, _ b: NetworkCost, layout: TextLayout) -> String {
+        let choice = tableChoice([a, b], layout: layout)
+        var lines = ["A"] + table(a, layout: layout, choice: choice) + ["", "B"] + table(b, layout: layout, choice: choice)
+        lines += compactNote(choice, layout: layout).flatMap { LineFit.prose($0, layout: layout) } + [""]
         // Both ratios: papers quote A/B ("3x fewer"), B/A reads as "B costs this much of A".
         func row(_ name: String, _ x: Int?, _ y: Int?) -> [String] {
             guard let x, let y else { return [name, x.map(Count.grouped) ?? "-", y.map(Count.grouped) ?? "-", "-", "-"] }
@@ -94,12 +106,11 @@ enum ParamsCommand {
         }
         let rows = [row("parameters", a.params, b.params), row("  weights", a.weights, b.weights),
                     row("  biases", a.biases, b.biases), row("MACs", a.macs, b.macs)]
-        lines += TextTable.render(header: ["", "A", "B", "B/A", "A/B"], rows: rows, rightAligned: [1, 2, 3, 4])
-        var text = lines.joined(separator: "\n") + "\n"
-        text += notes(a, label: "A") + notes(b, label: "B")
-        if a.macs == nil || b.macs == nil { text += "give --in SIZE for MACs (they depend on the output size)\n" }
-        text += "1 MAC = 2 FLOPs; bias additions are not MACs\n"
-        return text
+        lines += TextTable.render(header: ["", "A", "B", "B/A", "A/B"], rows: rows, rightAligned: [1, 2, 3, 4], measure: layout.columns)
+        var rest = notes(a, label: "A") + notes(b, label: "B")
+        if a.macs == nil || b.macs == nil { rest.append("give --in SIZE for MACs (they depend on the output size)") }
+        rest.append("1 MAC = 2 FLOPs; bias additions are not MACs")
+        return prose((lines, rest), layout: layout)
     }
 
     static func ratio(_ b: Int, _ a: Int) -> Double? { a == 0 ? nil : Double(b) / Double(a) }
@@ -111,7 +122,50 @@ enum ParamsCommand {
         return ([channels] + (spatial ?? [])).map(String.init).joined(separator: "×")
     }
 
-    static func table(_ network: NetworkCost) -> [String] {
+    /// How the per-layer tables are laid out for the width: whole, or without the weights and
+    /// biases columns (`compact`); `naturalWidth` is the widest whole table unbroken.
+    struct TableChoice {
+        var compact: Bool
+        var naturalWidth: Int
+    }
+
+    static let header = ["#", "layer", "out", "weights", "biases", "params", "MACs"]
+    /// The columns a compact table leaves out: weights and biases (params is their sum).
+    static let splitColumns: Set = [3, 4]
+
+    /// Whole tables when each fits the width as it is or with long tokens broken after a comma
+    /// in only a few rows; else compact (the totals below the tables still part weights and
+    /// biases). The tables of a comparison are laid out alike.
+    static func tableChoice(_ networks: [NetworkCost], layout: TextLayout) -> TableChoice {
+        var choice = TableChoice(compact: false, naturalWidth: 0)
+        for network in networks {
+            let rows = tableRows(network)
+            let whole = TextTable.fitted(header: header, rows: rows, rightAligned: [3, 4, 5, 6], tokens: 1, layout: layout)
+            if !whole.fits || whole.brokenRows > max(1, rows.count / 8) { choice.compact = true }
+            choice.naturalWidth = max(choice.naturalWidth, whole.naturalWidth)
+        }
+        return choice
+    }
+
+    /// The per-layer table as `choice` says, long tokens broken after a comma to fit the width.
+    /// Numbers are never shortened.
+    static func table(_ network: NetworkCost, layout: TextLayout, choice: TableChoice) -> [String] {
+        let rows = tableRows(network)
+        guard choice.compact else {
+            return TextTable.fitted(header: header, rows: rows, rightAligned: [3, 4, 5, 6], tokens: 1, layout: layout).lines
+        }
+        let keep = { (row: [String]) in row.indices.filter { !splitColumns.contains($0) }.map { row[$0] } }
+        return TextTable.fitted(header: keep(header), rows: rows.map(keep), rightAligned: [3, 4], tokens: 1, layout: layout).lines
+    }
+
+    /// Under compact tables: what was left out, and how to see it.
+    static func compactNote(_ choice: TableChoice, layout: TextLayout) -> [String] {
+        guard choice.compact else { return [] }
+        return ["(weights and biases per layer left out to fit \(layout.width) columns; COLUMNS=\(choice.naturalWidth) shows them)"]
+    }
+
+    /// The table's rows: one per layer and part, and per merge a header, its branches and its result; the total.
+    static func tableRows(_ network: NetworkCost) -> [[String]] {
         var rows = StackTree.reduce(network.tree, layer: { _, entry, depth in
             entryRows(entry, indent: String(repeating: "    ", count: depth))
         }, merge: { kind, merge, branches, depth in
@@ -126,8 +180,7 @@ enum ParamsCommand {
         }).flatMap { $0 }
         rows.append(["", "total", "", Count.grouped(network.weights), Count.grouped(network.biases),
                      Count.grouped(network.params), network.macs.map(Count.grouped) ?? "-"])
-        return TextTable.render(header: ["#", "layer", "out", "weights", "biases", "params", "MACs"], rows: rows,
-                                rightAligned: [3, 4, 5, 6])
+        return rows
     }
 
     /// A layer's row, then one row per part (sepconv, deform, se).
@@ -144,7 +197,7 @@ enum ParamsCommand {
         return rows
     }
 
-    static func totals(_ network: NetworkCost) -> String {
+    static func totals(_ network: NetworkCost) -> [String] {
         var lines = [""]
         lines.append("\(Count.grouped(network.params)) parameters\(Count.scaled(network.params)): \(Count.grouped(network.weights)) weights + \(Count.grouped(network.biases)) biases")
         if let macs = network.macs {
@@ -153,10 +206,10 @@ enum ParamsCommand {
         } else {
             lines.append("MACs: give --in SIZE (they depend on the output size); 1 MAC = 2 FLOPs")
         }
-        return lines.joined(separator: "\n") + "\n"
+        return lines
     }
 
-    static func notes(_ network: NetworkCost, label: String? = nil) -> String {
+    static func notes(_ network: NetworkCost, label: String? = nil) -> [String] {
         var lines: [String] = []
         for entry in network.entries {
             if let sampling = entry.cost.samplingMACs {
@@ -168,7 +221,7 @@ enum ParamsCommand {
                 lines.append("\(who): transposed convolution MACs are counted per input element, Πin·cin·(cout/g)·Πk")
             }
         }
-        return lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n"
+        return lines
     }
 
     // MARK: JSON

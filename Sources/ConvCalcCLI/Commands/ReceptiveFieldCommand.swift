@@ -7,7 +7,7 @@ enum ReceptiveFieldCommand {
     static let options: [OptionSpec] = CommonOptions.layer + CommonOptions.stack + [
         OptionSpec(.map, ["--map"], group: .command,
                    help: "draw the number of paths from one output to each input position as a heat map (all-ones weights; 2-D; 3-D summed over D)")
-            .manual("Draw the number of paths from one output to each input position as a heat map: rows H, columns W (1-D: one row; 3-D: summed over D); a blank inside the frame is a hole. Fields wider than the terminal (80 columns when not a terminal) are scaled down, each character showing the most over a square of positions."),
+            .manual("Draw the number of paths from one output to each input position as a heat map: rows H, columns W (1-D: one row; 3-D: summed over D); a blank inside the frame is a hole. Fields wider than the output (COLUMNS, else the terminal, else 80 columns) are scaled down, each character showing the most over a square of positions."),
     ] + CommonOptions.output
 
     static let command = Command(
@@ -53,11 +53,14 @@ enum ReceptiveFieldCommand {
         let uniform = stack.isUniform
         switch options.style {
         case .quiet: return CommandResult(output: finalSize(field, stack: stack, uniform: uniform) + "\n", warnings: warnings)
-        case .json: return CommandResult(output: json(field, stack: stack, trace: trace).text + "\n", warnings: warnings)
+        case .json: return CommandResult(json: json(field, stack: stack, trace: trace), warnings: warnings)
         case .text: break
         }
-        var text = table(field, stack: stack, trace: trace)
-        if options.map { text += "\n" + HeatMap.render(field.fieldPaths, dims: stack.dims, width: context.width, skipped: field.pathsSkippedReason) }
+        let layout = context.layout
+        var text = table(field, stack: stack, trace: trace, layout: layout)
+        if options.map {
+            text += "\n" + HeatMap.render(field.fieldPaths, dims: stack.dims, layout: layout, skipped: field.pathsSkippedReason)
+        }
         return CommandResult(output: text, warnings: warnings)
     }
 
@@ -83,14 +86,18 @@ enum ReceptiveFieldCommand {
     /// Nesting levels drawn as indentation in the table; deeper levels show their depth.
     static let indentLevels = 8
 
-    static func table(_ field: ReceptiveField, stack: LayerStack, trace: ShapeTrace?) -> String {
+    /// The table (layer tokens broken after a comma when it is wider than the layout), then
+    /// notes and the summary, broken at spaces.
+    static func table(_ field: ReceptiveField, stack: LayerStack, trace: ShapeTrace?, layout: TextLayout) -> String {
         let uniform = stack.isUniform
         var header = ["#", "layer"]
         if trace != nil { header.append("out") }
         header += ["ke", "jump", "rf", "start"]
         let rows = tableRows(field, stack: stack, trace: trace, columns: header.count)
         let notes = field.layers.flatMap { self.notes($0, stack: stack, field: field, uniform: uniform) }
-        var lines = TextTable.render(header: header, rows: rows, rightAligned: Set(trace == nil ? [2, 3, 4, 5] : [2, 3, 4, 5, 6]))
+        var lines = TextTable.fitted(header: header, rows: rows, rightAligned: Set(trace == nil ? [2, 3, 4, 5] : [2, 3, 4, 5, 6]),
+                                     tokens: 1, layout: layout).lines
+        let tableEnd = lines.count
         if !notes.isEmpty {
             lines.append("")
             lines += notes
@@ -118,7 +125,8 @@ enum ReceptiveFieldCommand {
             }
         }
         lines.append(coverageLine(field, uniform: uniform))
-        return lines.joined(separator: "\n") + "\n"
+        let prose = lines[tableEnd...].flatMap { LineFit.prose($0, layout: layout) }
+        return (lines[..<tableEnd] + prose).joined(separator: "\n") + "\n"
     }
 
     /// The table's rows: a row per layer, and per merge a header, its branches and its union.

@@ -63,6 +63,7 @@ enum RunCommand {
         OptionSpec(.json, ["--json"], group: .output, help: "the same as --format json"),
         OptionSpec(.quiet, ["-q", "--quiet"], group: .output, help: "accepted for scripts; the output is always the bare matrix"),
         CommonOptions.noWarnings,
+        CommonOptions.ascii,
         OptionSpec(.help, ["-h", "--help"], group: .output, help: "show this help"),
     ]
 
@@ -126,7 +127,7 @@ enum RunCommand {
             result.stream = { write in formatter.stream([a], format: options.format, threads: options.threads, write: write) }
         case let .explain(at):
             result.output = try ConvolutionExplanation(plan: plan, input: operands.input, kernel: operands.kernel, bias: operands.bias,
-                                                       formatter: formatter).render(at: at)
+                                                       formatter: formatter, layout: context.layout).render(at: at)
         case .compute:
             let output = try compute(plan, operands, options, timer: &timer)
             result.stream = { write in formatter.stream(output, format: options.format, threads: options.threads, write: write) }

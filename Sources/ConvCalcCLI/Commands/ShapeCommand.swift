@@ -51,20 +51,18 @@ enum ShapeCommand {
         let stack = try StackInput.build(options.stack, context: context)
         let style = options.style
         if let outText = options.target {
-            return try solve(stack, target: outText, style: style)
+            return try solve(stack, target: outText, style: style, layout: context.layout)
         }
-        guard let input = stack.inputSize else { return try symbolic(stack, style: style) }
+        guard let input = stack.inputSize else { return try symbolic(stack, style: style, layout: context.layout) }
         let trace = try ShapeTrace(stack: stack, input: input)
         let warnings = trace.layers.flatMap { layer in
             layer.warnings.map { "layer \(layer.index) '\(layer.layer.token)': \($0.message)" }
         }
-        let output: String
         switch style {
-        case .quiet: output = SizeText.format(trace.output, uniform: stack.isUniform) + "\n"
-        case .json: output = json(trace, stack: stack, warnings: warnings).text + "\n"
-        case .text: output = text(trace, stack: stack)
+        case .quiet: return CommandResult(output: SizeText.format(trace.output, uniform: stack.isUniform) + "\n", warnings: warnings)
+        case .json: return CommandResult(json: json(trace, stack: stack, warnings: warnings), warnings: warnings)
+        case .text: return CommandResult(output: text(trace, stack: stack, layout: context.layout), warnings: warnings)
         }
-        return CommandResult(output: output, warnings: warnings)
     }
 
     enum OutputStyle { case text, quiet, json }
@@ -74,13 +72,14 @@ enum ShapeCommand {
         stack.isUniform && steps.allSatisfy { $0 == steps[0] }
     }
 
-    /// Indented working rows, one block per dimension labelled `H:`, `W:`, or one unlabelled
-    /// block when every dimension is `alike`.
-    static func perDimension(_ rows: [[String]], alike: Bool, dims: Int) -> [String] {
+    /// Working rows indented by `indent` (under the heading's token), one block per dimension
+    /// labelled `H:`, `W:`, or one unlabelled block when every dimension is `alike`.
+    static func perDimension(_ rows: [[String]], alike: Bool, dims: Int, indent: Int) -> [String] {
         let shown = alike ? [0] : Array(rows.indices)
+        let margin = String(repeating: " ", count: indent)
         var lines: [String] = []
         for dim in shown {
-            let prefix = shown.count > 1 ? "   " + DimensionNames.label(dim, of: dims) + ": " : "   "
+            let prefix = shown.count > 1 ? margin + DimensionNames.label(dim, of: dims) + ": " : margin
             let indent = String(repeating: " ", count: prefix.count)
             for (i, row) in rows[dim].enumerated() { lines.append((i == 0 ? prefix : indent) + row) }
         }
@@ -92,31 +91,44 @@ enum ShapeCommand {
     /// The rows of a nesting depth: four spaces a level.
     static func indent(_ depth: Int) -> String { String(repeating: "    ", count: depth) }
 
-    static func text(_ trace: ShapeTrace, stack: LayerStack) -> String {
-        let tokenWidth = trace.layers.map(\.layer.token.count).max() ?? 0
+    /// Lines fitted to the width: working broken before an `=`, under the first.
+    static func fitted(_ lines: [String], layout: TextLayout) -> String {
+        lines.flatMap { LineFit.equation($0, layout: layout) }.joined(separator: "\n") + "\n"
+    }
+
+    /// A layer's sizes as its heading shows them: `224x224 → 55x55`.
+    static func sizes(_ layer: ShapeTrace.LayerTrace, uniform: Bool) -> String {
+        SizeText.format(layer.input, uniform: uniform) + " → " + SizeText.format(layer.output, uniform: uniform)
+    }
+
+    static func text(_ trace: ShapeTrace, stack: LayerStack, layout: TextLayout) -> String {
         let uniform = stack.isUniform
+        let widest = trace.layers.map { layout.columns(sizes($0, uniform: uniform)) }.max() ?? 0
+        let headings = LayerHeadings(stack: stack, sizesWidth: widest, depth: LayerHeadings.depth(trace.tree), layout: layout)
         let blocks = StackTree.reduce(trace.tree, layer: { index, layer, depth in
-            layerLines(layer, geometry: stack.geometry(of: index), stack: stack, tokenWidth: tokenWidth).map { indent(depth) + $0 }
+            layerLines(layer, geometry: stack.geometry(of: index), stack: stack, headings: headings).map { indent(depth) + $0 }
         }, merge: { kind, merge, branches, depth in
             mergeLines(kind, branches.map { $0.flatMap { $0 } }, input: merge.input, outputs: merge.branchOutputs,
                        output: merge.output, uniform: uniform, indent: indent(depth))
         })
         var lines = blocks.flatMap { $0 }
         lines.append("")
-        var final = "output: " + SizeText.format(trace.output, uniform: uniform)
+        let final = "output: " + SizeText.format(trace.output, uniform: uniform)
         if trace.layers.count > 1 && !stack.hasBranches {
+            // The sizes in turn, continued under the first when they do not fit.
             let chain = [trace.layers[0].input] + trace.layers.map(\.output)
-            final += "   (" + chain.map { SizeText.format($0, uniform: uniform) }.joined(separator: " → ") + ")"
+            let opening = final + "   ("
+            lines += LineFit.fit(opening + chain.map { SizeText.format($0, uniform: uniform) }.joined(separator: " → ") + ")",
+                                 layout: layout, indent: layout.columns(opening))
+        } else {
+            lines.append(final)
         }
-        lines.append(final)
-        return lines.joined(separator: "\n") + "\n"
+        return fitted(lines, layout: layout)
     }
 
-    /// One layer's sizes and working.
-    static func layerLines(_ layer: ShapeTrace.LayerTrace, geometry: LayerGeometry, stack: LayerStack, tokenWidth: Int) -> [String] {
-        let uniform = stack.isUniform
-        let sizes = SizeText.format(layer.input, uniform: uniform) + " → " + SizeText.format(layer.output, uniform: uniform)
-        var lines = ["\(layer.index)  " + TextWrap.pad(layer.layer.token, tokenWidth) + "  " + sizes]
+    /// One layer's heading and working.
+    static func layerLines(_ layer: ShapeTrace.LayerTrace, geometry: LayerGeometry, stack: LayerStack, headings: LayerHeadings) -> [String] {
+        var lines = headings.lines(number: layer.index, token: layer.layer.token, sizes: sizes(layer, uniform: stack.isUniform))
         let working = layer.steps.map { step -> [String] in
             var rows: [String] = []
             if let ke = ShapeWorking.effectiveKernel(step) { rows.append(ke) }
@@ -124,7 +136,7 @@ enum ShapeCommand {
             rows.append(ShapeWorking.output(step, type: geometry.type))
             return rows
         }
-        lines += perDimension(working, alike: sameAcrossDimensions(stack, layer.steps), dims: stack.dims)
+        lines += perDimension(working, alike: sameAcrossDimensions(stack, layer.steps), dims: stack.dims, indent: headings.workingIndent)
         return lines
     }
 
@@ -178,7 +190,7 @@ enum ShapeCommand {
 
     // MARK: Symbolic (no --in)
 
-    static func symbolic(_ stack: LayerStack, style: OutputStyle) throws -> CommandResult {
+    static func symbolic(_ stack: LayerStack, style: OutputStyle, layout: TextLayout) throws -> CommandResult {
         let allDims = Array(0..<stack.dims)
         let composed = allDims.map { stack.composedFormula($0) }
         let minimum = allDims.map { stack.minimumInput($0) }
@@ -197,9 +209,9 @@ enum ShapeCommand {
             let shown = stack.isUniform && texts.allSatisfy({ $0 == texts[0] }) ? [texts[0]] : texts
             return CommandResult(output: shown.joined(separator: ", ") + "\n")
         case .json:
-            return CommandResult(output: try symbolicJSON(stack, composed: composed, minimum: minimum).text + "\n")
+            return CommandResult(json: try symbolicJSON(stack, composed: composed, minimum: minimum))
         case .text:
-            return CommandResult(output: try symbolicText(stack, composed: composed, minimum: minimum))
+            return CommandResult(output: try symbolicText(stack, composed: composed, minimum: minimum, layout: layout))
         }
     }
 
@@ -235,8 +247,9 @@ enum ShapeCommand {
         ])
     }
 
-    static func symbolicText(_ stack: LayerStack, composed: [SizeFormula?], minimum: [Int?]) throws -> String {
-        let tree = try perLayer(stack) { try symbolicLayer(stack, $0) }
+    static func symbolicText(_ stack: LayerStack, composed: [SizeFormula?], minimum: [Int?], layout: TextLayout) throws -> String {
+        let headings = LayerHeadings(stack: stack, sizesWidth: 0, depth: LayerHeadings.depth(perLayer(stack) { _ in () }), layout: layout)
+        let tree = try perLayer(stack) { try symbolicLayer(stack, $0, headings: headings) }
         var lines = StackTree.reduce(tree, layer: { _, rows, depth in rows.map { indent(depth) + $0 } }, merge: { kind, _, branches, depth in
             mergeLines(kind, branches.map { $0.flatMap { $0 } }, input: nil, outputs: nil, output: nil,
                        uniform: stack.isUniform, indent: indent(depth))
@@ -257,14 +270,14 @@ enum ShapeCommand {
         }
         lines.append("")
         lines.append("give --in SIZE for numbers")
-        return lines.joined(separator: "\n") + "\n"
+        return fitted(lines, layout: layout)
     }
 
     /// One layer's formula of `in`, effective kernel, validity and size-keeping padding.
-    static func symbolicLayer(_ stack: LayerStack, _ index: Int) throws -> [String] {
+    static func symbolicLayer(_ stack: LayerStack, _ index: Int, headings: LayerHeadings) throws -> [String] {
         let allDims = Array(0..<stack.dims)
         let geometry = stack.geometry(of: index)
-        var lines = ["\(index + 1)  \(stack.layers[index].token)"]
+        var lines = headings.lines(number: index + 1, token: stack.layers[index].token)
         let renderings = try allDims.map { dim -> [String] in
             var rows: [String] = []
             let ke = try geometry.effectiveKernel(dim)
@@ -279,13 +292,14 @@ enum ShapeCommand {
             if let keep = try ShapeWorking.keepingPadding(geometry, dim: dim) { rows.append(keep) }
             return rows
         }
-        lines += perDimension(renderings, alike: stack.isUniform && renderings.allSatisfy { $0 == renderings[0] }, dims: stack.dims)
+        lines += perDimension(renderings, alike: stack.isUniform && renderings.allSatisfy { $0 == renderings[0] }, dims: stack.dims,
+                              indent: headings.workingIndent)
         return lines
     }
 
     // MARK: Solving for padding (--out)
 
-    static func solve(_ stack: LayerStack, target targetText: String, style: OutputStyle) throws -> CommandResult {
+    static func solve(_ stack: LayerStack, target targetText: String, style: OutputStyle, layout: TextLayout) throws -> CommandResult {
         guard let input = stack.inputSize else {
             throw UsageError.invalid("--out needs --in (the input size to solve for)")
         }
@@ -320,8 +334,8 @@ enum ShapeCommand {
                                    uniform: uniform, solutions: solutions)
         switch style {
         case .quiet: return CommandResult(output: answer.quiet + "\n")
-        case .json: return CommandResult(output: answer.json.text + "\n")
-        case .text: return CommandResult(output: try answer.text())
+        case .json: return CommandResult(json: answer.json)
+        case .text: return CommandResult(output: try answer.text(layout: layout))
         }
     }
 
@@ -365,17 +379,18 @@ enum ShapeCommand {
             ])
         }
 
-        func text() throws -> String {
+        func text(layout: TextLayout) throws -> String {
             let dims = geometry.dims
             var lines = ["\(index + 1)  \(token)   in \(SizeText.format(input, uniform: uniform)) → wanted out \(SizeText.format(wanted, uniform: uniform))"]
             let perDimensionRows = try (0..<dims).map { dim in
                 try ShapeCommand.solutionRows(geometry, solutions[dim], dim: dim, input: input[dim], wanted: wanted[dim],
                                               outputPadding: outputPaddings[dim])
             }
-            lines += ShapeCommand.perDimension(perDimensionRows, alike: uniform && solutions.allSatisfy { $0 == solutions[0] }, dims: dims)
+            lines += ShapeCommand.perDimension(perDimensionRows, alike: uniform && solutions.allSatisfy { $0 == solutions[0] }, dims: dims,
+                                               indent: String(index + 1).count + 2)
             lines.append("")
             let use = !isTransposed ? "--p \(paddingText)" : paddingChanged ? "--p \(paddingText) --op \(opText)" : "--op \(opText)"
-            return (lines + ["use: " + use]).joined(separator: "\n") + "\n"
+            return ShapeCommand.fitted(lines + ["use: " + use], layout: layout)
         }
     }
 

@@ -15,7 +15,7 @@ public protocol TextSink: AnyObject {
     /// Writes UTF-8 bytes (large outputs, without building a String).
     func write(bytes: UnsafeBufferPointer<UInt8>)
     /// The terminal's width when this sink is a terminal, else nil (then output is laid out
-    /// for 80 columns, so files and tests do not depend on the terminal).
+    /// for COLUMNS or 80 columns, so files and tests do not depend on the terminal).
     var terminalWidth: Int? { get }
     /// The `errno` of the first write that failed (a full disk, a closed pipe or descriptor),
     /// nil while every write has succeeded. After a failure further writes are skipped.

@@ -13,6 +13,8 @@ struct ConvolutionExplanation {
     let kernel: [Matrix]
     let bias: [Double]?
     let formatter: MatrixFormatter
+    /// The width text lines are broken to; the matrices are shown whole.
+    let layout: TextLayout
 
     static let largest = 20
 
@@ -31,11 +33,10 @@ struct ConvolutionExplanation {
         var lines: [String] = []
         let operation = spec.transposed ? "transposed convolution (PyTorch conv_transpose2d)"
             : spec.flip ? "true convolution (kernel turned by 180°, MATLAB conv2)" : "cross-correlation (PyTorch conv2d)"
-        lines.append("\(operation)")
-        lines.append("input x: \(plan.inputChannels)x\(plan.inputRows)x\(plan.inputColumns)   kernel k: \(plan.kernelShape.map(String.init).joined(separator: "x"))\(plan.groups > 1 ? "   groups: \(plan.groups)" : "")")
-        lines.append("stride \(plan.rowStep.stride)x\(plan.columnStep.stride), dilation \(plan.rowStep.dilation)x\(plan.columnStep.dilation), padding \(plan.rowStep.pad)x\(plan.columnStep.pad)\(spec.transposed ? "" : " (\(spec.paddingMode.rawValue))")\(spec.transposed ? ", output padding \(plan.rowStep.outputPadding)x\(plan.columnStep.outputPadding)" : "")")
-        lines.append("output size: rows " + ShapeWorking.output(plan.rowStep, type: spec.transposed ? .tconv : .conv).replacingFirst("out = ", with: "")
-                     + "; columns " + ShapeWorking.output(plan.columnStep, type: spec.transposed ? .tconv : .conv).replacingFirst("out = ", with: ""))
+        lines += prose(operation)
+        lines += prose("input x: \(plan.inputChannels)x\(plan.inputRows)x\(plan.inputColumns)   kernel k: \(plan.kernelShape.map(String.init).joined(separator: "x"))\(plan.groups > 1 ? "   groups: \(plan.groups)" : "")")
+        lines += prose("stride \(plan.rowStep.stride)x\(plan.columnStep.stride), dilation \(plan.rowStep.dilation)x\(plan.columnStep.dilation), padding \(plan.rowStep.pad)x\(plan.columnStep.pad)\(spec.transposed ? "" : " (\(spec.paddingMode.rawValue))")\(spec.transposed ? ", output padding \(plan.rowStep.outputPadding)x\(plan.columnStep.outputPadding)" : "")")
+        lines += outputSize()
         lines.append("")
         if spec.flip {
             lines.append("kernel turned by 180° (what the correlation uses):")
@@ -80,6 +81,19 @@ struct ConvolutionExplanation {
         return (o, i, j)
     }
 
+    /// The output size's working for rows and columns: one line, or one each when that is too wide.
+    func outputSize() -> [String] {
+        let type: LayerType = plan.spec.transposed ? .tconv : .conv
+        let rows = ShapeWorking.output(plan.rowStep, type: type).replacingFirst("out = ", with: "")
+        let columns = ShapeWorking.output(plan.columnStep, type: type).replacingFirst("out = ", with: "")
+        let line = "output size: rows " + rows + "; columns " + columns
+        guard !layout.fits(line) else { return [line] }
+        return ["output size:"] + LineFit.equation("  rows " + rows, layout: layout) + LineFit.equation("  columns " + columns, layout: layout)
+    }
+
+    /// A line of text broken at spaces to the width (continuation lines two columns in).
+    func prose(_ line: String) -> [String] { LineFit.prose(line, layout: layout) }
+
     /// Right-aligned rows, `·` where a position is padding.
     func grid(_ m: Matrix, marks: ((Int, Int) -> Bool)?) -> [String] {
         var cells: [[String]] = []
@@ -93,7 +107,7 @@ struct ConvolutionExplanation {
     func paddedView() -> [String] {
         let (r, c) = (plan.rowStep, plan.columnStep)
         let rows = plan.inputRows + r.pad.before + r.pad.after, columns = plan.inputColumns + c.pad.before + c.pad.after
-        var lines = ["padded input xp (\(rows)x\(columns))" + (plan.spec.paddingMode == .zeros ? "; · marks a zero from padding:" : ", padding filled by \(plan.spec.paddingMode.rawValue):")]
+        var lines = prose("padded input xp (\(rows)x\(columns))" + (plan.spec.paddingMode == .zeros ? "; · marks a zero from padding:" : ", padding filled by \(plan.spec.paddingMode.rawValue):"))
         for (index, channel) in input.enumerated() {
             let padded = PaddedInput.padded(channel, plan)
             if input.count > 1 { lines.append("  channel \(index):") }
@@ -104,13 +118,13 @@ struct ConvolutionExplanation {
 
     /// The direct form of a transposed convolution (`PaddedInput.zeroInserted`).
     func zeroInsertedView() -> [String] {
-        var lines = ["as a direct convolution: insert s − 1 zeros between input values, pad by d·(k − 1) − p on each side (and the output padding after), then correlate with the kernel turned by 180°."]
+        var lines = prose("as a direct convolution: insert s − 1 zeros between input values, pad by d·(k − 1) − p on each side (and the output padding after), then correlate with the kernel turned by 180°.")
         let forms = input.map { PaddedInput.zeroInserted($0, plan) }
         guard let first = forms.first ?? nil else {
-            lines.append("(here the padding exceeds d·(k − 1), so the direct form would crop instead of pad; see the sum below)")
+            lines += prose("(here the padding exceeds d·(k − 1), so the direct form would crop instead of pad; see the sum below)")
             return lines
         }
-        lines.append("zero-inserted, padded input (\(first.values.rows)x\(first.values.columns)); · marks an inserted or padding zero:")
+        lines += prose("zero-inserted, padded input (\(first.values.rows)x\(first.values.columns)); · marks an inserted or padding zero:")
         for (index, form) in forms.enumerated() {
             guard let form else { continue }
             if input.count > 1 { lines.append("  channel \(index):") }
@@ -130,9 +144,9 @@ struct ConvolutionExplanation {
         var lines: [String] = []
         let r = plan.rowStep, c = plan.columnStep
         if plan.spec.transposed {
-            lines.append("\(name): the sum of x[p, q]·k[a, b] over every input (p, q) and tap (a, b) with p·\(r.stride) + a·\(r.dilation) − \(r.pad.before) = \(i) and q·\(c.stride) + b·\(c.dilation) − \(c.pad.before) = \(j)" + (multi ? ", over the input channels of its group" : ""))
+            lines += prose("\(name): the sum of x[p, q]·k[a, b] over every input (p, q) and tap (a, b) with p·\(r.stride) + a·\(r.dilation) − \(r.pad.before) = \(i) and q·\(c.stride) + b·\(c.dilation) − \(c.pad.before) = \(j)" + (multi ? ", over the input channels of its group" : ""))
         } else {
-            lines.append("\(name) = Σ_a Σ_b xp[\(i)·\(r.stride) + a·\(r.dilation), \(j)·\(c.stride) + b·\(c.dilation)]·k[a, b]" + (multi ? ", summed over the input channels of its group" : ""))
+            lines += prose("\(name) = Σ_a Σ_b xp[\(i)·\(r.stride) + a·\(r.dilation), \(j)·\(c.stride) + b·\(c.dilation)]·k[a, b]" + (multi ? ", summed over the input channels of its group" : ""))
         }
         guard !terms.isEmpty else {
             lines.append("  = 0 (no input reaches this element)" + (bias.map { " + bias \(n($0[o]))" } ?? ""))
@@ -151,8 +165,9 @@ struct ConvolutionExplanation {
             total += bias[o]
             biasText = " + \(factor(bias[o]))"
         }
-        lines.append("  = " + symbolic.joined(separator: " + ") + (bias != nil ? " + bias[\(o)]" : ""))
-        lines.append("  = " + numeric.joined(separator: " + ") + biasText)
+        lines += LineFit.fit("  = " + symbolic.joined(separator: " + ") + (bias != nil ? " + bias[\(o)]" : ""), layout: layout, indent: 4,
+                             breaksBefore: ["+"])
+        lines += LineFit.fit("  = " + numeric.joined(separator: " + ") + biasText, layout: layout, indent: 4, breaksBefore: ["+"])
         lines.append("  = \(n(total))")
         let padding = terms.filter { $0.sourceRow == nil }.count
         if padding > 0 { lines.append("  (\(padding) of the \(terms.count) terms read padding)") }
@@ -162,9 +177,9 @@ struct ConvolutionExplanation {
     func matrixView() -> [String] {
         let rows = plan.outputChannels * plan.outputRows * plan.outputColumns
         let columns = plan.inputChannels * plan.inputRows * plan.inputColumns
-        var lines = ["as a matrix: y = A·vec(x)\(bias != nil ? " + bias" : ""), vec reading \(plan.inputChannels > 1 ? "channels, then " : "")rows, then columns; A is \(rows)x\(columns)."]
+        var lines = prose("as a matrix: y = A·vec(x)\(bias != nil ? " + bias" : ""), vec reading \(plan.inputChannels > 1 ? "channels, then " : "")rows, then columns; A is \(rows)x\(columns).")
         if plan.spec.transposed {
-            lines.append("This A is Aᵀ of the forward convolution with the same kernel, stride, dilation and padding (the one taking a \(plan.outputRows)x\(plan.outputColumns) input to \(plan.inputRows)x\(plan.inputColumns)): the transposed convolution is its transpose, hence the name.")
+            lines += prose("This A is Aᵀ of the forward convolution with the same kernel, stride, dilation and padding (the one taking a \(plan.outputRows)x\(plan.outputColumns) input to \(plan.inputRows)x\(plan.inputColumns)): the transposed convolution is its transpose, hence the name.")
         }
         guard rows <= 64, columns <= 64, let a = try? Convolution.matrix(plan, kernel: kernel) else {
             lines.append("(too large to show here; convcalc run --as-matrix prints it)")

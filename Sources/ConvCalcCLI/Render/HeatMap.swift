@@ -10,15 +10,15 @@ enum HeatMap {
     /// - Parameters:
     ///   - paths: the path counts (2-D: rows H, columns W; 1-D: one row; 3-D: H × W with D
     ///     summed), per dimension or joint.
-    ///   - width: columns available; wide fields are scaled down, each character then
-    ///     showing the maximum over a square of positions.
-    static func render(_ paths: FieldPaths?, dims: Int, width: Int, skipped: String?) -> String {
+    ///   - layout: its width is the columns available; wide fields are scaled down, each
+    ///     character then showing the maximum over a square of positions.
+    static func render(_ paths: FieldPaths?, dims: Int, layout: TextLayout, skipped: String?) -> String {
         guard let paths else { return "heat map: not drawn (\(skipped ?? "too large"))\n" }
         guard let picture = Picture(paths, dims: dims) else {
             return "heat map: the field is the whole input (a global layer); nothing to draw\n"
         }
         guard picture.rows > 0, picture.columns > 0 else { return "heat map: the output reads no input\n" }
-        return draw(picture, dims: dims, width: width)
+        return draw(picture, dims: dims, layout: layout)
     }
 
     /// The picture as a function of (row, column) over a rows × columns box: each
@@ -74,8 +74,8 @@ enum HeatMap {
     }
 
     /// The picture in the terminal: a frame, the ramp, the legend, and a note when scaled down.
-    static func draw(_ picture: Picture, dims: Int, width: Int) -> String {
-        let available = max(width - 4, 8)
+    static func draw(_ picture: Picture, dims: Int, layout: TextLayout) -> String {
+        let available = max(layout.width - 4, 8)
         let cellWidth = picture.columns * 2 <= available ? 2 : 1
         let bin = cellWidth == 2 ? 1 : (picture.columns + available - 1) / available
         func bins(_ count: Int) -> [Range<Int>] { stride(from: 0, to: count, by: bin).map { $0..<min($0 + bin, count) } }
@@ -84,7 +84,7 @@ enum HeatMap {
         let peak = values.joined().max() ?? 0
         var lines: [String] = []
         let axes = dims == 1 ? "positions left to right" : "rows \(DimensionNames.label(dims - 2, of: dims)), columns \(DimensionNames.label(dims - 1, of: dims))" + (dims == 3 ? ", summed over D" : "")
-        lines.append("paths from one output to each input position (all-ones weights; \(axes)):")
+        lines += LineFit.prose("paths from one output to each input position (all-ones weights; \(axes)):", layout: layout)
         let border = "  +" + String(repeating: "-", count: columnBins.count * cellWidth) + "+"
         lines.append(border)
         for row in values {
@@ -96,13 +96,30 @@ enum HeatMap {
             lines.append(line + "|")
         }
         lines.append(border)
-        let peakText = peak < 9e15 ? "\(Int(peak))" : "\(peak)"
-        lines.append("legend: blank = no path (a hole); @ = the most, \(peakText) paths; share of the most:")
-        lines.append("        " + ramp.enumerated().map { "\($0.element) ≤\(Int((100 * Double($0.offset + 1) / Double(ramp.count)).rounded()))%" }.joined(separator: "  "))
+        lines += legend(peak: peak, layout: layout)
         if bin > 1 {
-            lines.append("scaled down: each character is the most over \(bin)x\(bin) positions, so holes narrower than")
-            lines.append("a character do not show (the coverage line counts them)")
+            lines += LineFit.prose("scaled down: each character is the most over \(bin)x\(bin) positions, so holes narrower than a character do not show (the coverage line counts them)", layout: layout, hang: 0)
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// What the marks mean: blank, the peak, and each mark's share of the most, as many
+    /// marks a line as fit.
+    static func legend(peak: Double, layout: TextLayout) -> [String] {
+        let peakText = peak < 9e15 ? "\(Int(peak))" : "\(peak)"
+        var lines = LineFit.prose("legend: blank = no path (a hole); @ = the most, \(peakText) paths; share of the most:", layout: layout)
+        let shares = ramp.enumerated().map { "\($0.element) ≤\(Int((100 * Double($0.offset + 1) / Double(ramp.count)).rounded()))%" }
+        let margin = "        "
+        var line = margin
+        for share in shares {
+            let longer = line == margin ? line + share : line + "  " + share
+            if line != margin, !layout.fits(longer) {
+                lines.append(line)
+                line = margin + share
+            } else {
+                line = longer
+            }
+        }
+        return lines + [line]
     }
 }

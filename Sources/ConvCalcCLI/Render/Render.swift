@@ -63,23 +63,30 @@ indirect enum JSON {
     }
 }
 
-/// Word wrapping at a fixed width, so help and golden files do not depend on the terminal.
+/// Word wrapping at a given width; help is wrapped at 80 columns whatever the terminal, so
+/// it reads the same everywhere (`LineFit` fits the commands' output to `TextLayout.width`).
 enum TextWrap {
     static let width = 80
 
     /// Wraps `text` into lines of at most `width` columns, the first prefixed by `first`,
-    /// the rest by `rest` (both count toward the width).
-    static func wrap(_ text: String, width: Int = width, first: String = "", rest: String = "") -> [String] {
+    /// the rest by `rest` (both count toward the width); `measure` gives a word's columns
+    /// (`TextLayout.columns`, for ASCII output).
+    static func wrap(_ text: String, width: Int = width, first: String = "", rest: String = "",
+                     measure: (String) -> Int = { $0.count }) -> [String] {
         var lines: [String] = []
         var line = first
+        var used = measure(first)
         var lineHasWord = false
         for word in text.split(separator: " ") {
-            if lineHasWord && line.count + 1 + word.count > width {
+            let columns = measure(String(word))
+            if lineHasWord && used + 1 + columns > width {
                 lines.append(line)
                 line = rest
+                used = measure(rest)
                 lineHasWord = false
             }
             line += (lineHasWord ? " " : "") + word
+            used += (lineHasWord ? 1 : 0) + columns
             lineHasWord = true
         }
         lines.append(line)
@@ -94,19 +101,62 @@ enum TextWrap {
 
 /// An aligned plain-text table: two spaces between columns, no trailing spaces.
 enum TextTable {
-    static func render(header: [String], rows: [[String]], rightAligned: Set<Int> = []) -> [String] {
-        let all = [header] + rows
-        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
-        return all.map { row in
+    /// The table, each column as wide as its widest cell measured by `measure` (the output's
+    /// characters: `TextLayout.columns`).
+    static func render(header: [String], rows: [[String]], rightAligned: Set<Int> = [],
+                       measure: (String) -> Int = { $0.count }) -> [String] {
+        let widths = columnWidths(header: header, rows: rows, measure: measure)
+        return ([header] + rows).map { row in
             var cells: [String] = []
             for (column, cell) in row.enumerated() {
-                let gap = String(repeating: " ", count: widths[column] - cell.count)
+                let gap = String(repeating: " ", count: widths[column] - measure(cell))
                 cells.append(rightAligned.contains(column) ? gap + cell : cell + gap)
             }
             var line = cells.joined(separator: "  ")
             while line.hasSuffix(" ") { line.removeLast() }
             return line
         }
+    }
+
+    static func columnWidths(header: [String], rows: [[String]], measure: (String) -> Int) -> [Int] {
+        header.indices.map { column in ([header] + rows).map { measure($0[column]) }.max() ?? 0 }
+    }
+
+    /// A table laid out for a width: its lines, how many rows had their token broken, whether
+    /// it fits, and how wide it is unbroken.
+    struct Fit {
+        var lines: [String]
+        var brokenRows: Int
+        var fits: Bool
+        var naturalWidth: Int
+    }
+
+    /// The table fitted to `layout.width` by breaking the layer tokens of column `tokens`
+    /// after commas onto continuation rows (indented two more than the token), the other
+    /// columns left blank there. Numbers are never broken: a table that cannot fit stays wider.
+    static func fitted(header: [String], rows: [[String]], rightAligned: Set<Int>, tokens column: Int,
+                       layout: TextLayout) -> Fit {
+        let widths = columnWidths(header: header, rows: rows, measure: layout.columns)
+        let natural = widths.reduce(0, +) + 2 * (widths.count - 1)
+        guard natural > layout.width else {
+            return Fit(lines: render(header: header, rows: rows, rightAligned: rightAligned, measure: layout.columns),
+                       brokenRows: 0, fits: true, naturalWidth: natural)
+        }
+        let budget = max(layout.width - (natural - widths[column]), layout.columns(header[column]))
+        var expanded: [[String]] = []
+        var broken = 0
+        for row in rows {
+            let indent = LineFit.leadingSpaces(row[column])
+            let pieces = LineFit.token(String(row[column].dropFirst(indent)), width: budget - indent, layout: layout)
+            if pieces.count > 1 { broken += 1 }
+            for (index, piece) in pieces.enumerated() {
+                var line = index == 0 ? row : Array(repeating: "", count: row.count)
+                line[column] = String(repeating: " ", count: indent + (index == 0 ? 0 : 2)) + piece
+                expanded.append(line)
+            }
+        }
+        let lines = render(header: header, rows: expanded, rightAligned: rightAligned, measure: layout.columns)
+        return Fit(lines: lines, brokenRows: broken, fits: lines.allSatisfy(layout.fits), naturalWidth: natural)
     }
 }
 

@@ -100,6 +100,8 @@ public enum Padding: Equatable, Sendable, CustomStringConvertible {
     case full
 
     public static let zero = Padding.explicit([PadPair(0, 0)])
+    /// The rules written as a word (`same`, `valid`, `full`): what `parse` reads by name.
+    public static let named: [Padding] = [.same, .valid, .full]
 
     public var description: String {
         switch self {
@@ -120,12 +122,7 @@ public enum Padding: Equatable, Sendable, CustomStringConvertible {
     ///
     /// - Throws: `LayerError.malformedValue` or `.outOfRange` (negative amounts).
     public static func parse(_ text: String, subject: Subject) throws -> Padding {
-        switch text {
-        case "same": return .same
-        case "valid": return .valid
-        case "full": return .full
-        default: break
-        }
+        if let rule = named.first(where: { $0.description == text }) { return rule }
         let expected = "N ≥ 0 on both sides, " + LayerSchema.paddingShapes
         let parts = DimSize.dimensionParts(text)
         guard !text.isEmpty, parts.count <= maxSpatialDimensions else {

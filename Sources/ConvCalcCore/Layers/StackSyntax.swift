@@ -1,5 +1,5 @@
 /// How a merge combines its branches.
-public enum MergeKind: String, Sendable {
+public enum MergeKind: String, CaseIterable, Sendable {
     /// Element-wise sum: every branch must give the same shape (ResNet).
     case add
     /// Channel concatenation: the spatial sizes must match; channels add (Inception, DenseNet).

@@ -23,6 +23,14 @@ extension UserFacingError {
     public func message(_ vocabulary: Vocabulary) -> String { message }
 }
 
+extension Array where Element == String {
+    /// The words as a choice in a message: `a, b or c` (`a or b`; `a`).
+    public func joinedAsChoice() -> String {
+        guard count > 1 else { return first ?? "" }
+        return dropLast().joined(separator: ", ") + " or " + last!
+    }
+}
+
 /// How the user wrote a layer: as a token (`conv:k=3,s=2`) or by options (`--k 3 --s 2`).
 public enum Vocabulary: Sendable {
     case tokens, options
