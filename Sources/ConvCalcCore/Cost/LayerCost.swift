@@ -145,6 +145,7 @@ public struct NetworkCost: Sendable {
             return (0..<count).map { (shares?[$0], input.spatial) }
         }, merge: { kind, input, outputs in
             var merge = try NetworkCost.merge(kind, outputs, after: lastLayer)
+            // The shares the branches started from (checked on entry, so this does not throw).
             merge.shares = try NetworkCost.splitShares(kind, channels: input.channels, branches: outputs.count, after: lastLayer)
             return (merge, (merge.channels, merge.spatial))
         }).results
