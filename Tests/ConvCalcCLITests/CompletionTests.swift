@@ -143,7 +143,7 @@ final class CompletionTests: XCTestCase {
             ("l \"convcalc run '[1 2; 3 4]' k\"", ["kernel.txt"], "-o filenames "),
             ("l 'convcalc run with\\ s'", [], "-o default "),
             ("l \"convcalc run --pad-mode 're\"", ["reflect", "replicate"], ""),   // readline closes the quote
-            ("l 'convcalc shape --in 32 '", Completions.layerTypes.map(\.word) + ["add", "concat"], ""),
+            ("l 'convcalc shape --in 32 '", Completions.layerTypes.map(\.word) + Completions.mergeWords.map(\.name), ""),
         ]
         let answers = try bash(cases.map(\.call))
         for (index, expected) in cases.enumerated() where index < answers.count {
@@ -163,7 +163,7 @@ final class CompletionTests: XCTestCase {
         for command in commands {
             calls.append("w convcalc \(command.name) -")
             expected.append(command.options.flatMap(\.names))
-            let positionals = command.options.contains { $0.id == .type } ? Completions.layerTypes.map(\.word) + ["add", "concat"] : files
+            let positionals = command.options.contains { $0.id == .type } ? Completions.layerTypes.map(\.word) + Completions.mergeWords.map(\.name) : files
             for spec in command.options {
                 for name in spec.names {
                     calls.append("w convcalc \(command.name) \(name) ''")

@@ -20,11 +20,11 @@ struct Fuzzer {
                          "1:0x2:2", "1::2", ":", "x", "0x0", String(repeating: "9", count: 300), String(repeating: "x", count: 5000)]
     /// Every key, type and option from the schema tables, and a few that do not exist.
     static let keys = LayerKey.allCases.map(\.rawValue) + ["zz", ""]
-    static let types = LayerType.allNames + ["bogus", "", "add", "concat"]
+    static let types = LayerType.allNames + ["bogus", "", "add", "concat", "split"]
     static let layerOptions = CommonOptions.layer.filter { !$0.isFlag }.flatMap(\.names)
         + ["--in", "--cin", "--dims", "--out", "--vs", "-f", "--file"]
     static let flags = ["-q", "--quiet", "--json", "--ceil", "--bias", "--no-bias", "--map", "--", "-", "-h", "--help",
-                        "--version", "--bogus", "-x", "{", "}", "add", "concat"]
+                        "--version", "--bogus", "-x", "{", "}", "add", "concat", "split", "split:c=2x2"]
     static let runOptions = ["--p", "--s", "--d", "--op", "--g", "--pad-mode", "--precision", "--format", "--bias", "--at", "--in",
                              "--method", "--threads"]
     static let runFlags = ["--flip", "--transposed", "--explain", "--as-matrix", "--json", "-q", "--timings"]
@@ -40,6 +40,26 @@ struct Fuzzer {
         let count = int(0...4)
         if count == 0 { return type }
         return type + ":" + (0..<count).map { _ in "\(pick(Self.keys))=\(pick(Self.values))" }.joined(separator: chance(0.9) ? "," : ",,")
+    }
+
+    /// A merge with its branches, mostly well-formed: `add`, `concat` or `split` (equal
+    /// shares, or given ones that may not fit), two or three branches of up to two tokens
+    /// each, an empty branch now and then, one level of nesting at most.
+    mutating func merge(depth: Int = 0) -> [String] {
+        let branches = int(chance(0.9) ? 2...3 : 1...4)
+        var kind = pick(["add", "concat", "split", "split"])
+        if kind == "split" && chance(0.5) {
+            let shares = int(chance(0.9) ? branches...branches : 1...4)
+            kind += ":c=" + (0..<shares).map { _ in chance(0.95) ? String(int(1...8)) : pick(Self.values) }.joined(separator: "x")
+        }
+        var words = [kind]
+        for _ in 0..<branches {
+            words.append("{")
+            for _ in 0..<int(0...2) { words.append(chance(0.7) ? pick(["conv:k=1", "conv:k=3,p=1", "relu", "bn", "maxpool:k=2"]) : token()) }
+            if depth == 0 && chance(0.2) { words += merge(depth: 1) }
+            if chance(0.98) { words.append("}") }
+        }
+        return words
     }
 
     /// Matrix text: mostly well-formed, with every kind of damage the format can take.
@@ -123,6 +143,8 @@ struct Fuzzer {
                     args.append(pick(Self.flags))
                 } else if r < 0.6 {
                     args.append("--" + pick(Self.keys) + (chance(0.5) ? "=" + pick(Self.values) : ""))
+                } else if r < 0.7 {
+                    args += merge()
                 } else {
                     args.append(token())
                 }

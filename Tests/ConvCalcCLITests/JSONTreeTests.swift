@@ -30,4 +30,30 @@ final class JSONTreeTests: XCTestCase {
             XCTAssertEqual((object["merges"] as? [Any])?.count, 2, command)
         }
     }
+
+    /// A split's merge carries its shares in `merges` and `tree`: as given in shape and rf,
+    /// as used in params (equal shares of known channels included).
+    func testSplitCarriesItsShares() throws {
+        let cases: [(String, String, [Int]?)] = [
+            ("shape --json --in 8", "split:c=1x3 { conv:k=3,p=1 } { }", [1, 3]),
+            ("rf --json", "split:c=1x3 { conv:k=3,p=1 } { }", [1, 3]),
+            ("params --json --cin 4 --in 8", "split:c=1x3 { conv:k=3,p=1 } { }", [1, 3]),
+            ("shape --json --in 8", "split { conv:k=3,p=1 } { }", nil),
+            ("rf --json", "split { conv:k=3,p=1 } { }", nil),
+            ("params --json --cin 4 --in 8", "split { conv:k=3,p=1 } { }", [2, 2]),
+        ]
+        for (command, stack, shares) in cases {
+            let result = runCommandLine("convcalc \(command) \(stack)")
+            XCTAssertEqual(result.status, 0, "\(command): \(result.stderr)")
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], command)
+            let merge = try XCTUnwrap((object["merges"] as? [[String: Any]])?.first, command)
+            let node = try XCTUnwrap((object["tree"] as? [[String: Any]])?.first, command)
+            XCTAssertEqual(merge["kind"] as? String, "split", command)
+            XCTAssertEqual(node["merge"] as? String, "split", command)
+            for found in [merge["shares"], node["shares"]] {
+                XCTAssertEqual(found as? [Int], shares, "\(command) \(stack)")
+                if shares == nil { XCTAssertTrue(found is NSNull, "\(command) \(stack): shares must be null") }
+            }
+        }
+    }
 }

@@ -16,8 +16,8 @@ final class StackTreeTests: XCTestCase {
             visits.append("L\(index)")
             return ("layer \(index)", depth)
         }, merge: { kind, input, outputs -> (String, Int) in
-            visits.append("\(kind.rawValue) from \(input) of \(outputs.count)")
-            return (kind.rawValue, input)
+            visits.append("\(kind.name) from \(input) of \(outputs.count)")
+            return (kind.name, input)
         })
         XCTAssertEqual(visits, ["L0", "L1", "L2", "concat from 0 of 2", "L3", "add from 0 of 2", "L4"])
         XCTAssertEqual(StackTree.layerValues(folded.results), (0...4).map { "layer \($0)" })
@@ -40,7 +40,7 @@ final class StackTreeTests: XCTestCase {
     func testReduceGivesDepth() {
         let results = StackTree.fold(nested, from: (), layer: { index, _ in (index, ()) }, merge: { _, _, _ in ((), ()) }).results
         let lines = StackTree.reduce(results, layer: { index, _, depth in ["\(depth):L\(index)"] }, merge: { kind, _, branches, depth in
-            ["\(depth):\(kind.rawValue)"] + branches.flatMap { $0.flatMap { $0 } }
+            ["\(depth):\(kind.name)"] + branches.flatMap { $0.flatMap { $0 } }
         }).flatMap { $0 }
         XCTAssertEqual(lines, ["0:L0", "0:add", "1:L1", "1:concat", "2:L2", "1:L3", "0:L4"])
     }

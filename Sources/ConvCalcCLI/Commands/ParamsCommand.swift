@@ -19,7 +19,7 @@ enum ParamsCommand {
         ("bn", "2·C parameters (γ, β); 0 MACs, folded into the preceding convolution at inference"),
         ("se", "two FC layers with biases, C→⌊C/r⌋→C; MACs include the C·H·W rescaling"),
         ("zero", "pools, relu, upsample, pixelshuffle, shuffle and gap: no parameters, 0 MACs"),
-        ("merge", "add and concat: no parameters, 0 MACs (element-wise additions and copies are not MACs)"),
+        ("merge", "add, concat and split: no parameters, 0 MACs (element-wise additions and copies are not MACs)"),
         ("bias_default", "layers have a bias unless bias=0; --no-bias removes the biases of convolutions (se and fc keep theirs); sepconv's depthwise part never has one"),
     ]
 
@@ -170,12 +170,12 @@ enum ParamsCommand {
             entryRows(entry, indent: String(repeating: "    ", count: depth))
         }, merge: { kind, merge, branches, depth in
             let indent = String(repeating: "    ", count: depth)
-            var rows = [["", indent + "\(kind.rawValue) of \(branches.count) branches", "", "", "", "", ""]]
+            var rows = [["", indent + MergeText.header(kind, branches: branches.count, shares: merge.shares), "", "", "", "", ""]]
             for (b, branch) in branches.enumerated() {
                 rows.append(["", indent + "  branch \(b + 1)" + (branch.isEmpty ? ": identity" : ""), "", "", "", "", ""])
                 rows += branch.flatMap { $0 }
             }
-            rows.append(["", indent + "= \(kind.rawValue)", shape(merge.channels, merge.spatial), "0", "0", "0", "0"])
+            rows.append(["", indent + "= \(kind.name)", shape(merge.channels, merge.spatial), "0", "0", "0", "0"])
             return rows
         }).flatMap { $0 }
         rows.append(["", "total", "", Count.grouped(network.weights), Count.grouped(network.biases),
@@ -258,10 +258,11 @@ enum ParamsCommand {
             ("sampling_macs", network.samplingMACs.map(JSON.number) ?? .null),
             ("layers", .array(network.entries.map { .object(layer($0)) })),
             ("merges", .array(network.merges.map { merge in
-                .object([("kind", .string(merge.kind.rawValue)), ("branches", branchOut(merge)), ("out", sized(merge.channels, merge.spatial))])
+                .object([("kind", .string(merge.kind.name))] + MergeText.sharePairs(merge.kind, shares: merge.shares)
+                        + [("branches", branchOut(merge)), ("out", sized(merge.channels, merge.spatial))])
             })),
-            ("tree", .tree(network.tree, layer: { layer($1) }, merge: { _, merge in
-                [("branch_out", branchOut(merge)), ("out", sized(merge.channels, merge.spatial))]
+            ("tree", .tree(network.tree, layer: { layer($1) }, merge: { kind, merge in
+                MergeText.sharePairs(kind, shares: merge.shares) + [("branch_out", branchOut(merge)), ("out", sized(merge.channels, merge.spatial))]
             })),
             ("conventions", .object(conventions.map { ($0.0, JSON.string($0.1)) })),
         ])

@@ -149,12 +149,12 @@ enum ReceptiveFieldCommand {
             row.append(kernels.allSatisfy { $0 == nil } ? "-" : sizes(kernels.map { $0 ?? 1 }, uniform: uniform))
             return [row + values(layer.dims)]
         }, merge: { kind, merged, branches, depth in
-            var rows = [["", indent(depth) + "\(kind.rawValue) of \(branches.count) branches"] + blank]
+            var rows = [["", indent(depth) + MergeText.header(kind, branches: branches.count, shares: kind.givenShares)] + blank]
             for (b, branch) in branches.enumerated() {
                 rows.append(["", indent(depth, 1) + "branch \(b + 1)" + (branch.isEmpty ? ": identity" : "")] + blank)
                 rows += branch.flatMap { $0 }
             }
-            var row = ["", indent(depth) + "= \(kind.rawValue) (union)"]
+            var row = ["", indent(depth) + "= \(kind.name) (union)"]
             if trace != nil { row.append("") }
             row.append("-")
             rows.append(row + values(merged))
@@ -245,7 +245,7 @@ enum ReceptiveFieldCommand {
         switch place {
         case let .layer(index): return "layer \(index + 1) '\(stack.layers[index].token)'"
         case let .merge(kind, last):
-            return "the \(kind.rawValue)" + (last.map { " ending after layer \($0 + 1)" } ?? " at the start")
+            return "the \(kind.name)" + (last.map { " ending after layer \($0 + 1)" } ?? " at the start")
         }
     }
 
@@ -315,8 +315,12 @@ enum ReceptiveFieldCommand {
             ("counts", counts),
             ("dims", .number(stack.dims)),
             ("layers", .array(field.layers.map { .object(layerPairs($0, trace: trace)) })),
-            ("merges", .array(field.merges.map { .object(mergePairs($0)) })),
-            ("tree", .tree(field.tree, layer: { layerPairs($1, trace: trace) }, merge: { mergePairs($1) })),
+            ("merges", .array(StackTree.merges(field.tree).map { merge in
+                .object([("kind", .string(merge.kind.name))] + MergeText.sharePairs(merge.kind, shares: merge.kind.givenShares) + mergePairs(merge.value))
+            })),
+            ("tree", .tree(field.tree, layer: { layerPairs($1, trace: trace) }, merge: { kind, dims in
+                MergeText.sharePairs(kind, shares: kind.givenShares) + mergePairs(dims)
+            })),
             ("path_rf_smallest", stack.hasBranches ? field.pathFieldRange.map { .ints($0.smallest) } ?? optionalInts(Array(repeating: nil, count: stack.dims)) : .null),
             ("path_rf_largest", stack.hasBranches ? field.pathFieldRange.map { .ints($0.largest) } ?? optionalInts(Array(repeating: nil, count: stack.dims)) : .null),
         ]

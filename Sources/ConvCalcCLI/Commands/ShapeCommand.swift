@@ -144,17 +144,17 @@ enum ShapeCommand {
     static func mergeLines(_ kind: MergeKind, _ branches: [[String]], input: [Int]?, outputs: [[Int]]?, output: [Int]?,
                            uniform: Bool, indent: String) -> [String] {
         let from = input.map { ", each from \(SizeText.format($0, uniform: uniform))" } ?? ""
-        var lines = [indent + "\(kind.rawValue) of \(branches.count) branches\(from):"]
+        var lines = [indent + MergeText.header(kind, branches: branches.count, shares: kind.givenShares) + "\(from):"]
         for (b, branch) in branches.enumerated() {
             lines.append(indent + "  branch \(b + 1)" + (branch.isEmpty ? ": identity" : ":"))
             lines += branch
         }
         if let outputs, let output {
             let parts = outputs.map { SizeText.format($0, uniform: uniform) }
-            lines.append(indent + "\(kind.rawValue): " + parts.joined(separator: kind == .add ? " + " : " ∥ ") + " → "
-                         + SizeText.format(output, uniform: uniform) + (kind == .concat ? " (channels add up; see convcalc params)" : ""))
+            lines.append(indent + "\(kind.name): " + parts.joined(separator: kind == .add ? " + " : " ∥ ") + " → "
+                         + SizeText.format(output, uniform: uniform) + (kind == .add ? "" : " (channels add up; see convcalc params)"))
         } else {
-            lines.append(indent + "\(kind.rawValue): the branches must give the same size")
+            lines.append(indent + "\(kind.name): the branches must give the same size")
         }
         return lines
     }
@@ -178,11 +178,12 @@ enum ShapeCommand {
             ("dims", .number(stack.dims)),
             ("layers", .array(trace.layers.map { .object(layer($0)) })),
             ("merges", .array(trace.merges.map { merge in
-                .object([("kind", .string(merge.kind.rawValue)), ("in", .ints(merge.input)),
-                         ("branches", .array(merge.branchOutputs.map { .ints($0) })), ("out", .ints(merge.output))])
+                .object([("kind", .string(merge.kind.name))] + MergeText.sharePairs(merge.kind, shares: merge.kind.givenShares)
+                        + [("in", .ints(merge.input)), ("branches", .array(merge.branchOutputs.map { .ints($0) })), ("out", .ints(merge.output))])
             })),
-            ("tree", .tree(trace.tree, layer: { layer($1) }, merge: { _, merge in
-                [("in", .ints(merge.input)), ("branch_out", .array(merge.branchOutputs.map { .ints($0) })), ("out", .ints(merge.output))]
+            ("tree", .tree(trace.tree, layer: { layer($1) }, merge: { kind, merge in
+                MergeText.sharePairs(kind, shares: kind.givenShares)
+                    + [("in", .ints(merge.input)), ("branch_out", .array(merge.branchOutputs.map { .ints($0) })), ("out", .ints(merge.output))]
             })),
             ("warnings", .array(warnings.map { .string($0) })),
         ])

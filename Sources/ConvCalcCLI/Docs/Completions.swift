@@ -101,12 +101,13 @@ enum Completions {
         }
     }
 
-    /// The words that start a branch (`add`, `concat`), with what they do.
+    /// The words that start a branch (`add`, `concat`, `split`), with what they do.
     static var mergeWords: [(name: String, summary: String)] {
-        MergeKind.allCases.map { kind in
+        MergeKind.allKinds.map { kind in
             switch kind {
-            case .add: return (kind.rawValue, "sum branches from the same input: add { … } { … }")
-            case .concat: return (kind.rawValue, "join branches' channels: concat { … } { … }")
+            case .add: return (kind.name, "sum branches from the same input: add { … } { … }")
+            case .concat: return (kind.name, "join branches' channels: concat { … } { … }")
+            case .split: return (kind.name, "share the channels among branches, then join them: split { … } { … }")
             }
         }
     }

@@ -29,7 +29,7 @@ enum Help {
             lines += TextWrap.wrap(type.summary, first: "  " + TextWrap.pad(type.rawValue, nameWidth), rest: String(repeating: " ", count: nameWidth + 2), measure: charset.columns)
         }
         lines.append("")
-        lines += TextWrap.wrap("Branches: add { LAYERS } { LAYERS } sums parallel branches from the same input, concat { … } { … } joins their channels; an empty branch { } is the identity (a skip connection); merges nest.", first: "  ", rest: "  ", measure: charset.columns)
+        lines += TextWrap.wrap("Branches: add { LAYERS } { LAYERS } sums parallel branches from the same input, concat { … } { … } joins their channels; split { … } { … } gives each branch its share of the channels (equal, or split:c=24x40) and joins their outputs; an empty branch { } is the identity (a skip connection); merges nest.", first: "  ", rest: "  ", measure: charset.columns)
         lines.append("")
         lines.append("KEYS:")
         for row in LayerSchema.rows {

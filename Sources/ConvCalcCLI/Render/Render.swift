@@ -163,13 +163,13 @@ enum TextTable {
 extension JSON {
     /// The `"tree"` of a report: its layers and merges in order, merges holding their branches,
     /// so a script can rebuild the nesting. A layer is `{"index": N, ...layer}` (N 1-based, as
-    /// in `layers`); a merge is `{"merge": "add" or "concat", ...merge, "branches": [[...], ...]}`.
+    /// in `layers`); a merge is `{"merge": "add", "concat" or "split", ...merge, "branches": [[...], ...]}`.
     static func tree<L, M>(_ results: [StackResult<L, M>], layer: (Int, L) -> [(String, JSON)],
                            merge: (MergeKind, M) -> [(String, JSON)]) -> JSON {
         .array(StackTree.reduce(results, layer: { index, value, _ in
             JSON.object([("index", .number(index + 1))] + layer(index, value))
         }, merge: { kind, value, branches, _ in
-            JSON.object([("merge", .string(kind.rawValue))] + merge(kind, value) + [("branches", .array(branches.map { .array($0) }))])
+            JSON.object([("merge", .string(kind.name))] + merge(kind, value) + [("branches", .array(branches.map { .array($0) }))])
         }))
     }
 }

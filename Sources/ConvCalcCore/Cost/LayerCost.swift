@@ -48,6 +48,10 @@ public enum CostError: UserFacingError, Equatable {
     case noHiddenUnits(channels: Int, reduction: Int)
     case slopes(Int, channels: Int)
     case branchMismatch(kind: String, after: Int, branch: Int, first: String, other: String)
+    /// A split into equal shares of channels that its branch count does not divide.
+    case unequalSplit(after: Int, channels: Int, branches: Int)
+    /// A split whose given shares do not add up to its input channels.
+    case shareSum(word: String, after: Int, sum: Int, channels: Int)
 
     public var message: String {
         switch self {
@@ -58,10 +62,22 @@ public enum CostError: UserFacingError, Equatable {
         case let .needsSpatialSize(text):
             return text
         case let .branchMismatch(kind, after, branch, first, other):
-            let rule = kind == "add" ? "the branches of add must give the same C×H×W" : "the branches of concat must give the same spatial size"
+            let rule = kind == "add" ? "the branches of add must give the same C×H×W" : "the branches of \(kind) must give the same spatial size"
             return "\(kind) (ending after layer \(after)): branch 1 gives \(first) but branch \(branch) gives \(other); \(rule)"
         case let .slopes(n, channels):
             return "prelu with n=\(n) slopes on \(channels) channels; n is 1 (one slope for all) or the channel count"
+        case let .unequalSplit(after, channels, branches):
+            var text = "split (\(NetworkCost.place(after: after))): \(channels) channels do not divide into \(branches) equal shares"
+            if channels >= branches {
+                // The remainder one channel each to the first branches: one valid choice among many.
+                let shares = (0..<branches).map { String(channels / branches + ($0 < channels % branches ? 1 : 0)) }
+                text += "; give one share per branch, e.g. split:c=\(shares.joined(separator: "x"))"
+            } else {
+                text += "; every branch needs at least 1 channel"
+            }
+            return text
+        case let .shareSum(word, after, sum, channels):
+            return "\(word) (\(NetworkCost.place(after: after))): the shares add up to \(sum) but the input has \(channels) channels; they must add up to the input's channels"
         case let .noHiddenUnits(channels, reduction):
             return "se with \(channels) channels and r=\(reduction) has ⌊\(channels)/\(reduction)⌋ = 0 hidden units; use r ≤ \(channels)"
         }
@@ -91,13 +107,16 @@ public struct NetworkCost: Sendable {
         public var branches: [(channels: Int?, spatial: [Int]?)]
         public var channels: Int?
         public var spatial: [Int]?
+        /// A split's channels per branch, as its branches got them; nil for add and concat,
+        /// and for equal shares of unknown channels.
+        public var shares: [Int]? = nil
     }
 
     /// Every layer's entry and merge's result, in the stack's tree shape.
     public var tree: [StackResult<Entry, Merge>]
     /// Every layer, in the order written (inside branches too).
     public var entries: [Entry]
-    /// Every merge, in the order its `add`/`concat` is written.
+    /// Every merge, in the order its `add`/`concat`/`split` is written.
     public var merges: [Merge]
     public var weights: Int
     public var biases: Int
@@ -122,8 +141,15 @@ public struct NetworkCost: Sendable {
             }
             lastLayer = entry.index
             return (entry, (entry.channels, entry.spatial))
-        }, merge: { kind, _, outputs in
-            let merge = try NetworkCost.merge(kind, outputs, after: lastLayer)
+        }, branchInputs: { kind, input, count in
+            // A split's branches start from their shares; unknown shares leave channels unknown.
+            guard case .split = kind else { return Array(repeating: input, count: count) }
+            let shares = try NetworkCost.splitShares(kind, channels: input.channels, branches: count, after: lastLayer)
+            return (0..<count).map { (shares?[$0], input.spatial) }
+        }, merge: { kind, input, outputs in
+            var merge = try NetworkCost.merge(kind, outputs, after: lastLayer)
+            // The shares the branches started from (checked on entry, so this does not throw).
+            merge.shares = try NetworkCost.splitShares(kind, channels: input.channels, branches: outputs.count, after: lastLayer)
             return (merge, (merge.channels, merge.spatial))
         }).results
         entries = StackTree.layerValues(tree)
@@ -151,13 +177,37 @@ public struct NetworkCost: Sendable {
         }
     }
 
+    /// The channels of each branch of a split: its given shares, which must add up to the
+    /// input channels when those are known (PyTorch `torch.split(x, shares, dim=1)`), or
+    /// equal shares, which the branch count must divide (`x.chunk(n, dim=1)` gives unequal
+    /// chunks otherwise). nil for add and concat, and for equal shares of unknown channels.
+    static func splitShares(_ kind: MergeKind, channels: Int?, branches: Int, after: Int) throws -> [Int]? {
+        guard case let .split(given) = kind else { return nil }
+        if let given {
+            let sum = try Checked.sum(given)
+            if let channels, sum != channels {
+                let word = "split:c=" + given.map(String.init).joined(separator: "x")
+                throw CostError.shareSum(word: word, after: after, sum: sum, channels: channels)
+            }
+            return given
+        }
+        guard let channels else { return nil }
+        guard channels % branches == 0 else { throw CostError.unequalSplit(after: after, channels: channels, branches: branches) }
+        return Array(repeating: channels / branches, count: branches)
+    }
+
+    /// Where a merge is, for messages: `after layer 3`, or `before any layer`.
+    static func place(after: Int) -> String {
+        after == 0 ? "before any layer" : "after layer \(after)"
+    }
+
     /// A merge of the branches' `outputs` (channels, spatial), checked to fit together.
     static func merge(_ kind: MergeKind, _ outputs: [(channels: Int?, spatial: [Int]?)], after: Int) throws -> Merge {
         for (b, output) in outputs.enumerated() where b > 0 {
             let sameSize = output.spatial == outputs[0].spatial
             let sameChannels = output.channels == nil || outputs[0].channels == nil || output.channels == outputs[0].channels
             if !sameSize || (kind == .add && !sameChannels) {
-                throw CostError.branchMismatch(kind: kind.rawValue, after: after, branch: b + 1,
+                throw CostError.branchMismatch(kind: kind.name, after: after, branch: b + 1,
                                                first: NetworkCost.shape(outputs[0]), other: NetworkCost.shape(output))
             }
         }

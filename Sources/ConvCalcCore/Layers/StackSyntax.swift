@@ -1,13 +1,70 @@
 /// How a merge combines its branches.
-public enum MergeKind: String, CaseIterable, Sendable {
+public enum MergeKind: Hashable, Sendable {
     /// Element-wise sum: every branch must give the same shape (ResNet).
     case add
     /// Channel concatenation: the spatial sizes must match; channels add (Inception, DenseNet).
     case concat
+    /// Channel split: branch `i` runs on the `i`-th share of the input's channels, in order,
+    /// and the outputs are concatenated as by `concat` (ShuffleNet v2). `shares` are the
+    /// channels of each branch (`split:c=24x40`, PyTorch `torch.split(x, [24, 40], dim=1)`);
+    /// nil for equal shares (`split`, PyTorch `x.chunk(n, dim=1)` when n divides the channels).
+    case split(shares: [Int]?)
+
+    /// Every kind, split with equal shares (help, completions).
+    public static let allKinds: [MergeKind] = [.add, .concat, .split(shares: nil)]
+
+    /// The word that opens the merge: `add`, `concat`, `split`.
+    public var name: String {
+        switch self {
+        case .add: return "add"
+        case .concat: return "concat"
+        case .split: return "split"
+        }
+    }
+
+    /// The channels of each branch, when the merge is a split with its shares given.
+    public var givenShares: [Int]? {
+        if case let .split(shares) = self { return shares }
+        return nil
+    }
+
+    /// The merge that `word` opens, nil for any other word: `add`, `concat`, `split`, or
+    /// `split:c=SHARES` with one share per branch separated by `x` (`split:c=24x40`);
+    /// spaces around `:` and `=` are allowed, as in layer tokens.
+    ///
+    /// - Throws: `BranchSyntaxError` for keys on a merge other than split's `c`, and for
+    ///   shares that are not whole numbers of at least 1.
+    public static func parse(_ word: String) throws -> MergeKind? {
+        let text = word.trimmingWhitespace()
+        switch text {
+        case "add": return .add
+        case "concat": return .concat
+        case "split": return .split(shares: nil)
+        default: break
+        }
+        guard let colon = text.firstIndex(of: ":") else { return nil }
+        let head = String(text[..<colon]).trimmingWhitespace()
+        guard ["add", "concat", "split"].contains(head) else { return nil }
+        let tail = text[text.index(after: colon)...]
+        let item = tail.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        let otherKeys = tail.split(separator: ",").dropFirst().contains { $0.contains("=") }
+        guard head == "split", item.count == 2, String(item[0]).trimmingWhitespace() == "c", !otherKeys else {
+            throw BranchSyntaxError.mergeKeys(word: text, merge: head)
+        }
+        let values = String(item[1]).trimmingWhitespace().split(separator: "x", omittingEmptySubsequences: false)
+        var shares: [Int] = []
+        for value in values {
+            guard !value.isEmpty, value.allSatisfy({ $0.isASCII && $0.isNumber }) else { throw BranchSyntaxError.badShares(word: text) }
+            guard let share = Int(value), share >= 1 else { throw BranchSyntaxError.shareOutOfRange(word: text, share: String(value)) }
+            shares.append(share)
+        }
+        return .split(shares: shares)
+    }
 }
 
 /// A stack as a tree: layers in order, and merges of parallel branches that all start from
-/// the same input. Layers are referred to by their index in `LayerStack.layers`.
+/// the same input (for `split`, each from its share of the input's channels). Layers are
+/// referred to by their index in `LayerStack.layers`.
 public indirect enum StackNode: Sendable, Equatable {
     case layer(Int)
     /// `kind { … } { … }`; an empty branch is the identity (a skip connection).
@@ -19,7 +76,8 @@ public indirect enum StackNode: Sendable, Equatable {
     }
 }
 
-/// A word of a stack: a layer token, `add`, `concat`, `{` or `}`, with where it came from.
+/// A word of a stack: a layer token, a merge (`add`, `concat`, `split`), `{` or `}`, with
+/// where it came from.
 public struct StackWord: Sendable {
     public var text: String
     /// `file:line:column` for words from a file; nil for command-line words.
@@ -34,7 +92,8 @@ public struct StackWord: Sendable {
     }
 }
 
-/// A mistake in the branch structure of a stack.
+/// A mistake in the branch structure of a stack. Merges are named by the word that opens
+/// them, as written (`add`, `split:c=24x40`).
 public enum BranchSyntaxError: UserFacingError, Equatable {
     case expectedBrace(after: String)
     case unexpected(String)
@@ -42,6 +101,14 @@ public enum BranchSyntaxError: UserFacingError, Equatable {
     case tooFewBranches(String)
     /// A merge nested deeper than `StackSyntax.maximumDepth`.
     case tooDeep(String)
+    /// Keys on a merge word other than split's `c=SHARES` (`add:c=3`, `split:k=3`).
+    case mergeKeys(word: String, merge: String)
+    /// `split:c=…` whose shares are not whole numbers separated by `x`.
+    case badShares(word: String)
+    /// A share below 1 or beyond 64 bits.
+    case shareOutOfRange(word: String, share: String)
+    /// `split:c=…` with a number of shares other than its number of branches.
+    case shareCount(word: String, shares: Int, branches: Int)
 
     public var message: String {
         switch self {
@@ -49,27 +116,42 @@ public enum BranchSyntaxError: UserFacingError, Equatable {
             return "'\(after)' must be followed by its branches in braces: \(after) { LAYERS } { LAYERS } (an empty branch is the identity)"
         case let .unexpected(word):
             return word == "}"
-                ? "'}' closes no branch; branches open with add { or concat {"
-                : "'{' must follow add, concat, or a branch's closing '}'"
+                ? "'}' closes no branch; branches open with add {, concat { or split {"
+                : "'{' must follow add, concat, split, or a branch's closing '}'"
         case let .unclosed(kind):
             return "a branch of '\(kind)' is not closed: add '}'"
         case let .tooFewBranches(kind):
             return "'\(kind)' needs at least two branches: \(kind) { LAYERS } { LAYERS }"
         case let .tooDeep(kind):
             return "'\(kind)' nested \(StackSyntax.maximumDepth + 1) deep: at most \(StackSyntax.maximumDepth) merges may sit inside one another (real networks nest fewer than 10)"
+        case let .mergeKeys(word, merge):
+            return merge == "split"
+                ? "'\(word)': split takes one key, c, the channels of each branch: split:c=24x40 { LAYERS } { LAYERS }"
+                : "'\(word)': \(merge) takes no keys; write \(merge) { LAYERS } { LAYERS }"
+        case let .badShares(word):
+            return "'\(word)': c gives the channels of each branch as whole numbers separated by 'x', one per branch, e.g. split:c=24x40 { LAYERS } { LAYERS }"
+        case let .shareOutOfRange(word, share):
+            return "'\(word)': share \(share) is out of range; every share must be at least 1 channel and fit in a 64-bit integer"
+        case let .shareCount(word, shares, branches):
+            return "'\(word)' gives \(shares) share\(shares == 1 ? "" : "s") but has \(branches) branches; give one share per branch"
         }
     }
-    /// Too deep a nesting is well-formed input beyond a limit (exit 1); the rest is syntax (exit 2).
+    /// Too deep a nesting and a share out of range are well-formed input beyond a limit
+    /// (exit 1); the rest is syntax (exit 2).
     public var category: ErrorCategory {
-        if case .tooDeep = self { return .data }
-        return .usage
+        switch self {
+        case .tooDeep, .shareOutOfRange: return .data
+        default: return .usage
+        }
     }
 }
 
 /// Parses stack words into layers and the tree of merges (the branch syntax).
 ///
-/// Grammar: `STACK := ITEM*`, `ITEM := TOKEN | (add|concat) BRANCH BRANCH+`,
-/// `BRANCH := { STACK }`. Braces are words of their own: `add { conv:k=3 bn } { }`.
+/// Grammar: `STACK := ITEM*`, `ITEM := TOKEN | MERGE BRANCH BRANCH+`,
+/// `MERGE := add | concat | split[:c=SHARES]`, `BRANCH := { STACK }`. Braces are words of
+/// their own: `add { conv:k=3 bn } { }`. `SHARES` is one channel count per branch, separated
+/// by `x` (`split:c=24x40 { … } { … }`).
 public enum StackSyntax {
     /// The deepest nesting of merges accepted (`add { add { … } { } } { }` is 2 deep); one
     /// more is an error (exit 1). The parser and every walk of the tree (shape, rf, params,
@@ -79,61 +161,9 @@ public enum StackSyntax {
     public static let maximumDepth = 100
 
     public static func parse(_ words: [StackWord]) throws -> (layers: [Layer], nodes: [StackNode]) {
-        var layers: [Layer] = []
-        var position = 0
-
-        func located(_ word: StackWord, _ error: UserFacingError) -> UserFacingError {
-            // A word from a block or repeat says which use it came from.
-            let error = word.origin.isEmpty ? error : OriginError(origin: word.origin, underlying: error)
-            if let location = word.location { return LocatedError(location: location, underlying: error) }
-            if error is BranchSyntaxError { return error }   // it names the word itself
-            return LayerContextError(index: layers.count + 1, token: word.text, underlying: error)
-        }
-
-        // Recursion is one level per merge, at most `maximumDepth` + 1 deep.
-        func sequence(inside kind: String?, depth: Int) throws -> [StackNode] {
-            var nodes: [StackNode] = []
-            while position < words.count {
-                let word = words[position]
-                switch word.text {
-                case "}":
-                    guard kind != nil else { throw located(word, BranchSyntaxError.unexpected("}")) }
-                    return nodes
-                case "{":
-                    throw located(word, BranchSyntaxError.unexpected("{"))
-                case MergeKind.add.rawValue, MergeKind.concat.rawValue:
-                    let merge = MergeKind(rawValue: word.text)!
-                    if depth >= maximumDepth { throw located(word, BranchSyntaxError.tooDeep(merge.rawValue)) }
-                    position += 1
-                    var branches: [[StackNode]] = []
-                    while position < words.count && words[position].text == "{" {
-                        position += 1
-                        let branch = try sequence(inside: merge.rawValue, depth: depth + 1)
-                        guard position < words.count else { throw located(word, BranchSyntaxError.unclosed(merge.rawValue)) }
-                        position += 1   // past '}'
-                        branches.append(branch)
-                    }
-                    if branches.isEmpty { throw located(word, BranchSyntaxError.expectedBrace(after: merge.rawValue)) }
-                    if branches.count < 2 { throw located(word, BranchSyntaxError.tooFewBranches(merge.rawValue)) }
-                    nodes.append(.merge(merge, branches))
-                default:
-                    do {
-                        var layer = try Layer.parse(word.text)
-                        layer.origin = word.origin
-                        layers.append(layer)
-                    } catch let error as UserFacingError {
-                        throw located(word, error)
-                    }
-                    nodes.append(.layer(layers.count - 1))
-                    position += 1
-                }
-            }
-            if let kind { throw BranchSyntaxError.unclosed(kind) }
-            return nodes
-        }
-
-        let nodes = try sequence(inside: nil, depth: 0)
-        return (layers, nodes)
+        var parser = BranchParser(words: words)
+        let nodes = try parser.sequence(inside: nil, depth: 0)
+        return (parser.layers, nodes)
     }
 
     /// The words of a stack file: tokens separated by spaces, as on the command line, so a
@@ -191,6 +221,84 @@ public enum StackSyntax {
             }
         }
         return tokens.map { (String(line[$0.start..<$0.end]), $0.column) }
+    }
+}
+
+/// One parse of stack words: the words, the next one to read, and the layers read so far.
+private struct BranchParser {
+    let words: [StackWord]
+    var position = 0
+    var layers: [Layer] = []
+
+    init(words: [StackWord]) {
+        self.words = words
+    }
+
+    func located(_ word: StackWord, _ error: UserFacingError) -> UserFacingError {
+        // A word from a block or repeat says which use it came from.
+        let error = word.origin.isEmpty ? error : OriginError(origin: word.origin, underlying: error)
+        if let location = word.location { return LocatedError(location: location, underlying: error) }
+        if error is BranchSyntaxError { return error }   // it names the word itself
+        return LayerContextError(index: layers.count + 1, token: word.text, underlying: error)
+    }
+
+    /// The nodes up to the `}` that closes the branch of `opening` (nil: up to the end).
+    /// Recursion is one level per merge, at most `StackSyntax.maximumDepth` + 1 deep.
+    mutating func sequence(inside opening: String?, depth: Int) throws -> [StackNode] {
+        var nodes: [StackNode] = []
+        while position < words.count {
+            let word = words[position]
+            switch word.text {
+            case "}":
+                guard opening != nil else { throw located(word, BranchSyntaxError.unexpected("}")) }
+                return nodes
+            case "{":
+                throw located(word, BranchSyntaxError.unexpected("{"))
+            default:
+                let merge: MergeKind?
+                do {
+                    merge = try MergeKind.parse(word.text)
+                } catch let error as UserFacingError {
+                    throw located(word, error)
+                }
+                if let merge {
+                    nodes.append(try branches(of: merge, word: word, depth: depth))
+                    continue
+                }
+                do {
+                    var layer = try Layer.parse(word.text)
+                    layer.origin = word.origin
+                    layers.append(layer)
+                } catch let error as UserFacingError {
+                    throw located(word, error)
+                }
+                nodes.append(.layer(layers.count - 1))
+                position += 1
+            }
+        }
+        if let opening { throw BranchSyntaxError.unclosed(opening) }
+        return nodes
+    }
+
+    /// The merge opened by `word` (at `position`) and its braced branches.
+    mutating func branches(of merge: MergeKind, word: StackWord, depth: Int) throws -> StackNode {
+        let opening = word.text.trimmingWhitespace()
+        if depth >= StackSyntax.maximumDepth { throw located(word, BranchSyntaxError.tooDeep(opening)) }
+        position += 1
+        var branches: [[StackNode]] = []
+        while position < words.count && words[position].text == "{" {
+            position += 1
+            let branch = try sequence(inside: opening, depth: depth + 1)
+            guard position < words.count else { throw located(word, BranchSyntaxError.unclosed(opening)) }
+            position += 1   // past '}'
+            branches.append(branch)
+        }
+        if branches.isEmpty { throw located(word, BranchSyntaxError.expectedBrace(after: opening)) }
+        if branches.count < 2 { throw located(word, BranchSyntaxError.tooFewBranches(opening)) }
+        if let shares = merge.givenShares, shares.count != branches.count {
+            throw located(word, BranchSyntaxError.shareCount(word: opening, shares: shares.count, branches: branches.count))
+        }
+        return .merge(merge, branches)
     }
 }
 

@@ -22,12 +22,16 @@ public enum StackTree {
     /// - Parameters:
     ///   - start: the state entering the first node (e.g. the input size).
     ///   - layer: layer `index` applied to its input state: the layer's value and its output state.
-    ///   - merge: a merge's kind, its input state (every branch starts from it) and each branch's
-    ///     output state: the merge's value and its output state.
+    ///   - branchInputs: a merge's kind, its input state and its number of branches: the state
+    ///     each branch starts from, one per branch (a split gives each branch its share of the
+    ///     channels). nil: every branch starts from the merge's input state.
+    ///   - merge: a merge's kind, its input state and each branch's output state: the merge's
+    ///     value and its output state.
     /// - Returns: the result tree (one value per node, branches nested) and the final state.
-    /// - Throws: whatever `layer` or `merge` throws, at the first node that throws.
+    /// - Throws: whatever `layer`, `branchInputs` or `merge` throws, at the first node that throws.
     public static func fold<State, L, M>(_ nodes: [StackNode], from start: State,
                                          layer: (Int, State) throws -> (L, State),
+                                         branchInputs: ((MergeKind, State, Int) throws -> [State])? = nil,
                                          merge: (MergeKind, State, [State]) throws -> (M, State))
         rethrows -> (results: [StackResult<L, M>], output: State) {
         var state = start
@@ -40,10 +44,12 @@ public enum StackTree {
                 results.append(.layer(index: index, value))
                 state = next
             case let .merge(kind, branches):
+                let inputs = try branchInputs?(kind, state, branches.count) ?? Array(repeating: state, count: branches.count)
+                precondition(inputs.count == branches.count, "branchInputs must give one state per branch")
                 var branchResults: [[StackResult<L, M>]] = []
                 var outputs: [State] = []
-                for branch in branches {
-                    let folded = try fold(branch, from: state, layer: layer, merge: merge)
+                for (branch, input) in zip(branches, inputs) {
+                    let folded = try fold(branch, from: input, layer: layer, branchInputs: branchInputs, merge: merge)
                     branchResults.append(folded.results)
                     outputs.append(folded.output)
                 }
@@ -83,27 +89,32 @@ public enum StackTree {
     /// Every layer's value, in the order written (inside branches too).
     public static func layerValues<L, M>(_ results: [StackResult<L, M>]) -> [L] {
         var values: [L] = []
-        visit(results, layer: { values.append($0) }, merge: { _ in })
+        visit(results, layer: { values.append($0) }, merge: { _, _ in })
         return values
     }
 
-    /// Every merge's value, in the order its `add`/`concat` is written (a merge before the
-    /// merges inside its branches).
+    /// Every merge's value, in the order its `add`/`concat`/`split` is written (a merge before
+    /// the merges inside its branches).
     public static func mergeValues<L, M>(_ results: [StackResult<L, M>]) -> [M] {
-        var values: [M] = []
-        visit(results, layer: { _ in }, merge: { values.append($0) })
-        return values
+        merges(results).map(\.value)
+    }
+
+    /// Every merge's kind and value, in the order written (as `mergeValues`).
+    public static func merges<L, M>(_ results: [StackResult<L, M>]) -> [(kind: MergeKind, value: M)] {
+        var merges: [(kind: MergeKind, value: M)] = []
+        visit(results, layer: { _ in }, merge: { merges.append(($0, $1)) })
+        return merges
     }
 
     /// Calls `layer` and `merge` in the order written (a merge before its branches), in time
     /// linear in the tree's size.
-    private static func visit<L, M>(_ results: [StackResult<L, M>], layer: (L) -> Void, merge: (M) -> Void) {
+    private static func visit<L, M>(_ results: [StackResult<L, M>], layer: (L) -> Void, merge: (MergeKind, M) -> Void) {
         for result in results {
             switch result {
             case let .layer(_, value):
                 layer(value)
-            case let .merge(_, value, branches):
-                merge(value)
+            case let .merge(kind, value, branches):
+                merge(kind, value)
                 for branch in branches { visit(branch, layer: layer, merge: merge) }
             }
         }

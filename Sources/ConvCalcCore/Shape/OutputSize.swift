@@ -383,7 +383,7 @@ public struct ShapeTrace: Sendable {
             return (trace, trace.output)
         }, merge: { kind, current, outputs in
             for (b, size) in outputs.enumerated() where size != outputs[0] {
-                throw ShapeError.branchMismatch(kind: kind.rawValue, first: outputs[0], other: size, branch: b + 1, after: lastLayer)
+                throw ShapeError.branchMismatch(kind: kind.name, first: outputs[0], other: size, branch: b + 1, after: lastLayer)
             }
             return (MergeTrace(kind: kind, input: current, branchOutputs: outputs, output: outputs[0]), outputs[0])
         })
