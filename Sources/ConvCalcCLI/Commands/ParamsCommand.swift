@@ -166,11 +166,19 @@ enum ParamsCommand {
 
     /// The table's rows: one per layer and part, and per merge a header, its branches and its result; the total.
     static func tableRows(_ network: NetworkCost) -> [[String]] {
-        var rows = StackTree.reduce(network.tree, layer: { _, entry, depth in
-            entryRows(entry, indent: String(repeating: "    ", count: depth))
+        let origins = OriginHeadings(network.tree) { $0.layer.origin }
+        var mergesSeen = 0
+        func heading(_ text: String?, _ indent: String) -> [[String]] {
+            text.map { [["", indent + $0, "", "", "", "", ""]] } ?? []
+        }
+        var rows = StackTree.reduce(network.tree, layer: { index, entry, depth in
+            let indent = String(repeating: "    ", count: depth)
+            return heading(origins.beforeLayer[index], indent) + entryRows(entry, indent: indent)
         }, merge: { kind, merge, branches, depth in
             let indent = String(repeating: "    ", count: depth)
-            var rows = [["", indent + MergeText.header(kind, branches: branches.count, shares: merge.shares), "", "", "", "", ""]]
+            var rows = heading(origins.mergesInReduceOrder[mergesSeen], indent)
+            mergesSeen += 1
+            rows.append(["", indent + MergeText.header(kind, branches: branches.count, shares: merge.shares), "", "", "", "", ""])
             for (b, branch) in branches.enumerated() {
                 rows.append(["", indent + "  branch \(b + 1)" + (branch.isEmpty ? ": identity" : ""), "", "", "", "", ""])
                 rows += branch.flatMap { $0 }
@@ -232,6 +240,7 @@ enum ParamsCommand {
             var pairs: [(String, JSON)] = [
                 ("layer", .string(entry.layer.token)),
                 ("type", .string(entry.layer.type.rawValue)),
+            ] + entry.layer.originPairs + [
                 ("params", .number(entry.cost.params)),
                 ("weights", .number(entry.cost.weights)),
                 ("biases", .number(entry.cost.biases)),

@@ -142,14 +142,19 @@ enum ReceptiveFieldCommand {
         func values(_ dims: [FieldDimension]) -> [String] {
             [fractions(dims.map(\.jump), uniform: uniform), sizes(dims.map(\.size), uniform: uniform), fractions(dims.map(\.start), uniform: uniform)]
         }
+        let origins = OriginHeadings(field.tree) { $0.layer.origin }
+        var mergesSeen = 0
         return StackTree.reduce(field.tree, layer: { index, layer, depth in
             var row = ["\(layer.index)", indent(depth) + layer.layer.token]
             if let trace { row.append(SizeText.format(trace.layers[index].output, uniform: uniform)) }
             let kernels = layer.dims.map { $0.effectiveKernel }
             row.append(kernels.allSatisfy { $0 == nil } ? "-" : sizes(kernels.map { $0 ?? 1 }, uniform: uniform))
-            return [row + values(layer.dims)]
+            let heading = origins.beforeLayer[index].map { [["", indent(depth) + $0] + blank] } ?? []
+            return heading + [row + values(layer.dims)]
         }, merge: { kind, merged, branches, depth in
-            var rows = [["", indent(depth) + MergeText.header(kind, branches: branches.count, shares: kind.givenShares)] + blank]
+            var rows = origins.mergesInReduceOrder[mergesSeen].map { [["", indent(depth) + $0] + blank] } ?? []
+            mergesSeen += 1
+            rows.append(["", indent(depth) + MergeText.header(kind, branches: branches.count, shares: kind.givenShares)] + blank)
             for (b, branch) in branches.enumerated() {
                 rows.append(["", indent(depth, 1) + "branch \(b + 1)" + (branch.isEmpty ? ": identity" : "")] + blank)
                 rows += branch.flatMap { $0 }
@@ -260,7 +265,7 @@ enum ReceptiveFieldCommand {
         var pairs: [(String, JSON)] = [
             ("layer", .string(layer.layer.token)),
             ("type", .string(layer.layer.type.rawValue)),
-        ]
+        ] + layer.layer.originPairs
         if let trace { pairs.append(("out", .ints(trace.layers[layer.index - 1].output))) }
         pairs += [
             ("effective_kernel", optionalInts(layer.dims.map(\.effectiveKernel))),

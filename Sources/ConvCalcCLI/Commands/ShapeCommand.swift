@@ -56,7 +56,7 @@ enum ShapeCommand {
         guard let input = stack.inputSize else { return try symbolic(stack, style: style, layout: context.layout) }
         let trace = try ShapeTrace(stack: stack, input: input)
         let warnings = trace.layers.flatMap { layer in
-            layer.warnings.map { "layer \(layer.index) '\(layer.layer.token)': \($0.message)" }
+            layer.warnings.map { "layer \(layer.index) '\(layer.layer.token)'" + (layer.layer.origin.isEmpty ? "" : " (in " + layer.layer.origin.joined(separator: " › ") + ")") + ": \($0.message)" }
         }
         switch style {
         case .quiet: return CommandResult(output: SizeText.format(trace.output, uniform: stack.isUniform) + "\n", warnings: warnings)
@@ -105,11 +105,16 @@ enum ShapeCommand {
         let uniform = stack.isUniform
         let widest = trace.layers.map { layout.columns(sizes($0, uniform: uniform)) }.max() ?? 0
         let headings = LayerHeadings(stack: stack, sizesWidth: widest, depth: LayerHeadings.depth(trace.tree), layout: layout)
+        let origins = OriginHeadings(trace.tree) { $0.layer.origin }
+        var mergesSeen = 0
         let blocks = StackTree.reduce(trace.tree, layer: { index, layer, depth in
-            layerLines(layer, geometry: stack.geometry(of: index), stack: stack, headings: headings).map { indent(depth) + $0 }
+            (origins.beforeLayer[index].map { [indent(depth) + $0] } ?? [])
+                + layerLines(layer, geometry: stack.geometry(of: index), stack: stack, headings: headings).map { indent(depth) + $0 }
         }, merge: { kind, merge, branches, depth in
-            mergeLines(kind, branches.map { $0.flatMap { $0 } }, input: merge.input, outputs: merge.branchOutputs,
-                       output: merge.output, uniform: uniform, indent: indent(depth))
+            let heading = origins.mergesInReduceOrder[mergesSeen].map { [indent(depth) + $0] } ?? []
+            mergesSeen += 1
+            return heading + mergeLines(kind, branches.map { $0.flatMap { $0 } }, input: merge.input, outputs: merge.branchOutputs,
+                                        output: merge.output, uniform: uniform, indent: indent(depth))
         })
         var lines = blocks.flatMap { $0 }
         lines.append("")
@@ -164,6 +169,7 @@ enum ShapeCommand {
             [
                 ("layer", .string(layer.layer.token)),
                 ("type", .string(layer.layer.type.rawValue)),
+            ] + layer.layer.originPairs + [
                 ("in", .ints(layer.input)),
                 ("out", .ints(layer.output)),
                 ("effective_kernel", .ints(layer.steps.map(\.effectiveKernel))),
@@ -230,6 +236,7 @@ enum ShapeCommand {
             return [
                 ("layer", .string(stack.layers[index].token)),
                 ("type", .string(stack.layers[index].type.rawValue)),
+            ] + stack.layers[index].originPairs + [
                 ("in", .null),
                 ("out", .null),
                 ("formula", .array(formulas.map { $0.map(JSON.string) ?? .null })),

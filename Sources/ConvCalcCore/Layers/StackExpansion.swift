@@ -221,7 +221,7 @@ public struct StackExpansion {
         for (parameter, argument) in zip(definition.parameters, arguments) {
             bindings[parameter] = Arithmetic.evaluate(argument).map(String.init) ?? argument
         }
-        let label = arguments.isEmpty ? name : "\(name)(\(arguments.joined(separator: ", ")))"
+        let label = arguments.isEmpty ? name : "\(name)(" + definition.parameters.map { bindings[$0]! }.joined(separator: ",") + ")"
         try emit(definition.body, bindings: bindings, origin: origin + [label], active: active + [name], depth: depth + 1)
     }
 

@@ -205,10 +205,13 @@ public struct LayerContextError: UserFacingError {
     public var index: Int        // 1-based position in the stack
     public var token: String
     public var underlying: UserFacingError
+    /// The block uses and repeats that produced the layer (`Layer.origin`), if any.
+    public var origin: [String]
 
-    public init(index: Int, token: String, underlying: UserFacingError) {
+    public init(index: Int, token: String, origin: [String] = [], underlying: UserFacingError) {
         self.index = index
         self.token = token
+        self.origin = origin
         self.underlying = underlying
     }
 
@@ -216,7 +219,8 @@ public struct LayerContextError: UserFacingError {
     /// Given by options, the layer is named by the option the message names, or, when it
     /// names none (an overflow), as "the layer given by options".
     public func message(_ vocabulary: Vocabulary) -> String {
-        guard vocabulary == .options else { return "layer \(index) '\(token)': \(underlying.message(.tokens))" }
+        let place = origin.isEmpty ? "" : " (in " + origin.joined(separator: " › ") + ")"
+        guard vocabulary == .options else { return "layer \(index) '\(token)'\(place): \(underlying.message(.tokens))" }
         let text = underlying.message(.options)
         return text.contains("--") ? text : "the layer given by options: \(text)"
     }
