@@ -62,6 +62,31 @@ struct Fuzzer {
         return words
     }
 
+    /// Words of the block language, mostly well-formed: `def`s with parameters used in values
+    /// (arithmetic included), uses with right and wrong argument counts, `repeat` with good and
+    /// bad counts, recursion, undefined names, includes of missing files and of the file itself.
+    mutating func blockWords(file: String) -> [String] {
+        var words: [String] = []
+        let name = pick(["blk", "b2", "conv", "repeat", "x y", ""])
+        let parameters = pick(["", "c", "c, s", "c, c", "1c", "k"])
+        words += ["def", parameters.isEmpty && chance(0.5) ? name : "\(name)(\(parameters))", chance(0.95) ? "{" : "["]
+        for _ in 0..<int(0...3) {
+            words.append(chance(0.6) ? pick(["conv:k=3,p=1,c=c", "conv:k=1,s=s,c=c*2", "conv:k=(k)x1", "relu", "bn", "se:hidden=c/4",
+                                             "conv:k=3,c=c/0", "conv:k=3,c=c-c", "blk(c)", "b2(c, s)", "repeat s { relu }"]) : token())
+        }
+        if chance(0.97) { words.append("}") }
+        for _ in 0..<int(0...3) {
+            switch int(0...4) {
+            case 0: words.append(pick(["blk(8)", "blk(8, 2)", "blk", "blk()", "b2(4, 1)", "nope(1)", "blk(2*3+1)", "blk(-1)", "blk(99999999999999999999)"]))
+            case 1: words += ["repeat", pick(["2", "0", "-1", "1000001", "x", "2*2", "99999999999999999999"]), "{", pick(["relu", "blk(4)", token()]), "}"]
+            case 2: words += ["include", pick([file, directory + "/missing.net", directory, "-"])]
+            case 3: words += merge()
+            default: words.append(token())
+            }
+        }
+        return words
+    }
+
     /// Matrix text: mostly well-formed, with every kind of damage the format can take.
     mutating func matrixText() -> String {
         if chance(0.05) { return String(decoding: (0..<int(0...80)).map { _ in UInt8.random(in: 0...255, using: &random) }, as: UTF8.self) }
@@ -145,6 +170,11 @@ struct Fuzzer {
                     args.append("--" + pick(Self.keys) + (chance(0.5) ? "=" + pick(Self.values) : ""))
                 } else if r < 0.7 {
                     args += merge()
+                } else if r < 0.75 {
+                    // A stack file in the block language, read by -f (and including itself now and then).
+                    let path = directory + "/blocks.net"
+                    try? blockWords(file: path).joined(separator: chance(0.5) ? "\n" : " ").write(toFile: path, atomically: false, encoding: .utf8)
+                    args += ["-f", path]
                 } else {
                     args.append(token())
                 }

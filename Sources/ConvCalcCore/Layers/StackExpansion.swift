@@ -29,7 +29,7 @@ public enum StackLanguageError: UserFacingError, Equatable {
         case let .unclosedBody(word):
             return "the braces after '\(word)' are not closed: add '}'"
         case let .badRepeatCount(text):
-            return "repeat \(text): the count must be a whole number from 1 to \(StackExpansion.maximumLayers), e.g. repeat 3 { conv:k=3,p=1 }"
+            return "repeat \(text): the count must be a whole number from 0 to \(StackExpansion.maximumLayers), e.g. repeat 3 { conv:k=3,p=1 }"
         case let .badDefinition(text, reason):
             return "def \(text): \(reason); write def NAME(PARAMETERS) { LAYERS }, e.g. def block(c, s) { conv:k=3,s=s,p=1,c=c bn relu }"
         case let .duplicateDefinition(name, first):
@@ -43,7 +43,7 @@ public enum StackLanguageError: UserFacingError, Equatable {
         case let .badArgument(text, reason):
             return "'\(text)': \(reason)"
         case let .tooManyLayers(limit):
-            return "the stack expands to more than \(limit) words (layers, merges and braces); repeat fewer times"
+            return "the stack expands to more than \(limit) words (layers, merges and braces), or takes too many repeat rounds to expand; repeat fewer times"
         case let .tooDeep(limit):
             return "blocks, repeats and includes nested more than \(limit) deep"
         }
@@ -61,11 +61,12 @@ public enum StackLanguageError: UserFacingError, Equatable {
 /// Expands the words that name and repeat layers into the plain stack words `StackSyntax`
 /// parses (layer tokens, `add`/`concat` and braces):
 ///
-/// - `repeat N { … }`: the layers N times;
+/// - `repeat N { … }`: the layers N times (`repeat 0` is nothing);
 /// - `def NAME(P, Q) { … }` defines a block (at the top level, anywhere in the file: uses may
 ///   come before it) and `NAME(A, B)` uses it: its layers with each parameter replaced by its
 ///   argument, in values (`c=c*4`), as a whole word, or as a layer type; `NAME` or `NAME()` for a
-///   block without parameters;
+///   block without parameters; an argument holding commas (a layer token) is written in
+///   parentheses, `block((se:r=4,div=8))`;
 /// - `include FILE`: the words of FILE (its blocks become known), relative to the including file.
 ///
 /// Values may be integer arithmetic on parameters and numbers, `+ - * / ( )`, `/` rounding
@@ -91,6 +92,10 @@ public struct StackExpansion {
 
     var definitions: [String: Definition] = [:]
     var output: [StackWord] = []
+    /// Words looked at and repeat rounds run: bounded, so `repeat 1000000 { repeat 1000000 { } }`
+    /// (nothing produced, 10^12 rounds) ends with an error instead of running for hours.
+    var work = 0
+    static let maximumWork = 4_000_000
     var includeChain: [String] = []
     let include: Include
 
@@ -172,6 +177,8 @@ public struct StackExpansion {
         var index = 0
         while index < words.count {
             var word = words[index]
+            work += 1
+            guard work <= Self.maximumWork else { throw Self.located(word, .tooManyLayers(limit: Self.maximumLayers)) }
             if !bindings.isEmpty { word.text = try Self.substitute(word.text, bindings, at: word) }
             index += 1
             if word.text == "repeat" {
@@ -195,13 +202,15 @@ public struct StackExpansion {
         guard index < words.count else { throw Self.located(word, .badRepeatCount("")) }
         var countWord = words[index]
         if !bindings.isEmpty { countWord.text = try Self.substitute(countWord.text, bindings, at: countWord) }
-        guard let count = Arithmetic.evaluate(countWord.text), (1...Self.maximumLayers).contains(count) else {
+        guard let count = Arithmetic.evaluate(countWord.text), (0...Self.maximumLayers).contains(count) else {
             throw Self.located(countWord, .badRepeatCount(countWord.text))
         }
         guard index + 1 < words.count, words[index + 1].text == "{" else { throw Self.located(countWord, .expectedBody(after: "repeat \(count)")) }
         let (body, end) = try Self.braced(words, from: index + 1, after: word)
         guard depth < Self.maximumDepth else { throw Self.located(word, .tooDeep(limit: Self.maximumDepth)) }
-        for round in 1...count {
+        for round in stride(from: 1, through: count, by: 1) {   // `repeat 0` is nothing: a stage of one block
+            work += 1
+            guard work <= Self.maximumWork else { throw Self.located(word, .tooManyLayers(limit: Self.maximumLayers)) }
             try emit(body, bindings: bindings, origin: origin + ["repeat \(round)/\(count)"], active: active, depth: depth + 1)
         }
         return end
@@ -219,7 +228,9 @@ public struct StackExpansion {
         guard depth < Self.maximumDepth else { throw Self.located(word, .tooDeep(limit: Self.maximumDepth)) }
         var bindings: [String: String] = [:]
         for (parameter, argument) in zip(definition.parameters, arguments) {
-            bindings[parameter] = Arithmetic.evaluate(argument).map(String.init) ?? argument
+            // `(se:r=4,div=8)`: a token with commas, passed whole in parentheses.
+            let unwrapped = argument.hasPrefix("(") && argument.hasSuffix(")") ? String(argument.dropFirst().dropLast()) : argument
+            bindings[parameter] = Arithmetic.evaluate(argument).map(String.init) ?? unwrapped
         }
         let label = arguments.isEmpty ? name : "\(name)(" + definition.parameters.map { bindings[$0]! }.joined(separator: ",") + ")"
         try emit(definition.body, bindings: bindings, origin: origin + [label], active: active + [name], depth: depth + 1)
