@@ -42,15 +42,58 @@ final class LayerCostTests: XCTestCase {
         var checked = 0
         for line in try readFixture("networks_pytorch.tsv").split(separator: "\n") where !line.hasPrefix("#") {
             let f = line.split(separator: "\t").map(String.init)
-            let text = try String(contentsOfFile: root + "/" + f[0], encoding: .utf8)
-            let (layers, nodes) = try StackSyntax.parse(StackSyntax.words(ofFile: text, name: f[0]))
-            let stack = try LayerStack(layers: layers, nodes: nodes, inputSize: nil, inputChannels: nil, dims: nil)
-            let network = try NetworkCost(stack: stack)
+            let network = try NetworkCost(stack: stackFile(root + "/" + f[0]))
             XCTAssertEqual(network.params, Int(f[1]), "parameters of \(f[0])")
             XCTAssertEqual(network.macs, Int(f[2]), "MACs of \(f[0])")
             checked += 1
         }
         XCTAssertEqual(checked, 7)
+    }
+
+    /// A stack file as `convcalc -f` reads it: words, blocks and repeats expanded, includes
+    /// read relative to the file.
+    func stackFile(_ path: String) throws -> LayerStack {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let directory = String(path[..<path.lastIndex(of: "/")!])
+        let words = try StackExpansion.expand(StackSyntax.words(ofFile: text, name: path), file: path) { included, _ in
+            let resolved = included.hasPrefix("/") ? included : directory + "/" + included
+            return (resolved, StackSyntax.words(ofFile: try String(contentsOfFile: resolved, encoding: .utf8), name: resolved))
+        }
+        let (layers, nodes) = try StackSyntax.parse(words)
+        return try LayerStack(layers: layers, nodes: nodes, inputSize: nil, inputChannels: nil, dims: nil)
+    }
+
+    /// The networks of issue #16 in examples/nets against torchvision (parameters) and fvcore
+    /// (conv + linear MACs), counted by Tests/fixtures/count_modern_networks.py: parameters
+    /// exactly, and MACs exactly once convcalc's documented extras (SE's rescaling, layer
+    /// scale's multiplies) are taken off. Each file stays short enough to read.
+    func testModernNetworks() throws {
+        let root = String(fixturesDirectory.dropLast("/Tests/fixtures".count))
+        let files = ["densenet121": "densenet121", "squeezenet1_0": "squeezenet1-0", "squeezenet1_1": "squeezenet1-1",
+                     "shufflenet_v2_x1_0": "shufflenet-v2", "efficientnet_b0": "efficientnet-b0",
+                     "mobilenet_v3_small": "mobilenet-v3-small", "mobilenet_v3_large": "mobilenet-v3-large",
+                     "googlenet": "googlenet", "inception_v3": "inception-v3", "resnext50_32x4d": "resnext50-32x4d",
+                     "regnet_x_400mf": "regnetx-400mf", "vgg11_bn": "vgg11-bn", "mnasnet1_0": "mnasnet1-0",
+                     "convnext_tiny": "convnext-tiny", "resnet18": "resnet18", "resnet50": "resnet50",
+                     "mobilenet_v2": "mobilenet-v2", "vgg16": "vgg16", "alexnet": "alexnet", "unet": "unet"]
+        var checked = 0
+        for line in try readFixture("modern_networks_pytorch.tsv").split(separator: "\n") where !line.hasPrefix("#") {
+            let f = line.split(separator: "\t").map(String.init)
+            let path = root + "/examples/nets/" + files[f[0]]! + ".net"
+            let network = try NetworkCost(stack: stackFile(path))
+            XCTAssertEqual(network.params, Int(f[1]), "parameters of \(f[0])")
+            var extras = 0
+            for entry in network.entries {
+                if entry.layer.type == .layerscale { extras += entry.cost.macs ?? 0 }
+                extras += entry.cost.parts.filter { $0.name.hasPrefix("rescale") }.compactMap(\.macs).reduce(0, +)
+            }
+            XCTAssertEqual((network.macs ?? 0) - extras, Int(f[2])! + Int(f[3])!, "conv + linear MACs of \(f[0])")
+            let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+                .filter { !$0.trimmingWhitespace().isEmpty && !$0.trimmingWhitespace().hasPrefix("#") }
+            XCTAssertLessThan(lines.count, f[0] == "resnet50" ? 41 : 120, "non-comment lines of \(f[0])")
+            checked += 1
+        }
+        XCTAssertEqual(checked, files.count)
     }
 
     /// The source documents' seed tables (SPEC §7).
