@@ -238,7 +238,12 @@ public struct StackExpansion {
 
     mutating func emitInclude(_ pathWord: StackWord, from word: StackWord, origin: [String], active: [String], depth: Int) throws {
         guard depth < Self.maximumDepth else { throw Self.located(word, .tooDeep(limit: Self.maximumDepth)) }
-        let (name, words) = try include(pathWord.text, word)
+        let (name, words): (String, [StackWord])
+        do {
+            (name, words) = try include(pathWord.text, word)
+        } catch let error as UserFacingError where pathWord.location != nil {
+            throw LocatedError(location: pathWord.location!, underlying: error)   // where the include is written
+        }
         if includeChain.contains(name) { throw Self.located(pathWord, .includeCycle(includeChain + [name])) }
         includeChain.append(name)
         defer { includeChain.removeLast() }
