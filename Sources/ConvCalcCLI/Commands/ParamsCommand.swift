@@ -19,6 +19,10 @@ enum ParamsCommand {
         ("bn", "2·C parameters (γ, β); 0 MACs, folded into the preceding convolution at inference"),
         ("se", "two FC layers with biases, C→⌊C/r⌋→C; MACs include the C·H·W rescaling"),
         ("zero", "pools, relu, upsample, pixelshuffle, shuffle and gap: no parameters, 0 MACs"),
+        ("norm", "layernorm and groupnorm: 2·C parameters (γ, β), 0 MACs"),
+        ("layerscale", "C parameters; one multiply per element, C·Πout MACs"),
+        ("activation", "relu6, silu, hswish, hsigmoid, sigmoid, gelu, tanh, leakyrelu, elu, softmax, identity, dropout, flatten, adaptive pools: no parameters, 0 MACs; prelu: its n slopes"),
+        ("se_hidden", "hidden= when given, else ⌊C/r⌋, rounded by div= as torchvision's _make_divisible"),
         ("merge", "add, concat and split: no parameters, 0 MACs (element-wise additions and copies are not MACs)"),
         ("bias_default", "layers have a bias unless bias=0; --no-bias removes the biases of convolutions (se and fc keep theirs); sepconv's depthwise part never has one"),
     ]
