@@ -43,6 +43,16 @@ final class StackExpansionTests: XCTestCase {
         XCTAssertEqual(try expand("def b(x) { conv:k=1 x } b((se:r=4,div=8))").map(\.text), ["conv:k=1", "se:r=4,div=8"])
     }
 
+    /// An argument per dimension in arithmetic is worked out per dimension (a bug found while
+    /// writing Inception v3: `p=k/2` with `k=1x7` gave `1x3`).
+    func testPerDimensionArguments() throws {
+        XCTAssertEqual(try expand("def f(k) { conv:k=k,p=k/2 } f(1x7) f(3)").map(\.text), ["conv:k=1x7,p=0x3", "conv:k=3,p=1"])
+        XCTAssertEqual(try expand("def g(k) { conv:k=k,p=k*2 } g(3x5)").map(\.text), ["conv:k=3x5,p=6x10"])
+        XCTAssertEqual(try expand("def w(k) { conv:k=1xk,p=0x(k/2) } w(7)").map(\.text), ["conv:k=1x7,p=0x3"])
+        XCTAssertThrowsError(try expand("def h(k) { conv:k=(k)x1,p=k/2 } h(3x5)"))
+        XCTAssertThrowsError(try expand("def h(a, b) { conv:k=a+b } h(3x5, 1x2x3)"))
+    }
+
     func testIncludes() throws {
         let files = ["blocks.net": "def unit { relu }", "loop.net": "include main.net", "main.net": "include loop.net"]
         XCTAssertEqual(try expand("include blocks.net unit unit", files: files).map(\.text), ["relu", "relu"])

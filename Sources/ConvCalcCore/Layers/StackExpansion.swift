@@ -178,19 +178,19 @@ public struct StackExpansion {
         while index < words.count {
             var word = words[index]
             work += 1
-            guard work <= Self.maximumWork else { throw Self.located(word, .tooManyLayers(limit: Self.maximumLayers)) }
+            guard work <= Self.maximumWork else { throw Self.located(word, .tooManyLayers(limit: Self.maximumLayers), origin: origin) }
             if !bindings.isEmpty { word.text = try Self.substitute(word.text, bindings, at: word) }
             index += 1
             if word.text == "repeat" {
                 index = try emitRepeat(words, at: index, word: word, bindings: bindings, origin: origin, active: active, depth: depth)
             } else if word.text == "include" {
-                guard index < words.count else { throw Self.located(word, .missingIncludePath) }
+                guard index < words.count else { throw Self.located(word, .missingIncludePath, origin: origin) }
                 try emitInclude(words[index], from: word, origin: origin, active: active, depth: depth)
                 index += 1
             } else if let (name, arguments) = Optional(Self.call(word.text)), definitions[name] != nil || (arguments != nil && Self.isIdentifier(name)) {
                 try emitUse(word, name: name, arguments: arguments ?? [], origin: origin, active: active, depth: depth)
             } else {
-                guard output.count < Self.maximumLayers else { throw Self.located(word, .tooManyLayers(limit: Self.maximumLayers)) }
+                guard output.count < Self.maximumLayers else { throw Self.located(word, .tooManyLayers(limit: Self.maximumLayers), origin: origin) }
                 word.origin = origin
                 output.append(word)
             }
@@ -199,18 +199,18 @@ public struct StackExpansion {
 
     mutating func emitRepeat(_ words: [StackWord], at index: Int, word: StackWord, bindings: [String: String],
                              origin: [String], active: [String], depth: Int) throws -> Int {
-        guard index < words.count else { throw Self.located(word, .badRepeatCount("")) }
+        guard index < words.count else { throw Self.located(word, .badRepeatCount(""), origin: origin) }
         var countWord = words[index]
         if !bindings.isEmpty { countWord.text = try Self.substitute(countWord.text, bindings, at: countWord) }
         guard let count = Arithmetic.evaluate(countWord.text), (0...Self.maximumLayers).contains(count) else {
-            throw Self.located(countWord, .badRepeatCount(countWord.text))
+            throw Self.located(countWord, .badRepeatCount(countWord.text), origin: origin)
         }
-        guard index + 1 < words.count, words[index + 1].text == "{" else { throw Self.located(countWord, .expectedBody(after: "repeat \(count)")) }
+        guard index + 1 < words.count, words[index + 1].text == "{" else { throw Self.located(countWord, .expectedBody(after: "repeat \(count)"), origin: origin) }
         let (body, end) = try Self.braced(words, from: index + 1, after: word)
-        guard depth < Self.maximumDepth else { throw Self.located(word, .tooDeep(limit: Self.maximumDepth)) }
+        guard depth < Self.maximumDepth else { throw Self.located(word, .tooDeep(limit: Self.maximumDepth), origin: origin) }
         for round in stride(from: 1, through: count, by: 1) {   // `repeat 0` is nothing: a stage of one block
             work += 1
-            guard work <= Self.maximumWork else { throw Self.located(word, .tooManyLayers(limit: Self.maximumLayers)) }
+            guard work <= Self.maximumWork else { throw Self.located(word, .tooManyLayers(limit: Self.maximumLayers), origin: origin) }
             try emit(body, bindings: bindings, origin: origin + ["repeat \(round)/\(count)"], active: active, depth: depth + 1)
         }
         return end
@@ -219,13 +219,13 @@ public struct StackExpansion {
     mutating func emitUse(_ word: StackWord, name: String, arguments: [String], origin: [String], active: [String], depth: Int) throws {
         guard let definition = definitions[name] else {
             let suggestion = NameSuggestion.nearest(to: name, among: Array(definitions.keys))
-            throw Self.located(word, .undefinedBlock(name, suggestion: suggestion))
+            throw Self.located(word, .undefinedBlock(name, suggestion: suggestion), origin: origin)
         }
         guard arguments.count == definition.parameters.count else {
-            throw Self.located(word, .argumentCount(block: name, expected: definition.parameters, got: arguments.count))
+            throw Self.located(word, .argumentCount(block: name, expected: definition.parameters, got: arguments.count), origin: origin)
         }
-        if active.contains(name) { throw Self.located(word, .recursion(active + [name])) }
-        guard depth < Self.maximumDepth else { throw Self.located(word, .tooDeep(limit: Self.maximumDepth)) }
+        if active.contains(name) { throw Self.located(word, .recursion(active + [name]), origin: origin) }
+        guard depth < Self.maximumDepth else { throw Self.located(word, .tooDeep(limit: Self.maximumDepth), origin: origin) }
         var bindings: [String: String] = [:]
         for (parameter, argument) in zip(definition.parameters, arguments) {
             // `(se:r=4,div=8)`: a token with commas, passed whole in parentheses.
@@ -289,23 +289,59 @@ public struct StackExpansion {
         }
         guard let colon = text.firstIndex(of: ":") else { return try value(text, bindings, at: word) }
         let typeName = String(text[..<colon]).trimmingWhitespace()
-        let items = text[text.index(after: colon)...].split(separator: ",", omittingEmptySubsequences: false).map { item -> String in
+        let items = try text[text.index(after: colon)...].split(separator: ",", omittingEmptySubsequences: false).map { item -> String in
             guard let equals = item.firstIndex(of: "=") else { return String(item) }
-            return String(item[...equals]) + ((try? value(String(item[item.index(after: equals)...]).trimmingWhitespace(), bindings, at: word)) ?? String(item[item.index(after: equals)...]))
+            return String(item[...equals]) + (try value(String(item[item.index(after: equals)...]).trimmingWhitespace(), bindings, at: word))
         }
         return (bindings[typeName] ?? typeName) + ":" + items.joined(separator: ",")
     }
 
     /// A value with parameters replaced (also around `x`: `kx1`, `(k)x1`), then each part
-    /// between `x` evaluated when it is arithmetic (`c*4` → `256`).
+    /// between `x` evaluated when it is arithmetic (`c*4` → `256`). An argument given per
+    /// dimension (`k` = `1x7`) in arithmetic is worked out per dimension: `k/2` → `0x3`.
+    ///
+    /// - Throws: `StackLanguageError.badArgument` when per-dimension arguments of different
+    ///   lengths meet, or one meets dimensions written in the value itself (`(k)x1`).
     static func value(_ text: String, _ bindings: [String: String], at word: StackWord) throws -> String {
+        var perDimension: [String: [String]] = [:]
+        for (name, bound) in bindings {
+            let parts = bound.split(separator: "x", omittingEmptySubsequences: false).map(String.init)
+            if parts.count > 1 { perDimension[name] = parts }
+        }
+        let plain = replacingIdentifiers(text) { bindings[$0] }
+        let arithmetic = text.contains { "+-*/()".contains($0) }
+        guard arithmetic, !perDimension.isEmpty, !plain.used.isDisjoint(with: perDimension.keys) else {
+            return plain.text.split(separator: "x", omittingEmptySubsequences: false).map { part -> String in
+                guard part.contains(where: { "+-*/()".contains($0) }), let result = Arithmetic.evaluate(String(part)) else { return String(part) }
+                return String(result)
+            }.joined(separator: "x")
+        }
+        let counts = Set(plain.used.compactMap { perDimension[$0]?.count })
+        guard counts.count == 1, !plain.separated else {
+            throw Self.located(word, .badArgument(text, reason: "per-dimension arguments (\(plain.used.sorted().compactMap { name in bindings[name].map { "\(name)=\($0)" } }.joined(separator: ", "))) must have one length, and a value using one in arithmetic cannot also give its own dimensions"))
+        }
+        return (0..<counts.first!).map { dim -> String in
+            let part = replacingIdentifiers(text) { perDimension[$0]?[dim] ?? bindings[$0] }.text
+            return Arithmetic.evaluate(part).map(String.init) ?? part
+        }.joined(separator: "x")
+    }
+
+    /// `text` with every identifier `lookup` knows replaced, also the pieces of one joined by
+    /// `x` (`kxk`); which names were used, and whether `text` gives dimensions itself.
+    static func replacingIdentifiers(_ text: String, _ lookup: (String) -> String?) -> (text: String, used: Set<String>, separated: Bool) {
         var replaced = ""
         var identifier = ""
+        var used: Set<String> = []
+        var separated = false
         func flush() {
-            if let bound = bindings[identifier] {
+            if let bound = lookup(identifier) {
                 replaced += bound
+                used.insert(identifier)
             } else if identifier.contains("x") {
-                replaced += identifier.split(separator: "x", omittingEmptySubsequences: false).map { bindings[String($0)] ?? String($0) }.joined(separator: "x")
+                separated = true
+                replaced += identifier.split(separator: "x", omittingEmptySubsequences: false).map { piece in
+                    lookup(String(piece)).map { used.insert(String(piece)); return $0 } ?? String(piece)
+                }.joined(separator: "x")
             } else {
                 replaced += identifier
             }
@@ -320,17 +356,14 @@ public struct StackExpansion {
             }
         }
         flush()
-        let parts = replaced.split(separator: "x", omittingEmptySubsequences: false).map(String.init)
-        let evaluated = parts.map { part -> String in
-            guard part.contains(where: { "+-*/()".contains($0) }), let result = Arithmetic.evaluate(part) else { return part }
-            return String(result)
-        }
-        return evaluated.joined(separator: "x")
+        return (replaced, used, separated)
     }
 
-    static func located(_ word: StackWord, _ error: StackLanguageError) -> UserFacingError {
-        if let location = word.location { return LocatedError(location: location, underlying: error) }
-        return error
+    /// The error at `word`'s place, and inside the block uses and repeats `origin` names.
+    static func located(_ word: StackWord, _ error: StackLanguageError, origin: [String] = []) -> UserFacingError {
+        let inner: UserFacingError = origin.isEmpty ? error : OriginError(origin: origin, underlying: error)
+        if let location = word.location { return LocatedError(location: location, underlying: inner) }
+        return inner
     }
 }
 
