@@ -39,7 +39,7 @@ enum ShapeWorking {
         case .global:
             return "out = 1 (\(type == .fc ? "fully connected" : type == .flatten ? "flattened into channels" : "global pooling"))"
         case .fixed:
-            return "out = \(step.output) (adaptive pooling to out=\(step.output))"
+            return "out = \(step.output) (\(type == .crop ? "centre crop" : "adaptive pooling") to out=\(step.output))"
         case .scale:
             let factor = type == .pixelshuffle ? "r" : "s"
             return "out = in·\(factor) = \(step.input)·\(s) = \(step.output)"

@@ -390,7 +390,7 @@ private struct LayerCounting {
             return (LayerCost(), channels)
         case .input, .maxpool, .avgpool, .upsample, .relu, .gap, .conv, .tconv, .dwconv, .sepconv, .asym, .deform,
              .relu6, .silu, .hswish, .hsigmoid, .sigmoid, .gelu, .tanh, .leakyrelu, .elu, .softmax,
-             .identity, .dropout, .adaptiveavgpool, .adaptivemaxpool:
+             .identity, .dropout, .adaptiveavgpool, .adaptivemaxpool, .crop:
             return (LayerCost(), channels)
         }
     }

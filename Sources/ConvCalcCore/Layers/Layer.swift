@@ -5,7 +5,7 @@ public enum LayerType: String, CaseIterable, Sendable {
     // Activations, element by element.
     case relu6, silu, hswish, hsigmoid, sigmoid, gelu, tanh, leakyrelu, elu, prelu, softmax
     // Shape and bookkeeping.
-    case identity, dropout, flatten, adaptiveavgpool, adaptivemaxpool
+    case identity, dropout, flatten, adaptiveavgpool, adaptivemaxpool, crop
     // Normalisation and scaling.
     case groupnorm, layernorm, layerscale
 
@@ -65,6 +65,7 @@ public enum LayerType: String, CaseIterable, Sendable {
         case .flatten: return "flattens C*H*W into channels of a 1x1 output"
         case .adaptiveavgpool: return "average pool to the size out (PyTorch AdaptiveAvgPool)"
         case .adaptivemaxpool: return "max pool to the size out (PyTorch AdaptiveMaxPool)"
+        case .crop: return "centre crop to the size out (the U-Net's crop before concat; torchvision CenterCrop)"
         case .groupnorm: return "group norm with g groups: 2*C parameters; statistics over each group's whole plane"
         case .layernorm: return "layer norm over the channels at each position (channels-last, as ConvNeXt): 2*C parameters"
         case .layerscale: return "layer scale: C learnable factors, one multiply per element (ConvNeXt)"
@@ -96,6 +97,7 @@ public enum LayerType: String, CaseIterable, Sendable {
         case .tconv, .upsample, .pixelshuffle: return "divides the jump; adds the widest span"
         case .gap, .fc, .flatten, .se, .groupnorm: return "every position: the whole input (the local field takes it as pointwise)"
         case .adaptiveavgpool, .adaptivemaxpool: return "out=1: the whole input; a window k = s = in/out when out divides in"
+        case .crop: return "pointwise, shifted by the crop's offset (give --in)"
         default: return "pointwise: unchanged"
         }
     }

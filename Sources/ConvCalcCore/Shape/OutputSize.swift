@@ -72,6 +72,24 @@ public struct LayerGeometry: Sendable {
         fieldRule = layer.type.readsGlobalContext ? .global : rule
     }
 
+    /// A centre crop as the field sees it: output `o` reads input `o + offset`, a window of 1
+    /// with the padding `−offset` before, where `offset = round((in − out)/2)`, rounding
+    /// half to even as torchvision's `center_crop` (Python's `round`).
+    func croppedForField(input: [Int]?) throws -> LayerGeometry {
+        guard let input else { throw ShapeError.invalidGeometry("the field of crop depends on where it cuts, so on its input size; give --in") }
+        var copy = self
+        let pairs = try (0..<dims).map { dim -> PadPair in
+            let cut = input[dim] - fixedOutput[dim]
+            guard cut >= 0 else { throw ShapeError.invalidGeometry("crop to \(fixedOutput[dim]) needs an input of at least \(fixedOutput[dim]), not \(input[dim])") }
+            let half = cut / 2
+            let offset = cut % 2 == 0 || half % 2 == 0 ? half : half + 1
+            return PadPair(-offset, -(cut - offset))
+        }
+        copy.padding = .explicit(pairs)
+        copy.fieldRule = .window
+        return copy
+    }
+
     /// The geometry the receptive field follows, for layer inputs `input` (nil: unknown).
     ///
     /// Adaptive pooling to 1 reads everything; to `out` from an input `in` that `out` divides
@@ -82,6 +100,7 @@ public struct LayerGeometry: Sendable {
     public func resolvingForField(input: [Int]?, local: Bool) throws -> LayerGeometry {
         var copy = try resolvingPadding(input: input)
         if local && type.readsGlobalContext { copy.fieldRule = .unchanged }
+        if type == .crop { return try copy.croppedForField(input: input) }
         guard type.isAdaptivePool else { return copy }
         if fixedOutput.allSatisfy({ $0 == 1 }) {
             copy.fieldRule = local ? .unchanged : .global
@@ -113,7 +132,7 @@ public struct LayerGeometry: Sendable {
         case .tconv: return .transposed
         case .upsample, .pixelshuffle: return .scale
         case .gap, .fc, .flatten: return .global
-        case .adaptiveavgpool, .adaptivemaxpool: return .fixed
+        case .adaptiveavgpool, .adaptivemaxpool, .crop: return .fixed
         case _ where type.slidesWindow: return .window
         default: return .unchanged
         }
@@ -203,6 +222,9 @@ public struct LayerGeometry: Sendable {
             return step
         case .fixed:
             step.output = fixedOutput[dim]
+            if type == .crop && input < fixedOutput[dim] {
+                throw ShapeError.invalidGeometry("\(label.isEmpty ? "" : label + ": ")crop to \(fixedOutput[dim]) needs an input of at least \(fixedOutput[dim]), not \(input)")
+            }
             return step
         case .scale:
             step.stride = stride[dim]
