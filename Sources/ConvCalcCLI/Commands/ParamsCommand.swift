@@ -172,8 +172,9 @@ enum ParamsCommand {
     static func tableRows(_ network: NetworkCost) -> [[String]] {
         let origins = OriginHeadings(network.tree) { $0.layer.origin }
         var mergesSeen = 0
-        func heading(_ text: String?, _ indent: String) -> [[String]] {
-            text.map { [["", indent + $0, "", "", "", "", ""]] } ?? []
+        // Headings start at the column's left edge, whatever the nesting: labels, not rows.
+        func heading(_ lines: [String]?, _ indent: String) -> [[String]] {
+            (lines ?? []).map { ["", $0, "", "", "", "", ""] }
         }
         var rows = StackTree.reduce(network.tree, layer: { index, entry, depth in
             let indent = String(repeating: "    ", count: depth)

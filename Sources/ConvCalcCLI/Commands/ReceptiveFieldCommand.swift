@@ -149,10 +149,10 @@ enum ReceptiveFieldCommand {
             if let trace { row.append(SizeText.format(trace.layers[index].output, uniform: uniform)) }
             let kernels = layer.dims.map { $0.effectiveKernel }
             row.append(kernels.allSatisfy { $0 == nil } ? "-" : sizes(kernels.map { $0 ?? 1 }, uniform: uniform))
-            let heading = origins.beforeLayer[index].map { [["", indent(depth) + $0] + blank] } ?? []
+            let heading = (origins.beforeLayer[index] ?? []).map { ["", $0] + blank }   // labels at the left edge
             return heading + [row + values(layer.dims)]
         }, merge: { kind, merged, branches, depth in
-            var rows = origins.mergesInReduceOrder[mergesSeen].map { [["", indent(depth) + $0] + blank] } ?? []
+            var rows = origins.mergesInReduceOrder[mergesSeen].map { ["", $0] + blank }
             mergesSeen += 1
             rows.append(["", indent(depth) + MergeText.header(kind, branches: branches.count, shares: kind.givenShares)] + blank)
             for (b, branch) in branches.enumerated() {

@@ -108,10 +108,10 @@ enum ShapeCommand {
         let origins = OriginHeadings(trace.tree) { $0.layer.origin }
         var mergesSeen = 0
         let blocks = StackTree.reduce(trace.tree, layer: { index, layer, depth in
-            (origins.beforeLayer[index].map { [indent(depth) + $0] } ?? [])
+            (origins.beforeLayer[index] ?? []).map { indent(depth) + $0 }
                 + layerLines(layer, geometry: stack.geometry(of: index), stack: stack, headings: headings).map { indent(depth) + $0 }
         }, merge: { kind, merge, branches, depth in
-            let heading = origins.mergesInReduceOrder[mergesSeen].map { [indent(depth) + $0] } ?? []
+            let heading = origins.mergesInReduceOrder[mergesSeen].map { indent(depth) + $0 }
             mergesSeen += 1
             return heading + mergeLines(kind, branches.map { $0.flatMap { $0 } }, input: merge.input, outputs: merge.branchOutputs,
                                         output: merge.output, uniform: uniform, indent: indent(depth))

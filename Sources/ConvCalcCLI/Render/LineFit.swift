@@ -102,7 +102,8 @@ enum LineFit {
     /// indented by it); a part longer than that stays whole: `conv:k=3,s=2,p=1,` `c=128,bias=0`.
     static func token(_ token: String, width: Int, hang: Int = 2, layout: TextLayout) -> [String] {
         guard layout.columns(token) > width else { return [token] }
-        // Parts end after a comma (kept) or at a space (dropped, or put back when parts join).
+        // Parts end after a comma or an opening parenthesis (kept) or at a space (dropped, or put
+        // back when parts join).
         var parts: [(text: String, spaceAfter: Bool)] = [("", false)]
         for character in token {
             if character == " " {
@@ -110,7 +111,7 @@ enum LineFit {
                 parts.append(("", false))
             } else {
                 parts[parts.count - 1].text.append(character)
-                if character == "," { parts.append(("", false)) }
+                if character == "," || character == "(" { parts.append(("", false)) }   // `(`: a block's arguments
             }
         }
         var pieces: [String] = []
