@@ -50,19 +50,6 @@ final class LayerCostTests: XCTestCase {
         XCTAssertEqual(checked, 7)
     }
 
-    /// A stack file as `convcalc -f` reads it: words, blocks and repeats expanded, includes
-    /// read relative to the file.
-    func stackFile(_ path: String) throws -> LayerStack {
-        let text = try String(contentsOfFile: path, encoding: .utf8)
-        let directory = String(path[..<path.lastIndex(of: "/")!])
-        let words = try StackExpansion.expand(StackSyntax.words(ofFile: text, name: path), file: path) { included, _ in
-            let resolved = included.hasPrefix("/") ? included : directory + "/" + included
-            return (resolved, StackSyntax.words(ofFile: try String(contentsOfFile: resolved, encoding: .utf8), name: resolved))
-        }
-        let (layers, nodes) = try StackSyntax.parse(words)
-        return try LayerStack(layers: layers, nodes: nodes, inputSize: nil, inputChannels: nil, dims: nil)
-    }
-
     /// The networks of issue #16 in examples/nets against torchvision (parameters) and fvcore
     /// (conv + linear MACs), counted by Tests/fixtures/count_modern_networks.py: parameters
     /// exactly, and MACs exactly once convcalc's documented extras (SE's rescaling, layer
@@ -155,4 +142,17 @@ final class LayerCostTests: XCTestCase {
         XCTAssertThrowsError(try networkCost(["fc:c=9223372036854775807"], cin: 2, input: [2]))
         XCTAssertThrowsError(try networkCost(["conv:k=1,c=3037000500"], cin: 3037000500, input: [1]))
     }
+}
+
+/// A stack file as `convcalc -f` reads it: words, blocks and repeats expanded, includes
+/// read relative to the file.
+func stackFile(_ path: String) throws -> LayerStack {
+    let text = try String(contentsOfFile: path, encoding: .utf8)
+    let directory = String(path[..<path.lastIndex(of: "/")!])
+    let words = try StackExpansion.expand(StackSyntax.words(ofFile: text, name: path), file: path) { included, _ in
+        let resolved = included.hasPrefix("/") ? included : directory + "/" + included
+        return (resolved, StackSyntax.words(ofFile: try String(contentsOfFile: resolved, encoding: .utf8), name: resolved))
+    }
+    let (layers, nodes) = try StackSyntax.parse(words)
+    return try LayerStack(layers: layers, nodes: nodes, inputSize: nil, inputChannels: nil, dims: nil)
 }

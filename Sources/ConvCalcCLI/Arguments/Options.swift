@@ -11,6 +11,8 @@ enum OptionID: Hashable {
     case input, cin, file, dims, bias, noBias
     // Command options.
     case out, map, vs
+    // params: memory and training.
+    case memory, batch, inPlace, dtype, weightDtype, train, optimizer, masterWeights, freezeUpto, top
     // run options.
     case flip, transposed, padMode, precision, format, outputFile, biasVector, explain, at, asMatrix
     case method, threads, timings

@@ -94,9 +94,14 @@ struct ParamsOptions {
     var stack: StackOptions
     var comparison: StackOptions?
     var style: ShapeCommand.OutputStyle
+    /// Batch, number formats and training settings, when any memory or training option is given.
+    var run: RunSettings?
+    var train = false
+    var top: Int?
 
     init(_ args: ParsedArguments) throws {
         style = try ShapeCommand.OutputStyle(args)
+        (run, train, top) = try RunOptionsTable.settings(args)
         var first = args
         guard var second = args.comparison else {
             stack = try StackOptions(first, table: ParamsCommand.options)

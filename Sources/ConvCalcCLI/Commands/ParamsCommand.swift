@@ -8,7 +8,7 @@ enum ParamsCommand {
         OptionSpec(.vs, ["--vs"], value: nil, group: .command,
                    help: "compare with a second stack: the layers after --vs (tokens, -f FILE or layer options) on the same input; prints both and the ratios B/A and A/B")
             .manual("Compare with a second stack: the words after --vs give it, as tokens, -f FILE or layer options. Stack options (--in, --cin, --dims, --bias, --no-bias) apply to both, given on either side but not differently on both. Prints both tables and the ratios of parameters and MACs both ways, B/A and A/B."),
-    ] + CommonOptions.output
+    ] + RunOptionsTable.options + CommonOptions.output
 
     static let conventions: [(String, String)] = [
         ("mac", "1 MAC (multiply-accumulate) = 2 FLOPs"),
@@ -53,20 +53,22 @@ enum ParamsCommand {
         execute: execute
     )
 
-    static let shared: [OptionID] = [.input, .cin, .dims, .bias, .noBias]
+    static let shared: [OptionID] = [.input, .cin, .dims, .bias, .noBias] + RunOptionsTable.options.map(\.id)
 
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
         let options = try ParamsOptions(args)
         let a = try NetworkCost(stack: try StackInput.build(options.stack, context: context))
         let layout = context.layout
         guard let comparison = options.comparison else {
+            let run = try options.run.map { try RunCost(network: a, stack: a.stack, settings: $0) }
             switch options.style {
             case .quiet: return CommandResult(output: "\(a.params)\n")
-            case .json: return CommandResult(json: json(a))
+            case .json: return CommandResult(json: json(a, run: run, train: options.train))
             case .text:
                 let choice = tableChoice([a], layout: layout)
-                return CommandResult(output: prose((table(a, layout: layout, choice: choice), compactNote(choice, layout: layout) + totals(a) + notes(a)),
-                                                   layout: layout))
+                var text = prose((table(a, layout: layout, choice: choice), compactNote(choice, layout: layout) + totals(a) + notes(a)), layout: layout)
+                if let run { text += memoryText(a, run, train: options.train, top: options.top, layout: layout) }
+                return CommandResult(output: text)
             }
         }
         let b: NetworkCost

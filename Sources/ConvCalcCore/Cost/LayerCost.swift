@@ -9,6 +9,8 @@ public struct CostPart: Equatable, Sendable {
     public var macs: Int?
     /// The part's output spatial size (nil: unknown).
     public var spatial: [Int]?
+    /// Element-wise multiplies (SE's rescaling), not products with weights.
+    public var elementwise = false
 }
 
 /// Parameters and multiply–accumulates of one layer (SPEC §5).
@@ -112,6 +114,8 @@ public struct NetworkCost: Sendable {
         public var shares: [Int]? = nil
     }
 
+    /// The stack counted.
+    public var stack: LayerStack
     /// Every layer's entry and merge's result, in the stack's tree shape.
     public var tree: [StackResult<Entry, Merge>]
     /// Every layer, in the order written (inside branches too).
@@ -126,6 +130,7 @@ public struct NetworkCost: Sendable {
     public var samplingMACs: Int?
 
     public init(stack: LayerStack) throws {
+        self.stack = stack
         var lastLayer = 0   // the layer a merge ends after, for messages
         var (weights, biases, macs, sampling): (Int, Int, Int?, Int?) = (0, 0, 0, nil)
         let start: (channels: Int?, spatial: [Int]?) = (stack.inputChannels, stack.inputSize)
@@ -349,7 +354,7 @@ private struct LayerCounting {
             let excite = try convolution("fc \(hidden)→\(c)", cin: hidden, cout: c, groups: 1, kernel: 1, bias: bias, spatial: ones)
             // Rescaling every element by its channel's gate: one multiply each.
             let rescale = CostPart(name: layer.gate == .sigmoid ? "rescale" : "rescale (\(layer.gate.rawValue))", outChannels: c, weights: 0, biases: 0,
-                                   macs: try outVolume.map { try Checked.mul($0, c) }, spatial: output)
+                                   macs: try outVolume.map { try Checked.mul($0, c) }, spatial: output, elementwise: true)
             return (try total([squeeze, excite, rescale]), c)
         case .bn, .layernorm:
             let c = try need()

@@ -1,0 +1,159 @@
+import ConvCalcCore
+
+/// `params`' options for memory and training (issue #17), and how they print.
+enum RunOptionsTable {
+    static let options: [OptionSpec] = [
+        OptionSpec(.memory, ["--memory"], group: .command,
+                   help: "add each layer's activations (output values and bytes) and the weights in bytes; implied by the options below"),
+        OptionSpec(.batch, ["--batch"], value: "N", group: .command, help: "batch size for activations and MACs", default: "1"),
+        OptionSpec(.inPlace, ["--inplace"], group: .command,
+                   help: "element-wise activations and dropout write into their input, as PyTorch's inplace=True (no new values)"),
+        OptionSpec(.dtype, ["--dtype"], value: "TYPE", group: .command,
+                   help: "number format of activations (and of weights unless --weight-dtype): " + DataType.allCases.map(\.rawValue).joinedAsChoice(), default: "fp32"),
+        OptionSpec(.weightDtype, ["--weight-dtype"], value: "TYPE", group: .command, help: "number format of the weights", default: "the --dtype"),
+        OptionSpec(.train, ["--train"], group: .command,
+                   help: "add the cost of a training step: backward MACs (input and weight gradients), gradients, optimizer state and the total"),
+        OptionSpec(.optimizer, ["--optimizer"], value: "NAME", group: .command,
+                   help: "optimizer for --train: " + Optimizer.allCases.map(\.rawValue).joinedAsChoice() + " (0, 1, 2, 2 copies of the weights)", default: "sgd"),
+        OptionSpec(.masterWeights, ["--master-weights"], group: .command, help: "with --train: an fp32 copy of the trained weights (mixed precision)"),
+        OptionSpec(.freezeUpto, ["--freeze-upto"], value: "N", group: .command,
+                   help: "with --train: layers 1 to N are frozen (no weight gradients, no optimizer state)"),
+        OptionSpec(.top, ["--top"], value: "N", group: .command, help: "list the N layers with the most MACs, with their shares of parameters, MACs and activations"),
+    ]
+
+    /// The run settings when any of these options is given; whether to add training; `--top`.
+    static func settings(_ args: ParsedArguments) throws -> (RunSettings?, Bool, Int?) {
+        let given = options.filter { args.has($0.id) }
+        guard !given.isEmpty else { return (nil, false, nil) }
+        var settings = RunSettings()
+        func whole(_ id: OptionID, _ range: ClosedRange<Int>) throws -> Int? {
+            guard let text = args.value(id) else { return nil }
+            guard let value = Int(text), range.contains(value) else {
+                throw LayerError.malformedValue(.option(args.name(id, in: options)), value: text,
+                                                expected: "a whole number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return value
+        }
+        func choice<T: RawRepresentable & CaseIterable>(_ id: OptionID, _ type: T.Type) throws -> T? where T.RawValue == String {
+            guard let text = args.value(id) else { return nil }
+            guard let value = T(rawValue: text) else {
+                throw LayerError.malformedValue(.option(args.name(id, in: options)), value: text, expected: T.allCases.map(\.rawValue).joinedAsChoice())
+            }
+            return value
+        }
+        settings.batch = try whole(.batch, 1...1_000_000) ?? 1
+        settings.inPlace = args.has(.inPlace)
+        settings.activationType = try choice(.dtype, DataType.self) ?? .fp32
+        settings.weightType = try choice(.weightDtype, DataType.self) ?? settings.activationType
+        let train = args.has(.train)
+        for id in [OptionID.optimizer, .masterWeights, .freezeUpto] where args.has(id) && !train {
+            throw UsageError.invalid("\(args.name(id, in: options)) is about training; add --train")
+        }
+        settings.optimizer = try choice(.optimizer, Optimizer.self) ?? .sgd
+        settings.masterWeights = args.has(.masterWeights)
+        settings.frozenThrough = try whole(.freezeUpto, 0...Int.max) ?? 0
+        return (settings, train, try whole(.top, 1...1_000_000))
+    }
+}
+
+extension ParamsCommand {
+    /// `96,337,920 bytes (91.9 MiB)`: exact, then in binary units.
+    static func bytes(_ n: Int) -> String {
+        let units: [(Double, String)] = [(1_099_511_627_776, "TiB"), (1_073_741_824, "GiB"), (1_048_576, "MiB"), (1024, "KiB")]
+        guard let unit = units.first(where: { Double(n) >= $0.0 }) else { return "\(Count.grouped(n)) bytes" }
+        let value = Double(n) / unit.0
+        let text = value >= 100 ? "\(Int(value.rounded()))" : "\((value * 10).rounded() / 10)"
+        return "\(Count.grouped(n)) bytes (\(text) \(unit.1))"
+    }
+
+    /// The memory (and training) section after the totals: a table of each layer's
+    /// activations (and backward MACs), then the totals with every assumption said.
+    static func memoryText(_ network: NetworkCost, _ run: RunCost, train: Bool, top: Int?, layout: TextLayout) -> String {
+        let settings = run.settings
+        var header = ["#", "layer", "values", "bytes"]
+        if train { header += ["bwd MACs"] }
+        var rows = run.layers.map { layer -> [String] in
+            let entry = network.entries[layer.index - 1]
+            var row = ["\(layer.index)", entry.layer.token, layer.outputElements.map(Count.grouped) ?? "-",
+                       layer.outputBytes.map(Count.grouped) ?? "-"]
+            if train {
+                let backward = layer.backwardInputMACs.flatMap { i in layer.backwardWeightMACs.map { i + $0 } }
+                row.append(backward.map(Count.grouped) ?? "-")
+            }
+            return row
+        }
+        if let top { rows = topRows(network, run, count: top) ; header = ["#", "layer", "params %", "MACs %", "activations %"] }
+        var lines = [""] + TextTable.fitted(header: header, rows: rows, rightAligned: Set(2..<header.count), tokens: 1, layout: layout).lines
+        lines += memoryTotals(network, run, train: train)
+        let what = "batch \(settings.batch), activations \(settings.activationType.rawValue), weights \(settings.weightType.rawValue)"
+        lines.insert("memory (\(what)):", at: 1)
+        return prose((lines, []), layout: layout)
+    }
+
+    /// The `--top N` rows: the layers with the most MACs, with their shares.
+    static func topRows(_ network: NetworkCost, _ run: RunCost, count: Int) -> [[String]] {
+        func share(_ part: Int?, _ whole: Int?) -> String {
+            guard let part, let whole, whole > 0 else { return "-" }
+            return "\((Double(part) / Double(whole) * 1000).rounded() / 10)"
+        }
+        let ranked = run.layers.sorted { ($0.forwardMACs ?? 0, -$0.index) > ($1.forwardMACs ?? 0, -$1.index) }.prefix(count)
+        return ranked.map { layer in
+            let entry = network.entries[layer.index - 1]
+            return ["\(layer.index)", entry.layer.token, share(entry.cost.params, network.params),
+                    share(layer.forwardMACs, run.forwardMACs), share(layer.outputElements, run.outputElements)]
+        }
+    }
+
+    static func memoryTotals(_ network: NetworkCost, _ run: RunCost, train: Bool) -> [String] {
+        let settings = run.settings
+        var lines = [""]
+        if let values = run.outputElements, let size = run.outputBytes {
+            let input = run.inputElements.map { "the input's \(Count.grouped($0)) and " } ?? ""
+            let views = settings.inPlace ? "; activations in place" : ""
+            lines.append("activations: \(Count.grouped(values)) values\(Count.scaled(values)) = \(bytes(size)) (\(input)every layer's new output, batch \(settings.batch)\(views))")
+        } else {
+            lines.append("activations: give --in SIZE and --cin C (they depend on the output sizes)")
+        }
+        lines.append("weights: \(Count.grouped(network.params)) = \(bytes(run.weightBytes)) at \(settings.weightType.rawValue)")
+        guard train else { return lines }
+        if let input = run.backwardInputMACs, let weight = run.backwardWeightMACs, let forward = run.forwardMACs {
+            lines.append("backward MACs: \(Count.grouped(input)) for input gradients + \(Count.grouped(weight)) for weight gradients = \(Count.grouped(input + weight)) (forward \(Count.grouped(forward)); as torch.utils.flop_counter: element-wise work and bias gradients not counted, no input gradient before the first trained layer)")
+        }
+        let optimizer = settings.optimizer
+        lines.append("training memory: weights \(bytes(run.weightBytes)) + gradients \(bytes(run.gradientBytes)) (\(Count.grouped(run.trainedParams)) trained parameters) + \(optimizer.rawValue) state \(bytes(run.optimizerBytes)) (\(optimizer.stateCopies) cop\(optimizer.stateCopies == 1 ? "y" : "ies"))" + (settings.masterWeights ? " + fp32 master weights \(bytes(run.masterBytes))" : ""))
+        return lines
+    }
+
+    /// The JSON of `params` with the memory and training figures added per layer and in total.
+    static func json(_ network: NetworkCost, run: RunCost?, train: Bool) -> JSON {
+        guard let run, case let .object(pairs) = json(network) else { return json(network) }
+        let settings = run.settings
+        var memory: [(String, JSON)] = [
+            ("batch", .number(settings.batch)), ("dtype", .string(settings.activationType.rawValue)),
+            ("weight_dtype", .string(settings.weightType.rawValue)),
+            ("activation_elements", run.outputElements.map(JSON.number) ?? .null),
+            ("activation_bytes", run.outputBytes.map(JSON.number) ?? .null),
+            ("weight_bytes", .number(run.weightBytes)),
+            ("layers", .array(run.layers.map { layer in
+                var fields: [(String, JSON)] = [("index", .number(layer.index)),
+                                                ("activation_elements", layer.outputElements.map(JSON.number) ?? .null),
+                                                ("activation_bytes", layer.outputBytes.map(JSON.number) ?? .null),
+                                                ("weight_bytes", .number(layer.weightBytes))]
+                if train {
+                    fields += [("backward_input_macs", layer.backwardInputMACs.map(JSON.number) ?? .null),
+                               ("backward_weight_macs", layer.backwardWeightMACs.map(JSON.number) ?? .null),
+                               ("trained", .bool(layer.trained))]
+                }
+                return .object(fields)
+            })),
+        ]
+        if train {
+            memory += [("backward_input_macs", run.backwardInputMACs.map(JSON.number) ?? .null),
+                       ("backward_weight_macs", run.backwardWeightMACs.map(JSON.number) ?? .null),
+                       ("optimizer", .string(settings.optimizer.rawValue)), ("trained_params", .number(run.trainedParams)),
+                       ("gradient_bytes", .number(run.gradientBytes)), ("optimizer_bytes", .number(run.optimizerBytes)),
+                       ("master_weight_bytes", .number(run.masterBytes))]
+        }
+        return .object(pairs + [("memory", .object(memory))])
+    }
+}

@@ -1,0 +1,63 @@
+import XCTest
+@testable import ConvCalcCore
+
+/// Memory and training cost (issue #17) against PyTorch: Tests/fixtures/generate_train_cases.py
+/// measured every layer and network with `torch.utils.flop_counter.FlopCounterMode` (FLOPs / 2)
+/// in train mode.
+final class RunCostTests: XCTestCase {
+    func stack(_ tokens: String, cin: Int, input: String, dims: Int?) throws -> LayerStack {
+        let (layers, nodes) = try StackSyntax.parse(tokens.split(separator: " ").map { StackWord(String($0)) })
+        return try LayerStack(layers: layers, nodes: nodes, inputSize: DimSize.parse(input, subject: .stack(.inputSize), minimum: 1),
+                              inputChannels: cin, dims: dims)
+    }
+
+    /// Every random layer: forward MACs, the input gradient's and the weight gradient's MACs.
+    /// FlopCounterMode 2.15 multiplies a grouped convolution's weight-gradient MACs by the
+    /// groups (its formula loses the group division); the fixture's column of the same layer
+    /// run as g ungrouped convolutions (`backward_weight_macs_ungrouped`) is the exact count.
+    func testLayersAgainstPyTorch() throws {
+        var checked = 0
+        for line in try readFixture("train_layers_pytorch.tsv").split(separator: "\n") where !line.hasPrefix("#") {
+            let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            let column = { (name: String) in f[RunCostTests.layerColumns.firstIndex(of: name)!] }
+            var settings = RunSettings()
+            settings.batch = Int(column("batch"))!
+            settings.inputGradient = true
+            let network = try NetworkCost(stack: stack(column("tokens"), cin: Int(column("cin"))!, input: column("in"), dims: Int(column("dims"))))
+            let run = try RunCost(network: network, stack: network.stack, settings: settings)
+            let what = "\(column("tokens")) cin=\(column("cin")) in=\(column("in")) batch=\(column("batch"))"
+            XCTAssertEqual(network.params, Int(column("params")), "params of \(what)")
+            XCTAssertEqual(run.layers.last?.outputElements, Int(column("output_elements")), "output of \(what)")
+            // torchvision's deform_conv2d is a C++ operator FlopCounterMode does not count.
+            guard !column("tokens").hasPrefix("deform") else { continue }
+            XCTAssertEqual(run.forwardMACs, Int(column("forward_macs")), "forward MACs of \(what)")
+            XCTAssertEqual(run.backwardInputMACs, Int(column("backward_input_macs")), "input-gradient MACs of \(what)")
+            XCTAssertEqual(run.backwardWeightMACs, Int(column("backward_weight_macs_ungrouped")), "weight-gradient MACs of \(what)")
+            checked += 1
+        }
+        XCTAssertGreaterThanOrEqual(checked, 280)
+    }
+
+    /// Whole networks, the image not requiring grad: forward MACs, input gradients (none for
+    /// the first convolution) and weight gradients (FlopCounterMode's, groups corrected).
+    func testNetworksAgainstPyTorch() throws {
+        let root = String(fixturesDirectory.dropLast("/Tests/fixtures".count))
+        let files = ["resnet18": "resnet18", "resnet50": "resnet50", "mobilenet_v2": "mobilenet-v2", "vgg16": "vgg16", "unet": "unet"]
+        var checked = 0
+        for line in try readFixture("train_networks_pytorch.tsv").split(separator: "\n") where !line.hasPrefix("#") {
+            let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            let network = try NetworkCost(stack: stackFile(root + "/examples/nets/" + files[f[0]]! + ".net"))
+            let run = try RunCost(network: network, stack: network.stack, settings: RunSettings())
+            XCTAssertEqual(network.params, Int(f[1]), "params of \(f[0])")
+            XCTAssertEqual(run.forwardMACs, Int(f[2]), "forward MACs of \(f[0])")
+            XCTAssertEqual(run.backwardInputMACs, Int(f[3]), "input-gradient MACs of \(f[0])")
+            XCTAssertEqual(run.backwardWeightMACs, Int(f[13]), "weight-gradient MACs of \(f[0])")
+            checked += 1
+        }
+        XCTAssertEqual(checked, files.count)
+    }
+
+    static let layerColumns = ["tokens", "cin", "in", "batch", "forward_macs", "backward_input_macs", "backward_weight_macs", "saved_elements",
+                               "saved_detail", "output_elements", "dims", "params", "backward_total_macs", "backward_weight_macs_ungrouped",
+                               "saved_bytes", "backward_weight_run_macs"]
+}
