@@ -120,7 +120,19 @@ extension ParamsCommand {
             lines.append("backward MACs: \(Count.grouped(input)) for input gradients + \(Count.grouped(weight)) for weight gradients = \(Count.grouped(input + weight)) (forward \(Count.grouped(forward)); as torch.utils.flop_counter: element-wise work and bias gradients not counted, no input gradient before the first trained layer)")
         }
         let optimizer = settings.optimizer
-        lines.append("training memory: weights \(bytes(run.weightBytes)) + gradients \(bytes(run.gradientBytes)) (\(Count.grouped(run.trainedParams)) trained parameters) + \(optimizer.rawValue) state \(bytes(run.optimizerBytes)) (\(optimizer.stateCopies) cop\(optimizer.stateCopies == 1 ? "y" : "ies"))" + (settings.masterWeights ? " + fp32 master weights \(bytes(run.masterBytes))" : ""))
+        var parts = ["weights \(bytes(run.weightBytes))", "gradients \(bytes(run.gradientBytes)) (\(Count.grouped(run.trainedParams)) trained parameters)",
+                     "\(optimizer.rawValue) state \(bytes(run.optimizerBytes)) (\(optimizer.stateCopies) cop\(optimizer.stateCopies == 1 ? "y" : "ies") of the trained weights)"]
+        if settings.masterWeights { parts.append("fp32 master weights \(bytes(run.masterBytes))") }
+        var sum = [run.weightBytes, run.gradientBytes, run.optimizerBytes, run.masterBytes]
+        if let saved = try? SavedTensors.of(network, settings: settings), let savedBytes = try? saved.bytes(settings.activationType) {
+            lines.append("saved for backward: \(Count.grouped(saved.values)) activation values, \(Count.grouped(saved.indices)) max-pool indices (int64) and \(Count.grouped(saved.statistics)) normalisation statistics (fp32) = \(bytes(savedBytes)) (what PyTorch autograd keeps; see the man page)")
+            parts.append("saved activations \(bytes(savedBytes))")
+            sum.append(savedBytes)
+        } else {
+            parts.append("saved activations unknown (give --in and --cin)")
+        }
+        let total = (try? Checked.sum(sum)).map(bytes) ?? "more than 2^63 bytes"
+        lines.append("training memory per step: " + parts.joined(separator: " + ") + " = \(total)")
         return lines
     }
 
@@ -148,6 +160,11 @@ extension ParamsCommand {
             })),
         ]
         if train {
+            let saved = try? SavedTensors.of(network, settings: settings)
+            memory += [("saved_activation_elements", saved.map { JSON.number($0.values) } ?? .null),
+                       ("saved_indices", saved.map { JSON.number($0.indices) } ?? .null),
+                       ("saved_statistics", saved.map { JSON.number($0.statistics) } ?? .null),
+                       ("saved_bytes", saved.flatMap { try? $0.bytes(settings.activationType) }.map(JSON.number) ?? .null)]
             memory += [("backward_input_macs", run.backwardInputMACs.map(JSON.number) ?? .null),
                        ("backward_weight_macs", run.backwardWeightMACs.map(JSON.number) ?? .null),
                        ("optimizer", .string(settings.optimizer.rawValue)), ("trained_params", .number(run.trainedParams)),
