@@ -73,6 +73,26 @@ final class RunCostTests: XCTestCase {
         XCTAssertEqual(checked, files.count)
     }
 
+    /// `--count`: fvcore's, ptflops', thop's and FlopCounterMode's own totals of the networks.
+    func testToolCountsAgainstTheTools() throws {
+        let root = String(fixturesDirectory.dropLast("/Tests/fixtures".count))
+        let files = ["resnet18": "resnet18", "resnet50": "resnet50", "mobilenet_v2": "mobilenet-v2", "vgg16": "vgg16", "unet": "unet"]
+        for line in try readFixture("train_networks_pytorch.tsv").split(separator: "\n") where !line.hasPrefix("#") {
+            let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            let network = try NetworkCost(stack: stackFile(root + "/examples/nets/" + files[f[0]]! + ".net"))
+            // What the example files write differently from torchvision, per tool (fvcore,
+            // ptflops, thop): VGG-16 leaves out AdaptiveAvgPool2d(7) on 512x7x7; MobileNet v2
+            // pools with the functional F.adaptive_avg_pool2d, which thop's module hooks miss
+            // and ptflops counts once (patched), not twice (hook and patch) as the module.
+            let adjust: [CountingTool: Int] = f[0] == "vgg16" ? [.fvcore: 25_088, .ptflops: 2 * 25_088, .thop: 2 * 25_088]
+                : f[0] == "mobilenet_v2" ? [.thop: -(49 + 1) * 1280, .ptflops: -49 * 1280] : [:]
+            for (tool, column) in [(CountingTool.fvcore, 8), (.ptflops, 9), (.thop, 10), (.torch, 11)] {
+                let counted = try XCTUnwrap(network.countedMACs(by: tool, batch: 1))
+                XCTAssertEqual(counted + (adjust[tool] ?? 0), Int(f[column]), "\(tool) of \(f[0])")
+            }
+        }
+    }
+
     static let layerColumns = ["tokens", "cin", "in", "batch", "forward_macs", "backward_input_macs", "backward_weight_macs", "saved_elements",
                                "saved_detail", "output_elements", "dims", "params", "backward_total_macs", "backward_weight_macs_ungrouped",
                                "saved_bytes", "backward_weight_run_macs"]

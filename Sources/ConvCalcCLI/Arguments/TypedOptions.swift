@@ -98,10 +98,13 @@ struct ParamsOptions {
     var run: RunSettings?
     var train = false
     var top: Int?
+    /// `--count TOOL`.
+    var countingTool: CountingTool?
 
     init(_ args: ParsedArguments) throws {
         style = try ShapeCommand.OutputStyle(args)
         (run, train, top) = try RunOptionsTable.settings(args)
+        countingTool = try RunOptionsTable.countingTool(args)
         var first = args
         guard var second = args.comparison else {
             stack = try StackOptions(first, table: ParamsCommand.options)

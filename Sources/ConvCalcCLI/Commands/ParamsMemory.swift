@@ -19,11 +19,23 @@ enum RunOptionsTable {
         OptionSpec(.freezeUpto, ["--freeze-upto"], value: "N", group: .command,
                    help: "with --train: layers 1 to N are frozen (no weight gradients, no optimizer state)"),
         OptionSpec(.top, ["--top"], value: "N", group: .command, help: "list the N layers with the most MACs, with their shares of parameters, MACs and activations"),
+        OptionSpec(.count, ["--count"], value: "TOOL", group: .command,
+                   help: "also give the forward MACs as " + CountingTool.allCases.map(\.rawValue).joinedAsChoice() + " counts them (torch: torch.utils.flop_counter / 2)")
+            .manual("Also give the forward MACs of the batch as TOOL counts them: convcalc; fvcore (adds batch norm, 2 per element, adaptive average pooling, 1 per input element, upsampling); ptflops (adds biases, batch norm 2, ReLU 2 and ReLU6 1 per element, pools 2 per input element); thop (batch norm 4 per element, average pooling, transposed convolutions per output element); torch, torch.utils.flop_counter.FlopCounterMode / 2 (convolutions and matrix products only). Observed with fvcore 0.1.5, ptflops 0.7.5, thop 0.1.1 and torch 2.15 and checked on ResNet-18, ResNet-50, MobileNet v2, VGG-16 and the U-Net; a layer type whose counting was not observed is refused for that tool."),
     ]
+
+    /// `--count TOOL`.
+    static func countingTool(_ args: ParsedArguments) throws -> CountingTool? {
+        guard let text = args.value(.count) else { return nil }
+        guard let tool = CountingTool(rawValue: text) else {
+            throw LayerError.malformedValue(.option("--count"), value: text, expected: CountingTool.allCases.map(\.rawValue).joinedAsChoice())
+        }
+        return tool
+    }
 
     /// The run settings when any of these options is given; whether to add training; `--top`.
     static func settings(_ args: ParsedArguments) throws -> (RunSettings?, Bool, Int?) {
-        let given = options.filter { args.has($0.id) }
+        let given = options.filter { args.has($0.id) && $0.id != .count }
         guard !given.isEmpty else { return (nil, false, nil) }
         var settings = RunSettings()
         func whole(_ id: OptionID, _ range: ClosedRange<Int>) throws -> Int? {

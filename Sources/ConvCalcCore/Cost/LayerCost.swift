@@ -101,6 +101,9 @@ public struct NetworkCost: Sendable {
         public var channels: Int?
         /// Output spatial size, if `--in` was given.
         public var spatial: [Int]?
+        /// Input channels and spatial size, if known.
+        public var inputChannels: Int? = nil
+        public var inputSpatial: [Int]? = nil
     }
 
     /// A merge: what each branch gives, and the merged channels and size.
@@ -176,7 +179,8 @@ public struct NetworkCost: Sendable {
                 ?? (layer.type.isGlobal ? Array(repeating: 1, count: stack.dims) : nil)
             let (cost, outChannels) = try LayerCost.of(layer, geometry: geometry, bias: stack.hasBias(index),
                                                        channels: channels, input: spatial, output: outSpatial)
-            return Entry(index: index + 1, layer: layer, cost: cost, channels: outChannels, spatial: outSpatial)
+            return Entry(index: index + 1, layer: layer, cost: cost, channels: outChannels, spatial: outSpatial,
+                         inputChannels: channels, inputSpatial: spatial)
         } catch let error as UserFacingError {
             throw LayerContextError(index: index + 1, token: layer.token, origin: layer.origin, underlying: error)
         }
