@@ -17,14 +17,17 @@ struct Fuzzer {
     static let values = ["0", "1", "2", "3", "7", "-1", "-0", "+3", "2147483648", "9223372036854775807",
                          "9223372036854775808", "99999999999999999999", "4611686018427387904", "", "3x", "x3", "1x7",
                          "2x2x2", "1x2x3x4", "3.5", "1e3", "abc", "٣", "é", "😀", "same", "valid", "full", "0:1",
-                         "1:0x2:2", "1::2", ":", "x", "0x0", String(repeating: "9", count: 300), String(repeating: "x", count: 5000)]
+                         "1:0x2:2", "1::2", ":", "x", "0x0", String(repeating: "9", count: 300), String(repeating: "x", count: 5000),
+                         "fp16", "int8", "adam", "fvcore", "ptflops", "thop", "torch", "1000000"]
     /// Every key, type and option from the schema tables, and a few that do not exist.
     static let keys = LayerKey.allCases.map(\.rawValue) + ["zz", ""]
     static let types = LayerType.allNames + ["bogus", "", "add", "concat", "split"]
     static let layerOptions = CommonOptions.layer.filter { !$0.isFlag }.flatMap(\.names)
         + ["--in", "--cin", "--dims", "--out", "--vs", "-f", "--file"]
+        + ["--batch", "--dtype", "--weight-dtype", "--optimizer", "--freeze-upto", "--top", "--count"]
     static let flags = ["-q", "--quiet", "--json", "--ceil", "--bias", "--no-bias", "--map", "--", "-", "-h", "--help",
-                        "--version", "--bogus", "-x", "{", "}", "add", "concat", "split", "split:c=2x2"]
+                        "--version", "--bogus", "-x", "{", "}", "add", "concat", "split", "split:c=2x2",
+                        "--memory", "--train", "--inplace", "--master-weights", "--no-warnings", "--ascii"]
     static let runOptions = ["--p", "--s", "--d", "--op", "--g", "--pad-mode", "--precision", "--format", "--bias", "--at", "--in",
                              "--method", "--threads"]
     static let runFlags = ["--flip", "--transposed", "--explain", "--as-matrix", "--json", "-q", "--timings"]
