@@ -52,6 +52,12 @@ final class RunCostTests: XCTestCase {
             XCTAssertEqual(run.forwardMACs, Int(f[2]), "forward MACs of \(f[0])")
             XCTAssertEqual(run.backwardInputMACs, Int(f[3]), "input-gradient MACs of \(f[0])")
             XCTAssertEqual(run.backwardWeightMACs, Int(f[13]), "weight-gradient MACs of \(f[0])")
+            // Activations: every leaf module's output as PyTorch measured it (ReLU once per call,
+            // in place or not), plus what is not a module there: the image and the merges' outputs.
+            if ["resnet18", "resnet50", "unet"].contains(f[0]) {
+                let merged = network.merges.compactMap { m in m.channels.flatMap { c in m.spatial.map { c * $0.reduce(1, *) } } }.reduce(0, +)
+                XCTAssertEqual(run.outputElements! - run.inputElements! - merged, Int(f[7]), "activations of \(f[0])")
+            }
             // Saved for backward, without the parameters and buffers autograd also saves.
             let saved = try XCTUnwrap(SavedTensors.of(network, settings: RunSettings()))
             if f[0] == "mobilenet_v2" {
@@ -59,14 +65,11 @@ final class RunCostTests: XCTestCase {
                 for e in network.entries { byType[e.layer.type.rawValue, default: 0] += saved.perLayer[e.index] ?? 0 }
                 print("DEBUG", byType, saved.indices, saved.statistics)
             }
-            // MobileNet v2: convcalc saves 305,760 more convolution inputs than PyTorch (6,765,920);
-            // every other kind agrees (BN inputs, ReLU6 copies, the dropout mask, fc input,
-            // statistics). Not yet explained: kept as a known difference, not hidden.
             // VGG-16's file leaves out torchvision's AdaptiveAvgPool2d(7) (the identity at 224) and
             // its two dropouts (the identity at inference); in train mode PyTorch saves the pool's
             // input, 25,088, and for each dropout its 4,096-value mask and its output (the next
             // fc's input, which is otherwise the ReLU output already kept).
-            let known = f[0] == "mobilenet_v2" ? 305_760 : f[0] == "vgg16" ? -(25_088 + 4 * 4_096) : 0
+            let known = f[0] == "vgg16" ? -(25_088 + 4 * 4_096) : 0
             XCTAssertEqual(saved.values + saved.indices + saved.statistics - known, Int(f[5])! - Int(f[14])! - Int(f[15])!, "saved elements of \(f[0])")
             checked += 1
         }
@@ -91,6 +94,23 @@ final class RunCostTests: XCTestCase {
                 XCTAssertEqual(counted + (adjust[tool] ?? 0), Int(f[column]), "\(tool) of \(f[0])")
             }
         }
+    }
+
+    /// Peak inference memory by hand: a chain peaks at the widest neighbouring pair; a residual
+    /// block holds its input through the branch, and the sum is made while both addends live.
+    func testPeakMemory() throws {
+        let chain = try NetworkCost(stack: stack("conv:k=3,p=1,c=8 conv:k=3,p=1,c=2 conv:k=3,p=1,c=16", cin: 1, input: "4x4", dims: nil))
+        var peak = try XCTUnwrap(PeakMemory.of(chain, settings: RunSettings()))
+        XCTAssertEqual(peak.values, (2 + 16) * 16)          // layers 2 and 3 (8+2 = 10 < 18)
+        XCTAssertEqual(peak.atLayer, 3)
+        let block = try NetworkCost(stack: stack("add { conv:k=3,p=1 relu } { } relu", cin: 4, input: "4x4", dims: nil))
+        var settings = RunSettings()
+        settings.inPlace = true
+        peak = try XCTUnwrap(PeakMemory.of(block, settings: settings))
+        XCTAssertEqual(peak.values, 3 * 64)                // input (held), conv output, the sum
+        XCTAssertTrue(peak.afterMerge)
+        settings.batch = 4
+        XCTAssertEqual(try PeakMemory.of(block, settings: settings)?.values, 4 * 3 * 64)
     }
 
     static let layerColumns = ["tokens", "cin", "in", "batch", "forward_macs", "backward_input_macs", "backward_weight_macs", "saved_elements",

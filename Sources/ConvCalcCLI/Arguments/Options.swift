@@ -12,7 +12,7 @@ enum OptionID: Hashable {
     // Command options.
     case out, map, vs
     // params: memory and training.
-    case memory, batch, inPlace, dtype, weightDtype, train, optimizer, masterWeights, freezeUpto, top, count
+    case memory, batch, inPlace, dtype, weightDtype, train, optimizer, masterWeights, freezeUpto, top, count, peak, bandwidth
     // run options.
     case flip, transposed, padMode, precision, format, outputFile, biasVector, explain, at, asMatrix
     case method, threads, timings

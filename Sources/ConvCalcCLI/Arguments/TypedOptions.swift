@@ -100,11 +100,14 @@ struct ParamsOptions {
     var top: Int?
     /// `--count TOOL`.
     var countingTool: CountingTool?
+    /// `--peak` and `--bandwidth`, in FLOP/s and byte/s.
+    var machine: (peak: Double, bandwidth: Double)?
 
     init(_ args: ParsedArguments) throws {
         style = try ShapeCommand.OutputStyle(args)
         (run, train, top) = try RunOptionsTable.settings(args)
         countingTool = try RunOptionsTable.countingTool(args)
+        machine = try RunOptionsTable.machine(args)
         var first = args
         guard var second = args.comparison else {
             stack = try StackOptions(first, table: ParamsCommand.options)

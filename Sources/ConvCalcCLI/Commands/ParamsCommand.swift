@@ -8,7 +8,7 @@ enum ParamsCommand {
         OptionSpec(.vs, ["--vs"], value: nil, group: .command,
                    help: "compare with a second stack: the layers after --vs (tokens, -f FILE or layer options) on the same input; prints both and the ratios B/A and A/B")
             .manual("Compare with a second stack: the words after --vs give it, as tokens, -f FILE or layer options. Stack options (--in, --cin, --dims, --bias, --no-bias) apply to both, given on either side but not differently on both. Prints both tables and the ratios of parameters and MACs both ways, B/A and A/B."),
-    ] + RunOptionsTable.options + CommonOptions.output
+    ] + RunOptionsTable.options + RunOptionsTable.roofline + CommonOptions.output
 
     static let conventions: [(String, String)] = [
         ("mac", "1 MAC (multiply-accumulate) = 2 FLOPs"),
@@ -53,7 +53,7 @@ enum ParamsCommand {
         execute: execute
     )
 
-    static let shared: [OptionID] = [.input, .cin, .dims, .bias, .noBias] + RunOptionsTable.options.map(\.id)
+    static let shared: [OptionID] = [.input, .cin, .dims, .bias, .noBias] + (RunOptionsTable.options + RunOptionsTable.roofline).map(\.id)
 
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
         let options = try ParamsOptions(args)
@@ -75,6 +75,7 @@ enum ParamsCommand {
                 }
                 var text = prose((table(a, layout: layout, choice: choice), compactNote(choice, layout: layout) + totals(a) + (countLine.map { [$0] } ?? []) + notes(a)), layout: layout)
                 if let run { text += memoryText(a, run, train: options.train, top: options.top, layout: layout) }
+                if let run, let machine = options.machine { text += rooflineText(a, run, machine: machine, layout: layout) }
                 return CommandResult(output: text)
             }
         }

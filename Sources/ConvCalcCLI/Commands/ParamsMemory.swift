@@ -24,6 +24,28 @@ enum RunOptionsTable {
             .manual("Also give the forward MACs of the batch as TOOL counts them: convcalc; fvcore (adds batch norm, 2 per element, adaptive average pooling, 1 per input element, upsampling); ptflops (adds biases, batch norm 2, ReLU 2 and ReLU6 1 per element, pools 2 per input element); thop (batch norm 4 per element, average pooling, transposed convolutions per output element); torch, torch.utils.flop_counter.FlopCounterMode / 2 (convolutions and matrix products only). Observed with fvcore 0.1.5, ptflops 0.7.5, thop 0.1.1 and torch 2.15 and checked on ResNet-18, ResNet-50, MobileNet v2, VGG-16 and the U-Net; a layer type whose counting was not observed is refused for that tool."),
     ]
 
+    static let roofline: [OptionSpec] = [
+        OptionSpec(.peak, ["--peak"], value: "GFLOPS", group: .command,
+                   help: "with --bandwidth: the machine's peak, in GFLOP/s, for each layer's roofline time and bound"),
+        OptionSpec(.bandwidth, ["--bandwidth"], value: "GB/S", group: .command,
+                   help: "with --peak: the memory bandwidth, in GB/s (10^9 bytes a second)"),
+    ]
+
+    /// `--peak` and `--bandwidth`, in FLOP/s and byte/s.
+    static func machine(_ args: ParsedArguments) throws -> (peak: Double, bandwidth: Double)? {
+        guard args.has(.peak) || args.has(.bandwidth) else { return nil }
+        guard let peakText = args.value(.peak), let bandwidthText = args.value(.bandwidth) else {
+            throw UsageError.invalid("give --peak GFLOPS and --bandwidth GB/S together (the roofline needs both)")
+        }
+        func positive(_ text: String, _ name: String) throws -> Double {
+            guard let value = Double(text), value.isFinite, value > 0, value < 1e12 else {
+                throw LayerError.malformedValue(.option(name), value: text, expected: "a positive number below 10^12")
+            }
+            return value * 1e9
+        }
+        return (try positive(peakText, "--peak"), try positive(bandwidthText, "--bandwidth"))
+    }
+
     /// `--count TOOL`.
     static func countingTool(_ args: ParsedArguments) throws -> CountingTool? {
         guard let text = args.value(.count) else { return nil }
@@ -35,7 +57,7 @@ enum RunOptionsTable {
 
     /// The run settings when any of these options is given; whether to add training; `--top`.
     static func settings(_ args: ParsedArguments) throws -> (RunSettings?, Bool, Int?) {
-        let given = options.filter { args.has($0.id) && $0.id != .count }
+        let given = (options + roofline).filter { args.has($0.id) && $0.id != .count }
         guard !given.isEmpty else { return (nil, false, nil) }
         var settings = RunSettings()
         func whole(_ id: OptionID, _ range: ClosedRange<Int>) throws -> Int? {
@@ -122,11 +144,19 @@ extension ParamsCommand {
         if let values = run.outputElements, let size = run.outputBytes {
             let input = run.inputElements.map { "the input's \(Count.grouped($0)) and " } ?? ""
             let views = settings.inPlace ? "; activations in place" : ""
-            lines.append("activations: \(Count.grouped(values)) values\(Count.scaled(values)) = \(bytes(size)) (\(input)every layer's new output, batch \(settings.batch)\(views))")
+            lines.append("activations: \(Count.grouped(values)) values\(Count.scaled(values)) = \(bytes(size)) (\(input)every layer's and merge's new output, batch \(settings.batch)\(views))")
         } else {
             lines.append("activations: give --in SIZE and --cin C (they depend on the output sizes)")
         }
         lines.append("weights: \(Count.grouped(network.params)) = \(bytes(run.weightBytes)) at \(settings.weightType.rawValue)")
+        if let peak = try? PeakMemory.of(network, settings: settings), let size = try? Checked.mul(peak.values, settings.activationType.bytes) {
+            let place = peak.atLayer.map { "at layer \($0)" } ?? (peak.afterMerge ? "at a merge" : "at the input")
+            let live = peak.live.map { tensor in
+                (tensor.madeBy == 0 ? "the input" : tensor.madeBy < 0 ? "a merge's output" : "layer \(tensor.madeBy)'s output") + " (\(Count.grouped(tensor.values)))"
+            }
+            lines.append("peak inference activations: \(Count.grouped(peak.values)) values = \(bytes(size)) \(place), live: " + live.joined(separator: ", ")
+                         + " (each tensor freed after its last use; a merge's input held until its branches end)")
+        }
         guard train else { return lines }
         if let input = run.backwardInputMACs, let weight = run.backwardWeightMACs, let forward = run.forwardMACs {
             lines.append("backward MACs: \(Count.grouped(input)) for input gradients + \(Count.grouped(weight)) for weight gradients = \(Count.grouped(input + weight)) (forward \(Count.grouped(forward)); as torch.utils.flop_counter: element-wise work and bias gradients not counted, no input gradient before the first trained layer)")
@@ -158,6 +188,8 @@ extension ParamsCommand {
             ("activation_elements", run.outputElements.map(JSON.number) ?? .null),
             ("activation_bytes", run.outputBytes.map(JSON.number) ?? .null),
             ("weight_bytes", .number(run.weightBytes)),
+            ("peak_activation_elements", (try? PeakMemory.of(network, settings: settings))?.map { JSON.number($0.values) } ?? .null),
+            ("peak_at_layer", (try? PeakMemory.of(network, settings: settings))??.atLayer.map(JSON.number) ?? .null),
             ("layers", .array(run.layers.map { layer in
                 var fields: [(String, JSON)] = [("index", .number(layer.index)),
                                                 ("activation_elements", layer.outputElements.map(JSON.number) ?? .null),
@@ -184,5 +216,31 @@ extension ParamsCommand {
                        ("master_weight_bytes", .number(run.masterBytes))]
         }
         return .object(pairs + [("memory", .object(memory))])
+    }
+}
+
+extension ParamsCommand {
+    /// `--peak` and `--bandwidth`: each layer's arithmetic intensity, its roofline time (the
+    /// larger of its FLOPs over the peak and its bytes over the bandwidth) and what bounds it.
+    static func rooflineText(_ network: NetworkCost, _ run: RunCost, machine: (peak: Double, bandwidth: Double), layout: TextLayout) -> String {
+        func format(_ x: Double) -> String {
+            x >= 100 ? String(Int(x.rounded())) : x >= 10 ? String((x * 10).rounded() / 10) : String((x * 100).rounded() / 100)
+        }
+        var total = 0.0
+        var rows: [[String]] = []
+        for layer in run.layers {
+            let entry = network.entries[layer.index - 1]
+            guard let time = layer.time(peak: machine.peak, bandwidth: machine.bandwidth) else { continue }
+            total += time.seconds
+            rows.append(["\(layer.index)", entry.layer.token, layer.intensity.map(format) ?? "-", format(time.seconds * 1e6),
+                         time.computeBound ? "compute" : "memory"])
+        }
+        guard !rows.isEmpty else { return "\nroofline: give --in SIZE and --cin C\n" }
+        let ridge = machine.peak / machine.bandwidth
+        var lines = ["", "roofline (peak \(format(machine.peak / 1e9)) GFLOP/s, bandwidth \(format(machine.bandwidth / 1e9)) GB/s; ridge at \(format(ridge)) FLOP/byte):"]
+        lines += TextTable.fitted(header: ["#", "layer", "FLOP/byte", "µs", "bound"], rows: rows, rightAligned: [2, 3], tokens: 1, layout: layout).lines
+        lines.append("")
+        lines.append("forward lower bound: \(format(total * 1e6)) µs (each layer's larger of FLOPs / peak and bytes / bandwidth; bytes: its input, weights and output once)")
+        return prose((lines, []), layout: layout)
     }
 }

@@ -52,8 +52,8 @@ public struct RunSettings: Sendable {
 /// activations, the weights in bytes, and the backward pass (issue #17).
 ///
 /// Conventions:
-/// - activations: the input and every layer's output, `batch·C·Πout` values at the activation
-///   type; identity and flatten are views of their input (no new values), and with
+/// - activations: the input and every layer's and merge's output, `batch·C·Πout` values at the
+///   activation type; identity and flatten are views of their input (no new values), and with
 ///   `inPlace` so are the element-wise activations and dropout that PyTorch can run in place;
 /// - backward MACs follow `torch.utils.flop_counter` (FLOPs / 2): a convolution or fully
 ///   connected layer costs its forward MACs for the input gradient and again for the weight
@@ -76,6 +76,22 @@ public struct RunCost: Sendable {
         public var backwardInputMACs: Int?
         public var backwardWeightMACs: Int?
         public var trained: Bool
+        /// Bytes a forward reads and writes at least: its input, its weights, its output.
+        public var bytesMoved: Int?
+
+        /// FLOPs (2 per MAC) per byte moved: the arithmetic intensity of the roofline model.
+        public var intensity: Double? {
+            guard let forwardMACs, let bytesMoved, bytesMoved > 0 else { return nil }
+            return 2 * Double(forwardMACs) / Double(bytesMoved)
+        }
+
+        /// The roofline's lower bound on the time of the forward, in seconds, and whether
+        /// compute (not memory bandwidth) bounds it; `peak` in FLOP/s, `bandwidth` in byte/s.
+        public func time(peak: Double, bandwidth: Double) -> (seconds: Double, computeBound: Bool)? {
+            guard let forwardMACs, let bytesMoved else { return nil }
+            let compute = 2 * Double(forwardMACs) / peak, memory = Double(bytesMoved) / bandwidth
+            return (max(compute, memory), compute >= memory)
+        }
     }
 
     public var settings: RunSettings
@@ -116,7 +132,11 @@ public struct RunCost: Sendable {
         }
         inputElements = try stack.inputChannels.flatMap { c in try stack.inputSize.map { try Checked.mul(Checked.mul(settings.batch, c), Checked.product($0)) } }
         let fresh = layers.filter { !RunCost.isView(network.entries[$0.index - 1].layer.type, settings) }
-        outputElements = try total([inputElements] + fresh.map(\.outputElements))
+        // A merge's sum or concatenation is a new tensor too.
+        let merged = try network.merges.map { merge in
+            try merge.channels.flatMap { c in try merge.spatial.map { try Checked.mul(Checked.mul(settings.batch, c), Checked.product($0)) } }
+        }
+        outputElements = try total([inputElements] + fresh.map(\.outputElements) + merged)
         outputBytes = try outputElements.map { try Checked.mul($0, settings.activationType.bytes) }
         weightBytes = try total(layers.map(\.weightBytes))!
         forwardMACs = try total(layers.map(\.forwardMACs))
@@ -133,7 +153,7 @@ public struct RunCost: Sendable {
     /// Whether a layer's output is its input itself (a view, or an activation run in place).
     public static func isView(_ type: LayerType, _ settings: RunSettings) -> Bool {
         switch type {
-        case .identity, .flatten: return true
+        case .identity, .flatten, .crop: return true   // crop: a slice, a view until a merge copies it
         case .relu, .relu6, .silu, .hswish, .hsigmoid, .leakyrelu, .elu, .dropout: return settings.inPlace
         default: return false
         }
@@ -157,13 +177,17 @@ public struct RunCost: Sendable {
         if parts.count > 1, !needsInputGradient, trained {
             inputMACs = try products.flatMap { total in try parts[0].macs.map { try Checked.sub(total, Checked.mul($0, batch)) } }
         }
+        let inputElements = try entry.inputChannels.flatMap { c in try entry.inputSpatial.map { try Checked.mul(Checked.mul(batch, c), Checked.product($0)) } }
+        let moved = try inputElements.flatMap { i in try elements.map { o in
+            try Checked.add(Checked.mul(Checked.add(i, o), settings.activationType.bytes), Checked.mul(entry.cost.params, settings.weightType.bytes))
+        } }
         return Layer(index: entry.index, outputElements: elements,
                      outputBytes: try elements.map { try Checked.mul($0, settings.activationType.bytes) },
                      weightBytes: try Checked.mul(entry.cost.params, settings.weightType.bytes),
                      forwardMACs: forward,
                      backwardInputMACs: inputMACs,
                      backwardWeightMACs: trained ? products : 0,
-                     trained: trained)
+                     trained: trained, bytesMoved: moved)
     }
 }
 
@@ -175,5 +199,16 @@ extension LayerCost {
         if layer.type == .layerscale { return 0 }
         let elementwise = parts.filter(\.elementwise).compactMap(\.macs).reduce(0, +)
         return macs - elementwise
+    }
+}
+
+extension MergeKind {
+    /// The values each branch starts from, of an input of `values`: all of them, or for a
+    /// split each branch's share (its channels' part).
+    public func branchValues(_ values: Int, branches: Int) -> [Int] {
+        guard case let .split(shares) = self else { return Array(repeating: values, count: branches) }
+        guard let shares, shares.count == branches else { return Array(repeating: values / max(branches, 1), count: branches) }
+        let total = max(shares.reduce(0, +), 1)
+        return shares.map { Int((Double(values) * Double($0) / Double(total)).rounded()) }
     }
 }

@@ -41,7 +41,7 @@ public struct SavedTensors: Sendable {
         var nextID = 1
         let entries = Dictionary(uniqueKeysWithValues: network.entries.map { ($0.index - 1, $0) })
         let start = Tensor(id: 0, values: try Checked.mul(Checked.mul(settings.batch, channels), Checked.product(size)))
-        _ = try StackTree.output(network.stack.nodes, from: start, layer: { index, input in
+        _ = try StackTree.fold(network.stack.nodes, from: start, layer: { index, input -> ((), Tensor) in
             let entry = entries[index]!
             var step = LayerStep(entry: entry, input: input, settings: settings, nextID: nextID)
             try step.run()
@@ -52,10 +52,12 @@ public struct SavedTensors: Sendable {
             saved.values = try Checked.add(saved.values, added)
             saved.indices = try Checked.add(saved.indices, step.indices)
             saved.statistics = try Checked.add(saved.statistics, step.statistics)
-            return step.output
-        }, merge: { _, _, outputs in
+            return ((), step.output)
+        }, branchInputs: { kind, input, count in
+            kind.branchValues(input.values, branches: count).map { Tensor(id: input.id, values: $0) }   // a split's shares are views
+        }, merge: { kind, _, outputs in
             defer { nextID += 1 }
-            return Tensor(id: nextID, values: try Checked.sum(outputs.map(\.values)))
+            return ((), Tensor(id: nextID, values: kind == .add ? outputs[0].values : try Checked.sum(outputs.map(\.values))))
         })
         return saved
     }
@@ -93,7 +95,8 @@ public struct SavedTensors: Sendable {
             let batch = settings.batch
             let outValues = try Checked.mul(Checked.mul(batch, entry.channels!), Checked.product(entry.spatial!))
             let type = entry.layer.type
-            output = RunCost.isView(type, settings) ? input : fresh(outValues)
+            // A view keeps its input's storage but has its own size (a crop's is smaller).
+            output = RunCost.isView(type, settings) ? Tensor(id: input.id, values: outValues) : fresh(outValues)
             switch type {
             case .conv, .dwconv, .tconv, .fc, .layerscale, .prelu, .avgpool:
                 saved = [input]
