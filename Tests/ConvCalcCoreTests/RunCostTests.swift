@@ -33,6 +33,8 @@ final class RunCostTests: XCTestCase {
             XCTAssertEqual(run.forwardMACs, Int(column("forward_macs")), "forward MACs of \(what)")
             XCTAssertEqual(run.backwardInputMACs, Int(column("backward_input_macs")), "input-gradient MACs of \(what)")
             XCTAssertEqual(run.backwardWeightMACs, Int(column("backward_weight_macs_ungrouped")), "weight-gradient MACs of \(what)")
+            // `--count torch --train`: FlopCounterMode's own total, its grouped weight gradients included.
+            XCTAssertEqual(try network.torchTrainingMACs(run), Int(column("forward_macs"))! + Int(column("backward_total_macs"))!, "torch training MACs of \(what)")
             checked += 1
         }
         XCTAssertGreaterThanOrEqual(checked, 280)
@@ -52,6 +54,7 @@ final class RunCostTests: XCTestCase {
             XCTAssertEqual(run.forwardMACs, Int(f[2]), "forward MACs of \(f[0])")
             XCTAssertEqual(run.backwardInputMACs, Int(f[3]), "input-gradient MACs of \(f[0])")
             XCTAssertEqual(run.backwardWeightMACs, Int(f[13]), "weight-gradient MACs of \(f[0])")
+            XCTAssertEqual(try network.torchTrainingMACs(run), Int(f[2])! + Int(f[3])! + Int(f[4])!, "torch training MACs of \(f[0])")
             // Activations: every leaf module's output as PyTorch measured it (ReLU once per call,
             // in place or not), plus what is not a module there: the image and the merges' outputs.
             if ["resnet18", "resnet50", "unet"].contains(f[0]) {

@@ -62,16 +62,22 @@ enum ParamsCommand {
         guard let comparison = options.comparison else {
             let run = try options.run.map { try RunCost(network: a, stack: a.stack, settings: $0) }
             let counted = try options.countingTool.map { tool in (tool, try a.countedMACs(by: tool, batch: options.run?.batch ?? 1)) }
+            // `--count torch --train`: FlopCounterMode's forward + backward, as it counts them.
+            let torchTraining = try options.countingTool == .torch && options.train ? run.flatMap { try a.torchTrainingMACs($0) } : nil
             switch options.style {
             case .quiet: return CommandResult(output: "\(a.params)\n")
             case .json:
                 guard let counted, case let .object(pairs) = json(a, run: run, train: options.train) else { return CommandResult(json: json(a, run: run, train: options.train)) }
-                return CommandResult(json: .object(pairs + [("counted", .object([("tool", .string(counted.0.rawValue)), ("macs", counted.1.map(JSON.number) ?? .null)]))]))
+                var countedPairs: [(String, JSON)] = [("tool", .string(counted.0.rawValue)), ("macs", counted.1.map(JSON.number) ?? .null)]
+                if let torchTraining { countedPairs.append(("training_macs", .number(torchTraining))) }
+                return CommandResult(json: .object(pairs + [("counted", .object(countedPairs))]))
             case .text:
                 let choice = tableChoice([a], layout: layout)
                 let countLine = counted.map { tool, macs in
                     macs.map { "as \(tool.rawValue) counts them: \(Count.grouped($0)) MACs\(Count.scaled($0)) (batch \(options.run?.batch ?? 1); see --help for what it counts)" }
                         ?? "as \(tool.rawValue) counts them: give --in SIZE"
+                }.map { line in
+                    line + (torchTraining.map { "; a training step, forward and backward, as torch.utils.flop_counter counts it (a grouped convolution's weight gradient g times): \(Count.grouped($0)) MACs" } ?? "")
                 }
                 var text = prose((table(a, layout: layout, choice: choice), compactNote(choice, layout: layout) + totals(a) + (countLine.map { [$0] } ?? []) + notes(a)), layout: layout)
                 if let run { text += memoryText(a, run, train: options.train, top: options.top, layout: layout) }

@@ -99,3 +99,38 @@ extension NetworkCost.Entry {
         }
     }
 }
+
+extension NetworkCost {
+    /// A training step's MACs as `torch.utils.flop_counter.FlopCounterMode` counts them
+    /// (FLOPs / 2): the forward, the input gradients, and the weight gradients as its formula
+    /// gives them — a grouped convolution's multiplied by its groups (PyTorch 2.15's count; the
+    /// exact one is `RunCost.backwardWeightMACs`).
+    public func torchTrainingMACs(_ run: RunCost) throws -> Int? {
+        guard let forward = try countedMACs(by: .torch, batch: run.settings.batch), let input = run.backwardInputMACs else { return nil }
+        var weights = 0
+        for (entry, layer) in zip(entries, run.layers) where layer.trained {
+            guard let exact = layer.backwardWeightMACs else { return nil }
+            if entry.layer.type == .sepconv, let depthwise = entry.cost.parts.first?.macs, let cin = entry.inputChannels {
+                // The depthwise part's weight gradient counted cin times, the pointwise part's once.
+                let part = try Checked.mul(depthwise, run.settings.batch)
+                weights = try Checked.add(weights, Checked.add(exact - part, Checked.mul(part, cin)))
+            } else {
+                weights = try Checked.add(weights, Checked.mul(exact, entry.flopCounterGroups))
+            }
+        }
+        return try Checked.sum([forward, input, weights])
+    }
+}
+
+extension NetworkCost.Entry {
+    /// The factor FlopCounterMode's weight-gradient formula puts on this layer: the groups of
+    /// a grouped, depthwise or grouped transposed convolution (1 otherwise; a separable
+    /// convolution's depthwise part is weighed by `torchTrainingMACs`).
+    var flopCounterGroups: Int {
+        switch layer.type {
+        case .conv, .tconv: return layer.groups ?? 1
+        case .dwconv: return inputChannels ?? 1
+        default: return 1
+        }
+    }
+}
