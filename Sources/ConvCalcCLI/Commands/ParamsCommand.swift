@@ -42,6 +42,7 @@ enum ParamsCommand {
             ("OUTPUT", [
                 "-q prints the total number of parameters (with --vs, two lines: A then B).",
                 "--json prints {\"params\", \"weights\", \"biases\", \"macs\" (null without --in), \"flops\", \"layers\": [{\"layer\", \"params\", \"weights\", \"biases\", \"macs\", \"out\": [C, ...spatial], \"parts\"}], \"merges\", \"tree\", \"conventions\"}; tree nests the layers and merges as written (a merge holds its \"branches\"); with --vs, {\"a\": {...}, \"b\": {...}, \"params_ratio\", \"macs_ratio\" (B/A), \"params_ratio_a_b\", \"macs_ratio_a_b\" (A/B)}.",
+                "With --memory, --train or their options, \"memory\": {\"batch\", \"dtype\", \"weight_dtype\", \"activation_elements\", \"activation_bytes\", \"weight_bytes\", \"peak_activation_elements\", \"peak_at_layer\", \"layers\": [{\"index\", \"activation_elements\", \"activation_bytes\", \"weight_bytes\", \"params_share\", \"macs_share\", \"activation_share\", \"bytes_moved\", \"intensity\", with --train \"backward_input_macs\", \"backward_weight_macs\", \"trained\"}], with --train \"saved_activation_elements\", \"saved_indices\", \"saved_statistics\", \"saved_bytes\", \"backward_input_macs\", \"backward_weight_macs\", \"optimizer\", \"trained_params\", \"gradient_bytes\", \"optimizer_bytes\", \"master_weight_bytes\"}; with --count, \"counted\": {\"tool\", \"macs\", with torch and --train \"training_macs\"}.",
             ]),
         ],
         examples: [

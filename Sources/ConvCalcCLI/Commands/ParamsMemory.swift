@@ -117,11 +117,9 @@ extension ParamsCommand {
             return row
         }
         if let top { rows = topRows(network, run, count: top) ; header = ["#", "layer", "params %", "MACs %", "activations %"] }
-        var lines = [""] + TextTable.fitted(header: header, rows: rows, rightAligned: Set(2..<header.count), tokens: 1, layout: layout).lines
-        lines += memoryTotals(network, run, train: train)
         let what = "batch \(settings.batch), activations \(settings.activationType.rawValue), weights \(settings.weightType.rawValue)"
-        lines.insert("memory (\(what)):", at: 1)
-        return prose((lines, []), layout: layout)
+        let table = ["", "memory (\(what)):"] + TextTable.fitted(header: header, rows: rows, rightAligned: Set(2..<header.count), tokens: 1, layout: layout).lines
+        return prose((table, memoryTotals(network, run, train: train)), layout: layout)   // the totals broken to the width
     }
 
     /// The `--top N` rows: the layers with the most MACs, with their shares.
@@ -191,10 +189,20 @@ extension ParamsCommand {
             ("peak_activation_elements", (try? PeakMemory.of(network, settings: settings))?.map { JSON.number($0.values) } ?? .null),
             ("peak_at_layer", (try? PeakMemory.of(network, settings: settings))??.atLayer.map(JSON.number) ?? .null),
             ("layers", .array(run.layers.map { layer in
+                let entry = network.entries[layer.index - 1]
+                func share(_ part: Int?, _ whole: Int?) -> JSON {
+                    guard let part, let whole, whole > 0 else { return .null }
+                    return .double(Double(part) / Double(whole))
+                }
                 var fields: [(String, JSON)] = [("index", .number(layer.index)),
                                                 ("activation_elements", layer.outputElements.map(JSON.number) ?? .null),
                                                 ("activation_bytes", layer.outputBytes.map(JSON.number) ?? .null),
-                                                ("weight_bytes", .number(layer.weightBytes))]
+                                                ("weight_bytes", .number(layer.weightBytes)),
+                                                ("params_share", share(entry.cost.params, network.params)),
+                                                ("macs_share", share(layer.forwardMACs, run.forwardMACs)),
+                                                ("activation_share", share(layer.outputElements, run.outputElements)),
+                                                ("bytes_moved", layer.bytesMoved.map(JSON.number) ?? .null),
+                                                ("intensity", layer.intensity.map(JSON.double) ?? .null)]
                 if train {
                     fields += [("backward_input_macs", layer.backwardInputMACs.map(JSON.number) ?? .null),
                                ("backward_weight_macs", layer.backwardWeightMACs.map(JSON.number) ?? .null),
@@ -240,7 +248,6 @@ extension ParamsCommand {
         var lines = ["", "roofline (peak \(format(machine.peak / 1e9)) GFLOP/s, bandwidth \(format(machine.bandwidth / 1e9)) GB/s; ridge at \(format(ridge)) FLOP/byte):"]
         lines += TextTable.fitted(header: ["#", "layer", "FLOP/byte", "µs", "bound"], rows: rows, rightAligned: [2, 3], tokens: 1, layout: layout).lines
         lines.append("")
-        lines.append("forward lower bound: \(format(total * 1e6)) µs (each layer's larger of FLOPs / peak and bytes / bandwidth; bytes: its input, weights and output once)")
-        return prose((lines, []), layout: layout)
+        return prose((lines, ["forward lower bound: \(format(total * 1e6)) µs (each layer's larger of FLOPs / peak and bytes / bandwidth; bytes: its input, weights and output once)"]), layout: layout)
     }
 }
