@@ -232,21 +232,7 @@ struct ParsedArguments {
                 index -= 1
                 continue
             }
-            var name = arg
-            var inline: String?
-            if let eq = arg.firstIndex(of: "="), arg.hasPrefix("--") || arg.distance(from: arg.startIndex, to: eq) == 2 {
-                name = String(arg[..<eq])
-                inline = String(arg[arg.index(after: eq)...])
-            }
-            if let canonical = LayerSchema.aliases[name], table.contains(where: { $0.names.contains(canonical) }) {
-                name = canonical   // `--kernel-size 3` is `--k 3`
-            }
-            guard let spec = table.first(where: { $0.names.contains(name) }) else {
-                let all = table.flatMap(\.names)
-                // `--c` is the key `c` written as an option: suggest that key's option (`--cout`).
-                let keyOption = LayerKey(rawValue: String(name.drop { $0 == "-" }))?.spec.optionNames.first.flatMap { all.contains($0) ? $0 : nil }
-                throw UsageError.unknownOption(name, suggestion: keyOption ?? NameSuggestion.nearest(to: name, among: all))
-            }
+            let (spec, name, inline) = try Self.option(arg, table: table)
             if spec.isFlag {
                 // `--bias 0`: a value after a flag would be read as the next word (a layer `0`).
                 if let hint = spec.valueHint, inline != nil || (index < args.count && Self.looksLikeFlagValue(args[index])) {
@@ -274,6 +260,28 @@ struct ParsedArguments {
             values[spec.id] = spec.readsSize ? DimSize.fromTuple(value) : value
             spelling[spec.id] = name
         }
+    }
+
+    /// The option `arg` names (`--name`, `--name=value`, `-o=value`, a PyTorch alias), its
+    /// spelling and the value given with `=`.
+    /// - Throws: `UsageError.unknownOption` with the nearest name, or the option of a key
+    ///   written as an option (`--c` → `--cout`).
+    static func option(_ arg: String, table: [OptionSpec]) throws -> (spec: OptionSpec, name: String, inline: String?) {
+        var name = arg
+        var inline: String?
+        if let eq = arg.firstIndex(of: "="), arg.hasPrefix("--") || arg.distance(from: arg.startIndex, to: eq) == 2 {
+            name = String(arg[..<eq])
+            inline = String(arg[arg.index(after: eq)...])
+        }
+        if let canonical = LayerSchema.aliases[name], table.contains(where: { $0.names.contains(canonical) }) {
+            name = canonical   // `--kernel-size 3` is `--k 3`
+        }
+        guard let spec = table.first(where: { $0.names.contains(name) }) else {
+            let all = table.flatMap(\.names)
+            let keyOption = LayerKey(rawValue: String(name.drop { $0 == "-" }))?.spec.optionNames.first.flatMap { all.contains($0) ? $0 : nil }
+            throw UsageError.unknownOption(name, suggestion: keyOption ?? NameSuggestion.nearest(to: name, among: all))
+        }
+        return (spec, name, inline)
     }
 
     /// A word that can only be meant as a flag's value: a number or a boolean (no layer

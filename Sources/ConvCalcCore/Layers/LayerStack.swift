@@ -41,13 +41,7 @@ public struct LayerStack: Sendable {
         var inputChannels = inputChannels
         var notices: [StackNotice] = []
         if let first = layers.first, first.type == .input, nodes.first == .layer(0) {
-            // The stack's settings (the command line) win over the `input:` line (a file).
-            if let given = inputSize, let line = first.inputSize, given != line {
-                notices.append(.replacesInputLine(.inputSize, given: "\(given)", line: "\(line)"))
-            }
-            if let given = inputChannels, let line = first.outChannels, given != line {
-                notices.append(.replacesInputLine(.inputChannels, given: "\(given)", line: "\(line)"))
-            }
+            notices = StackNotice.replacements(of: first, size: inputSize, channels: inputChannels)
             inputSize = inputSize ?? first.inputSize
             inputChannels = inputChannels ?? first.outChannels
             layers.removeFirst()
@@ -152,6 +146,19 @@ public enum StackNotice: Equatable, Sendable {
     /// An input size of three values the first of which looks like a channel count
     /// (`3x224x224`): read as D×H×W, a 3-D input.
     case channelsFirst(DimSize)
+
+    /// The stack's settings (the command line) win over the `input:` line (a file): a notice
+    /// for each that differs.
+    static func replacements(of line: Layer, size: DimSize?, channels: Int?) -> [StackNotice] {
+        var notices: [StackNotice] = []
+        if let given = size, let written = line.inputSize, given != written {
+            notices.append(.replacesInputLine(.inputSize, given: "\(given)", line: "\(written)"))
+        }
+        if let given = channels, let written = line.outChannels, given != written {
+            notices.append(.replacesInputLine(.inputChannels, given: "\(given)", line: "\(written)"))
+        }
+        return notices
+    }
 
     /// Three values, the first 1 to 4 (grey, RGB, RGBA) and below the other two: more likely
     /// C×H×W than a depth. `16x112x112` (a video clip) is not.

@@ -207,6 +207,15 @@ public struct LayerGeometry: Sendable {
         }
     }
 
+    /// Adaptive pooling's or a crop's output along `dim`: its size as given; a crop needs an
+    /// input at least that large.
+    func fixedStep(_ dim: Int, input: Int, label: String) throws -> Int {
+        if type == .crop && input < fixedOutput[dim] {
+            throw ShapeError.invalidGeometry("\(label.isEmpty ? "" : label + ": ")crop to \(fixedOutput[dim]) needs an input of at least \(fixedOutput[dim]), not \(input)")
+        }
+        return fixedOutput[dim]
+    }
+
     /// The output size along `dim` for an input of size `input`, with the working.
     ///
     /// - Throws: `ShapeError.outputTooSmall` when the output would be below 1,
@@ -217,14 +226,8 @@ public struct LayerGeometry: Sendable {
         switch rule {
         case .unchanged:
             return step
-        case .global:
-            step.output = 1
-            return step
-        case .fixed:
-            step.output = fixedOutput[dim]
-            if type == .crop && input < fixedOutput[dim] {
-                throw ShapeError.invalidGeometry("\(label.isEmpty ? "" : label + ": ")crop to \(fixedOutput[dim]) needs an input of at least \(fixedOutput[dim]), not \(input)")
-            }
+        case .global, .fixed:
+            step.output = rule == .global ? 1 : try fixedStep(dim, input: input, label: label)
             return step
         case .scale:
             step.stride = stride[dim]
