@@ -4,7 +4,7 @@ import ConvCalcCore
 enum RunOptionsTable {
     static let options: [OptionSpec] = [
         OptionSpec(.memory, ["--memory"], group: .command,
-                   help: "add each layer's activations (output values and bytes) and the weights in bytes; implied by the options below"),
+                   help: "add each layer's activations (output values and bytes), their peak over the tensors' lifetimes and the weights in bytes; implied by the options below"),
         OptionSpec(.batch, ["--batch"], value: "N", group: .command, help: "batch size for activations and MACs", default: "1"),
         OptionSpec(.inPlace, ["--inplace"], group: .command,
                    help: "element-wise activations and dropout write into their input, as PyTorch's inplace=True (no new values)"),
