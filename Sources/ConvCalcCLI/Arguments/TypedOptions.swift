@@ -104,17 +104,16 @@ struct ParamsOptions {
     var machine: (peak: Double, bandwidth: Double)?
 
     init(_ args: ParsedArguments) throws {
-        style = try ShapeCommand.OutputStyle(args)
-        (run, train, top) = try RunOptionsTable.settings(args)
-        countingTool = try RunOptionsTable.countingTool(args)
-        machine = try RunOptionsTable.machine(args)
         var first = args
-        guard var second = args.comparison else {
-            stack = try StackOptions(first, table: ParamsCommand.options)
-            return
-        }
-        try first.share(ParamsCommand.shared + [.quiet, .json], with: &second, table: ParamsCommand.options)
+        var second = args.comparison
+        // Options given after --vs apply to both stacks: read them once shared.
+        if second != nil { try first.share(ParamsCommand.shared + [.quiet, .json], with: &second!, table: ParamsCommand.options) }
+        style = try ShapeCommand.OutputStyle(first)
+        (run, train, top) = try RunOptionsTable.settings(first)
+        countingTool = try RunOptionsTable.countingTool(first)
+        machine = try RunOptionsTable.machine(first)
         stack = try StackOptions(first, table: ParamsCommand.options)
+        guard let second else { return }
         do {
             comparison = try StackOptions(second, table: ParamsCommand.options)
         } catch let error as UserFacingError {

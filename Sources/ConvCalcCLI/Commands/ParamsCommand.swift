@@ -86,6 +86,9 @@ enum ParamsCommand {
                 return CommandResult(output: text)
             }
         }
+        if options.run != nil || options.countingTool != nil {
+            throw UsageError.invalid("--memory, --train, --count and their options describe one network; compare two with --vs without them, or run each on its own")
+        }
         let b: NetworkCost
         do {
             b = try NetworkCost(stack: try StackInput.build(comparison, context: context))
