@@ -68,7 +68,8 @@ enum ParamsCommand {
             switch options.style {
             case .quiet: return CommandResult(output: "\(a.params)\n")
             case .json:
-                guard let counted, case let .object(pairs) = json(a, run: run, train: options.train) else { return CommandResult(json: json(a, run: run, train: options.train)) }
+                let object = json(a, run: run, train: options.train)
+                guard let counted, case let .object(pairs) = object else { return CommandResult(json: object) }
                 var countedPairs: [(String, JSON)] = [("tool", .string(counted.0.rawValue)), ("macs", counted.1.map(JSON.number) ?? .null)]
                 if let torchTraining { countedPairs.append(("training_macs", .number(torchTraining))) }
                 return CommandResult(json: .object(pairs + [("counted", .object(countedPairs))]))

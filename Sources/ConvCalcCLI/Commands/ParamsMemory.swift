@@ -180,14 +180,15 @@ extension ParamsCommand {
     static func json(_ network: NetworkCost, run: RunCost?, train: Bool) -> JSON {
         guard let run, case let .object(pairs) = json(network) else { return json(network) }
         let settings = run.settings
+        let peak = try? PeakMemory.of(network, settings: settings)
         var memory: [(String, JSON)] = [
             ("batch", .number(settings.batch)), ("dtype", .string(settings.activationType.rawValue)),
             ("weight_dtype", .string(settings.weightType.rawValue)),
             ("activation_elements", run.outputElements.map(JSON.number) ?? .null),
             ("activation_bytes", run.outputBytes.map(JSON.number) ?? .null),
             ("weight_bytes", .number(run.weightBytes)),
-            ("peak_activation_elements", (try? PeakMemory.of(network, settings: settings))?.map { JSON.number($0.values) } ?? .null),
-            ("peak_at_layer", (try? PeakMemory.of(network, settings: settings))??.atLayer.map(JSON.number) ?? .null),
+            ("peak_activation_elements", peak.map { JSON.number($0.values) } ?? .null),
+            ("peak_at_layer", peak?.atLayer.map(JSON.number) ?? .null),
             ("layers", .array(run.layers.map { layer in
                 let entry = network.entries[layer.index - 1]
                 func share(_ part: Int?, _ whole: Int?) -> JSON {

@@ -56,7 +56,7 @@ enum ShapeCommand {
         guard let input = stack.inputSize else { return try symbolic(stack, style: style, layout: context.layout) }
         let trace = try ShapeTrace(stack: stack, input: input)
         let warnings = trace.layers.flatMap { layer in
-            layer.warnings.map { "layer \(layer.index) '\(layer.layer.token)'" + (layer.layer.origin.isEmpty ? "" : " (in " + layer.layer.origin.joined(separator: " › ") + ")") + ": \($0.message)" }
+            layer.warnings.map { "layer \(layer.index) '\(layer.layer.token)'\(LayerContextError.place(layer.layer.origin)): \($0.message)" }
         }
         switch style {
         case .quiet: return CommandResult(output: SizeText.format(trace.output, uniform: stack.isUniform) + "\n", warnings: warnings)

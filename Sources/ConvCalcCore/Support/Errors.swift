@@ -215,11 +215,17 @@ public struct LayerContextError: UserFacingError {
         self.underlying = underlying
     }
 
+    /// ` (in stage(64,3,1) › repeat 2/2)`: where a layer a block use or repeat made came from;
+    /// nothing for a layer written as it is.
+    public static func place(_ origin: [String]) -> String {
+        origin.isEmpty ? "" : " (in " + origin.joined(separator: " › ") + ")"
+    }
+
     public var message: String { message(.tokens) }
     /// Given by options, the layer is named by the option the message names, or, when it
     /// names none (an overflow), as "the layer given by options".
     public func message(_ vocabulary: Vocabulary) -> String {
-        let place = origin.isEmpty ? "" : " (in " + origin.joined(separator: " › ") + ")"
+        let place = LayerContextError.place(origin)
         guard vocabulary == .options else { return "layer \(index) '\(token)'\(place): \(underlying.message(.tokens))" }
         let text = underlying.message(.options)
         return text.contains("--") ? text : "the layer given by options: \(text)"
