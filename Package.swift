@@ -35,13 +35,15 @@ let package = Package(
         .target(name: "ConvKernels"),
         // Text in and out: the decimal parser, the number printer, the matrix reader.
         .target(name: "ConvCalcText", dependencies: ["ConvCalcCore", "ConvCalcEngine"]),
+        // ONNX models read as networks: a protocol-buffer decoder and the operators as layers.
+        .target(name: "ConvCalcONNX", dependencies: ["ConvCalcCore"]),
         // Argument parsing, commands, help and rendering. Writers are passed in.
-        .target(name: "ConvCalcCLI", dependencies: ["ConvCalcCore", "ConvCalcEngine", "ConvCalcText"]),
+        .target(name: "ConvCalcCLI", dependencies: ["ConvCalcCore", "ConvCalcEngine", "ConvCalcText", "ConvCalcONNX"]),
         // A few lines: call ConvCalcCLI.run and exit.
         .executableTarget(name: "convcalc", dependencies: ["ConvCalcCLI"]),
         // What the test targets share: the seeded generator and random geometries.
         .target(name: "ConvCalcTestSupport", dependencies: ["ConvCalcCore", "ConvCalcEngine"], path: "Tests/Support"),
-        .testTarget(name: "ConvCalcCoreTests", dependencies: ["ConvCalcCore", "ConvCalcEngine", "ConvCalcText", "ConvCalcTestSupport"]),
+        .testTarget(name: "ConvCalcCoreTests", dependencies: ["ConvCalcCore", "ConvCalcEngine", "ConvCalcText", "ConvCalcONNX", "ConvCalcTestSupport"]),
         .testTarget(name: "ConvCalcCLITests", dependencies: ["ConvCalcCLI", "ConvCalcCore", "ConvCalcEngine", "ConvCalcText", "ConvCalcTestSupport"],
                     exclude: ["golden"]),
     ] + kernelVariants

@@ -8,7 +8,7 @@ enum OptionID: Hashable {
     case layer(LayerKey)
     case type
     // Stack options.
-    case input, cin, file, dims, bias, noBias
+    case input, cin, file, dims, bias, noBias, emit
     // Command options.
     case out, map, vs
     // params: memory and training.
@@ -111,6 +111,9 @@ enum CommonOptions {
         OptionSpec(.file, ["-f", "--file"], value: "FILE", group: .stack,
                    help: "read layers from FILE, tokens separated by spaces or lines, # comments ('-' for stdin); tokens on the command line follow them")
             .manual("Read layers from FILE: tokens separated by spaces or line ends, as on the command line (one a line reads best); # starts a comment, blank lines are ignored, spaces next to : , and = stay inside a token; - reads standard input. Lines may end with LF, CRLF or a lone CR; a UTF-8 byte-order mark at the start is skipped. Tokens on the command line are appended after the file's layers."),
+        OptionSpec(.emit, ["--emit"], value: "FORMAT", group: .stack,
+                   help: "print the network in convcalc's syntax instead (net; an ONNX model converted, a file's repeat and def expanded)")
+            .manual("Print the network in convcalc's own syntax instead of the results: --emit net. For an ONNX model, its conversion, one layer a line with the node's name as a comment, so it can be read and edited and gives the same numbers; for a network file, its layers with repeat, def and include expanded."),
         OptionSpec(.dims, [StackSetting.dims.optionName], value: "N", group: .stack,
                    help: "spatial dimensions (1, 2 or 3) when every size is a single number", default: "2"),
         OptionSpec(.bias, ["--bias"], group: .stack, help: "convolutions have a learnable bias unless a token says bias=0 (the default)")

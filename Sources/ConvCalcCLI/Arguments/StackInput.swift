@@ -1,6 +1,7 @@
 import ConvCalcCore
 import ConvCalcEngine
 import ConvCalcText
+import ConvCalcONNX
 
 /// What a command may use besides its arguments: stdin (once), files, and how its text
 /// output is laid out.
@@ -17,6 +18,8 @@ final class InputContext {
     /// What the stack noticed about how it was given (`--in` replacing a file's `input:`
     /// line, a size that looks like C×H×W), written on stderr before the warnings, each once.
     private(set) var notices: [StackNotice] = []
+    /// The last stack built, as `--emit net` prints it (a model's conversion, with node names).
+    var emittedNetwork: String?
 
     func notice(_ notice: StackNotice) {
         if !notices.contains(notice) { notices.append(notice) }
@@ -60,14 +63,15 @@ final class InputContext {
         return try named(path) { try FileReader.read(path: $0) }
     }
 
-    /// Reads `path` (or stdin for `-`) as bytes, without a UTF-8 check; large files are mapped.
-    func readBytes(_ path: String) throws -> FileBytes {
+    /// Reads `path` (or stdin for `-`) as bytes, without a UTF-8 check; large files are mapped
+    /// (`populate`: read in at once).
+    func readBytes(_ path: String, populate: Bool = true) throws -> FileBytes {
         if path == "-" {
             guard !stdinUsed else { throw InputError.stdinTwice }
             stdinUsed = true
             return FileBytes(try stdin.readAllBytes())
         }
-        return try named(path) { try FileReader.map(path: $0) }
+        return try named(path) { try FileReader.map(path: $0, populate: populate) }
     }
 }
 
@@ -78,13 +82,28 @@ enum StackInput {
     }
 
     static func build(_ options: StackOptions, context: InputContext) throws -> LayerStack {
+        var options = options
         var words: [StackWord] = []
+        var model: OnnxNetwork?
         if let path = options.file {
-            words = StackSyntax.words(ofFile: try context.read(path), name: path == "-" ? "<stdin>" : path)
+            switch try NetworkSource.read(path, options: options, context: context) {
+            case let .text(text):
+                words = StackSyntax.words(ofFile: text, name: path == "-" ? "<stdin>" : path)
+            case let .model(network):
+                model = network
+                words = network.words
+                if let dims = options.dims, dims != network.dims {
+                    throw UsageError.invalid("--dims \(dims): the model '\(path)' is \(network.dims)-D (its input is N×C×\(network.dims == 1 ? "L" : network.dims == 2 ? "H×W" : "D×H×W"))")
+                }
+                // The conversion applied --in and --cin; its input: line holds them.
+                for notice in network.notices(given: options) { context.notice(notice) }
+                (options.inputSize, options.inputChannels, options.dims) = (nil, nil, network.dims)
+            }
         }
         words += options.tokens.map { StackWord($0) }
         context.vocabulary = options.singleLayer == nil ? .tokens : .options
         words = try StackExpansion.expand(words, file: options.file) { path, from in try includedWords(path, from: from, context: context) }
+        context.emittedNetwork = model?.text ?? NetworkText.render(words)
         var (layers, nodes) = try StackSyntax.parse(words)
         if let single = options.singleLayer {
             guard layers.isEmpty else {
@@ -148,8 +167,10 @@ extension String {
 extension StackNotice {
     /// `note` for a setting that replaced another as asked; `warning` for a likely mistake.
     var label: String {
-        if case .replacesInputLine = self { return "note" }
-        return "warning"
+        switch self {
+        case .replacesInputLine, .replacesModelInput: return "note"
+        case .channelsFirst, .model: return "warning"
+        }
     }
 
     /// The notice as the command line words it.
@@ -158,6 +179,10 @@ extension StackNotice {
         case let .replacesInputLine(setting, given, line):
             let key = setting == .inputSize ? LayerKey.in.rawValue : LayerKey.c.rawValue
             return "\(setting.optionName) \(given) replaces the input line's \(key)=\(line)"
+        case let .replacesModelInput(given, model):
+            return "--in \(given) replaces the model's input size \(model)"
+        case let .model(text):
+            return text
         case let .channelsFirst(size):
             let (c, h, w) = (size.values[0], size.values[1], size.values[2])
             return "the input size \(size) is read as D×H×W, a 3-D input \(c) deep; for a \(c)-channel \(h)×\(w) image give --cin \(c) --in \(h)x\(w) (--dims 3 keeps it 3-D and silences this)"

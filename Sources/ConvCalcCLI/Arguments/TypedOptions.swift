@@ -23,6 +23,8 @@ struct StackOptions {
     var dims: Int?
     /// `--no-bias` turns it off; `--bias` (the default) on.
     var defaultBias: Bool
+    /// `--emit net`: print the network instead of the results.
+    var emit = false
 
     /// - Throws: `LayerError` for a malformed `--in`, `--cin` or `--dims`; `UsageError` for
     ///   `--bias` with `--no-bias`.
@@ -39,6 +41,14 @@ struct StackOptions {
         }
         file = args.value(.file)
         tokens = args.positionals
+        // `convcalc params model.onnx`: a model named as a positional argument is the file.
+        if file == nil, let model = tokens.firstIndex(where: StackOptions.namesModel) {
+            file = tokens.remove(at: model)
+        }
+        if let format = args.value(.emit) {
+            guard format == "net" else { throw LayerError.malformedValue(.option("--emit"), value: format, expected: "net") }
+            emit = true
+        }
         inputSize = try args.value(.input).map { try DimSize.parse($0, subject: .stack(.inputSize), minimum: 1) }
         inputChannels = try args.value(.cin).map { text in
             let channels = try DimSize.parse(text, subject: .stack(.inputChannels), minimum: 1)
@@ -57,6 +67,13 @@ struct StackOptions {
             throw UsageError.invalid("give --bias or --no-bias, not both")
         }
         defaultBias = !args.has(.noBias)
+    }
+}
+
+extension StackOptions {
+    /// A positional argument that names a model file rather than a layer: `*.onnx`, no `:` or `=`.
+    static func namesModel(_ token: String) -> Bool {
+        token.lowercased().hasSuffix(".onnx") && !token.contains(":") && !token.contains("=")
     }
 }
 

@@ -23,7 +23,7 @@ enum ParamsCommand {
         ("layerscale", "C parameters; one multiply per element, C·Πout MACs"),
         ("activation", "relu6, silu, hswish, hsigmoid, sigmoid, gelu, tanh, leakyrelu, elu, softmax, identity, dropout, flatten, adaptive pools: no parameters, 0 MACs; prelu: its n slopes"),
         ("se_hidden", "hidden= when given, else ⌊C/r⌋, rounded by div= as torchvision's _make_divisible"),
-        ("merge", "add, concat and split: no parameters, 0 MACs (element-wise additions and copies are not MACs)"),
+        ("merge", "add, concat and split: no parameters, 0 MACs (element-wise additions and copies are not MACs); mul: one MAC per output element per branch after the first (a gate's multiplies, as se's rescaling)"),
         ("bias_default", "layers have a bias unless bias=0; --no-bias removes the biases of convolutions (se and fc keep theirs); sepconv's depthwise part never has one"),
     ]
 
@@ -58,7 +58,12 @@ enum ParamsCommand {
 
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
         let options = try ParamsOptions(args)
-        let a = try NetworkCost(stack: try StackInput.build(options.stack, context: context))
+        let stackA = try StackInput.build(options.stack, context: context)
+        if options.stack.emit || options.comparison?.emit == true {
+            guard options.comparison == nil else { throw UsageError.invalid("--emit net prints one network; give it without --vs") }
+            return CommandResult(output: context.emittedNetwork ?? "")
+        }
+        let a = try NetworkCost(stack: stackA)
         let layout = context.layout
         guard let comparison = options.comparison else {
             let run = try options.run.map { try RunCost(network: a, stack: a.stack, settings: $0) }
@@ -209,7 +214,7 @@ enum ParamsCommand {
                 rows.append(["", indent + "  branch \(b + 1)" + (branch.isEmpty ? ": identity" : ""), "", "", "", "", ""])
                 rows += branch.flatMap { $0 }
             }
-            rows.append(["", indent + "= \(kind.name)", shape(merge.channels, merge.spatial), "0", "0", "0", "0"])
+            rows.append(["", indent + "= \(kind.name)", shape(merge.channels, merge.spatial), "0", "0", "0", merge.macs.map(Count.grouped) ?? "-"])
             return rows
         }).flatMap { $0 }
         rows.append(["", "total", "", Count.grouped(network.weights), Count.grouped(network.biases),
@@ -284,6 +289,7 @@ enum ParamsCommand {
             return pairs
         }
         let branchOut = { (merge: NetworkCost.Merge) -> JSON in .array(merge.branches.map { sized($0.channels, $0.spatial) }) }
+        let mergeMACs = { (merge: NetworkCost.Merge) -> JSON in merge.macs.map(JSON.number) ?? .null }
         return .object([
             ("params", .number(network.params)),
             ("weights", .number(network.weights)),
@@ -294,10 +300,11 @@ enum ParamsCommand {
             ("layers", .array(network.entries.map { .object(layer($0)) })),
             ("merges", .array(network.merges.map { merge in
                 .object([("kind", .string(merge.kind.name))] + MergeText.sharePairs(merge.kind, shares: merge.shares)
-                        + [("branches", branchOut(merge)), ("out", sized(merge.channels, merge.spatial))])
+                        + [("branches", branchOut(merge)), ("out", sized(merge.channels, merge.spatial)), ("macs", mergeMACs(merge))])
             })),
             ("tree", .tree(network.tree, layer: { layer($1) }, merge: { kind, merge in
-                MergeText.sharePairs(kind, shares: merge.shares) + [("branch_out", branchOut(merge)), ("out", sized(merge.channels, merge.spatial))]
+                MergeText.sharePairs(kind, shares: merge.shares) + [("branch_out", branchOut(merge)), ("out", sized(merge.channels, merge.spatial)),
+                                                                    ("macs", mergeMACs(merge))]
             })),
             ("conventions", .object(conventions.map { ($0.0, JSON.string($0.1)) })),
         ])

@@ -46,6 +46,7 @@ enum ReceptiveFieldCommand {
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
         let options = try ReceptiveFieldOptions(args)
         let stack = try StackInput.build(options.stack, context: context)
+        if options.stack.emit { return CommandResult(output: context.emittedNetwork ?? "") }
         var trace: ShapeTrace?
         if let input = stack.inputSize { trace = try ShapeTrace(stack: stack, input: input) }
         let field = try ReceptiveField(stack: stack, inputs: trace.map { $0.layers.map(\.input) })

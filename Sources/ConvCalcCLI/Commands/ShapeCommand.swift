@@ -49,6 +49,7 @@ enum ShapeCommand {
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
         let options = try ShapeOptions(args)
         let stack = try StackInput.build(options.stack, context: context)
+        if options.stack.emit { return CommandResult(output: context.emittedNetwork ?? "") }
         let style = options.style
         if let outText = options.target {
             return try solve(stack, target: outText, style: style, layout: context.layout)

@@ -107,6 +107,7 @@ enum Completions {
             switch kind {
             case .add: return (kind.name, "sum branches from the same input: add { … } { … }")
             case .concat: return (kind.name, "join branches' channels: concat { … } { … }")
+            case .mul: return (kind.name, "multiply branches element by element (a gate): mul { … } { … }")
             case .split: return (kind.name, "share the channels among branches, then join them: split { … } { … }")
             }
         }

@@ -224,11 +224,13 @@ enum FileReader {
     }
 
     /// A regular file of 1 MiB or more mapped into memory (no copy); smaller files, pipes,
-    /// devices, and files that cannot be mapped are read.
-    static func map(path: String) throws -> FileBytes {
+    /// devices, and files that cannot be mapped are read. `populate`: read the pages in at
+    /// once (a matrix is read whole); off, pages are read when touched (an ONNX model's
+    /// weights never are).
+    static func map(path: String, populate: Bool = true) throws -> FileBytes {
         try withOpenFile(path) { fd, size in
             if let size, size >= 1 << 20,
-               let address = mmap(nil, size, PROT_READ, MAP_PRIVATE | FileReader.populate, fd, 0), address != MAP_FAILED {
+               let address = mmap(nil, size, PROT_READ, MAP_PRIVATE | (populate ? FileReader.populate : 0), fd, 0), address != MAP_FAILED {
                 return FileBytes(mapped: UnsafeRawPointer(address), count: size)
             }
             if let size, let available = Machine.availableMemory(), size > available / 2 {

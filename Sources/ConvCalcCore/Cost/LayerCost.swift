@@ -64,7 +64,8 @@ public enum CostError: UserFacingError, Equatable {
         case let .needsSpatialSize(text):
             return text
         case let .branchMismatch(kind, after, branch, first, other):
-            let rule = kind == "add" ? "the branches of add must give the same C×H×W" : "the branches of \(kind) must give the same spatial size"
+            let rule = kind == "add" ? "the branches of add must give the same C×H×W"
+                : kind == "mul" ? "the branches of mul must give the same C×H×W, or 1×1 or 1 channel to broadcast" : "the branches of \(kind) must give the same spatial size"
             return "\(kind) (ending after layer \(after)): branch 1 gives \(first) but branch \(branch) gives \(other); \(rule)"
         case let .slopes(n, channels):
             return "prelu with n=\(n) slopes on \(channels) channels; n is 1 (one slope for all) or the channel count"
@@ -115,6 +116,9 @@ public struct NetworkCost: Sendable {
         /// A split's channels per branch, as its branches got them; nil for add and concat,
         /// and for equal shares of unknown channels.
         public var shares: [Int]? = nil
+        /// `mul`'s element-wise multiplies, one per output element per branch after the
+        /// first; 0 for the other kinds; nil when the size is unknown.
+        public var macs: Int? = 0
     }
 
     /// The stack counted.
@@ -158,6 +162,7 @@ public struct NetworkCost: Sendable {
             var merge = try NetworkCost.merge(kind, outputs, after: lastLayer)
             // The shares the branches started from (checked on entry, so this does not throw).
             merge.shares = try NetworkCost.splitShares(kind, channels: input.channels, branches: outputs.count, after: lastLayer)
+            if let m = macs, let c = merge.macs { macs = try Checked.add(m, c) } else { macs = nil }
             return (merge, (merge.channels, merge.spatial))
         }).results
         entries = StackTree.layerValues(tree)
@@ -210,23 +215,37 @@ public struct NetworkCost: Sendable {
         after == 0 ? "before any layer" : "after layer \(after)"
     }
 
-    /// A merge of the branches' `outputs` (channels, spatial), checked to fit together.
+    /// A merge of the branches' `outputs` (channels, spatial), checked to fit together:
+    /// add and mul need the same channels (mul: or 1, broadcast), concat and split add them
+    /// up; every kind needs the same spatial size (`MergeKind.mergedSize`: mul broadcasts 1×1).
     static func merge(_ kind: MergeKind, _ outputs: [(channels: Int?, spatial: [Int]?)], after: Int) throws -> Merge {
+        let sizes = outputs.compactMap(\.spatial)
+        var spatial: [Int]? = nil
+        var sizesFit = sizes.isEmpty
+        if sizes.count == outputs.count, let merged = kind.mergedSize(sizes) {
+            spatial = merged
+            sizesFit = true
+        }
+        let elementwise = kind == .add || kind == .mul
         for (b, output) in outputs.enumerated() where b > 0 {
-            let sameSize = output.spatial == outputs[0].spatial
-            let sameChannels = output.channels == nil || outputs[0].channels == nil || output.channels == outputs[0].channels
-            if !sameSize || (kind == .add && !sameChannels) {
+            let channelsFit = output.channels == nil || outputs[0].channels == nil || output.channels == outputs[0].channels
+                || (kind == .mul && (output.channels == 1 || outputs[0].channels == 1))
+            if !sizesFit || (elementwise && !channelsFit) {
                 throw CostError.branchMismatch(kind: kind.name, after: after, branch: b + 1,
                                                first: NetworkCost.shape(outputs[0]), other: NetworkCost.shape(output))
             }
         }
         let merged: Int?
-        if kind == .add {
-            merged = outputs[0].channels
+        if elementwise {
+            merged = outputs.allSatisfy { $0.channels != nil } ? outputs.map { $0.channels! }.max() : outputs[0].channels
         } else {
             merged = outputs.allSatisfy { $0.channels != nil } ? try Checked.sum(outputs.map { $0.channels! }) : nil
         }
-        return Merge(kind: kind, branches: outputs, channels: merged, spatial: outputs[0].spatial)
+        var result = Merge(kind: kind, branches: outputs, channels: merged, spatial: spatial)
+        if kind == .mul {
+            result.macs = try merged.flatMap { c in try spatial.map { try Checked.mul(Checked.mul(c, Checked.product($0)), outputs.count - 1) } }
+        }
+        return result
     }
 
     /// `64×56×56`, `64` or `?` for messages.
@@ -392,13 +411,19 @@ private struct LayerCounting {
             let factor = try Checked.product(geometry.stride)
             guard c % factor == 0 else { throw CostError.notDivisible(what: "channels", value: c, by: "r^\(geometry.dims) =", divisor: factor) }
             return (LayerCost(), c / factor)
+        case .pixelunshuffle:
+            let factor = try Checked.product(geometry.stride)
+            if let input, let dim = input.indices.first(where: { input[$0] % geometry.stride[$0] != 0 }) {
+                throw CostError.notDivisible(what: "the input size", value: input[dim], by: "r", divisor: geometry.stride[dim])
+            }
+            return (LayerCost(), try channels.map { try Checked.mul($0, factor) })
         case .shuffle:
             if let c = channels, let g = layer.groups, c % g != 0 {
                 throw CostError.notDivisible(what: "channels", value: c, by: "groups", divisor: g)
             }
             return (LayerCost(), channels)
         case .input, .maxpool, .avgpool, .upsample, .relu, .gap, .conv, .tconv, .dwconv, .sepconv, .asym, .deform,
-             .relu6, .silu, .hswish, .hsigmoid, .sigmoid, .gelu, .tanh, .leakyrelu, .elu, .softmax,
+             .relu6, .clip, .silu, .hswish, .hsigmoid, .sigmoid, .gelu, .tanh, .leakyrelu, .elu, .softmax,
              .identity, .dropout, .adaptiveavgpool, .adaptivemaxpool, .crop:
             return (LayerCost(), channels)
         }

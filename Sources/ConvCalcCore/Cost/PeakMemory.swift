@@ -46,7 +46,7 @@ public struct PeakMemory: Sendable {
             tracker.retain(current.tensor, extra: count - 1)
             return kind.branchValues(current.values, branches: count).map { (current.tensor, $0) }
         }, merge: { kind, _, outputs in
-            let values = kind == .add ? outputs[0].values : try Checked.sum(outputs.map(\.values))
+            let values = try kind.mergedValues(outputs.map(\.values))
             let output = tracker.allocate(values: values, madeBy: -1)
             try tracker.check()
             record(nil, merge: true)

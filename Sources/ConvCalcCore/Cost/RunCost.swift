@@ -154,7 +154,7 @@ public struct RunCost: Sendable {
     public static func isView(_ type: LayerType, _ settings: RunSettings) -> Bool {
         switch type {
         case .identity, .flatten, .crop: return true   // crop: a slice, a view until a merge copies it
-        case .relu, .relu6, .silu, .hswish, .hsigmoid, .leakyrelu, .elu, .dropout: return settings.inPlace
+        case .relu, .relu6, .clip, .silu, .hswish, .hsigmoid, .leakyrelu, .elu, .dropout: return settings.inPlace
         default: return false
         }
     }
@@ -203,6 +203,15 @@ extension LayerCost {
 }
 
 extension MergeKind {
+    /// The values of a merge's output from its branches' values: a sum's or product's is
+    /// the largest branch's (broadcast), a concatenation's the total.
+    public func mergedValues(_ values: [Int]) throws -> Int {
+        switch self {
+        case .add, .mul: return values.max() ?? 0
+        case .concat, .split: return try Checked.sum(values)
+        }
+    }
+
     /// The values each branch starts from, of an input of `values`: all of them, or for a
     /// split each branch's share (its channels' part).
     public func branchValues(_ values: Int, branches: Int) -> [Int] {

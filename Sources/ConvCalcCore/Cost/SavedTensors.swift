@@ -12,7 +12,8 @@
 ///   CUDA kernel saves a bool mask);
 /// - se: the pooled vector, the hidden vector, the gates and the input (for the rescaling);
 ///   layerscale and prelu: the input;
-/// - gap, upsample, pixelshuffle, shuffle, crop, identity, flatten and the merges: nothing.
+/// - gap, upsample, pixelshuffle, pixelunshuffle, shuffle, crop, identity, flatten, add, concat
+///   and split: nothing; mul: its factors, every branch's output (a product's gradient).
 ///
 /// A tensor saved by two layers (a relu's output that is the next conv's input) is counted
 /// once, as PyTorch keeps it once. Parameters that autograd also saves are not counted here:
@@ -57,7 +58,11 @@ public struct SavedTensors: Sendable {
             kind.branchValues(input.values, branches: count).map { Tensor(id: input.id, values: $0) }   // a split's shares are views
         }, merge: { kind, _, outputs in
             defer { nextID += 1 }
-            return ((), Tensor(id: nextID, values: kind == .add ? outputs[0].values : try Checked.sum(outputs.map(\.values))))
+            if kind == .mul {
+                // A product's backward needs each factor: the branches' outputs are saved.
+                for tensor in outputs where kept.insert(tensor.id).inserted { saved.values = try Checked.add(saved.values, tensor.values) }
+            }
+            return ((), Tensor(id: nextID, values: try kind.mergedValues(outputs.map(\.values))))
         })
         return saved
     }
@@ -111,7 +116,7 @@ public struct SavedTensors: Sendable {
                 statistics = try Checked.mul(count, 2)
             case .relu, .sigmoid, .tanh, .softmax:
                 saved = [output]
-            case .relu6, .silu, .hswish, .hsigmoid, .gelu, .leakyrelu, .elu:
+            case .relu6, .clip, .silu, .hswish, .hsigmoid, .gelu, .leakyrelu, .elu:
                 saved = [settings.inPlace && output.id == input.id ? fresh(input.values) : input]
             case .maxpool, .adaptivemaxpool:
                 saved = [input]
@@ -123,7 +128,7 @@ public struct SavedTensors: Sendable {
             case .se:
                 let c = entry.channels!, hidden = entry.cost.parts.first?.outChannels ?? 0
                 saved = [input, fresh(try Checked.mul(batch, c)), fresh(try Checked.mul(batch, hidden)), fresh(try Checked.mul(batch, c))]
-            case .input, .gap, .upsample, .pixelshuffle, .shuffle, .crop, .identity, .flatten:
+            case .input, .gap, .upsample, .pixelshuffle, .pixelunshuffle, .shuffle, .crop, .identity, .flatten:
                 break
             }
         }

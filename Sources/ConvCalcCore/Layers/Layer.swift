@@ -1,9 +1,9 @@
 /// Every layer type of the stack language (SPEC §2).
 public enum LayerType: String, CaseIterable, Sendable {
     case input, conv, tconv, dwconv, sepconv, asym, deform
-    case maxpool, avgpool, upsample, pixelshuffle, shuffle, se, bn, relu, gap, fc
+    case maxpool, avgpool, upsample, pixelshuffle, pixelunshuffle, shuffle, se, bn, relu, gap, fc
     // Activations, element by element.
-    case relu6, silu, hswish, hsigmoid, sigmoid, gelu, tanh, leakyrelu, elu, prelu, softmax
+    case relu6, clip, silu, hswish, hsigmoid, sigmoid, gelu, tanh, leakyrelu, elu, prelu, softmax
     // Shape and bookkeeping.
     case identity, dropout, flatten, adaptiveavgpool, adaptivemaxpool, crop
     // Normalisation and scaling.
@@ -13,7 +13,7 @@ public enum LayerType: String, CaseIterable, Sendable {
     public static let aliases: [String: LayerType] = [
         "deconv": .tconv, "swish": .silu, "hardswish": .hswish, "hardsigmoid": .hsigmoid,
         "leaky_relu": .leakyrelu, "adaptive_avg_pool": .adaptiveavgpool, "adaptive_max_pool": .adaptivemaxpool,
-        "gn": .groupnorm, "ln": .layernorm,
+        "gn": .groupnorm, "ln": .layernorm, "hardtanh": .clip, "pixel_unshuffle": .pixelunshuffle,
     ]
 
     /// Every accepted name, aliases included, for messages.
@@ -50,13 +50,14 @@ public enum LayerType: String, CaseIterable, Sendable {
         case .avgpool: return "average pooling, stride k by default, ceil as PyTorch"
         case .upsample: return "nearest upsampling by the factor s"
         case .pixelshuffle: return "depth-to-space by r: C*r^2 x H x W -> C x rH x rW"
+        case .pixelunshuffle: return "space-to-depth by r: C x H x W -> C*r^2 x H/r x W/r (PyTorch PixelUnshuffle, ONNX SpaceToDepth)"
         case .shuffle: return "channel shuffle with g groups"
         case .se: return "squeeze-and-excitation with reduction r (two FC layers, SENet)"
         case .bn: return "batch norm: 2*C parameters, folded into the convolution before it"
         case .relu: return "ReLU activation"
         case .gap: return "global average pool to 1x1"
         case .fc: return "fully connected to c outputs (flattens C*H*W)"
-        case .relu6, .silu, .hswish, .hsigmoid, .sigmoid, .gelu, .tanh, .leakyrelu, .elu:
+        case .relu6, .clip, .silu, .hswish, .hsigmoid, .sigmoid, .gelu, .tanh, .leakyrelu, .elu:
             return "activation, element by element (\(pytorchName))"
         case .prelu: return "PReLU: n learnable slopes, 1 (default) or one per channel"
         case .softmax: return "softmax over the channels at each position"
@@ -93,6 +94,7 @@ public enum LayerType: String, CaseIterable, Sendable {
         switch self {
         case .input: return "-"
         case .conv, .dwconv, .sepconv, .deform, .maxpool, .avgpool: return "a window: rf + (ke − 1)·jump, jump·s"
+        case .pixelunshuffle: return "a window of r, stride r"
         case .asym: return "a window of k×1 then 1×k"
         case .tconv, .upsample, .pixelshuffle: return "divides the jump; adds the widest span"
         case .gap, .fc, .flatten, .se, .groupnorm: return "every position: the whole input (the local field takes it as pointwise)"
@@ -106,6 +108,7 @@ public enum LayerType: String, CaseIterable, Sendable {
     var pytorchName: String {
         switch self {
         case .relu6: return "ReLU6"
+        case .clip: return "Hardtanh or clamp to [min, max], ONNX Clip; alias hardtanh"
         case .silu: return "SiLU, alias swish"
         case .hswish: return "Hardswish"
         case .hsigmoid: return "Hardsigmoid"

@@ -143,8 +143,8 @@ public enum LayerSchema {
         LayerKeySpec(.m, options: ["--multiplier"], .integer(1...Int.max, expected: "a whole number ≥ 1") { $0.multiplier = $1 },
                      meaning: "depth multiplier (dwconv, sepconv)", default: "1", types: [.dwconv, .sepconv]),
         LayerKeySpec(.r, options: ["--r", "--reduction"], .integer(1...Int.max, expected: "a whole number ≥ 1") { $0.reduction = $1 },
-                     meaning: "SE reduction ratio; pixel-shuffle factor", default: "\(defaultSEReduction) for se",
-                     types: [.pixelshuffle, .se], required: [.pixelshuffle: "pixelshuffle:r=2"]),
+                     meaning: "SE reduction ratio; pixel-(un)shuffle factor", default: "\(defaultSEReduction) for se",
+                     types: [.pixelshuffle, .pixelunshuffle, .se], required: [.pixelshuffle: "pixelshuffle:r=2", .pixelunshuffle: "pixelunshuffle:r=2"]),
         LayerKeySpec(.v, options: ["--dcn"], .integer(1...2, expected: "1 or 2", beyond: "deformable convolution versions are 1 and 2") {
                          $0.deformableVersion = $1 },
                      meaning: "deformable convolution version, 1 or 2", default: "1", types: [.deform]),

@@ -146,6 +146,10 @@ public enum StackNotice: Equatable, Sendable {
     /// An input size of three values the first of which looks like a channel count
     /// (`3x224x224`): read as D×H×W, a 3-D input.
     case channelsFirst(DimSize)
+    /// `--in` given for a model (ONNX) whose input size it replaced.
+    case replacesModelInput(given: String, model: String)
+    /// What reading a model counted as zero or read approximately.
+    case model(String)
 
     /// The stack's settings (the command line) win over the `input:` line (a file): a notice
     /// for each that differs.

@@ -78,7 +78,7 @@ public struct StackExpansion {
     /// The deepest nesting of block uses, repeats and includes.
     public static let maximumDepth = 64
     /// The words with a meaning of their own, which cannot name a block.
-    public static let keywords: Set<String> = ["repeat", "def", "include", "add", "concat", "split", "{", "}"]
+    public static let keywords: Set<String> = ["repeat", "def", "include", "add", "concat", "split", "mul", "{", "}"]
 
     struct Definition {
         var parameters: [String]

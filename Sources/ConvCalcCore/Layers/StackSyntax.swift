@@ -9,9 +9,23 @@ public enum MergeKind: Hashable, Sendable {
     /// channels of each branch (`split:c=24x40`, PyTorch `torch.split(x, [24, 40], dim=1)`);
     /// nil for equal shares (`split`, PyTorch `x.chunk(n, dim=1)` when n divides the channels).
     case split(shares: [Int]?)
+    /// Element-wise product (a gate: SE blocks, attention maps, GLU): branches give the same
+    /// C×H×W, or a branch of 1×1 (per-channel factors) or 1 channel (a spatial map) is
+    /// broadcast over the others, as NumPy and PyTorch broadcast. One multiply per output
+    /// element per branch after the first counts as a MAC (as SE's rescaling).
+    case mul
 
     /// Every kind, split with equal shares (help, completions).
-    public static let allKinds: [MergeKind] = [.add, .concat, .split(shares: nil)]
+    public static let allKinds: [MergeKind] = [.add, .concat, .split(shares: nil), .mul]
+
+    /// The spatial size a merge of branches of `sizes` gives, nil when they do not fit: the
+    /// same size for all, except that `mul` broadcasts branches of size 1 in every dimension.
+    public func mergedSize(_ sizes: [[Int]]) -> [Int]? {
+        guard self == .mul else { return sizes.allSatisfy { $0 == sizes[0] } ? sizes[0] : nil }
+        let full = sizes.filter { !$0.allSatisfy { $0 == 1 } }
+        guard let first = full.first else { return sizes[0] }
+        return full.allSatisfy { $0 == first } ? first : nil
+    }
 
     /// The word that opens the merge: `add`, `concat`, `split`.
     public var name: String {
@@ -19,6 +33,7 @@ public enum MergeKind: Hashable, Sendable {
         case .add: return "add"
         case .concat: return "concat"
         case .split: return "split"
+        case .mul: return "mul"
         }
     }
 
@@ -40,11 +55,12 @@ public enum MergeKind: Hashable, Sendable {
         case "add": return .add
         case "concat": return .concat
         case "split": return .split(shares: nil)
+        case "mul": return .mul
         default: break
         }
         guard let colon = text.firstIndex(of: ":") else { return nil }
         let head = String(text[..<colon]).trimmingWhitespace()
-        guard ["add", "concat", "split"].contains(head) else { return nil }
+        guard ["add", "concat", "split", "mul"].contains(head) else { return nil }
         let tail = text[text.index(after: colon)...]
         let item = tail.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
         let otherKeys = tail.split(separator: ",").dropFirst().contains { $0.contains("=") }
@@ -308,6 +324,11 @@ public struct LocatedError: UserFacingError {
     public var underlying: UserFacingError
     public var message: String { "\(location): \(underlying.message)" }
     public var category: ErrorCategory { underlying.category }
+
+    public init(location: String, underlying: UserFacingError) {
+        self.location = location
+        self.underlying = underlying
+    }
 }
 
 /// An error in a word that a block use or repeat produced: the message says which.

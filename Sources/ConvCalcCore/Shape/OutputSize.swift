@@ -57,6 +57,10 @@ public struct LayerGeometry: Sendable {
         kernel = layer.kernel?.expanded(to: dims) ?? Array(repeating: 1, count: dims)
         switch layer.type {
         case .pixelshuffle: stride = Array(repeating: layer.reduction ?? 1, count: dims)
+        case .pixelunshuffle:
+            // Space-to-depth: each output position takes an r×r block, a window k = s = r.
+            stride = Array(repeating: layer.reduction ?? 1, count: dims)
+            kernel = stride
         default: stride = layer.effectiveStride.expanded(to: dims)
         }
         dilation = layer.dilation.expanded(to: dims)
@@ -131,6 +135,7 @@ public struct LayerGeometry: Sendable {
         switch type {
         case .tconv: return .transposed
         case .upsample, .pixelshuffle: return .scale
+        case .pixelunshuffle: return .window
         case .gap, .fc, .flatten: return .global
         case .adaptiveavgpool, .adaptivemaxpool, .crop: return .fixed
         case _ where type.slidesWindow: return .window
@@ -407,10 +412,11 @@ public struct ShapeTrace: Sendable {
             lastLayer = trace.index
             return (trace, trace.output)
         }, merge: { kind, current, outputs in
-            for (b, size) in outputs.enumerated() where size != outputs[0] {
-                throw ShapeError.branchMismatch(kind: kind.name, first: outputs[0], other: size, branch: b + 1, after: lastLayer)
+            guard let merged = kind.mergedSize(outputs) else {
+                let b = outputs.firstIndex { $0 != outputs[0] && !(kind == .mul && $0.allSatisfy { $0 == 1 }) } ?? 1
+                throw ShapeError.branchMismatch(kind: kind.name, first: outputs[0], other: outputs[b], branch: b + 1, after: lastLayer)
             }
-            return (MergeTrace(kind: kind, input: current, branchOutputs: outputs, output: outputs[0]), outputs[0])
+            return (MergeTrace(kind: kind, input: current, branchOutputs: outputs, output: merged), merged)
         })
         tree = folded.results
         output = folded.output

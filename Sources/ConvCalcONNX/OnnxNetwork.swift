@@ -1,0 +1,100 @@
+import ConvCalcCore
+
+/// An ONNX model as a convcalc network: the words of the network language (what `--emit net`
+/// prints), read by the same parser as a network file, so a model and its emitted text give
+/// the same numbers by construction.
+///
+/// The conversion follows the data flow from the model's one data input: each operator becomes
+/// convcalc layers with ONNX's attribute semantics (`OnnxConverter`), and the graph becomes
+/// the language's tree of `add`/`concat`/`split`/`mul` branches (`SeriesParallel`): every
+/// join's branches start at its immediate dominator. Weights are read as dims only; shapes are
+/// worked out by convcalc's own layer arithmetic as the conversion goes (so `--in` can replace
+/// the model's input size).
+public struct OnnxNetwork: Sendable {
+    /// The network: the `input:` line, then layers and branches, each located at its node.
+    public var words: [StackWord]
+    /// The network as text in convcalc's syntax, one layer a line, commented with node names.
+    public var text: String
+    /// Spatial dimensions of the input (1, 2 or 3).
+    public var dims: Int
+    public var inputSize: [Int]
+    public var inputChannels: Int
+    /// The spatial size the model declares, nil when it is symbolic.
+    public var declaredInputSize: [Int]?
+    /// N×C×spatial of every data value the conversion followed, by ONNX value name.
+    public var shapes: [String: [Int]]
+    /// What was counted as zero or read approximately, one line each.
+    public var warnings: [String]
+    /// Operators counted as zero (not in convcalc's vocabulary): op type → number of nodes.
+    public var uncounted: [String: Int]
+
+    /// Converts `model`.
+    ///
+    /// - Parameters:
+    ///   - file: the file's name, for locations (`model.onnx: node '/conv1/Conv'`).
+    ///   - inputSize: `--in`, replacing the model's spatial size (needed when it is symbolic).
+    ///   - inputChannels: `--cin`, needed only when the model's channels are symbolic.
+    /// - Throws: `OnnxError` naming the node, input or opset at fault.
+    public static func convert(_ model: OnnxModel, file: String, inputSize: DimSize? = nil, inputChannels: Int? = nil) throws -> OnnxNetwork {
+        if let opset = model.opset, !OnnxError.opsets.contains(opset) { throw OnnxError.unsupportedOpset(opset) }
+        var converter = try OnnxConverter(model: model, file: file, inputSize: inputSize, inputChannels: inputChannels)
+        try converter.convertNodes()
+        let output = try converter.graphOutput()
+        var walk = SeriesParallel(units: converter.units)
+        let tree = try walk.pieces(to: output)
+        let header = OnnxNetwork.header(model, file: file, dims: converter.dims)
+        let rendered = SeriesParallel.render(tree, units: converter.units, file: file,
+                                             input: converter.inputLine, header: header)
+        var warnings = converter.warnings
+        if !converter.uncounted.isEmpty {
+            let list = converter.uncounted.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+            let total = converter.uncounted.values.reduce(0, +)
+            warnings.insert("\(total) node\(total == 1 ? "" : "s") counted as zero (no parameters, no MACs; shape unchanged): \(list)", at: 0)
+        }
+        return OnnxNetwork(words: rendered.words, text: rendered.text, dims: converter.dims, inputSize: converter.inputSpatial,
+                           inputChannels: converter.inputChannelCount, declaredInputSize: converter.declaredSpatial, shapes: converter.shapes, warnings: warnings,
+                           uncounted: converter.uncounted)
+    }
+
+    /// The comment lines that open `--emit net`'s text.
+    static func header(_ model: OnnxModel, file: String, dims: Int) -> [String] {
+        var lines = ["# \(file): converted by convcalc from ONNX"
+                     + (model.producer.isEmpty ? "" : " (written by \(model.producer)")
+                     + (model.opset.map { (model.producer.isEmpty ? " (" : ", ") + "opset \($0))" } ?? (model.producer.isEmpty ? "" : ")"))]
+        if dims != 2 { lines.append("# \(dims)-D: read it with --dims \(dims)") }
+        return lines
+    }
+}
+
+/// N×C×spatial of a data value, the batch left out: channels and spatial sizes. A flattened
+/// value (rank 2, N×F) has F channels and every spatial size 1, as convcalc's `flatten` gives.
+struct TensorShape: Equatable {
+    var channels: Int
+    var spatial: [Int]
+    var flat = false
+
+    /// As ONNX writes it, with the batch: `[1, 64, 56, 56]`, `[1, 1000]`.
+    func onnxDims(batch: Int) -> [Int] {
+        flat ? [batch, channels] : [batch, channels] + spatial
+    }
+}
+
+/// One step of the converted graph: layers on one input, a join of several values, a split
+/// of one value into several, or the input itself (unit 0).
+struct Unit {
+    enum Kind: Equatable {
+        case input
+        /// Layer tokens applied in order (none: the value passes through).
+        case layers([String])
+        case join(MergeKind)
+        /// Channel split into these shares, one output each.
+        case split([Int])
+    }
+
+    var kind: Kind
+    /// Each input as (unit, output index).
+    var inputs: [(unit: Int, output: Int)]
+    /// The node it came from, for locations and comments.
+    var label: String
+    var outputShapes: [TensorShape]
+}

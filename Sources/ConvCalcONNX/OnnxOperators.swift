@@ -1,0 +1,115 @@
+import ConvCalcCore
+
+/// Each ONNX operator as convcalc layers, with the operator's attribute semantics
+/// (https://onnx.ai/onnx/operators/): defaults as ONNX gives them (strides 1 for pools too,
+/// pads 0, dilations 1, group 1), `pads` as [x1_begin, x2_begin, …, x1_end, x2_end], `auto_pad`
+/// worked out on the input size.
+extension OnnxConverter {
+    /// Activations that keep the shape and cost nothing: ONNX op type → convcalc layer.
+    static let activations: [String: String] = [
+        "Relu": "relu", "Sigmoid": "sigmoid", "HardSigmoid": "hsigmoid", "HardSwish": "hswish", "Tanh": "tanh",
+        "LeakyRelu": "leakyrelu", "Elu": "elu", "Gelu": "gelu", "Softmax": "softmax", "Dropout": "dropout",
+    ]
+
+    /// Shape-keeping operators with no convcalc layer: counted as zero, with one warning.
+    static let uncountedElementwise: Set<String> = [
+        "Cast", "Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Floor", "Ceil", "Round", "Erf", "Sin", "Cos",
+        "Softplus", "Softsign", "Mish", "Selu", "Celu", "ThresholdedRelu", "LpNormalization", "InstanceNormalization",
+        "LRN", "MeanVarianceNormalization", "Sign", "Not", "IsNaN", "IsInf", "LogSoftmax", "Hardmax", "Shrink",
+        "Sub", "Div", "Pow", "Add", "Mul", "Max", "Min", "Mean", "Sum", "Where", "Equal", "Less", "Greater", "QuantizeLinear", "DequantizeLinear",
+    ]
+
+    mutating func convert(_ index: Int, _ node: OnnxNode) throws {
+        guard node.domain.isEmpty || node.domain == "ai.onnx" else { return try uncounted(node) }
+        let input = node.inputs[0]
+        let output = node.outputs.first ?? ""
+        switch node.opType {
+        case "Conv": try emit([try convolution(node, transposed: false, pads: pendingPads[index])], input: input, node: node, output: output)
+        case "ConvTranspose": try emit([try convolution(node, transposed: true, pads: nil)], input: input, node: node, output: output)
+        case "MaxPool", "AveragePool": try emit([try pool(node, pads: pendingPads[index])], input: input, node: node, output: output)
+        case "GlobalAveragePool": try emit(["gap"], input: input, node: node, output: output)
+        case "GlobalMaxPool": try emit(["adaptivemaxpool:out=1"], input: input, node: node, output: output)
+        case "ReduceMean", "ReduceMax": try reduce(node)
+        case "BatchNormalization": try emit(["bn"], input: input, node: node, output: output)
+        case "Flatten": try flatten(node)
+        case "Reshape": try reshape(index, node)
+        case "Gemm": try gemm(node)
+        case "MatMul": try matMul(index, node)
+        case "Identity": alias(output, to: input)
+        case "Clip": try emit([try clip(node)], input: input, node: node, output: output)
+        case "PRelu": try emit(["prelu:n=\(try constant(node.inputs[1], of: node, role: "slope").elementCount ?? 1)"], input: input, node: node, output: output)
+        case "Sigmoid", "HardSigmoid": try gatedActivation(index, node)
+        case _ where OnnxConverter.activations[node.opType] != nil:
+            try emit([OnnxConverter.activations[node.opType]!], input: input, node: node, output: output)
+        case "Add", "Mul", "Sum": try elementwise(index, node)
+        case "Concat": try concat(node)
+        case "Split": try split(node)
+        case "Resize", "Upsample": try resize(node)
+        case "DepthToSpace": try emit(["pixelshuffle:r=\(try positive(node, "blocksize"))"], input: input, node: node, output: output)
+        case "SpaceToDepth": try emit(["pixelunshuffle:r=\(try positive(node, "blocksize"))"], input: input, node: node, output: output)
+        case "Pad": try pad(index, node)
+        case "Slice": try slice(node)
+        case "Transpose": try transpose(node)
+        default: try uncounted(node)
+        }
+    }
+
+    /// An operator convcalc has no layer for: passed through when it keeps the shape (counted
+    /// as zero, named in a warning), an error when the shape would change.
+    mutating func uncounted(_ node: OnnxNode) throws {
+        let dataInputs = node.inputs.filter { values[$0] != nil }
+        let first = shape(dataInputs[0])
+        let sameShapes = dataInputs.allSatisfy { shape($0) == first || shape($0).spatial.allSatisfy { $0 == 1 } && !shape($0).flat }
+        let keepsShape = OnnxConverter.uncountedElementwise.contains(node.opType)
+        guard keepsShape, sameShapes, node.outputs.count >= 1 else {
+            throw OnnxError.node(node.label, problem: "\(node.domain.isEmpty ? "" : node.domain + ".")\(node.opType) is not an operator convcalc follows, and it may change the shape; convcalc maps "
+                                 + "Conv, ConvTranspose, pools, Gemm, MatMul, BatchNormalization, activations, Add, Mul, Concat, Split, Flatten, Reshape, Resize, Pad, Slice and the others listed in the man page")
+        }
+        if dataInputs.count == 1 || dataInputs.dropFirst().allSatisfy({ $0 == dataInputs[0] }) {
+            uncounted[node.opType, default: 0] += 1
+            alias(node.outputs[0], to: dataInputs[0])
+        } else {
+            try join(.add, node, inputs: dataInputs, counted: false)
+        }
+    }
+
+    /// A join of several data values: add (same shape) or concat (channels add up).
+    mutating func join(_ kind: MergeKind, _ node: OnnxNode, inputs: [String], counted: Bool = true) throws {
+        let shapes = inputs.map { shape($0) }
+        var result = shapes[0]
+        for other in shapes.dropFirst() {
+            guard other.spatial == result.spatial, other.flat == result.flat else {
+                throw OnnxError.node(node.label, problem: "its inputs have the sizes \(shapes.map { $0.onnxDims(batch: batch).map(String.init).joined(separator: "x") }.joined(separator: " and ")); convcalc joins values of the same spatial size")
+            }
+            if kind == .add, other.channels != result.channels, other.channels != 1, result.channels != 1 {
+                throw OnnxError.node(node.label, problem: "it adds \(result.channels) channels to \(other.channels)")
+            }
+            result.channels = kind == .add ? max(result.channels, other.channels) : result.channels + other.channels
+        }
+        if !counted { uncounted[node.opType, default: 0] += 1 }
+        units.append(Unit(kind: .join(kind), inputs: inputs.map { (values[$0]!.unit, values[$0]!.output) }, label: node.label, outputShapes: [result]))
+        record(node.outputs[0], unit: units.count - 1, output: 0, shape: result)
+    }
+
+    func positive(_ node: OnnxNode, _ name: String) throws -> Int {
+        guard case let .int(value)? = node.attributes[name], value >= 1 else {
+            throw OnnxError.node(node.label, problem: "its attribute \(name) must be a whole number ≥ 1")
+        }
+        return value
+    }
+
+    func ints(_ node: OnnxNode, _ name: String) -> [Int]? {
+        if case let .ints(values)? = node.attributes[name] { return values }
+        return nil
+    }
+
+    func int(_ node: OnnxNode, _ name: String, default value: Int) -> Int {
+        if case let .int(v)? = node.attributes[name] { return v }
+        return value
+    }
+
+    func string(_ node: OnnxNode, _ name: String) -> String? {
+        if case let .string(v)? = node.attributes[name] { return v }
+        return nil
+    }
+}

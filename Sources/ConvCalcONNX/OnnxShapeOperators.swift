@@ -1,0 +1,320 @@
+import ConvCalcCore
+
+/// Operators that pool globally, flatten, reshape, join, split, resize, pad and crop, and the
+/// patterns exporters write for layers ONNX has no operator for (SiLU as Sigmoid and Mul, a
+/// channel shuffle as Reshape, Transpose, Reshape).
+extension OnnxConverter {
+    /// ReduceMean / ReduceMax over every spatial axis → `gap` / `adaptivemaxpool:out=1`
+    /// (axes an attribute before opset 18, the second input from 18).
+    mutating func reduce(_ node: OnnxNode) throws {
+        let input = shape(node.inputs[0])
+        let rank = input.flat ? 2 : dims + 2
+        let given = try ints(node, "axes") ?? integers(node, input: 1, role: "axes")
+        let axes = Set(try (given ?? Array(0..<rank)).map { try axis($0, rank: rank, node: node) })
+        guard !input.flat, axes == Set(2..<rank) else {
+            throw OnnxError.node(node.label, problem: "\(node.opType) over axes \(given.map { "\($0)" } ?? "all"): convcalc follows a reduction over every spatial axis (global pooling) only")
+        }
+        try emit([node.opType == "ReduceMean" ? "gap" : "adaptivemaxpool:out=1"], input: node.inputs[0], node: node, output: node.outputs[0])
+    }
+
+    /// Flatten with axis 1 → `flatten` (N×C×H×W → N×(C·H·W)).
+    mutating func flatten(_ node: OnnxNode) throws {
+        let input = shape(node.inputs[0])
+        let rank = input.flat ? 2 : dims + 2
+        guard try axis(int(node, "axis", default: 1), rank: rank, node: node) == 1 else {
+            throw OnnxError.node(node.label, problem: "Flatten with axis \(int(node, "axis", default: 1)): convcalc flattens everything but the batch (axis 1)")
+        }
+        if input.flat { return alias(node.outputs[0], to: node.inputs[0]) }
+        try emit(["flatten"], input: node.inputs[0], node: node, output: node.outputs[0])
+    }
+
+    /// Reshape: to N×F (`flatten`), to the same shape (nothing), or the first step of a
+    /// channel shuffle: Reshape to N×g×(C/g)×H×W, Transpose (0, 2, 1, 3, 4), Reshape back.
+    mutating func reshape(_ index: Int, _ node: OnnxNode) throws {
+        let input = shape(node.inputs[0])
+        guard let target = try integers(node, input: 1, role: "shape") else {
+            throw OnnxError.node(node.label, problem: "it has no shape input")
+        }
+        let elements = input.channels * input.spatial.reduce(1, *)
+        // 0 copies the input's dimension (unless allowzero), -1 is inferred.
+        let current = input.onnxDims(batch: batch)
+        let resolved = target.enumerated().map { i, v in v == 0 && int(node, "allowzero", default: 0) == 0 && i < current.count ? current[i] : v }
+        if resolved.count == 2, resolved[1] == elements || (resolved[1] == -1 && resolved[0] != -1) {
+            if input.flat { return alias(node.outputs[0], to: node.inputs[0]) }
+            return try emit(["flatten"], input: node.inputs[0], node: node, output: node.outputs[0])
+        }
+        if !input.flat, Array(resolved.dropFirst()) == [input.channels] + input.spatial {
+            return alias(node.outputs[0], to: node.inputs[0])
+        }
+        if let groups = try shuffleGroups(node, resolved: resolved, input: input) {
+            return try emit(["shuffle:g=\(groups.count)"], input: node.inputs[0], node: node, output: groups.output)
+        }
+        throw OnnxError.node(node.label, problem: "Reshape to \(target) is not a flatten (N×F) or a channel shuffle, the reshapes convcalc follows")
+    }
+
+    /// The groups and final output of a channel shuffle starting at this Reshape, marking its
+    /// Transpose and second Reshape handled; nil when the nodes are not that pattern.
+    private mutating func shuffleGroups(_ node: OnnxNode, resolved: [Int], input: TensorShape) throws -> (count: Int, output: String)? {
+        guard !input.flat, resolved.count == dims + 3, resolved[1] >= 1, input.channels % resolved[1] == 0,
+              resolved[2] == input.channels / resolved[1] || resolved[2] == -1,
+              Array(resolved.suffix(dims)) == input.spatial,
+              let transposeIndex = soleConsumer(node.outputs[0]) else { return nil }
+        let transpose = model.graph.nodes[transposeIndex]
+        let perm = [0, 2, 1] + (3..<(dims + 3)).map { $0 }
+        guard transpose.opType == "Transpose", ints(transpose, "perm") == perm,
+              let backIndex = soleConsumer(transpose.outputs[0]) else { return nil }
+        let back = model.graph.nodes[backIndex]
+        guard back.opType == "Reshape", let shape = try integers(back, input: 1, role: "shape"), shape.count == dims + 2,
+              shape[1] == input.channels || shape[1] == -1 else { return nil }
+        handled.formUnion([transposeIndex, backIndex])
+        return (resolved[1], back.outputs[0])
+    }
+
+    /// Transpose outside a channel shuffle: only the identity permutation is followed.
+    mutating func transpose(_ node: OnnxNode) throws {
+        let rank = shape(node.inputs[0]).flat ? 2 : dims + 2
+        guard let perm = ints(node, "perm"), perm != Array(0..<rank) else {
+            if ints(node, "perm") == nil && rank > 1 {
+                throw OnnxError.node(node.label, problem: "Transpose reversing every axis moves the batch and channels; convcalc follows a Transpose only inside a channel shuffle (Reshape, Transpose, Reshape)")
+            }
+            return alias(node.outputs[0], to: node.inputs[0])
+        }
+        throw OnnxError.node(node.label, problem: "Transpose with perm \(perm) outside a channel shuffle (Reshape to N×g×C/g×H×W, Transpose (0, 2, 1, …), Reshape back): convcalc keeps channels first")
+    }
+
+    /// Gemm(A, B, C) with constant B → `fc`: B is [out, in] with transB = 1 (PyTorch's Linear),
+    /// [in, out] otherwise. A is N×in (after a flatten).
+    mutating func gemm(_ node: OnnxNode) throws {
+        guard node.inputs.count >= 2 else { throw OnnxError.node(node.label, problem: "it has no B input") }
+        let weight = try constant(node.inputs[1], of: node, role: "B")
+        guard int(node, "transA", default: 0) == 0 else {
+            throw OnnxError.node(node.label, problem: "Gemm with transA = 1: convcalc reads A as N×features")
+        }
+        guard weight.dims.count == 2 else { throw OnnxError.node(node.label, problem: "its B '\(weight.name)' has dims \(weight.dims), not two") }
+        let transB = int(node, "transB", default: 0) != 0
+        let (features, outputs) = transB ? (weight.dims[1], weight.dims[0]) : (weight.dims[0], weight.dims[1])
+        try fullyConnected(node, features: features, outputs: outputs, bias: node.inputs.count >= 3 && !node.inputs[2].isEmpty, output: node.outputs[0])
+    }
+
+    /// MatMul(A, B) with a constant 2-D B [in, out] on N×in → `fc` without bias, or with the
+    /// bias when its only reader is Add of a constant (PyTorch's Linear on N×in, exported as
+    /// MatMul and Add).
+    mutating func matMul(_ index: Int, _ node: OnnxNode) throws {
+        guard values[node.inputs[1]] == nil else {
+            throw OnnxError.node(node.label, problem: "MatMul of two computed values (attention): convcalc reads MatMul with a constant weight as a fully connected layer")
+        }
+        let weight = try constant(node.inputs[1], of: node, role: "B")
+        guard weight.dims.count == 2 else {
+            throw OnnxError.node(node.label, problem: "its B '\(weight.name)' has dims \(weight.dims); convcalc reads MatMul with a 2-D constant weight as a fully connected layer")
+        }
+        var output = node.outputs[0]
+        var bias = false
+        if let next = soleConsumer(output), model.graph.nodes[next].opType == "Add" {
+            let add = model.graph.nodes[next]
+            if let other = add.inputs.first(where: { $0 != output }), let tensor = constants[other], tensor.elementCount == weight.dims[1] {
+                handled.insert(next)
+                output = add.outputs[0]
+                bias = true
+            }
+        }
+        try fullyConnected(node, features: weight.dims[0], outputs: weight.dims[1], bias: bias, output: output)
+    }
+
+    private mutating func fullyConnected(_ node: OnnxNode, features: Int, outputs: Int, bias: Bool, output: String) throws {
+        let input = shape(node.inputs[0])
+        let elements = input.channels * input.spatial.reduce(1, *)
+        guard input.flat || input.spatial.allSatisfy({ $0 == 1 }), elements == features else {
+            throw OnnxError.node(node.label, problem: "its input is \(input.onnxDims(batch: batch)) but its weight takes \(features) features; convcalc reads \(node.opType) as a fully connected layer on N×features")
+        }
+        try emit(["fc:c=\(outputs)" + (bias ? "" : ",bias=0")], input: node.inputs[0], node: node, output: output)
+    }
+
+    /// Clip(x, min, max): `relu6` for [0, 6] (PyTorch's ReLU6), `relu` for [0, ∞), else `clip`.
+    func clip(_ node: OnnxNode) throws -> String {
+        func bound(_ index: Int, attribute: String) throws -> Double? {
+            if index < node.inputs.count, !node.inputs[index].isEmpty {
+                return try constant(node.inputs[index], of: node, role: index == 1 ? "min" : "max").values?.first
+            }
+            if case let .float(v)? = node.attributes[attribute] { return Double(v) }
+            return nil
+        }
+        let (low, high) = (try bound(1, attribute: "min"), try bound(2, attribute: "max"))
+        if low == 0 && high == 6 { return "relu6" }
+        if low == 0 && high == nil { return "relu" }
+        return "clip"
+    }
+
+    /// Sigmoid or HardSigmoid: `silu` / `hswish` when its only reader multiplies it by its own
+    /// input (x·σ(x), x·hardsigmoid(x)); an SE block's gate (see `squeezeExcitation`); else the
+    /// activation.
+    mutating func gatedActivation(_ index: Int, _ node: OnnxNode) throws {
+        let input = node.inputs[0]
+        if let next = soleConsumer(node.outputs[0]), model.graph.nodes[next].opType == "Mul",
+           Set(model.graph.nodes[next].inputs) == Set([input, node.outputs[0]]) {
+            handled.insert(next)
+            return try emit([node.opType == "Sigmoid" ? "silu" : "hswish"], input: input, node: node, output: model.graph.nodes[next].outputs[0])
+        }
+        try emit([node.opType == "Sigmoid" ? "sigmoid" : "hsigmoid"], input: input, node: node, output: node.outputs[0])
+    }
+
+    /// Add, Mul and Sum: of data values a join (`add`, `mul`); with a constant, Mul by one
+    /// factor per channel is `layerscale` (C parameters), anything else is counted as zero.
+    mutating func elementwise(_ index: Int, _ node: OnnxNode) throws {
+        let data = node.inputs.filter { values[$0] != nil }
+        if data.count >= 2 {
+            return try join(node.opType == "Mul" ? .mul : .add, node, inputs: data)
+        }
+        let input = shape(data[0])
+        if node.opType == "Mul", let factor = node.inputs.first(where: { values[$0] == nil }).flatMap({ constants[$0] }),
+           factor.elementCount == input.channels, input.channels > 1, !input.flat,
+           factor.dims.filter({ $0 != 1 }) == [input.channels], factor.dims.count >= dims + 1,
+           factor.dims[factor.dims.count - dims - 1] == input.channels {
+            return try emit(["layerscale"], input: data[0], node: node, output: node.outputs[0])
+        }
+        try uncounted(node)
+    }
+
+    /// Concat along the channels → a `concat` join.
+    mutating func concat(_ node: OnnxNode) throws {
+        let data = node.inputs.filter { !$0.isEmpty }
+        guard data.allSatisfy({ values[$0] != nil }) else {
+            throw OnnxError.node(node.label, problem: "it concatenates a constant; convcalc joins computed values")
+        }
+        let rank = shape(data[0]).flat ? 2 : dims + 2
+        guard try axis(int(node, "axis", default: 1), rank: rank, node: node) == 1 else {
+            throw OnnxError.node(node.label, problem: "Concat along axis \(int(node, "axis", default: 1)): convcalc concatenates channels (axis 1)")
+        }
+        if data.count == 1 { return alias(node.outputs[0], to: data[0]) }
+        try join(.concat, node, inputs: data)
+    }
+
+    /// Split along the channels: the shares from `split` (attribute before opset 13, input
+    /// from 13), else equal ones (`num_outputs` from opset 18, else the output count).
+    mutating func split(_ node: OnnxNode) throws {
+        let input = shape(node.inputs[0])
+        let rank = input.flat ? 2 : dims + 2
+        guard try axis(int(node, "axis", default: 0), rank: rank, node: node) == 1 else {
+            throw OnnxError.node(node.label, problem: "Split along axis \(int(node, "axis", default: 0)): convcalc splits channels (axis 1)")
+        }
+        let count = node.outputs.count
+        var shares = try ints(node, "split") ?? integers(node, input: 1, role: "split")
+        if shares == nil {
+            // Equal chunks of ⌈C/n⌉, the last smaller (ONNX Split with num_outputs).
+            let chunk = (input.channels + count - 1) / count
+            shares = (0..<count).map { min(chunk, max(0, input.channels - $0 * chunk)) }
+        }
+        guard let shares, shares.count == count, shares.allSatisfy({ $0 >= 1 }), shares.reduce(0, +) == input.channels else {
+            throw OnnxError.node(node.label, problem: "it splits \(input.channels) channels into \(shares.map { "\($0)" } ?? "?"), not \(count) shares ≥ 1 adding up to them")
+        }
+        let outputs = shares.map { TensorShape(channels: $0, spatial: input.spatial, flat: input.flat) }
+        let source = values[node.inputs[0]]!
+        units.append(Unit(kind: .split(shares), inputs: [(source.unit, source.output)], label: node.label, outputShapes: outputs))
+        for (i, name) in node.outputs.enumerated() where !name.isEmpty {
+            record(name, unit: units.count - 1, output: i, shape: outputs[i])
+        }
+    }
+}
+
+/// Resize, Pad and Slice.
+extension OnnxConverter {
+    /// Resize / Upsample by a whole factor per spatial axis → `upsample:s=F` (every mode:
+    /// nearest, linear and cubic have the same shape, and convcalc counts no MACs for
+    /// interpolation). Scales from the `scales` attribute (Upsample before opset 9) or input
+    /// (Upsample 9: input 1; Resize: input 2 from opset 11, else 1), or sizes (Resize input 3).
+    mutating func resize(_ node: OnnxNode) throws {
+        let input = shape(node.inputs[0])
+        guard !input.flat else { throw OnnxError.node(node.label, problem: "it resizes a flattened value") }
+        let rank = dims + 2
+        var factors: [Double]?
+        if case let .floats(list)? = node.attributes["scales"] { factors = list.map(Double.init) }
+        let scalesInput = node.opType == "Resize" && node.inputs.count >= 3 ? 2 : 1
+        if factors == nil, scalesInput < node.inputs.count, !node.inputs[scalesInput].isEmpty,
+           let tensor = constants[node.inputs[scalesInput]], let list = tensor.values, !list.isEmpty {
+            factors = list
+        }
+        if factors == nil, node.opType == "Resize", node.inputs.count >= 4, let sizes = try integers(node, input: 3, role: "sizes") {
+            let full = input.onnxDims(batch: batch)
+            guard sizes.count == rank else { throw OnnxError.node(node.label, problem: "sizes \(sizes) does not give \(rank) sizes") }
+            factors = zip(sizes, full).map { Double($0) / Double($1) }
+        }
+        guard let factors, factors.count == rank, factors[0] == 1, factors[1] == 1 else {
+            throw OnnxError.node(node.label, problem: "its scales or sizes are not constants that keep N and C (convcalc needs them to follow the size)")
+        }
+        let spatial = Array(factors.dropFirst(2))
+        guard spatial.allSatisfy({ $0 >= 1 && $0 == $0.rounded() && $0 <= 1e9 }) else {
+            throw OnnxError.node(node.label, problem: "scales \(spatial.map { "\($0)" }.joined(separator: ", ")) are not whole factors ≥ 1; convcalc follows upsampling by a whole factor (upsample:s=F)")
+        }
+        if string(node, "mode").map({ $0 != "nearest" }) == true, !warnings.contains(where: { $0.hasPrefix("Resize") }) {
+            warnings.append("Resize with mode '\(string(node, "mode")!)' is counted as upsample: the same size, no MACs for the interpolation")
+        }
+        try emit(["upsample:s=" + OnnxConverter.size(spatial.map { Int($0) })], input: node.inputs[0], node: node, output: node.outputs[0])
+    }
+
+    /// Pad of the spatial axes whose only reader is a convolution or pool: its padding is
+    /// added to that layer's (the same sizes and counts; `mode` changes values only).
+    mutating func pad(_ index: Int, _ node: OnnxNode) throws {
+        let rank = dims + 2
+        let given = try ints(node, "pads") ?? integers(node, input: 1, role: "pads")
+        guard var pads = given, !shape(node.inputs[0]).flat else { throw OnnxError.node(node.label, problem: "it has no constant pads") }
+        if node.inputs.count >= 4, let axes = try integers(node, input: 3, role: "axes") {
+            var full = Array(repeating: 0, count: 2 * rank)
+            for (i, a) in axes.enumerated() where i + axes.count < pads.count {
+                let resolved = try axis(a, rank: rank, node: node)
+                full[resolved] = pads[i]
+                full[resolved + rank] = pads[i + axes.count]
+            }
+            pads = full
+        }
+        guard pads.count == 2 * rank, pads.allSatisfy({ $0 >= 0 }) else {
+            throw OnnxError.node(node.label, problem: "pads \(pads) does not give a begin and an end ≥ 0 per axis (\(2 * rank) values)")
+        }
+        guard pads[0] == 0, pads[1] == 0, pads[rank] == 0, pads[rank + 1] == 0 else {
+            throw OnnxError.node(node.label, problem: "it pads the batch or channel axis; convcalc follows spatial padding")
+        }
+        let spatial = (0..<dims).map { PadPair(pads[2 + $0], pads[rank + 2 + $0]) }
+        guard let reader = soleConsumer(node.outputs[0]), ["Conv", "MaxPool", "AveragePool"].contains(model.graph.nodes[reader].opType),
+              model.graph.nodes[reader].inputs.first == node.outputs[0] else {
+            throw OnnxError.node(node.label, problem: "Pad whose output is not read by one Conv or pool alone: convcalc follows padding as part of the layer that reads it")
+        }
+        pendingPads[reader] = spatial
+        alias(node.outputs[0], to: node.inputs[0])
+    }
+
+    /// Slice of spatial axes with step 1 → `crop:out=SIZE` (the U-Net's crop of the skip).
+    mutating func slice(_ node: OnnxNode) throws {
+        let input = shape(node.inputs[0])
+        let rank = input.flat ? 2 : dims + 2
+        var starts: [Int], ends: [Int], axes: [Int]?, steps: [Int]?
+        if let s = ints(node, "starts"), let e = ints(node, "ends") {
+            (starts, ends, axes, steps) = (s, e, ints(node, "axes"), nil)
+        } else {
+            guard let s = try integers(node, input: 1, role: "starts"), let e = try integers(node, input: 2, role: "ends") else {
+                throw OnnxError.node(node.label, problem: "it has no constant starts and ends")
+            }
+            (starts, ends) = (s, e)
+            axes = try integers(node, input: 3, role: "axes")
+            steps = try integers(node, input: 4, role: "steps")
+        }
+        let axisList = try (axes ?? Array(0..<starts.count)).map { try axis($0, rank: rank, node: node) }
+        guard starts.count == ends.count, axisList.count == starts.count, (steps ?? []).allSatisfy({ $0 == 1 }) else {
+            throw OnnxError.node(node.label, problem: "Slice with steps \(steps ?? []) or unmatched starts and ends: convcalc follows a crop with step 1")
+        }
+        var sizes = input.spatial
+        var offCentre = false
+        for (i, a) in axisList.enumerated() {
+            guard a >= 2, !input.flat else { throw OnnxError.node(node.label, problem: "Slice of axis \(a): convcalc follows a spatial crop (axes 2 and up)") }
+            let n = input.spatial[a - 2]
+            let clamp: (Int) -> Int = { v in min(max(v < 0 ? v + n : v, 0), n) }
+            let (b, e) = (clamp(starts[i]), clamp(ends[i]))
+            guard e > b else { throw OnnxError.node(node.label, problem: "it keeps nothing of axis \(a)") }
+            sizes[a - 2] = e - b
+            // torchvision's centre crop starts at round((n − out)/2), ties to even.
+            let cut = Double(n - (e - b)) / 2
+            if b != Int(cut.rounded(.toNearestOrEven)) { offCentre = true }
+        }
+        if offCentre && !warnings.contains(where: { $0.contains("off-centre") }) {
+            warnings.append("a Slice crops off-centre (node '\(node.label)'); it is read as crop:out, a centre crop: sizes and counts are exact, the receptive field's centre may be off by its shift")
+        }
+        try emit(["crop:out=" + sizes.map(String.init).joined(separator: "x")], input: node.inputs[0], node: node, output: node.outputs[0])
+    }
+}

@@ -1,0 +1,144 @@
+import ConvCalcCore
+
+/// A converted graph as the network language's tree: a sequence of layers and merges whose
+/// branches all start from one value and end in one join (`add`, `concat`, `mul`), or start
+/// from a `split`'s outputs and end in the concat of them in order.
+///
+/// Each join's branches start at its immediate dominator: the last unit every path from the
+/// input to the join passes through (for a DAG in topological order, the nearest common
+/// ancestor of its inputs in the dominator tree). Walking back from the output, a layer
+/// unit prepends itself and continues from its input; a join prepends a merge of the walks
+/// from its dominator to each input and continues from the dominator. A graph that is not
+/// series-parallel shows up as a unit reached twice (its output feeds branches that join at
+/// different places): an error naming its node.
+struct SeriesParallel {
+    indirect enum Piece {
+        case unit(Int)
+        case merge(MergeKind, [[Piece]])
+    }
+
+    let units: [Unit]
+    private var dominator: [Int]
+    private var depth: [Int]
+    private var reached: [Int]
+
+    init(units: [Unit]) {
+        self.units = units
+        dominator = Array(repeating: 0, count: units.count)
+        depth = Array(repeating: 0, count: units.count)
+        reached = Array(repeating: 0, count: units.count)
+        for u in units.indices.dropFirst() {
+            let predecessors = units[u].inputs.map(\.unit)
+            var common = predecessors[0]
+            for p in predecessors.dropFirst() { common = nearestCommon(common, p) }
+            dominator[u] = common
+            depth[u] = depth[common] + 1
+        }
+    }
+
+    private func nearestCommon(_ a: Int, _ b: Int) -> Int {
+        var (a, b) = (a, b)
+        while a != b {
+            if depth[a] >= depth[b] { a = dominator[a] } else { b = dominator[b] }
+        }
+        return a
+    }
+
+    /// The tree computing `output` from the input (unit 0).
+    mutating func pieces(to output: (unit: Int, output: Int)) throws -> [Piece] {
+        try sequence(from: 0, to: output).pieces
+    }
+
+    private mutating func reach(_ unit: Int) throws {
+        reached[unit] += 1
+        guard reached[unit] == 1 else {
+            throw OnnxError.node(units[unit].label, problem: "its output feeds branches that join at different places, so the graph is not series-parallel (every add, concat and split of convcalc's language starts its branches from one value); convcalc cannot follow this model")
+        }
+    }
+
+    /// The pieces from `start`'s output to `value`, and the output of `start` the walk ended at.
+    private mutating func sequence(from start: Int, to value: (unit: Int, output: Int)) throws -> (pieces: [Piece], endOutput: Int) {
+        var reversed: [Piece] = []
+        var current = value
+        while current.unit != start {
+            let unit = units[current.unit]
+            try reach(current.unit)
+            switch unit.kind {
+            case .input:
+                throw OnnxError.graph("internal: the walk passed the input")   // start dominates every value it walks from
+            case .layers:
+                reversed.append(.unit(current.unit))
+                current = unit.inputs[0]
+            case let .join(kind):
+                let branchPoint = dominator[current.unit]
+                if case let .split(shares) = units[branchPoint].kind, branchPoint != start {
+                    reversed.append(try splitMerge(join: current.unit, kind: kind, split: branchPoint, shares: shares))
+                    try reach(branchPoint)
+                    current = units[branchPoint].inputs[0]
+                } else {
+                    var branches: [[Piece]] = []
+                    for input in unit.inputs { branches.append(try sequence(from: branchPoint, to: input).pieces) }
+                    reversed.append(.merge(kind, branches))
+                    current = (branchPoint, 0)
+                }
+            case .split:
+                throw OnnxError.node(unit.label, problem: "its outputs are not all joined by one Concat in their order; convcalc follows a channel split whose branches are concatenated back (split { } { })")
+            }
+        }
+        return (reversed.reversed(), current.output)
+    }
+
+    /// `split:c=… { } { }`: branch `i` must run from the split's output `i` to the concat's input `i`.
+    private mutating func splitMerge(join: Int, kind: MergeKind, split: Int, shares: [Int]) throws -> Piece {
+        let inputs = units[join].inputs
+        guard kind == .concat, inputs.count == shares.count else {
+            throw OnnxError.node(units[join].label, problem: "it joins outputs of the split '\(units[split].label)' other than by concatenating all of them in order; convcalc follows split { } { } branches concatenated back")
+        }
+        var branches: [[Piece]] = []
+        for (i, input) in inputs.enumerated() {
+            let walk = try sequence(from: split, to: input)
+            guard walk.endOutput == i else {
+                throw OnnxError.node(units[join].label, problem: "it concatenates the outputs of the split '\(units[split].label)' in another order; convcalc follows split { } { } branches concatenated back in order")
+            }
+            branches.append(walk.pieces)
+        }
+        return .merge(.split(shares: shares), branches)
+    }
+
+    /// The tree as words of the network language (each layer located at its node) and as
+    /// text, one layer a line with its node's name as a comment, branches indented.
+    static func render(_ pieces: [Piece], units: [Unit], file: String, input: String, header: [String]) -> (words: [StackWord], text: String) {
+        var words = [StackWord(input, location: "\(file): the input")]
+        var lines = header + [input]
+        func walk(_ pieces: [Piece], indent: String) {
+            for piece in pieces {
+                switch piece {
+                case let .unit(index):
+                    guard case let .layers(tokens) = units[index].kind else { continue }
+                    for token in tokens {
+                        words.append(StackWord(token, location: "\(file): node '\(units[index].label)'"))
+                        lines.append(indent + token + "    # " + units[index].label)
+                    }
+                case let .merge(kind, branches):
+                    let word = SeriesParallel.word(kind)
+                    words.append(StackWord(word))
+                    for (b, branch) in branches.enumerated() {
+                        words.append(StackWord("{"))
+                        lines.append(indent + (b == 0 ? word + " {" : "} {") + (branch.isEmpty ? "" : ""))
+                        walk(branch, indent: indent + "  ")
+                        words.append(StackWord("}"))
+                    }
+                    lines.append(indent + "}")
+                }
+            }
+        }
+        walk(pieces, indent: "")
+        return (words, lines.joined(separator: "\n") + "\n")
+    }
+
+    /// The word that opens a merge: `add`, `concat`, `mul`, `split:c=24x40`.
+    static func word(_ kind: MergeKind) -> String {
+        if let shares = kind.givenShares { return "split:c=" + shares.map(String.init).joined(separator: "x") }
+        return kind.name
+    }
+}
