@@ -32,7 +32,7 @@ struct OnnxConverter {
 
     /// The `input:` line of the emitted network.
     var inputLine: String {
-        "input:in=" + inputSpatial.map(String.init).joined(separator: "x") + ",c=\(inputChannelCount)"
+        "input:in=" + OnnxConverter.size(inputSpatial) + ",c=\(inputChannelCount)"
     }
 
     init(model: OnnxModel, file: String, inputSize: DimSize?, inputChannels: Int?) throws {
@@ -110,7 +110,14 @@ struct OnnxConverter {
             for input in node.inputs where !input.isEmpty && values[input] == nil && constants[input] == nil {
                 throw OnnxError.node(node.label, problem: "its input '\(input)' is made by no earlier node (ONNX nodes are in topological order)")
             }
-            try convert(index, node)
+            do {
+                try convert(index, node)
+            } catch let error as OnnxError {
+                throw error
+            } catch let error as UserFacingError {
+                // Checked arithmetic on the node's sizes (a count beyond 64 bits).
+                throw OnnxError.node(node.label, problem: error.message(.tokens))
+            }
         }
     }
 

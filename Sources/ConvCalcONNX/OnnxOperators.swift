@@ -76,15 +76,18 @@ extension OnnxConverter {
     /// A join of several data values: add (same shape) or concat (channels add up).
     mutating func join(_ kind: MergeKind, _ node: OnnxNode, inputs: [String], counted: Bool = true) throws {
         let shapes = inputs.map { shape($0) }
-        var result = shapes[0]
+        let sizes = shapes.map { $0.onnxDims(batch: batch).map(String.init).joined(separator: "x") }.joined(separator: " and ")
+        guard let spatial = kind.mergedSize(shapes.map(\.spatial)), shapes.allSatisfy({ $0.flat == shapes[0].flat }) else {
+            throw OnnxError.node(node.label, problem: "its inputs have the sizes \(sizes); convcalc joins values of the same spatial size"
+                                 + (kind == .mul ? " (or 1x1, broadcast)" : ""))
+        }
+        var result = TensorShape(channels: shapes[0].channels, spatial: spatial, flat: shapes[0].flat)
         for other in shapes.dropFirst() {
-            guard other.spatial == result.spatial, other.flat == result.flat else {
-                throw OnnxError.node(node.label, problem: "its inputs have the sizes \(shapes.map { $0.onnxDims(batch: batch).map(String.init).joined(separator: "x") }.joined(separator: " and ")); convcalc joins values of the same spatial size")
+            let broadcast = kind == .mul && (other.channels == 1 || result.channels == 1)
+            if kind != .concat, other.channels != result.channels, !broadcast {
+                throw OnnxError.node(node.label, problem: "its inputs have the sizes \(sizes): \(kind == .add ? "it adds" : "it multiplies") \(result.channels) channels by \(other.channels)")
             }
-            if kind == .add, other.channels != result.channels, other.channels != 1, result.channels != 1 {
-                throw OnnxError.node(node.label, problem: "it adds \(result.channels) channels to \(other.channels)")
-            }
-            result.channels = kind == .add ? max(result.channels, other.channels) : result.channels + other.channels
+            result.channels = kind == .concat ? try Checked.add(result.channels, other.channels) : max(result.channels, other.channels)
         }
         if !counted { uncounted[node.opType, default: 0] += 1 }
         units.append(Unit(kind: .join(kind), inputs: inputs.map { (values[$0]!.unit, values[$0]!.output) }, label: node.label, outputShapes: [result]))

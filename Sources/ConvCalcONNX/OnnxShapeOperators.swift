@@ -35,7 +35,7 @@ extension OnnxConverter {
         guard let target = try integers(node, input: 1, role: "shape") else {
             throw OnnxError.node(node.label, problem: "it has no shape input")
         }
-        let elements = input.channels * input.spatial.reduce(1, *)
+        let elements = try Checked.mul(input.channels, Checked.product(input.spatial))
         // 0 copies the input's dimension (unless allowzero), -1 is inferred.
         let current = input.onnxDims(batch: batch)
         let resolved = target.enumerated().map { i, v in v == 0 && int(node, "allowzero", default: 0) == 0 && i < current.count ? current[i] : v }
@@ -122,7 +122,7 @@ extension OnnxConverter {
 
     private mutating func fullyConnected(_ node: OnnxNode, features: Int, outputs: Int, bias: Bool, output: String) throws {
         let input = shape(node.inputs[0])
-        let elements = input.channels * input.spatial.reduce(1, *)
+        let elements = try Checked.mul(input.channels, Checked.product(input.spatial))
         guard input.flat || input.spatial.allSatisfy({ $0 == 1 }), elements == features else {
             throw OnnxError.node(node.label, problem: "its input is \(input.onnxDims(batch: batch)) but its weight takes \(features) features; convcalc reads \(node.opType) as a fully connected layer on N×features")
         }
@@ -200,10 +200,10 @@ extension OnnxConverter {
         var shares = try ints(node, "split") ?? integers(node, input: 1, role: "split")
         if shares == nil {
             // Equal chunks of ⌈C/n⌉, the last smaller (ONNX Split with num_outputs).
-            let chunk = (input.channels + count - 1) / count
-            shares = (0..<count).map { min(chunk, max(0, input.channels - $0 * chunk)) }
+            let chunk = Checked.ceilDiv(input.channels, count)
+            shares = try (0..<count).map { min(chunk, max(0, input.channels - (try Checked.mul($0, chunk)))) }
         }
-        guard let shares, shares.count == count, shares.allSatisfy({ $0 >= 1 }), shares.reduce(0, +) == input.channels else {
+        guard let shares, shares.count == count, shares.allSatisfy({ $0 >= 1 }), (try? Checked.sum(shares)) == input.channels else {
             throw OnnxError.node(node.label, problem: "it splits \(input.channels) channels into \(shares.map { "\($0)" } ?? "?"), not \(count) shares ≥ 1 adding up to them")
         }
         let outputs = shares.map { TensorShape(channels: $0, spatial: input.spatial, flat: input.flat) }
@@ -315,6 +315,17 @@ extension OnnxConverter {
         if offCentre && !warnings.contains(where: { $0.contains("off-centre") }) {
             warnings.append("a Slice crops off-centre (node '\(node.label)'); it is read as crop:out, a centre crop: sizes and counts are exact, the receptive field's centre may be off by its shift")
         }
-        try emit(["crop:out=" + sizes.map(String.init).joined(separator: "x")], input: node.inputs[0], node: node, output: node.outputs[0])
+        let token = "crop:out=" + OnnxConverter.size(sizes)
+        // One Slice per axis (as PyTorch exports x[:, :, a:b, c:d]): a crop of a crop read by
+        // nothing else is one crop.
+        let source = values[node.inputs[0]]!
+        if case let .layers(tokens) = units[source.unit].kind, tokens.count == 1, tokens[0].hasPrefix("crop:"),
+           consumers[node.inputs[0]]?.count == 1 {
+            let cropped = TensorShape(channels: input.channels, spatial: sizes)
+            units[source.unit].kind = .layers([token])
+            units[source.unit].outputShapes = [cropped]
+            return record(node.outputs[0], unit: source.unit, output: 0, shape: cropped)
+        }
+        try emit([token], input: node.inputs[0], node: node, output: node.outputs[0])
     }
 }

@@ -31,7 +31,8 @@ extension OnnxConverter {
             if transposed, let shape = ints(node, "output_shape") {
                 let target = Array(shape.suffix(dims))
                 pads = try (0..<dims).map { d in
-                    let total = strides[d] * (input[d] - 1) + outputPadding[d] + (kernel[d] - 1) * dilations[d] + 1 - target[d]
+                    let total = try Checked.sub(OnnxConverter.transposedSize(input[d], stride: strides[d], kernel: kernel[d],
+                                                                              dilation: dilations[d], outputPadding: outputPadding[d]), target[d])
                     guard total >= 0 else {
                         throw OnnxError.node(node.label, problem: "output_shape \(shape) is larger than the transposed convolution can give (\(target[d] + total) at most)")
                     }
@@ -47,15 +48,16 @@ extension OnnxConverter {
         case "VALID":
             pads = Array(repeating: PadPair(0, 0), count: dims)
         case "SAME_UPPER", "SAME_LOWER":
-            pads = (0..<dims).map { d in
-                let effective = (kernel[d] - 1) * dilations[d] + 1
+            pads = try (0..<dims).map { d in
+                let effective = try Checked.add(Checked.mul(kernel[d] - 1, dilations[d]), 1)
                 let total: Int
                 if transposed {
-                    let target = ints(node, "output_shape").map { Array($0.suffix(dims))[d] } ?? input[d] * strides[d]
-                    total = max(0, strides[d] * (input[d] - 1) + outputPadding[d] + effective - target)
+                    let target = try ints(node, "output_shape").map { Array($0.suffix(dims))[d] } ?? Checked.mul(input[d], strides[d])
+                    total = max(0, try Checked.sub(OnnxConverter.transposedSize(input[d], stride: strides[d], kernel: kernel[d],
+                                                                                 dilation: dilations[d], outputPadding: outputPadding[d]), target))
                 } else {
-                    let out = (input[d] + strides[d] - 1) / strides[d]
-                    total = max(0, (out - 1) * strides[d] + effective - input[d])
+                    let out = Checked.ceilDiv(input[d], strides[d])
+                    total = max(0, try Checked.sub(Checked.add(Checked.mul(out - 1, strides[d]), effective), input[d]))
                 }
                 return autoPad == "SAME_UPPER" ? PadPair(total / 2, total - total / 2) : PadPair(total - total / 2, total / 2)
             }
@@ -63,6 +65,17 @@ extension OnnxConverter {
             throw OnnxError.node(node.label, problem: "auto_pad '\(autoPad)' is none of NOTSET, SAME_UPPER, SAME_LOWER, VALID")
         }
         return Window(kernel: kernel, strides: strides, dilations: dilations, pads: pads)
+    }
+
+    /// ConvTranspose's output before padding: `s·(in − 1) + op + (k − 1)·d + 1`.
+    static func transposedSize(_ input: Int, stride: Int, kernel: Int, dilation: Int, outputPadding: Int) throws -> Int {
+        try Checked.sum([Checked.mul(stride, input - 1), outputPadding, Checked.mul(kernel - 1, dilation), 1])
+    }
+
+    /// `pads` plus the padding of a Pad node read by this one.
+    static func adding(_ extra: [PadPair]?, to pads: [PadPair]) throws -> [PadPair] {
+        guard let extra else { return pads }
+        return try zip(pads, extra).map { PadPair(try Checked.add($0.before, $1.before), try Checked.add($0.after, $1.after)) }
     }
 
     /// Conv → `conv`, ConvTranspose → `tconv`, with the channels and groups the weight gives:
@@ -76,15 +89,15 @@ extension OnnxConverter {
         }
         let group = int(node, "group", default: 1)
         guard group >= 1 else { throw OnnxError.node(node.label, problem: "group \(group) is below 1") }
-        let expectedInput = transposed ? weight.dims[0] : weight.dims[1] * group
+        let expectedInput = transposed ? weight.dims[0] : try Checked.mul(weight.dims[1], group)
         guard input.channels == expectedInput else {
             throw OnnxError.node(node.label, problem: "its input has \(input.channels) channels but its weight \(weight.dims) with group \(group) needs \(expectedInput)")
         }
-        let outChannels = transposed ? weight.dims[1] * group : weight.dims[0]
+        let outChannels = transposed ? try Checked.mul(weight.dims[1], group) : weight.dims[0]
         let outputPadding = transposed ? (ints(node, "output_padding") ?? Array(repeating: 0, count: dims)) : Array(repeating: 0, count: dims)
         guard outputPadding.count == dims else { throw OnnxError.node(node.label, problem: "output_padding \(outputPadding) does not give one value per dimension") }
         var window = try self.window(node, weightKernel: Array(weight.dims.dropFirst(2)), input: input.spatial, transposed: transposed, outputPadding: outputPadding)
-        if let extra { window.pads = zip(window.pads, extra).map { PadPair($0.before + $1.before, $0.after + $1.after) } }
+        window.pads = try OnnxConverter.adding(extra, to: window.pads)
         var keys = ["k=" + OnnxConverter.size(window.kernel)]
         keys += OnnxConverter.optional("s", window.strides, unless: 1)
         keys += OnnxConverter.padding(window.pads)
@@ -106,7 +119,7 @@ extension OnnxConverter {
         }
         let input = shape(node.inputs[0])
         var window = try self.window(node, weightKernel: nil, input: input.spatial, transposed: false, outputPadding: Array(repeating: 0, count: dims))
-        if let extra { window.pads = zip(window.pads, extra).map { PadPair($0.before + $1.before, $0.after + $1.after) } }
+        window.pads = try OnnxConverter.adding(extra, to: window.pads)
         let isMax = node.opType == "MaxPool"
         if !isMax && window.dilations.contains(where: { $0 != 1 }) {
             throw OnnxError.node(node.label, problem: "AveragePool with dilations \(window.dilations): convcalc's avgpool has no dilation")

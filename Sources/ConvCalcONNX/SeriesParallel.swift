@@ -57,7 +57,10 @@ struct SeriesParallel {
     }
 
     /// The pieces from `start`'s output to `value`, and the output of `start` the walk ended at.
-    private mutating func sequence(from start: Int, to value: (unit: Int, output: Int)) throws -> (pieces: [Piece], endOutput: Int) {
+    private mutating func sequence(from start: Int, to value: (unit: Int, output: Int), depth: Int = 0) throws -> (pieces: [Piece], endOutput: Int) {
+        guard depth <= StackSyntax.maximumDepth else {
+            throw OnnxError.node(units[value.unit].label, problem: "it sits inside more than \(StackSyntax.maximumDepth) nested joins, more than convcalc's language nests")
+        }
         var reversed: [Piece] = []
         var current = value
         while current.unit != start {
@@ -72,12 +75,15 @@ struct SeriesParallel {
             case let .join(kind):
                 let branchPoint = dominator[current.unit]
                 if case let .split(shares) = units[branchPoint].kind, branchPoint != start {
-                    reversed.append(try splitMerge(join: current.unit, kind: kind, split: branchPoint, shares: shares))
+                    reversed.append(try splitMerge(join: current.unit, kind: kind, split: branchPoint, shares: shares, depth: depth + 1))
                     try reach(branchPoint)
                     current = units[branchPoint].inputs[0]
                 } else {
                     var branches: [[Piece]] = []
-                    for input in unit.inputs { branches.append(try sequence(from: branchPoint, to: input).pieces) }
+                    if case .split = units[branchPoint].kind {
+                        throw OnnxError.node(unit.label, problem: "it joins outputs of the split '\(units[branchPoint].label)' inside one of its branches; convcalc follows split { } { } branches concatenated back")
+                    }
+                    for input in unit.inputs { branches.append(try sequence(from: branchPoint, to: input, depth: depth + 1).pieces) }
                     reversed.append(.merge(kind, branches))
                     current = (branchPoint, 0)
                 }
@@ -89,14 +95,14 @@ struct SeriesParallel {
     }
 
     /// `split:c=… { } { }`: branch `i` must run from the split's output `i` to the concat's input `i`.
-    private mutating func splitMerge(join: Int, kind: MergeKind, split: Int, shares: [Int]) throws -> Piece {
+    private mutating func splitMerge(join: Int, kind: MergeKind, split: Int, shares: [Int], depth: Int) throws -> Piece {
         let inputs = units[join].inputs
         guard kind == .concat, inputs.count == shares.count else {
             throw OnnxError.node(units[join].label, problem: "it joins outputs of the split '\(units[split].label)' other than by concatenating all of them in order; convcalc follows split { } { } branches concatenated back")
         }
         var branches: [[Piece]] = []
         for (i, input) in inputs.enumerated() {
-            let walk = try sequence(from: split, to: input)
+            let walk = try sequence(from: split, to: input, depth: depth)
             guard walk.endOutput == i else {
                 throw OnnxError.node(units[join].label, problem: "it concatenates the outputs of the split '\(units[split].label)' in another order; convcalc follows split { } { } branches concatenated back in order")
             }
