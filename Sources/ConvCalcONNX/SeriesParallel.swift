@@ -115,31 +115,39 @@ struct SeriesParallel {
     /// text, one layer a line with its node's name as a comment, branches indented.
     static func render(_ pieces: [Piece], units: [Unit], file: String, input: String, header: [String]) -> (words: [StackWord], text: String) {
         var words = [StackWord(input, location: "\(file): the input")]
-        var lines = header + [input]
+        var lines: [(text: String, node: String?)] = [(input, nil)]
         func walk(_ pieces: [Piece], indent: String) {
             for piece in pieces {
                 switch piece {
                 case let .unit(index):
                     guard case let .layers(tokens) = units[index].kind else { continue }
                     for token in tokens {
-                        words.append(StackWord(token, location: "\(file): node '\(units[index].label)'"))
-                        lines.append(indent + token + "    # " + units[index].label)
+                        var word = StackWord(token, location: "\(file): node '\(units[index].label)'")
+                        word.node = units[index].label
+                        words.append(word)
+                        lines.append((indent + token, units[index].label))
                     }
                 case let .merge(kind, branches):
                     let word = SeriesParallel.word(kind)
                     words.append(StackWord(word))
                     for (b, branch) in branches.enumerated() {
                         words.append(StackWord("{"))
-                        lines.append(indent + (b == 0 ? word + " {" : "} {") + (branch.isEmpty ? "" : ""))
+                        lines.append((indent + (b == 0 ? word + " {" : "} {"), nil))
                         walk(branch, indent: indent + "  ")
                         words.append(StackWord("}"))
                     }
-                    lines.append(indent + "}")
+                    lines.append((indent + "}", nil))
                 }
             }
         }
         walk(pieces, indent: "")
-        return (words, lines.joined(separator: "\n") + "\n")
+        // Node names as comments in one column (past the longest line up to 40 characters).
+        let column = min(lines.map(\.text.count).max() ?? 0, 40) + 2
+        let text = lines.map { line -> String in
+            guard let node = line.node else { return line.text }
+            return line.text + String(repeating: " ", count: max(column - line.text.count, 1)) + "# " + node
+        }
+        return (words, (header + text).joined(separator: "\n") + "\n")
     }
 
     /// The word that opens a merge: `add`, `concat`, `mul`, `split:c=24x40`.

@@ -69,7 +69,7 @@ enum NetworkText {
         while index < words.count {
             let word = words[index].text
             if word == "{" {
-                lines[lines.count - 1] += " {"
+                if lines.isEmpty { lines.append("{") } else { lines[lines.count - 1] += " {" }
                 indent += "  "
             } else if word == "}" {
                 indent = String(indent.dropLast(2))

@@ -109,8 +109,8 @@ enum CommonOptions {
         OptionSpec(.input, [StackSetting.inputSize.optionName], value: "SIZE", group: .stack, help: "input spatial size, e.g. 32, 224x224 or 16x112x112"),
         OptionSpec(.cin, [StackSetting.inputChannels.optionName], value: "C", group: .stack, help: "input channels"),
         OptionSpec(.file, ["-f", "--file"], value: "FILE", group: .stack,
-                   help: "read layers from FILE, tokens separated by spaces or lines, # comments ('-' for stdin); tokens on the command line follow them")
-            .manual("Read layers from FILE: tokens separated by spaces or line ends, as on the command line (one a line reads best); # starts a comment, blank lines are ignored, spaces next to : , and = stay inside a token; - reads standard input. Lines may end with LF, CRLF or a lone CR; a UTF-8 byte-order mark at the start is skipped. Tokens on the command line are appended after the file's layers."),
+                   help: "read layers from FILE, tokens separated by spaces or lines, # comments ('-' for stdin), or an ONNX model; tokens on the command line follow them")
+            .manual("Read layers from FILE: tokens separated by spaces or line ends, as on the command line (one a line reads best); # starts a comment, blank lines are ignored, spaces next to : , and = stay inside a token; - reads standard input. Lines may end with LF, CRLF or a lone CR; a UTF-8 byte-order mark at the start is skipped. Tokens on the command line are appended after the file's layers. FILE may be an ONNX model, recognised by its content (see ONNX MODELS); a model may also be given as an argument, MODEL.onnx."),
         OptionSpec(.emit, ["--emit"], value: "FORMAT", group: .stack,
                    help: "print the network in convcalc's syntax instead (net; an ONNX model converted, a file's repeat and def expanded)")
             .manual("Print the network in convcalc's own syntax instead of the results: --emit net. For an ONNX model, its conversion, one layer a line with the node's name as a comment, so it can be read and edited and gives the same numbers; for a network file, its layers with repeat, def and include expanded."),

@@ -31,7 +31,7 @@ enum ParamsCommand {
         name: "params",
         summary: "parameters and multiply-accumulates of every convolution variant and of whole networks",
         usage: ["convcalc params [options] --cin C LAYER... [--in SIZE]",
-                "convcalc params [options] -f FILE",
+                "convcalc params [options] -f FILE", "convcalc params [options] MODEL.onnx",
                 "convcalc params [options] --cin C LAYER... --vs LAYER..."],
         overview: [
             "Per layer and in total: weights and biases apart, the output shape C×H×W (with --in), and MACs (multiply-accumulates, with --in; 1 MAC = 2 FLOPs). Channels flow through the stack from --cin; every output channel count defaults to the input's.",
@@ -49,6 +49,7 @@ enum ParamsCommand {
             ("convcalc params --cin 10 --no-bias conv:k=5 --vs conv:k=3 conv:k=3", "one 5x5 against two 3x3 on 10 channels: 2,500 against 1,800 parameters"),
             ("convcalc params --in 5 --cin 1 --no-bias conv:k=3 --vs conv:k=1x3 conv:k=3x1", "81 MACs against 45 + 27 = 72"),
             ("convcalc params -q -f examples/nets/vgg16.net", "prints 138357544, as torchvision's VGG-16"),
+            ("convcalc params examples/models/resnet18.onnx", "an ONNX model, layer by layer (--emit net prints it as a network file)"),
             ("convcalc params --cin 32 --in 112 sepconv:k=3,c=64", "a depthwise separable convolution, part by part"),
         ],
         execute: execute

@@ -15,7 +15,7 @@ enum ReceptiveFieldCommand {
         summary: "receptive field, jump and centre through a stack; holes left by dilations",
         usage: ["convcalc rf [options] LAYER... [--in SIZE] [--map]",
                 "convcalc rf [options] --k SIZE [--s SIZE] [--d SIZE] ...",
-                "convcalc rf [options] -f FILE"],
+                "convcalc rf [options] -f FILE", "convcalc rf [options] MODEL.onnx"],
         overview: [
             "Per layer: the effective kernel, the jump (input positions between neighbouring outputs), the receptive field (input positions that can influence one output), and the centre of the first output's field in input coordinates (start); with --in, the output size too.",
             "Coverage counts the positions inside the field that some path actually reaches: stacked dilations with a common factor leave holes (the gridding problem), reported with a warning.",

@@ -15,7 +15,7 @@ enum ShapeCommand {
         summary: "output sizes of convolution, pooling and transposed layers, with the working",
         usage: ["convcalc shape [options] --k SIZE [--s SIZE] [--p PAD] [--d SIZE] [--in SIZE]",
                 "convcalc shape [options] LAYER... [--in SIZE]",
-                "convcalc shape [options] -f FILE [--in SIZE]"],
+                "convcalc shape [options] -f FILE [--in SIZE]", "convcalc shape [options] MODEL.onnx [--in SIZE]"],
         overview: [
             "Prints each layer's output size with the formula and the numbers substituted. Without --in, gives the output size as a formula of in, the effective kernel, and the padding that keeps the size. With --out, solves for the padding that gives a wanted size.",
         ],
@@ -57,7 +57,7 @@ enum ShapeCommand {
         guard let input = stack.inputSize else { return try symbolic(stack, style: style, layout: context.layout) }
         let trace = try ShapeTrace(stack: stack, input: input)
         let warnings = trace.layers.flatMap { layer in
-            layer.warnings.map { "layer \(layer.index) '\(layer.layer.token)'\(LayerContextError.place(layer.layer.origin)): \($0.message)" }
+            layer.warnings.map { "layer \(layer.index) '\(layer.layer.token)'\(LayerContextError.place(layer.layer.context)): \($0.message)" }
         }
         switch style {
         case .quiet: return CommandResult(output: SizeText.format(trace.output, uniform: stack.isUniform) + "\n", warnings: warnings)

@@ -178,6 +178,6 @@ extension Layer {
     /// `"origin": ["stage(64,3,1)", "bottleneck(64,1)"]` for a layer a block use or repeat
     /// produced; nothing for a layer written as it is.
     var originPairs: [(String, JSON)] {
-        origin.isEmpty ? [] : [("origin", .array(origin.map(JSON.string)))]
+        (origin.isEmpty ? [] : [("origin", .array(origin.map(JSON.string)))]) + (node.map { [("node", JSON.string($0))] } ?? [])
     }
 }

@@ -149,7 +149,7 @@ public struct NetworkCost: Sendable {
                 if let m = macs, let c = entry.cost.macs { macs = try Checked.add(m, c) } else { macs = nil }
                 if let s = entry.cost.samplingMACs { sampling = try Checked.add(sampling ?? 0, s) }
             } catch let error as UserFacingError {
-                throw LayerContextError(index: index + 1, token: entry.layer.token, origin: entry.layer.origin, underlying: error)
+                throw LayerContextError(index: index + 1, token: entry.layer.token, origin: entry.layer.context, underlying: error)
             }
             lastLayer = entry.index
             return (entry, (entry.channels, entry.spatial))
@@ -187,7 +187,7 @@ public struct NetworkCost: Sendable {
             return Entry(index: index + 1, layer: layer, cost: cost, channels: outChannels, spatial: outSpatial,
                          inputChannels: channels, inputSpatial: spatial)
         } catch let error as UserFacingError {
-            throw LayerContextError(index: index + 1, token: layer.token, origin: layer.origin, underlying: error)
+            throw LayerContextError(index: index + 1, token: layer.token, origin: layer.context, underlying: error)
         }
     }
 

@@ -124,7 +124,7 @@ public struct RunCost: Sendable {
             do {
                 return try RunCost.layer(entry, settings: settings, needsInputGradient: needsInputGradient[entry.index - 1] ?? false)
             } catch let error as UserFacingError {
-                throw LayerContextError(index: entry.index, token: entry.layer.token, origin: entry.layer.origin, underlying: error)
+                throw LayerContextError(index: entry.index, token: entry.layer.token, origin: entry.layer.context, underlying: error)
             }
         }
         func total(_ values: [Int?]) throws -> Int? {

@@ -178,6 +178,12 @@ public struct Layer: Equatable, Sendable {
     public var ceilMode = false
     /// Where the layer came from when a block use or repeat produced it (`StackWord.origin`).
     public var origin: [String] = []
+    /// The model node it was converted from (ONNX), for messages.
+    public var node: String?
+
+    /// Where the layer came from, for errors and warnings: its block uses and repeats, then
+    /// its model node (`node '/layer1/layer1.0/conv1/Conv'`).
+    public var context: [String] { origin + (node.map { ["node '\($0)'"] } ?? []) }
     /// The `input:` pseudo-layer's size.
     public var inputSize: DimSize?
     /// PReLU's learnable slopes (`n`): 1, or the channel count.

@@ -72,7 +72,7 @@ public struct LayerStack: Sendable {
         for (index, layer) in layers.enumerated() {
             for value in layer.dimensionalValues where value.count != 1 && value.count != resolved {
                 let error = LayerError.dimensionMismatch(.key(value.key), value: value.text, count: value.count, dims: resolved)
-                throw LayerContextError(index: index + 1, token: layer.token, origin: layer.origin, underlying: error)
+                throw LayerContextError(index: index + 1, token: layer.token, origin: layer.context, underlying: error)
             }
         }
         if let inputSize, inputSize.values.count != 1, inputSize.values.count != resolved {
@@ -89,7 +89,7 @@ public struct LayerStack: Sendable {
             do {
                 try geometry(of: index).validate()
             } catch let error as UserFacingError {
-                throw LayerContextError(index: index + 1, token: layer.token, origin: layer.origin, underlying: error)
+                throw LayerContextError(index: index + 1, token: layer.token, origin: layer.context, underlying: error)
             }
         }
     }

@@ -101,6 +101,8 @@ public struct StackWord: Sendable {
     /// Where an expanded word came from, outermost first: `bottleneck(64, 1)`, `repeat 2/3`
     /// (`StackExpansion`); empty for a word written in the stack itself.
     public var origin: [String] = []
+    /// The model node a converted word came from (ONNX).
+    public var node: String?
 
     public init(_ text: String, location: String? = nil) {
         self.text = text
@@ -284,6 +286,7 @@ private struct BranchParser {
                 do {
                     var layer = try Layer.parse(word.text)
                     layer.origin = word.origin
+                    layer.node = word.node
                     layers.append(layer)
                 } catch let error as UserFacingError {
                     throw located(word, error)

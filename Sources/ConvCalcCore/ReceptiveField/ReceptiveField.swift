@@ -349,7 +349,7 @@ public struct ReceptiveField: Sendable {
             do {
                 return try stack.geometry(of: index).resolvingForField(input: inputs?[index], local: local)
             } catch let error as UserFacingError {
-                throw LayerContextError(index: index + 1, token: stack.layers[index].token, origin: stack.layers[index].origin, underlying: error)
+                throw LayerContextError(index: index + 1, token: stack.layers[index].token, origin: stack.layers[index].context, underlying: error)
             }
         }
     }
@@ -384,7 +384,7 @@ public struct ReceptiveField: Sendable {
             do {
                 after = try (0..<stack.dims).map { dim in try states[dim].flatMap { try $0.after(chain[index], dim: dim) } }
             } catch let error as UserFacingError {
-                throw LayerContextError(index: index + 1, token: stack.layers[index].token, origin: stack.layers[index].origin, underlying: error)
+                throw LayerContextError(index: index + 1, token: stack.layers[index].token, origin: stack.layers[index].context, underlying: error)
             }
             let field = LayerField(index: index + 1, layer: stack.layers[index],
                                    dims: try (0..<stack.dims).map { try describe(after[$0], chain[index], $0) })

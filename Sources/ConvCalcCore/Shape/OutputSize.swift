@@ -441,7 +441,7 @@ public struct ShapeTrace: Sendable {
                 : steps.enumerated().flatMap { ShapeWarning.check($0.element, dim: $0.offset, of: stack.dims) }
             return LayerTrace(index: index + 1, layer: stack.layers[index], steps: steps, warnings: warnings)
         } catch let error as UserFacingError {
-            throw LayerContextError(index: index + 1, token: stack.layers[index].token, origin: stack.layers[index].origin, underlying: error)
+            throw LayerContextError(index: index + 1, token: stack.layers[index].token, origin: stack.layers[index].context, underlying: error)
         }
     }
 }

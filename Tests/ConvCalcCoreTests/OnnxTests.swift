@@ -1,0 +1,146 @@
+import Foundation
+import XCTest
+import ConvCalcTestSupport
+@testable import ConvCalcCore
+@testable import ConvCalcONNX
+
+/// Reads an ONNX fixture and converts it (`--in` as `inputSize`).
+func onnxNetwork(_ name: String, inputSize: DimSize? = nil, inputChannels: Int? = nil) throws -> OnnxNetwork {
+    let data = try Data(contentsOf: URL(fileURLWithPath: fixturesDirectory + "/onnx/" + name))
+    let model = try data.withUnsafeBytes { try OnnxModel.decode($0) }
+    return try OnnxNetwork.convert(model, file: name, inputSize: inputSize, inputChannels: inputChannels)
+}
+
+/// The cost of a converted network, its words read as the CLI reads them.
+func onnxCost(_ network: OnnxNetwork) throws -> NetworkCost {
+    let (layers, nodes) = try StackSyntax.parse(network.words)
+    return try NetworkCost(stack: LayerStack(layers: layers, nodes: nodes, inputSize: nil, inputChannels: nil, dims: network.dims))
+}
+
+/// Products with weights only (conv + linear, as fvcore's by-operator counts): no mul merges.
+func productMACs(_ cost: NetworkCost) -> Int? {
+    var total = 0
+    for entry in cost.entries {
+        guard let macs = entry.cost.productMACs(entry.layer) else { return nil }
+        total += macs
+    }
+    return total
+}
+
+final class OnnxTests: XCTestCase {
+    /// Parameters the file's graph uses that PyTorch counts otherwise: the exporters fold batch
+    /// norm into the convolution before it (its 2·C parameters become C biases) and the new
+    /// exporter drops all-zero biases (Tests/fixtures/onnx_notes.md). Their counts are the
+    /// TSV's "initializer elements as used" (less resnet18_dynamo's 4 int64 elements: axes
+    /// and a shape, not parameters); every other file matches PyTorch's count exactly.
+    static let usedNotPyTorch: [String: Int] = ["resnet18": 0, "resnet50": 0, "mobilenet_v2": 0, "resnet18_dynamic": 0, "resnet18_dynamo": 4]
+
+    /// Every fixture of Tests/fixtures/generate_onnx_cases.py: parameters, conv + linear MACs
+    /// (fvcore), the output shape, and every value's shape against onnx.shape_inference.
+    func testFixturesAgreeWithPyTorchFvcoreAndShapeInference() throws {
+        var checked = 0
+        for line in try readFixture("onnx_cases.tsv").split(separator: "\n") where !line.hasPrefix("#") {
+            let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            let file = String(f[0].dropFirst("onnx/".count))
+            let name = String(file.dropLast(".onnx".count))
+            let dynamic = f[1].hasPrefix("batch")
+            let network = try onnxNetwork(file, inputSize: dynamic ? DimSize([224, 224]) : nil)
+            let cost = try onnxCost(network)
+            let expectedParams = try XCTUnwrap(OnnxTests.usedNotPyTorch[name].map { Int(f[9])! - $0 } ?? Int(f[2]))
+            XCTAssertEqual(cost.params, expectedParams, "parameters of \(name)")
+            XCTAssertEqual(productMACs(cost), Int(f[3]), "conv + linear MACs of \(name)")
+            XCTAssertEqual(cost.macs, Int(f[3]), "MACs of \(name): nothing element-wise in these")
+            let output = try XCTUnwrap(f[4].split(separator: "x").last.flatMap { Int($0) })
+            XCTAssertEqual(cost.entries.last?.channels, f[4].split(separator: "x").count == 2 ? output : Int(f[4].split(separator: "x")[1]),
+                           "output channels of \(name)")
+            // Shapes of every value convcalc follows, against shape inference (dynamic: skipped, symbolic there).
+            if !dynamic {
+                let inferred = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(f[10].utf8)) as? [String: [Int]])
+                var compared = 0
+                for (value, shape) in network.shapes where inferred[value] != nil {
+                    XCTAssertEqual(shape, inferred[value], "shape of \(value) in \(name)")
+                    compared += 1
+                }
+                let dataValues = inferred.filter { $0.value.count >= 2 && $0.value[0] == 1 }.count
+                XCTAssertGreaterThanOrEqual(compared, dataValues - 2, "\(name): values compared")
+            }
+            checked += 1
+        }
+        XCTAssertGreaterThanOrEqual(checked, 10)
+    }
+
+    /// `--emit net`'s text, read back as a network file, counts the same as the model.
+    func testEmittedNetworkCountsTheSame() throws {
+        for file in try FileManager.default.contentsOfDirectory(atPath: fixturesDirectory + "/onnx") where file.hasSuffix(".onnx") {
+            guard let network = try? onnxNetwork(file, inputSize: file.contains("dynamic") ? DimSize([224, 224]) : nil) else { continue }
+            let direct = try onnxCost(network)
+            let (layers, nodes) = try StackSyntax.parse(StackSyntax.words(ofFile: network.text, name: file + ".net"))
+            let reread = try NetworkCost(stack: LayerStack(layers: layers, nodes: nodes, inputSize: nil, inputChannels: nil, dims: network.dims))
+            XCTAssertEqual(reread.params, direct.params, "parameters of \(file) through --emit net")
+            XCTAssertEqual(reread.macs, direct.macs, "MACs of \(file) through --emit net")
+            XCTAssertEqual(reread.entries.map(\.spatial), direct.entries.map(\.spatial), "shapes of \(file) through --emit net")
+        }
+    }
+
+    /// ONNX attribute semantics on the hand-made model: auto_pad SAME_UPPER (odd total
+    /// padding at the end), pads as [H_begin, W_begin, H_end, W_end], SAME_LOWER (odd total
+    /// at the beginning), pool strides written out (ONNX's default is 1), ceil mode.
+    func testHandMadePadding() throws {
+        let network = try onnxNetwork("handmade_pads.onnx")
+        let tokens = network.words.map(\.text)
+        XCTAssertEqual(tokens, ["input:in=17,c=3", "conv:k=3,s=2,p=1,c=8", "relu", "conv:k=3,p=0:2x1:0,c=8",
+                                "conv:k=3,s=2,p=1:1x0:1,g=2,c=16", "conv:k=2,p=1:0,g=16,c=16,bias=0",
+                                "maxpool:k=3,s=2,ceil=1", "avgpool:k=3,s=1,p=1", "flatten", "fc:c=10"])
+    }
+
+    /// `--in` replaces the model's size (and is needed when it is symbolic); the batch is
+    /// whatever the model says and never counted.
+    func testInputSizeOverride() throws {
+        XCTAssertThrowsError(try onnxNetwork("resnet18_dynamic.onnx")) { error in
+            XCTAssertEqual(error as? OnnxError, .needsInputSize(input: "input", shape: "batchx3xheightxwidth"))
+        }
+        let small = try onnxCost(onnxNetwork("resnet18.onnx", inputSize: DimSize([160, 128])))
+        XCTAssertEqual(small.entries.first?.spatial, [80, 64])
+        XCTAssertEqual(small.params, 11_684_712)
+        XCTAssertThrowsError(try onnxNetwork("resnet18.onnx", inputChannels: 4)) { error in
+            XCTAssertTrue((error as? UserFacingError)?.message.contains("--cin 4 cannot change it") == true, "\(error)")
+        }
+    }
+
+    /// Truncated and non-protobuf bytes are errors with the byte offset, never a trap.
+    func testMalformedFiles() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: fixturesDirectory + "/onnx/resnet18.onnx"))
+        for length in [1, 2, 7, 100, 300, 5000, data.count - 1] {
+            XCTAssertThrowsError(try Data(data.prefix(length)).withUnsafeBytes { try OnnxModel.decode($0) }, "first \(length) bytes") { error in
+                // Cut between fields, the file is a model without its graph.
+                if case .notModel? = error as? OnnxError { return }
+                guard case let .malformed(offset, problem)? = error as? OnnxError else { return XCTFail("\(error)") }
+                XCTAssertLessThanOrEqual(offset, length)
+                XCTAssertTrue(problem.contains("truncated") || problem.contains("not protocol-buffer"), problem)
+            }
+        }
+        XCTAssertThrowsError(try Data("conv:k=3\n".utf8).withUnsafeBytes { try OnnxModel.decode($0) })
+        XCTAssertThrowsError(try Data().withUnsafeBytes { try OnnxModel.decode($0) }) { error in
+            XCTAssertEqual(error as? OnnxError, .notModel(missing: "a graph (ModelProto field 7)"))
+        }
+    }
+
+    /// The protobuf rules: packed and unpacked repeated numbers read alike, unknown fields of
+    /// every wire type are skipped, a 10-byte negative varint reads back.
+    func testWireFormat() throws {
+        // dims 3 and 5: unpacked (08 03 08 05) and packed (0A 02 03 05); an unknown field 99 of
+        // each wire type; data_type 1; name "w"; int64_data -1 (10 bytes).
+        var bytes: [UInt8] = [0x08, 0x03, 0x08, 0x05, 0x0A, 0x02, 0x03, 0x05]
+        bytes += [0x98, 0x06, 0x7F, 0x99, 0x06] + Array(repeating: 0, count: 8) + [0x9A, 0x06, 0x01, 0xAA, 0x9D, 0x06, 1, 2, 3, 4]
+        bytes += [0x10, 0x01, 0x42, 0x01, 0x77]
+        let tensor = try bytes.withUnsafeBytes { try OnnxTensor.decode(ProtobufReader($0)) }
+        XCTAssertEqual(tensor.dims, [3, 5, 3, 5])
+        XCTAssertEqual(tensor.name, "w")
+        let negative: [UInt8] = [0x38, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0x08, 0x01]
+        let scalar = try negative.withUnsafeBytes { try OnnxTensor.decode(ProtobufReader($0)) }
+        XCTAssertEqual(scalar.dims, [1])
+        XCTAssertEqual(scalar.integers, [-1])
+        let tooLong: [UInt8] = [0x08] + Array(repeating: 0xFF, count: 10) + [0x01]
+        XCTAssertThrowsError(try tooLong.withUnsafeBytes { try OnnxTensor.decode(ProtobufReader($0)) })
+    }
+}
