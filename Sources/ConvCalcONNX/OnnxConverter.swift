@@ -99,15 +99,26 @@ struct OnnxConverter {
         shapes[name] = shape.onnxDims(batch: batch)
     }
 
-    /// Converts every node that is on the data flow, in order.
+    /// Converts every node that is on the data flow, in order, after folding every node that
+    /// depends on constants only (a pattern may look ahead at a constant written later).
     mutating func convertNodes() throws {
+        var unevaluated: [String: String] = [:]
+        for (index, node) in model.graph.nodes.enumerated()
+        where node.inputs.allSatisfy({ $0.isEmpty || constants[$0] != nil }) && node.inputs.contains(where: { !$0.isEmpty }) || node.inputs.isEmpty {
+            if foldConstant(node) || evaluate(node) { handled.insert(index) }
+        }
         for (index, node) in model.graph.nodes.enumerated() where !handled.contains(index) {
             let dataInputs = node.inputs.filter { values[$0] != nil }
             if dataInputs.isEmpty {
-                try foldConstant(node)
+                if !foldConstant(node) && !evaluate(node) {
+                    for output in node.outputs { unevaluated[output] = node.opType }
+                }
                 continue
             }
             for input in node.inputs where !input.isEmpty && values[input] == nil && constants[input] == nil {
+                if let op = unevaluated[input] {
+                    throw OnnxError.node(node.label, problem: "its input '\(input)' is computed by \(op) from constants, which convcalc does not evaluate")
+                }
                 throw OnnxError.node(node.label, problem: "its input '\(input)' is made by no earlier node (ONNX nodes are in topological order)")
             }
             do {
@@ -121,13 +132,13 @@ struct OnnxConverter {
         }
     }
 
-    /// A node off the data flow: `Constant` and `Identity` of a constant give constants; other
-    /// nodes on constants only (shape arithmetic) are left, and an error names them if data
-    /// ever needs their output.
-    private mutating func foldConstant(_ node: OnnxNode) throws {
+    /// A node off the data flow: `Constant` and `Identity` of a constant give constants (true);
+    /// other nodes on constants only are evaluated by `evaluate` where they can be.
+    @discardableResult
+    private mutating func foldConstant(_ node: OnnxNode) -> Bool {
         switch node.opType {
         case "Constant":
-            guard let output = node.outputs.first else { return }
+            guard let output = node.outputs.first else { return false }
             if case let .tensor(tensor)? = node.attributes["value"] {
                 var named = tensor
                 named.name = output
@@ -140,12 +151,17 @@ struct OnnxConverter {
                 constants[output] = OnnxTensor(name: output, dataType: 1, dims: [list.count], values: list.map(Double.init))
             } else if case let .float(v)? = node.attributes["value_float"] {
                 constants[output] = OnnxTensor(name: output, dataType: 1, dims: [], values: [Double(v)])
+            } else {
+                return false
             }
+            return true
         case "Identity":
             if let source = node.inputs.first.flatMap({ constants[$0] }), let output = node.outputs.first {
                 constants[output] = source
+                return true
             }
-        default: break
+            return false
+        default: return false
         }
     }
 

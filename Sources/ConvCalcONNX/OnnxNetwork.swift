@@ -23,6 +23,8 @@ public struct OnnxNetwork: Sendable {
     public var declaredInputSize: [Int]?
     /// N×C×spatial of every data value the conversion followed, by ONNX value name.
     public var shapes: [String: [Int]]
+    /// N×C×spatial of the output (N×F when flattened).
+    public var outputShape: [Int]
     /// What was counted as zero or read approximately, one line each.
     public var warnings: [String]
     /// Operators counted as zero (not in convcalc's vocabulary): op type → number of nodes.
@@ -52,7 +54,8 @@ public struct OnnxNetwork: Sendable {
             warnings.insert("\(total) node\(total == 1 ? "" : "s") counted as zero (no parameters, no MACs; shape unchanged): \(list)", at: 0)
         }
         return OnnxNetwork(words: rendered.words, text: rendered.text, dims: converter.dims, inputSize: converter.inputSpatial,
-                           inputChannels: converter.inputChannelCount, declaredInputSize: converter.declaredSpatial, shapes: converter.shapes, warnings: warnings,
+                           inputChannels: converter.inputChannelCount, declaredInputSize: converter.declaredSpatial, shapes: converter.shapes,
+                           outputShape: converter.units[output.unit].outputShapes[output.output].onnxDims(batch: converter.batch), warnings: warnings,
                            uncounted: converter.uncounted)
     }
 

@@ -36,6 +36,7 @@ extension OnnxConverter {
         case "Gemm": try gemm(node)
         case "MatMul": try matMul(index, node)
         case "Identity": alias(output, to: input)
+        case "Shape": shapeOf(node)
         case "Clip": try emit([try clip(node)], input: input, node: node, output: output)
         case "PRelu": try emit(["prelu:n=\(try constant(node.inputs[1], of: node, role: "slope").elementCount ?? 1)"], input: input, node: node, output: output)
         case "Sigmoid", "HardSigmoid": try gatedActivation(index, node)
@@ -52,6 +53,16 @@ extension OnnxConverter {
         case "Transpose": try transpose(node)
         default: try uncounted(node)
         }
+    }
+
+    /// Shape of a data value: a constant (N×C×spatial as convcalc follows it), for the shape
+    /// arithmetic exporters write (`start` and `end` from opset 15).
+    mutating func shapeOf(_ node: OnnxNode) {
+        let dims = shape(node.inputs[0]).onnxDims(batch: batch)
+        let clamp = { (v: Int) in min(max(v < 0 ? v + dims.count : v, 0), dims.count) }
+        let start = clamp(int(node, "start", default: 0)), end = clamp(int(node, "end", default: dims.count))
+        let picked = start < end ? Array(dims[start..<end]) : []
+        constants[node.outputs[0]] = OnnxTensor(name: node.outputs[0], dataType: 7, dims: [picked.count], values: picked.map(Double.init))
     }
 
     /// An operator convcalc has no layer for: passed through when it keeps the shape (counted

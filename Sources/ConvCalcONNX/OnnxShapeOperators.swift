@@ -11,10 +11,19 @@ extension OnnxConverter {
         let rank = input.flat ? 2 : dims + 2
         let given = try ints(node, "axes") ?? integers(node, input: 1, role: "axes")
         let axes = Set(try (given ?? Array(0..<rank)).map { try axis($0, rank: rank, node: node) })
+        if !input.flat, axes == [1], int(node, "keepdims", default: 1) == 1 {
+            return try emit([node.opType == "ReduceMean" ? "channelmean" : "channelmax"], input: node.inputs[0], node: node, output: node.outputs[0])
+        }
         guard !input.flat, axes == Set(2..<rank) else {
             throw OnnxError.node(node.label, problem: "\(node.opType) over axes \(given.map { "\($0)" } ?? "all"): convcalc follows a reduction over every spatial axis (global pooling) only")
         }
         try emit([node.opType == "ReduceMean" ? "gap" : "adaptivemaxpool:out=1"], input: node.inputs[0], node: node, output: node.outputs[0])
+        if int(node, "keepdims", default: 1) == 0, var value = values[node.outputs[0]] {
+            // N×C: what follows reads it as flattened.
+            value.shape.flat = true
+            units[value.unit].outputShapes[value.output] = value.shape
+            record(node.outputs[0], unit: value.unit, output: value.output, shape: value.shape)
+        }
     }
 
     /// Flatten with axis 1 → `flatten` (N×C×H×W → N×(C·H·W)).
@@ -49,7 +58,10 @@ extension OnnxConverter {
         if let groups = try shuffleGroups(node, resolved: resolved, input: input) {
             return try emit(["shuffle:g=\(groups.count)"], input: node.inputs[0], node: node, output: groups.output)
         }
-        throw OnnxError.node(node.label, problem: "Reshape to \(target) is not a flatten (N×F) or a channel shuffle, the reshapes convcalc follows")
+        if let pixel = try pixelShuffle(node, resolved: resolved, input: input) {
+            return try emit([pixel.token], input: node.inputs[0], node: node, output: pixel.output)
+        }
+        throw OnnxError.node(node.label, problem: "Reshape to \(target) is not a flatten (N×F), a channel shuffle or a pixel (un)shuffle, the reshapes convcalc follows")
     }
 
     /// The groups and final output of a channel shuffle starting at this Reshape, marking its
@@ -68,6 +80,32 @@ extension OnnxConverter {
               shape[1] == input.channels || shape[1] == -1 else { return nil }
         handled.formUnion([transposeIndex, backIndex])
         return (resolved[1], back.outputs[0])
+    }
+
+    /// PyTorch's pixel_unshuffle and pixel_shuffle as the exporter writes them in 2-D:
+    /// Reshape to N×C×H/r×r×W/r×r, Transpose (0, 1, 3, 5, 2, 4), Reshape to N×C·r²×H/r×W/r →
+    /// `pixelunshuffle:r=R`; Reshape to N×C/r²×r×r×H×W, Transpose (0, 1, 4, 2, 5, 3), Reshape
+    /// to N×C/r²×H·r×W·r → `pixelshuffle:r=R`. The token and the final output; nil otherwise.
+    private mutating func pixelShuffle(_ node: OnnxNode, resolved: [Int], input: TensorShape) throws -> (token: String, output: String)? {
+        guard dims == 2, !input.flat, resolved.count == 6, let transposeIndex = soleConsumer(node.outputs[0]) else { return nil }
+        let (c, h, w) = (input.channels, input.spatial[0], input.spatial[1])
+        // Products of sizes from the file, nil beyond 64 bits (never equal to a size then).
+        let product = { (values: [Int]) -> Int? in try? Checked.product(values) }
+        let unshuffle = resolved[1] == c && resolved[3] >= 1 && resolved[3] == resolved[5]
+            && product([resolved[2], resolved[3]]) == h && product([resolved[4], resolved[5]]) == w
+        let shuffle = resolved[2] >= 1 && resolved[2] == resolved[3] && product(Array(resolved[1...3])) == c && resolved[4] == h && resolved[5] == w
+        guard unshuffle || shuffle, resolved[2] >= 1, resolved[3] >= 1 else { return nil }
+        let r = unshuffle ? resolved[3] : resolved[2]
+        let transpose = model.graph.nodes[transposeIndex]
+        guard transpose.opType == "Transpose", ints(transpose, "perm") == (unshuffle ? [0, 1, 3, 5, 2, 4] : [0, 1, 4, 2, 5, 3]),
+              let backIndex = soleConsumer(transpose.outputs[0]) else { return nil }
+        let back = model.graph.nodes[backIndex]
+        resolve(back.inputs.count > 1 ? back.inputs[1] : "")
+        let expected: [Int?] = unshuffle ? [product([c, r, r]), h / r, w / r] : [resolved[1], product([h, r]), product([w, r])]
+        guard back.opType == "Reshape", let shape = try integers(back, input: 1, role: "shape"), shape.count == 4,
+              shape.dropFirst().map(Optional.some) == expected else { return nil }
+        handled.formUnion([transposeIndex, backIndex])
+        return ((unshuffle ? "pixelunshuffle" : "pixelshuffle") + ":r=\(r)", back.outputs[0])
     }
 
     /// Transpose outside a channel shuffle: only the identity permutation is followed.
@@ -281,14 +319,14 @@ extension OnnxConverter {
     }
 
     /// Slice of spatial axes with step 1 → `crop:out=SIZE` (the U-Net's crop of the skip).
-    mutating func slice(_ node: OnnxNode) throws {
-        let input = shape(node.inputs[0])
+    /// A Slice's starts, ends (clamped to each axis) and axes, checked to have step 1.
+    func sliceRanges(_ node: OnnxNode, of input: TensorShape) throws -> [(axis: Int, range: Range<Int>)] {
         let rank = input.flat ? 2 : dims + 2
         var starts: [Int], ends: [Int], axes: [Int]?, steps: [Int]?
         if let s = ints(node, "starts"), let e = ints(node, "ends") {
             (starts, ends, axes, steps) = (s, e, ints(node, "axes"), nil)
         } else {
-            guard let s = try integers(node, input: 1, role: "starts"), let e = try integers(node, input: 2, role: "ends") else {
+            guard let s = try clampedIntegers(node, input: 1, role: "starts"), let e = try clampedIntegers(node, input: 2, role: "ends") else {
                 throw OnnxError.node(node.label, problem: "it has no constant starts and ends")
             }
             (starts, ends) = (s, e)
@@ -297,16 +335,63 @@ extension OnnxConverter {
         }
         let axisList = try (axes ?? Array(0..<starts.count)).map { try axis($0, rank: rank, node: node) }
         guard starts.count == ends.count, axisList.count == starts.count, (steps ?? []).allSatisfy({ $0 == 1 }) else {
-            throw OnnxError.node(node.label, problem: "Slice with steps \(steps ?? []) or unmatched starts and ends: convcalc follows a crop with step 1")
+            throw OnnxError.node(node.label, problem: "Slice with steps \(steps ?? []) or unmatched starts and ends: convcalc follows a crop or a channel split with step 1")
         }
-        var sizes = input.spatial
-        var offCentre = false
-        for (i, a) in axisList.enumerated() {
-            guard a >= 2, !input.flat else { throw OnnxError.node(node.label, problem: "Slice of axis \(a): convcalc follows a spatial crop (axes 2 and up)") }
-            let n = input.spatial[a - 2]
+        let full = input.onnxDims(batch: batch)
+        return try axisList.enumerated().map { i, a in
+            let n = full[a]
             let clamp: (Int) -> Int = { v in min(max(v < 0 ? v + n : v, 0), n) }
             let (b, e) = (clamp(starts[i]), clamp(ends[i]))
             guard e > b else { throw OnnxError.node(node.label, problem: "it keeps nothing of axis \(a)") }
+            return (a, b..<e)
+        }
+    }
+
+    /// Integers of a constant input, INT64_MIN and INT64_MAX ("to the end") clamped.
+    func clampedIntegers(_ node: OnnxNode, input index: Int, role: String) throws -> [Int]? {
+        guard index < node.inputs.count, !node.inputs[index].isEmpty else { return nil }
+        guard let v = try constant(node.inputs[index], of: node, role: role).values else {
+            throw OnnxError.node(node.label, problem: "its \(role) holds no readable integers")
+        }
+        return v.map { $0 >= 4e18 ? Int.max / 2 : $0 <= -4e18 ? Int.min / 2 : Int($0) }
+    }
+
+    /// Slices of the channels of one value that together cover them in order (PyTorch's
+    /// `x.chunk(2, dim=1)` exports as two) → a `split` with those shares.
+    mutating func channelSplit(_ node: OnnxNode) throws {
+        let source = node.inputs[0]
+        let input = shape(source)
+        var parts: [(reader: Int, range: Range<Int>, output: String)] = []
+        for reader in consumers[source] ?? [] where model.graph.nodes[reader].opType == "Slice" && model.graph.nodes[reader].inputs.first == source {
+            // A later Slice's bounds may be computed by nodes after this one (x.chunk's arithmetic).
+            for name in model.graph.nodes[reader].inputs.dropFirst() { resolve(name) }
+            let ranges = try sliceRanges(model.graph.nodes[reader], of: input)
+            guard ranges.count == 1, ranges[0].axis == 1 else { continue }
+            parts.append((reader, ranges[0].range, model.graph.nodes[reader].outputs[0]))
+        }
+        parts.sort { $0.range.lowerBound < $1.range.lowerBound }
+        let covers = parts.count >= 2 && parts.first!.range.lowerBound == 0 && parts.last!.range.upperBound == input.channels
+            && zip(parts, parts.dropFirst()).allSatisfy { $0.range.upperBound == $1.range.lowerBound }
+        guard covers else {
+            throw OnnxError.node(node.label, problem: "Slice of channels: convcalc follows channel slices that together split every channel, in order (x.chunk, torch.split)")
+        }
+        let outputs = parts.map { TensorShape(channels: $0.range.count, spatial: input.spatial) }
+        let value = values[source]!
+        units.append(Unit(kind: .split(parts.map(\.range.count)), inputs: [(value.unit, value.output)], label: node.label, outputShapes: outputs))
+        for (i, part) in parts.enumerated() { record(part.output, unit: units.count - 1, output: i, shape: outputs[i]) }
+        handled.formUnion(parts.map(\.reader))
+    }
+
+    mutating func slice(_ node: OnnxNode) throws {
+        let input = shape(node.inputs[0])
+        let ranges = try sliceRanges(node, of: input)
+        if ranges.contains(where: { $0.axis == 1 }) && !input.flat { return try channelSplit(node) }
+        var sizes = input.spatial
+        var offCentre = false
+        for (a, range) in ranges {
+            guard a >= 2, !input.flat else { throw OnnxError.node(node.label, problem: "Slice of axis \(a): convcalc follows a spatial crop (axes 2 and up) or a channel split") }
+            let n = input.spatial[a - 2]
+            let (b, e) = (range.lowerBound, range.upperBound)
             sizes[a - 2] = e - b
             // torchvision's centre crop starts at round((n − out)/2), ties to even.
             let cut = Double(n - (e - b)) / 2

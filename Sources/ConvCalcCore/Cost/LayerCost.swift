@@ -411,6 +411,8 @@ private struct LayerCounting {
             let factor = try Checked.product(geometry.stride)
             guard c % factor == 0 else { throw CostError.notDivisible(what: "channels", value: c, by: "r^\(geometry.dims) =", divisor: factor) }
             return (LayerCost(), c / factor)
+        case .channelmean, .channelmax:
+            return (LayerCost(), 1)
         case .pixelunshuffle:
             let factor = try Checked.product(geometry.stride)
             if let input, let dim = input.indices.first(where: { input[$0] % geometry.stride[$0] != 0 }) {

@@ -6,7 +6,8 @@
 /// - bn, layernorm, groupnorm: the input, and the mean and inverse deviation (fp32);
 /// - relu, sigmoid, tanh, softmax: the output; relu6 and the other activations: the input (in
 ///   place, a copy of it: ReLU6(inplace=True) saves no memory);
-/// - maxpool, adaptivemaxpool: the input and the indices (int64, one per output);
+/// - maxpool, adaptivemaxpool: the input and the indices (int64, one per output); channelmax:
+///   the indices; channelmean: nothing;
 ///   avgpool and adaptive average pooling to more than 1: the input;
 /// - dropout: a mask the size of its input, at the activation type (PyTorch's CPU kernel; the
 ///   CUDA kernel saves a bool mask);
@@ -121,6 +122,8 @@ public struct SavedTensors: Sendable {
             case .maxpool, .adaptivemaxpool:
                 saved = [input]
                 indices = outValues
+            case .channelmax:
+                indices = outValues
             case .adaptiveavgpool:
                 if entry.spatial!.contains(where: { $0 != 1 }) { saved = [input] }
             case .dropout:
@@ -128,7 +131,7 @@ public struct SavedTensors: Sendable {
             case .se:
                 let c = entry.channels!, hidden = entry.cost.parts.first?.outChannels ?? 0
                 saved = [input, fresh(try Checked.mul(batch, c)), fresh(try Checked.mul(batch, hidden)), fresh(try Checked.mul(batch, c))]
-            case .input, .gap, .upsample, .pixelshuffle, .pixelunshuffle, .shuffle, .crop, .identity, .flatten:
+            case .input, .gap, .upsample, .pixelshuffle, .pixelunshuffle, .shuffle, .crop, .identity, .flatten, .channelmean:
                 break
             }
         }

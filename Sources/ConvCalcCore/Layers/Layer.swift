@@ -5,7 +5,7 @@ public enum LayerType: String, CaseIterable, Sendable {
     // Activations, element by element.
     case relu6, clip, silu, hswish, hsigmoid, sigmoid, gelu, tanh, leakyrelu, elu, prelu, softmax
     // Shape and bookkeeping.
-    case identity, dropout, flatten, adaptiveavgpool, adaptivemaxpool, crop
+    case identity, dropout, flatten, adaptiveavgpool, adaptivemaxpool, crop, channelmean, channelmax
     // Normalisation and scaling.
     case groupnorm, layernorm, layerscale
 
@@ -66,6 +66,8 @@ public enum LayerType: String, CaseIterable, Sendable {
         case .flatten: return "flattens C*H*W into channels of a 1x1 output"
         case .adaptiveavgpool: return "average pool to the size out (PyTorch AdaptiveAvgPool)"
         case .adaptivemaxpool: return "max pool to the size out (PyTorch AdaptiveMaxPool)"
+        case .channelmean: return "mean over the channels at each position: C x H x W -> 1 x H x W (CBAM's spatial attention; x.mean(dim=1, keepdim=True))"
+        case .channelmax: return "max over the channels at each position: C x H x W -> 1 x H x W (x.amax(dim=1, keepdim=True))"
         case .crop: return "centre crop to the size out (the U-Net's crop before concat; torchvision CenterCrop)"
         case .groupnorm: return "group norm with g groups: 2*C parameters; statistics over each group's whole plane"
         case .layernorm: return "layer norm over the channels at each position (channels-last, as ConvNeXt): 2*C parameters"
