@@ -14,14 +14,19 @@ struct OnnxConverter {
     var declaredSpatial: [Int]?
     var inputChannelCount = 0
     var batch = 1
-    /// The data input's name.
+    /// The data input's name (the first one's).
     var inputName = ""
+    /// Every data input's name.
+    var inputNames: [String] = []
     var units: [Unit] = []
     /// Every data value: the unit and output that make it, and its shape.
     var values: [String: (unit: Int, output: Int, shape: TensorShape)] = [:]
     var constants: [String: OnnxTensor] = [:]
     /// Nodes that read each value (indices into the graph's nodes).
     var consumers: [String: [Int]] = [:]
+    /// How many nodes read each weight initializer, and the first of them.
+    var weightUses: [String: Int] = [:]
+    var firstUse: [String: String] = [:]
     /// Nodes already converted as part of a pattern that started earlier.
     var handled: Set<Int> = []
     /// Padding of a `Pad` node, added to the convolution or pool that reads its output (by node index).
@@ -42,19 +47,26 @@ struct OnnxConverter {
         constants = graph.initializers
         for (index, node) in graph.nodes.enumerated() {
             for input in node.inputs where !input.isEmpty { consumers[input, default: []].append(index) }
+            // A weight read by several Conv, ConvTranspose, Gemm or MatMul nodes under the same
+            // name is shared (weight tying); equal weights the exporter merged through Identity
+            // nodes have names of their own and are not.
+            if ["Conv", "ConvTranspose", "Gemm", "MatMul"].contains(node.opType), node.inputs.count >= 2, graph.initializers[node.inputs[1]] != nil {
+                weightUses[node.inputs[1], default: 0] += 1
+                if firstUse[node.inputs[1]] == nil { firstUse[node.inputs[1]] = node.label }
+            }
         }
         let dataInputs = graph.inputs.filter { constants[$0.name] == nil }
-        guard let input = dataInputs.first else { throw OnnxError.graph("the model has no data input (every graph input is a weight)") }
-        guard dataInputs.count == 1 else {
-            throw OnnxError.graph("the model has \(dataInputs.count) data inputs (\(dataInputs.map { "'\($0.name)'" }.joined(separator: ", "))); convcalc follows networks with one input")
-        }
-        try readInput(input, inputSize: inputSize, inputChannels: inputChannels)
+        guard !dataInputs.isEmpty else { throw OnnxError.graph("the model has no data input (every graph input is a weight)") }
+        // Several inputs: --in and --cin apply to each; the graph is then counted layer by layer.
+        for input in dataInputs { try readInput(input, inputSize: inputSize, inputChannels: inputChannels) }
+        inputNames = dataInputs.map(\.name)
     }
 
     /// The input's channels and spatial size (N×C×spatial), `--in` and `--cin` filling or
     /// replacing what the model says.
     private mutating func readInput(_ input: OnnxValueInfo, inputSize: DimSize?, inputChannels: Int?) throws {
-        inputName = input.name
+        let first = units.isEmpty
+        if first { inputName = input.name }
         guard [0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 16].contains(input.elementType) else {
             throw OnnxError.unsupportedInput(name: input.name, reason: "its element type \(OnnxValueInfo.typeName(input.elementType)) is not a number type")
         }
@@ -64,34 +76,42 @@ struct OnnxConverter {
         guard (3...5).contains(shape.count) else {
             throw OnnxError.unsupportedInput(name: input.name, reason: "its shape \(OnnxValueInfo.text(shape)) has rank \(shape.count); convcalc reads image-like inputs N×C×L, N×C×H×W or N×C×D×H×W")
         }
+        guard first || shape.count - 2 == dims else {
+            throw OnnxError.unsupportedInput(name: input.name, reason: "it has \(shape.count - 2) spatial dimensions, the first input '\(inputName)' \(dims)")
+        }
         dims = shape.count - 2
-        if case let .value(n) = shape[0], n >= 1 { batch = n }
+        if first, case let .value(n) = shape[0], n >= 1 { batch = n }
+        let channels: Int
         switch (shape[1], inputChannels) {
         case let (.value(c), given?) where c != given:
             throw OnnxError.unsupportedInput(name: input.name, reason: "the model's input has \(c) channels and its weights are made for them; --cin \(given) cannot change it")
-        case let (.value(c), _) where c >= 1: inputChannelCount = c
-        case let (_, given?): inputChannelCount = given
+        case let (.value(c), _) where c >= 1: channels = c
+        case let (_, given?): channels = given
         default: throw OnnxError.unsupportedInput(name: input.name, reason: "its channels are \(OnnxValueInfo.text([shape[1]])); give them with --cin")
         }
         let declared = shape.dropFirst(2).compactMap { dimension -> Int? in
             if case let .value(v) = dimension, v >= 1 { return v }
             return nil
         }
-        declaredSpatial = declared.count == dims ? declared : nil
+        let spatial: [Int]
         if let inputSize {
             guard inputSize.values.count == 1 || inputSize.values.count == dims else {
                 throw LayerError.dimensionMismatch(.stack(.inputSize), value: "\(inputSize)", count: inputSize.values.count, dims: dims)
             }
-            inputSpatial = inputSize.values.count == 1 ? Array(repeating: inputSize.values[0], count: dims) : inputSize.values
+            spatial = inputSize.values.count == 1 ? Array(repeating: inputSize.values[0], count: dims) : inputSize.values
         } else {
-            inputSpatial = try shape.dropFirst(2).map { dimension in
+            spatial = try shape.dropFirst(2).map { dimension in
                 guard case let .value(v) = dimension, v >= 1 else { throw OnnxError.needsInputSize(input: input.name, shape: OnnxValueInfo.text(shape)) }
                 return v
             }
         }
-        let start = TensorShape(channels: inputChannelCount, spatial: inputSpatial)
-        units = [Unit(kind: .input, inputs: [], label: input.name, outputShapes: [start])]
-        record(input.name, unit: 0, output: 0, shape: start)
+        if first {
+            (inputChannelCount, inputSpatial) = (channels, spatial)
+            declaredSpatial = declared.count == dims ? declared : nil
+        }
+        let start = TensorShape(channels: channels, spatial: spatial)
+        units.append(Unit(kind: .input, inputs: [], label: input.name, outputShapes: [start]))
+        record(input.name, unit: units.count - 1, output: 0, shape: start)
     }
 
     mutating func record(_ name: String, unit: Int, output: Int, shape: TensorShape) {
@@ -168,9 +188,15 @@ struct OnnxConverter {
     /// The value the network ends at: the graph's one output.
     func graphOutput() throws -> (unit: Int, output: Int) {
         let outputs = model.graph.outputs.map(\.name)
-        guard outputs.count == 1, let name = outputs.first else {
-            throw OnnxError.graph(outputs.isEmpty ? "the model has no output"
-                : "the model has \(outputs.count) outputs (\(outputs.map { "'\($0)'" }.joined(separator: ", "))); convcalc follows networks with one output")
+        guard let name = outputs.first else { throw OnnxError.graph("the model has no output") }
+        guard inputNames.count == 1 else {
+            throw OnnxError.structure("the model has \(inputNames.count) inputs (\(inputNames.map { "'\($0)'" }.joined(separator: ", "))); the network language follows one")
+        }
+        for output in outputs where values[output] == nil {
+            throw OnnxError.graph("the output '\(output)' does not depend on the input" + (inputNames.count == 1 ? " '\(inputName)'" : "s"))
+        }
+        guard outputs.count == 1 else {
+            throw OnnxError.structure("the model has \(outputs.count) outputs (\(outputs.map { "'\($0)'" }.joined(separator: ", "))); the network language follows one")
         }
         guard let value = values[name] else {
             throw OnnxError.graph("the output '\(name)' does not depend on the input '\(inputName)'")

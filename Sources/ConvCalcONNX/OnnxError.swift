@@ -18,6 +18,9 @@ public enum OnnxError: UserFacingError, Equatable {
     case node(String, problem: String)
     /// The graph's shape: no data input, several, or none reaching the output.
     case graph(String)
+    /// A graph that is not a tree of branches (not series-parallel, several outputs): it is
+    /// still counted layer by layer, but `rf` and `--emit net` cannot follow it.
+    case structure(String)
 
     /// The opsets whose operators the reader follows (the attribute semantics it implements).
     public static let opsets = 7...24
@@ -36,7 +39,7 @@ public enum OnnxError: UserFacingError, Equatable {
             return "input '\(input)' has the shape \(shape), whose spatial size is not fixed; give it with --in (e.g. --in 224x224)"
         case let .node(name, problem):
             return "node '\(name)': \(problem)"
-        case let .graph(problem):
+        case let .graph(problem), let .structure(problem):
             return problem
         }
     }

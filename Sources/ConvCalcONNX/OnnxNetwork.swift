@@ -25,6 +25,9 @@ public struct OnnxNetwork: Sendable {
     public var shapes: [String: [Int]]
     /// N×C×spatial of the output (N×F when flattened).
     public var outputShape: [Int]
+    /// The graph counted layer by layer when it is not a tree of branches (then `words` and
+    /// `text` are empty).
+    public var graphCount: OnnxGraphCount?
     /// What was counted as zero or read approximately, one line each.
     public var warnings: [String]
     /// Operators counted as zero (not in convcalc's vocabulary): op type → number of nodes.
@@ -41,13 +44,28 @@ public struct OnnxNetwork: Sendable {
         if let opset = model.opset, !OnnxError.opsets.contains(opset) { throw OnnxError.unsupportedOpset(opset) }
         var converter = try OnnxConverter(model: model, file: file, inputSize: inputSize, inputChannels: inputChannels)
         try converter.convertNodes()
-        let output = try converter.graphOutput()
-        var walk = SeriesParallel(units: converter.units)
-        let tree = try walk.pieces(to: output)
-        let header = OnnxNetwork.header(model, file: file, dims: converter.dims)
-        let rendered = SeriesParallel.render(tree, units: converter.units, file: file,
-                                             input: converter.inputLine, header: header)
+        var rendered: (words: [StackWord], text: String) = ([], "")
+        var graphCount: OnnxGraphCount?
         var warnings = converter.warnings
+        var outputShape: [Int] = []
+        do {
+            let output = try converter.graphOutput()
+            var walk = SeriesParallel(units: converter.units)
+            let tree = try walk.pieces(to: output)
+            rendered = SeriesParallel.render(tree, units: converter.units, file: file, input: converter.inputLine,
+                                             header: OnnxNetwork.header(model, file: file, dims: converter.dims))
+            outputShape = converter.units[output.unit].outputShapes[output.output].onnxDims(batch: converter.batch)
+            let unused = walk.unreached.map { converter.units[$0].label }
+            if !unused.isEmpty {
+                warnings.append("\(unused.count) node\(unused.count == 1 ? "" : "s") lead nowhere near the output and are not counted: "
+                                + unused.prefix(3).map { "'\($0)'" }.joined(separator: ", ") + (unused.count > 3 ? ", …" : ""))
+            }
+        } catch let error as OnnxError {
+            guard case .structure = error else { throw error }
+            let count = try converter.graphCount(reason: error)
+            graphCount = count
+            outputShape = count.outputs.first?.shape ?? []
+        }
         if !converter.uncounted.isEmpty {
             let list = converter.uncounted.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
             let total = converter.uncounted.values.reduce(0, +)
@@ -55,7 +73,7 @@ public struct OnnxNetwork: Sendable {
         }
         return OnnxNetwork(words: rendered.words, text: rendered.text, dims: converter.dims, inputSize: converter.inputSpatial,
                            inputChannels: converter.inputChannelCount, declaredInputSize: converter.declaredSpatial, shapes: converter.shapes,
-                           outputShape: converter.units[output.unit].outputShapes[output.output].onnxDims(batch: converter.batch), warnings: warnings,
+                           outputShape: outputShape, graphCount: graphCount, warnings: warnings,
                            uncounted: converter.uncounted)
     }
 

@@ -164,7 +164,8 @@ extension OnnxConverter {
         guard input.flat || input.spatial.allSatisfy({ $0 == 1 }), elements == features else {
             throw OnnxError.node(node.label, problem: "its input is \(input.onnxDims(batch: batch)) but its weight takes \(features) features; convcalc reads \(node.opType) as a fully connected layer on N×features")
         }
-        try emit(["fc:c=\(outputs)" + (bias ? "" : ",bias=0")], input: node.inputs[0], node: node, output: output)
+        let tied = weightUses[node.inputs[1], default: 0] > 1 && firstUse[node.inputs[1]] != node.label
+        try emit(["fc:c=\(outputs)" + (bias ? "" : ",bias=0") + (tied ? ",tied=1" : "")], input: node.inputs[0], node: node, output: output)
     }
 
     /// Clip(x, min, max): `relu6` for [0, 6] (PyTorch's ReLU6), `relu` for [0, ∞), else `clip`.

@@ -107,6 +107,7 @@ extension OnnxConverter {
         keys.append("c=\(outChannels)")
         let hasBias = node.inputs.count >= 3 && !node.inputs[2].isEmpty
         if !hasBias { keys.append("bias=0") }
+        if weightUses[node.inputs[1], default: 0] > 1, firstUse[node.inputs[1]] != node.label { keys.append("tied=1") }
         return (transposed ? "tconv:" : "conv:") + keys.joined(separator: ",")
     }
 

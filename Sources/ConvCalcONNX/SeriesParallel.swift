@@ -44,6 +44,12 @@ struct SeriesParallel {
         return a
     }
 
+    /// Units of layers or joins that the walk never reached: their outputs lead nowhere near
+    /// the output (dead ends of the graph).
+    var unreached: [Int] {
+        units.indices.dropFirst().filter { reached[$0] == 0 && units[$0].kind != .input }
+    }
+
     /// The tree computing `output` from the input (unit 0).
     mutating func pieces(to output: (unit: Int, output: Int)) throws -> [Piece] {
         try sequence(from: 0, to: output).pieces
@@ -52,7 +58,7 @@ struct SeriesParallel {
     private mutating func reach(_ unit: Int) throws {
         reached[unit] += 1
         guard reached[unit] == 1 else {
-            throw OnnxError.node(units[unit].label, problem: "its output feeds branches that join at different places, so the graph is not series-parallel (every add, concat and split of convcalc's language starts its branches from one value); convcalc cannot follow this model")
+            throw OnnxError.structure("node '\(units[unit].label)': its output feeds branches that join at different places, so the graph is not series-parallel (every add, concat, mul and split of convcalc's language starts its branches from one value)")
         }
     }
 
@@ -81,14 +87,14 @@ struct SeriesParallel {
                 } else {
                     var branches: [[Piece]] = []
                     if case .split = units[branchPoint].kind {
-                        throw OnnxError.node(unit.label, problem: "it joins outputs of the split '\(units[branchPoint].label)' inside one of its branches; convcalc follows split { } { } branches concatenated back")
+                        throw OnnxError.structure("node '\(unit.label)': it joins outputs of the split '\(units[branchPoint].label)' inside one of its branches; convcalc follows split { } { } branches concatenated back")
                     }
                     for input in unit.inputs { branches.append(try sequence(from: branchPoint, to: input, depth: depth + 1).pieces) }
                     reversed.append(.merge(kind, branches))
                     current = (branchPoint, 0)
                 }
             case .split:
-                throw OnnxError.node(unit.label, problem: "its outputs are not all joined by one Concat in their order; convcalc follows a channel split whose branches are concatenated back (split { } { })")
+                throw OnnxError.structure("node '\(unit.label)': its outputs are not all joined by one Concat in their order; convcalc follows a channel split whose branches are concatenated back (split { } { })")
             }
         }
         return (reversed.reversed(), current.output)
@@ -98,13 +104,13 @@ struct SeriesParallel {
     private mutating func splitMerge(join: Int, kind: MergeKind, split: Int, shares: [Int], depth: Int) throws -> Piece {
         let inputs = units[join].inputs
         guard kind == .concat, inputs.count == shares.count else {
-            throw OnnxError.node(units[join].label, problem: "it joins outputs of the split '\(units[split].label)' other than by concatenating all of them in order; convcalc follows split { } { } branches concatenated back")
+            throw OnnxError.structure("node '\(units[join].label)': it joins outputs of the split '\(units[split].label)' other than by concatenating all of them in order; convcalc follows split { } { } branches concatenated back")
         }
         var branches: [[Piece]] = []
         for (i, input) in inputs.enumerated() {
             let walk = try sequence(from: split, to: input, depth: depth)
             guard walk.endOutput == i else {
-                throw OnnxError.node(units[join].label, problem: "it concatenates the outputs of the split '\(units[split].label)' in another order; convcalc follows split { } { } branches concatenated back in order")
+                throw OnnxError.structure("node '\(units[join].label)': it concatenates the outputs of the split '\(units[split].label)' in another order; convcalc follows split { } { } branches concatenated back in order")
             }
             branches.append(walk.pieces)
         }

@@ -90,6 +90,10 @@ enum StackInput {
             case let .text(text):
                 words = StackSyntax.words(ofFile: text, name: path == "-" ? "<stdin>" : path)
             case let .model(network):
+                if let count = network.graphCount {
+                    for notice in network.notices(given: options) { context.notice(notice) }
+                    throw GraphModelError(path: path == "-" ? "<stdin>" : path, count: count)
+                }
                 model = network
                 words = network.words
                 if let dims = options.dims, dims != network.dims {

@@ -59,7 +59,13 @@ enum ParamsCommand {
 
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
         let options = try ParamsOptions(args)
-        let stackA = try StackInput.build(options.stack, context: context)
+        let stackA: LayerStack
+        do {
+            stackA = try StackInput.build(options.stack, context: context)
+        } catch let graph as GraphModelError
+                    where options.comparison == nil && options.run == nil && options.countingTool == nil && !options.stack.emit && options.stack.tokens.isEmpty {
+            return graph.paramsText(style: options.style, layout: context.layout)
+        }
         if options.stack.emit || options.comparison?.emit == true {
             guard options.comparison == nil else { throw UsageError.invalid("--emit net prints one network; give it without --vs") }
             return CommandResult(output: context.emittedNetwork ?? "")

@@ -48,7 +48,12 @@ enum ShapeCommand {
 
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
         let options = try ShapeOptions(args)
-        let stack = try StackInput.build(options.stack, context: context)
+        let stack: LayerStack
+        do {
+            stack = try StackInput.build(options.stack, context: context)
+        } catch let graph as GraphModelError where options.target == nil && !options.stack.emit && options.stack.tokens.isEmpty {
+            return graph.shapeText(style: options.style, layout: context.layout)
+        }
         if options.stack.emit { return CommandResult(output: context.emittedNetwork ?? "") }
         let style = options.style
         if let outText = options.target {

@@ -29,6 +29,8 @@ public struct CostPart: Equatable, Sendable {
 /// - se: two FC layers with biases, C → ⌊C/r⌋ → C (SENet); MACs include the C·Πout rescaling.
 /// - bn: γ and β (2·C); 0 MACs: at inference it folds into the convolution before it
 ///   (as the MobileNet paper counts its 569M mult-adds).
+/// - tied (`tied=1`): the weights of an earlier layer used again (a siamese branch, a model
+///   file's shared initializer): no parameters of its own, its MACs as usual.
 /// - fc: flattens C·Πspatial. Pools, relu, upsample, pixelshuffle, shuffle, gap: no
 ///   parameters, 0 MACs (comparisons and additions are not MACs).
 public struct LayerCost: Equatable, Sendable {
@@ -218,7 +220,7 @@ public struct NetworkCost: Sendable {
     /// A merge of the branches' `outputs` (channels, spatial), checked to fit together:
     /// add and mul need the same channels (mul: or 1, broadcast), concat and split add them
     /// up; every kind needs the same spatial size (`MergeKind.mergedSize`: mul broadcasts 1×1).
-    static func merge(_ kind: MergeKind, _ outputs: [(channels: Int?, spatial: [Int]?)], after: Int) throws -> Merge {
+    public static func merge(_ kind: MergeKind, _ outputs: [(channels: Int?, spatial: [Int]?)], after: Int) throws -> Merge {
         let sizes = outputs.compactMap(\.spatial)
         var spatial: [Int]? = nil
         var sizesFit = sizes.isEmpty
@@ -264,7 +266,13 @@ extension LayerCost {
     static func of(_ layer: Layer, geometry: LayerGeometry, bias: Bool, channels: Int?,
                    input: [Int]?, output: [Int]?) throws -> (LayerCost, Int?) {
         let counting = try LayerCounting(layer: layer, geometry: geometry, bias: bias, channels: channels, input: input, output: output)
-        return try layer.type.isConvolution || layer.type == .tconv ? counting.convolutionCost() : counting.otherCost()
+        var (cost, outChannels) = try layer.type.isConvolution || layer.type == .tconv ? counting.convolutionCost() : counting.otherCost()
+        if layer.tied {
+            // Weights shared with an earlier layer: counted there, once; the MACs are this use's.
+            (cost.weights, cost.biases) = (0, 0)
+            for i in cost.parts.indices { (cost.parts[i].weights, cost.parts[i].biases) = (0, 0) }
+        }
+        return (cost, outChannels)
     }
 }
 

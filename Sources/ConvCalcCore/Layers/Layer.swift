@@ -182,6 +182,8 @@ public struct Layer: Equatable, Sendable {
     public var origin: [String] = []
     /// The model node it was converted from (ONNX), for messages.
     public var node: String?
+    /// Weights shared with an earlier layer (`tied=1`): no parameters of its own.
+    public var tied = false
 
     /// Where the layer came from, for errors and warnings: its block uses and repeats, then
     /// its model node (`node '/layer1/layer1.0/conv1/Conv'`).

@@ -2,7 +2,7 @@
 /// meaning, default, the layer types that take it — is its row in `LayerSchema.rows`.
 public enum LayerKey: String, CaseIterable, Sendable {
     case k, s, p, d, op, g, c, m, r, v, bias, ceil
-    case n, out, hidden, div, gate
+    case n, out, hidden, div, gate, tied
     /// Input size, for the `input:` pseudo-layer only.
     case `in`
 
@@ -166,6 +166,9 @@ public enum LayerSchema {
                      meaning: "SE: round ⌊C/r⌋ to a multiple of div as torchvision's _make_divisible (MobileNet v3: 8)", types: [.se]),
         LayerKeySpec(.gate, options: ["--gate"], .choice(SEGate.allCases.map(\.rawValue)) { $0.gate = SEGate(rawValue: $1)! },
                      meaning: "SE gate activation: sigmoid or hsigmoid (MobileNet v3)", default: "sigmoid", types: [.se]),
+        LayerKeySpec(.tied, options: ["--tied"], .boolean { $0.tied = $1 },
+                     meaning: "weights shared with an earlier layer, 0 or 1: no parameters of its own, MACs as usual", optionHelp: "the layer's weights are another layer's (tied): no parameters of its own, MACs as usual", default: "0",
+                     types: convolutions + [.fc]),
         LayerKeySpec(.in, options: [], stack: ["--in"], .size(minimum: 1) { $0.inputSize = $1 },
                      meaning: "input spatial size", types: [.input], required: [.input: "input:in=224x224,c=3"]),
     ]
