@@ -14,17 +14,7 @@ if [ ! -f "$model" ]; then
 fi
 swift build -c release >/dev/null
 C=$PWD/.build/release/convcalc
-best() {   # best wall time of 5 runs, in seconds
-    local best=""
-    for _ in 1 2 3 4 5; do
-        local start end
-        start=$(date +%s.%N)
-        "$@" > /dev/null
-        end=$(date +%s.%N)
-        best=$(echo "$start $end ${best:-1e9}" | awk '{ t = $2 - $1; print (t < $3 ? t : $3) }')
-    done
-    printf '%.3f' "$best"
-}
+source bench/timing.sh
 cold() {   # one run after dropping the page cache (root only), else "-"
     if [ "$(id -u)" = 0 ] && sync && echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; then
         "$C" shape -q --k 3 --in 5 >/dev/null   # the binary and its libraries back in memory
@@ -39,8 +29,8 @@ size=$(stat -c %s "$model")
 rss=$( { /usr/bin/time -f %M "$C" params -q "$model" >/dev/null; } 2>&1 )
 echo "model: $model ($((size / 1048576)) MiB); convcalc params -q gives $("$C" params -q "$model") parameters"
 printf '| reader | warm (s) | cold cache (s) |\n| --- | --- | --- |\n'
-printf '| convcalc params -q (peak RSS %s MiB) | %s | %s |\n' "$((rss / 1024))" "$(best "$C" params -q "$model")" "$(cold "$C" params -q "$model")"
+printf '| convcalc params -q (peak RSS %s MiB) | %s | %s |\n' "$((rss / 1024))" "$(best 5 "$C" params -q "$model")" "$(cold "$C" params -q "$model")"
 if python3 -c "import onnx" 2>/dev/null; then
-    printf '| python3 onnx.load (reads the weights) | %s | - |\n' "$(best python3 -c "import onnx; onnx.load('$model')")"
-    printf '| python3 -c "import onnx" alone | %s | - |\n' "$(best python3 -c "import onnx")"
+    printf '| python3 onnx.load (reads the weights) | %s | - |\n' "$(best 5 python3 -c "import onnx; onnx.load('$model')")"
+    printf '| python3 -c "import onnx" alone | %s | - |\n' "$(best 5 python3 -c "import onnx")"
 fi

@@ -13,22 +13,12 @@ trap 'rm -rf "$work"' EXIT
 for i in $(seq 100000); do echo conv:k=3,p=1; done > "$work/long.net"
 depth=100   # StackSyntax.maximumDepth: the deepest nesting accepted
 (for i in $(seq "$depth"); do echo 'add {'; done; echo conv:k=3,p=1; for i in $(seq "$depth"); do echo '} { conv:k=1 }'; done) > "$work/deep.net"
-best() {   # best wall time of 3 runs, in seconds
-    local best=""
-    for _ in 1 2 3; do
-        local start end
-        start=$(date +%s.%N)
-        "$@" > /dev/null
-        end=$(date +%s.%N)
-        best=$(echo "$start $end ${best:-1e9}" | awk '{ t = $2 - $1; print (t < $3 ? t : $3) }')
-    done
-    printf '%.3f' "$best"
-}
+source bench/timing.sh
 printf '| stack | shape | rf | rf --map | params |\n| --- | --- | --- | --- | --- |\n'
 for net in long deep; do
     printf '| %s | %s | %s | %s | %s |\n' "$net" \
-        "$(best $C shape --in 224 -f "$work/$net.net")" \
-        "$(best $C rf --in 224 -f "$work/$net.net")" \
-        "$(best $C rf --map --in 64 -f "$work/$net.net")" \
-        "$(best $C params --cin 3 --in 224 -f "$work/$net.net")"
+        "$(best 3 $C shape --in 224 -f "$work/$net.net")" \
+        "$(best 3 $C rf --in 224 -f "$work/$net.net")" \
+        "$(best 3 $C rf --map --in 64 -f "$work/$net.net")" \
+        "$(best 3 $C params --cin 3 --in 224 -f "$work/$net.net")"
 done

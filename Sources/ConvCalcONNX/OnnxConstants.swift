@@ -76,20 +76,7 @@ extension OnnxConverter {
             let joined = parts.flatMap { $0 }
             return tensor(joined, dims: [joined.count], type: type)
         case "Add", "Sub", "Mul", "Div":
-            guard let a = values(0), let b = values(1), a.count == b.count || a.count == 1 || b.count == 1 else { return nil }
-            let integral = ![1, 10, 11, 16].contains(type)
-            let n = max(a.count, b.count)
-            let result = (0..<n).map { i -> Double in
-                let (x, y) = (a[a.count == 1 ? 0 : i], b[b.count == 1 ? 0 : i])
-                switch node.opType {
-                case "Add": return x + y
-                case "Sub": return x - y
-                case "Mul": return x * y
-                default: return y == 0 ? .nan : integral ? (x / y).rounded(.towardZero) : x / y
-                }
-            }
-            guard result.allSatisfy({ $0.isFinite && abs($0) < 9e15 }) else { return nil }
-            return tensor(result, dims: (a.count >= b.count ? inputs[0] : inputs[1])?.dims ?? [n], type: type)
+            return arithmetic(node.opType, inputs, type: type)
         case "Neg", "Floor", "Ceil", "Abs":
             guard let v = values(0) else { return nil }
             let f: (Double) -> Double = node.opType == "Neg" ? { -$0 } : node.opType == "Floor" ? { $0.rounded(.down) } : node.opType == "Ceil" ? { $0.rounded(.up) } : { abs($0) }
@@ -105,6 +92,26 @@ extension OnnxConverter {
         default:
             return nil
         }
+    }
+
+    /// Add, Sub, Mul, Div of two constants, one of them possibly a single value (broadcast);
+    /// integer division truncates, as ONNX's Div on integers.
+    private func arithmetic(_ op: String, _ inputs: [OnnxTensor?], type: Int) -> OnnxTensor? {
+        guard inputs.count == 2, let a = inputs[0]?.values, let b = inputs[1]?.values,
+              a.count == b.count || a.count == 1 || b.count == 1 else { return nil }
+        let integral = ![1, 10, 11, 16].contains(type)
+        let n = max(a.count, b.count)
+        let result = (0..<n).map { i -> Double in
+            let (x, y) = (a[a.count == 1 ? 0 : i], b[b.count == 1 ? 0 : i])
+            switch op {
+            case "Add": return x + y
+            case "Sub": return x - y
+            case "Mul": return x * y
+            default: return y == 0 ? .nan : integral ? (x / y).rounded(.towardZero) : x / y
+            }
+        }
+        guard n <= OnnxTensor.smallLimit, result.allSatisfy({ $0.isFinite && abs($0) < 9e15 }) else { return nil }
+        return OnnxTensor(name: "", dataType: type, dims: (a.count >= b.count ? inputs[0] : inputs[1])?.dims ?? [n], values: result)
     }
 
     /// Slice of a 1-D constant (steps may be negative: the pads chain reverses a list), or of

@@ -89,7 +89,7 @@ public struct ProtobufReader {
     }
 
     /// `count` bytes little-endian.
-    private mutating func fixed(_ count: Int) throws -> UInt64 {
+    mutating func fixed(_ count: Int) throws -> UInt64 {
         guard end - position >= count else { throw ProtobufError.truncated(offset: position, needed: UInt64(count), available: end - position) }
         var result: UInt64 = 0
         for i in 0..<count { result |= UInt64(bytes[position + i]) << (8 * UInt64(i)) }
@@ -105,41 +105,33 @@ public struct ProtobufReader {
     /// The integers of a repeated varint field, packed (one length-delimited field) or not
     /// (this one field's value): protobuf readers must accept both.
     public func integers(_ field: Field) throws -> [Int64] {
-        switch field.wireType {
-        case .varint: return [Int64(bitPattern: field.bits)]
-        case .lengthDelimited:
-            var reader = nested(field)
-            var values: [Int64] = []
-            while reader.position < reader.end { values.append(Int64(bitPattern: try reader.varint())) }
-            return values
-        default: throw ProtobufError.unexpectedWireType(offset: field.offset, field: field.number, found: field.wireType)
-        }
+        try repeated(field, .varint, { Int64(bitPattern: $0) }) { Int64(bitPattern: try $0.varint()) }
     }
 
     /// The floats of a repeated float field (fixed32), packed or not.
     public func floats(_ field: Field) throws -> [Float] {
-        switch field.wireType {
-        case .fixed32: return [Float(bitPattern: UInt32(truncatingIfNeeded: field.bits))]
-        case .lengthDelimited:
-            var reader = nested(field)
-            var values: [Float] = []
-            while reader.position < reader.end { values.append(Float(bitPattern: UInt32(truncatingIfNeeded: try reader.fixed(4)))) }
-            return values
-        default: throw ProtobufError.unexpectedWireType(offset: field.offset, field: field.number, found: field.wireType)
+        try repeated(field, .fixed32, { Float(bitPattern: UInt32(truncatingIfNeeded: $0)) }) {
+            Float(bitPattern: UInt32(truncatingIfNeeded: try $0.fixed(4)))
         }
     }
 
     /// The doubles of a repeated double field (fixed64), packed or not.
     public func doubles(_ field: Field) throws -> [Double] {
-        switch field.wireType {
-        case .fixed64: return [Double(bitPattern: field.bits)]
-        case .lengthDelimited:
-            var reader = nested(field)
-            var values: [Double] = []
-            while reader.position < reader.end { values.append(Double(bitPattern: try reader.fixed(8))) }
-            return values
-        default: throw ProtobufError.unexpectedWireType(offset: field.offset, field: field.number, found: field.wireType)
+        try repeated(field, .fixed64, { Double(bitPattern: $0) }) { Double(bitPattern: try $0.fixed(8)) }
+    }
+
+    /// A repeated scalar field: one value of `wireType` (unpacked), or a length-delimited run
+    /// of them (packed), each read by `next`.
+    private func repeated<T>(_ field: Field, _ wireType: WireType, _ single: (UInt64) -> T,
+                             _ next: (inout ProtobufReader) throws -> T) throws -> [T] {
+        if field.wireType == wireType { return [single(field.bits)] }
+        guard field.wireType == .lengthDelimited else {
+            throw ProtobufError.unexpectedWireType(offset: field.offset, field: field.number, found: field.wireType)
         }
+        var reader = nested(field)
+        var values: [T] = []
+        while reader.position < reader.end { values.append(try next(&reader)) }
+        return values
     }
 
     /// The bytes of a field as little-endian fixed-width values of `width` bytes, when there

@@ -55,22 +55,38 @@ enum ParamsCommand {
         execute: execute
     )
 
+    enum FirstStack {
+        case stack(LayerStack)
+        /// Printed already: `--emit net`, or a model counted layer by layer.
+        case done(CommandResult)
+    }
+
+    /// The first stack, or what stands for the whole answer: `--emit net`'s text, or a model
+    /// whose graph is no tree of branches, counted layer by layer (unless an option needs the tree).
+    static func firstStack(_ options: ParamsOptions, context: InputContext) throws -> FirstStack {
+        let stack: LayerStack
+        do {
+            stack = try StackInput.build(options.stack, context: context)
+        } catch let graph as GraphModelError
+                    where options.comparison == nil && options.run == nil && options.countingTool == nil && !options.stack.emit && options.stack.tokens.isEmpty {
+            return .done(graph.paramsText(style: options.style, layout: context.layout))
+        }
+        if options.stack.emit || options.comparison?.emit == true {
+            guard options.comparison == nil else { throw UsageError.invalid("--emit net prints one network; give it without --vs") }
+            return .done(CommandResult(output: context.emittedNetwork ?? ""))
+        }
+        return .stack(stack)
+    }
+
     static let shared: [OptionID] = [.input, .cin, .dims, .bias, .noBias] + (RunOptionsTable.options + RunOptionsTable.roofline).map(\.id)
 
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
         let options = try ParamsOptions(args)
-        let stackA: LayerStack
-        do {
-            stackA = try StackInput.build(options.stack, context: context)
-        } catch let graph as GraphModelError
-                    where options.comparison == nil && options.run == nil && options.countingTool == nil && !options.stack.emit && options.stack.tokens.isEmpty {
-            return graph.paramsText(style: options.style, layout: context.layout)
+        let a: NetworkCost
+        switch try firstStack(options, context: context) {
+        case let .stack(stack): a = try NetworkCost(stack: stack)
+        case let .done(result): return result
         }
-        if options.stack.emit || options.comparison?.emit == true {
-            guard options.comparison == nil else { throw UsageError.invalid("--emit net prints one network; give it without --vs") }
-            return CommandResult(output: context.emittedNetwork ?? "")
-        }
-        let a = try NetworkCost(stack: stackA)
         let layout = context.layout
         guard let comparison = options.comparison else {
             let run = try options.run.map { try RunCost(network: a, stack: a.stack, settings: $0) }

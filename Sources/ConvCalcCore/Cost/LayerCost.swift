@@ -422,11 +422,7 @@ private struct LayerCounting {
         case .channelmean, .channelmax:
             return (LayerCost(), 1)
         case .pixelunshuffle:
-            let factor = try Checked.product(geometry.stride)
-            if let input, let dim = input.indices.first(where: { input[$0] % geometry.stride[$0] != 0 }) {
-                throw CostError.notDivisible(what: "the input size", value: input[dim], by: "r", divisor: geometry.stride[dim])
-            }
-            return (LayerCost(), try channels.map { try Checked.mul($0, factor) })
+            return (LayerCost(), try spaceToDepthChannels())
         case .shuffle:
             if let c = channels, let g = layer.groups, c % g != 0 {
                 throw CostError.notDivisible(what: "channels", value: c, by: "groups", divisor: g)
@@ -437,6 +433,16 @@ private struct LayerCounting {
              .identity, .dropout, .adaptiveavgpool, .adaptivemaxpool, .crop:
             return (LayerCost(), channels)
         }
+    }
+
+    /// pixelunshuffle's output channels, C·r^dims; the input size must be a multiple of r
+    /// (PyTorch: "pixel_unshuffle expects height to be divisible by downscale_factor").
+    func spaceToDepthChannels() throws -> Int? {
+        let factor = try Checked.product(geometry.stride)
+        if let input, let dim = input.indices.first(where: { input[$0] % geometry.stride[$0] != 0 }) {
+            throw CostError.notDivisible(what: "the input size", value: input[dim], by: "r", divisor: geometry.stride[dim])
+        }
+        return try channels.map { try Checked.mul($0, factor) }
     }
 
     /// SE's hidden width: `hidden` as given, else ⌊C/r⌋, rounded with `div` as torchvision's
