@@ -112,6 +112,26 @@ final class OnnxTests: XCTestCase {
         XCTAssertEqual(try onnxCost(unknown).macs, 129_024)
     }
 
+    /// The shapes an exporter wrote in the file (`value_info`, the new exporter's), read by
+    /// convcalc's own decoder, against the shapes convcalc works out.
+    func testShapesMatchTheFilesValueInfo() throws {
+        var compared = 0
+        for file in try FileManager.default.contentsOfDirectory(atPath: fixturesDirectory + "/onnx") where file.hasSuffix(".onnx") {
+            let data = try Data(contentsOf: URL(fileURLWithPath: fixturesDirectory + "/onnx/" + file))
+            guard let model = try? data.withUnsafeBytes({ try OnnxModel.decode($0) }), !model.graph.valueInfo.isEmpty,
+                  let network = try? OnnxNetwork.convert(model, file: file) else { continue }
+            for info in model.graph.valueInfo {
+                guard let dims = info.shape?.map({ dimension -> Int? in
+                    if case let .value(v) = dimension { return v }
+                    return nil
+                }), dims.allSatisfy({ $0 != nil }), let shape = network.shapes[info.name] else { continue }
+                XCTAssertEqual(shape, dims.map { $0! }, "\(file): value_info of \(info.name)")
+                compared += 1
+            }
+        }
+        XCTAssertGreaterThanOrEqual(compared, 45, "values compared with value_info (resnet18_dynamo: every intermediate)")
+    }
+
     /// `--emit net`'s text, read back as a network file, counts the same as the model.
     func testEmittedNetworkCountsTheSame() throws {
         for file in try FileManager.default.contentsOfDirectory(atPath: fixturesDirectory + "/onnx") where file.hasSuffix(".onnx") {
