@@ -45,19 +45,21 @@ extension OnnxConverter {
         case "Identity", "Cast", "Squeeze", "Unsqueeze", "Reshape", "Flatten":
             guard let first, let v = first.values else { return nil }
             var dims = [v.count]
-            if node.opType == "Reshape", let shape = values(1), !shape.contains(where: { $0 < -1 }) {
-                dims = shape.enumerated().map { i, d in d == 0 && i < first.dims.count ? first.dims[i] : Int(d) }
-                if let free = dims.firstIndex(of: -1) { dims[free] = v.count / max(dims.filter { $0 != -1 }.reduce(1, *), 1) }
+            if node.opType == "Reshape", let shape = values(1)?.compactMap(OnnxTensor.clampedInteger), shape.count == values(1)?.count,
+               !shape.contains(where: { $0 < -1 }) {
+                dims = shape.enumerated().map { i, d in d == 0 && i < first.dims.count ? first.dims[i] : d }
+                guard let known = try? Checked.product(dims.filter { $0 != -1 }) else { return nil }
+                if let free = dims.firstIndex(of: -1) { dims[free] = v.count / max(known, 1) }
             }
             if node.opType == "Squeeze" && v.count == 1 { dims = [] }
             let to = int(node, "to", default: type)
             let cast = node.opType == "Cast" && [2, 3, 4, 5, 6, 7, 12, 13].contains(to) ? v.map { $0.rounded(.towardZero) } : v
             return tensor(cast, dims: dims, type: node.opType == "Cast" ? to : type)
         case "ConstantOfShape":
-            guard let shape = values(0)?.map({ Int($0) }), shape.allSatisfy({ $0 >= 0 && $0 <= OnnxTensor.smallLimit }) else { return nil }
+            guard let shape = values(0)?.compactMap(OnnxTensor.clampedInteger), shape.count == values(0)?.count,
+                  shape.allSatisfy({ $0 >= 0 }), let count = try? Checked.product(shape), count <= OnnxTensor.smallLimit else { return nil }
             var fill = 0.0
             if case let .tensor(t)? = node.attributes["value"], let v = t.values?.first { fill = v }
-            let count = shape.reduce(1, *)
             return tensor(Array(repeating: fill, count: count), dims: shape, type: 7)
         case "Shape":
             guard let first else { return nil }
@@ -65,8 +67,9 @@ extension OnnxConverter {
         case "Gather":
             guard let data = values(0), let indices = values(1), int(node, "axis", default: 0) == 0 else { return nil }
             let picked = try indices.map { index -> Double in
-                let i = Int(index) < 0 ? Int(index) + data.count : Int(index)
-                guard data.indices.contains(i) else { throw OnnxError.node(node.label, problem: "index \(Int(index)) outside \(data.count) values") }
+                guard let given = OnnxTensor.clampedInteger(index) else { throw OnnxError.node(node.label, problem: "index \(index) is not whole") }
+                let i = given < 0 ? given + data.count : given
+                guard data.indices.contains(i) else { throw OnnxError.node(node.label, problem: "index \(given) outside \(data.count) values") }
                 return data[i]
             }
             return tensor(picked, dims: inputs[1]?.dims ?? [picked.count], type: type)
@@ -86,7 +89,7 @@ extension OnnxConverter {
         case "Transpose":
             guard let first, let v = first.values, first.dims.count == 2, ints(node, "perm") ?? [1, 0] == [1, 0] else { return nil }
             let (rows, columns) = (first.dims[0], first.dims[1])
-            guard rows * columns == v.count else { return nil }
+            guard rows >= 0, columns >= 0, (try? Checked.mul(rows, columns)) == v.count else { return nil }
             let transposed = (0..<columns).flatMap { c in (0..<rows).map { r in v[r * columns + c] } }
             return tensor(transposed, dims: [columns, rows], type: type)
         default:
@@ -120,7 +123,8 @@ extension OnnxConverter {
         // INT64_MIN and MAX stand for "to the end": clamped, as a slice clamps them anyway.
         func integers(_ i: Int) -> [Int]? {
             guard i < inputs.count, let v = inputs[i]?.values else { return nil }
-            return v.map { $0 >= 4e18 ? Int.max / 2 : $0 <= -4e18 ? Int.min / 2 : Int($0) }
+            let whole = v.compactMap(OnnxTensor.clampedInteger)
+            return whole.count == v.count ? whole : nil
         }
         guard let data = inputs.first ?? nil, let v = data.values, let starts = integers(1),
               let ends = integers(2), starts.count == 1, ends.count == 1 else { return nil }

@@ -224,6 +224,13 @@ public struct OnnxTensor: Sendable, Equatable {
         return count
     }
 
+    /// `value` as an integer, clamped to ±2^62 (INT64_MIN and INT64_MAX mean "to the end" in
+    /// slices); nil for NaN and for a fraction.
+    public static func clampedInteger(_ value: Double) -> Int? {
+        guard !value.isNaN, value == value.rounded() else { return nil }
+        return value >= 4e18 ? Int.max / 2 : value <= -4e18 ? Int.min / 2 : Int(value)
+    }
+
     /// The values as integers, when every one is a whole number.
     public var integers: [Int]? {
         values?.allSatisfy({ $0 == $0.rounded() && abs($0) < 9.0e15 }) == true ? values!.map { Int($0) } : nil

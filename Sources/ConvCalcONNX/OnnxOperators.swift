@@ -11,6 +11,9 @@ extension OnnxConverter {
         "LeakyRelu": "leakyrelu", "Elu": "elu", "Gelu": "gelu", "Softmax": "softmax", "Dropout": "dropout",
     ]
 
+    /// The inputs an operator needs (data, weight, …), where more than one.
+    static let minimumInputs: [String: Int] = ["Conv": 2, "ConvTranspose": 2, "Gemm": 2, "MatMul": 2, "PRelu": 2, "BatchNormalization": 5]
+
     /// Shape-keeping operators with no convcalc layer: counted as zero, with one warning.
     static let uncountedElementwise: Set<String> = [
         "Cast", "Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Floor", "Ceil", "Round", "Erf", "Sin", "Cos",
@@ -21,7 +24,15 @@ extension OnnxConverter {
 
     mutating func convert(_ index: Int, _ node: OnnxNode) throws {
         guard node.domain.isEmpty || node.domain == "ai.onnx" else { return try uncounted(node) }
+        let needed = OnnxConverter.minimumInputs[node.opType] ?? 1
+        guard node.inputs.count >= needed else {
+            throw OnnxError.node(node.label, problem: "\(node.opType) has \(node.inputs.count) input\(node.inputs.count == 1 ? "" : "s"), fewer than its \(needed)")
+        }
         let input = node.inputs[0]
+        // Operators on one data value read it first (a joins' inputs may come in any order).
+        guard values[input] != nil || ["Add", "Mul", "Sum", "Concat"].contains(node.opType) || OnnxConverter.uncountedElementwise.contains(node.opType) else {
+            throw OnnxError.node(node.label, problem: "its first input '\(input)' is a constant; convcalc follows \(node.opType) on computed data")
+        }
         let output = node.outputs.first ?? ""
         switch node.opType {
         case "Conv": try emit([try convolution(node, transposed: false, pads: pendingPads[index])], input: input, node: node, output: output)

@@ -236,6 +236,7 @@ extension OnnxConverter {
             throw OnnxError.node(node.label, problem: "Split along axis \(int(node, "axis", default: 0)): convcalc splits channels (axis 1)")
         }
         let count = node.outputs.count
+        guard count >= 1 else { throw OnnxError.node(node.label, problem: "it has no outputs") }
         var shares = try ints(node, "split") ?? integers(node, input: 1, role: "split")
         if shares == nil {
             // Equal chunks of ⌈C/n⌉, the last smaller (ONNX Split with num_outputs).
@@ -354,7 +355,9 @@ extension OnnxConverter {
         guard let v = try constant(node.inputs[index], of: node, role: role).values else {
             throw OnnxError.node(node.label, problem: "its \(role) holds no readable integers")
         }
-        return v.map { $0 >= 4e18 ? Int.max / 2 : $0 <= -4e18 ? Int.min / 2 : Int($0) }
+        let whole = v.compactMap(OnnxTensor.clampedInteger)
+        guard whole.count == v.count else { throw OnnxError.node(node.label, problem: "its \(role) holds values that are not whole numbers") }
+        return whole
     }
 
     /// Slices of the channels of one value that together cover them in order (PyTorch's

@@ -29,6 +29,7 @@ extension OnnxConverter {
         switch autoPad {
         case "NOTSET", "":
             if transposed, let shape = ints(node, "output_shape") {
+                guard shape.count >= dims else { throw OnnxError.node(node.label, problem: "output_shape \(shape) does not give \(dims) sizes") }
                 let target = Array(shape.suffix(dims))
                 pads = try (0..<dims).map { d in
                     let total = try Checked.sub(OnnxConverter.transposedSize(input[d], stride: strides[d], kernel: kernel[d],
@@ -52,7 +53,8 @@ extension OnnxConverter {
                 let effective = try Checked.add(Checked.mul(kernel[d] - 1, dilations[d]), 1)
                 let total: Int
                 if transposed {
-                    let target = try ints(node, "output_shape").map { Array($0.suffix(dims))[d] } ?? Checked.mul(input[d], strides[d])
+                    let given = ints(node, "output_shape").flatMap { $0.count >= dims ? Array($0.suffix(dims))[d] : nil }
+                    let target = try given ?? Checked.mul(input[d], strides[d])
                     total = max(0, try Checked.sub(OnnxConverter.transposedSize(input[d], stride: strides[d], kernel: kernel[d],
                                                                                  dilation: dilations[d], outputPadding: outputPadding[d]), target))
                 } else {
