@@ -141,6 +141,7 @@ extension OptionSpec {
         case .format: return .words(MatrixFormat.allCases.map(\.rawValue))
         case .method: return .words(ConvolutionMethod.allCases.map(\.rawValue))
         case .completions: return .words(CompletionShell.allCases.map(\.rawValue))
+        case .emit: return .words(["net"])
         case .biasVector: return .files
         default: return valueName == "FILE" ? .files : .free
         }
