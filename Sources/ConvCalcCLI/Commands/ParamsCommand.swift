@@ -96,7 +96,7 @@ enum ParamsCommand {
             switch options.style {
             case .quiet: return CommandResult(output: "\(a.params)\n")
             case .json:
-                let object = json(a, run: run, train: options.train)
+                let object = try json(a, run: run, train: options.train)
                 guard let counted, case let .object(pairs) = object else { return CommandResult(json: object) }
                 var countedPairs: [(String, JSON)] = [("tool", .string(counted.0.rawValue)), ("macs", counted.1.map(JSON.number) ?? .null)]
                 if let torchTraining { countedPairs.append(("training_macs", .number(torchTraining))) }
@@ -110,7 +110,7 @@ enum ParamsCommand {
                     line + (torchTraining.map { "; a training step, forward and backward, as torch.utils.flop_counter counts it (a grouped convolution's weight gradient g times): \(Count.grouped($0)) MACs" } ?? "")
                 }
                 var text = prose((table(a, layout: layout, choice: choice), compactNote(choice, layout: layout) + totals(a) + (countLine.map { [$0] } ?? []) + notes(a)), layout: layout)
-                if let run { text += memoryText(a, run, train: options.train, top: options.top, layout: layout) }
+                if let run { text += try memoryText(a, run, train: options.train, top: options.top, layout: layout) }
                 if let run, let machine = options.machine { text += rooflineText(a, run, machine: machine, layout: layout) }
                 return CommandResult(output: text)
             }

@@ -102,7 +102,7 @@ extension ParamsCommand {
 
     /// The memory (and training) section after the totals: a table of each layer's
     /// activations (and backward MACs), then the totals with every assumption said.
-    static func memoryText(_ network: NetworkCost, _ run: RunCost, train: Bool, top: Int?, layout: TextLayout) -> String {
+    static func memoryText(_ network: NetworkCost, _ run: RunCost, train: Bool, top: Int?, layout: TextLayout) throws -> String {
         let settings = run.settings
         var header = ["#", "layer", "values", "bytes"]
         if train { header += ["bwd MACs"] }
@@ -119,7 +119,7 @@ extension ParamsCommand {
         if let top { rows = topRows(network, run, count: top) ; header = ["#", "layer", "params %", "MACs %", "activations %"] }
         let what = "batch \(settings.batch), activations \(settings.activationType.rawValue), weights \(settings.weightType.rawValue)"
         let table = ["", "memory (\(what)):"] + TextTable.fitted(header: header, rows: rows, rightAligned: Set(2..<header.count), tokens: 1, layout: layout).lines
-        return prose((table, memoryTotals(network, run, train: train)), layout: layout)   // the totals broken to the width
+        return prose((table, try memoryTotals(network, run, train: train)), layout: layout)   // the totals broken to the width
     }
 
     /// The `--top N` rows: the layers with the most MACs, with their shares.
@@ -136,7 +136,7 @@ extension ParamsCommand {
         }
     }
 
-    static func memoryTotals(_ network: NetworkCost, _ run: RunCost, train: Bool) -> [String] {
+    static func memoryTotals(_ network: NetworkCost, _ run: RunCost, train: Bool) throws -> [String] {
         let settings = run.settings
         var lines = [""]
         if let values = run.outputElements, let size = run.outputBytes {
@@ -147,7 +147,8 @@ extension ParamsCommand {
             lines.append("activations: give --in SIZE and --cin C (they depend on the output sizes)")
         }
         lines.append("weights: \(Count.grouped(network.params)) = \(bytes(run.weightBytes)) at \(settings.weightType.rawValue)")
-        if let peak = try? PeakMemory.of(network, settings: settings), let size = try? Checked.mul(peak.values, settings.activationType.bytes) {
+        if let peak = try PeakMemory.of(network, settings: settings) {
+            let size = try Checked.mul(peak.values, settings.activationType.bytes)
             let place = peak.atLayer.map { "at layer \($0)" } ?? (peak.afterMerge ? "at a merge" : "at the input")
             let live = peak.live.map { tensor in
                 (tensor.madeBy == 0 ? "the input" : tensor.madeBy < 0 ? "a merge's output" : "layer \(tensor.madeBy)'s output") + " (\(Count.grouped(tensor.values)))"
@@ -164,7 +165,8 @@ extension ParamsCommand {
                      "\(optimizer.rawValue) state \(bytes(run.optimizerBytes)) (\(optimizer.stateCopies) cop\(optimizer.stateCopies == 1 ? "y" : "ies") of the trained weights)"]
         if settings.masterWeights { parts.append("fp32 master weights \(bytes(run.masterBytes))") }
         var sum = [run.weightBytes, run.gradientBytes, run.optimizerBytes, run.masterBytes]
-        if let saved = try? SavedTensors.of(network, settings: settings), let savedBytes = try? saved.bytes(settings.activationType) {
+        if let saved = try SavedTensors.of(network, settings: settings) {
+            let savedBytes = try saved.bytes(settings.activationType)
             lines.append("saved for backward: \(Count.grouped(saved.values)) activation values, \(Count.grouped(saved.indices)) max-pool indices (int64) and \(Count.grouped(saved.statistics)) normalisation statistics (fp32) = \(bytes(savedBytes)) (what PyTorch autograd keeps; see the man page)")
             parts.append("saved activations \(bytes(savedBytes))")
             sum.append(savedBytes)
@@ -177,10 +179,10 @@ extension ParamsCommand {
     }
 
     /// The JSON of `params` with the memory and training figures added per layer and in total.
-    static func json(_ network: NetworkCost, run: RunCost?, train: Bool) -> JSON {
+    static func json(_ network: NetworkCost, run: RunCost?, train: Bool) throws -> JSON {
         guard let run, case let .object(pairs) = json(network) else { return json(network) }
         let settings = run.settings
-        let peak = try? PeakMemory.of(network, settings: settings)
+        let peak = try PeakMemory.of(network, settings: settings)
         var memory: [(String, JSON)] = [
             ("batch", .number(settings.batch)), ("dtype", .string(settings.activationType.rawValue)),
             ("weight_dtype", .string(settings.weightType.rawValue)),
@@ -213,11 +215,11 @@ extension ParamsCommand {
             })),
         ]
         if train {
-            let saved = try? SavedTensors.of(network, settings: settings)
+            let saved = try SavedTensors.of(network, settings: settings)
             memory += [("saved_activation_elements", saved.map { JSON.number($0.values) } ?? .null),
                        ("saved_indices", saved.map { JSON.number($0.indices) } ?? .null),
                        ("saved_statistics", saved.map { JSON.number($0.statistics) } ?? .null),
-                       ("saved_bytes", saved.flatMap { try? $0.bytes(settings.activationType) }.map(JSON.number) ?? .null)]
+                       ("saved_bytes", try saved.map { try $0.bytes(settings.activationType) }.map(JSON.number) ?? .null)]
             memory += [("backward_input_macs", run.backwardInputMACs.map(JSON.number) ?? .null),
                        ("backward_weight_macs", run.backwardWeightMACs.map(JSON.number) ?? .null),
                        ("optimizer", .string(settings.optimizer.rawValue)), ("trained_params", .number(run.trainedParams)),
