@@ -4,6 +4,19 @@ import ConvCalcTestSupport
 @testable import ConvCalcCLI
 import ConvCalcCore
 
+/// The ONNX fixture models (Tests/fixtures/onnx), found from this file's path, each with the map
+/// of its protocol-buffer fields for `Mutator`.
+let onnxFixtures: [(name: String, bytes: [UInt8], map: WireMap)] = {
+    var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(2)   // ConvCalcCLITests/FuzzTests.swift
+    let directory = parts.joined(separator: "/") + "/fixtures/onnx"
+    let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".onnx") }.sorted()
+    return names.compactMap { name in
+        guard let data = FileManager.default.contents(atPath: directory + "/" + name) else { return nil }
+        return (name, [UInt8](data), WireMap([UInt8](data)))
+    }
+}()
+
 /// Random and mutated argument vectors and matrix files for the whole CLI.
 ///
 /// Every case must end with exit status 0, 1 or 2; on a non-zero status exactly one
@@ -122,10 +135,55 @@ struct Fuzzer {
         return lines.joined(separator: end) + (chance(0.7) ? end : "")
     }
 
+    /// A fixture model, mutated (mostly), written into the directory under a name that is, or is
+    /// not, `*.onnx` (a model is recognised by its first byte too); `params`, `shape` or `rf` on it,
+    /// given by `-f` or (when named so) as an argument, with the options that go with models.
+    /// What was done to it is kept in `modelNote` for the failure message.
+    mutating func modelArguments() -> [String] {
+        let fixture = onnxFixtures.randomElement(using: &random)!
+        var mutator = Mutator(bytes: fixture.bytes, map: fixture.map, random: SeededGenerator(seed: random.next()))
+        if chance(0.9) {
+            for _ in 0..<(chance(0.8) ? 1 : int(2...3)) { mutator.mutate() }
+        }
+        let path = directory + "/" + pick(["model.onnx", "model.onnx", "model.onnx", "MODEL.ONNX", "model.bin", "model"])
+        _ = FileManager.default.createFile(atPath: path, contents: Data(mutator.bytes))
+        modelNote = "\(fixture.name) [\(mutator.log.joined(separator: "; "))] -> \(path)"
+        let command = pick(["params", "params", "shape", "rf"])
+        var args = [command]
+        var options: [[String]] = []
+        if chance(0.3) || fixture.name.contains("dynamic") && chance(0.8) {
+            options.append(["--in", chance(0.8) ? pick(["224", "224x224", "64", "1", "7", "32x48", "572", "65537", "16x16x16"])
+                                                : pick(["2147483648", "9223372036854775807", "0", "3x224x224", "x", "-1"])])
+        }
+        if chance(0.15) { options.append(["--cin", chance(0.8) ? pick(["3", "1", "4", "16"]) : pick(["0", "9223372036854775807", "x"])]) }
+        if chance(0.15) { options.append(["--emit", chance(0.9) ? "net" : pick(["json", ""])]) }
+        let flags = ["-q", "--json", "--no-warnings"] + (command == "params" ? ["--memory", "--train", "--memory"] : command == "rf" ? ["--map"] : [])
+            + (chance(0.1) ? ["--memory", "--train", "--map"] : [])
+        for flag in flags where chance(0.15) { options.append([flag]) }
+        if chance(0.05) { options.append(["--dims", pick(["1", "2", "3"])]) }
+        if chance(0.05) { options.append([pick(["conv:k=3", "relu", "fc:c=10"])]) }
+        if chance(0.03) { options.append(["--vs", "-f", path]) }
+        options.shuffle(using: &random)
+        let model = path.lowercased().hasSuffix(".onnx") && chance(0.5) || chance(0.05) ? [path] : ["-f", path]
+        let at = int(0...options.count)
+        for (index, option) in options.enumerated() {
+            if index == at { args += model }
+            args += option
+        }
+        if at == options.count { args += model }
+        return args
+    }
+
+    /// The model behind the last `modelArguments()` case, for failure messages.
+    var modelNote: String?
+
     /// One argument vector (and standard input), for any command.
     mutating func arguments() -> (args: [String], stdin: String, output: String?) {
         var stdin = ""
         var output: String?
+        modelNote = nil
+        // A share of cases (5%) reads a mutated ONNX model.
+        if !onnxFixtures.isEmpty && chance(0.05) { return (modelArguments(), "", nil) }
         let command = pick(["shape", "rf", "params", "run", "run", "help", "bogus", "--version", ""])
         var args = command.isEmpty ? [] : [command]
         if command == "run" {
@@ -200,18 +258,22 @@ final class FuzzTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var fuzzer = Fuzzer(random: SeededGenerator(seed: seed), directory: directory)
+        XCTAssertGreaterThanOrEqual(onnxFixtures.count, 20, "the ONNX fixtures in Tests/fixtures/onnx, found from #filePath")
+        var models: [Int32: Int] = [:]
         var failures = 0
         var slowest: [(Double, Int)] = []
         for index in 0..<cases {
             let (args, stdin, output) = fuzzer.arguments()
             if let output { try? FileManager.default.removeItem(atPath: output) }
             if verbose {
-                fputs("case \(index): \(args.map { $0.count > 80 ? String($0.prefix(80)) + "…" : $0 }) stdin \(stdin.utf8.count) bytes\n", stderr)
+                fputs("case \(index): \(args.map { $0.count > 80 ? String($0.prefix(80)) + "…" : $0 }) stdin \(stdin.utf8.count) bytes"
+                      + (fuzzer.modelNote.map { "; model " + $0 } ?? "") + "\n", stderr)
             }
             let out = StringSink(), err = StringSink()
             let started = Date()
             let status = ConvCalcCLI.run(args, stdin: StringInput(stdin), stdout: out, stderr: err)
             let seconds = Date().timeIntervalSince(started)
+            if fuzzer.modelNote != nil { models[status, default: 0] += 1 }
             slowest = (slowest + [(seconds, index)]).sorted { $0.0 > $1.0 }.prefix(3).map { $0 }
             let lines = err.text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
             let errors = lines.filter { $0.hasPrefix("convcalc: error: ") }
@@ -231,11 +293,13 @@ final class FuzzTests: XCTestCase {
             if seconds > 20 { problems.append("took \(Int(seconds)) s (a hang?)") }
             if !problems.isEmpty {
                 failures += 1
-                XCTFail("seed \(seed) case \(index): \(problems.joined(separator: "; ")) for \(args.map { $0.count > 80 ? String($0.prefix(80)) + "…" : $0 })\n\(err.text.prefix(500))")
+                XCTFail("seed \(seed) case \(index): \(problems.joined(separator: "; ")) for \(args.map { $0.count > 80 ? String($0.prefix(80)) + "…" : $0 })"
+                        + (fuzzer.modelNote.map { "\nmodel: " + $0.prefix(600) } ?? "") + "\n\(err.text.prefix(500))")
                 if failures > 10 { break }
             }
         }
         print("fuzz: \(cases) cases from seed \(seed), \(failures) failing; slowest: "
-              + slowest.map { "case \($0.1) \(Int($0.0 * 1000)) ms" }.joined(separator: ", "))
+              + slowest.map { "case \($0.1) \(Int($0.0 * 1000)) ms" }.joined(separator: ", ")
+              + "; \(models.values.reduce(0, +)) mutated ONNX models (exit " + models.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ")")
     }
 }
