@@ -89,7 +89,7 @@ extension OnnxConverter {
         case "Transpose":
             guard let first, let v = first.values, first.dims.count == 2, ints(node, "perm") ?? [1, 0] == [1, 0] else { return nil }
             let (rows, columns) = (first.dims[0], first.dims[1])
-            guard rows >= 0, columns >= 0, (try? Checked.mul(rows, columns)) == v.count else { return nil }
+            guard rows >= 1, columns >= 1, rows <= v.count, columns <= v.count, rows * columns == v.count else { return nil }
             let transposed = (0..<columns).flatMap { c in (0..<rows).map { r in v[r * columns + c] } }
             return tensor(transposed, dims: [columns, rows], type: type)
         default:
@@ -100,7 +100,7 @@ extension OnnxConverter {
     /// Add, Sub, Mul, Div of two constants, one of them possibly a single value (broadcast);
     /// integer division truncates, as ONNX's Div on integers.
     private func arithmetic(_ op: String, _ inputs: [OnnxTensor?], type: Int) -> OnnxTensor? {
-        guard inputs.count == 2, let a = inputs[0]?.values, let b = inputs[1]?.values,
+        guard inputs.count == 2, let a = inputs[0]?.values, let b = inputs[1]?.values, !a.isEmpty, !b.isEmpty,
               a.count == b.count || a.count == 1 || b.count == 1 else { return nil }
         let integral = ![1, 10, 11, 16].contains(type)
         let n = max(a.count, b.count)

@@ -128,6 +128,8 @@ struct OnnxConverter {
             if foldConstant(node) || evaluate(node) { handled.insert(index) }
         }
         for (index, node) in model.graph.nodes.enumerated() where !handled.contains(index) {
+            // A node without an output feeds nothing: nothing to follow or count.
+            guard let first = node.outputs.first, !first.isEmpty else { continue }
             let dataInputs = node.inputs.filter { values[$0] != nil }
             if dataInputs.isEmpty {
                 if !foldConstant(node) && !evaluate(node) {

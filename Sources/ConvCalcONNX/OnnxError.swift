@@ -30,7 +30,7 @@ public enum OnnxError: UserFacingError, Equatable {
         case let .malformed(offset, problem):
             return "not a readable ONNX model: at byte \(offset), \(problem)"
         case let .notModel(missing):
-            return "not an ONNX model: the file has no \(missing); give an ONNX model (ModelProto) or a network text file"
+            return "not an ONNX model: the file lacks \(missing); give an ONNX model (ModelProto) or a network text file"
         case let .unsupportedOpset(version):
             return "opset \(version) of the default ONNX domain is not supported; convcalc reads opsets \(OnnxError.opsets.lowerBound) to \(OnnxError.opsets.upperBound) (convert with onnx.version_converter)"
         case let .unsupportedInput(name, reason):

@@ -79,8 +79,8 @@ public struct OnnxNetwork: Sendable {
 
     /// The comment lines that open `--emit net`'s text.
     static func header(_ model: OnnxModel, file: String, dims: Int) -> [String] {
-        var lines = ["# \(file): converted by convcalc from ONNX"
-                     + (model.producer.isEmpty ? "" : " (written by \(model.producer)")
+        var lines = ["# \(SeriesParallel.comment(file)): converted by convcalc from ONNX"
+                     + (model.producer.isEmpty ? "" : " (written by \(SeriesParallel.comment(model.producer))")
                      + (model.opset.map { (model.producer.isEmpty ? " (" : ", ") + "opset \($0))" } ?? (model.producer.isEmpty ? "" : ")"))]
         if dims != 2 { lines.append("# \(dims)-D: read it with --dims \(dims)") }
         return lines

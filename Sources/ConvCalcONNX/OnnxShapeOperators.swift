@@ -74,12 +74,12 @@ extension OnnxConverter {
         let transpose = model.graph.nodes[transposeIndex]
         let perm = [0, 2, 1] + (3..<(dims + 3)).map { $0 }
         guard transpose.opType == "Transpose", ints(transpose, "perm") == perm,
-              let backIndex = soleConsumer(transpose.outputs[0]) else { return nil }
+              let backIndex = soleConsumer(transpose.outputs.first ?? "") else { return nil }
         let back = model.graph.nodes[backIndex]
         guard back.opType == "Reshape", let shape = try integers(back, input: 1, role: "shape"), shape.count == dims + 2,
               shape[1] == input.channels || shape[1] == -1 else { return nil }
         handled.formUnion([transposeIndex, backIndex])
-        return (resolved[1], back.outputs[0])
+        return (resolved[1], back.outputs.first ?? "")
     }
 
     /// PyTorch's pixel_unshuffle and pixel_shuffle as the exporter writes them in 2-D:
@@ -98,14 +98,14 @@ extension OnnxConverter {
         let r = unshuffle ? resolved[3] : resolved[2]
         let transpose = model.graph.nodes[transposeIndex]
         guard transpose.opType == "Transpose", ints(transpose, "perm") == (unshuffle ? [0, 1, 3, 5, 2, 4] : [0, 1, 4, 2, 5, 3]),
-              let backIndex = soleConsumer(transpose.outputs[0]) else { return nil }
+              let backIndex = soleConsumer(transpose.outputs.first ?? "") else { return nil }
         let back = model.graph.nodes[backIndex]
         resolve(back.inputs.count > 1 ? back.inputs[1] : "")
         let expected: [Int?] = unshuffle ? [product([c, r, r]), h / r, w / r] : [resolved[1], product([h, r]), product([w, r])]
         guard back.opType == "Reshape", let shape = try integers(back, input: 1, role: "shape"), shape.count == 4,
               shape.dropFirst().map(Optional.some) == expected else { return nil }
         handled.formUnion([transposeIndex, backIndex])
-        return ((unshuffle ? "pixelunshuffle" : "pixelshuffle") + ":r=\(r)", back.outputs[0])
+        return ((unshuffle ? "pixelunshuffle" : "pixelshuffle") + ":r=\(r)", back.outputs.first ?? "")
     }
 
     /// Transpose outside a channel shuffle: only the identity permutation is followed.
@@ -151,7 +151,7 @@ extension OnnxConverter {
             let add = model.graph.nodes[next]
             if let other = add.inputs.first(where: { $0 != output }), let tensor = constants[other], tensor.elementCount == weight.dims[1] {
                 handled.insert(next)
-                output = add.outputs[0]
+                output = add.outputs.first ?? ""
                 bias = true
             }
         }
@@ -191,7 +191,7 @@ extension OnnxConverter {
         if let next = soleConsumer(node.outputs[0]), model.graph.nodes[next].opType == "Mul",
            Set(model.graph.nodes[next].inputs) == Set([input, node.outputs[0]]) {
             handled.insert(next)
-            return try emit([node.opType == "Sigmoid" ? "silu" : "hswish"], input: input, node: node, output: model.graph.nodes[next].outputs[0])
+            return try emit([node.opType == "Sigmoid" ? "silu" : "hswish"], input: input, node: node, output: model.graph.nodes[next].outputs.first ?? "")
         }
         try emit([node.opType == "Sigmoid" ? "sigmoid" : "hsigmoid"], input: input, node: node, output: node.outputs[0])
     }

@@ -151,9 +151,16 @@ struct SeriesParallel {
         let column = min(lines.map(\.text.count).max() ?? 0, 40) + 2
         let text = lines.map { line -> String in
             guard let node = line.node else { return line.text }
-            return line.text + String(repeating: " ", count: max(column - line.text.count, 1)) + "# " + node
+            return line.text + String(repeating: " ", count: max(column - line.text.count, 1)) + "# " + SeriesParallel.comment(node)
         }
         return (words, (header + text).joined(separator: "\n") + "\n")
+    }
+
+    /// Text from the file (a node's name, the producer) made safe for a comment line: line
+    /// ends and other control characters as `\u{…}`, so nothing after them becomes a layer.
+    static func comment(_ text: String) -> String {
+        text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F || (0x80..<0xA0).contains($0.value) || $0 == "\u{2028}" || $0 == "\u{2029}"
+            ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
     }
 
     /// The word that opens a merge: `add`, `concat`, `mul`, `split:c=24x40`.
