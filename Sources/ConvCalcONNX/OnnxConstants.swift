@@ -132,7 +132,9 @@ extension OnnxConverter {
         let steps = integers(4) ?? [1]
         guard axes == [0] || axes == [-data.dims.count], steps.count == 1, steps[0] != 0, !data.dims.isEmpty else { return nil }
         let rows = data.dims[0]
-        let width = rows == 0 ? 0 : v.count / rows
+        // Rows that hold the values exactly, so the walk below is at most v.count long.
+        guard rows >= 1, rows <= v.count, v.count % rows == 0 else { return nil }
+        let width = v.count / rows
         let step = steps[0]
         func clamp(_ x: Int, low: Int, high: Int) -> Int { min(max(x, low), high) }
         var start = starts[0] < 0 ? starts[0] + rows : starts[0]

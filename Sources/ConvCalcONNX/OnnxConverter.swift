@@ -22,11 +22,11 @@ struct OnnxConverter {
     /// Every data value: the unit and output that make it, and its shape.
     var values: [String: (unit: Int, output: Int, shape: TensorShape)] = [:]
     var constants: [String: OnnxTensor] = [:]
+    /// The constants that are weights: initializers, and Identity of one (not `Constant`
+    /// nodes, not arithmetic on constants).
+    var parameters: Set<String> = []
     /// Nodes that read each value (indices into the graph's nodes).
     var consumers: [String: [Int]] = [:]
-    /// How many nodes read each weight initializer, and the first of them.
-    var weightUses: [String: Int] = [:]
-    var firstUse: [String: String] = [:]
     /// Nodes already converted as part of a pattern that started earlier.
     var handled: Set<Int> = []
     /// Padding of a `Pad` node, added to the convolution or pool that reads its output (by node index).
@@ -37,7 +37,7 @@ struct OnnxConverter {
 
     /// The `input:` line of the emitted network.
     var inputLine: String {
-        "input:in=" + OnnxConverter.size(inputSpatial) + ",c=\(inputChannelCount)"
+        "input:in=" + OnnxConverter.size(inputSpatial) + ",c=\(inputChannelCount)" + (dims == 2 ? "" : ",dims=\(dims)")
     }
 
     init(model: OnnxModel, file: String, inputSize: DimSize?, inputChannels: Int?) throws {
@@ -45,15 +45,9 @@ struct OnnxConverter {
         self.file = file
         let graph = model.graph
         constants = graph.initializers
+        parameters = Set(graph.initializers.keys)
         for (index, node) in graph.nodes.enumerated() {
             for input in node.inputs where !input.isEmpty { consumers[input, default: []].append(index) }
-            // A weight read by several Conv, ConvTranspose, Gemm or MatMul nodes under the same
-            // name is shared (weight tying); equal weights the exporter merged through Identity
-            // nodes have names of their own and are not.
-            if ["Conv", "ConvTranspose", "Gemm", "MatMul"].contains(node.opType), node.inputs.count >= 2, graph.initializers[node.inputs[1]] != nil {
-                weightUses[node.inputs[1], default: 0] += 1
-                if firstUse[node.inputs[1]] == nil { firstUse[node.inputs[1]] = node.label }
-            }
         }
         let dataInputs = graph.inputs.filter { constants[$0.name] == nil }
         guard !dataInputs.isEmpty else { throw OnnxError.graph("the model has no data input (every graph input is a weight)") }
@@ -180,6 +174,7 @@ struct OnnxConverter {
         case "Identity":
             if let source = node.inputs.first.flatMap({ constants[$0] }), let output = node.outputs.first {
                 constants[output] = source
+                if parameters.contains(node.inputs[0]) { parameters.insert(output) }
                 return true
             }
             return false

@@ -37,14 +37,15 @@ extension OnnxConverter {
     func graphCount(reason: OnnxError) throws -> OnnxGraphCount {
         var rows: [OnnxGraphCount.Row] = []
         var totals = (weights: 0, biases: 0, macs: 0)
+        var weights: Set<String> = []
         for unit in units.dropFirst() {
             let inputs = unit.inputs.map { units[$0.unit].outputShapes[$0.output] }
             let dimsOf = { (shape: TensorShape) in shape.onnxDims(batch: batch) }
             switch unit.kind {
             case .input: continue
-            case let .layers(tokens):
+            case .layers:
                 var current = inputs[0]
-                for token in tokens {
+                for token in unit.tokens(seen: &weights) {
                     let entry = try counted(token, on: current, label: unit.label)
                     let next = TensorShape(channels: entry.channels ?? current.channels, spatial: entry.spatial ?? current.spatial,
                                            flat: current.flat || entry.layer.type == .flatten || entry.layer.type == .fc)

@@ -53,11 +53,11 @@ public struct OnnxNetwork: Sendable {
             var walk = SeriesParallel(units: converter.units)
             let tree = try walk.pieces(to: output)
             rendered = SeriesParallel.render(tree, units: converter.units, file: file, input: converter.inputLine,
-                                             header: OnnxNetwork.header(model, file: file, dims: converter.dims))
+                                             header: OnnxNetwork.header(model, file: file))
             outputShape = converter.units[output.unit].outputShapes[output.output].onnxDims(batch: converter.batch)
             let unused = walk.unreached.map { converter.units[$0].label }
             if !unused.isEmpty {
-                warnings.append("\(unused.count) node\(unused.count == 1 ? "" : "s") lead nowhere near the output and are not counted: "
+                warnings.append((unused.count == 1 ? "1 node leads nowhere near the output and is not counted: " : "\(unused.count) nodes lead nowhere near the output and are not counted: ")
                                 + unused.prefix(3).map { "'\($0)'" }.joined(separator: ", ") + (unused.count > 3 ? ", …" : ""))
             }
         } catch let error as OnnxError {
@@ -78,12 +78,10 @@ public struct OnnxNetwork: Sendable {
     }
 
     /// The comment lines that open `--emit net`'s text.
-    static func header(_ model: OnnxModel, file: String, dims: Int) -> [String] {
-        var lines = ["# \(SeriesParallel.comment(file)): converted by convcalc from ONNX"
-                     + (model.producer.isEmpty ? "" : " (written by \(SeriesParallel.comment(model.producer))")
-                     + (model.opset.map { (model.producer.isEmpty ? " (" : ", ") + "opset \($0))" } ?? (model.producer.isEmpty ? "" : ")"))]
-        if dims != 2 { lines.append("# \(dims)-D: read it with --dims \(dims)") }
-        return lines
+    static func header(_ model: OnnxModel, file: String) -> [String] {
+        ["# \(SeriesParallel.comment(file)): converted by convcalc from ONNX"
+         + (model.producer.isEmpty ? "" : " (written by \(SeriesParallel.comment(model.producer))")
+         + (model.opset.map { (model.producer.isEmpty ? " (" : ", ") + "opset \($0))" } ?? (model.producer.isEmpty ? "" : ")"))]
     }
 }
 
@@ -93,11 +91,16 @@ struct TensorShape: Equatable {
     var channels: Int
     var spatial: [Int]
     var flat = false
+    /// Trailing spatial axes of size 1 squeezed away (`x.squeeze(-1)`), short of flat.
+    var squeezed = 0
 
     /// As ONNX writes it, with the batch: `[1, 64, 56, 56]`, `[1, 1000]`.
     func onnxDims(batch: Int) -> [Int] {
-        flat ? [batch, channels] : [batch, channels] + spatial
+        flat ? [batch, channels] : [batch, channels] + spatial.dropLast(squeezed)
     }
+
+    /// The rank ONNX sees.
+    var rank: Int { flat ? 2 : 2 + spatial.count - squeezed }
 }
 
 /// One step of the converted graph: layers on one input, a join of several values, a split
@@ -118,4 +121,15 @@ struct Unit {
     /// The node it came from, for locations and comments.
     var label: String
     var outputShapes: [TensorShape]
+    /// The weight initializer a Conv, ConvTranspose, Gemm or MatMul reads, by name: a name read
+    /// by several units is one weight, counted at its first use (`tied=1` after).
+    var weight: String? = nil
+
+    /// The unit's tokens with `tied=1` on the last when its weight was `seen` already.
+    func tokens(seen: inout Set<String>) -> [String] {
+        guard case let .layers(tokens) = kind else { return [] }
+        guard let weight, !tokens.isEmpty else { return tokens }
+        if seen.insert(weight).inserted { return tokens }
+        return tokens.dropLast() + [tokens[tokens.count - 1] + ",tied=1"]
+    }
 }

@@ -34,6 +34,14 @@ extension OnnxConverter {
             throw OnnxError.node(node.label, problem: "its first input '\(input)' is a constant; convcalc follows \(node.opType) on computed data")
         }
         let output = node.outputs.first ?? ""
+        defer {
+            // A weight read under one name by several nodes is one weight (tying): the
+            // rendering counts it at its first use in the network (`tied=1` after).
+            if ["Conv", "ConvTranspose", "Gemm", "MatMul"].contains(node.opType), node.inputs.count >= 2,
+               model.graph.initializers[node.inputs[1]] != nil, units.count > 1, units[units.count - 1].label == node.label {
+                units[units.count - 1].weight = node.inputs[1]
+            }
+        }
         switch node.opType {
         case "Conv": try emit([try convolution(node, transposed: false, pads: pendingPads[index])], input: input, node: node, output: output)
         case "ConvTranspose": try emit([try convolution(node, transposed: true, pads: nil)], input: input, node: node, output: output)
@@ -53,7 +61,7 @@ extension OnnxConverter {
         case "Sigmoid", "HardSigmoid": try gatedActivation(index, node)
         case _ where OnnxConverter.activations[node.opType] != nil:
             try emit([OnnxConverter.activations[node.opType]!], input: input, node: node, output: output)
-        case "Add", "Mul", "Sum": try elementwise(index, node)
+        case "Add", "Mul", "Sum", "Sub", "Div": try elementwise(index, node)
         case "Concat": try concat(node)
         case "Split": try split(node)
         case "Resize", "Upsample": try resize(node)
@@ -62,6 +70,7 @@ extension OnnxConverter {
         case "Pad": try pad(index, node)
         case "Slice": try slice(node)
         case "Transpose": try transpose(node)
+        case "Squeeze", "Unsqueeze": try squeeze(node)
         default: try uncounted(node)
         }
     }

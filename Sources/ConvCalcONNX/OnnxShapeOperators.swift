@@ -8,7 +8,7 @@ extension OnnxConverter {
     /// (axes an attribute before opset 18, the second input from 18).
     mutating func reduce(_ node: OnnxNode) throws {
         let input = shape(node.inputs[0])
-        let rank = input.flat ? 2 : dims + 2
+        let rank = input.rank
         let given = try ints(node, "axes") ?? integers(node, input: 1, role: "axes")
         let axes = Set(try (given ?? Array(0..<rank)).map { try axis($0, rank: rank, node: node) })
         if !input.flat, axes == [1], int(node, "keepdims", default: 1) == 1 {
@@ -18,18 +18,46 @@ extension OnnxConverter {
             throw OnnxError.node(node.label, problem: "\(node.opType) over axes \(given.map { "\($0)" } ?? "all"): convcalc follows a reduction over every spatial axis (global pooling) only")
         }
         try emit([node.opType == "ReduceMean" ? "gap" : "adaptivemaxpool:out=1"], input: node.inputs[0], node: node, output: node.outputs[0])
-        if int(node, "keepdims", default: 1) == 0, var value = values[node.outputs[0]] {
-            // N×C: what follows reads it as flattened.
-            value.shape.flat = true
-            units[value.unit].outputShapes[value.output] = value.shape
-            record(node.outputs[0], unit: value.unit, output: value.output, shape: value.shape)
+        // keepdims 0: N×C, what follows reads it as flattened.
+        if int(node, "keepdims", default: 1) == 0 { relabel(node.outputs[0], flat: true) }
+    }
+
+    /// The value `name` marked flattened (N×C) or not (N×C×1×…): the same data, another rank.
+    mutating func relabel(_ name: String, flat: Bool, squeezed: Int = 0) {
+        guard var value = values[name] else { return }
+        value.shape.flat = flat
+        value.shape.squeezed = squeezed
+        units[value.unit].outputShapes[value.output] = value.shape
+        record(name, unit: value.unit, output: value.output, shape: value.shape)
+    }
+
+    /// Squeeze of every spatial axis of a 1×1 value (N×C×1×1 → N×C, before a Linear), and
+    /// Unsqueeze back (N×C → N×C×1×1): the same values, so nothing is counted.
+    mutating func squeeze(_ node: OnnxNode) throws {
+        let input = shape(node.inputs[0])
+        let rank = input.rank
+        let given = try ints(node, "axes") ?? integers(node, input: 1, role: "axes")
+        let squeezing = node.opType == "Squeeze"
+        let axes = try given.map { list in Set(try list.map { try axis($0, rank: squeezing ? rank : rank + list.count, node: node) }) }
+        // Only trailing spatial axes of size 1 come and go: the same values, another rank.
+        if input.spatial.allSatisfy({ $0 == 1 }) {
+            // Without axes Squeeze drops every 1 (the batch of 1 too): the batch is not followed.
+            let removed = squeezing ? (axes ?? Set(2..<rank)) : []
+            let added = squeezing ? [] : (axes ?? [])
+            let newRank = rank - removed.count + added.count
+            let trailing = squeezing ? removed == Set((rank - removed.count)..<rank) : added == Set(rank..<newRank)
+            if trailing, removed.allSatisfy({ $0 >= 2 }), (2...(2 + dims)).contains(newRank) {
+                alias(node.outputs[0], to: node.inputs[0])
+                return relabel(node.outputs[0], flat: newRank == 2, squeezed: newRank == 2 ? 0 : 2 + dims - newRank)
+            }
         }
+        throw OnnxError.node(node.label, problem: "\(node.opType) with axes \(given.map { "\($0)" } ?? "all") of a \(input.onnxDims(batch: batch)) value: convcalc follows it only on the trailing 1s of N×C×1×1")
     }
 
     /// Flatten with axis 1 → `flatten` (N×C×H×W → N×(C·H·W)).
     mutating func flatten(_ node: OnnxNode) throws {
         let input = shape(node.inputs[0])
-        let rank = input.flat ? 2 : dims + 2
+        let rank = input.rank
         guard try axis(int(node, "axis", default: 1), rank: rank, node: node) == 1 else {
             throw OnnxError.node(node.label, problem: "Flatten with axis \(int(node, "axis", default: 1)): convcalc flattens everything but the batch (axis 1)")
         }
@@ -76,6 +104,7 @@ extension OnnxConverter {
         guard transpose.opType == "Transpose", ints(transpose, "perm") == perm,
               let backIndex = soleConsumer(transpose.outputs.first ?? "") else { return nil }
         let back = model.graph.nodes[backIndex]
+        resolve(back.inputs.count > 1 ? back.inputs[1] : "")
         guard back.opType == "Reshape", let shape = try integers(back, input: 1, role: "shape"), shape.count == dims + 2,
               shape[1] == input.channels || shape[1] == -1 else { return nil }
         handled.formUnion([transposeIndex, backIndex])
@@ -110,7 +139,7 @@ extension OnnxConverter {
 
     /// Transpose outside a channel shuffle: only the identity permutation is followed.
     mutating func transpose(_ node: OnnxNode) throws {
-        let rank = shape(node.inputs[0]).flat ? 2 : dims + 2
+        let rank = shape(node.inputs[0]).rank
         guard let perm = ints(node, "perm"), perm != Array(0..<rank) else {
             if ints(node, "perm") == nil && rank > 1 {
                 throw OnnxError.node(node.label, problem: "Transpose reversing every axis moves the batch and channels; convcalc follows a Transpose only inside a channel shuffle (Reshape, Transpose, Reshape)")
@@ -164,8 +193,7 @@ extension OnnxConverter {
         guard input.flat || input.spatial.allSatisfy({ $0 == 1 }), elements == features else {
             throw OnnxError.node(node.label, problem: "its input is \(input.onnxDims(batch: batch)) but its weight takes \(features) features; convcalc reads \(node.opType) as a fully connected layer on N×features")
         }
-        let tied = weightUses[node.inputs[1], default: 0] > 1 && firstUse[node.inputs[1]] != node.label
-        try emit(["fc:c=\(outputs)" + (bias ? "" : ",bias=0") + (tied ? ",tied=1" : "")], input: node.inputs[0], node: node, output: output)
+        try emit(["fc:c=\(outputs)" + (bias ? "" : ",bias=0")], input: node.inputs[0], node: node, output: output)
     }
 
     /// Clip(x, min, max): `relu6` for [0, 6] (PyTorch's ReLU6), `relu` for [0, ∞), else `clip`.
@@ -196,21 +224,56 @@ extension OnnxConverter {
         try emit([node.opType == "Sigmoid" ? "sigmoid" : "hsigmoid"], input: input, node: node, output: node.outputs[0])
     }
 
-    /// Add, Mul and Sum: of data values a join (`add`, `mul`); with a constant, Mul by one
-    /// factor per channel is `layerscale` (C parameters), anything else is counted as zero.
+    /// Add, Sub, Mul, Div and Sum: of data values a join (`add`, `mul`; Sub and Div of two
+    /// computed values are counted as zero); with a weight (an initializer, a learned tensor:
+    /// a bias, a position embedding, a scale), `shift:n=…` or `scale:n=…` with its values as
+    /// parameters, Mul by one factor per channel `layerscale`; with a constant that is no
+    /// weight (a `Constant` node, arithmetic), counted as zero with the warning.
     mutating func elementwise(_ index: Int, _ node: OnnxNode) throws {
         let data = node.inputs.filter { values[$0] != nil }
         if data.count >= 2 {
+            guard node.opType != "Sub" && node.opType != "Div" else { return try uncounted(node) }
             return try join(node.opType == "Mul" ? .mul : .add, node, inputs: data)
         }
-        let input = shape(data[0])
-        if node.opType == "Mul", let factor = node.inputs.first(where: { values[$0] == nil }).flatMap({ constants[$0] }),
-           factor.elementCount == input.channels, input.channels > 1, !input.flat,
-           factor.dims.filter({ $0 != 1 }) == [input.channels], factor.dims.count >= dims + 1,
-           factor.dims[factor.dims.count - dims - 1] == input.channels {
-            return try emit(["layerscale"], input: data[0], node: node, output: node.outputs[0])
+        if node.opType == "Div", let output = try geluOutput(node) {
+            return try emit(["gelu"], input: data[0], node: node, output: output)
         }
-        try uncounted(node)
+        let input = shape(data[0])
+        guard let name = node.inputs.first(where: { !$0.isEmpty && values[$0] == nil }), parameters.contains(name),
+              let weight = constants[name], let count = weight.elementCount, count >= 1 else { return try uncounted(node) }
+        let full = input.onnxDims(batch: batch)
+        let broadcasts = weight.dims.count <= full.count
+            && zip(weight.dims.reversed(), full.reversed()).allSatisfy { $0 == 1 || $0 == $1 } && (weight.dims.count < full.count || weight.dims[0] == 1)
+        guard broadcasts else {
+            throw OnnxError.node(node.label, problem: "its weight '\(name)' of dims \(weight.dims) does not broadcast onto \(full); convcalc follows a weight that keeps the shape")
+        }
+        let multiplies = node.opType == "Mul" || node.opType == "Div"
+        let perChannel = !input.flat && input.channels > 1 && count == input.channels && weight.dims.count >= dims + 1
+            && weight.dims[weight.dims.count - dims - 1] == input.channels
+        let token = multiplies ? (perChannel ? "layerscale" : "scale:n=\(count)") : "shift:n=\(count)"
+        try emit([token], input: data[0], node: node, output: node.outputs[0])
+    }
+
+    /// GELU as exporters before opset 20 write it, x·0.5·(1 + erf(x/√2)): Div(x, √2), Erf,
+    /// Add 1, Mul by x, Mul by 0.5, each read only by the next. The last Mul's output, the
+    /// nodes marked handled; nil when `node` does not start that pattern.
+    mutating func geluOutput(_ node: OnnxNode) throws -> String? {
+        let x = node.inputs[0]
+        var chain: [Int] = []
+        var current = node.outputs.first ?? ""
+        for (step, op) in ["Erf", "Add", "Mul", "Mul"].enumerated() {
+            guard let next = soleConsumer(current), model.graph.nodes[next].opType == op else { return nil }
+            let other = model.graph.nodes[next].inputs.filter { $0 != current }
+            // The first Mul multiplies by x (either order: Mul(x, ·) or the 0.5 first).
+            if step == 2 && other != [x] && !(other.count == 1 && constants[other[0]] != nil) { return nil }
+            if step == 3 && other != [x] && !(other.count == 1 && constants[other[0]] != nil) { return nil }
+            chain.append(next)
+            current = model.graph.nodes[next].outputs.first ?? ""
+        }
+        let multipliedByX = chain.dropFirst(2).contains { model.graph.nodes[$0].inputs.contains(x) }
+        guard multipliedByX, !current.isEmpty else { return nil }
+        handled.formUnion(chain)
+        return current
     }
 
     /// Concat along the channels → a `concat` join.
@@ -219,7 +282,7 @@ extension OnnxConverter {
         guard data.allSatisfy({ values[$0] != nil }) else {
             throw OnnxError.node(node.label, problem: "it concatenates a constant; convcalc joins computed values")
         }
-        let rank = shape(data[0]).flat ? 2 : dims + 2
+        let rank = shape(data[0]).rank
         guard try axis(int(node, "axis", default: 1), rank: rank, node: node) == 1 else {
             throw OnnxError.node(node.label, problem: "Concat along axis \(int(node, "axis", default: 1)): convcalc concatenates channels (axis 1)")
         }
@@ -231,7 +294,7 @@ extension OnnxConverter {
     /// from 13), else equal ones (`num_outputs` from opset 18, else the output count).
     mutating func split(_ node: OnnxNode) throws {
         let input = shape(node.inputs[0])
-        let rank = input.flat ? 2 : dims + 2
+        let rank = input.rank
         guard try axis(int(node, "axis", default: 0), rank: rank, node: node) == 1 else {
             throw OnnxError.node(node.label, problem: "Split along axis \(int(node, "axis", default: 0)): convcalc splits channels (axis 1)")
         }
@@ -323,7 +386,7 @@ extension OnnxConverter {
     /// Slice of spatial axes with step 1 → `crop:out=SIZE` (the U-Net's crop of the skip).
     /// A Slice's starts, ends (clamped to each axis) and axes, checked to have step 1.
     func sliceRanges(_ node: OnnxNode, of input: TensorShape) throws -> [(axis: Int, range: Range<Int>)] {
-        let rank = input.flat ? 2 : dims + 2
+        let rank = input.rank
         var starts: [Int], ends: [Int], axes: [Int]?, steps: [Int]?
         if let s = ints(node, "starts"), let e = ints(node, "ends") {
             (starts, ends, axes, steps) = (s, e, ints(node, "axes"), nil)

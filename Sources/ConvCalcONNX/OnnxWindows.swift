@@ -89,6 +89,9 @@ extension OnnxConverter {
         guard weight.dims.count == dims + 2, weight.dims.allSatisfy({ $0 >= 1 }) else {
             throw OnnxError.node(node.label, problem: "its weight '\(weight.name)' has dims \(weight.dims), not \(dims + 2) sizes ≥ 1 for a \(dims)-D input")
         }
+        if let given = ints(node, "kernel_shape"), given != Array(weight.dims.dropFirst(2)) {
+            throw OnnxError.node(node.label, problem: "kernel_shape \(given) disagrees with its weight's dims \(weight.dims)")
+        }
         let group = int(node, "group", default: 1)
         guard group >= 1 else { throw OnnxError.node(node.label, problem: "group \(group) is below 1") }
         let expectedInput = transposed ? weight.dims[0] : try Checked.mul(weight.dims[1], group)
@@ -109,7 +112,6 @@ extension OnnxConverter {
         keys.append("c=\(outChannels)")
         let hasBias = node.inputs.count >= 3 && !node.inputs[2].isEmpty
         if !hasBias { keys.append("bias=0") }
-        if weightUses[node.inputs[1], default: 0] > 1, firstUse[node.inputs[1]] != node.label { keys.append("tied=1") }
         return (transposed ? "tconv:" : "conv:") + keys.joined(separator: ",")
     }
 

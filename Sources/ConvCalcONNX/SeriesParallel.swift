@@ -122,12 +122,12 @@ struct SeriesParallel {
     static func render(_ pieces: [Piece], units: [Unit], file: String, input: String, header: [String]) -> (words: [StackWord], text: String) {
         var words = [StackWord(input, location: "\(file): the input")]
         var lines: [(text: String, node: String?)] = [(input, nil)]
+        var weights: Set<String> = []
         func walk(_ pieces: [Piece], indent: String) {
             for piece in pieces {
                 switch piece {
                 case let .unit(index):
-                    guard case let .layers(tokens) = units[index].kind else { continue }
-                    for token in tokens {
+                    for token in units[index].tokens(seen: &weights) {
                         var word = StackWord(token, location: "\(file): node '\(units[index].label)'")
                         word.node = units[index].label
                         words.append(word)

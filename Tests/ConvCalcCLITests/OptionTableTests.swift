@@ -27,7 +27,7 @@ final class OptionTableTests: XCTestCase {
     /// Every layer key has its single-layer option (SPEC §2), except `in` (the input pseudo-layer).
     func testEveryLayerKeyHasAnOption() {
         let keys = Set(CommonOptions.layer.compactMap(\.layerKey))
-        for key in LayerKey.allCases where key != .in && key != .bias {
+        for key in LayerKey.allCases where key != .in && key != .bias && key != .dims {
             XCTAssertTrue(keys.contains(key), "no option for key \(key.rawValue)")
         }
     }

@@ -103,6 +103,11 @@ final class OnnxTests: XCTestCase {
         }
         XCTAssertEqual(try onnxNetwork("two_outputs.onnx").graphCount?.outputs.map(\.shape), [[1, 4, 16, 16], [1, 2, 16, 16]])
         // One weight read by two Convs: its parameters once, its MACs twice.
+        // Weights added and multiplied are parameters; GELU written out is gelu; Squeeze of 1s.
+        let learned = try onnxNetwork("learned_tensors.onnx")
+        XCTAssertEqual(learned.words.map(\.text).dropFirst(), ["conv:k=3,p=1,c=8", "gelu", "shift:n=8", "shift:n=2048", "scale:n=1", "gap", "fc:c=5"])
+        XCTAssertEqual(try onnxCost(learned).params, 2_326)
+        XCTAssertEqual(try onnxCost(learned).macs, 57_384)
         let tied = try onnxCost(onnxNetwork("tied_weights.onnx"))
         XCTAssertEqual(tied.params, 148)
         XCTAssertEqual(tied.macs, 18_432)
@@ -139,7 +144,8 @@ final class OnnxTests: XCTestCase {
                   network.graphCount == nil else { continue }
             let direct = try onnxCost(network)
             let (layers, nodes) = try StackSyntax.parse(StackSyntax.words(ofFile: network.text, name: file + ".net"))
-            let reread = try NetworkCost(stack: LayerStack(layers: layers, nodes: nodes, inputSize: nil, inputChannels: nil, dims: network.dims))
+            // Read as a user reads the file: no --dims (a 1-D or 3-D file says dims= itself).
+            let reread = try NetworkCost(stack: LayerStack(layers: layers, nodes: nodes, inputSize: nil, inputChannels: nil, dims: nil))
             XCTAssertEqual(reread.params, direct.params, "parameters of \(file) through --emit net")
             XCTAssertEqual(reread.macs, direct.macs, "MACs of \(file) through --emit net")
             XCTAssertEqual(reread.entries.map(\.spatial), direct.entries.map(\.spatial), "shapes of \(file) through --emit net")

@@ -397,6 +397,11 @@ private struct LayerCounting {
         case .layerscale:
             let c = try need()
             return (LayerCost(weights: c, biases: 0, macs: try outVolume.map { try Checked.mul($0, c) }), c)
+        case .shift:
+            return (LayerCost(weights: 0, biases: layer.slopes, macs: 0), channels)
+        case .scale:
+            let c = try need()
+            return (LayerCost(weights: layer.slopes, biases: 0, macs: try outVolume.map { try Checked.mul($0, c) }), c)
         case .prelu:
             if layer.slopes != 1, let c = channels, layer.slopes != c { throw CostError.slopes(layer.slopes, channels: c) }
             return (LayerCost(weights: layer.slopes, biases: 0, macs: 0), channels)

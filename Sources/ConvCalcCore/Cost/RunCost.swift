@@ -196,7 +196,7 @@ extension LayerCost {
     /// without element-wise work: SE's rescaling, layer scale. nil when the MACs are unknown.
     public func productMACs(_ layer: ConvCalcCore.Layer) -> Int? {
         guard let macs else { return nil }
-        if layer.type == .layerscale { return 0 }
+        if layer.type == .layerscale || layer.type == .scale { return 0 }
         let elementwise = parts.filter(\.elementwise).compactMap(\.macs).reduce(0, +)
         return macs - elementwise
     }

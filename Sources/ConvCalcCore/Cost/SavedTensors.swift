@@ -12,7 +12,7 @@
 /// - dropout: a mask the size of its input, at the activation type (PyTorch's CPU kernel; the
 ///   CUDA kernel saves a bool mask);
 /// - se: the pooled vector, the hidden vector, the gates and the input (for the rescaling);
-///   layerscale and prelu: the input;
+///   layerscale, scale and prelu: the input; shift: nothing;
 /// - gap, upsample, pixelshuffle, pixelunshuffle, shuffle, crop, identity, flatten, add, concat
 ///   and split: nothing; mul: its factors, every branch's output (a product's gradient).
 ///
@@ -104,7 +104,7 @@ public struct SavedTensors: Sendable {
             // A view keeps its input's storage but has its own size (a crop's is smaller).
             output = RunCost.isView(type, settings) ? Tensor(id: input.id, values: outValues) : fresh(outValues)
             switch type {
-            case .conv, .dwconv, .tconv, .fc, .layerscale, .prelu, .avgpool:
+            case .conv, .dwconv, .tconv, .fc, .layerscale, .scale, .prelu, .avgpool:
                 saved = [input]
             case .sepconv, .asym, .deform:
                 saved = [input]
@@ -131,7 +131,7 @@ public struct SavedTensors: Sendable {
             case .se:
                 let c = entry.channels!, hidden = entry.cost.parts.first?.outChannels ?? 0
                 saved = [input, fresh(try Checked.mul(batch, c)), fresh(try Checked.mul(batch, hidden)), fresh(try Checked.mul(batch, c))]
-            case .input, .gap, .upsample, .pixelshuffle, .pixelunshuffle, .shuffle, .crop, .identity, .flatten, .channelmean:
+            case .input, .gap, .upsample, .pixelshuffle, .pixelunshuffle, .shuffle, .crop, .identity, .flatten, .channelmean, .shift:
                 break
             }
         }

@@ -7,7 +7,7 @@ public enum LayerType: String, CaseIterable, Sendable {
     // Shape and bookkeeping.
     case identity, dropout, flatten, adaptiveavgpool, adaptivemaxpool, crop, channelmean, channelmax
     // Normalisation and scaling.
-    case groupnorm, layernorm, layerscale
+    case groupnorm, layernorm, layerscale, shift, scale
 
     /// Other spellings accepted for a type.
     public static let aliases: [String: LayerType] = [
@@ -72,6 +72,8 @@ public enum LayerType: String, CaseIterable, Sendable {
         case .groupnorm: return "group norm with g groups: 2*C parameters; statistics over each group's whole plane"
         case .layernorm: return "layer norm over the channels at each position (channels-last, as ConvNeXt): 2*C parameters"
         case .layerscale: return "layer scale: C learnable factors, one multiply per element (ConvNeXt)"
+        case .shift: return "a learned tensor of n values added, broadcast (a bias, a position embedding; ONNX Add of a weight)"
+        case .scale: return "a learned tensor of n values multiplied, broadcast: one multiply per element (ONNX Mul of a weight)"
         }
     }
 
@@ -85,6 +87,8 @@ public enum LayerType: String, CaseIterable, Sendable {
         case .bn, .layernorm: return "2·C (γ, β); 0 MACs"
         case .groupnorm: return "2·C (γ, β); 0 MACs"
         case .layerscale: return "C; MACs C·Πout (one multiply per element)"
+        case .shift: return "n; 0 MACs"
+        case .scale: return "n; MACs C·Πout (one multiply per element)"
         case .prelu: return "n slopes; 0 MACs"
         case .fc: return "C·Πin·c + c; MACs C·Πin·c"
         default: return "none; 0 MACs"
@@ -190,6 +194,8 @@ public struct Layer: Equatable, Sendable {
     public var context: [String] { origin + (node.map { ["node '\($0)'"] } ?? []) }
     /// The `input:` pseudo-layer's size.
     public var inputSize: DimSize?
+    /// The `input:` pseudo-layer's dimension count (`dims`).
+    public var inputDims: Int?
     /// PReLU's learnable slopes (`n`): 1, or the channel count.
     public var slopes = 1
     /// Adaptive pooling's output size (`out`).

@@ -3,6 +3,8 @@
 public enum LayerKey: String, CaseIterable, Sendable {
     case k, s, p, d, op, g, c, m, r, v, bias, ceil
     case n, out, hidden, div, gate, tied
+    /// The input's spatial dimensions, for the `input:` pseudo-layer only (a 1-D or 3-D file).
+    case dims
     /// Input size, for the `input:` pseudo-layer only.
     case `in`
 
@@ -155,7 +157,7 @@ public enum LayerSchema {
                      meaning: "pooling ceil mode, 0 or 1", optionHelp: "pooling ceil mode (PyTorch ceil_mode=True)",
                      default: "0", types: [.maxpool, .avgpool]),
         LayerKeySpec(.n, options: ["--n", "--num-parameters"], .integer(1...Int.max, expected: "a whole number ≥ 1") { $0.slopes = $1 },
-                     meaning: "PReLU slopes: 1 or the channel count", default: "1", types: [.prelu]),
+                     meaning: "PReLU slopes: 1 or the channel count; values of a shift or scale tensor", default: "1", types: [.prelu, .shift, .scale]),
         LayerKeySpec(.out, options: ["--output-size"], .size(minimum: 1) { $0.adaptiveOutput = $1 },
                      meaning: "output size of adaptive pooling or crop", optionHelp: "output size of adaptive pooling or crop, e.g. 7 or 7x7",
                      types: [.adaptiveavgpool, .adaptivemaxpool, .crop],
@@ -169,6 +171,8 @@ public enum LayerSchema {
         LayerKeySpec(.tied, options: ["--tied"], .boolean { $0.tied = $1 },
                      meaning: "weights shared with an earlier layer, 0 or 1: no parameters of its own, MACs as usual", optionHelp: "the layer's weights are another layer's (tied): no parameters of its own, MACs as usual", default: "0",
                      types: convolutions + [.fc]),
+        LayerKeySpec(.dims, options: [], stack: ["--dims"], .integer(1...maxSpatialDimensions, expected: "1, 2 or 3") { $0.inputDims = $1 },
+                     meaning: "spatial dimensions of the stack, as --dims (a 1-D or 3-D file)", default: "2", types: [.input]),
         LayerKeySpec(.in, options: [], stack: ["--in"], .size(minimum: 1) { $0.inputSize = $1 },
                      meaning: "input spatial size", types: [.input], required: [.input: "input:in=224x224,c=3"]),
     ]

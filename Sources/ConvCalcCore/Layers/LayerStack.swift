@@ -36,6 +36,7 @@ public struct LayerStack: Sendable {
     ///   - nodes: the tree of layers and merges; nil for a plain sequence of `layers`.
     public init(layers: [Layer], nodes: [StackNode]? = nil, inputSize: DimSize?, inputChannels: Int?, dims: Int?, defaultBias: Bool = true) throws {
         var layers = layers
+        var dims = dims
         var nodes = nodes ?? layers.indices.map { StackNode.layer($0) }
         var inputSize = inputSize
         var inputChannels = inputChannels
@@ -44,6 +45,7 @@ public struct LayerStack: Sendable {
             notices = StackNotice.replacements(of: first, size: inputSize, channels: inputChannels)
             inputSize = inputSize ?? first.inputSize
             inputChannels = inputChannels ?? first.outChannels
+            dims = dims ?? first.inputDims
             layers.removeFirst()
             nodes = nodes.dropFirst().map { $0.shifted(by: -1) }
         }
