@@ -32,29 +32,11 @@ final class CompletionTests: XCTestCase {
     /// Runs `executable` with `arguments` in the test directory, `$C` naming the binary and
     /// HOME the directory (so fish keeps its state there); stdout and stderr go to files.
     func run(_ executable: String, _ arguments: [String]) throws -> (out: String, err: String, status: Int32) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        var environment = ProcessInfo.processInfo.environment
-        environment["C"] = try builtBinary()
-        environment["HOME"] = directory
-        environment["XDG_CONFIG_HOME"] = directory + "/.config"
-        environment["XDG_DATA_HOME"] = directory + "/.local/share"
-        process.environment = environment
-        let outPath = directory + ".out", errPath = directory + ".err"
-        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        defer {
-            try? FileManager.default.removeItem(atPath: outPath)
-            try? FileManager.default.removeItem(atPath: errPath)
-        }
-        process.standardOutput = FileHandle(forWritingAtPath: outPath)
-        process.standardError = FileHandle(forWritingAtPath: errPath)
-        process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-        try process.run()
-        process.waitUntilExit()
-        return (try String(contentsOfFile: outPath, encoding: .utf8), try String(contentsOfFile: errPath, encoding: .utf8), process.terminationStatus)
+        let result = try ChildProcess.run(executable, arguments, in: directory, environment: [
+            "C": try builtBinary(), "HOME": directory,
+            "XDG_CONFIG_HOME": directory + "/.config", "XDG_DATA_HOME": directory + "/.local/share",
+        ])
+        return (result.out, result.err, result.status ?? -1)
     }
 
     /// The shell `name` on PATH; skips the test when it is not installed.

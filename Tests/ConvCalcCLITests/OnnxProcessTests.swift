@@ -34,40 +34,11 @@ final class OnnxProcessTests: XCTestCase {
     /// fixtures; stdout and stderr go to files. Killed after `seconds` (status nil).
     @discardableResult
     func script(_ text: String, seconds: Double = 60) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", text]
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        var environment = ProcessInfo.processInfo.environment
-        environment["C"] = try builtBinary()
-        environment["FIXTURES"] = Self.fixtures
-        environment["SWIFT_BACKTRACE"] = "enable=no"   // a crash must show as a signal, quickly
-        process.environment = environment
-        let outPath = directory + ".out", errPath = directory + ".err"
-        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        defer {
-            try? FileManager.default.removeItem(atPath: outPath)
-            try? FileManager.default.removeItem(atPath: errPath)
-        }
-        process.standardOutput = FileHandle(forWritingAtPath: outPath)
-        process.standardError = FileHandle(forWritingAtPath: errPath)
-        process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-        try process.run()
-        let deadline = Date().addingTimeInterval(seconds)
-        var timedOut = false
-        while process.isRunning {
-            if Date() > deadline {
-                timedOut = true
-                process.terminate()
-                break
-            }
-            usleep(10_000)
-        }
-        process.waitUntilExit()
-        let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
-        return Result(out: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "", err: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "",
-                      status: timedOut ? nil : status)
+        let result = try ChildProcess.run("/bin/bash", ["-c", text], in: directory, environment: [
+            "C": try builtBinary(), "FIXTURES": Self.fixtures,
+            "SWIFT_BACKTRACE": "enable=no",   // a crash must show as a signal, quickly
+        ], seconds: seconds)
+        return Result(out: result.out, err: result.err, status: result.status)
     }
 
     /// Runs `convcalc ARGS` (a shell fragment after `$C`) with a time limit and checks the rules:

@@ -39,29 +39,11 @@ final class ProcessRobustnessTests: XCTestCase {
     /// to fill up). The status is the script's own (128 + N when its last command was killed by signal N).
     @discardableResult
     func script(_ text: String) throws -> (out: String, err: String, status: Int32) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", text]
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        var environment = ProcessInfo.processInfo.environment
-        environment["C"] = try builtBinary()
-        environment["EXAMPLES"] = packageRoot + "/examples"
-        environment["SWIFT_BACKTRACE"] = "enable=no"   // a crash must show as a signal, quickly
-        process.environment = environment
-        let outPath = directory + ".out", errPath = directory + ".err"   // beside the directory, not in it
-        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: outPath)
-        process.standardError = FileHandle(forWritingAtPath: errPath)
-        process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-        try process.run()
-        process.waitUntilExit()
-        defer {
-            try? FileManager.default.removeItem(atPath: outPath)
-            try? FileManager.default.removeItem(atPath: errPath)
-        }
-        let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
-        return (try String(contentsOfFile: outPath, encoding: .utf8), try String(contentsOfFile: errPath, encoding: .utf8), status)
+        let result = try ChildProcess.run("/bin/bash", ["-c", text], in: directory, environment: [
+            "C": try builtBinary(), "EXAMPLES": packageRoot + "/examples",
+            "SWIFT_BACKTRACE": "enable=no",   // a crash must show as a signal, quickly
+        ])
+        return (result.out, result.err, result.status ?? -1)
     }
 
     /// The files of the test directory, sorted.
