@@ -124,6 +124,8 @@ struct Unit {
     /// The weight initializer a Conv, ConvTranspose, Gemm or MatMul reads, by name: a name read
     /// by several units is one weight, counted at its first use (`tied=1` after).
     var weight: String? = nil
+    /// A concat's inputs as the file gives them, before an earlier concat stood in for a prefix.
+    var concatenated: [(unit: Int, output: Int)]? = nil
 
     /// The unit's tokens with `tied=1` on the last when its weight was `seen` already.
     func tokens(seen: inout Set<String>) -> [String] {

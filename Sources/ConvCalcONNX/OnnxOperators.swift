@@ -121,8 +121,27 @@ extension OnnxConverter {
             result.channels = kind == .concat ? try Checked.add(result.channels, other.channels) : max(result.channels, other.channels)
         }
         if !counted { uncounted[node.opType, default: 0] += 1 }
-        units.append(Unit(kind: .join(kind), inputs: inputs.map { (values[$0]!.unit, values[$0]!.output) }, label: node.label, outputShapes: [result]))
+        let given = inputs.map { (unit: values[$0]!.unit, output: values[$0]!.output) }
+        let sources = kind == .concat ? OnnxConverter.reusingConcat(given, units: units) : given
+        units.append(Unit(kind: .join(kind), inputs: sources, label: node.label, outputShapes: [result]))
+        if kind == .concat { units[units.count - 1].concatenated = given }
         record(node.outputs[0], unit: units.count - 1, output: 0, shape: result)
+    }
+
+    /// A concat whose first inputs are, in order, those of an earlier concat reads that
+    /// concat's output instead (concatenation is associative): DenseNet's layers each
+    /// concatenate all earlier features anew, and the regrouping makes them nested branches
+    /// (`concat { } { layer }`), a series-parallel graph, with the same sizes and counts.
+    static func reusingConcat(_ sources: [(unit: Int, output: Int)], units: [Unit]) -> [(unit: Int, output: Int)] {
+        var best: (unit: Int, length: Int)?
+        for (index, unit) in units.enumerated() where unit.kind == .join(.concat) {
+            // Compared as the file wrote it, before its own regrouping.
+            guard let earlier = unit.concatenated, earlier.count >= 2, earlier.count < sources.count else { continue }
+            let prefix = zip(earlier, sources).allSatisfy { $0.unit == $1.unit && $0.output == $1.output }
+            if prefix, earlier.count > (best?.length ?? 1) { best = (index, earlier.count) }
+        }
+        guard let best else { return sources }
+        return [(best.unit, 0)] + sources.dropFirst(best.length)
     }
 
     func positive(_ node: OnnxNode, _ name: String) throws -> Int {
