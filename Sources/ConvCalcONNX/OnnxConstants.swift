@@ -81,9 +81,7 @@ extension OnnxConverter {
         case "Add", "Sub", "Mul", "Div":
             return arithmetic(node.opType, inputs, type: type)
         case "Neg", "Floor", "Ceil", "Abs":
-            guard let v = values(0) else { return nil }
-            let f: (Double) -> Double = node.opType == "Neg" ? { -$0 } : node.opType == "Floor" ? { $0.rounded(.down) } : node.opType == "Ceil" ? { $0.rounded(.up) } : { abs($0) }
-            return tensor(v.map(f), dims: first?.dims ?? [v.count], type: type)
+            return first.flatMap { OnnxConverter.unary(node.opType, $0) }
         case "Slice":
             return try slicedConstant(node, inputs)
         case "Transpose":
@@ -95,6 +93,13 @@ extension OnnxConverter {
         default:
             return nil
         }
+    }
+
+    /// Neg, Floor, Ceil or Abs of a constant.
+    static func unary(_ op: String, _ tensor: OnnxTensor) -> OnnxTensor? {
+        guard let v = tensor.values else { return nil }
+        let f: (Double) -> Double = op == "Neg" ? { -$0 } : op == "Floor" ? { $0.rounded(.down) } : op == "Ceil" ? { $0.rounded(.up) } : { abs($0) }
+        return OnnxTensor(name: "", dataType: tensor.dataType, dims: tensor.dims, values: v.map(f))
     }
 
     /// Add, Sub, Mul, Div of two constants, one of them possibly a single value (broadcast);

@@ -397,11 +397,8 @@ private struct LayerCounting {
         case .layerscale:
             let c = try need()
             return (LayerCost(weights: c, biases: 0, macs: try outVolume.map { try Checked.mul($0, c) }), c)
-        case .shift:
-            return (LayerCost(weights: 0, biases: layer.slopes, macs: 0), channels)
-        case .scale:
-            let c = try need()
-            return (LayerCost(weights: layer.slopes, biases: 0, macs: try outVolume.map { try Checked.mul($0, c) }), c)
+        case .shift, .scale:
+            return try learnedTensorCost()
         case .prelu:
             if layer.slopes != 1, let c = channels, layer.slopes != c { throw CostError.slopes(layer.slopes, channels: c) }
             return (LayerCost(weights: layer.slopes, biases: 0, macs: 0), channels)
@@ -438,6 +435,14 @@ private struct LayerCounting {
              .identity, .dropout, .adaptiveavgpool, .adaptivemaxpool, .crop:
             return (LayerCost(), channels)
         }
+    }
+
+    /// shift: n values added (biases, 0 MACs); scale: n values multiplied (weights, one
+    /// multiply per output element).
+    func learnedTensorCost() throws -> (LayerCost, Int?) {
+        guard layer.type == .scale else { return (LayerCost(weights: 0, biases: layer.slopes, macs: 0), channels) }
+        let c = try need()
+        return (LayerCost(weights: layer.slopes, biases: 0, macs: try outVolume.map { try Checked.mul($0, c) }), c)
     }
 
     /// pixelunshuffle's output channels, C·r^dims; the input size must be a multiple of r

@@ -43,9 +43,7 @@ public struct LayerStack: Sendable {
         var notices: [StackNotice] = []
         if let first = layers.first, first.type == .input, nodes.first == .layer(0) {
             notices = StackNotice.replacements(of: first, size: inputSize, channels: inputChannels)
-            inputSize = inputSize ?? first.inputSize
-            inputChannels = inputChannels ?? first.outChannels
-            dims = dims ?? first.inputDims
+            (inputSize, inputChannels, dims) = (inputSize ?? first.inputSize, inputChannels ?? first.outChannels, dims ?? first.inputDims)
             layers.removeFirst()
             nodes = nodes.dropFirst().map { $0.shifted(by: -1) }
         }
