@@ -252,7 +252,8 @@ struct OnnxConverter {
     /// A unit of layer `tokens` on data value `input`; its output is named `output`.
     mutating func emit(_ tokens: [String], input: String, node: OnnxNode, output: String) throws {
         let source = values[input]!
-        let result = try apply(tokens, to: source.shape, node: node)
+        var result = try apply(tokens, to: source.shape, node: node)
+        result.channelsLast = source.shape.channelsLast   // layers per position keep the layout
         units.append(Unit(kind: .layers(tokens), inputs: [(source.unit, source.output)], label: node.label, outputShapes: [result]))
         record(output, unit: units.count - 1, output: 0, shape: result)
     }

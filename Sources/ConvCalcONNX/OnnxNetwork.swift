@@ -93,6 +93,9 @@ struct TensorShape: Equatable {
     var flat = false
     /// Trailing spatial axes of size 1 squeezed away (`x.squeeze(-1)`), short of flat.
     var squeezed = 0
+    /// Channels moved last by Transpose (0, 2, 3, 1), as ConvNeXt's blocks do around their
+    /// LayerNorm and Linear layers: the same values, which convcalc follows per position.
+    var channelsLast = false
 
     /// As ONNX writes it, with the batch: `[1, 64, 56, 56]`, `[1, 1000]`.
     func onnxDims(batch: Int) -> [Int] {

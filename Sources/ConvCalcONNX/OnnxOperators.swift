@@ -11,6 +11,10 @@ extension OnnxConverter {
         "LeakyRelu": "leakyrelu", "Elu": "elu", "Gelu": "gelu", "Softmax": "softmax", "Dropout": "dropout",
     ]
 
+    /// Operators followed on a channels-last value: they act at each position alike.
+    static let perPosition: Set<String> = ["LayerNormalization", "MatMul", "Add", "Sub", "Mul", "Div", "Sum", "Transpose", "Identity",
+                                           "Clip", "Erf", "PRelu", "Cast"]
+
     /// The inputs an operator needs (data, weight, …), where more than one.
     static let minimumInputs: [String: Int] = ["Conv": 2, "ConvTranspose": 2, "Gemm": 2, "MatMul": 2, "PRelu": 2, "BatchNormalization": 5]
 
@@ -29,6 +33,11 @@ extension OnnxConverter {
             throw OnnxError.node(node.label, problem: "\(node.opType) has \(node.inputs.count) input\(node.inputs.count == 1 ? "" : "s"), fewer than its \(needed)")
         }
         let input = node.inputs[0]
+        // Channels last, only what acts per position (and the Transpose back) is followed.
+        if node.inputs.contains(where: { values[$0]?.shape.channelsLast == true }), !OnnxConverter.perPosition.contains(node.opType),
+           OnnxConverter.activations[node.opType] == nil {
+            throw OnnxError.node(node.label, problem: "\(node.opType) on a channels-last value (after Transpose to N×H×W×C): convcalc follows LayerNormalization, MatMul, element-wise operators and activations there, then the Transpose back")
+        }
         // Operators on one data value read it first (a joins' inputs may come in any order).
         guard values[input] != nil || ["Add", "Mul", "Sum", "Concat"].contains(node.opType) || OnnxConverter.uncountedElementwise.contains(node.opType) else {
             throw OnnxError.node(node.label, problem: "its first input '\(input)' is a constant; convcalc follows \(node.opType) on computed data")
@@ -50,6 +59,7 @@ extension OnnxConverter {
         case "GlobalMaxPool": try emit(["adaptivemaxpool:out=1"], input: input, node: node, output: output)
         case "ReduceMean", "ReduceMax": try reduce(node)
         case "BatchNormalization": try emit(["bn"], input: input, node: node, output: output)
+        case "LayerNormalization": try layerNorm(node)
         case "Flatten": try flatten(node)
         case "Reshape": try reshape(index, node)
         case "Gemm": try gemm(node)

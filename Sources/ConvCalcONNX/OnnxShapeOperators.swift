@@ -23,10 +23,11 @@ extension OnnxConverter {
     }
 
     /// The value `name` marked flattened (N×C) or not (N×C×1×…): the same data, another rank.
-    mutating func relabel(_ name: String, flat: Bool, squeezed: Int = 0) {
+    mutating func relabel(_ name: String, flat: Bool, squeezed: Int = 0, channelsLast: Bool = false) {
         guard var value = values[name] else { return }
         value.shape.flat = flat
         value.shape.squeezed = squeezed
+        value.shape.channelsLast = channelsLast
         units[value.unit].outputShapes[value.output] = value.shape
         record(name, unit: value.unit, output: value.output, shape: value.shape)
     }
@@ -139,14 +140,21 @@ extension OnnxConverter {
 
     /// Transpose outside a channel shuffle: only the identity permutation is followed.
     mutating func transpose(_ node: OnnxNode) throws {
-        let rank = shape(node.inputs[0]).rank
+        let input = shape(node.inputs[0])
+        let rank = input.rank
+        // Channels last (0, 2, …, 1) and back (0, rank−1, 1, …): the layout ConvNeXt's blocks use.
+        let toLast = [0] + Array(2..<max(rank, 2)) + [1], toFirst = [0, rank - 1] + Array(1..<max(rank - 1, 1))
+        if !input.flat, input.squeezed == 0, rank > 2, let perm = ints(node, "perm"), perm == (input.channelsLast ? toFirst : toLast) {
+            alias(node.outputs[0], to: node.inputs[0])
+            return relabel(node.outputs[0], flat: false, channelsLast: !input.channelsLast)
+        }
         guard let perm = ints(node, "perm"), perm != Array(0..<rank) else {
             if ints(node, "perm") == nil && rank > 1 {
                 throw OnnxError.node(node.label, problem: "Transpose reversing every axis moves the batch and channels; convcalc follows a Transpose only inside a channel shuffle (Reshape, Transpose, Reshape)")
             }
             return alias(node.outputs[0], to: node.inputs[0])
         }
-        throw OnnxError.node(node.label, problem: "Transpose with perm \(perm) outside a channel shuffle (Reshape to N×g×C/g×H×W, Transpose (0, 2, 1, …), Reshape back): convcalc keeps channels first")
+        throw OnnxError.node(node.label, problem: "Transpose with perm \(perm): convcalc follows a channel shuffle (Reshape to N×g×C/g×H×W, Transpose (0, 2, 1, …), Reshape back) and channels moved last and back (\(toLast), \(toFirst))")
     }
 
     /// Gemm(A, B, C) with constant B → `fc`: B is [out, in] with transB = 1 (PyTorch's Linear),
@@ -184,7 +192,27 @@ extension OnnxConverter {
                 bias = true
             }
         }
+        if shape(node.inputs[0]).channelsLast {
+            // A Linear on the channels at every position (channels last): a 1×1 convolution.
+            guard weight.dims[0] == shape(node.inputs[0]).channels else {
+                throw OnnxError.node(node.label, problem: "its weight \(weight.dims) does not take the \(shape(node.inputs[0]).channels) channels of its channels-last input")
+            }
+            return try emit(["conv:k=1,c=\(weight.dims[1])" + (bias ? "" : ",bias=0")], input: node.inputs[0], node: node, output: output)
+        }
         try fullyConnected(node, features: weight.dims[0], outputs: weight.dims[1], bias: bias, output: output)
+    }
+
+    /// LayerNormalization over the last axis of a channels-last value (ConvNeXt) → `layernorm`:
+    /// the channels at each position, 2·C parameters (scale and bias).
+    mutating func layerNorm(_ node: OnnxNode) throws {
+        let input = shape(node.inputs[0])
+        guard input.channelsLast, try axis(int(node, "axis", default: -1), rank: input.rank, node: node) == input.rank - 1 else {
+            throw OnnxError.node(node.label, problem: "LayerNormalization over other axes than the channels of a channels-last value: convcalc's layernorm normalises the channels at each position (as ConvNeXt)")
+        }
+        guard node.inputs.count >= 3, !node.inputs[2].isEmpty else {
+            throw OnnxError.node(node.label, problem: "LayerNormalization without a bias: convcalc's layernorm has 2·C parameters")
+        }
+        try emit(["layernorm"], input: node.inputs[0], node: node, output: node.outputs[0])
     }
 
     private mutating func fullyConnected(_ node: OnnxNode, features: Int, outputs: Int, bias: Bool, output: String) throws {
@@ -248,8 +276,9 @@ extension OnnxConverter {
             throw OnnxError.node(node.label, problem: "its weight '\(name)' of dims \(weight.dims) does not broadcast onto \(full); convcalc follows a weight that keeps the shape")
         }
         let multiplies = node.opType == "Mul" || node.opType == "Div"
-        let perChannel = !input.flat && input.channels > 1 && count == input.channels && weight.dims.count >= dims + 1
-            && weight.dims[weight.dims.count - dims - 1] == input.channels
+        let channelAxis = input.channelsLast ? weight.dims.count - 1 : weight.dims.count - dims - 1
+        let perChannel = !input.flat && input.channels > 1 && count == input.channels && channelAxis >= 0
+            && weight.dims[channelAxis] == input.channels
         let token = multiplies ? (perChannel ? "layerscale" : "scale:n=\(count)") : "shift:n=\(count)"
         try emit([token], input: data[0], node: node, output: node.outputs[0])
     }

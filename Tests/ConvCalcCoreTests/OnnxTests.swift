@@ -108,6 +108,12 @@ final class OnnxTests: XCTestCase {
         XCTAssertEqual(learned.words.map(\.text).dropFirst(), ["conv:k=3,p=1,c=8", "gelu", "shift:n=8", "shift:n=2048", "scale:n=1", "gap", "fc:c=5"])
         XCTAssertEqual(try onnxCost(learned).params, 2_326)
         XCTAssertEqual(try onnxCost(learned).macs, 57_384)
+        // Channels last around LayerNorm and Linear (ConvNeXt): per-position layers.
+        let block = try onnxNetwork("convnext_block.onnx")
+        XCTAssertEqual(block.words.map(\.text).dropFirst(), ["add", "{", "conv:k=7,p=3,g=8,c=8", "layernorm", "conv:k=1,c=32", "relu",
+                                                             "conv:k=1,c=8", "layerscale", "}", "{", "}"])
+        XCTAssertEqual(try onnxCost(block).params, 976)
+        XCTAssertEqual(try onnxCost(block).macs, 178_752)
         let tied = try onnxCost(onnxNetwork("tied_weights.onnx"))
         XCTAssertEqual(tied.params, 148)
         XCTAssertEqual(tied.macs, 18_432)
