@@ -89,7 +89,9 @@ struct SeriesParallel {
                     if case .split = units[branchPoint].kind {
                         throw OnnxError.structure("node '\(unit.label)': it joins outputs of the split '\(units[branchPoint].label)' inside one of its branches; convcalc follows split { } { } branches concatenated back")
                     }
-                    for input in unit.inputs { branches.append(try sequence(from: branchPoint, to: input, depth: depth + 1).pieces) }
+                    for group in groups(unit.inputs, below: branchPoint) {
+                        branches.append(try branch(group, kind: kind, from: branchPoint, depth: depth + 1))
+                    }
                     reversed.append(.merge(kind, branches))
                     current = (branchPoint, 0)
                 }
@@ -98,6 +100,41 @@ struct SeriesParallel {
             }
         }
         return (reversed.reversed(), current.output)
+    }
+
+    /// The join's inputs in order, adjacent ones that pass through the same unit below the
+    /// branch point grouped: a join of several inputs is associative (PyTorch's legacy
+    /// exporter flattens Inception v3's `cat([cat([a, b]), c])` into one Concat of a, b, c,
+    /// where a and b come from one branch).
+    private func groups(_ inputs: [(unit: Int, output: Int)], below branchPoint: Int) -> [[(unit: Int, output: Int)]] {
+        func top(_ unit: Int) -> Int? {
+            var u = unit
+            while u != branchPoint && dominator[u] != branchPoint { u = dominator[u] }
+            return u == branchPoint ? nil : u
+        }
+        var groups: [[(unit: Int, output: Int)]] = []
+        var last: Int?
+        for input in inputs {
+            let t = top(input.unit)
+            if let t, t == last { groups[groups.count - 1].append(input) } else { groups.append([input]) }
+            last = t
+        }
+        return groups
+    }
+
+    /// A branch from `start` to one input, or to a group's inputs joined by the same kind
+    /// from their own branch point.
+    private mutating func branch(_ group: [(unit: Int, output: Int)], kind: MergeKind, from start: Int, depth: Int) throws -> [Piece] {
+        guard group.count > 1 else { return try sequence(from: start, to: group[0], depth: depth).pieces }
+        let inner = group.map(\.unit).dropFirst().reduce(group[0].unit) { nearestCommon($0, $1) }
+        guard units[inner].outputShapes.count == 1 else {
+            throw OnnxError.structure("node '\(units[inner].label)': its outputs are joined inside one branch of a wider join")
+        }
+        var pieces = try sequence(from: start, to: (inner, 0), depth: depth).pieces
+        var nested: [[Piece]] = []
+        for input in group { nested.append(try sequence(from: inner, to: input, depth: depth + 1).pieces) }
+        pieces.append(.merge(kind, nested))
+        return pieces
     }
 
     /// `split:c=… { } { }`: branch `i` must run from the split's output `i` to the concat's input `i`.

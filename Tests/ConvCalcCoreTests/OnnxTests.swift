@@ -114,6 +114,13 @@ final class OnnxTests: XCTestCase {
                                                              "conv:k=1,c=8", "layerscale", "}", "{", "}"])
         XCTAssertEqual(try onnxCost(block).params, 976)
         XCTAssertEqual(try onnxCost(block).macs, 178_752)
+        // One Concat of two values from one branch and a third: regrouped (Inception v3, legacy exporter).
+        let flattened = try onnxNetwork("flattened_concat.onnx")
+        XCTAssertEqual(flattened.words.map(\.text).dropFirst(), ["concat", "{", "conv:k=1,c=4", "concat", "{", "conv:k=3,p=1,c=6", "}",
+                                                                 "{", "conv:k=1,c=6", "}", "}", "{", "conv:k=3,p=1,c=2", "}"])
+        XCTAssertNil(flattened.graphCount)
+        XCTAssertEqual(try onnxCost(flattened).params, 346)
+        XCTAssertEqual(try onnxCost(flattened).macs, 20_992)
         let tied = try onnxCost(onnxNetwork("tied_weights.onnx"))
         XCTAssertEqual(tied.params, 148)
         XCTAssertEqual(tied.macs, 18_432)
