@@ -462,8 +462,9 @@ extension OnnxConverter {
             // A later Slice's bounds may be computed by nodes after this one (x.chunk's arithmetic).
             for name in model.graph.nodes[reader].inputs.dropFirst() { resolve(name) }
             let ranges = try sliceRanges(model.graph.nodes[reader], of: input)
-            guard ranges.count == 1, ranges[0].axis == 1 else { continue }
-            parts.append((reader, ranges[0].range, model.graph.nodes[reader].outputs[0]))
+            // A Slice without an output feeds nothing: it is no part of the split.
+            guard ranges.count == 1, ranges[0].axis == 1, let output = model.graph.nodes[reader].outputs.first, !output.isEmpty else { continue }
+            parts.append((reader, ranges[0].range, output))
         }
         parts.sort { $0.range.lowerBound < $1.range.lowerBound }
         let covers = parts.count >= 2 && parts.first!.range.lowerBound == 0 && parts.last!.range.upperBound == input.channels
