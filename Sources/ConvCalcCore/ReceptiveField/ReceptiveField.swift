@@ -379,7 +379,9 @@ public struct ReceptiveField: Sendable {
             return field
         }
         let start = [FieldBounds?](repeating: FieldBounds.input, count: stack.dims)
+        var lastLayer: Int?   // the layer a merge ends after, for messages
         let folded = try StackTree.fold(stack.nodes, from: start, layer: { index, states in
+            lastLayer = index
             let after: [FieldBounds?]
             do {
                 after = try (0..<stack.dims).map { dim in try states[dim].flatMap { try $0.after(chain[index], dim: dim) } }
@@ -389,9 +391,15 @@ public struct ReceptiveField: Sendable {
             let field = LayerField(index: index + 1, layer: stack.layers[index],
                                    dims: try (0..<stack.dims).map { try describe(after[$0], chain[index], $0) })
             return (field, after)
-        }, merge: { _, _, outcomes in
-            let states = try (0..<stack.dims).map { dim in try FieldBounds.union(outcomes.map { $0[dim] }) }
-            return (try (0..<stack.dims).map { try describe(states[$0], nil, $0) }, states)
+        }, merge: { kind, _, outcomes in
+            do {
+                let states = try (0..<stack.dims).map { dim in try FieldBounds.union(outcomes.map { $0[dim] }) }
+                return (try (0..<stack.dims).map { try describe(states[$0], nil, $0) }, states)
+            } catch let error as UserFacingError {
+                // Which merge: the one ending after the last layer of its branches.
+                let place = lastLayer.map { "\(kind.name) ending after layer \($0 + 1) '\(stack.layers[$0].token)'\(LayerContextError.place(stack.layers[$0].context))" }
+                throw LocatedError(location: place ?? kind.name, underlying: error)
+            }
         })
         // The last node's field: a layer's row as recorded, or the last merge's union.
         if case let .layer(_, last)? = folded.results.last { return (folded.results, last.dims) }
