@@ -23,7 +23,7 @@ extension OnnxConverter {
     /// on constants and on the shapes of data values already followed.
     mutating func resolve(_ name: String, depth: Int = 0) {
         guard !name.isEmpty, constants[name] == nil, values[name] == nil, depth < 64,
-              let index = model.graph.nodes.firstIndex(where: { $0.outputs.contains(name) }) else { return }
+              let index = producers[name] else { return }
         let node = model.graph.nodes[index]
         if node.opType == "Shape", values[node.inputs.first ?? ""] != nil {
             shapeOf(node)

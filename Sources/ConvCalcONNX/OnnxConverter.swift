@@ -25,6 +25,8 @@ struct OnnxConverter {
     /// The constants that are weights: initializers, and Identity of one (not `Constant`
     /// nodes, not arithmetic on constants).
     var parameters: Set<String> = []
+    /// The node that makes each value (indices into the graph's nodes).
+    var producers: [String: Int] = [:]
     /// Nodes that read each value (indices into the graph's nodes).
     var consumers: [String: [Int]] = [:]
     /// Nodes already converted as part of a pattern that started earlier.
@@ -48,6 +50,7 @@ struct OnnxConverter {
         parameters = Set(graph.initializers.keys)
         for (index, node) in graph.nodes.enumerated() {
             for input in node.inputs where !input.isEmpty { consumers[input, default: []].append(index) }
+            for output in node.outputs where !output.isEmpty && producers[output] == nil { producers[output] = index }
         }
         let dataInputs = graph.inputs.filter { constants[$0.name] == nil }
         guard !dataInputs.isEmpty else { throw OnnxError.graph("the model has no data input (every graph input is a weight)") }
@@ -195,9 +198,7 @@ struct OnnxConverter {
         guard outputs.count == 1 else {
             throw OnnxError.structure("the model has \(outputs.count) outputs (\(outputs.map { "'\($0)'" }.joined(separator: ", "))); the network language follows one")
         }
-        guard let value = values[name] else {
-            throw OnnxError.graph("the output '\(name)' does not depend on the input '\(inputName)'")
-        }
+        let value = values[name]!   // every output was checked to have one above
         return (value.unit, value.output)
     }
 
@@ -232,21 +233,24 @@ struct OnnxConverter {
 
     /// Applies layer `tokens` to `input`'s shape with convcalc's arithmetic: the output shape.
     func apply(_ tokens: [String], to input: TensorShape, node: OnnxNode) throws -> TensorShape {
-        var current = input
-        for token in tokens {
-            do {
-                let layer = try Layer.parse(token)
-                let stack = try LayerStack(layers: [layer], inputSize: DimSize(current.spatial), inputChannels: current.channels, dims: dims)
-                let entry = try NetworkCost(stack: stack).entries[0]
-                current = TensorShape(channels: entry.channels ?? current.channels, spatial: entry.spatial ?? current.spatial,
-                                      flat: current.flat || layer.type == .flatten || layer.type == .fc)
-            } catch let error as LayerContextError {
-                throw OnnxError.node(node.label, problem: "as \(token): " + error.underlying.message(.tokens))
-            } catch let error as UserFacingError {
-                throw OnnxError.node(node.label, problem: "as \(token): " + error.message(.tokens))
-            }
+        try tokens.reduce(input) { current, token in try counted(token, on: current, label: node.label).output }
+    }
+
+    /// One layer on `input`, counted by convcalc's own rules (a one-layer stack): its entry
+    /// (cost, channels, size) and its output shape; errors name the node (`label`).
+    func counted(_ token: String, on input: TensorShape, label: String) throws -> (entry: NetworkCost.Entry, output: TensorShape) {
+        do {
+            let layer = try Layer.parse(token)
+            let stack = try LayerStack(layers: [layer], inputSize: DimSize(input.spatial), inputChannels: input.channels, dims: dims)
+            let entry = try NetworkCost(stack: stack).entries[0]
+            let output = TensorShape(channels: entry.channels ?? input.channels, spatial: entry.spatial ?? input.spatial,
+                                     flat: input.flat || layer.type == .flatten || layer.type == .fc)
+            return (entry, output)
+        } catch let error as LayerContextError {
+            throw OnnxError.node(label, problem: "as \(token): " + error.underlying.message(.tokens))
+        } catch let error as UserFacingError {
+            throw OnnxError.node(label, problem: "as \(token): " + error.message(.tokens))
         }
-        return current
     }
 
     /// A unit of layer `tokens` on data value `input`; its output is named `output`.

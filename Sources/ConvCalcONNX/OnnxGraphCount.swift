@@ -36,7 +36,6 @@ extension OnnxConverter {
     /// Every unit counted on its own inputs, in order.
     func graphCount(reason: OnnxError) throws -> OnnxGraphCount {
         var rows: [OnnxGraphCount.Row] = []
-        var totals = (weights: 0, biases: 0, macs: 0)
         var weights: Set<String> = []
         for unit in units.dropFirst() {
             let inputs = unit.inputs.map { units[$0.unit].outputShapes[$0.output] }
@@ -46,9 +45,7 @@ extension OnnxConverter {
             case .layers:
                 var current = inputs[0]
                 for token in unit.tokens(seen: &weights) {
-                    let entry = try counted(token, on: current, label: unit.label)
-                    let next = TensorShape(channels: entry.channels ?? current.channels, spatial: entry.spatial ?? current.spatial,
-                                           flat: current.flat || entry.layer.type == .flatten || entry.layer.type == .fc)
+                    let (entry, next) = try counted(token, on: current, label: unit.label)
                     rows.append(.init(token: token, node: unit.label, merge: nil, inputs: [dimsOf(current)], outputs: [dimsOf(next)],
                                       weights: entry.cost.weights, biases: entry.cost.biases, macs: entry.cost.macs ?? 0))
                     current = next
@@ -61,23 +58,10 @@ extension OnnxConverter {
                 rows.append(.init(token: SeriesParallel.word(.split(shares: shares)), node: unit.label, merge: .split(shares: shares),
                                   inputs: inputs.map(dimsOf), outputs: unit.outputShapes.map(dimsOf)))
             }
-            guard let last = rows.last else { continue }
-            totals.weights = try Checked.add(totals.weights, last.weights)
-            totals.biases = try Checked.add(totals.biases, last.biases)
-            totals.macs = try Checked.add(totals.macs, last.macs)
         }
         let outputs = model.graph.outputs.compactMap { output in values[output.name].map { (output.name, $0.shape.onnxDims(batch: batch)) } }
-        return OnnxGraphCount(rows: rows, outputs: outputs, weights: totals.weights, biases: totals.biases,
-                              params: try Checked.add(totals.weights, totals.biases), macs: totals.macs, reason: reason)
-    }
-
-    /// One layer counted on `input` by convcalc's rules.
-    private func counted(_ token: String, on input: TensorShape, label: String) throws -> NetworkCost.Entry {
-        do {
-            let stack = try LayerStack(layers: [try Layer.parse(token)], inputSize: DimSize(input.spatial), inputChannels: input.channels, dims: dims)
-            return try NetworkCost(stack: stack).entries[0]
-        } catch let error as LayerContextError {
-            throw OnnxError.node(label, problem: "as \(token): " + error.underlying.message(.tokens))
-        }
+        let weightTotal = try Checked.sum(rows.map(\.weights)), biasTotal = try Checked.sum(rows.map(\.biases))
+        return OnnxGraphCount(rows: rows, outputs: outputs, weights: weightTotal, biases: biasTotal,
+                              params: try Checked.add(weightTotal, biasTotal), macs: try Checked.sum(rows.map(\.macs)), reason: reason)
     }
 }

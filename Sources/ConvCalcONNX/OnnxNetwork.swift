@@ -52,8 +52,8 @@ public struct OnnxNetwork: Sendable {
             let output = try converter.graphOutput()
             var walk = SeriesParallel(units: converter.units)
             let tree = try walk.pieces(to: output)
-            rendered = SeriesParallel.render(tree, units: converter.units, file: file, input: converter.inputLine,
-                                             header: OnnxNetwork.header(model, file: file))
+            let words = SeriesParallel.words(tree, units: converter.units, file: file, input: converter.inputLine)
+            rendered = (words, (OnnxNetwork.header(model, file: file) + StackSyntax.text(of: words)).joined(separator: "\n") + "\n")
             outputShape = converter.units[output.unit].outputShapes[output.output].onnxDims(batch: converter.batch)
             let unused = walk.unreached.map { converter.units[$0].label }
             if !unused.isEmpty {
@@ -79,8 +79,8 @@ public struct OnnxNetwork: Sendable {
 
     /// The comment lines that open `--emit net`'s text.
     static func header(_ model: OnnxModel, file: String) -> [String] {
-        ["# \(SeriesParallel.comment(file)): converted by convcalc from ONNX"
-         + (model.producer.isEmpty ? "" : " (written by \(SeriesParallel.comment(model.producer))")
+        ["# \(StackSyntax.commentSafe(file)): converted by convcalc from ONNX"
+         + (model.producer.isEmpty ? "" : " (written by \(StackSyntax.commentSafe(model.producer))")
          + (model.opset.map { (model.producer.isEmpty ? " (" : ", ") + "opset \($0))" } ?? (model.producer.isEmpty ? "" : ")"))]
     }
 }

@@ -154,13 +154,12 @@ struct SeriesParallel {
         return .merge(.split(shares: shares), branches)
     }
 
-    /// The tree as words of the network language (each layer located at its node) and as
-    /// text, one layer a line with its node's name as a comment, branches indented.
-    static func render(_ pieces: [Piece], units: [Unit], file: String, input: String, header: [String]) -> (words: [StackWord], text: String) {
+    /// The tree as words of the network language, each layer located at its node (its text
+    /// is `StackSyntax.text(of:)`, the node names as comments).
+    static func words(_ pieces: [Piece], units: [Unit], file: String, input: String) -> [StackWord] {
         var words = [StackWord(input, location: "\(file): the input")]
-        var lines: [(text: String, node: String?)] = [(input, nil)]
         var weights: Set<String> = []
-        func walk(_ pieces: [Piece], indent: String) {
+        func walk(_ pieces: [Piece]) {
             for piece in pieces {
                 switch piece {
                 case let .unit(index):
@@ -168,36 +167,19 @@ struct SeriesParallel {
                         var word = StackWord(token, location: "\(file): node '\(units[index].label)'")
                         word.node = units[index].label
                         words.append(word)
-                        lines.append((indent + token, units[index].label))
                     }
                 case let .merge(kind, branches):
-                    let word = SeriesParallel.word(kind)
-                    words.append(StackWord(word))
-                    for (b, branch) in branches.enumerated() {
+                    words.append(StackWord(SeriesParallel.word(kind)))
+                    for branch in branches {
                         words.append(StackWord("{"))
-                        lines.append((indent + (b == 0 ? word + " {" : "} {"), nil))
-                        walk(branch, indent: indent + "  ")
+                        walk(branch)
                         words.append(StackWord("}"))
                     }
-                    lines.append((indent + "}", nil))
                 }
             }
         }
-        walk(pieces, indent: "")
-        // Node names as comments in one column (past the longest line up to 40 characters).
-        let column = min(lines.map(\.text.count).max() ?? 0, 40) + 2
-        let text = lines.map { line -> String in
-            guard let node = line.node else { return line.text }
-            return line.text + String(repeating: " ", count: max(column - line.text.count, 1)) + "# " + SeriesParallel.comment(node)
-        }
-        return (words, (header + text).joined(separator: "\n") + "\n")
-    }
-
-    /// Text from the file (a node's name, the producer) made safe for a comment line: line
-    /// ends and other control characters as `\u{…}`, so nothing after them becomes a layer.
-    static func comment(_ text: String) -> String {
-        text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F || (0x80..<0xA0).contains($0.value) || $0 == "\u{2028}" || $0 == "\u{2029}"
-            ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
+        walk(pieces)
+        return words
     }
 
     /// The word that opens a merge: `add`, `concat`, `mul`, `split:c=24x40`.

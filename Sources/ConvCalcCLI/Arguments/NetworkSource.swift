@@ -58,33 +58,3 @@ extension OnnxNetwork {
         return notices + warnings.map { StackNotice.model($0) }
     }
 }
-
-/// `--emit net`: a network as text in convcalc's own syntax, one layer a line, branches
-/// indented; a model's lines carry their node names as comments.
-enum NetworkText {
-    static func render(_ words: [StackWord]) -> String {
-        var lines: [String] = []
-        var indent = ""
-        var index = 0
-        while index < words.count {
-            let word = words[index].text
-            if word == "{" {
-                if lines.isEmpty { lines.append("{") } else { lines[lines.count - 1] += " {" }
-                indent += "  "
-            } else if word == "}" {
-                indent = String(indent.dropLast(2))
-                if index + 1 < words.count, words[index + 1].text == "{" {
-                    lines.append(indent + "} {")
-                    indent += "  "
-                    index += 1
-                } else {
-                    lines.append(indent + "}")
-                }
-            } else {
-                lines.append(indent + word)
-            }
-            index += 1
-        }
-        return lines.joined(separator: "\n") + "\n"
-    }
-}

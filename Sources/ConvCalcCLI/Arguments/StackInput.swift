@@ -107,7 +107,7 @@ enum StackInput {
         words += options.tokens.map { StackWord($0) }
         context.vocabulary = options.singleLayer == nil ? .tokens : .options
         words = try StackExpansion.expand(words, file: options.file) { path, from in try includedWords(path, from: from, context: context) }
-        if options.emit { context.emittedNetwork = model?.text ?? NetworkText.render(words) }
+        if options.emit { context.emittedNetwork = model?.text ?? StackSyntax.text(of: words).joined(separator: "\n") + "\n" }
         var (layers, nodes) = try StackSyntax.parse(words)
         if let single = options.singleLayer {
             guard layers.isEmpty else {

@@ -341,3 +341,46 @@ public struct OriginError: UserFacingError {
     public var message: String { "in \(origin.joined(separator: " › ")): \(underlying.message)" }
     public var category: ErrorCategory { underlying.category }
 }
+
+extension StackSyntax {
+    /// Words as network text, the inverse of `words(ofFile:)`: one layer a line, `{` ending
+    /// its merge's line, `} {` between branches, branches indented by two spaces. A word from
+    /// a model node (`StackWord.node`) carries the node's name as a comment, the comments in
+    /// one column (past the longest line, up to 40 characters).
+    public static func text(of words: [StackWord]) -> [String] {
+        var lines: [(text: String, node: String?)] = []
+        var indent = ""
+        var index = 0
+        while index < words.count {
+            let word = words[index]
+            if word.text == "{" {
+                if lines.isEmpty { lines.append(("{", nil)) } else { lines[lines.count - 1].text += " {" }
+                indent += "  "
+            } else if word.text == "}" {
+                indent = String(indent.dropLast(2))
+                if index + 1 < words.count, words[index + 1].text == "{" {
+                    lines.append((indent + "} {", nil))
+                    indent += "  "
+                    index += 1
+                } else {
+                    lines.append((indent + "}", nil))
+                }
+            } else {
+                lines.append((indent + word.text, word.node))
+            }
+            index += 1
+        }
+        let column = min(lines.map(\.text.count).max() ?? 0, 40) + 2
+        return lines.map { line in
+            guard let node = line.node else { return line.text }
+            return line.text + String(repeating: " ", count: max(column - line.text.count, 1)) + "# " + commentSafe(node)
+        }
+    }
+
+    /// Text from elsewhere (a model's node name, its producer) made safe for a comment line:
+    /// line ends and other control characters as `\u{…}`, so nothing after them becomes a layer.
+    public static func commentSafe(_ text: String) -> String {
+        text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F || (0x80..<0xA0).contains($0.value) || $0 == "\u{2028}" || $0 == "\u{2029}"
+            ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
+    }
+}
