@@ -43,11 +43,12 @@ extension OnnxConverter {
             throw OnnxError.node(node.label, problem: "its first input '\(input)' is a constant; convcalc follows \(node.opType) on computed data")
         }
         let output = node.outputs.first ?? ""
+        let unitsBefore = units.count
         defer {
             // A weight read under one name by several nodes is one weight (tying): the
             // rendering counts it at its first use in the network (`tied=1` after).
             if ["Conv", "ConvTranspose", "Gemm", "MatMul"].contains(node.opType), node.inputs.count >= 2,
-               model.graph.initializers[node.inputs[1]] != nil, units.count > 1, units[units.count - 1].label == node.label {
+               model.graph.initializers[node.inputs[1]] != nil, units.count == unitsBefore + 1 {
                 units[units.count - 1].weight = node.inputs[1]
             }
         }
