@@ -23,8 +23,8 @@ struct CommandResult {
     var timings: PhaseTimer?
     /// `-o FILE`: where the output goes instead of stdout (opened before the work).
     var destination: OutputFile?
-    /// `output` is JSON, written as it is (never in ASCII: JSON is UTF-8 by definition).
-    var isJSON = false
+    /// `output` is JSON or SVG, written as it is (never in ASCII: both are UTF-8 by definition).
+    var isVerbatim = false
 
     /// Hands `output`, then every part of `stream`, to `write`; false once a write fails.
     func emit(_ write: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool {
@@ -38,7 +38,7 @@ extension CommandResult {
     /// One JSON object (and a newline) as the output.
     init(json: JSON, warnings: [String] = []) {
         self.init(output: json.text + "\n", warnings: warnings)
-        isJSON = true
+        isVerbatim = true
     }
 }
 
@@ -184,7 +184,7 @@ private func execute(_ command: Command, _ rest: [String], context: InputContext
     do {
         let parsed = try ParsedArguments(rest, table: command.options)
         var result = try command.execute(parsed, context)
-        if !result.isJSON { result.output = charset.apply(result.output) }
+        if !result.isVerbatim { result.output = charset.apply(result.output) }
         if !(parsed.has(.noWarnings) || parsed.comparison?.has(.noWarnings) == true) {
             for notice in context.notices { stderr.write(charset.apply("convcalc: \(notice.label): \(TerminalText.line(notice.text))\n")) }
             for warning in result.warnings { stderr.write(charset.apply("convcalc: warning: \(TerminalText.line(warning))\n")) }

@@ -11,6 +11,8 @@ enum OptionID: Hashable {
     case input, cin, file, dims, bias, noBias, emit
     // Command options.
     case out, map, vs
+    // Drawings.
+    case draw, cell, view, composite, animate
     // params: memory and training.
     case memory, batch, inPlace, dtype, weightDtype, train, optimizer, masterWeights, freezeUpto, top, count, peak, bandwidth
     // run options.
@@ -48,6 +50,10 @@ struct OptionSpec {
     private(set) var manText: String?
     /// For a flag a user may try to give a value (`--bias 0`): what to write instead.
     private(set) var valueHint: String?
+    /// For an option whose value may be left out (`--draw`, `--draw svg`): the words it
+    /// takes, the first the value when none is given. Only these words are read as its
+    /// value, so `--draw conv:k=3` is `--draw text` and a layer.
+    private(set) var optionalWords: [String] = []
 
     init(_ id: OptionID, _ names: [String], value: String? = nil, group: OptionGroup, help: String,
          default defaultText: String? = nil) {
@@ -81,6 +87,18 @@ struct OptionSpec {
         var copy = self
         copy.valueHint = text
         return copy
+    }
+
+    /// The same option, its value one of `words` and optional (the first when left out).
+    func optionalValue(_ words: [String]) -> OptionSpec {
+        var copy = self
+        copy.optionalWords = words
+        return copy
+    }
+
+    /// The value placeholder as help and the man page write it: `[FORMAT]` when optional.
+    var valueSyntax: String? {
+        valueName.map { optionalWords.isEmpty ? $0 : "[" + $0 + "]" }
     }
 
     /// The token key this option sets for a single layer.
@@ -134,6 +152,11 @@ enum CommonOptions {
         ascii,
         OptionSpec(.help, ["-h", "--help"], group: .output, help: "show this help"),
     ]
+
+    /// `-o FILE`: run's result, or a drawing, written to a file atomically.
+    static let outputFile = OptionSpec(.outputFile, ["-o", "--output"], value: "FILE", group: .output,
+                   help: "write to FILE (a regular file through a temporary file renamed at the end, so a failed or interrupted run leaves no partial file; devices and FIFOs in place)")
+            .manual("Write the output (the result, a drawing) to FILE instead of standard output. A regular file (new, existing, or reached through symbolic links) is written through a temporary file created exclusively, under an unpredictable name (.convcalc-XXXXXX), in the directory of the file the links lead to, and renamed over it at the end: a failed or interrupted run (SIGINT, SIGTERM, SIGHUP, SIGQUIT, ulimit -f, a full disk) never leaves a partial or temporary file, links stay links, and an existing file keeps its mode and owner (a new one gets 0666 less the umask, as with the shell's >). A character device, FIFO or socket (/dev/null, a named pipe) is written in place and never replaced; - and /dev/stdout, /dev/stderr and /dev/fd/N write to that descriptor. The file is opened before any work, so a path that cannot be written is reported at once.")
 
     /// `--no-warnings`, for every command (errors still go to stderr).
     static let noWarnings = OptionSpec(.noWarnings, ["--no-warnings"], group: .output,
@@ -248,6 +271,14 @@ struct ParsedArguments {
             let value: String
             if let inline {
                 value = inline
+            } else if let first = spec.optionalWords.first {
+                // `--draw svg` or a bare `--draw`: only the option's words are its value.
+                if index < args.count, spec.optionalWords.contains(args[index]) {
+                    value = args[index]
+                    index += 1
+                } else {
+                    value = first
+                }
             } else {
                 guard index < args.count else {
                     throw UsageError.missingValue(option: name, valueName: spec.valueName ?? "VALUE")

@@ -6,8 +6,8 @@ import ConvCalcText
 struct RunOptions {
     enum Mode: Equatable {
         case compute
-        /// `--explain`, with the element `--at` names (nil: the centre).
-        case explain(at: String?)
+        /// `--explain`, with the element `--at` names (nil: the centre); `--draw svg` draws it.
+        case explain(at: String?, svg: Bool)
         case asMatrix
     }
 
@@ -113,9 +113,11 @@ struct RunOptions {
 
     /// --explain / --as-matrix, and the operands counted (usage errors before -o is opened).
     mutating func readModeAndOperands(_ args: ParsedArguments) throws {
-        let asMatrix = args.has(.asMatrix), explain = args.has(.explain)
-        mode = asMatrix ? .asMatrix : explain ? .explain(at: args.value(.at)) : .compute
-        if asMatrix && explain { throw UsageError.invalid("give --explain or --as-matrix, not both") }
+        // --draw draws the working: text is --explain itself, svg its picture.
+        let draw = try DrawingFormat.parse(args.value(.draw))
+        let asMatrix = args.has(.asMatrix), explain = args.has(.explain) || draw != nil
+        mode = asMatrix ? .asMatrix : explain ? .explain(at: args.value(.at), svg: draw == .svg) : .compute
+        if asMatrix && explain { throw UsageError.invalid("give \(draw != nil ? "--draw" : "--explain") or --as-matrix, not both") }
         if explain && (args.value(.format) != nil || args.has(.json)) { throw UsageError.invalid("--explain writes text; drop --format/--json") }
         if args.value(.at) != nil && !explain { throw UsageError.invalid("--at chooses the element --explain writes out; add --explain") }
         if args.value(.input) != nil && !asMatrix { throw UsageError.invalid("--in gives the input size for --as-matrix; give INPUT instead") }

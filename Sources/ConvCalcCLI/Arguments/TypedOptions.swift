@@ -83,11 +83,18 @@ struct ShapeOptions {
     var style: ShapeCommand.OutputStyle
     /// `--out` as given; the solver parses it once it knows `--in` is given.
     var target: String?
+    /// `--draw` and the options that shape the drawing.
+    var draw: DrawOptions?
+    /// `-o FILE`.
+    var outputPath: String?
 
     init(_ args: ParsedArguments) throws {
         style = try ShapeCommand.OutputStyle(args)
         stack = try StackOptions(args, table: ShapeCommand.options)
         target = args.value(.out)
+        draw = try DrawOptions(args, table: ShapeCommand.options)
+        outputPath = args.value(.outputFile)
+        if draw != nil && target != nil { throw UsageError.invalid("give --draw or --out, not both (--draw draws the layer as given)") }
     }
 }
 
@@ -97,11 +104,21 @@ struct ReceptiveFieldOptions {
     var style: ShapeCommand.OutputStyle
     /// `--map`: draw the path counts.
     var map: Bool
+    /// `--draw svg`: the heat map as SVG alone (`--draw text` is `--map`).
+    var svg: Bool
+    /// `-o FILE`.
+    var outputPath: String?
 
     init(_ args: ParsedArguments) throws {
         style = try ShapeCommand.OutputStyle(args)
         stack = try StackOptions(args, table: ReceptiveFieldCommand.options)
-        map = args.has(.map)
+        let format = try DrawingFormat.parse(args.value(.draw))
+        map = args.has(.map) || format != nil
+        svg = format == .svg
+        outputPath = args.value(.outputFile)
+        if format != nil && style != .text {
+            throw UsageError.invalid("--draw prints a picture; give it or \(style == .json ? "--json" : "-q"), not both")
+        }
     }
 }
 

@@ -7,8 +7,9 @@ enum ReceptiveFieldCommand {
     static let options: [OptionSpec] = CommonOptions.layer + CommonOptions.stack + [
         OptionSpec(.map, ["--map"], group: .command,
                    help: "draw the number of paths from one output to each input position as a heat map (all-ones weights; 2-D; 3-D summed over D)")
-            .manual("Draw the number of paths from one output to each input position as a heat map: rows H, columns W (1-D: one row; 3-D: summed over D); a blank inside the frame is a hole. Fields wider than the output (COLUMNS, else the terminal, else 80 columns) are scaled down, each character showing the most over a square of positions."),
-    ] + CommonOptions.output
+            .manual("Draw the number of paths from one output to each input position as a heat map: rows H, columns W (1-D: one row; 3-D: summed over D); a blank inside the frame is a hole. Fields wider than the output (COLUMNS, else the terminal, else 80 columns) are scaled down, each character showing the most over a square of positions. --draw svg draws it as SVG."),
+        DrawOptionTable.receptiveField,
+    ] + CommonOptions.output + [CommonOptions.outputFile]
 
     static let command = Command(
         name: "rf",
@@ -45,6 +46,14 @@ enum ReceptiveFieldCommand {
 
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
         let options = try ReceptiveFieldOptions(args)
+        // -o: the file is opened now, so a path that cannot be written fails before the work.
+        let destination = try options.outputPath.map { try OutputFile(path: $0, directory: context.directory) }
+        var result = try result(options, context)
+        result.destination = destination
+        return result
+    }
+
+    static func result(_ options: ReceptiveFieldOptions, _ context: InputContext) throws -> CommandResult {
         let stack = try StackInput.build(options.stack, context: context)
         if options.stack.emit { return CommandResult(output: context.emittedNetwork ?? "") }
         var trace: ShapeTrace?
@@ -56,6 +65,13 @@ enum ReceptiveFieldCommand {
         case .quiet: return CommandResult(output: finalSize(field, stack: stack, uniform: uniform) + "\n", warnings: warnings)
         case .json: return CommandResult(json: json(field, stack: stack, trace: trace), warnings: warnings)
         case .text: break
+        }
+        if options.svg {
+            let title = "receptive field of " + stack.layers.map(\.token).joined(separator: " ") + ": " + finalSize(field, stack: stack, uniform: uniform)
+            var result = CommandResult(output: try HeatMapSVG.render(field.fieldPaths, dims: stack.dims, title: title, skipped: field.pathsSkippedReason),
+                                       warnings: warnings)
+            result.isVerbatim = true
+            return result
         }
         let layout = context.layout
         var text = table(field, stack: stack, trace: trace, layout: layout)

@@ -32,6 +32,7 @@ enum RunCommand {
         OptionSpec(.explain, ["--explain"], group: .command,
                    help: "show the working (inputs up to 20x20): the padded (transposed: zero-inserted) input, one output element's sum term by term, and the convolution as a matrix A with y = A·vec(x)")
             .manual("Show the working, for inputs up to 20×20: the padded input (· marks padding zeros; for --transposed, the equivalent zero-inserted and padded input), one output element's sum written out term by term, the output, and the convolution as a matrix A with y = A·vec(x) (vec reading channels, rows, then columns), shown up to 64×64. For a transposed convolution A is the transpose of the forward convolution's."),
+        DrawOptionTable.run,
         OptionSpec(.at, ["--at"], value: "R,C", group: .command,
                    help: "the output element --explain writes out, row and column from 0 (or O,R,C with the output channel)", default: "the centre")
             .manual("The output element --explain writes out: row and column counted from 0, or O,R,C with the output channel (default: the centre of channel 0)."),
@@ -57,9 +58,7 @@ enum RunCommand {
             .manual("Print N significant digits (1 to 17) instead of the shortest text that reads back to the same double."),
         OptionSpec(.format, ["--format"], value: "FORMAT", group: .output, help: "text, csv or json", default: "text")
             .manual("text (default), csv, or json: {\"channels\": C, \"rows\": R, \"columns\": W, \"data\": [[[...], ...], ...]}, data always channels × rows × columns (one channel too), nan, inf and -inf as strings; it reads back as INPUT or KERNEL."),
-        OptionSpec(.outputFile, ["-o", "--output"], value: "FILE", group: .output,
-                   help: "write to FILE (a regular file through a temporary file renamed at the end, so a failed or interrupted run leaves no partial file; devices and FIFOs in place)")
-            .manual("Write the result to FILE. A regular file (new, existing, or reached through symbolic links) is written through a temporary file created exclusively, under an unpredictable name (.convcalc-XXXXXX), in the directory of the file the links lead to, and renamed over it at the end: a failed or interrupted run (SIGINT, SIGTERM, SIGHUP, SIGQUIT, ulimit -f, a full disk) never leaves a partial or temporary file, links stay links, and an existing file keeps its mode and owner (a new one gets 0666 less the umask, as with the shell's >). A character device, FIFO or socket (/dev/null, a named pipe) is written in place and never replaced; - and /dev/stdout, /dev/stderr and /dev/fd/N write to that descriptor. The file is opened before any work, so a path that cannot be written is reported at once."),
+        CommonOptions.outputFile,
         OptionSpec(.json, ["--json"], group: .output, help: "the same as --format json"),
         OptionSpec(.quiet, ["-q", "--quiet"], group: .output, help: "accepted for scripts; the output is always the bare matrix"),
         CommonOptions.noWarnings,
@@ -125,9 +124,11 @@ enum RunCommand {
         case .asMatrix:
             let a = try Convolution.matrix(plan, kernel: operands.kernel)
             result.stream = { write in formatter.stream([a], format: options.format, threads: options.threads, write: write) }
-        case let .explain(at):
-            result.output = try ConvolutionExplanation(plan: plan, input: operands.input, kernel: operands.kernel, bias: operands.bias,
-                                                       formatter: formatter, layout: context.layout).render(at: at)
+        case let .explain(at, svg):
+            let explanation = ConvolutionExplanation(plan: plan, input: operands.input, kernel: operands.kernel, bias: operands.bias,
+                                                     formatter: formatter, layout: context.layout)
+            result.output = try svg ? explanation.svg(at: at) : explanation.render(at: at)
+            result.isVerbatim = svg
         case .compute:
             let output = try compute(plan, operands, options, timer: &timer)
             result.stream = { write in formatter.stream(output, format: options.format, threads: options.threads, write: write) }

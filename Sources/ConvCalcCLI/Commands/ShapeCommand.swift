@@ -8,7 +8,7 @@ enum ShapeCommand {
         OptionSpec(.out, ["--out"], value: "SIZE", group: .command,
                    help: "solve for the padding (conv, pools) or output padding (tconv) of the last layer that gives this output size; needs --in")
             .manual("Solve for the padding of the last layer that gives this output size; needs --in. Earlier layers of a stack are applied as given."),
-    ] + CommonOptions.output
+    ] + DrawOptionTable.shape + CommonOptions.output + [CommonOptions.outputFile]
 
     static let command = Command(
         name: "shape",
@@ -48,6 +48,14 @@ enum ShapeCommand {
 
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
         let options = try ShapeOptions(args)
+        // -o: the file is opened now, so a path that cannot be written fails before the work.
+        let destination = try options.outputPath.map { try OutputFile(path: $0, directory: context.directory) }
+        var result = try result(options, context)
+        result.destination = destination
+        return result
+    }
+
+    static func result(_ options: ShapeOptions, _ context: InputContext) throws -> CommandResult {
         let stack: LayerStack
         do {
             stack = try StackInput.build(options.stack, context: context)
@@ -55,6 +63,7 @@ enum ShapeCommand {
             return graph.shapeText(style: options.style, layout: context.layout)
         }
         if options.stack.emit { return CommandResult(output: context.emittedNetwork ?? "") }
+        if let draw = options.draw { return try drawing(stack, draw, layout: context.layout) }
         let style = options.style
         if let outText = options.target {
             return try solve(stack, target: outText, style: style, layout: context.layout)
@@ -72,6 +81,29 @@ enum ShapeCommand {
     }
 
     enum OutputStyle { case text, quiet, json }
+
+    /// `--draw`: one layer drawn in the terminal or as SVG.
+    static func drawing(_ stack: LayerStack, _ options: DrawOptions, layout: TextLayout) throws -> CommandResult {
+        guard stack.nodes.count == 1, case let .layer(index) = stack.nodes[0] else {
+            let count = stack.layers.count
+            throw UsageError.invalid("--draw draws one layer; this stack has \(count) layer\(count == 1 ? "" : "s")\(stack.hasBranches ? " and branches" : "") (give one, e.g. conv:k=3,s=2,p=1)")
+        }
+        let layer = stack.layers[index]
+        let picture: ShapeDrawing
+        do {
+            picture = try ShapeDrawing(layer: layer, geometry: stack.geometry(of: index), input: stack.inputSize, options: options)
+        } catch let error as ShapeError {
+            throw LayerContextError(index: index + 1, token: layer.token, underlying: error)
+        }
+        switch options.format {
+        case .text:
+            return CommandResult(output: DrawingText.render(picture, layout: layout))
+        case .svg:
+            var result = CommandResult(output: DrawingSVG.render(picture, animate: options.animate))
+            result.isVerbatim = true
+            return result
+        }
+    }
 
     /// Whether one dimension's working stands for all (uniform stack, identical steps).
     static func sameAcrossDimensions(_ stack: LayerStack, _ steps: [DimensionStep]) -> Bool {

@@ -132,7 +132,8 @@ extension OptionSpec {
     /// owners, the types the parsers read the values with; a `FILE` is a file name (and
     /// `run --bias`'s VECTOR may be one); any other value is free text.
     var completion: CompletionValue? {
-        guard !isFlag else { return nil }
+        // An optional value (`--draw [FORMAT]`) is completed as a flag: a layer may follow.
+        guard !isFlag, optionalWords.isEmpty else { return nil }
         switch id {
         case .type: return .words(LayerType.allNames.filter { $0 != LayerType.input.rawValue })
         case let .layer(key): return key.spec.value.completion

@@ -75,7 +75,7 @@ enum Docs {
 
     static func manEntry(_ spec: OptionSpec) -> [String] {
         var head = roffNames(spec.names)
-        if let value = spec.valueName { head += " \\fI\(value)\\fR" }
+        if let value = spec.valueSyntax { head += " \\fI\(value)\\fR" }
         var text = spec.manText ?? sentence(spec.help)
         if spec.manText == nil, let defaultText = spec.defaultText {
             text = String(text.dropLast()) + " (default: \(defaultText))."

@@ -81,7 +81,7 @@ enum Help {
     /// `  --k, --kernel SIZE      kernel size (default: …)`
     static func optionLines(_ spec: OptionSpec, charset: Charset = .unicode) -> [String] {
         var names = spec.names.joined(separator: ", ")
-        if let value = spec.valueName { names += " " + value }
+        if let value = spec.valueSyntax { names += " " + value }
         var text = spec.help
         if let defaultText = spec.defaultText { text += " (default: \(defaultText))" }
         let indent = String(repeating: " ", count: helpColumn)

@@ -10,7 +10,7 @@ import Darwin
 /// characters (`TextLayout`). The one place that reads them; renderers get the result.
 public enum Terminal {
     /// The environment variables convcalc reads.
-    public static let variables = ["COLUMNS", "LC_ALL", "LC_CTYPE", "LANG"]
+    public static let variables = ["COLUMNS", "LC_ALL", "LC_CTYPE", "LANG", "NO_COLOR", "TERM"]
 
     /// Those of `variables` that are set in the process's environment (`main.swift`).
     public static func processEnvironment() -> [String: String] {
@@ -27,7 +27,14 @@ public enum Terminal {
     /// The layout for `environment` and a standard output `terminalWidth` columns wide (nil
     /// when it is not a terminal).
     static func layout(environment: [String: String], terminalWidth: Int?) -> TextLayout {
-        TextLayout(width: width(environment: environment, terminalWidth: terminalWidth), charset: charset(environment: environment))
+        TextLayout(width: width(environment: environment, terminalWidth: terminalWidth), charset: charset(environment: environment),
+                   colour: colour(environment: environment, terminal: terminalWidth != nil))
+    }
+
+    /// Colour only on a terminal, and not when `NO_COLOR` is set to anything but the empty
+    /// string (no-color.org) or `TERM` is `dumb`.
+    static func colour(environment: [String: String], terminal: Bool) -> Bool {
+        terminal && (environment["NO_COLOR"] ?? "").isEmpty && environment["TERM"] != "dumb"
     }
 
     /// `COLUMNS` when it is a whole number of at least 1, else the terminal's width, else 80

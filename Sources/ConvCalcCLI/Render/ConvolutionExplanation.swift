@@ -19,6 +19,13 @@ struct ConvolutionExplanation {
     static let largest = 20
 
     func render(at: String?) throws -> String {
+        try checkSize()
+        let (o, i, j) = try element(at)
+        return try working(o, i, j)
+    }
+
+    /// The limits of a working that shows every value and term.
+    func checkSize() throws {
         guard plan.inputRows <= Self.largest, plan.inputColumns <= Self.largest,
               plan.outputRows <= 2 * Self.largest, plan.outputColumns <= 2 * Self.largest else {
             throw ExplanationLimit(message: "--explain shows every value, so it takes inputs up to \(Self.largest)x\(Self.largest) and outputs up to \(2 * Self.largest)x\(2 * Self.largest); this one is \(plan.inputRows)x\(plan.inputColumns) → \(plan.outputRows)x\(plan.outputColumns) (use --as-matrix, or drop --explain)")
@@ -27,7 +34,10 @@ struct ConvolutionExplanation {
         guard terms <= Self.largest * Self.largest, plan.inputChannels <= 16, plan.outputChannels <= 16 else {
             throw ExplanationLimit(message: "--explain writes every term out, so it takes up to \(Self.largest * Self.largest) terms per output and 16 channels; this one has \(terms) terms and \(plan.inputChannels) → \(plan.outputChannels) channels (drop --explain)")
         }
-        let (o, i, j) = try element(at)
+    }
+
+    /// The working for output element (o, i, j).
+    func working(_ o: Int, _ i: Int, _ j: Int) throws -> String {
         let spec = plan.spec
         let multi = plan.inputChannels > 1 || plan.outputChannels > 1
         var lines: [String] = []

@@ -26,6 +26,8 @@ enum HeatMap {
     struct Picture {
         let rows: Int
         let columns: Int
+        /// The input positions of row 0 and column 0 (1-D: row 0 stands for the one row).
+        let origin: (row: Int, column: Int)
         let cell: (_ r: Range<Int>, _ c: Range<Int>) -> Double
 
         /// Nil for the whole input (a global layer).
@@ -38,11 +40,16 @@ enum HeatMap {
                 let rowCounts: [Double], columnCounts: [Double]
                 var factor = 1.0
                 switch dims {
-                case 1: (rowCounts, columnCounts) = ([1], counts[0])
-                case 2: (rowCounts, columnCounts) = (counts[0], counts[1])
+                case 1:
+                    (rowCounts, columnCounts) = ([1], counts[0])
+                    origin = (0, profiles[0].origin)
+                case 2:
+                    (rowCounts, columnCounts) = (counts[0], counts[1])
+                    origin = (profiles[0].origin, profiles[1].origin)
                 default:
                     (rowCounts, columnCounts) = (counts[1], counts[2])
                     factor = counts[0].reduce(0, +)
+                    origin = (profiles[1].origin, profiles[2].origin)
                 }
                 (rows, columns) = (rowCounts.count, columnCounts.count)
                 // All-ones counts are non-negative: the most of a product is the product of the
@@ -64,6 +71,7 @@ enum HeatMap {
                     for i in 0..<plane { summed[i] += grid.counts[d * plane + i] }
                 }
                 (rows, columns) = (rowCount, columnCount)
+                origin = (grid.origin[n - 2], grid.origin[n - 1])
                 cell = { r, c in
                     var most = 0.0
                     for row in r { for column in c { most = max(most, summed[row * columnCount + column]) } }

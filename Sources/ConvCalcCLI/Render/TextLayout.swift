@@ -29,6 +29,9 @@ struct TextLayout: Equatable {
     /// be without losing a number.
     var width: Int
     var charset: Charset
+    /// Drawings may colour their cells (ANSI SGR codes): standard output is a terminal, and
+    /// neither `NO_COLOR` nor `TERM=dumb` says otherwise (`Terminal.colour`).
+    var colour = false
 
     /// 80 columns of Unicode: pipes and files, and the tests.
     static let standard = TextLayout(width: TextWrap.width, charset: .unicode)

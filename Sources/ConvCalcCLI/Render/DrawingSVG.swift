@@ -1,0 +1,248 @@
+import ConvCalcCore
+
+/// `shape --draw svg`: a sheet of frames (or one animated frame, or the composite) per view.
+///
+/// Each grid is drawn once in `<defs>` and placed by `<use>`, so a sheet grows with its
+/// frames' windows, not their grids. Every placed grid, window and mark carries `data-*`
+/// attributes (the role, its top-left corner, the cell size, the layer coordinate of its
+/// first cell; the frame's subject and taps), so a test can check each window against the
+/// arithmetic without reading pixels.
+enum DrawingSVG {
+    static let cell = 20
+    static let margin = 16
+    static let gap = 48
+    static let line = 16
+    /// Wider sheets wrap their frames onto the next row.
+    static let sheetWidth = 1400
+    /// The most frames an animation captions one by one (each caption is an element).
+    static let captionedFrames = 400
+
+    static func render(_ picture: ShapeDrawing, animate: Bool) -> String {
+        var document = SVGDocument(width: 0, height: 0, title: picture.title)
+        var y = margin + 4
+        var width = 0
+        document.body.append(SVGDocument.text(picture.title, x: margin, y: y, className: "title"))
+        y += line + 4
+        for (number, drawing) in picture.drawings.enumerated() {
+            let prefix = "v\(number)"
+            document.body.append("<defs>")
+            document.body.append(grid(drawing, source: true, id: prefix + "-source", counts: nil))
+            document.body.append(grid(drawing, source: false, id: prefix + "-target", counts: nil))
+            document.body.append("</defs>")
+            for sentence in picture.description(drawing) {
+                for part in SVGDocument.wrap(sentence, columns: 110) {
+                    document.body.append(SVGDocument.text(part, x: margin, y: y, className: "note"))
+                    y += line
+                }
+            }
+            y += 6
+            let block = Block(picture: picture, drawing: drawing, prefix: prefix)
+            let placed: (height: Int, width: Int)
+            switch picture.selection {
+            case .composite: placed = composite(block, into: &document, y: y)
+            case .all where animate: placed = animated(block, into: &document, y: y)
+            default: placed = sheet(block, into: &document, y: y)
+            }
+            y += placed.height + margin
+            width = max(width, placed.width)
+            y = legend(picture.legend(drawing), drawing: drawing, into: &document, y: y) + margin
+        }
+        document.width = max(width + 2 * margin, SVGDocument.textWidth(picture.title, size: 14) + 2 * margin)
+        document.height = y
+        return document.text
+    }
+
+    /// One frame's layout: the two grids' sizes and places, and the labels over them.
+    struct Block {
+        let picture: ShapeDrawing
+        let drawing: LayerDrawing
+        let prefix: String
+
+        var sourceCells: [Int] { DrawingSVG.plane(drawing.axes.map(\.source.count)) }
+        var targetCells: [Int] { DrawingSVG.plane(drawing.axes.map(\.target.count)) }
+        var sourceLabel: String { picture.sourceLabel(drawing) }
+        var targetLabel: String { picture.targetLabel(drawing) }
+        /// The target grid's left edge.
+        var targetX: Int { max(sourceCells[1] * cell, SVGDocument.textWidth(sourceLabel)) + gap }
+        var width: Int { targetX + max(targetCells[1] * cell, SVGDocument.textWidth(targetLabel)) }
+        /// The grids' top, under the caption and labels.
+        static let gridY = 2 * line + 6
+        var height: Int { Block.gridY + max(sourceCells[0], targetCells[0]) * cell + 4 }
+        var windowOnSource: Bool { drawing.view == .window }
+    }
+
+    /// Rows × columns of a grid (a 1-D grid is one row).
+    static func plane(_ counts: [Int]) -> [Int] { counts.count == 1 ? [1, counts[0]] : counts }
+
+    /// The cells of one grid as a `<g>` with an id, each a `<rect>` of its kind's class.
+    static func grid(_ drawing: LayerDrawing, source: Bool, id: String, counts: [[Int]: Int]?) -> String {
+        let sizes = drawing.axes.map { source ? $0.source.count : $0.target.count }
+        let (rows, columns) = (plane(sizes)[0], plane(sizes)[1])
+        var cells = [#"<g id="\#(id)">"#]
+        for row in 0..<rows {
+            for column in 0..<columns {
+                let position = sizes.count == 1 ? [column] : [row, column]
+                let kind = drawing.cell(position, onSource: source)
+                cells.append(SVGDocument.rect(x: column * cell, y: row * cell, width: cell, height: cell, className: "cell " + kind.rawValue))
+                if let count = counts?[position], count > 0 {
+                    cells.append(SVGDocument.text("\(count)", x: column * cell + cell / 2, y: row * cell + cell / 2 + 4, className: "count"))
+                }
+            }
+        }
+        cells.append("</g>")
+        return cells.joined(separator: "\n")
+    }
+
+    /// A placed grid: a `<use>` of its definition with where it is and what its cells mean.
+    static func use(_ block: Block, source: Bool, x: Int, y: Int) -> String {
+        let axes = block.drawing.axes
+        let origin = axes.map { source ? $0.sourceOrigin : $0.targetOrigin }.map(String.init).joined(separator: ",")
+        let id = block.prefix + (source ? "-source" : "-target")
+        return ##"<use href="#\##(id)" x="\##(x)" y="\##(y)" class="grid" data-role="\##(source ? "source" : "target")" data-x="\##(x)" data-y="\##(y)" data-cell="\##(cell)" data-origin="\##(origin)"/>"##
+    }
+
+    /// The labels and the two grids of a block at (x, y).
+    static func grids(_ block: Block, x: Int, y: Int) -> [String] {
+        [
+            SVGDocument.text(block.sourceLabel, x: x, y: y + 2 * line),
+            SVGDocument.text(block.targetLabel, x: x + block.targetX, y: y + 2 * line),
+            SVGDocument.text("→", x: x + block.targetX - gap / 2 - 6, y: y + Block.gridY + 14),
+            use(block, source: true, x: x, y: y + Block.gridY),
+            use(block, source: false, x: x + block.targetX, y: y + Block.gridY),
+        ]
+    }
+
+    /// Frame `f`'s window (taps and box) and its mark on the other grid, at the block's (x, y).
+    static func window(_ block: Block, frame f: Int, x: Int, y: Int) -> [String] {
+        let axes = block.drawing.axes
+        let indices = block.drawing.frameIndices(f)
+        let windowX = x + (block.windowOnSource ? 0 : block.targetX), markX = x + (block.windowOnSource ? block.targetX : 0)
+        let top = y + Block.gridY
+        // Along each axis: the taps' cells, and the box from the first tap to the last.
+        let taps = zip(axes, indices).map { $0.taps($1) }
+        let tapCells = plane2(taps)
+        var parts: [String] = []
+        let layerTaps = tapCells.map { cells in
+            zip(cells, axes).map { String($0 + (block.windowOnSource ? $1.sourceOrigin : $1.targetOrigin)) }.joined(separator: ",")
+        }
+        parts.append(#"<g class="window" data-on="\#(block.windowOnSource ? "source" : "target")" data-frame="\#(f)" data-subject="\#(indices.map(String.init).joined(separator: ","))" data-taps="\#(layerTaps.joined(separator: " "))">"#)
+        for cells in tapCells {
+            let (row, column) = cells.count == 1 ? (0, cells[0]) : (cells[0], cells[1])
+            parts.append(SVGDocument.rect(x: windowX + column * cell, y: top + row * cell, width: cell, height: cell, className: "tap"))
+        }
+        let first = taps.map { $0.first ?? 0 }, last = taps.map { $0.last ?? 0 }
+        let (r0, c0) = first.count == 1 ? (0, first[0]) : (first[0], first[1])
+        let (r1, c1) = last.count == 1 ? (0, last[0]) : (last[0], last[1])
+        parts.append(SVGDocument.rect(x: windowX + c0 * cell, y: top + r0 * cell, width: (c1 - c0 + 1) * cell, height: (r1 - r0 + 1) * cell, className: "box"))
+        parts.append("</g>")
+        let marked = indices.count == 1 ? (0, indices[0]) : (indices[0], indices[1])
+        // The mark's cell on its own grid: the output (window view) or the input (scatter).
+        parts.append(SVGDocument.rect(x: markX + marked.1 * cell, y: top + marked.0 * cell, width: cell, height: cell, className: "mark",
+                                      extra: #" data-cell="\#(indices.map(String.init).joined(separator: ","))""#))
+        return parts
+    }
+
+    /// Every combination of the axes' values, the first axis outermost.
+    static func plane2(_ perAxis: [[Int]]) -> [[Int]] {
+        perAxis.reduce([[]]) { prefixes, values in prefixes.flatMap { prefix in values.map { prefix + [$0] } } }
+    }
+
+    /// The frames as a sheet, rows of blocks as wide as `sheetWidth` allows.
+    static func sheet(_ block: Block, into document: inout SVGDocument, y: Int) -> (height: Int, width: Int) {
+        let (frames, note) = block.picture.shownFrames(block.drawing)
+        let stepX = block.width + gap, stepY = block.height + line + margin
+        let perRow = max(1, min(frames.count, (sheetWidth - 2 * margin + gap) / stepX))
+        for (i, f) in frames.enumerated() {
+            let x = margin + (i % perRow) * stepX, top = y + (i / perRow) * stepY
+            document.body.append(#"<g class="frame" data-view="\#(block.drawing.view.rawValue)" data-frame="\#(f)">"#)
+            document.body.append(SVGDocument.text(block.picture.caption(block.drawing, frame: f), x: x, y: top + line - 4, className: "note"))
+            document.body += grids(block, x: x, y: top)
+            document.body += window(block, frame: f, x: x, y: top)
+            document.body.append("</g>")
+        }
+        var height = ((frames.count + perRow - 1) / perRow) * stepY
+        if let note {
+            document.body.append(SVGDocument.text("note: " + note, x: margin, y: y + height, className: "note"))
+            height += line
+        }
+        return (height, perRow * stepX - gap)
+    }
+
+    /// One frame whose window and mark move through every frame, a second each (SMIL,
+    /// discrete), with each frame's caption shown in its second.
+    static func animated(_ block: Block, into document: inout SVGDocument, y: Int) -> (height: Int, width: Int) {
+        let drawing = block.drawing
+        let count = drawing.frameCount
+        let x = margin
+        document.body.append(#"<g class="frame" data-view="\#(drawing.view.rawValue)" data-frame="0" data-animated="\#(count)">"#)
+        if count <= captionedFrames {
+            for f in 0..<count {
+                let times = f == 0 ? (count == 1 ? ["visible"] : ["visible", "hidden"]) : f == count - 1 ? ["hidden", "visible"] : ["hidden", "visible", "hidden"]
+                let keys = f == 0 ? (count == 1 ? ["0"] : ["0", fraction(1, count)]) : f == count - 1 ? ["0", fraction(f, count)] : ["0", fraction(f, count), fraction(f + 1, count)]
+                document.body.append(#"<text x="\#(x)" y="\#(y + line - 4)" class="note" visibility="\#(f == 0 ? "visible" : "hidden")">\#(SVGDocument.escape(block.picture.caption(drawing, frame: f)))"#
+                    + #"<animate attributeName="visibility" calcMode="discrete" values="\#(times.joined(separator: ";"))" keyTimes="\#(keys.joined(separator: ";"))" dur="\#(count)s" repeatCount="indefinite"/></text>"#)
+            }
+        } else {
+            document.body.append(SVGDocument.text("each output in turn, a second each (\(count) frames)", x: x, y: y + line - 4, className: "note"))
+        }
+        document.body += grids(block, x: x, y: y)
+        // Frame 0's window and mark, moved to each frame's place by a discrete translation.
+        var parts = window(block, frame: 0, x: x, y: y)
+        let offsets = (0..<count).map { f -> (window: String, mark: String) in
+            let indices = drawing.frameIndices(f)
+            let shift = zip(drawing.axes, indices).map { ($0.windowStart($1) - $0.windowStart(0)) * cell }
+            let (wy, wx) = shift.count == 1 ? (0, shift[0]) : (shift[0], shift[1])
+            let (my, mx) = indices.count == 1 ? (0, indices[0] * cell) : (indices[0] * cell, indices[1] * cell)
+            return ("\(wx),\(wy)", "\(mx),\(my)")
+        }
+        let closing = parts.firstIndex(of: "</g>")!
+        parts.insert(SVGDocument.discrete("transform", values: offsets.map(\.window), transform: true), at: closing)
+        let mark = parts.removeLast()
+        parts.append("<g class=\"moving-mark\">" + mark + SVGDocument.discrete("transform", values: offsets.map(\.mark), transform: true) + "</g>")
+        document.body += parts
+        document.body.append("</g>")
+        return (block.height + line, block.width)
+    }
+
+    static func fraction(_ a: Int, _ b: Int) -> String {
+        let value = Double(a) / Double(b)
+        return String(Double(Int((value * 1e6).rounded())) / 1e6)
+    }
+
+    /// One picture: the window's side shows how many windows cover each cell.
+    static func composite(_ block: Block, into document: inout SVGDocument, y: Int) -> (height: Int, width: Int) {
+        let counts = DrawingText.overlap(block.drawing)
+        let id = block.prefix + (block.windowOnSource ? "-source" : "-target")
+        document.body.append("<defs>" + grid(block.drawing, source: block.windowOnSource, id: id + "-counts", counts: counts) + "</defs>")
+        document.body.append(#"<g class="frame composite" data-view="\#(block.drawing.view.rawValue)">"#)
+        document.body.append(SVGDocument.text(block.drawing.view == .scatter ? "how many terms each output sums (the overlap of the inputs' kernels)"
+                                                                              : "how many windows read each cell (blank: never read)",
+                                              x: margin, y: y + line - 4, className: "note"))
+        var placed = grids(block, x: margin, y: y)
+        let which = block.windowOnSource ? 3 : 4
+        placed[which] = placed[which].replacing("href=\"#\(id)\"", with: "href=\"#\(id)-counts\"")
+        document.body += placed
+        document.body.append("</g>")
+        return (block.height + line, block.width)
+    }
+
+    /// The legend: a swatch and the words for each kind of cell, then the window.
+    static func legend(_ entries: [(DrawnCell?, String)], drawing: LayerDrawing, into document: inout SVGDocument, y: Int) -> Int {
+        var x = margin
+        var top = y
+        for (kind, words) in entries {
+            let width = cell + 6 + SVGDocument.textWidth(words) + 18
+            if x + width > sheetWidth { x = margin; top += cell + 6 }
+            if let kind {
+                document.body.append(SVGDocument.rect(x: x, y: top, width: cell, height: cell, className: "cell " + kind.rawValue))
+            } else {
+                document.body.append(SVGDocument.rect(x: x, y: top, width: cell, height: cell, className: "cell " + (drawing.view == .scatter ? "output" : "input")))
+                document.body.append(SVGDocument.rect(x: x, y: top, width: cell, height: cell, className: "tap"))
+                document.body.append(SVGDocument.rect(x: x, y: top, width: cell, height: cell, className: "box"))
+            }
+            document.body.append(SVGDocument.text(words, x: x + cell + 6, y: top + 14))
+            x += width
+        }
+        return top + cell
+    }
+}

@@ -1,0 +1,223 @@
+import ConvCalcCore
+
+/// One layer as `shape --draw` shows it, for the terminal and SVG renderers alike: the views
+/// (`LayerDrawing`, from the geometry the sizes come from), the frames chosen, and the words
+/// of the title, labels, captions and legend.
+struct ShapeDrawing {
+    /// The most cells a grid may have along one axis: past it a picture is unreadable.
+    static let cellLimit = 64
+    /// The most frames a text drawing or a static SVG sheet shows; the rest are cut, with a note.
+    static let frameLimit = 64
+
+    enum Selection: Equatable {
+        case all
+        /// `--cell`: one output, by row and column (1-D: one index).
+        case cell([Int])
+        case composite
+    }
+
+    let token: String
+    let geometry: LayerGeometry
+    let drawings: [LayerDrawing]
+    let selection: Selection
+    /// No `--in`: the input was chosen for the picture.
+    let inputChosen: Bool
+
+    /// - Throws: `ShapeError` for a layer that cannot be drawn or a grid past `cellLimit`;
+    ///   `LayerError` for a `--cell` outside the output.
+    init(layer: Layer, geometry: LayerGeometry, input: [Int]?, options: DrawOptions) throws {
+        token = layer.token
+        self.geometry = geometry
+        inputChosen = input == nil
+        let size = try input ?? Self.chosenInput(geometry)
+        let transposed = geometry.rule == .transposed
+        drawings = try options.views.views(transposed: transposed).map {
+            try LayerDrawing(geometry: geometry, input: size, view: $0, cellLimit: Self.cellLimit)
+        }
+        if options.composite {
+            selection = .composite
+        } else if let text = options.cell {
+            selection = .cell(try Self.cell(text, output: drawings[0].axes.map(\.step.output)))
+        } else {
+            selection = .all
+        }
+    }
+
+    /// An input for a picture when none is given: 5 (a transposed convolution's 3), or the
+    /// least above that gives two outputs, along each dimension.
+    static func chosenInput(_ geometry: LayerGeometry) throws -> [Int] {
+        let start = geometry.rule == .transposed ? 3 : 5
+        return try (0..<geometry.dims).map { dim in
+            let sizes = start...cellLimit
+            let fits = sizes.first { n in ((try? geometry.step(dim, input: n))?.output ?? 0) >= 2 }
+                ?? sizes.first { n in ((try? geometry.step(dim, input: n))?.output ?? 0) >= 1 }
+            guard let fits else {
+                throw ShapeError.invalidGeometry("no input up to \(cellLimit) gives this layer an output to draw; give --in")
+            }
+            return fits
+        }
+    }
+
+    /// `--cell R,C` (1-D: `I`), each within the output.
+    static func cell(_ text: String, output: [Int]) throws -> [Int] {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.filter { $0 != " " }) }
+        let shape = output.map(String.init).joined(separator: "×")
+        guard parts.count == output.count, parts.allSatisfy({ $0 != nil }) else {
+            throw LayerError.malformedValue(.option("--cell"), value: text,
+                                            expected: output.count == 1 ? "one output index from 0" : "ROW,COLUMN of the output, counted from 0")
+        }
+        let cell = parts.map { $0! }
+        guard zip(cell, output).allSatisfy({ (0..<$1).contains($0) }) else {
+            throw LayerError.outOfRange(.option("--cell"), value: text,
+                                        requirement: .rule("the output is \(shape); count from 0, up to \(output.map { String($0 - 1) }.joined(separator: ","))"))
+        }
+        return cell
+    }
+
+    /// The frames of `drawing` to show, in order: every one, or those of `--cell`.
+    func frames(_ drawing: LayerDrawing) -> [Int] {
+        switch selection {
+        case .all, .composite: return Array(0..<drawing.frameCount)
+        case let .cell(cell): return drawing.frames(reaching: cell)
+        }
+    }
+
+    // MARK: Words
+
+    static func size(_ values: [Int]) -> String { values.map(String.init).joined(separator: "×") }
+
+    var input: [Int] { drawings[0].axes.map(\.step.input) }
+    var output: [Int] { drawings[0].axes.map(\.step.output) }
+
+    /// `conv:k=3,s=2,p=1: input 5×5 → output 3×3`.
+    var title: String {
+        "\(token): input \(Self.size(input)) → output \(Self.size(output))" + (inputChosen ? " (no --in: an input chosen for the picture)" : "")
+    }
+
+    /// A number per axis as one (`1`) when the axes agree, else per axis (`1×2`).
+    static func perAxis(_ values: [Int]) -> String {
+        Set(values).count == 1 ? "\(values[0])" : size(values)
+    }
+
+    /// `padding 1`, `padding 2:0`, `padding 1:2×0:1` (before:after per axis).
+    func paddingWords(_ axes: [AxisDrawing]) -> String {
+        let pairs = axes.map(\.step.pad)
+        if pairs.allSatisfy({ $0 == pairs[0] }) {
+            return pairs[0].isSymmetric ? "padding \(pairs[0].before)" : "padding \(pairs[0].before) before, \(pairs[0].after) after"
+        }
+        return "padding " + pairs.map(\.description).joined(separator: "×") + " (before:after)"
+    }
+
+    /// What the view shows, in a sentence or two.
+    func description(_ drawing: LayerDrawing) -> [String] {
+        let axes = drawing.axes
+        let window = Self.size(axes.map(\.step.kernel)), s = Self.perAxis(axes.map(\.step.stride))
+        let d = Self.perAxis(axes.map(\.step.dilation)), ke = Self.perAxis(axes.map(\.step.effectiveKernel))
+        let dilation = axes.contains { $0.step.dilation > 1 } ? ", dilation \(d) (taps every \(d)th cell of a box \(ke) wide)" : ""
+        switch (geometry.rule, drawing.view) {
+        case (.transposed, .window):
+            let before = axes.map { $0.step.effectiveKernel - 1 - $0.step.pad.before }
+            let after = axes.map { $0.step.effectiveKernel - 1 - $0.step.pad.after + $0.step.outputPadding }
+            let crop = (before + after).contains { $0 < 0 } ? " (negative: that much of the stretched input is cropped)" : ""
+            let zeros = axes.map { $0.step.stride - 1 }
+            let inserted = zeros.allSatisfy { $0 == 0 } ? "no zeros inserted (stride 1)"
+                : "s − 1 = \(Self.perAxis(zeros)) zero\(zeros == [1] || zeros == [1, 1] ? "" : "s") inserted between inputs (stride \(s))"
+            return ["transposed, drawn as a stride-1 convolution: \(inserted), then padded by ke − 1 − p = \(Self.perAxis(before)) before and ke − 1 − p + op = \(Self.perAxis(after)) after\(crop); a \(window) window\(dilation) with the kernel turned by 180°"]
+                + directCounterpart(axes)
+        case (.transposed, .scatter):
+            return ["transposed, drawn as each input adding its value times the \(window) kernel (stride \(s)\(dilation)) onto the full result of (n − 1)·s + ke cells; " + (axes.allSatisfy { $0.step.pad == PadPair(0, 0) } ? "with no padding, all of it is the output" : "\(paddingWords(axes)) crops it to the output") + (axes.contains { $0.step.outputPadding > 0 } ? ", and output padding \(Self.perAxis(axes.map(\.step.outputPadding))) adds cells at the end" : "")]
+        default:
+            var words = "a \(window) window, stride \(s)\(dilation), \(paddingWords(axes))"
+            if geometry.ceilMode { words += ", ceil mode" }
+            if geometry.type == .asym { words += "; asym is k×1 then 1×k, together this k×k window" }
+            if geometry.type == .deform { words += "; the regular grid, before the learned offsets move each tap" }
+            return [words]
+        }
+    }
+
+    /// "the transpose of conv k=3,s=2,p=1 taking 6×6 to 3×3", when that conv gives the input back.
+    func directCounterpart(_ axes: [AxisDrawing]) -> [String] {
+        let back = axes.map { a -> Int in
+            let span = a.step.output + a.step.pad.before + a.step.pad.after - a.step.effectiveKernel
+            return span < 0 ? 0 : span / a.step.stride + 1
+        }
+        guard back == input else { return [] }
+        let pads = axes.map(\.step.pad)
+        let p = pads.allSatisfy { $0 == pads[0] } ? pads[0].description : pads.map(\.description).joined(separator: "x")
+        var keys = "k=\(Self.perAxis(axes.map(\.step.kernel)))".replacing("×", with: "x")
+        if axes.contains(where: { $0.step.stride > 1 }) { keys += ",s=" + Self.perAxis(axes.map(\.step.stride)).replacing("×", with: "x") }
+        if pads.contains(where: { $0.before > 0 || $0.after > 0 }) { keys += ",p=\(p)" }
+        if axes.contains(where: { $0.step.dilation > 1 }) { keys += ",d=" + Self.perAxis(axes.map(\.step.dilation)).replacing("×", with: "x") }
+        return ["its input \(Self.size(input)) is the output of conv:\(keys) on \(Self.size(output)), which this layer transposes"]
+    }
+
+    /// The source grid's label.
+    func sourceLabel(_ drawing: LayerDrawing) -> String {
+        let cells = Self.size(drawing.axes.map(\.source.count))
+        switch (geometry.rule, drawing.view) {
+        case (.transposed, .window): return "input \(Self.size(input)), zeros inserted, padded: \(cells)"
+        case (.transposed, .scatter): return "input \(Self.size(input))"
+        default:
+            let padded = drawing.axes.contains { $0.source.count != $0.step.input }
+            return "input \(Self.size(input))" + (padded ? ", \(paddingWords(drawing.axes)): \(cells)" : "")
+        }
+    }
+
+    func targetLabel(_ drawing: LayerDrawing) -> String {
+        guard drawing.view == .scatter else { return "output \(Self.size(output))" }
+        return "output \(Self.size(output)) (full result \(Self.size(drawing.axes.map(\.target.count))))"
+    }
+
+    /// `output (0,1) reads input rows −1…1, columns 1…3` (coordinates outside the input are padding).
+    func caption(_ drawing: LayerDrawing, frame: Int) -> String {
+        let indices = drawing.frameIndices(frame)
+        let subject = "(" + indices.map(String.init).joined(separator: ",") + ")"
+        let names = drawing.axes.count == 1 ? ["positions"] : ["rows", "columns"]
+        func span(_ values: [Int]) -> String {
+            guard let low = values.min(), let high = values.max() else { return "none" }
+            return low == high ? "\(low)" : "\(low)…\(high)"
+        }
+        switch (geometry.rule, drawing.view) {
+        case (.transposed, .window):
+            let read = zip(drawing.axes, indices).map { axis, f in axis.taps(f).compactMap { axis.inputIndex(ofSource: $0) } }
+            if read.contains(where: \.isEmpty) { return "output \(subject) reads only inserted zeros and padding: bias only" }
+            return "output \(subject) reads input " + zip(names, read).map { "\($0) \(span($1))" }.joined(separator: ", ")
+        case (.transposed, .scatter):
+            let written = zip(drawing.axes, indices).map { axis, f in axis.taps(f).map { $0 + axis.targetOrigin } }
+            return "input \(subject) adds to output " + zip(names, written).map { "\($0) \(span($1))" }.joined(separator: ", ")
+        default:
+            let read = zip(drawing.axes, indices).map { axis, f in axis.taps(f).map { $0 + axis.sourceOrigin } }
+            return "output \(subject) reads input " + zip(names, read).map { "\($0) \(span($1))" }.joined(separator: ", ")
+                + (read.joined().contains { $0 < 0 } || zip(read, input).contains { taps, n in taps.contains { $0 >= n } } ? " (outside 0…in − 1: padding)" : "")
+        }
+    }
+
+    /// Legend entries for the kinds of cell `drawing` has, then the window's.
+    func legend(_ drawing: LayerDrawing) -> [(DrawnCell?, String)] {
+        let kinds = Set(drawing.axes.flatMap { $0.source + $0.target })
+        var entries: [(DrawnCell?, String)] = DrawnCell.allCases.filter(kinds.contains).map { ($0, Self.meaning($0)) }
+        entries.append((nil, drawing.view == .scatter ? "the kernel's taps on the output (and the input they come from)"
+                                                     : "the window's taps (and the output they make)"))
+        return entries
+    }
+
+    static func meaning(_ kind: DrawnCell) -> String {
+        switch kind {
+        case .input: return "input"
+        case .padding: return "padding"
+        case .zero: return "zero inserted by the stride"
+        case .outside: return "past the padding (ceil mode)"
+        case .output: return "output"
+        case .cropped: return "cropped by the padding"
+        case .unreached: return "output no input reaches (bias only)"
+        }
+    }
+
+    /// The frames shown and, when they are cut at `frameLimit`, a note saying so.
+    func shownFrames(_ drawing: LayerDrawing) -> (frames: [Int], note: String?) {
+        let all = frames(drawing)
+        guard all.count > Self.frameLimit else { return (all, nil) }
+        return (Array(all.prefix(Self.frameLimit)),
+                "the first \(Self.frameLimit) of \(all.count) frames are drawn; --cell R,C draws one, --composite all at once" )
+    }
+}
