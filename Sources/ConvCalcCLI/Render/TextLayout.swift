@@ -54,6 +54,8 @@ enum ASCIIText {
         "…": "...", "Σ": "sum", "Π": "prod ", "°": " degrees", "ᵀ": "^T", "²": "^2",
         "γ": "gamma", "β": "beta", "‘": "'", "’": "'", "“": "\"", "”": "\"", "›": ">", "\u{00A0}": " ", "µ": "u",
         "\u{FEFF}": "",
+        // Drawings' cells (`DrawingText.mark` chooses its own ASCII marks; these are for any other use).
+        "□": "o", "■": "#", "•": "*", "○": "0", "●": "@", "▫": "-", "▪": "+",
     ]
 
     /// `text` with every character of `replacements` spelt in ASCII; any other non-ASCII
