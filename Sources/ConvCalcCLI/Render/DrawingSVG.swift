@@ -28,10 +28,12 @@ enum DrawingSVG {
             document.body.append("<defs>")
             document.body.append(grid(drawing, source: true, id: prefix + "-source", counts: nil))
             document.body.append(grid(drawing, source: false, id: prefix + "-target", counts: nil))
+            document.body.append(windowShape(drawing, id: prefix + "-window"))
             document.body.append("</defs>")
             for sentence in picture.description(drawing) {
                 for part in SVGDocument.wrap(sentence, columns: 110) {
                     document.body.append(SVGDocument.text(part, x: margin, y: y, className: "note"))
+                    width = max(width, SVGDocument.textWidth(part))
                     y += line
                 }
             }
@@ -64,7 +66,11 @@ enum DrawingSVG {
         var targetLabel: String { picture.targetLabel(drawing) }
         /// The target grid's left edge.
         var targetX: Int { max(sourceCells[1] * cell, SVGDocument.textWidth(sourceLabel)) + gap }
-        var width: Int { targetX + max(targetCells[1] * cell, SVGDocument.textWidth(targetLabel)) }
+        /// The grids' width, or the widest caption's.
+        var width: Int {
+            let captions = picture.shownFrames(drawing).frames.map { SVGDocument.textWidth(picture.caption(drawing, frame: $0)) }
+            return max(targetX + max(targetCells[1] * cell, SVGDocument.textWidth(targetLabel)), captions.max() ?? 0)
+        }
         /// The grids' top, under the caption and labels.
         static let gridY = 2 * line + 6
         var height: Int { Block.gridY + max(sourceCells[0], targetCells[0]) * cell + 4 }
@@ -112,34 +118,41 @@ enum DrawingSVG {
         ]
     }
 
-    /// Frame `f`'s window (taps and box) and its mark on the other grid, at the block's (x, y).
-    static func window(_ block: Block, frame f: Int, x: Int, y: Int) -> [String] {
+    /// The window's shape, once, in `<defs>`: its taps (every `d`-th cell) and its box, from
+    /// the box's top-left corner. Every frame places it with a `<use>`.
+    static func windowShape(_ drawing: LayerDrawing, id: String) -> String {
+        let axes = drawing.axes
+        let taps = plane2(axes.map { axis in (0..<axis.step.kernel).map { $0 * axis.step.dilation } })
+        let box = plane(axes.map(\.step.effectiveKernel))
+        var parts = [#"<g id="\#(id)">"#]
+        for cells in taps {
+            let (row, column) = cells.count == 1 ? (0, cells[0]) : (cells[0], cells[1])
+            parts.append(SVGDocument.rect(x: column * cell, y: row * cell, width: cell, height: cell, className: "tap"))
+        }
+        parts.append(SVGDocument.rect(x: 0, y: 0, width: box[1] * cell, height: box[0] * cell, className: "box"))
+        parts.append("</g>")
+        return parts.joined(separator: "\n")
+    }
+
+    /// Frame `f`'s window (a `<use>` of its shape) and its mark on the other grid, at the
+    /// block's (x, y); `inside` goes inside each (an animation).
+    static func window(_ block: Block, frame f: Int, x: Int, y: Int, inside: (window: String, mark: String) = ("", "")) -> [String] {
         let axes = block.drawing.axes
         let indices = block.drawing.frameIndices(f)
-        let windowX = x + (block.windowOnSource ? 0 : block.targetX), markX = x + (block.windowOnSource ? block.targetX : 0)
+        let on = block.windowOnSource
+        let start = plane(zip(axes, indices).map { $0.windowStart($1) }), marked = plane(indices)
         let top = y + Block.gridY
-        // Along each axis: the taps' cells, and the box from the first tap to the last.
-        let taps = zip(axes, indices).map { $0.taps($1) }
-        let tapCells = plane2(taps)
-        var parts: [String] = []
-        let layerTaps = tapCells.map { cells in
-            zip(cells, axes).map { String($0 + (block.windowOnSource ? $1.sourceOrigin : $1.targetOrigin)) }.joined(separator: ",")
-        }
-        parts.append(#"<g class="window" data-on="\#(block.windowOnSource ? "source" : "target")" data-frame="\#(f)" data-subject="\#(indices.map(String.init).joined(separator: ","))" data-taps="\#(layerTaps.joined(separator: " "))">"#)
-        for cells in tapCells {
-            let (row, column) = cells.count == 1 ? (0, cells[0]) : (cells[0], cells[1])
-            parts.append(SVGDocument.rect(x: windowX + column * cell, y: top + row * cell, width: cell, height: cell, className: "tap"))
-        }
-        let first = taps.map { $0.first ?? 0 }, last = taps.map { $0.last ?? 0 }
-        let (r0, c0) = first.count == 1 ? (0, first[0]) : (first[0], first[1])
-        let (r1, c1) = last.count == 1 ? (0, last[0]) : (last[0], last[1])
-        parts.append(SVGDocument.rect(x: windowX + c0 * cell, y: top + r0 * cell, width: (c1 - c0 + 1) * cell, height: (r1 - r0 + 1) * cell, className: "box"))
-        parts.append("</g>")
-        let marked = indices.count == 1 ? (0, indices[0]) : (indices[0], indices[1])
-        // The mark's cell on its own grid: the output (window view) or the input (scatter).
-        parts.append(SVGDocument.rect(x: markX + marked.1 * cell, y: top + marked.0 * cell, width: cell, height: cell, className: "mark",
-                                      extra: #" data-cell="\#(indices.map(String.init).joined(separator: ","))""#))
-        return parts
+        let layerTaps = plane2(zip(axes, indices).map { axis, i in axis.taps(i).map { $0 + (on ? axis.sourceOrigin : axis.targetOrigin) } })
+            .map { $0.map(String.init).joined(separator: ",") }
+        let subject = indices.map(String.init).joined(separator: ",")
+        let windowX = x + (on ? 0 : block.targetX) + start[1] * cell, markX = x + (on ? block.targetX : 0) + marked[1] * cell
+        let close = { (body: String, tag: String) in body.isEmpty ? "/>" : ">" + body + "</\(tag)>" }
+        return [
+            ##"<use href="#\##(block.prefix)-window" x="\##(windowX)" y="\##(top + start[0] * cell)" class="window" data-on="\##(on ? "source" : "target")" data-frame="\##(f)" data-subject="\##(subject)" data-taps="\##(layerTaps.joined(separator: " "))""##
+                + close(inside.window, "use"),
+            SVGDocument.rect(x: markX, y: top + marked[0] * cell, width: cell, height: cell, className: "mark", extra: #" data-cell="\#(subject)""#)
+                .dropLast(2) + close(inside.mark, "rect"),
+        ]
     }
 
     /// Every combination of the axes' values, the first axis outermost.
@@ -187,19 +200,15 @@ enum DrawingSVG {
         }
         document.body += grids(block, x: x, y: y)
         // Frame 0's window and mark, moved to each frame's place by a discrete translation.
-        var parts = window(block, frame: 0, x: x, y: y)
         let offsets = (0..<count).map { f -> (window: String, mark: String) in
             let indices = drawing.frameIndices(f)
-            let shift = zip(drawing.axes, indices).map { ($0.windowStart($1) - $0.windowStart(0)) * cell }
-            let (wy, wx) = shift.count == 1 ? (0, shift[0]) : (shift[0], shift[1])
-            let (my, mx) = indices.count == 1 ? (0, indices[0] * cell) : (indices[0] * cell, indices[1] * cell)
-            return ("\(wx),\(wy)", "\(mx),\(my)")
+            let shift = plane(zip(drawing.axes, indices).map { ($0.windowStart($1) - $0.windowStart(0)) * cell })
+            let moved = plane(indices.map { $0 * cell })
+            return ("\(shift[1]),\(shift[0])", "\(moved[1]),\(moved[0])")
         }
-        let closing = parts.firstIndex(of: "</g>")!
-        parts.insert(SVGDocument.discrete("transform", values: offsets.map(\.window), transform: true), at: closing)
-        let mark = parts.removeLast()
-        parts.append("<g class=\"moving-mark\">" + mark + SVGDocument.discrete("transform", values: offsets.map(\.mark), transform: true) + "</g>")
-        document.body += parts
+        document.body += window(block, frame: 0, x: x, y: y,
+                                inside: (SVGDocument.discrete("transform", values: offsets.map(\.window), transform: true),
+                                         SVGDocument.discrete("transform", values: offsets.map(\.mark), transform: true)))
         document.body.append("</g>")
         return (block.height + line, block.width)
     }

@@ -44,7 +44,7 @@ enum DrawingText {
                 lines += panels(picture, drawing, frame: nil, layout: layout)
                 continue
             }
-            let (frames, note) = picture.shownFrames(drawing)
+            let (frames, note) = picture.shownFrames(drawing, text: true)
             for frame in frames {
                 lines.append("")
                 lines += LineFit.prose(picture.caption(drawing, frame: frame), layout: layout)

@@ -113,7 +113,7 @@ struct ShapeDrawing {
         let axes = drawing.axes
         let window = Self.size(axes.map(\.step.kernel)), s = Self.perAxis(axes.map(\.step.stride))
         let d = Self.perAxis(axes.map(\.step.dilation)), ke = Self.perAxis(axes.map(\.step.effectiveKernel))
-        let dilation = axes.contains { $0.step.dilation > 1 } ? ", dilation \(d) (taps every \(d)th cell of a box \(ke) wide)" : ""
+        let dilation = axes.contains { $0.step.dilation > 1 } ? ", dilation \(d) (a tap every \(d) cells, a box \(ke) wide)" : ""
         switch (geometry.rule, drawing.view) {
         case (.transposed, .window):
             let before = axes.map { $0.step.effectiveKernel - 1 - $0.step.pad.before }
@@ -213,11 +213,17 @@ struct ShapeDrawing {
         }
     }
 
-    /// The frames shown and, when they are cut at `frameLimit`, a note saying so.
-    func shownFrames(_ drawing: LayerDrawing) -> (frames: [Int], note: String?) {
+    /// The most cells the frames of a text drawing may have together (about 100 kB).
+    static let textCellLimit = 40_000
+
+    /// The frames shown and, when they are cut at `frameLimit` (and for text, at
+    /// `textCellLimit` cells), a note saying so.
+    func shownFrames(_ drawing: LayerDrawing, text: Bool = false) -> (frames: [Int], note: String?) {
         let all = frames(drawing)
-        guard all.count > Self.frameLimit else { return (all, nil) }
-        return (Array(all.prefix(Self.frameLimit)),
-                "the first \(Self.frameLimit) of \(all.count) frames are drawn; --cell R,C draws one, --composite all at once" )
+        let cells = drawing.axes.reduce(1) { $0 * $1.source.count } + drawing.axes.reduce(1) { $0 * $1.target.count }
+        let limit = text ? min(Self.frameLimit, max(1, Self.textCellLimit / cells)) : Self.frameLimit
+        guard all.count > limit else { return (all, nil) }
+        return (Array(all.prefix(limit)),
+                "the first \(limit) of \(all.count) frames are drawn; --cell R,C draws one, --composite all at once" + (text ? ", --draw svg --animate each in turn" : ""))
     }
 }
