@@ -102,6 +102,7 @@ struct ShapeDrawing {
     /// `padding 1`, `padding 2:0`, `padding 1:2×0:1` (before:after per axis).
     func paddingWords(_ axes: [AxisDrawing]) -> String {
         let pairs = axes.map(\.step.pad)
+        if pairs.allSatisfy({ $0 == PadPair(0, 0) }) { return "no padding" }
         if pairs.allSatisfy({ $0 == pairs[0] }) {
             return pairs[0].isSymmetric ? "padding \(pairs[0].before)" : "padding \(pairs[0].before) before, \(pairs[0].after) after"
         }
@@ -111,7 +112,9 @@ struct ShapeDrawing {
     /// What the view shows, in a sentence or two.
     func description(_ drawing: LayerDrawing) -> [String] {
         let axes = drawing.axes
-        let window = Self.size(axes.map(\.step.kernel)), s = Self.perAxis(axes.map(\.step.stride))
+        let kernel = Self.size(axes.map(\.step.kernel)), s = Self.perAxis(axes.map(\.step.stride))
+        // "a 3×3 window", "a window of 3" (1-D).
+        let (window, kernelWords) = axes.count == 1 ? ("window of \(kernel)", "kernel of \(kernel)") : ("\(kernel) window", "\(kernel) kernel")
         let d = Self.perAxis(axes.map(\.step.dilation)), ke = Self.perAxis(axes.map(\.step.effectiveKernel))
         let dilation = axes.contains { $0.step.dilation > 1 } ? ", dilation \(d) (a tap every \(d) cells, a box \(ke) wide)" : ""
         switch (geometry.rule, drawing.view) {
@@ -122,12 +125,12 @@ struct ShapeDrawing {
             let zeros = axes.map { $0.step.stride - 1 }
             let inserted = zeros.allSatisfy { $0 == 0 } ? "no zeros inserted (stride 1)"
                 : "s − 1 = \(Self.perAxis(zeros)) zero\(zeros == [1] || zeros == [1, 1] ? "" : "s") inserted between inputs (stride \(s))"
-            return ["transposed, drawn as a stride-1 convolution: \(inserted), then padded by ke − 1 − p = \(Self.perAxis(before)) before and ke − 1 − p + op = \(Self.perAxis(after)) after\(crop); a \(window) window\(dilation) with the kernel turned by 180°"]
+            return ["transposed, drawn as a stride-1 convolution: \(inserted), then padded by ke − 1 − p = \(Self.perAxis(before)) before and ke − 1 − p + op = \(Self.perAxis(after)) after\(crop); a \(window)\(dilation) with the kernel turned by 180°"]
                 + directCounterpart(axes)
         case (.transposed, .scatter):
-            return ["transposed, drawn as each input adding its value times the \(window) kernel (stride \(s)\(dilation)) onto the full result of (n − 1)·s + ke cells; " + (axes.allSatisfy { $0.step.pad == PadPair(0, 0) } ? "with no padding, all of it is the output" : "\(paddingWords(axes)) crops it to the output") + (axes.contains { $0.step.outputPadding > 0 } ? ", and output padding \(Self.perAxis(axes.map(\.step.outputPadding))) adds cells at the end" : "")]
+            return ["transposed, drawn as each input adding its value times the \(kernelWords) (stride \(s)\(dilation)) onto the full result of (n − 1)·s + ke cells; " + (axes.allSatisfy { $0.step.pad == PadPair(0, 0) } ? "with no padding, all of it is the output" : "\(paddingWords(axes)) crops it to the output") + (axes.contains { $0.step.outputPadding > 0 } ? ", and output padding \(Self.perAxis(axes.map(\.step.outputPadding))) adds cells at the end" : "")]
         default:
-            var words = "a \(window) window, stride \(s)\(dilation), \(paddingWords(axes))"
+            var words = "a \(window), stride \(s)\(dilation), \(paddingWords(axes))"
             if geometry.ceilMode { words += ", ceil mode" }
             if geometry.type == .asym { words += "; asym is k×1 then 1×k, together this k×k window" }
             if geometry.type == .deform { words += "; the regular grid, before the learned offsets move each tap" }
@@ -164,14 +167,15 @@ struct ShapeDrawing {
     }
 
     func targetLabel(_ drawing: LayerDrawing) -> String {
-        guard drawing.view == .scatter else { return "output \(Self.size(output))" }
-        return "output \(Self.size(output)) (full result \(Self.size(drawing.axes.map(\.target.count))))"
+        let full = drawing.axes.map(\.target.count)
+        guard drawing.view == .scatter, full != output else { return "output \(Self.size(output))" }
+        return "output \(Self.size(output)) (full result \(Self.size(full)))"
     }
 
     /// `output (0,1) reads input rows −1…1, columns 1…3` (coordinates outside the input are padding).
     func caption(_ drawing: LayerDrawing, frame: Int) -> String {
         let indices = drawing.frameIndices(frame)
-        let subject = "(" + indices.map(String.init).joined(separator: ",") + ")"
+        let subject = indices.count == 1 ? "\(indices[0])" : "(" + indices.map(String.init).joined(separator: ",") + ")"
         let names = drawing.axes.count == 1 ? ["positions"] : ["rows", "columns"]
         func span(_ values: [Int]) -> String {
             guard let low = values.min(), let high = values.max() else { return "none" }
@@ -188,8 +192,18 @@ struct ShapeDrawing {
         default:
             let read = zip(drawing.axes, indices).map { axis, f in axis.taps(f).map { $0 + axis.sourceOrigin } }
             return "output \(subject) reads input " + zip(names, read).map { "\($0) \(span($1))" }.joined(separator: ", ")
-                + (read.joined().contains { $0 < 0 } || zip(read, input).contains { taps, n in taps.contains { $0 >= n } } ? " (outside 0…in − 1: padding)" : "")
+                + outsideWords(drawing.axes, read)
         }
+    }
+
+    /// What the taps outside the input are: ` (outside 0…5: padding)`, and past the padding
+    /// (a ceil-mode pool's last window), empty when every tap reads the input.
+    func outsideWords(_ axes: [AxisDrawing], _ read: [[Int]]) -> String {
+        let n = axes.map(\.step.input)
+        guard zip(read, n).contains(where: { taps, n in taps.contains { $0 < 0 || $0 >= n } }) else { return "" }
+        let range = Self.perAxis(n.map { $0 - 1 }).replacing("×", with: ", ")
+        let past = zip(axes, read).contains { axis, taps in taps.contains { $0 >= axis.step.input + axis.step.pad.after } }
+        return " (outside 0…\(range): padding" + (past ? "; past the padding: the pool ignores it" : "") + ")"
     }
 
     /// Legend entries for the kinds of cell `drawing` has, then the window's.
