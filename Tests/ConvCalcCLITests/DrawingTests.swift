@@ -119,7 +119,7 @@ final class DrawingTests: XCTestCase {
                 let size = grid.int("data-cell")!, origin = numbers(grid["data-origin"]!)
                 let column = (x - grid.int("data-x")!) / size + origin[origin.count - 1]
                 let row = (y - grid.int("data-y")!) / size + (dims == 2 ? origin[0] : 0)
-                return dims == 2 ? [row, column] : [column]
+                return dims == 2 ? [row, column] : row == 0 ? [column] : [row, column]   // 1-D: the one row only
             }
             for (step, move) in windowMoves.enumerated() {
                 let taps = tapRects.map { cell(on, x: window.int("x")! + $0.int("x")! + move.0, y: window.int("y")! + $0.int("y")! + move.1) }
@@ -345,5 +345,23 @@ final class DrawingTests: XCTestCase {
         }
         let (plain, _, _) = runCommandLine("convcalc shape --draw --in 5 conv:k=3 --cell 0,0")
         XCTAssertFalse(plain.contains("\u{1B}"))
+    }
+
+    /// Every picture of the gallery (`examples/gallery/gallery.txt`) is what convcalc makes
+    /// now, byte for byte, and a well-formed SVG (`sh examples/gallery/make.sh` remakes them).
+    func testGalleryIsCurrent() throws {
+        let list = try String(contentsOfFile: packageRoot + "/examples/gallery/gallery.txt", encoding: .utf8)
+        var count = 0
+        for line in list.split(separator: "\n") where !line.hasPrefix("#") {
+            let file = String(line.prefix { $0 != " " })
+            let command = line.dropFirst(file.count).drop { $0 == " " }
+            let (out, err, status) = runCommandLine(command + " --no-warnings")
+            XCTAssertEqual(status, 0, "\(command): \(err)")
+            let stored = try String(contentsOfFile: packageRoot + "/examples/gallery/" + file, encoding: .utf8)
+            XCTAssertTrue(out == stored, "examples/gallery/\(file) is out of date: run sh examples/gallery/make.sh")
+            XCTAssertNotNil(SVGTree.parse(stored), file)
+            count += 1
+        }
+        XCTAssertGreaterThan(count, 20)
     }
 }

@@ -80,6 +80,9 @@ enum DrawingSVG {
     /// Rows × columns of a grid (a 1-D grid is one row).
     static func plane(_ counts: [Int]) -> [Int] { counts.count == 1 ? [1, counts[0]] : counts }
 
+    /// Row and column of a position (a 1-D position is in row 0).
+    static func rowColumn(_ position: [Int]) -> [Int] { position.count == 1 ? [0, position[0]] : position }
+
     /// The cells of one grid as a `<g>` with an id, each a `<rect>` of its kind's class.
     static func grid(_ drawing: LayerDrawing, source: Bool, id: String, counts: [[Int]: Int]?) -> String {
         let sizes = drawing.axes.map { source ? $0.source.count : $0.target.count }
@@ -140,7 +143,7 @@ enum DrawingSVG {
         let axes = block.drawing.axes
         let indices = block.drawing.frameIndices(f)
         let on = block.windowOnSource
-        let start = plane(zip(axes, indices).map { $0.windowStart($1) }), marked = plane(indices)
+        let start = rowColumn(zip(axes, indices).map { $0.windowStart($1) }), marked = rowColumn(indices)
         let top = y + Block.gridY
         let layerTaps = plane2(zip(axes, indices).map { axis, i in axis.taps(i).map { $0 + (on ? axis.sourceOrigin : axis.targetOrigin) } })
             .map { $0.map(String.init).joined(separator: ",") }
@@ -202,8 +205,8 @@ enum DrawingSVG {
         // Frame 0's window and mark, moved to each frame's place by a discrete translation.
         let offsets = (0..<count).map { f -> (window: String, mark: String) in
             let indices = drawing.frameIndices(f)
-            let shift = plane(zip(drawing.axes, indices).map { ($0.windowStart($1) - $0.windowStart(0)) * cell })
-            let moved = plane(indices.map { $0 * cell })
+            let shift = rowColumn(zip(drawing.axes, indices).map { ($0.windowStart($1) - $0.windowStart(0)) * cell })
+            let moved = rowColumn(indices.map { $0 * cell })
             return ("\(shift[1]),\(shift[0])", "\(moved[1]),\(moved[0])")
         }
         document.body += window(block, frame: 0, x: x, y: y,
