@@ -351,6 +351,7 @@ final class DrawingTests: XCTestCase {
     /// now, byte for byte, and a well-formed SVG (`sh examples/gallery/make.sh` remakes them).
     func testGalleryIsCurrent() throws {
         let list = try String(contentsOfFile: packageRoot + "/examples/gallery/gallery.txt", encoding: .utf8)
+        let index = try String(contentsOfFile: packageRoot + "/examples/gallery/README.md", encoding: .utf8)
         var count = 0
         for line in list.split(separator: "\n") where !line.hasPrefix("#") {
             let file = String(line.prefix { $0 != " " })
@@ -360,6 +361,7 @@ final class DrawingTests: XCTestCase {
             let stored = try String(contentsOfFile: packageRoot + "/examples/gallery/" + file, encoding: .utf8)
             XCTAssertTrue(out == stored, "examples/gallery/\(file) is out of date: run sh examples/gallery/make.sh")
             XCTAssertNotNil(SVGTree.parse(stored), file)
+            XCTAssertTrue(index.contains("(\(file))"), "examples/gallery/README.md does not show \(file)")
             count += 1
         }
         XCTAssertGreaterThan(count, 20)
