@@ -68,7 +68,7 @@ let commands: [Command] = [ShapeCommand.command, ReceptiveFieldCommand.command, 
 /// `Terminal.variables` that are set (`COLUMNS`, the locale); the tests pass none.
 public func run(_ args: [String], stdin: InputSource, stdout: TextSink, stderr: TextSink, directory: String? = nil,
                 environment: [String: String] = [:]) -> Int32 {
-    let layout = Terminal.layout(environment: environment, terminalWidth: stdout.terminalWidth)
+    let layout = Terminal.layout(environment: environment, terminalWidth: stdout.terminalWidth, isTerminal: stdout.isTerminal)
     let status = dispatch(args, stdin: stdin, stdout: stdout, stderr: stderr, directory: directory, layout: layout)
     guard status == 0, let failure = stdout.writeFailure else { return status }
     // A reader that went away (EPIPE, with SIGPIPE ignored) needs no message: it has what it wanted.

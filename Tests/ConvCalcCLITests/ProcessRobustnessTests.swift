@@ -56,7 +56,26 @@ final class ProcessRobustnessTests: XCTestCase {
         "help", "--version", "shape --help", "shape --k 3 --in 32", "shape -q --k 3 --in 32", "rf conv:k=3 conv:k=3,d=2",
         "rf --map --in 16 conv:k=3", "params --cin 3 --in 32 conv:k=3,c=16 --json", "run '[1 2;3 4]' '[1]'",
         "run --format csv '[1 2;3 4]' '[1 1]'", "run --explain '[1 2;3 4]' '[1]'", "run --as-matrix --in 3x3 '[1 2;3 4]'",
+        "shape --draw --in 5 conv:k=3", "shape --draw svg --animate --in 3 tconv:k=3,s=2", "rf --draw svg --no-warnings conv:k=3,d=2 conv:k=3,d=2",
+        "run --explain --draw svg '[1 2;3 4]' '[1]'",
     ]
+
+    /// Drawings are coloured on a real terminal (a pseudo-terminal made by script(1)), and
+    /// not with NO_COLOR or TERM=dumb, nor through a pipe.
+    func testDrawingColourOnATerminal() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else { throw XCTSkip("no script(1) to make a terminal") }
+        let draw = "$C shape --draw --in 5 conv:k=3 --cell 0,0"
+        let lit = "\u{1B}[1;33m"
+        // The test runner's own NO_COLOR or TERM must not decide.
+        let terminal = try script("env -u NO_COLOR TERM=xterm script -qec \"\(draw)\" /dev/null")
+        XCTAssertTrue(terminal.out.contains(lit), terminal.out + terminal.err)
+        for variable in ["NO_COLOR=1", "TERM=dumb"] {
+            let plain = try script("env -u NO_COLOR TERM=xterm \(variable) script -qec \"\(draw)\" /dev/null")
+            XCTAssertFalse(plain.out.contains("\u{1B}["), variable)
+            XCTAssertTrue(plain.out.contains("■"), variable)
+        }
+        XCTAssertFalse(try script(draw + " | cat").out.contains("\u{1B}["))
+    }
 
     // MARK: Standard output that cannot be written
 

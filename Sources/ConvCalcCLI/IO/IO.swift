@@ -17,6 +17,8 @@ public protocol TextSink: AnyObject {
     /// The terminal's width when this sink is a terminal, else nil (then output is laid out
     /// for COLUMNS or 80 columns, so files and tests do not depend on the terminal).
     var terminalWidth: Int? { get }
+    /// Whether this sink is a terminal (it may still report no width: a pseudo-terminal of size 0).
+    var isTerminal: Bool { get }
     /// The `errno` of the first write that failed (a full disk, a closed pipe or descriptor),
     /// nil while every write has succeeded. After a failure further writes are skipped.
     var writeFailure: Int32? { get }
@@ -24,6 +26,7 @@ public protocol TextSink: AnyObject {
 
 extension TextSink {
     public var terminalWidth: Int? { nil }
+    public var isTerminal: Bool { terminalWidth != nil }
     public var writeFailure: Int32? { nil }
     public func write(bytes: UnsafeBufferPointer<UInt8>) { write(String(decoding: bytes, as: UTF8.self)) }
 }
@@ -48,8 +51,10 @@ public final class FileDescriptorSink: TextSink {
         self.closed = closed
     }
 
+    public var isTerminal: Bool { !closed && isatty(descriptor) == 1 }
+
     public var terminalWidth: Int? {
-        guard !closed, isatty(descriptor) == 1 else { return nil }
+        guard isTerminal else { return nil }
         var size = winsize()
         guard ioctl(descriptor, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return nil }
         return Int(size.ws_col)

@@ -25,10 +25,10 @@ public enum Terminal {
     static let widths = 20...1000
 
     /// The layout for `environment` and a standard output `terminalWidth` columns wide (nil
-    /// when it is not a terminal).
-    static func layout(environment: [String: String], terminalWidth: Int?) -> TextLayout {
+    /// when it is not a terminal or reports no width) that `isTerminal` or not.
+    static func layout(environment: [String: String], terminalWidth: Int?, isTerminal: Bool = false) -> TextLayout {
         TextLayout(width: width(environment: environment, terminalWidth: terminalWidth), charset: charset(environment: environment),
-                   colour: colour(environment: environment, terminal: terminalWidth != nil))
+                   colour: colour(environment: environment, terminal: isTerminal))
     }
 
     /// Colour only on a terminal, and not when `NO_COLOR` is set to anything but the empty
