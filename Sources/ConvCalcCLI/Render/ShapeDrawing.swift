@@ -17,6 +17,7 @@ struct ShapeDrawing {
     }
 
     let token: String
+    let layer: Layer
     let geometry: LayerGeometry
     let drawings: [LayerDrawing]
     let selection: Selection
@@ -27,6 +28,7 @@ struct ShapeDrawing {
     ///   `LayerError` for a `--cell` outside the output.
     init(layer: Layer, geometry: LayerGeometry, input: [Int]?, options: DrawOptions) throws {
         token = layer.token
+        self.layer = layer
         self.geometry = geometry
         inputChosen = input == nil
         let size = try input ?? Self.chosenInput(geometry)
@@ -126,7 +128,7 @@ struct ShapeDrawing {
             let inserted = zeros.allSatisfy { $0 == 0 } ? "no zeros inserted (stride 1)"
                 : "s − 1 = \(Self.perAxis(zeros)) zero\(zeros == [1] || zeros == [1, 1] ? "" : "s") inserted between inputs (stride \(s))"
             return ["transposed, drawn as a stride-1 convolution: \(inserted), then padded by ke − 1 − p = \(Self.perAxis(before)) before and ke − 1 − p + op = \(Self.perAxis(after)) after\(crop); a \(window)\(dilation) with the kernel turned by 180°"]
-                + directCounterpart(axes)
+                + directCounterpart(axes) + channelWords
         case (.transposed, .scatter):
             return ["transposed, drawn as each input adding its value times the \(kernelWords) (stride \(s)\(dilation)) onto the full result of (n − 1)·s + ke cells; " + (axes.allSatisfy { $0.step.pad == PadPair(0, 0) } ? "with no padding, all of it is the output" : "\(paddingWords(axes)) crops it to the output") + (axes.contains { $0.step.outputPadding > 0 } ? ", and output padding \(Self.perAxis(axes.map(\.step.outputPadding))) adds cells at the end" : "")]
         default:
@@ -134,7 +136,21 @@ struct ShapeDrawing {
             if geometry.ceilMode { words += ", ceil mode" }
             if geometry.type == .asym { words += "; asym is k×1 then 1×k, together this k×k window" }
             if geometry.type == .deform { words += "; the regular grid, before the learned offsets move each tap" }
-            return [words]
+            return [words] + channelWords
+        }
+    }
+
+    /// How channels meet the window: every channel is read through the same window; groups
+    /// choose which input channels an output channel reads (PyTorch's weight layout).
+    var channelWords: [String] {
+        switch layer.type {
+        case .dwconv, .sepconv:
+            let mixing = layer.type == .sepconv ? ", then a 1×1 conv mixes the channels" : layer.multiplier > 1 ? " (\(layer.multiplier) outputs per input channel)" : ""
+            return ["depthwise: each output channel reads one input channel through this window" + mixing]
+        case .conv where (layer.groups ?? 1) > 1, .tconv where (layer.groups ?? 1) > 1:
+            let g = layer.groups ?? 1
+            return ["groups g=\(g): the channels are split in \(g) groups; an output channel reads only the input channels of its group, each through this window"]
+        default: return []
         }
     }
 
