@@ -64,11 +64,19 @@ struct TestAxis {
     var output: Int {
         if kind == .tconv { return (n - 1) * s - pb - pa + ke + op }
         let span = n + pb + pa - ke
-        if span < 0 { return 0 }
-        guard ceil else { return span / s + 1 }
-        var out = (span + s - 1) / s + 1
+        guard ceil else { return span < 0 ? 0 : span / s + 1 }
+        // Ceiling division, also below zero: a window wider than the padded input still gives
+        // one output in ceil mode (PyTorch: max_pool1d(k=5, s=4, ceil_mode=True) of 3 values).
+        var out = (span >= 0 ? (span + s - 1) / s : -(-span / s)) + 1
         if (out - 1) * s >= n + pb { out -= 1 }   // ATen: the last window may not start in the right padding
         return out
+    }
+
+    /// The longest grid the views draw along this axis: the padded (or zero-inserted and
+    /// padded) input, or the full transposed result.
+    var longestGrid: Int {
+        if kind == .tconv { return max(output + ke - 1, (n - 1) * s + ke, pb + output) }
+        return max(pb + n + pa, (output - 1) * s + ke)
     }
 
     /// Frames of a view: outputs, or inputs in the scatter view.
@@ -198,6 +206,11 @@ final class DrawingTests: XCTestCase {
             guard axes.allSatisfy({ $0.output >= 1 }) else {
                 XCTAssertEqual(status, 1, "no output, so no drawing: \(command) \(seedNote)")
                 XCTAssertEqual(out, "")
+                continue
+            }
+            guard axes.allSatisfy({ $0.longestGrid <= ShapeDrawing.cellLimit }) else {
+                XCTAssertEqual(status, 1, "a grid past the limit: \(command) \(seedNote)")
+                XCTAssertTrue(err.contains("too large to read"), err)
                 continue
             }
             XCTAssertEqual(status, 0, "\(command): \(err) \(seedNote)")
