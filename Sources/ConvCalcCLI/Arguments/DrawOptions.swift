@@ -30,15 +30,25 @@ enum DrawingViews: String, CaseIterable {
 
 /// The drawing options' rows, shared by the commands that draw.
 enum DrawOptionTable {
+    /// A word after `--draw` meant as a format that is none (`pdf`, `png`, `ascii`): a short
+    /// word of letters that is no layer type and no word of the network language (shape and
+    /// rf, whose other words are layers; run's are files, which may be named anything).
+    static func looksLikeFormat(_ word: String) -> Bool {
+        let language = ["def", "repeat", "include"] + MergeKind.allKinds.map(\.name)
+        return (1...8).contains(word.count) && word.allSatisfy { ("a"..."z").contains($0) }
+            && !LayerType.allNames.contains(word) && !language.contains(word)
+    }
+
     /// `--draw [FORMAT]` with the command's help.
-    static func draw(_ help: String) -> OptionSpec {
+    static func draw(_ help: String, operandsAreLayers: Bool = true) -> OptionSpec {
         OptionSpec(.draw, ["--draw"], value: "FORMAT", group: .command, help: help)
-            .optionalValue(DrawingFormat.allCases.map(\.rawValue))
+            .optionalValue(DrawingFormat.allCases.map(\.rawValue), claiming: operandsAreLayers ? looksLikeFormat : { _ in false })
     }
 
     static let receptiveField = draw("draw the heat map of --map: text (the default, as --map) or svg").manual("Draw the heat map of --map: text (the default) in the terminal, as --map does; svg writes it as an SVG picture alone (to -o FILE or standard output): a cell per input position coloured by its number of paths, holes white, the field's box and its centre marked, and a legend. Fields wider than \(HeatMapSVG.positionLimit) positions are binned, each cell the most over a square of positions.")
 
-    static let run = draw("draw the working of --explain (implied): text (the default, --explain itself) or svg, the element --at names").manual("Draw the working of --explain (which it implies): text (the default) is --explain itself; svg draws the element --at names as an SVG picture (to -o FILE or standard output): per input channel it reads, the padded input (for --transposed, the input) with every value, the values read outlined, each with the weight it is multiplied by; the kernel as used (turned by 180° with --flip); the output with the element marked; and the sum term by term.")
+    static let run = draw("draw the working of --explain (implied): text (the default, --explain itself) or svg, the element --at names",
+                          operandsAreLayers: false).manual("Draw the working of --explain (which it implies): text (the default) is --explain itself; svg draws the element --at names as an SVG picture (to -o FILE or standard output): per input channel it reads, the padded input (for --transposed, the input) with every value, the values read outlined, each with the weight it is multiplied by; the kernel as used (turned by 180° with --flip); the output with the element marked; and the sum term by term.")
 
     static let shape: [OptionSpec] = [
         draw("draw the layer instead: text (the default, in the terminal) or svg").manual("Draw one layer instead of printing its working: the input with its padding (for a transposed convolution, with the zeros its stride inserts), the window of each output in turn, and the output, labelled with their sizes. text (the default) draws in the terminal, in colour on a terminal (not for pipes, NO_COLOR or TERM=dumb), in ASCII with --ascii; svg writes an SVG picture (to -o FILE or standard output). Takes conv, dwconv, sepconv, asym, deform, maxpool, avgpool, pixelunshuffle and tconv layers, 1-D or 2-D, grids up to \(ShapeDrawing.cellLimit) cells a side; without --in, the input is 5 (3 for tconv), or larger when the window needs it."),

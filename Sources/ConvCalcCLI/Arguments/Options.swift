@@ -54,6 +54,9 @@ struct OptionSpec {
     /// takes, the first the value when none is given. Only these words are read as its
     /// value, so `--draw conv:k=3` is `--draw text` and a layer.
     private(set) var optionalWords: [String] = []
+    /// For an optional value: other words it reads as its (wrong) value, to be refused with
+    /// the words it takes, rather than taken for an operand (`--draw pdf`).
+    private(set) var claimsWord: (String) -> Bool = { _ in false }
 
     init(_ id: OptionID, _ names: [String], value: String? = nil, group: OptionGroup, help: String,
          default defaultText: String? = nil) {
@@ -90,9 +93,10 @@ struct OptionSpec {
     }
 
     /// The same option, its value one of `words` and optional (the first when left out).
-    func optionalValue(_ words: [String]) -> OptionSpec {
+    func optionalValue(_ words: [String], claiming claims: @escaping (String) -> Bool = { _ in false }) -> OptionSpec {
         var copy = self
         copy.optionalWords = words
+        copy.claimsWord = claims
         return copy
     }
 
@@ -273,7 +277,7 @@ struct ParsedArguments {
                 value = inline
             } else if let first = spec.optionalWords.first {
                 // `--draw svg` or a bare `--draw`: only the option's words are its value.
-                if index < args.count, spec.optionalWords.contains(args[index]) {
+                if index < args.count, spec.optionalWords.contains(args[index]) || spec.claimsWord(args[index]) {
                     value = args[index]
                     index += 1
                 } else {

@@ -95,6 +95,7 @@ struct ShapeOptions {
         draw = try DrawOptions(args, table: ShapeCommand.options)
         outputPath = args.value(.outputFile)
         if draw != nil && target != nil { throw UsageError.invalid("give --draw or --out, not both (--draw draws the layer as given)") }
+        if draw != nil && stack.emit { throw UsageError.invalid("give --draw or --emit, not both") }
     }
 }
 

@@ -63,16 +63,19 @@ enum ShapeCommand {
             return graph.shapeText(style: options.style, layout: context.layout)
         }
         if options.stack.emit { return CommandResult(output: context.emittedNetwork ?? "") }
-        if let draw = options.draw { return try drawing(stack, draw, layout: context.layout) }
+        if let draw = options.draw {
+            // Colour is for a terminal: never in a file given by -o.
+            var layout = context.layout
+            if options.outputPath != nil { layout.colour = false }
+            return try drawing(stack, draw, layout: layout)
+        }
         let style = options.style
         if let outText = options.target {
             return try solve(stack, target: outText, style: style, layout: context.layout)
         }
         guard let input = stack.inputSize else { return try symbolic(stack, style: style, layout: context.layout) }
         let trace = try ShapeTrace(stack: stack, input: input)
-        let warnings = trace.layers.flatMap { layer in
-            layer.warnings.map { "layer \(layer.index) '\(layer.layer.token)'\(LayerContextError.place(layer.layer.context)): \($0.message)" }
-        }
+        let warnings = layerWarnings(trace)
         switch style {
         case .quiet: return CommandResult(output: SizeText.format(trace.output, uniform: stack.isUniform) + "\n", warnings: warnings)
         case .json: return CommandResult(json: json(trace, stack: stack, warnings: warnings), warnings: warnings)
@@ -95,13 +98,22 @@ enum ShapeCommand {
         } catch let error as ShapeError {
             throw LayerContextError(index: index + 1, token: layer.token, underlying: error)
         }
+        // The same warnings as the working's (rows never read, windows in padding).
+        let warnings = layerWarnings(try ShapeTrace(stack: stack, input: picture.input))
         switch options.format {
         case .text:
-            return CommandResult(output: DrawingText.render(picture, layout: layout))
+            return CommandResult(output: DrawingText.render(picture, layout: layout), warnings: warnings)
         case .svg:
-            var result = CommandResult(output: DrawingSVG.render(picture, animate: options.animate))
+            var result = CommandResult(output: DrawingSVG.render(picture, animate: options.animate), warnings: warnings)
             result.isVerbatim = true
             return result
+        }
+    }
+
+    /// The trace's warnings, each naming its layer.
+    static func layerWarnings(_ trace: ShapeTrace) -> [String] {
+        trace.layers.flatMap { layer in
+            layer.warnings.map { "layer \(layer.index) '\(layer.layer.token)'\(LayerContextError.place(layer.layer.context)): \($0.message)" }
         }
     }
 

@@ -32,9 +32,18 @@ extension ConvolutionExplanation {
                 source = (input[channel], Array(repeating: Array(repeating: false, count: input[channel].columns), count: input[channel].rows),
                           "input x\(input.count > 1 ? "[\(channel)]" : "") \(input[channel].rows)×\(input[channel].columns): the inputs whose kernel reaches \(name)")
             } else {
+                // Padding shaded whatever fills it (zeros, or reflected, replicated, wrapped values).
                 let padded = PaddedInput.padded(input[channel], plan)
-                source = (padded.values, padded.isFilled,
-                          "padded input xp\(input.count > 1 ? "[\(channel)]" : "") \(padded.values.rows)×\(padded.values.columns) (\(spec.paddingMode.rawValue) padding shaded)")
+                let (r, c) = (plan.rowStep.pad, plan.columnStep.pad)
+                let shaded = (0..<padded.values.rows).map { row in
+                    (0..<padded.values.columns).map { column in
+                        row < r.before || row >= r.before + plan.inputRows || column < c.before || column >= c.before + plan.inputColumns
+                    }
+                }
+                let name = input.count > 1 ? "[\(channel)]" : ""
+                let size = "\(padded.values.rows)×\(padded.values.columns)"
+                source = (padded.values, shaded, r.before + r.after + c.before + c.after == 0 ? "input x\(name) \(size)"
+                          : "padded input xp\(name) \(size) (\(spec.paddingMode.rawValue) padding shaded)")
             }
             let weights = Dictionary(mine.map { ([$0.paddedRow, $0.paddedColumn], $0.weight) }, uniquingKeysWith: { a, _ in a })
             let placed = valueGrid(source.values, label: source.label, x: 16, y: y, shaded: { source.filled[$0][$1] },

@@ -26,8 +26,8 @@ enum DrawingSVG {
         for (number, drawing) in picture.drawings.enumerated() {
             let prefix = "v\(number)"
             document.body.append("<defs>")
-            document.body.append(grid(drawing, source: true, id: prefix + "-source", counts: nil))
-            document.body.append(grid(drawing, source: false, id: prefix + "-target", counts: nil))
+            document.body.append(grid(drawing, source: true, id: prefix + "-source"))
+            document.body.append(grid(drawing, source: false, id: prefix + "-target"))
             document.body.append(windowShape(drawing, id: prefix + "-window"))
             document.body.append("</defs>")
             for sentence in picture.description(drawing) {
@@ -47,7 +47,9 @@ enum DrawingSVG {
             }
             y += placed.height + margin
             width = max(width, placed.width)
-            y = legend(picture.legend(drawing), drawing: drawing, into: &document, y: y) + margin
+            let legend = legend(picture.legend(drawing), width: width, into: &document, y: y)
+            width = max(width, legend.width)
+            y = legend.bottom + 3 * margin   // a clear gap before the next view
         }
         document.width = max(width + 2 * margin, SVGDocument.textWidth(picture.title, size: 14) + 2 * margin)
         document.height = y
@@ -84,7 +86,7 @@ enum DrawingSVG {
     static func rowColumn(_ position: [Int]) -> [Int] { position.count == 1 ? [0, position[0]] : position }
 
     /// The cells of one grid as a `<g>` with an id, each a `<rect>` of its kind's class.
-    static func grid(_ drawing: LayerDrawing, source: Bool, id: String, counts: [[Int]: Int]?) -> String {
+    static func grid(_ drawing: LayerDrawing, source: Bool, id: String, counting: Bool = false) -> String {
         let sizes = drawing.axes.map { source ? $0.source.count : $0.target.count }
         let (rows, columns) = (plane(sizes)[0], plane(sizes)[1])
         var cells = [#"<g id="\#(id)">"#]
@@ -93,8 +95,10 @@ enum DrawingSVG {
                 let position = sizes.count == 1 ? [column] : [row, column]
                 let kind = drawing.cell(position, onSource: source)
                 cells.append(SVGDocument.rect(x: column * cell, y: row * cell, width: cell, height: cell, className: "cell " + kind.rawValue))
-                if let count = counts?[position], count > 0 {
-                    cells.append(SVGDocument.text("\(count)", x: column * cell + cell / 2, y: row * cell + cell / 2 + 4, className: "count"))
+                if counting, let count = drawing.overlapCount(position) {
+                    // Smaller type for longer numbers, so three and four digits fit the cell.
+                    let digits = String(count).count
+                    cells.append(#"<text x="\#(column * cell + cell / 2)" y="\#(row * cell + cell / 2 + 4)" class="count" font-size="\#(digits <= 2 ? 11 : digits == 3 ? 8 : 6)">\#(count)</text>"#)
                 }
             }
         }
@@ -223,12 +227,11 @@ enum DrawingSVG {
 
     /// One picture: the window's side shows how many windows cover each cell.
     static func composite(_ block: Block, into document: inout SVGDocument, y: Int) -> (height: Int, width: Int) {
-        let counts = DrawingText.overlap(block.drawing)
         let id = block.prefix + (block.windowOnSource ? "-source" : "-target")
-        document.body.append("<defs>" + grid(block.drawing, source: block.windowOnSource, id: id + "-counts", counts: counts) + "</defs>")
+        document.body.append("<defs>" + grid(block.drawing, source: block.windowOnSource, id: id + "-counts", counting: true) + "</defs>")
         document.body.append(#"<g class="frame composite" data-view="\#(block.drawing.view.rawValue)">"#)
-        document.body.append(SVGDocument.text(block.drawing.view == .scatter ? "how many terms each output sums (the overlap of the inputs' kernels)"
-                                                                              : "how many windows read each cell (blank: never read)",
+        document.body.append(SVGDocument.text(block.drawing.view == .scatter ? "how many terms each output sums (0: no input reaches it, the bias only)"
+                                                                              : "how many windows read each input value (0: never read)",
                                               x: margin, y: y + line - 4, className: "note"))
         var placed = grids(block, x: margin, y: y)
         let which = block.windowOnSource ? 3 : 4
@@ -238,23 +241,27 @@ enum DrawingSVG {
         return (block.height + line, block.width)
     }
 
-    /// The legend: a swatch and the words for each kind of cell, then the window.
-    static func legend(_ entries: [(DrawnCell?, String)], drawing: LayerDrawing, into document: inout SVGDocument, y: Int) -> Int {
-        var x = margin
-        var top = y
-        for (kind, words) in entries {
-            let width = cell + 6 + SVGDocument.textWidth(words) + 18
-            if x + width > sheetWidth { x = margin; top += cell + 6 }
-            if let kind {
-                document.body.append(SVGDocument.rect(x: x, y: top, width: cell, height: cell, className: "cell " + kind.rawValue))
-            } else {
-                document.body.append(SVGDocument.rect(x: x, y: top, width: cell, height: cell, className: "cell " + (drawing.view == .scatter ? "output" : "input")))
-                document.body.append(SVGDocument.rect(x: x, y: top, width: cell, height: cell, className: "tap"))
-                document.body.append(SVGDocument.rect(x: x, y: top, width: cell, height: cell, className: "box"))
+    /// The legend: a swatch and the words for each entry, as many a row as fit the drawing's
+    /// width (at least `legendWidth`); returns the bottom and the width used.
+    static func legend(_ entries: [ShapeDrawing.LegendEntry], width: Int, into document: inout SVGDocument, y: Int) -> (bottom: Int, width: Int) {
+        var x = margin, top = y, widest = 0
+        let right = max(width, legendWidth)
+        for entry in entries {
+            let entryWidth = cell + 6 + SVGDocument.textWidth(entry.words) + 18
+            if x > margin && x + entryWidth > right + margin { x = margin; top += cell + 6 }
+            document.body.append(SVGDocument.rect(x: x, y: top, width: cell, height: cell, className: "cell " + entry.kind.rawValue))
+            switch entry.cover {
+            case .none: break
+            case .tap: document.body.append(SVGDocument.rect(x: x, y: top, width: cell, height: cell, className: "tap"))
+            case .mark: document.body.append(SVGDocument.rect(x: x, y: top, width: cell, height: cell, className: "mark"))
             }
-            document.body.append(SVGDocument.text(words, x: x + cell + 6, y: top + 14))
-            x += width
+            document.body.append(SVGDocument.text(entry.words, x: x + cell + 6, y: top + 14))
+            x += entryWidth
+            widest = max(widest, x - margin)
         }
-        return top + cell
+        return (top + cell, widest)
     }
+
+    /// The narrowest a legend's rows are allowed to be before they wrap.
+    static let legendWidth = 640
 }

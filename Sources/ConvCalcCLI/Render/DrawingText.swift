@@ -33,14 +33,13 @@ enum DrawingText {
         for drawing in picture.drawings {
             lines.append("")
             for sentence in picture.description(drawing) { lines += LineFit.prose(sentence, layout: layout) }
-            lines += LineFit.prose("legend: " + picture.legend(drawing).map { kind, words in
-                let sample = kind.map { mark($0, covered: false) } ?? mark(drawing.view == .scatter ? .output : .input, covered: true)
-                return sample.text(layout) + " " + words
+            lines += LineFit.prose("legend: " + picture.legend(drawing).map { entry in
+                mark(entry.kind, covered: entry.cover != .none).text(layout) + " " + entry.words
             }.joined(separator: "   "), layout: layout)
             if picture.selection == .composite {
                 lines.append("")
-                lines += LineFit.prose(drawing.view == .scatter ? "how many terms each output sums (the overlap of the inputs' kernels):"
-                                                                : "how many windows read each cell (0: never read):", layout: layout)
+                lines += LineFit.prose(drawing.view == .scatter ? "how many terms each output sums (0: no input reaches it, the bias only):"
+                                                                : "how many windows read each input value (0: never read; padding and zeros are marked, not counted):", layout: layout)
                 lines += panels(picture, drawing, frame: nil, layout: layout)
                 continue
             }
@@ -76,17 +75,17 @@ enum DrawingText {
                      layout: TextLayout) -> [(text: String, width: Int)] {
         let indices = frame.map(drawing.frameIndices)
         let windowHere = source == (drawing.view == .window)
-        let counts = frame == nil && windowHere ? overlap(drawing) : nil
+        let counting = frame == nil && windowHere
         let sizes = drawing.axes.map { source ? $0.source.count : $0.target.count }
         let (rows, columns) = sizes.count == 1 ? (1, sizes[0]) : (sizes[0], sizes[1])
-        let cellWidth = max(2, (counts?.values.max()).map { String($0).count + 1 } ?? 2)
+        let cellWidth = counting ? max(2, String(drawing.largestOverlap).count + 1) : 2
         let label = " " + (source ? picture.sourceLabel(drawing) : picture.targetLabel(drawing))
         var lines = [(text: label, width: layout.columns(label))]
         for row in 0..<rows {
             var line = ""
             for column in 0..<columns {
                 let position = sizes.count == 1 ? [column] : [row, column]
-                if let count = counts?[position], count > 0 {
+                if counting, let count = drawing.overlapCount(position) {
                     line += String(repeating: " ", count: cellWidth - String(count).count) + "\(count)"
                     continue
                 }
@@ -103,15 +102,5 @@ enum DrawingText {
         zip(drawing.axes, zip(indices, position)).allSatisfy { axis, pair in
             window ? axis.taps(pair.0).contains(pair.1) : pair.0 == pair.1
         }
-    }
-
-    /// The composite's count per cell of the window's side (the product of the axes' counts).
-    static func overlap(_ drawing: LayerDrawing) -> [[Int]: Int] {
-        let perAxis = drawing.axes.map(\.overlap)
-        var counts: [[Int]: Int] = [:]
-        var positions: [[Int]] = [[]]
-        for axis in perAxis { positions = positions.flatMap { prefix in axis.indices.map { prefix + [$0] } } }
-        for position in positions { counts[position] = zip(perAxis, position).reduce(1) { $0 * $1.0[$1.1] } }
-        return counts
     }
 }

@@ -6,7 +6,7 @@ import ConvCalcCore
 /// `positionLimit` are binned, each cell the most over a square of positions.
 enum HeatMapSVG {
     /// The most cells drawn along a side (each a `<rect>`); wider fields are binned.
-    static let positionLimit = 160
+    static let positionLimit = 100
     static let margin = 16
     /// Eight colours from pale yellow to dark red (ColorBrewer YlOrRd), by share of the most.
     static let ramp = ["#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#b10026"]
@@ -24,8 +24,11 @@ enum HeatMapSVG {
         let peak = values.joined().max() ?? 0
         var document = SVGDocument(width: 0, height: 0, title: title)
         var y = margin + 4
-        document.body.append(SVGDocument.text(title, x: margin, y: y, className: "title"))
-        y += 18
+        let titleLines = SVGDocument.wrap(title, columns: 90)
+        for line in titleLines {
+            document.body.append(SVGDocument.text(line, x: margin, y: y, className: "title"))
+            y += 18
+        }
         let axes = dims == 1 ? "input positions \(picture.origin.column)…\(picture.origin.column + picture.columns - 1)"
             : "input rows \(picture.origin.row)…\(picture.origin.row + picture.rows - 1), columns \(picture.origin.column)…\(picture.origin.column + picture.columns - 1)" + (dims == 3 ? ", summed over D" : "")
         let notes = ["paths from one output to each input position (all-ones weights); \(axes)",
@@ -49,7 +52,7 @@ enum HeatMapSVG {
         document.body.append(##"<path d="M\##(cx - 6) \##(cy)h12M\##(cx) \##(cy - 6)v12" stroke="#002b36" stroke-width="2" class="centre"/>"##)
         y += height + 24
         y = legend(peak: peak, into: &document, y: y)
-        document.width = ([width, legendWidth, SVGDocument.textWidth(title, size: 14)] + notes.map { SVGDocument.textWidth($0) }).max()! + 2 * margin
+        document.width = ([width, legendWidth] + titleLines.map { SVGDocument.textWidth($0, size: 14) } + notes.map { SVGDocument.textWidth($0) }).max()! + 2 * margin
         document.height = y + margin
         return document.text
     }
@@ -61,13 +64,14 @@ enum HeatMapSVG {
     /// A count as text: whole numbers exactly while they fit a double's integers.
     static func count(_ value: Double) -> String { value < 9e15 ? "\(Int(value))" : "\(value)" }
 
-    static let legendWidth = 170 + 40 + 62 * 8
+    static let legendWidth = 260 + 40 + 62 * 8
 
     /// Each colour with the share of the most it stands for.
     static func legend(peak: Double, into document: inout SVGDocument, y: Int) -> Int {
         var x = margin
-        document.body.append(SVGDocument.text("paths (the most: \(count(peak))):", x: x, y: y + 13))
-        x += 170
+        let heading = "paths (the most: \(count(peak))):"
+        document.body.append(SVGDocument.text(heading, x: x, y: y + 13))
+        x += SVGDocument.textWidth(heading) + 12
         document.body.append(SVGDocument.rect(x: x, y: y, width: 18, height: 18, className: "cell", extra: ##" fill="#ffffff""##))
         document.body.append(SVGDocument.text("0", x: x + 22, y: y + 13))
         x += 40

@@ -17,7 +17,7 @@ struct SVGDocument {
     .cell{stroke:#657b83;stroke-width:0.5}
     .input{fill:#268bd2}
     .padding{fill:#fdf6e3;stroke-dasharray:3 2}
-    .zero{fill:#eee8d5;stroke-dasharray:1 2}
+    .zero{fill:#c9c1a5;stroke-dasharray:1 2}
     .outside{fill:#ffffff;stroke:#dc322f;stroke-dasharray:2 2}
     .output{fill:#2aa198}
     .cropped{fill:#ffffff;stroke-dasharray:3 2}

@@ -118,7 +118,7 @@ struct ShapeDrawing {
         // "a 3×3 window", "a window of 3" (1-D).
         let (window, kernelWords) = axes.count == 1 ? ("window of \(kernel)", "kernel of \(kernel)") : ("\(kernel) window", "\(kernel) kernel")
         let d = Self.perAxis(axes.map(\.step.dilation)), ke = Self.perAxis(axes.map(\.step.effectiveKernel))
-        let dilation = axes.contains { $0.step.dilation > 1 } ? ", dilation \(d) (a tap every \(d) cells, a box \(ke) wide)" : ""
+        let dilation = axes.contains { $0.step.dilation > 1 } ? ", dilation \(d): a tap every \(d) cells of a box \(ke) wide" : ""
         switch (geometry.rule, drawing.view) {
         case (.transposed, .window):
             let before = axes.map { $0.step.effectiveKernel - 1 - $0.step.pad.before }
@@ -127,10 +127,10 @@ struct ShapeDrawing {
             let zeros = axes.map { $0.step.stride - 1 }
             let inserted = zeros.allSatisfy { $0 == 0 } ? "no zeros inserted (stride 1)"
                 : "s − 1 = \(Self.perAxis(zeros)) zero\(zeros == [1] || zeros == [1, 1] ? "" : "s") inserted between inputs (stride \(s))"
-            return ["transposed, drawn as a stride-1 convolution: \(inserted), then padded by ke − 1 − p = \(Self.perAxis(before)) before and ke − 1 − p + op = \(Self.perAxis(after)) after\(crop); a \(window)\(dilation) with the kernel turned by 180°"]
+            return ["transposed, drawn as a stride-1 convolution: \(inserted), then padded by ke\u{A0}−\u{A0}1\u{A0}−\u{A0}p = \(Self.perAxis(before)) before and ke\u{A0}−\u{A0}1\u{A0}−\u{A0}p\u{A0}+\u{A0}op = \(Self.perAxis(after)) after\(crop); a \(window)\(dilation) with the kernel turned by 180°"]
                 + directCounterpart(axes) + channelWords
         case (.transposed, .scatter):
-            return ["transposed, drawn as each input adding its value times the \(kernelWords) (stride \(s)\(dilation)) onto the full result of (n − 1)·s + ke cells; " + (axes.allSatisfy { $0.step.pad == PadPair(0, 0) } ? "with no padding, all of it is the output" : "\(paddingWords(axes)) crops it to the output") + (axes.contains { $0.step.outputPadding > 0 } ? ", and output padding \(Self.perAxis(axes.map(\.step.outputPadding))) adds cells at the end" : "")]
+            return ["transposed, drawn as each input adding its value times the \(kernelWords) (stride \(s)\(dilation)) onto the full result of (n\u{A0}−\u{A0}1)·s\u{A0}+\u{A0}ke cells; " + (axes.allSatisfy { $0.step.pad == PadPair(0, 0) } ? "with no padding, all of it is the output" : "\(paddingWords(axes)) crops it to the output") + (axes.contains { $0.step.outputPadding > 0 } ? ", and output padding \(Self.perAxis(axes.map(\.step.outputPadding))) adds cells at the end" : "")]
         default:
             var words = "a \(window), stride \(s)\(dilation), \(paddingWords(axes))"
             if geometry.ceilMode { words += ", ceil mode" }
@@ -173,17 +173,30 @@ struct ShapeDrawing {
     /// The source grid's label.
     func sourceLabel(_ drawing: LayerDrawing) -> String {
         let cells = Self.size(drawing.axes.map(\.source.count))
+        let axes = drawing.axes
         switch (geometry.rule, drawing.view) {
-        case (.transposed, .window): return "input \(Self.size(input)), zeros inserted, padded: \(cells)"
+        case (.transposed, .window):
+            let before = axes.map { $0.step.effectiveKernel - 1 - $0.step.pad.before }
+            let after = axes.map { $0.step.effectiveKernel - 1 - $0.step.pad.after + $0.step.outputPadding }
+            var done: [String] = []
+            if axes.contains(where: { $0.step.stride > 1 }) { done.append("zeros inserted") }
+            if (before + after).contains(where: { $0 > 0 }) { done.append("padded") }
+            if (before + after).contains(where: { $0 < 0 }) { done.append("cropped") }
+            return "input \(Self.size(input))" + (done.isEmpty ? "" : ", " + done.joined(separator: ", ") + ": \(cells)")
         case (.transposed, .scatter): return "input \(Self.size(input))"
         default:
-            let padded = drawing.axes.contains { $0.source.count != $0.step.input }
-            return "input \(Self.size(input))" + (padded ? ", \(paddingWords(drawing.axes)): \(cells)" : "")
+            let padded = axes.map { $0.step.pad.before + $0.step.input + $0.step.pad.after }
+            let past = zip(axes, padded).map { $0.source.count - $1 }
+            var label = "input \(Self.size(input))"
+            if padded != input { label += ", \(paddingWords(axes)): \(Self.size(padded))" }
+            if past.contains(where: { $0 > 0 }) { label += ", and \(Self.perAxis(past)) past the padding (ceil mode): \(cells)" }
+            return label
         }
     }
 
     func targetLabel(_ drawing: LayerDrawing) -> String {
-        let full = drawing.axes.map(\.target.count)
+        // The full result, (n − 1)·s + ke, without the output padding drawn after it.
+        let full = drawing.axes.map { ($0.step.input - 1) * $0.step.stride + $0.step.effectiveKernel }
         guard drawing.view == .scatter, full != output else { return "output \(Self.size(output))" }
         return "output \(Self.size(output)) (full result \(Self.size(full)))"
     }
@@ -193,23 +206,32 @@ struct ShapeDrawing {
         let indices = drawing.frameIndices(frame)
         let subject = indices.count == 1 ? "\(indices[0])" : "(" + indices.map(String.init).joined(separator: ",") + ")"
         let names = drawing.axes.count == 1 ? ["positions"] : ["rows", "columns"]
-        func span(_ values: [Int]) -> String {
-            guard let low = values.min(), let high = values.max() else { return "none" }
-            return low == high ? "\(low)" : "\(low)…\(high)"
-        }
         switch (geometry.rule, drawing.view) {
         case (.transposed, .window):
             let read = zip(drawing.axes, indices).map { axis, f in axis.taps(f).compactMap { axis.inputIndex(ofSource: $0) } }
             if read.contains(where: \.isEmpty) { return "output \(subject) reads only inserted zeros and padding: bias only" }
-            return "output \(subject) reads input " + zip(names, read).map { "\($0) \(span($1))" }.joined(separator: ", ")
+            return "output \(subject) reads input " + Self.positions(read, names: names)
         case (.transposed, .scatter):
             let written = zip(drawing.axes, indices).map { axis, f in axis.taps(f).map { $0 + axis.targetOrigin } }
-            return "input \(subject) adds to output " + zip(names, written).map { "\($0) \(span($1))" }.joined(separator: ", ")
+            return "input \(subject) adds to output " + Self.positions(written, names: names)
         default:
             let read = zip(drawing.axes, indices).map { axis, f in axis.taps(f).map { $0 + axis.sourceOrigin } }
-            return "output \(subject) reads input " + zip(names, read).map { "\($0) \(span($1))" }.joined(separator: ", ")
-                + outsideWords(drawing.axes, read)
+            return "output \(subject) reads input " + Self.positions(read, names: names) + outsideWords(drawing.axes, read)
         }
+    }
+
+    /// Positions per axis: `rows −1…1, columns 1…3` for runs; `rows 0, 2 and 4; columns 1`
+    /// when the taps leave gaps (dilation), so a range never claims a position not read.
+    static func positions(_ perAxis: [[Int]], names: [String]) -> String {
+        let texts = perAxis.map { values -> (String, Bool) in
+            let sorted = Array(Set(values)).sorted()
+            guard let low = sorted.first, let high = sorted.last else { return ("none", false) }
+            if high - low + 1 == sorted.count { return (low == high ? "\(low)" : "\(low)…\(high)", false) }
+            if sorted.count <= 6 { return (sorted.dropLast().map(String.init).joined(separator: ", ") + " and \(high)", true) }
+            return ("\(low)…\(high) every \(sorted[1] - low)", false)
+        }
+        let listed = texts.contains { $0.1 }
+        return zip(names, texts).map { "\($0) \($1.0)" }.joined(separator: listed ? "; " : ", ")
     }
 
     /// What the taps outside the input are: ` (outside 0…5: padding)`, and past the padding
@@ -222,13 +244,40 @@ struct ShapeDrawing {
         return " (outside 0…\(range): padding" + (past ? "; past the padding: the pool ignores it" : "") + ")"
     }
 
-    /// Legend entries for the kinds of cell `drawing` has, then the window's.
-    func legend(_ drawing: LayerDrawing) -> [(DrawnCell?, String)] {
+    /// One entry of a legend: a kind of cell, plain or covered (by a tap, or as the frame's
+    /// marked cell), and what it means.
+    struct LegendEntry {
+        enum Cover { case none, tap, mark }
+        let kind: DrawnCell
+        let cover: Cover
+        let words: String
+    }
+
+    /// The legend of `drawing`: each kind of cell it has, then each kind a tap covers, then
+    /// the marked cell on the other grid.
+    func legend(_ drawing: LayerDrawing) -> [LegendEntry] {
+        let onSource = drawing.view == .window
         let kinds = Set(drawing.axes.flatMap { $0.source + $0.target })
-        var entries: [(DrawnCell?, String)] = DrawnCell.allCases.filter(kinds.contains).map { ($0, Self.meaning($0)) }
-        entries.append((nil, drawing.view == .scatter ? "the kernel's taps on the output (and the input they come from)"
-                                                     : "the window's taps (and the output they make)"))
+        let windowKinds = Set(drawing.axes.flatMap { onSource ? $0.source : $0.target })
+        var entries = DrawnCell.allCases.filter(kinds.contains).map { LegendEntry(kind: $0, cover: .none, words: Self.meaning($0)) }
+        entries += DrawnCell.allCases.filter { windowKinds.contains($0) && $0 != .unreached }.map {
+            LegendEntry(kind: $0, cover: .tap, words: (onSource ? "tap on " : "kernel tap on ") + Self.tapped($0))
+        }
+        entries.append(LegendEntry(kind: onSource ? .output : .input, cover: .mark,
+                                   words: onSource ? "the output the window makes" : "the input the kernel comes from"))
         return entries
+    }
+
+    /// What a tap covers, after "tap on".
+    static func tapped(_ kind: DrawnCell) -> String {
+        switch kind {
+        case .input: return "an input"
+        case .padding: return "padding (reads 0)"
+        case .zero: return "an inserted zero"
+        case .outside: return "a cell past the padding (ignored)"
+        case .output, .unreached: return "an output"
+        case .cropped: return "a cropped cell"
+        }
     }
 
     static func meaning(_ kind: DrawnCell) -> String {
@@ -250,6 +299,10 @@ struct ShapeDrawing {
     /// `textCellLimit` cells), a note saying so.
     func shownFrames(_ drawing: LayerDrawing, text: Bool = false) -> (frames: [Int], note: String?) {
         let all = frames(drawing)
+        if all.isEmpty, case let .cell(cell) = selection {
+            let name = cell.count == 1 ? "\(cell[0])" : "(" + cell.map(String.init).joined(separator: ",") + ")"
+            return ([], "no input reaches output \(name): it holds the bias only (no frame to draw)")
+        }
         let cells = drawing.axes.reduce(1) { $0 * $1.source.count } + drawing.axes.reduce(1) { $0 * $1.target.count }
         let limit = text ? min(Self.frameLimit, max(1, Self.textCellLimit / cells)) : Self.frameLimit
         guard all.count > limit else { return (all, nil) }

@@ -99,11 +99,16 @@ public struct AxisDrawing: Equatable, Sendable {
             targetOrigin = 0
             frames = out
         case (.transposed, .scatter):
+            // Full-result cell c is reached when c = j·s + t·d for an input j and a tap t;
+            // with gcd(s, d) > 1 some inside are not, and output padding past the padding
+            // adds cells after it that none reach.
             let full = (n - 1) * s + ke
+            var reached = Array(repeating: false, count: max(full, pb + out))
+            for j in 0..<n { for t in 0..<step.kernel { reached[j * s + t * step.dilation] = true } }
             source = Array(repeating: .input, count: n)
             sourceOrigin = 0
-            target = (0..<max(full, pb + out)).map { c in
-                c < pb || c >= pb + out ? .cropped : c >= full ? .unreached : .output
+            target = reached.indices.map { c in
+                c < pb || c >= pb + out ? .cropped : reached[c] ? .output : .unreached
             }
             targetOrigin = -pb
             frames = n
@@ -154,6 +159,8 @@ public struct LayerDrawing: Sendable {
     public let geometry: LayerGeometry
     public let view: DrawingView
     public let axes: [AxisDrawing]
+    /// Each axis's `overlap`.
+    let overlaps: [[Int]]
 
     /// - Parameter cellLimit: the most cells a grid may have along one axis.
     /// - Throws: `ShapeError.invalidGeometry` for a layer with no window to draw, a scatter
@@ -182,9 +189,22 @@ public struct LayerDrawing: Sendable {
         self.geometry = geometry
         self.view = view
         axes = steps.map { AxisDrawing(step: $0, view: view) }
+        overlaps = axes.map(\.overlap)
     }
 
     public var frameCount: Int { axes.reduce(1) { $0 * $1.frames } }
+
+    /// The composite's number at a cell of the window's side: how many windows read an input
+    /// (0: never read), or how many terms an output sums (0: no input reaches it); the product
+    /// of the axes' counts. Nil for padding, inserted zeros, cropped and outside cells, which
+    /// are marked, not counted.
+    public var largestOverlap: Int { overlaps.reduce(1) { $0 * ($1.max() ?? 0) } }
+
+    public func overlapCount(_ position: [Int]) -> Int? {
+        let kind = cell(position, onSource: view == .window)
+        guard kind == .input || kind == .output || kind == .unreached else { return nil }
+        return zip(overlaps, position).reduce(1) { $0 * $1.0[$1.1] }
+    }
 
     /// Frame `f`'s index along each axis (row-major: the last axis fastest).
     public func frameIndices(_ f: Int) -> [Int] {

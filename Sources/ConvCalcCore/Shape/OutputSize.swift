@@ -261,7 +261,11 @@ public struct LayerGeometry: Sendable {
             }
             return step
         }
-        if type == .avgpool && dims == 3 && input < kernel[dim] {
+        if type == .pixelunshuffle && input % s != 0 {
+            // PyTorch pixel_unshuffle and ONNX SpaceToDepth need a size the factor divides.
+            throw ShapeError.invalidGeometry("\(label.isEmpty ? "" : label + ": ")pixelunshuffle by r=\(s) needs an input size that r divides, not \(input) (PyTorch: \"pixel_unshuffle expects height to be divisible by downscale_factor\")")
+        }
+                if type == .avgpool && dims == 3 && input < kernel[dim] {
             // ATen avg_pool3d checks the unpadded input against the kernel (avg_pool2d does not).
             throw ShapeError.invalidGeometry("\(label): PyTorch avg_pool3d refuses an input of \(input) smaller than the kernel \(kernel[dim]), even with padding")
         }
