@@ -98,7 +98,7 @@ enum DrawingSVG {
                 if counting, let count = drawing.overlapCount(position) {
                     // Smaller type for longer numbers, so three and four digits fit the cell.
                     let digits = String(count).count
-                    cells.append(#"<text x="\#(column * cell + cell / 2)" y="\#(row * cell + cell / 2 + 4)" class="count" font-size="\#(digits <= 2 ? 11 : digits == 3 ? 8 : 6)">\#(count)</text>"#)
+                    cells.append(#"<text x="\#(column * cell + cell / 2)" y="\#(row * cell + cell / 2 + 4)" class="count" style="font-size:\#(digits <= 2 ? 11 : digits == 3 ? 8 : 6)px">\#(count)</text>"#)
                 }
             }
         }
