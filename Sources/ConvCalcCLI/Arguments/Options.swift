@@ -10,7 +10,7 @@ enum OptionID: Hashable {
     // Stack options.
     case input, cin, file, dims, bias, noBias, emit
     // Command options.
-    case out, map, vs
+    case out, map, vs, solve
     // Drawings.
     case draw, cell, view, composite, animate
     // params: memory and training.

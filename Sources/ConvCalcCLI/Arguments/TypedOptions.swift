@@ -88,14 +88,71 @@ struct ShapeOptions {
     /// `-o FILE`.
     var outputPath: String?
 
+    /// `--solve`: the unknown keys, in the order given.
+    var solve: [SolveKey]?
+
     init(_ args: ParsedArguments) throws {
         style = try ShapeCommand.OutputStyle(args)
         stack = try StackOptions(args, table: ShapeCommand.options)
         target = args.value(.out)
+        if let text = args.value(.solve) {
+            let unknowns = try ShapeOptions.unknowns(text)
+            guard target != nil else { throw UsageError.invalid("--solve needs --out, the output size the unknowns must give") }
+            try stack.markUnknown(unknowns)
+            solve = unknowns
+        }
         draw = try DrawOptions(args, table: ShapeCommand.options)
         outputPath = args.value(.outputFile)
         if draw != nil && target != nil { throw UsageError.invalid("give --draw or --out, not both (--draw draws the layer as given)") }
         if draw != nil && stack.emit { throw UsageError.invalid("give --draw or --emit, not both") }
+    }
+}
+
+extension ShapeOptions {
+    /// `--solve k,s,p`: the keys, each once; `in` alone.
+    static func unknowns(_ text: String) throws -> [SolveKey] {
+        do {
+            let names = text.split(separator: ",", omittingEmptySubsequences: false).map { String($0).filter { $0 != " " } }
+            let keys = try names.map { name -> SolveKey in
+                guard let key = SolveKey(rawValue: name) else {
+                    throw LayerError.malformedValue(.option("--solve"), value: text, expected: "keys among " + SolveKey.allCases.map(\.rawValue).joinedAsChoice() + ", separated by commas (e.g. k,s,p)")
+                }
+                return key
+            }
+            guard Set(keys).count == keys.count else { throw UsageError.invalid("--solve \(text) names a key twice") }
+            if keys.contains(.input) && keys.count > 1 { throw UsageError.invalid("--solve in is solved alone (the input through the layers as given); give the other keys") }
+            return keys
+        }
+    }
+}
+
+extension StackOptions {
+    /// Unknown keys of `--solve` left out of the one layer: a required kernel gets a
+    /// placeholder the solver replaces; a key both given and unknown is an error.
+    mutating func markUnknown(_ unknowns: [SolveKey]) throws {
+        let layerKeys = unknowns.compactMap { LayerKey(rawValue: $0.rawValue) }
+        guard !layerKeys.isEmpty else { return }
+        // No layer given: a conv whose keys are the unknowns.
+        if singleLayer == nil, tokens.isEmpty, file == nil {
+            singleLayer = SingleLayer(typeName: LayerType.conv.rawValue, values: [], spelt: [])
+        }
+        if var single = singleLayer {
+            for key in layerKeys where single.values.contains(where: { $0.0 == key }) {
+                throw UsageError.invalid("--solve \(key.rawValue) asks for \(key.rawValue), which is also given (--\(key.rawValue)); give one")
+            }
+            if layerKeys.contains(.k) { single.values.append((.k, "1")) }
+            singleLayer = single
+            return
+        }
+        guard tokens.count == 1, file == nil, let token = tokens.first else {
+            throw UsageError.invalid("--solve \(layerKeys.map(\.rawValue).joined(separator: ",")) solves one layer: give it by options or as one token")
+        }
+        let parts = token.split(separator: ":", maxSplits: 1).map(String.init)
+        let given = parts.count > 1 ? parts[1].split(separator: ",").map { String($0.prefix { $0 != "=" }) } : []
+        for key in layerKeys where given.contains(key.rawValue) {
+            throw UsageError.invalid("--solve \(key.rawValue) asks for \(key.rawValue), which the token '\(token)' gives; give one")
+        }
+        if layerKeys.contains(.k) { tokens = [parts[0] + ":" + (given.isEmpty ? ["k=1"] : ["k=1", parts[1]]).joined(separator: ",")] }
     }
 }
 

@@ -1,0 +1,273 @@
+import ConvCalcCore
+
+/// `shape --solve KEYS --out SIZE`: every value of the unknown keys within `SolveBounds` that
+/// gives the output (one layer), or every input size (one layer or a chain), with the working
+/// that checks each.
+struct ShapeSolve {
+    /// At most this many solutions are written out in text; -q and --json list all.
+    static let shownInText = 20
+
+    let unknowns: [SolveKey]
+    let layer: Layer?
+    let stack: LayerStack
+    let input: [Int]?
+    let wanted: [Int]
+    let uniform: Bool
+    /// Per dimension shown (one when every dimension is alike): the solutions.
+    let solutions: [[LayerSolution]]
+    /// Solving for `in`: per dimension, the input sizes as ranges.
+    let inputs: [[ClosedRange<Int>]]
+
+    /// - Throws: `UsageError` for a request that cannot be solved as asked.
+    init(_ stack: LayerStack, unknowns: [SolveKey], target: String) throws {
+        let parsed = try DimSize.parse(target, subject: .option("--out"), minimum: 1)
+        guard parsed.values.count == 1 || parsed.values.count == stack.dims else {
+            throw LayerError.dimensionMismatch(.option("--out"), value: target, count: parsed.values.count, dims: stack.dims)
+        }
+        self.stack = stack
+        self.unknowns = unknowns
+        wanted = parsed.expanded(to: stack.dims)
+        uniform = stack.isUniform && parsed.isUniform && (stack.inputSize.map { Set($0).count == 1 } ?? true)
+        let shownDims = uniform ? [0] : Array(0..<stack.dims)
+        if unknowns == [.input] {
+            guard !stack.hasBranches else { throw UsageError.invalid("--solve in follows a chain of layers; this stack has branches") }
+            guard stack.inputSize == nil else { throw UsageError.invalid("--solve in finds the input size; drop --in (or the input: line)") }
+            layer = stack.layers.count == 1 ? stack.layers[0] : nil
+            input = nil
+            solutions = []
+            let geometries = stack.layers.indices.map { stack.geometry(of: $0) }
+            inputs = shownDims.map { dim in
+                LayerSolver.inputs(target: parsed.expanded(to: stack.dims)[dim]) { n in
+                    var size = n
+                    for geometry in geometries {
+                        guard let step = try? geometry.step(dim, input: size) else { return nil }
+                        size = step.output
+                    }
+                    return size
+                }
+            }
+            return
+        }
+        guard stack.layers.count == 1, !stack.hasBranches else {
+            throw UsageError.invalid("--solve \(unknowns.map(\.rawValue).joined(separator: ",")) solves one layer; this stack has \(stack.layers.count) (only in is solved through a chain)")
+        }
+        guard let given = stack.inputSize else { throw UsageError.invalid("--solve needs --in, the input size (or solve for in alone)") }
+        layer = stack.layers[0]
+        input = given
+        inputs = []
+        solutions = shownDims.map { dim in
+            LayerSolver.solve(stack.layers[0], dims: stack.dims, dim: dim, unknowns: Set(unknowns), input: given[dim], target: parsed.expanded(to: stack.dims)[dim])
+        }
+    }
+
+    /// The bounds searched, in words.
+    var boundsText: String {
+        var parts: [String] = []
+        for key in unknowns {
+            switch key {
+            case .k: parts.append("k \(SolveBounds.kernel.lowerBound)–\(SolveBounds.kernel.upperBound)")
+            case .s: parts.append("s \(SolveBounds.stride.lowerBound)–\(SolveBounds.stride.upperBound)")
+            case .d: parts.append("d \(SolveBounds.dilation.lowerBound)–\(SolveBounds.dilation.upperBound)")
+            case .p: parts.append("p 0 to ke − 1 a side, the odd one after")
+            case .op: parts.append("op 0 to max(s, d) − 1")
+            case .input: parts.append("in \(SolveBounds.input.lowerBound)–\(SolveBounds.input.upperBound)")
+            }
+        }
+        return parts.joined(separator: ", ")
+    }
+
+    /// `k=3,s=2,p=1` for the unknowns of a solution.
+    func keys(_ solution: LayerSolution) -> String {
+        unknowns.map { key -> String in
+            switch key {
+            case .k: return "k=\(solution.kernel)"
+            case .s: return "s=\(solution.stride)"
+            case .d: return "d=\(solution.dilation)"
+            case .p: return "p=\(solution.pad.isSymmetric ? "\(solution.pad.before)" : solution.pad.description)"
+            case .op: return "op=\(solution.outputPadding)"
+            case .input: return ""
+            }
+        }.joined(separator: ",")
+    }
+
+    static func rangeText(_ range: ClosedRange<Int>) -> String {
+        range.count == 1 ? "\(range.lowerBound)" : "\(range.lowerBound)…\(range.upperBound)"
+    }
+
+    var quiet: String {
+        let lines: [String]
+        if unknowns == [.input] {
+            lines = inputs.enumerated().flatMap { dim, ranges in
+                ranges.map { (inputs.count > 1 ? DimensionNames.label(dim, of: stack.dims) + ": " : "")
+                    + ($0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)") }
+            }
+        } else {
+            lines = solutions.enumerated().flatMap { dim, list in
+                list.map { (solutions.count > 1 ? DimensionNames.label(dim, of: stack.dims) + ": " : "") + keys($0) }
+            }
+        }
+        return lines.map { $0 + "\n" }.joined()
+    }
+}
+
+extension ShapeSolve {
+    /// The layer's token with the unknowns' keys replaced by a solution's (nil: by `?`), the
+    /// keys in the schema's order.
+    func token(_ solution: LayerSolution?) -> String {
+        guard let layer else { return "" }
+        let parts = layer.token.split(separator: ":", maxSplits: 1).map(String.init)
+        let names = Set(unknowns.map(\.rawValue))
+        let kept = parts.count > 1 ? parts[1].split(separator: ",").filter { !names.contains(String($0.prefix { $0 != "=" })) }.map(String.init) : []
+        let solved = solution.map { keys($0).split(separator: ",").map(String.init) } ?? unknowns.map { $0.rawValue + "=?" }
+        let order = LayerKey.allCases.map(\.rawValue)
+        let all = (kept + solved).sorted { (order.firstIndex(of: String($0.prefix { $0 != "=" })) ?? 99) < (order.firstIndex(of: String($1.prefix { $0 != "=" })) ?? 99) }
+        return parts[0] + ":" + all.joined(separator: ",")
+    }
+
+    /// The numbers of a step's working: `⌊(224 + 1 + 1 − 3)/2⌋ + 1 = ⌊223/2⌋ + 1 = 112`.
+    static func check(_ step: DimensionStep, type: LayerType) -> String {
+        let working = ShapeWorking.output(step, type: type)
+        let parts = working.split(separator: " = ", omittingEmptySubsequences: false).map(String.init)
+        return parts.count > 2 ? parts.dropFirst(2).joined(separator: " = ") : working
+    }
+
+    /// Sizes through the chain along `dim` from input `n`: `[111, 56, 28]`.
+    func chain(_ n: Int, dim: Int) -> [Int] {
+        var sizes = [n]
+        for index in stack.layers.indices {
+            guard let step = try? stack.geometry(of: index).step(dim, input: sizes.last!) else { break }
+            sizes.append(step.output)
+        }
+        return sizes
+    }
+
+    func text(layout: TextLayout) -> String {
+        var lines: [String] = []
+        let dims = uniform ? [0] : Array(0..<stack.dims)
+        for (shown, dim) in dims.enumerated() {
+            let label = dims.count > 1 ? DimensionNames.label(dim, of: stack.dims) + ": " : ""
+            if shown > 0 { lines.append("") }
+            if unknowns == [.input] {
+                lines += inputLines(dim: dim, shown: shown, label: label)
+            } else {
+                lines += keyLines(dim: dim, shown: shown, label: label)
+            }
+        }
+        return lines.flatMap { LineFit.prose($0, layout: layout, hang: 4) }.joined(separator: "\n") + "\n"
+    }
+
+    func keyLines(dim: Int, shown: Int, label: String) -> [String] {
+        let list = solutions[shown]
+        let subject = "\(label)\(token(nil)): in \(input![dim]) → out \(wanted[dim])"
+        guard !list.isEmpty else {
+            let outputs = LayerSolver.solve(layer!, dims: stack.dims, dim: dim, unknowns: Set(unknowns), input: input![dim], target: nil).map(\.step.output)
+            let reach = outputs.min().map { " these keys give outputs from \($0) to \(outputs.max()!) only" } ?? " these keys give no output at all"
+            return [subject, "no solution within the bounds (\(boundsText)):" + reach + nearestKeys(dim: dim)]
+        }
+        var lines = [subject, "\(list.count) solution\(list.count == 1 ? "" : "s") within \(boundsText); the simplest first (fewest keys away from their defaults, then the smallest kernel):"]
+        let tokens = list.prefix(Self.shownInText).map(token)
+        let width = tokens.map(\.count).max() ?? 0
+        for (solution, token) in zip(list, tokens) {
+            lines.append("  " + token + String(repeating: " ", count: width - token.count + 2) + Self.check(solution.step, type: layer!.type))
+        }
+        if list.count > Self.shownInText { lines.append("  … \(list.count - Self.shownInText) more (-q or --json lists them all)") }
+        return lines
+    }
+
+    /// The nearest outputs the unknowns can give, when none gives the wanted one.
+    func nearestKeys(dim: Int) -> String {
+        var near: [String] = []
+        for direction in [-1, 1] {
+            for distance in 1...8 {
+                let target = wanted[dim] + direction * distance
+                guard target >= 1 else { break }
+                let found = LayerSolver.solve(layer!, dims: stack.dims, dim: dim, unknowns: Set(unknowns), input: input![dim], target: target)
+                if let first = found.first { near.append("\(target) (\(token(first)))"); break }
+            }
+        }
+        return near.isEmpty ? "" : "; the nearest outputs are " + near.joined(separator: " and ")
+    }
+
+    func inputLines(dim: Int, shown: Int, label: String) -> [String] {
+        let ranges = inputs[shown]
+        let what = stack.layers.count == 1 ? stack.layers[0].token : "these \(stack.layers.count) layers"
+        var lines = ["\(label)\(what): which inputs give \(wanted[dim])? (searched in \(SolveBounds.input.lowerBound)–\(SolveBounds.input.upperBound))"]
+        guard !ranges.isEmpty else {
+            return lines + ["no input gives \(wanted[dim])" + nearestInputs(dim: dim)]
+        }
+        lines.append("in = " + ranges.map(Self.rangeText).joined(separator: ", ")
+                     + (ranges.last?.upperBound == SolveBounds.input.upperBound ? " (and every larger size: the bound is not a limit of the layer)" : ""))
+        for range in ranges.prefix(Self.shownInText) {
+            for n in range.count <= 4 ? Array(range) : [range.lowerBound, range.upperBound] {
+                lines.append("  in \(n): " + chainCheck(n, dim: dim) + inverse(n, dim: dim))
+            }
+        }
+        return lines
+    }
+
+    /// One layer's working, or a chain's sizes.
+    func chainCheck(_ n: Int, dim: Int) -> String {
+        if stack.layers.count == 1, let step = try? stack.geometry(of: 0).step(dim, input: n) {
+            return Self.check(step, type: stack.layers[0].type)
+        }
+        return chain(n, dim: dim).map(String.init).joined(separator: " → ")
+    }
+
+    /// For one strided convolution: the output padding a transposed convolution with the same
+    /// keys needs to give `n` back (which of the inputs it makes is its choice).
+    func inverse(_ n: Int, dim: Int) -> String {
+        guard stack.layers.count == 1, stack.layers[0].type == .conv, let step = try? stack.geometry(of: 0).step(dim, input: n), step.stride > 1 else { return "" }
+        let back = (step.output - 1) * step.stride - step.pad.before - step.pad.after + step.effectiveKernel
+        let op = n - back
+        guard op >= 0, op < max(step.stride, step.dilation) else { return "" }
+        return "; tconv with the same k, s, p, d gives \(n) back with op=\(op)"
+    }
+
+    /// The nearest outputs an input can give (a transposed layer: the output padding that would give this one).
+    func nearestInputs(dim: Int) -> String {
+        var words: [String] = []
+        if stack.layers.count == 1, stack.layers[0].type == .tconv {
+            let geometry = stack.geometry(of: 0)
+            for op in 0..<max(geometry.stride[dim], geometry.dilation[dim]) where op != geometry.outputPadding[dim] {
+                let changed = geometry.replacingOutputPadding(with: op, dim: dim)
+                if let n = SolveBounds.input.first(where: { (try? changed.step(dim, input: $0))?.output == wanted[dim] }) {
+                    words.append("with op=\(op) the input \(n) gives it")
+                }
+            }
+        }
+        for direction in [-1, 1] {
+            for distance in 1...8 where wanted[dim] + direction * distance >= 1 {
+                let target = wanted[dim] + direction * distance
+                if let n = SolveBounds.input.first(where: { chain($0, dim: dim).count == stack.layers.count + 1 && chain($0, dim: dim).last == target }) {
+                    words.append("in \(n) gives \(target)")
+                    break
+                }
+            }
+        }
+        return words.isEmpty ? "" : "; " + words.joined(separator: "; ")
+    }
+
+    var json: JSON {
+        let dims = uniform ? Array(repeating: 0, count: stack.dims) : Array(0..<stack.dims)
+        let entries: [JSON] = dims.map { shown in
+            if unknowns == [.input] {
+                let ranges = inputs[shown]
+                return .object([("inputs", .array(ranges.map { .ints([$0.lowerBound, $0.upperBound]) })),
+                                ("count", .number(ranges.reduce(0) { $0 + $1.count }))])
+            }
+            let list = solutions[shown]
+            return .object([("solutions", .array(list.map { solution in
+                .object([("token", .string(token(solution))), ("k", .number(solution.kernel)), ("s", .number(solution.stride)),
+                         ("p", .ints([solution.pad.before, solution.pad.after])), ("d", .number(solution.dilation)),
+                         ("op", .number(solution.outputPadding)), ("in", .number(solution.step.input)), ("out", .number(solution.step.output))])
+            })), ("count", .number(list.count))])
+        }
+        return .object([
+            ("unknowns", .array(unknowns.map { .string($0.rawValue) })),
+            ("bounds", .string(boundsText)),
+            ("in", input.map { .ints($0) } ?? .null),
+            ("out", .ints(wanted)),
+            ("dims", .array(entries)),
+        ])
+    }
+}
