@@ -130,7 +130,7 @@ extension StackOptions {
     /// Unknown keys of `--solve` left out of the one layer: a required kernel gets a
     /// placeholder the solver replaces; a key both given and unknown is an error.
     mutating func markUnknown(_ unknowns: [SolveKey]) throws {
-        let layerKeys = unknowns.compactMap { LayerKey(rawValue: $0.rawValue) }
+        let layerKeys = unknowns.filter { $0 != .input }.compactMap { LayerKey(rawValue: $0.rawValue) }
         guard !layerKeys.isEmpty else { return }
         // No layer given: a conv whose keys are the unknowns.
         if singleLayer == nil, tokens.isEmpty, file == nil {
@@ -152,7 +152,10 @@ extension StackOptions {
         for key in layerKeys where given.contains(key.rawValue) {
             throw UsageError.invalid("--solve \(key.rawValue) asks for \(key.rawValue), which the token '\(token)' gives; give one")
         }
-        if layerKeys.contains(.k) { tokens = [parts[0] + ":" + (given.isEmpty ? ["k=1"] : ["k=1", parts[1]]).joined(separator: ",")] }
+        let type = LayerType(rawValue: parts[0]) ?? LayerType.aliases[parts[0]]
+        if layerKeys.contains(.k), type?.keys.contains(.k) == true {
+            tokens = [parts[0] + ":" + (given.isEmpty ? ["k=1"] : ["k=1", parts[1]]).joined(separator: ",")]
+        }
     }
 }
 

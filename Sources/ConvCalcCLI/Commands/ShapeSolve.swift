@@ -52,6 +52,14 @@ struct ShapeSolve {
             throw UsageError.invalid("--solve \(unknowns.map(\.rawValue).joined(separator: ",")) solves one layer; this stack has \(stack.layers.count) (only in is solved through a chain)")
         }
         guard let given = stack.inputSize else { throw UsageError.invalid("--solve needs --in, the input size (or solve for in alone)") }
+        let type = stack.layers[0].type
+        let geometry = stack.geometry(of: 0)
+        guard geometry.rule == .window || geometry.rule == .transposed else {
+            throw UsageError.invalid("--solve finds the keys of convolutions, pools and tconv; \(type.rawValue) has none that set its size")
+        }
+        for key in unknowns where !type.keys.contains(where: { $0.rawValue == key.rawValue }) {
+            throw UsageError.invalid("--solve \(key.rawValue): \(type.rawValue) has no key \(key.rawValue) (its keys: \(type.keys.map(\.rawValue).joined(separator: ", ")))")
+        }
         layer = stack.layers[0]
         input = given
         inputs = []
