@@ -167,6 +167,8 @@ struct ReceptiveFieldOptions {
     var map: Bool
     /// `--draw svg`: the heat map as SVG alone (`--draw text` is `--map`).
     var svg: Bool
+    /// `--solve d --out RF`: the field the dilations must reach.
+    var target: String?
     /// `-o FILE`.
     var outputPath: String?
 
@@ -176,6 +178,13 @@ struct ReceptiveFieldOptions {
         let format = try DrawingFormat.parse(args.value(.draw))
         map = args.has(.map) || format != nil
         svg = format == .svg
+        if let keys = args.value(.solve) {
+            guard keys == "d" else { throw LayerError.malformedValue(.option("--solve"), value: keys, expected: "d (rf solves for the dilations; shape --solve finds the other keys)") }
+            guard let out = args.value(.out) else { throw UsageError.invalid("--solve d needs --out, the receptive field wanted") }
+            target = out
+        } else if args.value(.out) != nil {
+            throw UsageError.invalid("--out gives the field --solve d reaches; add --solve d")
+        }
         outputPath = args.value(.outputFile)
         if format != nil && style != .text {
             throw UsageError.invalid("--draw prints a picture; give it or \(style == .json ? "--json" : "-q"), not both")

@@ -9,6 +9,10 @@ enum ReceptiveFieldCommand {
                    help: "draw the number of paths from one output to each input position as a heat map (all-ones weights; 2-D; 3-D summed over D)")
             .manual("Draw the number of paths from one output to each input position as a heat map: rows H, columns W (1-D: one row; 3-D: summed over D); a blank inside the frame is a hole. Fields wider than the output (COLUMNS, else the terminal, else 80 columns) are scaled down, each character showing the most over a square of positions. --draw svg draws it as SVG."),
         DrawOptionTable.receptiveField,
+        OptionSpec(.solve, ["--solve"], value: "KEYS", group: .command,
+                   help: "with --out RF: find the dilations (d) of the layers that leave d out, reaching that receptive field, those without holes first")
+            .manual("--solve d --out RF: find every dilation sequence (d from 1 to 32 in each layer that leaves d out; a layer giving d keeps it) with which a chain of convolutions and pools reaches a receptive field of RF, and sort them: those that reach every position of the field first (coverage 100%, counted as rf does; the smallest dilations first), with the hybrid dilated convolution rule's M₂ (Wang et al. 2018: no gaps when M₂ ≤ K), then those with holes, saying when their dilations share a factor (the gridding problem). -q prints the sequences without holes, one a line (1,2,3); --json {\"rf\", \"layers\", \"solved\", \"designs\": [{\"d\", \"coverage\", \"hdc_m2\", \"common_factor\"}], \"with_holes\": [...]}."),
+        OptionSpec(.out, ["--out"], value: "RF", group: .command, help: "with --solve d: the receptive field wanted"),
     ] + CommonOptions.output + [CommonOptions.outputFile]
 
     static let command = Command(
@@ -56,6 +60,14 @@ enum ReceptiveFieldCommand {
     static func result(_ options: ReceptiveFieldOptions, _ context: InputContext) throws -> CommandResult {
         let stack = try StackInput.build(options.stack, context: context)
         if options.stack.emit { return CommandResult(output: context.emittedNetwork ?? "") }
+        if let target = options.target {
+            let report = try DilationDesignReport(stack, target: target)
+            switch options.style {
+            case .quiet: return CommandResult(output: report.quiet)
+            case .json: return CommandResult(json: report.json)
+            case .text: return CommandResult(output: report.text(layout: context.layout))
+            }
+        }
         var trace: ShapeTrace?
         if let input = stack.inputSize { trace = try ShapeTrace(stack: stack, input: input) }
         let field = try ReceptiveField(stack: stack, inputs: trace.map { $0.layers.map(\.input) })
