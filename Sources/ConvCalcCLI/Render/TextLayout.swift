@@ -55,7 +55,7 @@ enum ASCIIText {
         "γ": "gamma", "β": "beta", "‘": "'", "’": "'", "“": "\"", "”": "\"", "›": ">", "\u{00A0}": " ", "µ": "u",
         "\u{FEFF}": "",
         // Drawings' cells (`DrawingText.mark` chooses its own ASCII marks; these are for any other use).
-        "□": "o", "■": "#", "•": "*", "○": "0", "●": "@", "▫": "-", "▪": "+",
+        "□": "o", "■": "#", "•": "*", "○": "0", "●": "@", "▫": "-", "▪": "+", "₂": "2",
     ]
 
     /// `text` with every character of `replacements` spelt in ASCII; any other non-ASCII
