@@ -9,7 +9,12 @@ struct RunOptions {
         /// `--explain`, with the element `--at` names (nil: the centre); `--draw svg` draws it.
         case explain(at: String?, svg: Bool)
         case asMatrix
+        /// `--equivalent`: the call in each library instead of the result.
+        case equivalent
     }
+
+    /// `--like LIB`: the library whose function the call means.
+    var like: Library?
 
     var spec = ConvolutionSpec()
     var format = RunCommand.Format.text
@@ -30,6 +35,13 @@ struct RunOptions {
 
     init(_ args: ParsedArguments) throws {
         spec = try RunOptions.convolution(args)
+        if let name = args.value(.like) {
+            guard let library = Library(rawValue: name) else {
+                throw LayerError.malformedValue(.option("--like"), value: name, expected: Library.allCases.map(\.rawValue).joinedAsChoice())
+            }
+            try library.apply(to: &spec, args: args)
+            like = library
+        }
         try readOutput(args)
         try readWork(args)
         try readModeAndOperands(args)
@@ -117,6 +129,10 @@ struct RunOptions {
         let draw = try DrawingFormat.parse(args.value(.draw))
         let asMatrix = args.has(.asMatrix), explain = args.has(.explain) || draw != nil
         mode = asMatrix ? .asMatrix : explain ? .explain(at: args.value(.at), svg: draw == .svg) : .compute
+        if args.has(.equivalent) {
+            guard !asMatrix && !explain else { throw UsageError.invalid("--equivalent prints the calls instead of the result; drop --explain/--as-matrix") }
+            mode = .equivalent
+        }
         if asMatrix && explain { throw UsageError.invalid("give \(draw != nil ? "--draw" : "--explain") or --as-matrix, not both") }
         if explain && (args.value(.format) != nil || args.has(.json)) { throw UsageError.invalid("--explain writes text; drop --format/--json") }
         if args.value(.at) != nil && !explain { throw UsageError.invalid("--at chooses the element --explain writes out; add --explain") }

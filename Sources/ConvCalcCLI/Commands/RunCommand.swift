@@ -39,6 +39,12 @@ enum RunCommand {
         OptionSpec(.asMatrix, ["--as-matrix"], group: .command,
                    help: "print the matrix A of the convolution (y = A·vec(x); for --transposed, Aᵀ of the forward convolution) instead of computing it")
             .manual("Print the matrix A of the convolution (up to 2^24 entries) in the matrix format instead of computing it; for --transposed, the transposed convolution's matrix, which is the transpose of the forward one's A."),
+        OptionSpec(.like, ["--like"], value: "LIB", group: .command,
+                   help: "mean what the same call means in LIB: " + Library.allCases.map(\.rawValue).joinedAsChoice() + " (flip, default mode, 'same' centring, border)")
+            .manual("Make the call mean what it means in a library's usual function: matlab and octave conv2(A, K, shape) and scipy scipy.signal.convolve2d (true convolution, default full); numpy numpy.convolve (1-D, true convolution, default full, the longer operand first as NumPy swaps them); torch torch.nn.functional.conv2d and tensorflow tf.nn.conv2d (cross-correlation, default valid; tensorflow has no full); opencv cv2.filter2D (cross-correlation, same only, border BORDER_REFLECT_101 = reflect unless --pad-mode says otherwise). --p full, same or valid is the library's mode; with an even kernel, same puts the odd padding after in MATLAB, Octave, PyTorch and TensorFlow and before in SciPy's convolve2d, NumPy and OpenCV (where the kernel's anchor is at k/2). --flip and --transposed are the library's to decide; --s and --d only with torch or tensorflow."),
+        OptionSpec(.equivalent, ["--equivalent"], group: .command,
+                   help: "print the equivalent call in each library (PyTorch, TensorFlow, SciPy, NumPy, MATLAB/Octave, OpenCV) instead of the result")
+            .manual("Print, instead of the result, the call that computes the same output in each library: PyTorch, TensorFlow, SciPy, NumPy (1-D), MATLAB and Octave, OpenCV, with the padding spelt as each needs it (a mode name where the library's mode gives this padding, explicit padding otherwise), or why a library has no direct call for it (a stride in SciPy, a dilation in OpenCV, a transposed convolution outside PyTorch and TensorFlow). Operands are named a (input) and k (kernel), or x and w in NCHW (PyTorch) and NHWC (TensorFlow) layout."),
         OptionSpec(.input, ["--in"], value: "SIZE", group: .command,
                    help: "with --as-matrix: the input size HxW, in place of INPUT")
             .manual("With --as-matrix: the input's spatial size HxW (or one number, N×N), in place of INPUT; channels are --cin, as in shape, rf and params."),
@@ -106,11 +112,12 @@ enum RunCommand {
     typealias Format = MatrixFormat
 
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
-        let options = try RunOptions(args)
+        var options = try RunOptions(args)
         var timer = PhaseTimer()
         // -o: the file is opened now, so a path that cannot be written fails before the work.
         let destination = try options.outputPath.map { try OutputFile(path: $0, directory: context.directory) }
         var operands = try Operands(options, context: context, timer: &timer)
+        if let library = options.like { try adapt(&options, &operands, to: library) }
         // One bias value applies to every output channel, as a scalar broadcasts in NumPy.
         let broadcastBias = operands.bias?.count == 1
         let plan = try ConvolutionPlan(inputChannels: operands.input.count, rows: operands.input[0].rows, columns: operands.input[0].columns,
@@ -129,6 +136,8 @@ enum RunCommand {
                                                      formatter: formatter, layout: context.layout)
             result.output = try svg ? explanation.svg(at: at) : explanation.render(at: at)
             result.isVerbatim = svg
+        case .equivalent:
+            result.output = EquivalentCalls(plan: plan).text
         case .compute:
             let output = try compute(plan, operands, options, timer: &timer)
             result.stream = { write in formatter.stream(output, format: options.format, threads: options.threads, write: write) }
@@ -136,6 +145,24 @@ enum RunCommand {
         result.destination = destination
         if options.timings { result.timings = timer }
         return result
+    }
+
+    /// `--like`: NumPy's 1-D convolve, which takes the longer operand first, and 'same' centred
+    /// as the library centres it.
+    static func adapt(_ options: inout RunOptions, _ operands: inout Operands, to library: Library) throws {
+        let (input, kernel) = (operands.input[0], operands.kernel[0])
+        let oneD = input.rows == 1 && kernel.rows == 1
+        if library == .numpy {
+            guard oneD, operands.input.count == 1, operands.kernel.count == 1 else {
+                throw UsageError.invalid("numpy.convolve is 1-D: give one row as INPUT and one as KERNEL")
+            }
+            if kernel.columns > input.columns { swap(&operands.input, &operands.kernel) }
+        }
+        if options.spec.padding == .same,
+           let padding = library.samePadding(kernel: (operands.kernel[0].rows, operands.kernel[0].columns),
+                                             dilation: options.spec.dilation.expanded(to: 2), oneD: oneD) {
+            options.spec.padding = padding
+        }
     }
 
     /// The convolution itself: the method chosen once with the memory budget, then run.
