@@ -147,8 +147,8 @@ enum RunCommand {
         return result
     }
 
-    /// `--like`: NumPy's 1-D convolve, which takes the longer operand first, and 'same' centred
-    /// as the library centres it.
+    /// `--like`: NumPy's 1-D convolve, which takes the longer operand first (SciPy's 'valid'
+    /// too, for a kernel larger in every dimension), and 'same' centred as the library centres it.
     static func adapt(_ options: inout RunOptions, _ operands: inout Operands, to library: Library) throws {
         let (input, kernel) = (operands.input[0], operands.kernel[0])
         let oneD = input.rows == 1 && kernel.rows == 1
@@ -157,6 +157,11 @@ enum RunCommand {
                 throw UsageError.invalid("numpy.convolve is 1-D: give one row as INPUT and one as KERNEL")
             }
             if kernel.columns > input.columns { swap(&operands.input, &operands.kernel) }
+        }
+        // SciPy's convolve2d in 'valid' mode swaps a kernel at least as large in every dimension.
+        if library == .scipy, options.spec.padding == .valid, operands.input.count == 1, operands.kernel.count == 1,
+           kernel.rows >= input.rows, kernel.columns >= input.columns, kernel.rows > input.rows || kernel.columns > input.columns {
+            swap(&operands.input, &operands.kernel)
         }
         if options.spec.padding == .same,
            let padding = library.samePadding(kernel: (operands.kernel[0].rows, operands.kernel[0].columns),
