@@ -25,6 +25,8 @@ struct CommandResult {
     var destination: OutputFile?
     /// `output` is JSON or SVG, written as it is (never in ASCII: both are UTF-8 by definition).
     var isVerbatim = false
+    /// `output` is a document (`--format markdown|latex`), not to be wrapped again.
+    var isDocument = false
 
     /// Hands `output`, then every part of `stream`, to `write`; false once a write fails.
     func emit(_ write: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool {

@@ -15,6 +15,8 @@ struct RunOptions {
 
     /// `--like LIB`: the library whose function the call means.
     var like: Library?
+    /// `--format markdown|latex` with `--explain`: the working as a document.
+    var document: DocumentFormat?
 
     var spec = ConvolutionSpec()
     var format = RunCommand.Format.text
@@ -89,9 +91,11 @@ struct RunOptions {
 
     /// `--format`/`--json` and `--precision`.
     mutating func readOutput(_ args: ParsedArguments) throws {
-        if let text = args.value(.format) {
+        if let text = args.value(.format), let parsed = DocumentFormat(rawValue: text) {
+            document = parsed
+        } else if let text = args.value(.format) {
             guard let parsed = RunCommand.Format(rawValue: text) else {
-                throw LayerError.malformedValue(.option("--format"), value: text, expected: RunCommand.Format.allCases.map(\.rawValue).joinedAsChoice())
+                throw LayerError.malformedValue(.option("--format"), value: text, expected: (RunCommand.Format.allCases.map(\.rawValue) + DocumentFormat.allCases.map { $0.rawValue + " (with --explain)" }).joinedAsChoice())
             }
             format = parsed
         }
@@ -134,7 +138,12 @@ struct RunOptions {
             mode = .equivalent
         }
         if asMatrix && explain { throw UsageError.invalid("give \(draw != nil ? "--draw" : "--explain") or --as-matrix, not both") }
-        if explain && (args.value(.format) != nil || args.has(.json)) { throw UsageError.invalid("--explain writes text; drop --format/--json") }
+        if explain && ((args.value(.format) != nil && document == nil) || args.has(.json)) {
+            throw UsageError.invalid("--explain writes text (or --format markdown or latex); drop --format/--json")
+        }
+        if let document, !explain || draw == .svg {
+            throw UsageError.invalid("--format \(document.rawValue) writes the working of --explain as a document; \(explain ? "give it or --draw svg" : "add --explain")")
+        }
         if args.value(.at) != nil && !explain { throw UsageError.invalid("--at chooses the element --explain writes out; add --explain") }
         if args.value(.input) != nil && !asMatrix { throw UsageError.invalid("--in gives the input size for --as-matrix; give INPUT instead") }
         // Operands: INPUT KERNEL, or --in SIZE KERNEL with --as-matrix.

@@ -87,12 +87,15 @@ struct ShapeOptions {
     var draw: DrawOptions?
     /// `-o FILE`.
     var outputPath: String?
+    /// `--format markdown|latex`.
+    var document: DocumentFormat?
 
     /// `--solve`: the unknown keys, in the order given.
     var solve: [SolveKey]?
 
     init(_ args: ParsedArguments) throws {
         style = try ShapeCommand.OutputStyle(args)
+        document = try CommonOptions.document(args)
         stack = try StackOptions(args, table: ShapeCommand.options)
         target = args.value(.out)
         if let text = args.value(.solve) {
@@ -171,9 +174,12 @@ struct ReceptiveFieldOptions {
     var target: String?
     /// `-o FILE`.
     var outputPath: String?
+    /// `--format markdown|latex`.
+    var document: DocumentFormat?
 
     init(_ args: ParsedArguments) throws {
         style = try ShapeCommand.OutputStyle(args)
+        document = try CommonOptions.document(args)
         stack = try StackOptions(args, table: ReceptiveFieldCommand.options)
         let format = try DrawingFormat.parse(args.value(.draw))
         map = args.has(.map) || format != nil
@@ -206,13 +212,16 @@ struct ParamsOptions {
     var countingTool: CountingTool?
     /// `--peak` and `--bandwidth`, in FLOP/s and byte/s.
     var machine: (peak: Double, bandwidth: Double)?
+    /// `--format markdown|latex`.
+    var document: DocumentFormat?
 
     init(_ args: ParsedArguments) throws {
         var first = args
         var second = args.comparison
         // Options given after --vs apply to both stacks: read them once shared.
-        if second != nil { try first.share(ParamsCommand.shared + [.quiet, .json], with: &second!, table: ParamsCommand.options) }
+        if second != nil { try first.share(ParamsCommand.shared + [.quiet, .json, .format], with: &second!, table: ParamsCommand.options) }
         style = try ShapeCommand.OutputStyle(first)
+        document = try CommonOptions.document(first)
         (run, train, top) = try RunOptionsTable.settings(first)
         countingTool = try RunOptionsTable.countingTool(first)
         machine = try RunOptionsTable.machine(first)

@@ -8,7 +8,7 @@ enum ParamsCommand {
         OptionSpec(.vs, ["--vs"], value: nil, group: .command,
                    help: "compare with a second stack: the layers after --vs (tokens, -f FILE or layer options) on the same input; prints both and the ratios B/A and A/B")
             .manual("Compare with a second stack: the words after --vs give it, as tokens, -f FILE or layer options. Stack options (--in, --cin, --dims, --bias, --no-bias) apply to both, given on either side but not differently on both. Prints both tables and the ratios of parameters and MACs both ways, B/A and A/B."),
-    ] + RunOptionsTable.options + RunOptionsTable.roofline + CommonOptions.output
+    ] + RunOptionsTable.options + RunOptionsTable.roofline + CommonOptions.output + [CommonOptions.documentFormat]
 
     static let conventions: [(String, String)] = [
         ("mac", "1 MAC (multiply-accumulate) = 2 FLOPs"),
@@ -82,6 +82,12 @@ enum ParamsCommand {
 
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
         let options = try ParamsOptions(args)
+        let result = try result(options, context)
+        guard let format = options.document, !result.isDocument else { return result }
+        return Documents.verbatim(result, title: "convcalc params", format: format)
+    }
+
+    static func result(_ options: ParamsOptions, _ context: InputContext) throws -> CommandResult {
         let a: NetworkCost
         switch try firstStack(options, context: context) {
         case let .stack(stack): a = try NetworkCost(stack: stack)
@@ -102,6 +108,11 @@ enum ParamsCommand {
                 if let torchTraining { countedPairs.append(("training_macs", .number(torchTraining))) }
                 return CommandResult(json: .object(pairs + [("counted", .object(countedPairs))]))
             case .text:
+                if let format = options.document, run == nil, counted == nil {
+                    var result = CommandResult(output: Documents.params(a).render(format))
+                    result.isDocument = true
+                    return result
+                }
                 let choice = tableChoice([a], layout: layout)
                 let countLine = counted.map { tool, macs in
                     macs.map { "as \(tool.rawValue) counts them: \(Count.grouped($0)) MACs\(Count.scaled($0)) (batch \(options.run?.batch ?? 1); see --help for what it counts)" }

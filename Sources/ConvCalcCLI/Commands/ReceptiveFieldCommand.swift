@@ -13,7 +13,7 @@ enum ReceptiveFieldCommand {
                    help: "with --out RF: find the dilations (d) of the layers that leave d out, reaching that receptive field, those without holes first")
             .manual("--solve d --out RF: find every dilation sequence (d from 1 to 32 in each layer that leaves d out; a layer giving d keeps it) with which a chain of convolutions and pools reaches a receptive field of RF, and sort them: those that reach every position of the field first (coverage 100%, counted as rf does; the smallest dilations first), with the hybrid dilated convolution rule's M₂ (Wang et al. 2018: no gaps when M₂ ≤ K), then those with holes, saying when their dilations share a factor (the gridding problem). -q prints the sequences without holes, one a line (1,2,3); --json {\"rf\", \"layers\", \"solved\", \"designs\": [{\"d\", \"coverage\", \"hdc_m2\", \"common_factor\"}], \"with_holes\": [...]}."),
         OptionSpec(.out, ["--out"], value: "RF", group: .command, help: "with --solve d: the receptive field wanted"),
-    ] + CommonOptions.output + [CommonOptions.outputFile]
+    ] + CommonOptions.output + [CommonOptions.documentFormat, CommonOptions.outputFile]
 
     static let command = Command(
         name: "rf",
@@ -53,6 +53,7 @@ enum ReceptiveFieldCommand {
         // -o: the file is opened now, so a path that cannot be written fails before the work.
         let destination = try options.outputPath.map { try OutputFile(path: $0, directory: context.directory) }
         var result = try result(options, context)
+        if let format = options.document, !result.isDocument { result = Documents.verbatim(result, title: "convcalc rf", format: format) }
         result.destination = destination
         return result
     }
@@ -86,6 +87,11 @@ enum ReceptiveFieldCommand {
             return result
         }
         let layout = context.layout
+        if let format = options.document, !options.map {
+            var result = CommandResult(output: Documents.receptiveField(field, stack: stack, trace: trace).render(format), warnings: warnings)
+            result.isDocument = true
+            return result
+        }
         var text = table(field, stack: stack, trace: trace, layout: layout)
         if options.map {
             text += "\n" + HeatMap.render(field.fieldPaths, dims: stack.dims, layout: layout, skipped: field.pathsSkippedReason)
@@ -132,6 +138,15 @@ enum ReceptiveFieldCommand {
             lines += notes
         }
         lines.append("")
+        lines += summaryLines(field, stack: stack)
+        let prose = lines[tableEnd...].flatMap { LineFit.prose($0, layout: layout) }
+        return (lines[..<tableEnd] + prose).joined(separator: "\n") + "\n"
+    }
+
+    /// The field, jump, start, local field, path range and coverage under the table.
+    static func summaryLines(_ field: ReceptiveField, stack: LayerStack) -> [String] {
+        let uniform = stack.isUniform
+        var lines: [String] = []
         let last = field.final
         var summary: String
         if last.contains(where: { $0.size == nil }) {
@@ -154,8 +169,7 @@ enum ReceptiveFieldCommand {
             }
         }
         lines.append(coverageLine(field, uniform: uniform))
-        let prose = lines[tableEnd...].flatMap { LineFit.prose($0, layout: layout) }
-        return (lines[..<tableEnd] + prose).joined(separator: "\n") + "\n"
+        return lines
     }
 
     /// The table's rows: a row per layer, and per merge a header, its branches and its union.

@@ -63,7 +63,7 @@ enum RunCommand {
                    help: "significant digits, 1 to 17", default: "the shortest text that reads back to the same double")
             .manual("Print N significant digits (1 to 17) instead of the shortest text that reads back to the same double."),
         OptionSpec(.format, ["--format"], value: "FORMAT", group: .output, help: "text, csv or json", default: "text")
-            .manual("text (default), csv, or json: {\"channels\": C, \"rows\": R, \"columns\": W, \"data\": [[[...], ...], ...]}, data always channels × rows × columns (one channel too), nan, inf and -inf as strings; it reads back as INPUT or KERNEL."),
+            .manual("text (default), csv, or json, or with --explain markdown or latex (the working as a document, verbatim under a title): {\"channels\": C, \"rows\": R, \"columns\": W, \"data\": [[[...], ...], ...]}, data always channels × rows × columns (one channel too), nan, inf and -inf as strings; it reads back as INPUT or KERNEL."),
         CommonOptions.outputFile,
         OptionSpec(.json, ["--json"], group: .output, help: "the same as --format json"),
         OptionSpec(.quiet, ["-q", "--quiet"], group: .output, help: "accepted for scripts; the output is always the bare matrix"),
@@ -136,6 +136,11 @@ enum RunCommand {
                                                      formatter: formatter, layout: context.layout)
             result.output = try svg ? explanation.svg(at: at) : explanation.render(at: at)
             result.isVerbatim = svg
+            if let format = options.document {
+                var document = ReportDocument(title: "Convolution, the working")
+                document.blocks.append(.verbatim(result.output))
+                result.output = document.render(format)
+            }
         case .equivalent:
             result.output = EquivalentCalls(plan: plan).text
         case .compute:

@@ -11,7 +11,7 @@ enum ShapeCommand {
         OptionSpec(.solve, ["--solve"], value: "KEYS", group: .command,
                    help: "with --out: find every value of these unknown keys (k, s, p, d, op; or in alone) that gives the output, the simplest first")
             .manual("With --out: find every value of the unknown keys, among k, s, p, d and op of one layer (with --in), or in alone (one layer or a chain of layers, without --in), that gives the output size; keys not given are unknown only when named here. The search is exhaustive within stated bounds (k 1–11, s 1–8, d 1–6, p 0 to ke − 1 a side with the odd one after, op below max(s, d), in 1–65536), and the solutions are listed simplest first: fewest keys away from their defaults, then the smallest kernel, symmetric padding before asymmetric. Each is checked by the working. For in, the sizes come as ranges (a stride maps several inputs to one output) and, for one strided conv, the output padding a tconv with the same keys needs to give each back. Without a solution, the nearest outputs the unknowns can give."),
-    ] + DrawOptionTable.shape + CommonOptions.output + [CommonOptions.outputFile]
+    ] + DrawOptionTable.shape + CommonOptions.output + [CommonOptions.documentFormat, CommonOptions.outputFile]
 
     static let command = Command(
         name: "shape",
@@ -54,6 +54,7 @@ enum ShapeCommand {
         // -o: the file is opened now, so a path that cannot be written fails before the work.
         let destination = try options.outputPath.map { try OutputFile(path: $0, directory: context.directory) }
         var result = try result(options, context)
+        if let format = options.document, !result.isDocument { result = Documents.verbatim(result, title: "convcalc shape", format: format) }
         result.destination = destination
         return result
     }
@@ -90,7 +91,13 @@ enum ShapeCommand {
         switch style {
         case .quiet: return CommandResult(output: SizeText.format(trace.output, uniform: stack.isUniform) + "\n", warnings: warnings)
         case .json: return CommandResult(json: json(trace, stack: stack, warnings: warnings), warnings: warnings)
-        case .text: return CommandResult(output: text(trace, stack: stack, layout: context.layout), warnings: warnings)
+        case .text:
+            if let format = options.document {
+                var result = CommandResult(output: Documents.shape(trace, stack: stack).render(format), warnings: warnings)
+                result.isDocument = true
+                return result
+            }
+            return CommandResult(output: text(trace, stack: stack, layout: context.layout), warnings: warnings)
         }
     }
 
