@@ -31,7 +31,11 @@ struct ReportDocument {
         var parts = ["# " + Self.markdownText(title)]
         for block in blocks {
             switch block {
-            case let .heading(text): parts.append("## " + Self.markdownText(text))
+            case let .heading(text):
+                // A setext heading: "## " would start a comment in convcalc's golden files and
+                // the README's examples, which hold these documents.
+                let heading = Self.markdownText(text)
+                parts.append(heading + "\n" + String(repeating: "-", count: max(3, heading.count)))
             case let .paragraph(text): parts.append(Self.markdownText(text))
             case let .equations(lines): parts.append(lines.map { "$$\n" + Self.math($0) + "\n$$" }.joined(separator: "\n\n"))
             case let .table(header, rows, numeric):
