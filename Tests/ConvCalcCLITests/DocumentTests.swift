@@ -120,4 +120,22 @@ final class DocumentTests: XCTestCase {
             XCTAssertTrue(err.contains(words), "\(command): \(err)")
         }
     }
+
+    /// Where pdflatex is installed (not on a fresh machine: `apt-get install texlive-latex-base`),
+    /// every LaTeX document compiles.
+    func testLaTeXCompilesWherePdflatexIs() throws {
+        guard let pdflatex = ["/usr/bin/pdflatex", "/usr/local/bin/pdflatex"].first(where: FileManager.default.isExecutableFile) else {
+            throw XCTSkip("pdflatex is not installed")
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("convcalc-latex-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for (index, command) in Self.commands.enumerated() {
+            let (out, _, _) = runCommandLine(command + " --format latex")
+            try out.write(toFile: directory + "/d\(index).tex", atomically: true, encoding: .utf8)
+            let result = try ChildProcess.run(pdflatex, ["-interaction=nonstopmode", "-halt-on-error", "d\(index).tex"], in: directory,
+                                              environment: [:], seconds: 60)
+            XCTAssertEqual(result.status, 0, "\(command): \(result.out.suffix(600))")
+        }
+    }
 }
