@@ -96,16 +96,19 @@ struct EquivalentCalls {
         return rows.pad == same(rows, plan.inputRows) && columns.pad == same(columns, plan.inputColumns)
     }
 
+    /// np.pad's mode argument for the padding mode (none for zeros).
+    var numpyMode: String {
+        switch spec.paddingMode {
+        case .zeros: return ""
+        case .reflect: return ", mode='reflect'"
+        case .replicate: return ", mode='edge'"
+        case .circular: return ", mode='wrap'"
+        }
+    }
+
     /// The padding of a NumPy-style call: np.pad(a, ((t, b), (l, r)), mode).
     var numpyPad: String {
-        let mode: String
-        switch spec.paddingMode {
-        case .zeros: mode = ""
-        case .reflect: mode = ", mode='reflect'"
-        case .replicate: mode = ", mode='edge'"
-        case .circular: mode = ", mode='wrap'"
-        }
-        return "np.pad(a, ((\(pads.top), \(pads.bottom)), (\(pads.left), \(pads.right)))\(mode))"
+        "np.pad(a, ((\(pads.top), \(pads.bottom)), (\(pads.left), \(pads.right)))\(numpyMode))"
     }
 
     var strideSlice: String {
@@ -130,15 +133,8 @@ struct EquivalentCalls {
             return "no direct call: np.convolve and np.correlate are 1-D (one row each, no dilation, not transposed)"
         }
         let function = spec.flip ? "np.convolve" : "np.correlate"
-        let mode: String
-        switch spec.paddingMode {
-        case .zeros: mode = ""
-        case .reflect: mode = ", mode='reflect'"
-        case .replicate: mode = ", mode='edge'"
-        case .circular: mode = ", mode='wrap'"
-        }
         let stride = columns.stride == 1 ? "" : "[::\(columns.stride)]"
-        return "\(function)(np.pad(a[0], (\(pads.left), \(pads.right))\(mode)), k[0], mode='valid')\(stride)"
+        return "\(function)(np.pad(a[0], (\(pads.left), \(pads.right))\(numpyMode)), k[0], mode='valid')\(stride)"
     }
 
     var matlab: String {
