@@ -4,6 +4,13 @@ import ConvCalcCore
 /// same traces, rows and sentences the text shows. Other outputs of a command (symbolic
 /// formulas, solving, comparisons, memory) are included as they are written, verbatim.
 enum Documents {
+    /// A document as a command's output.
+    static func result(_ document: ReportDocument, format: DocumentFormat, warnings: [String] = []) -> CommandResult {
+        var result = CommandResult(output: document.render(format), warnings: warnings)
+        result.isDocument = true
+        return result
+    }
+
     /// A text report as a document: its lines verbatim under a title.
     static func verbatim(_ result: CommandResult, title: String, format: DocumentFormat) -> CommandResult {
         guard !result.isVerbatim, result.stream == nil else { return result }

@@ -108,11 +108,7 @@ enum ParamsCommand {
                 if let torchTraining { countedPairs.append(("training_macs", .number(torchTraining))) }
                 return CommandResult(json: .object(pairs + [("counted", .object(countedPairs))]))
             case .text:
-                if let format = options.document, run == nil, counted == nil {
-                    var result = CommandResult(output: Documents.params(a).render(format))
-                    result.isDocument = true
-                    return result
-                }
+                if let format = options.document, run == nil, counted == nil { return Documents.result(Documents.params(a), format: format) }
                 let choice = tableChoice([a], layout: layout)
                 let countLine = counted.map { tool, macs in
                     macs.map { "as \(tool.rawValue) counts them: \(Count.grouped($0)) MACs\(Count.scaled($0)) (batch \(options.run?.batch ?? 1); see --help for what it counts)" }

@@ -88,9 +88,7 @@ enum ReceptiveFieldCommand {
         }
         let layout = context.layout
         if let format = options.document, !options.map {
-            var result = CommandResult(output: Documents.receptiveField(field, stack: stack, trace: trace).render(format), warnings: warnings)
-            result.isDocument = true
-            return result
+            return Documents.result(Documents.receptiveField(field, stack: stack, trace: trace), format: format, warnings: warnings)
         }
         var text = table(field, stack: stack, trace: trace, layout: layout)
         if options.map {

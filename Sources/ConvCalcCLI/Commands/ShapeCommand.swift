@@ -92,11 +92,7 @@ enum ShapeCommand {
         case .quiet: return CommandResult(output: SizeText.format(trace.output, uniform: stack.isUniform) + "\n", warnings: warnings)
         case .json: return CommandResult(json: json(trace, stack: stack, warnings: warnings), warnings: warnings)
         case .text:
-            if let format = options.document {
-                var result = CommandResult(output: Documents.shape(trace, stack: stack).render(format), warnings: warnings)
-                result.isDocument = true
-                return result
-            }
+            if let format = options.document { return Documents.result(Documents.shape(trace, stack: stack), format: format, warnings: warnings) }
             return CommandResult(output: text(trace, stack: stack, layout: context.layout), warnings: warnings)
         }
     }

@@ -26,28 +26,7 @@ extension ConvolutionExplanation {
         let channels = Array(Set(terms.map(\.channel))).sorted()
         var width = 0
         for channel in channels.isEmpty ? [0] : channels {
-            let mine = terms.filter { $0.channel == channel }
-            let source: (values: Matrix, filled: [[Bool]], label: String)
-            if spec.transposed {
-                source = (input[channel], Array(repeating: Array(repeating: false, count: input[channel].columns), count: input[channel].rows),
-                          "input x\(input.count > 1 ? "[\(channel)]" : "") \(input[channel].rows)×\(input[channel].columns): the inputs whose kernel reaches \(name)")
-            } else {
-                // Padding shaded whatever fills it (zeros, or reflected, replicated, wrapped values).
-                let padded = PaddedInput.padded(input[channel], plan)
-                let (r, c) = (plan.rowStep.pad, plan.columnStep.pad)
-                let shaded = (0..<padded.values.rows).map { row in
-                    (0..<padded.values.columns).map { column in
-                        row < r.before || row >= r.before + plan.inputRows || column < c.before || column >= c.before + plan.inputColumns
-                    }
-                }
-                let name = input.count > 1 ? "[\(channel)]" : ""
-                let size = "\(padded.values.rows)×\(padded.values.columns)"
-                source = (padded.values, shaded, r.before + r.after + c.before + c.after == 0 ? "input x\(name) \(size)"
-                          : "padded input xp\(name) \(size) (\(spec.paddingMode.rawValue) padding shaded)")
-            }
-            let weights = Dictionary(mine.map { ([$0.paddedRow, $0.paddedColumn], $0.weight) }, uniquingKeysWith: { a, _ in a })
-            let placed = valueGrid(source.values, label: source.label, x: 16, y: y, shaded: { source.filled[$0][$1] },
-                                   outlined: { weights[[$0, $1]] != nil }, note: { weights[[$0, $1]].map { "×" + n($0) } })
+            let placed = channelGrid(channel, terms: terms.filter { $0.channel == channel }, element: name, y: y)
             document.body += placed.parts
             width = max(width, placed.width)
             y += placed.height + 12
@@ -73,6 +52,32 @@ extension ConvolutionExplanation {
         document.width = max(width + 32, 720)
         document.height = y + 8
         return document.text
+    }
+
+    /// One input channel's padded grid (for a transposed convolution, the input) with every
+    /// value, padding shaded whatever fills it, the values `terms` read outlined with their weights.
+    func channelGrid(_ channel: Int, terms: [ConvolutionTerm], element: String, y: Int) -> (parts: [String], width: Int, height: Int) {
+        let suffix = input.count > 1 ? "[\(channel)]" : ""
+        let values: Matrix, shaded: [[Bool]], label: String
+        if plan.spec.transposed {
+            values = input[channel]
+            shaded = Array(repeating: Array(repeating: false, count: values.columns), count: values.rows)
+            label = "input x\(suffix) \(values.rows)×\(values.columns): the inputs whose kernel reaches \(element)"
+        } else {
+            values = PaddedInput.padded(input[channel], plan).values
+            let (r, c) = (plan.rowStep.pad, plan.columnStep.pad)
+            shaded = (0..<values.rows).map { row in
+                (0..<values.columns).map { column in
+                    row < r.before || row >= r.before + plan.inputRows || column < c.before || column >= c.before + plan.inputColumns
+                }
+            }
+            let size = "\(values.rows)×\(values.columns)"
+            label = r.before + r.after + c.before + c.after == 0 ? "input x\(suffix) \(size)"
+                : "padded input xp\(suffix) \(size) (\(plan.spec.paddingMode.rawValue) padding shaded)"
+        }
+        let weights = Dictionary(terms.map { ([$0.paddedRow, $0.paddedColumn], $0.weight) }, uniquingKeysWith: { a, _ in a })
+        return valueGrid(values, label: label, x: 16, y: y, shaded: { shaded[$0][$1] },
+                         outlined: { weights[[$0, $1]] != nil }, note: { weights[[$0, $1]].map { "×" + formatter.number($0) } })
     }
 
     /// A factor in parentheses when negative: `5·(-2)`.

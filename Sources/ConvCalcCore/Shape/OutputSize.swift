@@ -261,14 +261,7 @@ public struct LayerGeometry: Sendable {
             }
             return step
         }
-        if type == .pixelunshuffle && input % s != 0 {
-            // PyTorch pixel_unshuffle and ONNX SpaceToDepth need a size the factor divides.
-            throw ShapeError.invalidGeometry("\(label.isEmpty ? "" : label + ": ")pixelunshuffle by r=\(s) needs an input size that r divides, not \(input) (PyTorch: \"pixel_unshuffle expects height to be divisible by downscale_factor\")")
-        }
-                if type == .avgpool && dims == 3 && input < kernel[dim] {
-            // ATen avg_pool3d checks the unpadded input against the kernel (avg_pool2d does not).
-            throw ShapeError.invalidGeometry("\(label): PyTorch avg_pool3d refuses an input of \(input) smaller than the kernel \(kernel[dim]), even with padding")
-        }
+        try checkFrameworkLimits(dim, input: input, label: label)
         // out = ⌊(in + pb + pa − ke)/s⌋ + 1   (PyTorch Conv/Pool docs)
         let span = try Checked.sub(Checked.add(input, padTotal), ke)
         step.ceilMode = ceilMode
@@ -288,6 +281,20 @@ public struct LayerGeometry: Sendable {
                 detail: "the input \(input) padded by \(pad.before)+\(pad.after) is \(input + padTotal), smaller than the effective kernel \(ke); pad by at least \(ke - input - padTotal) more or use a smaller kernel")
         }
         return step
+    }
+}
+
+extension LayerGeometry {
+    /// Inputs PyTorch refuses although the formula would give a size.
+    func checkFrameworkLimits(_ dim: Int, input: Int, label: String) throws {
+        if type == .pixelunshuffle && input % stride[dim] != 0 {
+            // PyTorch pixel_unshuffle and ONNX SpaceToDepth need a size the factor divides.
+            throw ShapeError.invalidGeometry("\(label.isEmpty ? "" : label + ": ")pixelunshuffle by r=\(stride[dim]) needs an input size that r divides, not \(input) (PyTorch: \"pixel_unshuffle expects height to be divisible by downscale_factor\")")
+        }
+        if type == .avgpool && dims == 3 && input < kernel[dim] {
+            // ATen avg_pool3d checks the unpadded input against the kernel (avg_pool2d does not).
+            throw ShapeError.invalidGeometry("\(label): PyTorch avg_pool3d refuses an input of \(input) smaller than the kernel \(kernel[dim]), even with padding")
+        }
     }
 }
 
