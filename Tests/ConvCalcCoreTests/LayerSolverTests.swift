@@ -51,7 +51,7 @@ final class LayerSolverTests: XCTestCase {
                 for dd in unknowns.contains(.d) ? Array(SolveBounds.dilation) : [d] {
                     let ke = dd * (kk - 1) + 1
                     for ss in unknowns.contains(.s) ? Array(SolveBounds.stride) : [s] {
-                        let pads = unknowns.contains(.p) ? (0...(ke - 1)).flatMap { [($0, $0), ($0, $0 + 1)] } : [(p, p)]
+                        let pads = unknowns.contains(.p) ? (0...(ke - 1)).flatMap { $0 + 1 < ke ? [($0, $0), ($0, $0 + 1)] : [($0, $0)] } : [(p, p)]
                         for (pb, pa) in pads {
                             for oo in unknowns.contains(.op) ? Array(0..<max(ss, dd)) : [type == .tconv && s > 1 ? 1 : 0] {
                                 if Self.pytorchOutput(type, n: n, k: kk, s: ss, pb: pb, pa: pa, d: dd, op: oo, ceil: ceil) == target {

@@ -67,6 +67,10 @@ enum Library: String, CaseIterable {
             throw UsageError.invalid("\(function) takes \(modes.map(\.description).joinedAsChoice()) as its mode; --p \(args.value(.padding) ?? spec.padding.description) is not one")
         }
         if args.value(.padMode) == nil { spec.paddingMode = defaultPaddingMode }
+        if self == .opencv && spec.paddingMode == .circular { throw UsageError.invalid("cv2.filter2D does not take BORDER_WRAP (circular); give another --pad-mode") }
+        if self == .torch && spec.padding == .same && spec.stride.values.contains(where: { $0 > 1 }) {
+            throw UsageError.invalid("PyTorch refuses padding='same' with a stride above 1; give the padding in numbers")
+        }
     }
 
     /// 'same' as this library centres it, as explicit padding for a kernel of `kernel`

@@ -17,6 +17,8 @@ struct RunOptions {
     var like: Library?
     /// `--format markdown|latex` with `--explain`: the working as a document.
     var document: DocumentFormat?
+    /// `--like numpy` (or SciPy's 'valid') put the longer operand first.
+    var swapped = false
 
     var spec = ConvolutionSpec()
     var format = RunCommand.Format.text
@@ -134,6 +136,7 @@ struct RunOptions {
         let asMatrix = args.has(.asMatrix), explain = args.has(.explain) || draw != nil
         mode = asMatrix ? .asMatrix : explain ? .explain(at: args.value(.at), svg: draw == .svg) : .compute
         if args.has(.equivalent) {
+            guard args.value(.format) == nil && !args.has(.json) else { throw UsageError.invalid("--equivalent prints the calls as text; drop --format/--json") }
             guard !asMatrix && !explain else { throw UsageError.invalid("--equivalent prints the calls instead of the result; drop --explain/--as-matrix") }
             mode = .equivalent
         }

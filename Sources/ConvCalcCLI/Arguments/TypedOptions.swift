@@ -103,6 +103,7 @@ struct ShapeOptions {
             guard target != nil else { throw UsageError.invalid("--solve needs --out, the output size the unknowns must give") }
             try stack.markUnknown(unknowns)
             solve = unknowns
+            if stack.emit || args.value(.draw) != nil { throw UsageError.invalid("--solve lists solutions; give it or \(stack.emit ? "--emit" : "--draw"), not both") }
         }
         draw = try DrawOptions(args, table: ShapeCommand.options)
         outputPath = args.value(.outputFile)
@@ -130,9 +131,11 @@ extension ShapeOptions {
 }
 
 extension StackOptions {
-    /// Unknown keys of `--solve` left out of the one layer: a required kernel gets a
-    /// placeholder the solver replaces; a key both given and unknown is an error.
+    /// Unknown keys of `--solve` left out of the one layer get placeholders the solver
+    /// replaces, at the top of their bounds so that the given keys pass the layer's checks
+    /// (a pool's padding at most k/2, op below max(s, d)); a key both given and unknown is an error.
     mutating func markUnknown(_ unknowns: [SolveKey]) throws {
+        let placeholders: [LayerKey: Int] = [.k: SolveBounds.kernel.upperBound, .s: SolveBounds.stride.upperBound, .d: SolveBounds.dilation.upperBound]
         let layerKeys = unknowns.filter { $0 != .input }.compactMap { LayerKey(rawValue: $0.rawValue) }
         guard !layerKeys.isEmpty else { return }
         // No layer given: a conv whose keys are the unknowns.
@@ -143,7 +146,7 @@ extension StackOptions {
             for key in layerKeys where single.values.contains(where: { $0.0 == key }) {
                 throw UsageError.invalid("--solve \(key.rawValue) asks for \(key.rawValue), which is also given (--\(key.rawValue)); give one")
             }
-            if layerKeys.contains(.k) { single.values.append((.k, "1")) }
+            for key in layerKeys { if let value = placeholders[key] { single.values.append((key, "\(value)")) } }
             singleLayer = single
             return
         }
@@ -156,9 +159,8 @@ extension StackOptions {
             throw UsageError.invalid("--solve \(key.rawValue) asks for \(key.rawValue), which the token '\(token)' gives; give one")
         }
         let type = LayerType(rawValue: parts[0]) ?? LayerType.aliases[parts[0]]
-        if layerKeys.contains(.k), type?.keys.contains(.k) == true {
-            tokens = [parts[0] + ":" + (given.isEmpty ? ["k=1"] : ["k=1", parts[1]]).joined(separator: ",")]
-        }
+        let added = layerKeys.compactMap { key in placeholders[key].flatMap { type?.keys.contains(key) == true ? "\(key.rawValue)=\($0)" : nil } }
+        if !added.isEmpty { tokens = [parts[0] + ":" + (added + (given.isEmpty ? [] : [parts[1]])).joined(separator: ",")] }
     }
 }
 
@@ -188,6 +190,7 @@ struct ReceptiveFieldOptions {
             guard keys == "d" else { throw LayerError.malformedValue(.option("--solve"), value: keys, expected: "d (rf solves for the dilations; shape --solve finds the other keys)") }
             guard let out = args.value(.out) else { throw UsageError.invalid("--solve d needs --out, the receptive field wanted") }
             target = out
+            if map { throw UsageError.invalid("--solve d lists dilations; give it or --map/--draw, not both") }
         } else if args.value(.out) != nil {
             throw UsageError.invalid("--out gives the field --solve d reaches; add --solve d")
         }

@@ -11,7 +11,7 @@ enum ReceptiveFieldCommand {
         DrawOptionTable.receptiveField,
         OptionSpec(.solve, ["--solve"], value: "KEYS", group: .command,
                    help: "with --out RF: find the dilations (d) of the layers that leave d out, reaching that receptive field, those without holes first")
-            .manual("--solve d --out RF: find every dilation sequence (d from 1 to 32 in each layer that leaves d out; a layer giving d keeps it) with which a chain of convolutions and pools reaches a receptive field of RF, and sort them: those that reach every position of the field first (coverage 100%, counted as rf does; the smallest dilations first), with the hybrid dilated convolution rule's M₂ (Wang et al. 2018: no gaps when M₂ ≤ K), then those with holes, saying when their dilations share a factor (the gridding problem). -q prints the sequences without holes, one a line (1,2,3); --json {\"rf\", \"layers\", \"solved\", \"designs\": [{\"d\", \"coverage\", \"hdc_m2\", \"common_factor\"}], \"with_holes\": [...]}."),
+            .manual("--solve d --out RF: find every dilation sequence (d from 1 to 32 in each layer that leaves d out; a layer giving d keeps it) with which a chain of convolutions and pools reaches a receptive field of RF, and sort them: those that reach every position of the field first (coverage 100%, counted as rf does; the smallest dilations first), with the hybrid dilated convolution rule's M₂ (Wang et al. 2018: no gaps when M₂ ≤ K), then those with holes, saying when their dilations share a factor (the gridding problem). Layers without a d key (avgpool, pointwise layers) keep 1; with --in, only sequences every layer can take at that size. When no sequence reaches RF without holes it is an error (exit 1) naming the best with holes. -q prints the sequences without holes, one a line (1,2,3); --json {\"rf\", \"layers\", \"solved\", \"designs\": [{\"d\", \"coverage\", \"hdc_m2\", \"common_factor\"}], \"with_holes\": [...]}."),
         OptionSpec(.out, ["--out"], value: "RF", group: .command, help: "with --solve d: the receptive field wanted"),
     ] + CommonOptions.output + [CommonOptions.documentFormat, CommonOptions.outputFile]
 
@@ -63,6 +63,7 @@ enum ReceptiveFieldCommand {
         if options.stack.emit { return CommandResult(output: context.emittedNetwork ?? "") }
         if let target = options.target {
             let report = try DilationDesignReport(stack, target: target)
+            if let failure = report.failure { throw ShapeError.invalidGeometry(failure) }
             switch options.style {
             case .quiet: return CommandResult(output: report.quiet)
             case .json: return CommandResult(json: report.json)

@@ -142,7 +142,9 @@ enum RunCommand {
                 result.output = document.render(format)
             }
         case .equivalent:
-            result.output = EquivalentCalls(plan: plan).text
+            var calls = EquivalentCalls(plan: plan)
+            calls.swapped = options.swapped
+            result.output = calls.text
         case .compute:
             let output = try compute(plan, operands, options, timer: &timer)
             result.stream = { write in formatter.stream(output, format: options.format, threads: options.threads, write: write) }
@@ -161,12 +163,16 @@ enum RunCommand {
             guard oneD, operands.input.count == 1, operands.kernel.count == 1 else {
                 throw UsageError.invalid("numpy.convolve is 1-D: give one row as INPUT and one as KERNEL")
             }
-            if kernel.columns > input.columns { swap(&operands.input, &operands.kernel) }
+            if kernel.columns > input.columns {
+                swap(&operands.input, &operands.kernel)
+                options.swapped = true
+            }
         }
         // SciPy's convolve2d in 'valid' mode swaps a kernel at least as large in every dimension.
         if library == .scipy, options.spec.padding == .valid, operands.input.count == 1, operands.kernel.count == 1,
            kernel.rows >= input.rows, kernel.columns >= input.columns, kernel.rows > input.rows || kernel.columns > input.columns {
             swap(&operands.input, &operands.kernel)
+            options.swapped = true
         }
         if options.spec.padding == .same,
            let padding = library.samePadding(kernel: (operands.kernel[0].rows, operands.kernel[0].columns),

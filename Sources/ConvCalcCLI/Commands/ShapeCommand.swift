@@ -10,7 +10,7 @@ enum ShapeCommand {
             .manual("Solve for the padding of the last layer that gives this output size; needs --in. Earlier layers of a stack are applied as given. With --solve, the size the unknowns must give."),
         OptionSpec(.solve, ["--solve"], value: "KEYS", group: .command,
                    help: "with --out: find every value of these unknown keys (k, s, p, d, op; or in alone) that gives the output, the simplest first")
-            .manual("With --out: find every value of the unknown keys, among k, s, p, d and op of one layer (with --in), or in alone (one layer or a chain of layers, without --in), that gives the output size; keys not given are unknown only when named here. The search is exhaustive within stated bounds (k 1–11, s 1–8, d 1–6, p 0 to ke − 1 a side with the odd one after, op below max(s, d), in 1–65536), and the solutions are listed simplest first: fewest keys away from their defaults, then the smallest kernel, symmetric padding before asymmetric. Each is checked by the working. For in, the sizes come as ranges (a stride maps several inputs to one output) and, for one strided conv, the output padding a tconv with the same keys needs to give each back. Without a solution, the nearest outputs the unknowns can give."),
+            .manual("With --out: find every value of the unknown keys, among k, s, p, d and op of one layer (with --in), or in alone (one layer or a chain of layers, without --in), that gives the output size; keys not given are unknown only when named here. The search is exhaustive within stated bounds (k 1–11, s 1–8, d 1–6, p 0 to ke − 1 a side with the odd one after, op below max(s, d), in 1–65536), and the solutions are listed simplest first: fewest keys away from their defaults, then the smallest kernel, symmetric padding before asymmetric. Each is checked by the working. For in, the sizes come as ranges (a stride maps several inputs to one output) and, for one strided conv, the output padding a tconv with the same keys needs to give each back. Without a solution it is an error (exit 1, as for --out) naming the outputs the unknowns can give and the nearest ones."),
     ] + DrawOptionTable.shape + CommonOptions.output + [CommonOptions.documentFormat, CommonOptions.outputFile]
 
     static let command = Command(
@@ -69,6 +69,7 @@ enum ShapeCommand {
         if options.stack.emit { return CommandResult(output: context.emittedNetwork ?? "") }
         if let unknowns = options.solve {
             let solve = try ShapeSolve(stack, unknowns: unknowns, target: options.target!)
+            if let failure = solve.failure { throw ShapeError.invalidGeometry(failure) }
             switch options.style {
             case .quiet: return CommandResult(output: solve.quiet)
             case .json: return CommandResult(json: solve.json)

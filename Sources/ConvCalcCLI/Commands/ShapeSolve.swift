@@ -76,7 +76,7 @@ struct ShapeSolve {
             case .k: parts.append("k \(SolveBounds.kernel.lowerBound)–\(SolveBounds.kernel.upperBound)")
             case .s: parts.append("s \(SolveBounds.stride.lowerBound)–\(SolveBounds.stride.upperBound)")
             case .d: parts.append("d \(SolveBounds.dilation.lowerBound)–\(SolveBounds.dilation.upperBound)")
-            case .p: parts.append("p 0 to ke − 1 a side, the odd one after")
+            case .p: parts.append(layer?.type.isPool == true ? "p 0 to ⌊k/2⌋ a side (PyTorch's limit for pools)" : "p 0 to ke − 1 a side, the odd one after")
             case .op: parts.append("op 0 to max(s, d) − 1")
             case .input: parts.append("in \(SolveBounds.input.lowerBound)–\(SolveBounds.input.upperBound)")
             }
@@ -164,14 +164,26 @@ extension ShapeSolve {
         return lines.flatMap { LineFit.prose($0, layout: layout, hang: 4) }.joined(separator: "\n") + "\n"
     }
 
+    /// Why there is no solution along the first dimension that has none (nil: every one has).
+    var failure: String? {
+        let dims = uniform ? [0] : Array(0..<stack.dims)
+        for (shown, dim) in dims.enumerated() {
+            let label = dims.count > 1 ? " along " + DimensionNames.label(dim, of: stack.dims) : ""
+            if unknowns == [.input] {
+                guard inputs[shown].isEmpty else { continue }
+                return "no input from \(SolveBounds.input.lowerBound) to \(SolveBounds.input.upperBound) gives \(wanted[dim])\(label)" + nearestInputs(dim: dim)
+            }
+            guard solutions[shown].isEmpty else { continue }
+            let outputs = LayerSolver.solve(layer!, dims: stack.dims, dim: dim, unknowns: Set(unknowns), input: input![dim], target: nil).map(\.step.output)
+            let reach = outputs.min().map { "these keys give outputs from \($0) to \(outputs.max()!) only" } ?? "these keys give no output at all"
+            return "no \(unknowns.map(\.rawValue).joined(separator: ", ")) within the bounds (\(boundsText)) gives \(wanted[dim]) from \(input![dim])\(label): " + reach + nearestKeys(dim: dim)
+        }
+        return nil
+    }
+
     func keyLines(dim: Int, shown: Int, label: String) -> [String] {
         let list = solutions[shown]
         let subject = "\(label)\(token(nil)): in \(input![dim]) → out \(wanted[dim])"
-        guard !list.isEmpty else {
-            let outputs = LayerSolver.solve(layer!, dims: stack.dims, dim: dim, unknowns: Set(unknowns), input: input![dim], target: nil).map(\.step.output)
-            let reach = outputs.min().map { " these keys give outputs from \($0) to \(outputs.max()!) only" } ?? " these keys give no output at all"
-            return [subject, "no solution within the bounds (\(boundsText)):" + reach + nearestKeys(dim: dim)]
-        }
         var lines = [subject, "\(list.count) solution\(list.count == 1 ? "" : "s") within \(boundsText); the simplest first (fewest keys away from their defaults, then the smallest kernel):"]
         let tokens = list.prefix(Self.shownInText).map(token)
         let width = tokens.map(\.count).max() ?? 0
@@ -184,14 +196,11 @@ extension ShapeSolve {
 
     /// The nearest outputs the unknowns can give, when none gives the wanted one.
     func nearestKeys(dim: Int) -> String {
-        var near: [String] = []
-        for direction in [-1, 1] {
-            for distance in 1...8 {
-                let target = wanted[dim] + direction * distance
-                guard target >= 1 else { break }
-                let found = LayerSolver.solve(layer!, dims: stack.dims, dim: dim, unknowns: Set(unknowns), input: input![dim], target: target)
-                if let first = found.first { near.append("\(target) (\(token(first)))"); break }
-            }
+        let outputs = Set(LayerSolver.solve(layer!, dims: stack.dims, dim: dim, unknowns: Set(unknowns), input: input![dim], target: nil).map(\.step.output))
+        let below = outputs.filter { $0 < wanted[dim] }.max(), above = outputs.filter { $0 > wanted[dim] }.min()
+        let near = [below, above].compactMap { $0 }.map { target -> String in
+            let first = LayerSolver.solve(layer!, dims: stack.dims, dim: dim, unknowns: Set(unknowns), input: input![dim], target: target).first
+            return "\(target)" + (first.map { " (\(token($0)))" } ?? "")
         }
         return near.isEmpty ? "" : "; the nearest outputs are " + near.joined(separator: " and ")
     }
@@ -200,11 +209,9 @@ extension ShapeSolve {
         let ranges = inputs[shown]
         let what = stack.layers.count == 1 ? stack.layers[0].token : "these \(stack.layers.count) layers"
         var lines = ["\(label)\(what): which inputs give \(wanted[dim])? (searched in \(SolveBounds.input.lowerBound)–\(SolveBounds.input.upperBound))"]
-        guard !ranges.isEmpty else {
-            return lines + ["no input gives \(wanted[dim])" + nearestInputs(dim: dim)]
-        }
+
         lines.append("in = " + ranges.map(Self.rangeText).joined(separator: ", ")
-                     + (ranges.last?.upperBound == SolveBounds.input.upperBound ? " (and every larger size: the bound is not a limit of the layer)" : ""))
+                     + (ranges.last?.upperBound == SolveBounds.input.upperBound ? " (the search stops at \(SolveBounds.input.upperBound); larger inputs are not tried)" : ""))
         for range in ranges.prefix(Self.shownInText) {
             for n in range.count <= 4 ? Array(range) : [range.lowerBound, range.upperBound] {
                 lines.append("  in \(n): " + chainCheck(n, dim: dim) + inverse(n, dim: dim))
@@ -243,15 +250,14 @@ extension ShapeSolve {
                 }
             }
         }
-        for direction in [-1, 1] {
-            for distance in 1...8 where wanted[dim] + direction * distance >= 1 {
-                let target = wanted[dim] + direction * distance
-                if let n = SolveBounds.input.first(where: { chain($0, dim: dim).count == stack.layers.count + 1 && chain($0, dim: dim).last == target }) {
-                    words.append("in \(n) gives \(target)")
-                    break
-                }
-            }
+        // Every input's output once, then the nearest outputs below and above.
+        var outputs: [Int: Int] = [:]
+        for n in SolveBounds.input {
+            let sizes = chain(n, dim: dim)
+            if sizes.count == stack.layers.count + 1, outputs[sizes.last!] == nil { outputs[sizes.last!] = n }
         }
+        let below = outputs.keys.filter { $0 < wanted[dim] }.max(), above = outputs.keys.filter { $0 > wanted[dim] }.min()
+        for target in [below, above].compactMap({ $0 }) { words.append("in \(outputs[target]!) gives \(target)") }
         return words.isEmpty ? "" : "; " + words.joined(separator: "; ")
     }
 

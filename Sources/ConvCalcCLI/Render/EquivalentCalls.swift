@@ -31,12 +31,16 @@ struct EquivalentCalls {
 
     static func pair(_ a: Int, _ b: Int) -> String { a == b ? "\(a)" : "(\(a), \(b))" }
 
+    /// `--like numpy` swapped the operands (NumPy puts the longer first): say so above the calls.
+    var swapped = false
+
     var text: String {
         let entries: [(String, String)] = [
             ("PyTorch", torch), ("TensorFlow", tensorflow), ("SciPy", scipy), ("NumPy", numpy),
             ("MATLAB, Octave", matlab), ("OpenCV", opencv),
         ]
-        var lines = ["the same output in each library (a, k: the input and kernel as 2-D arrays; x, w: as 4-D tensors):"]
+        var lines = ["the same output in each library (a, k: the input and kernel as 2-D arrays; x, w: as 4-D tensors; A, K in MATLAB):"]
+        if swapped { lines.append("(numpy.convolve took the longer operand first: a is KERNEL as given, k is INPUT)") }
         for (name, call) in entries { lines.append("  \(name): " + String(repeating: " ", count: 15 - name.count) + call) }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -69,6 +73,7 @@ struct EquivalentCalls {
         let layout = "   # x: N×H×W×C, w: kh×kw×Cin×Cout"
         if spec.groups > 1 { return "no direct call for groups (tf.nn.conv2d takes w: kh×kw×Cin/g×Cout, only on GPUs); see PyTorch" }
         if spec.transposed {
+            guard rows.dilation == 1 && columns.dilation == 1 else { return "no direct call: conv2d_transpose takes no dilation on CPUs" }
             let full = ((plan.inputRows - 1) * rows.stride + rows.effectiveKernel, (plan.inputColumns - 1) * columns.stride + columns.effectiveKernel)
             guard rows.outputPadding <= rows.pad.after, columns.outputPadding <= columns.pad.after else {
                 return "no direct call: the output padding reaches past the full result"
@@ -129,8 +134,8 @@ struct EquivalentCalls {
     }
 
     var numpy: String {
-        guard single, !spec.transposed, plan.inputRows == 1, plan.kernelRows == 1, columns.dilation == 1 else {
-            return "no direct call: np.convolve and np.correlate are 1-D (one row each, no dilation, not transposed)"
+        guard single, !spec.transposed, plan.inputRows == 1, plan.kernelRows == 1, columns.dilation == 1, rows.pad == PadPair(0, 0), rows.stride == 1 else {
+            return "no direct call: np.convolve and np.correlate are 1-D (one row each, no row padding, no dilation, not transposed)"
         }
         let function = spec.flip ? "np.convolve" : "np.correlate"
         let stride = columns.stride == 1 ? "" : "[::\(columns.stride)]"
@@ -141,7 +146,8 @@ struct EquivalentCalls {
         guard single, !spec.transposed else { return "no direct call: conv2 takes one channel, not transposed" }
         guard rows.dilation == 1 && columns.dilation == 1 else { return "no direct call for a dilation (insert the zeros in K first)" }
         let kernel = spec.flip ? "K" : "rot90(K, 2)"
-        let stride = rows.stride == 1 && columns.stride == 1 ? "" : "(1:\(rows.stride):end, 1:\(columns.stride):end)"
+        // Indexing a call's result is Octave only; MATLAB needs the result in a variable first.
+        let stride = rows.stride == 1 && columns.stride == 1 ? "" : "   then Y(1:\(rows.stride):end, 1:\(columns.stride):end) of the result Y"
         if spec.paddingMode == .zeros {
             if noPadding { return "conv2(A, \(kernel), 'valid')\(stride)" }
             if isFull { return "conv2(A, \(kernel), 'full')\(stride)" }
@@ -151,7 +157,9 @@ struct EquivalentCalls {
         switch spec.paddingMode {
         case .zeros: mode = "0"
         case .replicate: mode = "'replicate'"
-        case .circular: mode = "'circular'"
+        case .circular:
+            guard rows.pad.isSymmetric && columns.pad.isSymmetric else { return "no direct call: padarray pads 'circular' on both sides alike" }
+            return "conv2(padarray(A, [\(pads.top) \(pads.left)], 'circular'), \(kernel), 'valid')\(stride)   % padarray: Image Processing Toolbox, Octave's image package"
         case .reflect: return "no direct call: padarray's 'symmetric' repeats the edge, PyTorch's reflect does not"
         }
         return "conv2(padarray(padarray(A, [\(pads.top) \(pads.left)], \(mode), 'pre'), [\(pads.bottom) \(pads.right)], \(mode), 'post'), \(kernel), 'valid')\(stride)   % padarray: Image Processing Toolbox, Octave's image package"

@@ -42,6 +42,7 @@ public enum DilationSolver {
         var found: [DilationDesign] = []
         var sequence: [Int] = []
         var counted = 0
+        var memo: [[Int]: Int] = [:]
         func extend(_ layer: Int, remaining: Int) throws {
             if layer == kernels.count {
                 guard remaining == 0 else { return }
@@ -56,14 +57,14 @@ public enum DilationSolver {
             for d in choices {
                 let (used, past) = step.multipliedReportingOverflow(by: d)
                 guard !overflow, !past, used <= remaining else { break }
+                // Only prefixes that some completion reaches: the search follows the answers.
+                guard count(layer + 1, remaining - used) > 0 else { continue }
                 sequence.append(d)
                 try extend(layer + 1, remaining: remaining - used)
                 sequence.removeLast()
             }
         }
-        guard target >= 1 else { return [] }
         // Counted first (a sum over layers, memoised), so a search too large is refused at once.
-        var memo: [[Int]: Int] = [:]
         func count(_ layer: Int, _ remaining: Int) -> Int {
             if layer == kernels.count { return remaining == 0 ? 1 : 0 }
             if let known = memo[[layer, remaining]] { return known }
@@ -77,6 +78,7 @@ public enum DilationSolver {
             memo[[layer, remaining]] = total
             return total
         }
+        guard target >= 1 else { return [] }
         if count(0, target - 1) > searchLimit { throw Failure.tooMany(searchLimit) }
         try extend(0, remaining: target - 1)
         return found
@@ -96,7 +98,7 @@ public enum DilationSolver {
         let coverage = Double(reached.filter { $0 }.count) / Double(reached.count)
         let factor = dilations.filter { $0 > 1 }.reduce(0) { Checked.gcd($0, $1) }
         let sameKernel = Set(kernels).count == 1 && jumps.allSatisfy { $0 == 1 }
-        return DilationDesign(dilations: dilations, coverage: coverage, hdcM2: sameKernel ? hdcM2(dilations) : nil,
+        return DilationDesign(dilations: dilations, coverage: coverage, hdcM2: sameKernel && dilations.count > 1 ? hdcM2(dilations) : nil,
                               commonFactor: dilations.filter({ $0 > 1 }).count > 1 && factor > 1 ? factor : nil)
     }
 

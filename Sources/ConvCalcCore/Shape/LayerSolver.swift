@@ -52,7 +52,7 @@ public enum LayerSolver {
                 let strides = unknowns.contains(.s) ? Array(SolveBounds.stride) : [known.stride ?? (pool ? k : 1)]
                 for s in strides {
                     let pads: [PadPair?] = unknowns.contains(.p)
-                        ? SolveBounds.padding(effectiveKernel: ke).flatMap { [PadPair($0, $0), PadPair($0, $0 + 1)] }
+                        ? SolveBounds.padding(effectiveKernel: ke).flatMap { p in p + 1 < ke ? [PadPair(p, p), PadPair(p, p + 1)] : [PadPair(p, p)] }
                         : [known.pad]
                     let outputPaddings = unknowns.contains(.op) ? Array(0..<max(s, d)) : [known.outputPadding]
                     for pad in pads {

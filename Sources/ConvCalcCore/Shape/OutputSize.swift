@@ -38,7 +38,7 @@ public struct LayerGeometry: Sendable {
     public let dims: Int
     public internal(set) var kernel: [Int]
     public internal(set) var stride: [Int]
-    public let dilation: [Int]
+    public internal(set) var dilation: [Int]
     /// Adaptive pooling's output size per dimension (1s for other layers).
     public let fixedOutput: [Int]
     /// How the layer maps positions for the receptive field: `rule`, except that layers

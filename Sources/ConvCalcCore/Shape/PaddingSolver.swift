@@ -172,6 +172,13 @@ extension LayerGeometry {
 
 extension LayerGeometry {
     /// The same layer with output padding `op` along `dim`.
+    /// The same layer with dilation `d` along `dim`.
+    public func replacingDilation(with d: Int, dim: Int) -> LayerGeometry {
+        var copy = self
+        copy.dilation[dim] = d
+        return copy
+    }
+
     public func replacingOutputPadding(with op: Int, dim: Int) -> LayerGeometry {
         var copy = self
         copy.outputPadding[dim] = op
