@@ -32,20 +32,21 @@ struct Fuzzer {
                          "2x2x2", "1x2x3x4", "3.5", "1e3", "abc", "٣", "é", "😀", "same", "valid", "full", "0:1",
                          "1:0x2:2", "1::2", ":", "x", "0x0", String(repeating: "9", count: 300), String(repeating: "x", count: 5000),
                          "fp16", "int8", "adam", "fvcore", "ptflops", "thop", "torch", "1000000",
-                         "svg", "text", "window", "scatter", "both", "0,0", "1,2", "-1,0", "0,99", "0,0,0"]
+                         "svg", "text", "window", "scatter", "both", "0,0", "1,2", "-1,0", "0,99", "0,0,0",
+                         "k,s,p", "in", "d", "op", "k,k", "matlab", "scipy", "numpy", "opencv", "torch", "markdown", "latex"]
     /// Every key, type and option from the schema tables, and a few that do not exist.
     static let keys = LayerKey.allCases.map(\.rawValue) + ["zz", ""]
     static let types = LayerType.allNames + ["bogus", "", "add", "concat", "split"]
     static let layerOptions = CommonOptions.layer.filter { !$0.isFlag }.flatMap(\.names)
-        + ["--in", "--cin", "--dims", "--out", "--vs", "-f", "--file", "--cell", "--view"]
+        + ["--in", "--cin", "--dims", "--out", "--vs", "-f", "--file", "--cell", "--view", "--solve", "--format"]
         + ["--batch", "--dtype", "--weight-dtype", "--optimizer", "--freeze-upto", "--top", "--count"]
     static let flags = ["-q", "--quiet", "--json", "--ceil", "--bias", "--no-bias", "--map", "--", "-", "-h", "--help",
                         "--version", "--bogus", "-x", "{", "}", "add", "concat", "split", "split:c=2x2",
                         "--memory", "--train", "--inplace", "--master-weights", "--no-warnings", "--ascii",
                         "--draw", "--composite", "--animate", "svg"]
     static let runOptions = ["--p", "--s", "--d", "--op", "--g", "--pad-mode", "--precision", "--format", "--bias", "--at", "--in",
-                             "--method", "--threads"]
-    static let runFlags = ["--flip", "--transposed", "--explain", "--as-matrix", "--json", "-q", "--timings", "--draw", "svg"]
+                             "--method", "--threads", "--like"]
+    static let runFlags = ["--flip", "--transposed", "--explain", "--as-matrix", "--json", "-q", "--timings", "--draw", "svg", "--equivalent"]
     static let numbers = ["0", "1", "-1", "2.5", "1e400", "-1e400", "nan", "inf", "-inf", "1e-320", "x", "-", "--", "1,2",
                           "0x1p3", "1_0", ".", "e5", "1e", "٣", String(repeating: "9", count: 400)]
 
