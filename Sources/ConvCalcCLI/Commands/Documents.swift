@@ -4,6 +4,17 @@ import ConvCalcCore
 /// same traces, rows and sentences the text shows. Other outputs of a command (symbolic
 /// formulas, solving, comparisons, memory) are included as they are written, verbatim.
 enum Documents {
+    /// A command's result as it is written: `-o`'s file opened before the work (so a path
+    /// that cannot be written fails at once), the text made a document when one is asked for.
+    static func written(outputPath: String?, document: DocumentFormat?, title: String, context: InputContext,
+                        _ make: () throws -> CommandResult) throws -> CommandResult {
+        let destination = try outputPath.map { try OutputFile(path: $0, directory: context.directory) }
+        var result = try make()
+        if let document, !result.isDocument { result = verbatim(result, title: title, format: document) }
+        result.destination = destination
+        return result
+    }
+
     /// A document as a command's output.
     static func result(_ document: ReportDocument, format: DocumentFormat, warnings: [String] = []) -> CommandResult {
         var result = CommandResult(output: document.render(format), warnings: warnings)

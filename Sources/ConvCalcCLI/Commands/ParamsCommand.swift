@@ -82,9 +82,9 @@ enum ParamsCommand {
 
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
         let options = try ParamsOptions(args)
-        let result = try result(options, context)
-        guard let format = options.document, !result.isDocument else { return result }
-        return Documents.verbatim(result, title: "convcalc params", format: format)
+        return try Documents.written(outputPath: nil, document: options.document, title: "convcalc params", context: context) {
+            try result(options, context)
+        }
     }
 
     static func result(_ options: ParamsOptions, _ context: InputContext) throws -> CommandResult {

@@ -50,12 +50,9 @@ enum ReceptiveFieldCommand {
 
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
         let options = try ReceptiveFieldOptions(args)
-        // -o: the file is opened now, so a path that cannot be written fails before the work.
-        let destination = try options.outputPath.map { try OutputFile(path: $0, directory: context.directory) }
-        var result = try result(options, context)
-        if let format = options.document, !result.isDocument { result = Documents.verbatim(result, title: "convcalc rf", format: format) }
-        result.destination = destination
-        return result
+        return try Documents.written(outputPath: options.outputPath, document: options.document, title: "convcalc rf", context: context) {
+            try result(options, context)
+        }
     }
 
     static func result(_ options: ReceptiveFieldOptions, _ context: InputContext) throws -> CommandResult {

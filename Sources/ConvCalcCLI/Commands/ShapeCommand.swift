@@ -51,12 +51,9 @@ enum ShapeCommand {
 
     static func execute(_ args: ParsedArguments, _ context: InputContext) throws -> CommandResult {
         let options = try ShapeOptions(args)
-        // -o: the file is opened now, so a path that cannot be written fails before the work.
-        let destination = try options.outputPath.map { try OutputFile(path: $0, directory: context.directory) }
-        var result = try result(options, context)
-        if let format = options.document, !result.isDocument { result = Documents.verbatim(result, title: "convcalc shape", format: format) }
-        result.destination = destination
-        return result
+        return try Documents.written(outputPath: options.outputPath, document: options.document, title: "convcalc shape", context: context) {
+            try result(options, context)
+        }
     }
 
     static func result(_ options: ShapeOptions, _ context: InputContext) throws -> CommandResult {
