@@ -43,6 +43,28 @@ public enum DilationSolver {
         var sequence: [Int] = []
         var counted = 0
         var memo: [[Int]: Int] = [:]
+        /// Layer `layer`'s dilations that fit in `remaining`, with the field each adds: the
+        /// given one, or 1 … `largest` (a 1-wide window is the same for every dilation: 1
+        /// stands for them all).
+        func moves(_ layer: Int, _ remaining: Int) -> [(d: Int, used: Int)] {
+            let (step, overflow) = (kernels[layer] - 1).multipliedReportingOverflow(by: jumps[layer])
+            guard !overflow else { return [] }
+            var result: [(d: Int, used: Int)] = []
+            for d in fixed[layer].map({ [$0] }) ?? (kernels[layer] == 1 ? [1] : Array(1...largest)) {
+                let (used, past) = step.multipliedReportingOverflow(by: d)
+                guard !past, used <= remaining else { break }
+                result.append((d, used))
+            }
+            return result
+        }
+        // Counted first (a sum over layers, memoised), so a search too large is refused at once.
+        func count(_ layer: Int, _ remaining: Int) -> Int {
+            if layer == kernels.count { return remaining == 0 ? 1 : 0 }
+            if let known = memo[[layer, remaining]] { return known }
+            let total = moves(layer, remaining).reduce(0) { min($0 + count(layer + 1, remaining - $1.used), searchLimit + 1) }
+            memo[[layer, remaining]] = total
+            return total
+        }
         func extend(_ layer: Int, remaining: Int) throws {
             if layer == kernels.count {
                 guard remaining == 0 else { return }
@@ -51,32 +73,12 @@ public enum DilationSolver {
                 found.append(design(sequence, kernels: kernels, jumps: jumps))
                 return
             }
-            let (step, overflow) = (kernels[layer] - 1).multipliedReportingOverflow(by: jumps[layer])
-            // A 1-wide window is the same for every dilation: 1 stands for them all.
-            let choices = fixed[layer].map { [$0] } ?? (kernels[layer] == 1 ? [1] : Array(1...largest))
-            for d in choices {
-                let (used, past) = step.multipliedReportingOverflow(by: d)
-                guard !overflow, !past, used <= remaining else { break }
-                // Only prefixes that some completion reaches: the search follows the answers.
-                guard count(layer + 1, remaining - used) > 0 else { continue }
+            // Only prefixes that some completion reaches: the search follows the answers.
+            for (d, used) in moves(layer, remaining) where count(layer + 1, remaining - used) > 0 {
                 sequence.append(d)
                 try extend(layer + 1, remaining: remaining - used)
                 sequence.removeLast()
             }
-        }
-        // Counted first (a sum over layers, memoised), so a search too large is refused at once.
-        func count(_ layer: Int, _ remaining: Int) -> Int {
-            if layer == kernels.count { return remaining == 0 ? 1 : 0 }
-            if let known = memo[[layer, remaining]] { return known }
-            let (step, overflow) = (kernels[layer] - 1).multipliedReportingOverflow(by: jumps[layer])
-            var total = 0
-            for d in fixed[layer].map({ [$0] }) ?? (kernels[layer] == 1 ? [1] : Array(1...largest)) {
-                let (used, past) = step.multipliedReportingOverflow(by: d)
-                guard !overflow, !past, used <= remaining else { break }
-                total = min(total + count(layer + 1, remaining - used), searchLimit + 1)
-            }
-            memo[[layer, remaining]] = total
-            return total
         }
         guard target >= 1 else { return [] }
         if count(0, target - 1) > searchLimit { throw Failure.tooMany(searchLimit) }
