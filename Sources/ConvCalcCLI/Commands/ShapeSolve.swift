@@ -38,12 +38,8 @@ struct ShapeSolve {
             let geometries = stack.layers.indices.map { stack.geometry(of: $0) }
             inputs = shownDims.map { dim in
                 LayerSolver.inputs(target: parsed.expanded(to: stack.dims)[dim]) { n in
-                    var size = n
-                    for geometry in geometries {
-                        guard let step = try? geometry.step(dim, input: size) else { return nil }
-                        size = step.output
-                    }
-                    return size
+                    let sizes = Self.chain(geometries, n, dim: dim)
+                    return sizes.count == geometries.count + 1 ? sizes.last : nil
                 }
             }
             return
@@ -139,14 +135,19 @@ extension ShapeSolve {
         return parts.count > 2 ? parts.dropFirst(2).joined(separator: " = ") : working
     }
 
-    /// Sizes through the chain along `dim` from input `n`: `[111, 56, 28]`.
-    func chain(_ n: Int, dim: Int) -> [Int] {
+    /// Sizes through the chain along `dim` from input `n`, up to the first layer with no
+    /// output: `[111, 56, 28]`.
+    static func chain(_ geometries: [LayerGeometry], _ n: Int, dim: Int) -> [Int] {
         var sizes = [n]
-        for index in stack.layers.indices {
-            guard let step = try? stack.geometry(of: index).step(dim, input: sizes.last!) else { break }
+        for geometry in geometries {
+            guard let step = try? geometry.step(dim, input: sizes.last!) else { break }
             sizes.append(step.output)
         }
         return sizes
+    }
+
+    func chain(_ n: Int, dim: Int) -> [Int] {
+        Self.chain(stack.layers.indices.map { stack.geometry(of: $0) }, n, dim: dim)
     }
 
     func text(layout: TextLayout) -> String {
@@ -174,9 +175,11 @@ extension ShapeSolve {
                 return "no input from \(SolveBounds.input.lowerBound) to \(SolveBounds.input.upperBound) gives \(wanted[dim])\(label)" + nearestInputs(dim: dim)
             }
             guard solutions[shown].isEmpty else { continue }
-            let outputs = LayerSolver.solve(layer!, dims: stack.dims, dim: dim, unknowns: Set(unknowns), input: input![dim], target: nil).map(\.step.output)
+            // Every assignment that gives some output, the simplest first, searched once.
+            let all = LayerSolver.solve(layer!, dims: stack.dims, dim: dim, unknowns: Set(unknowns), input: input![dim], target: nil)
+            let outputs = all.map(\.step.output)
             let reach = outputs.min().map { "these keys give outputs from \($0) to \(outputs.max()!) only" } ?? "these keys give no output at all"
-            return "no \(unknowns.map(\.rawValue).joined(separator: ", ")) within the bounds (\(boundsText)) gives \(wanted[dim]) from \(input![dim])\(label): " + reach + nearestKeys(dim: dim)
+            return "no \(unknowns.map(\.rawValue).joined(separator: ", ")) within the bounds (\(boundsText)) gives \(wanted[dim]) from \(input![dim])\(label): " + reach + nearest(all, dim: dim)
         }
         return nil
     }
@@ -194,12 +197,13 @@ extension ShapeSolve {
         return lines
     }
 
-    /// The nearest outputs the unknowns can give, when none gives the wanted one.
-    func nearestKeys(dim: Int) -> String {
-        let outputs = Set(LayerSolver.solve(layer!, dims: stack.dims, dim: dim, unknowns: Set(unknowns), input: input![dim], target: nil).map(\.step.output))
+    /// The nearest outputs below and above the wanted one among `all` (every assignment, the
+    /// simplest first), each with its simplest assignment.
+    func nearest(_ all: [LayerSolution], dim: Int) -> String {
+        let outputs = all.map(\.step.output)
         let below = outputs.filter { $0 < wanted[dim] }.max(), above = outputs.filter { $0 > wanted[dim] }.min()
         let near = [below, above].compactMap { $0 }.map { target -> String in
-            let first = LayerSolver.solve(layer!, dims: stack.dims, dim: dim, unknowns: Set(unknowns), input: input![dim], target: target).first
+            let first = all.first { $0.step.output == target }
             return "\(target)" + (first.map { " (\(token($0)))" } ?? "")
         }
         return near.isEmpty ? "" : "; the nearest outputs are " + near.joined(separator: " and ")
@@ -251,9 +255,10 @@ extension ShapeSolve {
             }
         }
         // Every input's output once, then the nearest outputs below and above.
+        let geometries = stack.layers.indices.map { stack.geometry(of: $0) }
         var outputs: [Int: Int] = [:]
         for n in SolveBounds.input {
-            let sizes = chain(n, dim: dim)
+            let sizes = Self.chain(geometries, n, dim: dim)
             if sizes.count == stack.layers.count + 1, outputs[sizes.last!] == nil { outputs[sizes.last!] = n }
         }
         let below = outputs.keys.filter { $0 < wanted[dim] }.max(), above = outputs.keys.filter { $0 > wanted[dim] }.min()
