@@ -74,7 +74,7 @@ struct EquivalentCalls {
         if spec.groups > 1 { return "no direct call for groups (tf.nn.conv2d takes w: kh×kw×Cin/g×Cout, only on GPUs); see PyTorch" }
         if spec.transposed {
             guard rows.dilation == 1 && columns.dilation == 1 else { return "no direct call: conv2d_transpose takes no dilation on CPUs" }
-            let full = ((plan.inputRows - 1) * rows.stride + rows.effectiveKernel, (plan.inputColumns - 1) * columns.stride + columns.effectiveKernel)
+            let full = (rows.fullTransposedLength, columns.fullTransposedLength)
             guard rows.outputPadding <= rows.pad.after, columns.outputPadding <= columns.pad.after else {
                 return "no direct call: the output padding reaches past the full result"
             }

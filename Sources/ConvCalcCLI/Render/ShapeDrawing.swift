@@ -121,8 +121,7 @@ struct ShapeDrawing {
         let dilation = axes.contains { $0.step.dilation > 1 } ? ", dilation \(d): a tap every \(d) cells of a box \(ke) wide" : ""
         switch (geometry.rule, drawing.view) {
         case (.transposed, .window):
-            let before = axes.map { $0.step.effectiveKernel - 1 - $0.step.pad.before }
-            let after = axes.map { $0.step.effectiveKernel - 1 - $0.step.pad.after + $0.step.outputPadding }
+            let before = axes.map(\.step.zeroInsertionPadding.before), after = axes.map(\.step.zeroInsertionPadding.after)
             let crop = (before + after).contains { $0 < 0 } ? " (negative: that much of the stretched input is cropped)" : ""
             let zeros = axes.map { $0.step.stride - 1 }
             let inserted = zeros.allSatisfy { $0 == 0 } ? "no zeros inserted (stride 1)"
@@ -176,8 +175,7 @@ struct ShapeDrawing {
         let axes = drawing.axes
         switch (geometry.rule, drawing.view) {
         case (.transposed, .window):
-            let before = axes.map { $0.step.effectiveKernel - 1 - $0.step.pad.before }
-            let after = axes.map { $0.step.effectiveKernel - 1 - $0.step.pad.after + $0.step.outputPadding }
+            let before = axes.map(\.step.zeroInsertionPadding.before), after = axes.map(\.step.zeroInsertionPadding.after)
             var done: [String] = []
             if axes.contains(where: { $0.step.stride > 1 }) { done.append("zeros inserted") }
             if (before + after).contains(where: { $0 > 0 }) { done.append("padded") }
@@ -196,7 +194,7 @@ struct ShapeDrawing {
 
     func targetLabel(_ drawing: LayerDrawing) -> String {
         // The full result, (n − 1)·s + ke, without the output padding drawn after it.
-        let full = drawing.axes.map { ($0.step.input - 1) * $0.step.stride + $0.step.effectiveKernel }
+        let full = drawing.axes.map(\.step.fullTransposedLength)
         guard drawing.view == .scatter, full != output else { return "output \(Self.size(output))" }
         return "output \(Self.size(output)) (full result \(Self.size(full)))"
     }

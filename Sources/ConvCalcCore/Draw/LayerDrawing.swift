@@ -77,7 +77,7 @@ public struct AxisDrawing: Equatable, Sendable {
         let n = step.input, out = step.output, ke = step.effectiveKernel
         switch (step.rule, view) {
         case (.transposed, .window): return (out + ke - 1, out)
-        case (.transposed, .scatter): return (n, max((n - 1) * step.stride + ke, step.pad.before + out))
+        case (.transposed, .scatter): return (n, max(step.fullTransposedLength, step.pad.before + out))
         default: return (max(step.pad.before + n + step.pad.after, (out - 1) * step.stride + ke), out)
         }
     }
@@ -89,7 +89,7 @@ public struct AxisDrawing: Equatable, Sendable {
         let (pb, pa) = (step.pad.before, step.pad.after)
         switch (step.rule, view) {
         case (.transposed, .window):
-            let before = ke - 1 - pb, stretched = (n - 1) * s + 1
+            let before = step.zeroInsertionPadding.before, stretched = (n - 1) * s + 1
             source = (0..<(out + ke - 1)).map { c in
                 let q = c - before
                 return q < 0 || q >= stretched ? .padding : q % s == 0 ? .input : .zero
@@ -102,7 +102,7 @@ public struct AxisDrawing: Equatable, Sendable {
             // Full-result cell c is reached when c = j·s + t·d for an input j and a tap t;
             // with gcd(s, d) > 1 some inside are not, and output padding past the padding
             // adds cells after it that none reach.
-            let full = (n - 1) * s + ke
+            let full = step.fullTransposedLength
             var reached = Array(repeating: false, count: max(full, pb + out))
             for j in 0..<n { for t in 0..<step.kernel { reached[j * s + t * step.dilation] = true } }
             source = Array(repeating: .input, count: n)
@@ -150,6 +150,17 @@ public struct AxisDrawing: Equatable, Sendable {
         let q = cell + sourceOrigin
         return step.rule == .transposed && view == .window ? q / step.stride : q
     }
+}
+
+extension DimensionStep {
+    /// A transposed step as the direct convolution it equals: the padding of the
+    /// zero-inserted input, `ke − 1 − pb` before and `ke − 1 − pa + op` after (negative: cropped).
+    public var zeroInsertionPadding: PadPair {
+        PadPair(effectiveKernel - 1 - pad.before, effectiveKernel - 1 - pad.after + outputPadding)
+    }
+
+    /// A transposed step's full result before its padding crops it: `(n − 1)·s + ke`.
+    public var fullTransposedLength: Int { (input - 1) * stride + effectiveKernel }
 }
 
 /// One layer drawn: one axis (1-D) or two (H, W), frames in row-major order from the
