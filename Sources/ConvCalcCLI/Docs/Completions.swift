@@ -370,14 +370,7 @@ enum ZshCompletion {
     }
 
     /// Text inside `[…]` of an `_arguments` spec, or a `name:description` of `_describe`.
-    static func escaped(_ text: String) -> String {
-        var out = ""
-        for ch in text {
-            if "[]:\\".contains(ch) { out.append("\\") }
-            out.append(ch)
-        }
-        return out
-    }
+    static func escaped(_ text: String) -> String { text.backslashing("[]:\\") }
 
     static func action(_ value: CompletionValue) -> String {
         switch value {

@@ -111,10 +111,13 @@ enum HeatMap {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// A path count as text: whole numbers exactly while they fit a double's integers.
+    static func count(_ value: Double) -> String { value < 9e15 ? "\(Int(value))" : "\(value)" }
+
     /// What the marks mean: blank, the peak, and each mark's share of the most, as many
     /// marks a line as fit.
     static func legend(peak: Double, layout: TextLayout) -> [String] {
-        let peakText = peak < 9e15 ? "\(Int(peak))" : "\(peak)"
+        let peakText = count(peak)
         var lines = LineFit.prose("legend: blank = no path (a hole); @ = the most, \(peakText) paths; share of the most:", layout: layout)
         let shares = ramp.enumerated().map { "\($0.element) ≤\(Int((100 * Double($0.offset + 1) / Double(ramp.count)).rounded()))%" }
         let margin = "        "

@@ -42,7 +42,7 @@ enum HeatMapSVG {
         for (r, row) in values.enumerated() {
             for (c, value) in row.enumerated() {
                 let colour = value > 0 ? ramp[min(ramp.count - 1, Int((Double(ramp.count) * value / peak).rounded(.up)) - 1)] : "#ffffff"
-                document.body.append(#"<rect x="\#(margin + c * cell)" y="\#(y + r * cell)" width="\#(cell)" height="\#(cell)" fill="\#(colour)" data-n="\#(count(value))"/>"#)
+                document.body.append(#"<rect x="\#(margin + c * cell)" y="\#(y + r * cell)" width="\#(cell)" height="\#(cell)" fill="\#(colour)" data-n="\#(HeatMap.count(value))"/>"#)
             }
         }
         document.body.append("</g>")
@@ -61,15 +61,12 @@ enum HeatMapSVG {
         stride(from: 0, to: count, by: bin).map { $0..<min($0 + bin, count) }
     }
 
-    /// A count as text: whole numbers exactly while they fit a double's integers.
-    static func count(_ value: Double) -> String { value < 9e15 ? "\(Int(value))" : "\(value)" }
-
     static let legendWidth = 260 + 40 + 62 * 8
 
     /// Each colour with the share of the most it stands for.
     static func legend(peak: Double, into document: inout SVGDocument, y: Int) -> Int {
         var x = margin
-        let heading = "paths (the most: \(count(peak))):"
+        let heading = "paths (the most: \(HeatMap.count(peak))):"
         document.body.append(SVGDocument.text(heading, x: x, y: y + 13))
         x += SVGDocument.textWidth(heading) + 12
         document.body.append(SVGDocument.rect(x: x, y: y, width: 18, height: 18, className: "cell", extra: ##" fill="#ffffff""##))

@@ -49,14 +49,7 @@ struct ReportDocument {
     }
 
     /// Markdown text: characters that would start emphasis or code escaped.
-    static func markdownText(_ text: String) -> String {
-        var out = ""
-        for character in text {
-            if "*_`\\<[".contains(character) { out.append("\\") }
-            out.append(character)
-        }
-        return out
-    }
+    static func markdownText(_ text: String) -> String { text.backslashing("*_`\\<[") }
 
     static func padded(_ row: [String], to count: Int) -> [String] {
         row.count >= count ? Array(row.prefix(count)) : row + Array(repeating: "", count: count - row.count)
@@ -157,6 +150,16 @@ struct ReportDocument {
 }
 
 extension String {
+    /// The text with a backslash before each of `characters` (Markdown, zsh completion specs).
+    func backslashing(_ characters: String) -> String {
+        var out = ""
+        for character in self {
+            if characters.contains(character) { out.append("\\") }
+            out.append(character)
+        }
+        return out
+    }
+
     var trimmingTrailingNewlines: String {
         var text = self
         while text.last == "\n" { text.removeLast() }
