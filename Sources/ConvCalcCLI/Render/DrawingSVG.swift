@@ -62,8 +62,8 @@ enum DrawingSVG {
         let drawing: LayerDrawing
         let prefix: String
 
-        var sourceCells: [Int] { DrawingSVG.plane(drawing.axes.map(\.source.count)) }
-        var targetCells: [Int] { DrawingSVG.plane(drawing.axes.map(\.target.count)) }
+        var sourceCells: [Int] { let size = drawing.gridSize(onSource: true); return [size.rows, size.columns] }
+        var targetCells: [Int] { let size = drawing.gridSize(onSource: false); return [size.rows, size.columns] }
         var sourceLabel: String { picture.sourceLabel(drawing) }
         var targetLabel: String { picture.targetLabel(drawing) }
         /// The target grid's left edge.
@@ -87,12 +87,11 @@ enum DrawingSVG {
 
     /// The cells of one grid as a `<g>` with an id, each a `<rect>` of its kind's class.
     static func grid(_ drawing: LayerDrawing, source: Bool, id: String, counting: Bool = false) -> String {
-        let sizes = drawing.axes.map { source ? $0.source.count : $0.target.count }
-        let (rows, columns) = (plane(sizes)[0], plane(sizes)[1])
+        let (rows, columns) = drawing.gridSize(onSource: source)
         var cells = [#"<g id="\#(id)">"#]
         for row in 0..<rows {
             for column in 0..<columns {
-                let position = sizes.count == 1 ? [column] : [row, column]
+                let position = drawing.position(row: row, column: column)
                 let kind = drawing.cell(position, onSource: source)
                 cells.append(SVGDocument.rect(x: column * cell, y: row * cell, width: cell, height: cell, className: "cell " + kind.rawValue))
                 if counting, let count = drawing.overlapCount(position) {

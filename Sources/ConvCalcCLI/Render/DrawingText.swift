@@ -76,15 +76,14 @@ enum DrawingText {
         let indices = frame.map(drawing.frameIndices)
         let windowHere = source == (drawing.view == .window)
         let counting = frame == nil && windowHere
-        let sizes = drawing.axes.map { source ? $0.source.count : $0.target.count }
-        let (rows, columns) = sizes.count == 1 ? (1, sizes[0]) : (sizes[0], sizes[1])
+        let (rows, columns) = drawing.gridSize(onSource: source)
         let cellWidth = counting ? max(2, String(drawing.largestOverlap).count + 1) : 2
         let label = " " + (source ? picture.sourceLabel(drawing) : picture.targetLabel(drawing))
         var lines = [(text: label, width: layout.columns(label))]
         for row in 0..<rows {
             var line = ""
             for column in 0..<columns {
-                let position = sizes.count == 1 ? [column] : [row, column]
+                let position = drawing.position(row: row, column: column)
                 if counting, let count = drawing.overlapCount(position) {
                     line += String(repeating: " ", count: cellWidth - String(count).count) + "\(count)"
                     continue

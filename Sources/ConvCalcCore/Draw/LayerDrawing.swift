@@ -233,6 +233,17 @@ public struct LayerDrawing: Sendable {
         zip(indices, axes).reduce(0) { $0 * $1.1.frames + $1.0 }
     }
 
+    /// The rows and columns of the source or target grid (a 1-D grid is one row).
+    public func gridSize(onSource: Bool) -> (rows: Int, columns: Int) {
+        let counts = axes.map { onSource ? $0.source.count : $0.target.count }
+        return counts.count == 1 ? (1, counts[0]) : (counts[0], counts[1])
+    }
+
+    /// The position of a grid's cell at `row`, `column` (1-D: the column alone).
+    public func position(row: Int, column: Int) -> [Int] {
+        axes.count == 1 ? [column] : [row, column]
+    }
+
     /// The kind of a source or target cell (row, column; 1-D: column only).
     public func cell(_ position: [Int], onSource: Bool) -> DrawnCell {
         let kinds = zip(position, axes).map { onSource ? $1.source[$0] : $1.target[$0] }
