@@ -214,7 +214,10 @@ extension Convolution {
             let pointer = buffer.baseAddress!
             switch used {
             case .fft: fourier(plan, input, blocks, bias: bias, execution: execution, finiteOnly: finiteOnly, patch: patch, into: pointer)
-            default: DirectConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: pointer)
+            default:
+                if !BlockedConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: pointer) {
+                    DirectConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: pointer)
+                }
             }
         }
         return channels(output, plan)

@@ -48,6 +48,31 @@ public enum KernelLevel: String, CaseIterable, Sendable {
     }
 }
 
+extension KernelLevel {
+    /// Positions per output channel one `accumulateChannelBlock` call computes at this level.
+    var channelBlockPositions: Int {
+        switch self {
+        #if arch(x86_64)
+        case .avx512: return ConvKernelsAVX512.channelBlockPositions
+        case .avx2: return ConvKernelsAVX2.channelBlockPositions
+        #endif
+        default: return ConvKernels.channelBlockPositions
+        }
+    }
+
+    @inline(__always)
+    func accumulateChannelBlock(_ acc: UnsafeMutablePointer<Double>, sources: UnsafePointer<UnsafePointer<Double>>,
+                                offset: Int, weights: UnsafePointer<Double>, taps: Int) {
+        switch self {
+        #if arch(x86_64)
+        case .avx512: ConvKernelsAVX512.accumulateChannelBlock(acc, sources: sources, offset: offset, weights: weights, taps: taps)
+        case .avx2: ConvKernelsAVX2.accumulateChannelBlock(acc, sources: sources, offset: offset, weights: weights, taps: taps)
+        #endif
+        default: ConvKernels.accumulateChannelBlock(acc, sources: sources, offset: offset, weights: weights, taps: taps)
+        }
+    }
+}
+
 /// How `convcalc run` computes: the kernel copy, the number of threads, the method.
 public struct Execution: Sendable {
     public var level: KernelLevel

@@ -1,0 +1,109 @@
+import XCTest
+import ConvCalcTestSupport
+@testable import ConvCalcCore
+@testable import ConvCalcEngine
+
+/// The register-blocked multi-channel method (`BlockedConvolution`) against the plain loops
+/// of `Convolution.reference` and against the row method it replaces (`DirectConvolution`).
+final class BlockedConvolutionTests: XCTestCase {
+    /// A random forward geometry with 2 to 11 output channels per group (blocks of 4 full and
+    /// partial), 1 to 5 input channels per group, every padding form and mode, stride,
+    /// dilation and flip; sizes around the 16- and 32-position blocks.
+    func randomCase(_ generator: inout SeededGenerator) -> (ConvolutionPlan, [Matrix], [Matrix], [Double]?)? {
+        var geometry = RandomGeometry(transposed: false, maxRows: 24, maxColumns: 70, using: &generator)
+        let groups = geometry.groups
+        geometry.inputChannels = groups * Int.random(in: 1...5, using: &generator)
+        geometry.outputChannels = groups * Int.random(in: 2...11, using: &generator)
+        let (h, w, kh, kw) = (geometry.rows, geometry.columns, geometry.kernelRows, geometry.kernelColumns)
+        func values(_ count: Int) -> [Double] { (0..<count).map { _ in Double.random(in: -1...1, using: &generator) } }
+        let input = (0..<geometry.inputChannels).map { _ in Matrix(rows: h, columns: w, values: values(h * w)) }
+        let kernel = (0..<geometry.blockCount).map { _ in Matrix(rows: kh, columns: kw, values: values(kh * kw)) }
+        let bias: [Double]? = Bool.random(using: &generator) ? values(geometry.outputChannels) : nil
+        guard let plan = try? ConvolutionPlan(inputChannels: geometry.inputChannels, rows: h, columns: w, kernelBlocks: kernel.count,
+                                              kernelRows: kh, kernelColumns: kw, stated: nil, biasCount: bias?.count, spec: geometry.spec)
+        else { return nil }
+        return (plan, input, kernel, bias)
+    }
+
+    /// Every output within 1e-13 of the sum of its terms' magnitudes of the reference, at
+    /// every kernel level and 1 and 2 threads; equal to the row method but for the rounding
+    /// of its border sums (which are not fused). 60 cases, 400 with `CONVCALC_LONG=1`.
+    func testAgreesWithReferenceAndRowMethod() {
+        var generator = SeededGenerator(seed: testSeed)
+        var checked = 0
+        let trials = longTests ? 400 : 60
+        for trial in 0..<trials {
+            guard let (plan, input, kernel, bias) = randomCase(&generator) else { continue }
+            XCTAssertTrue(BlockedConvolution.applies(plan, kernel, bias: bias), "trial \(trial)")
+            let expected = Convolution.reference(plan, input, kernel, bias: bias)
+            let magnitude = Convolution.reference(plan, input.map { Matrix(rows: $0.rows, columns: $0.columns, values: $0.values.map(abs)) },
+                                                  kernel.map { Matrix(rows: $0.rows, columns: $0.columns, values: $0.values.map(abs)) },
+                                                  bias: bias?.map(abs))
+            for level in supportedLevels {
+                for threads in [1, 2] {
+                    let execution = Execution(level: level, threads: threads, method: .direct)
+                    let blocks = plan.spec.flip ? kernel.map { $0.rotated180() } : kernel
+                    var output = Convolution.allocateOutput(plan, threads: 1)
+                    output.withUnsafeMutableBufferPointer { _ = BlockedConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: $0.baseAddress!) }
+                    var rows = Convolution.allocateOutput(plan, threads: 1)
+                    rows.withUnsafeMutableBufferPointer { DirectConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: $0.baseAddress!) }
+                    let expectedValues = expected.flatMap(\.values), bounds = magnitude.flatMap(\.values)
+                    let label = "trial \(trial) \(level) \(threads) threads \(plan.inputChannels)->\(plan.outputChannels) g\(plan.groups) \(plan.inputRows)x\(plan.inputColumns) k\(plan.kernelRows)x\(plan.kernelColumns) \(plan.spec), \(seedNote)"
+                    for index in output.indices where abs(output[index] - expectedValues[index]) > 1e-13 * max(bounds[index], 1e-300)
+                        || abs(output[index] - rows[index]) > 1e-13 * max(bounds[index], 1e-300) {
+                        XCTFail("\(label): at \(index) blocked \(output[index]), rows \(rows[index]), reference \(expectedValues[index])")
+                        break
+                    }
+                }
+            }
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, trials / 2, seedNote)
+    }
+
+    /// inf and nan in the input: the same outputs as the reference (padding zeros, which the
+    /// reference skips, are multiplied here by a finite kernel, which changes nothing).
+    func testNonFiniteInputsAsReference() {
+        var generator = SeededGenerator(seed: testSeed &+ 1)
+        for trial in 0..<20 {
+            guard var (plan, input, kernel, bias) = randomCase(&generator) else { continue }
+            for _ in 0..<3 {
+                let c = Int.random(in: 0..<input.count, using: &generator), at = Int.random(in: 0..<input[c].values.count, using: &generator)
+                input[c].values[at] = [Double.infinity, -.infinity, .nan].randomElement(using: &generator)!
+            }
+            let expected = Convolution.reference(plan, input, kernel, bias: bias).flatMap(\.values)
+            let got = Convolution.run(plan, input, kernel, bias: bias, execution: Execution(level: supportedLevels.last!, threads: 2, method: .direct)).flatMap(\.values)
+            for (x, y) in zip(got, expected) where !(x.isNaN && y.isNaN) && (x.isFinite != y.isFinite || (x.isInfinite && x != y)) {
+                XCTFail("trial \(trial) \(plan.spec): \(x) vs \(y), \(seedNote)")
+                break
+            }
+            _ = (plan, bias)
+        }
+    }
+
+    /// What the blocked method leaves to the row method: transposed and depthwise layers,
+    /// kernels holding inf or nan (a padding zero times inf is nan, which PyTorch's padding
+    /// gives but `run` does not: padding is skipped), and a −0 bias.
+    func testAppliesOnlyWhereExact() throws {
+        var spec = ConvolutionSpec()
+        spec.padding = .explicit([PadPair(1, 1), PadPair(1, 1)])
+        let kernel = (0..<8).map { _ in Matrix(rows: 3, columns: 3, repeating: 1) }
+        let plan = try ConvolutionPlan(inputChannels: 2, rows: 5, columns: 5, kernelBlocks: 8, kernelRows: 3, kernelColumns: 3,
+                                       stated: nil, biasCount: nil, spec: spec)
+        XCTAssertTrue(BlockedConvolution.applies(plan, kernel, bias: nil))
+        XCTAssertTrue(BlockedConvolution.applies(plan, kernel, bias: [0, 1, 2, 3]))
+        XCTAssertFalse(BlockedConvolution.applies(plan, kernel, bias: [0, -0.0, 2, 3]))
+        var infinite = kernel
+        infinite[3].values[4] = .infinity
+        XCTAssertFalse(BlockedConvolution.applies(plan, infinite, bias: nil))
+        spec.groups = 2
+        let depthwise = try ConvolutionPlan(inputChannels: 2, rows: 5, columns: 5, kernelBlocks: 2, kernelRows: 3, kernelColumns: 3,
+                                            stated: nil, biasCount: nil, spec: spec)
+        XCTAssertFalse(BlockedConvolution.applies(depthwise, Array(kernel[0..<2]), bias: nil))
+        spec.groups = 1
+        spec.transposed = true
+        let transposed = try ConvolutionPlan(inputChannels: 2, rows: 5, columns: 5, kernelBlocks: 8, kernelRows: 3, kernelColumns: 3,
+                                             stated: nil, biasCount: nil, spec: spec)
+        XCTAssertFalse(BlockedConvolution.applies(transposed, kernel, bias: nil))
+    }
+}
