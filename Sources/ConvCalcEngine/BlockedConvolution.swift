@@ -1,9 +1,8 @@
 import ConvCalcCore
-import ConvKernels
 
 /// The direct method for layers with several output channels per group: register-blocked
 /// across output channels and positions (`accumulateChannelBlock`), so each input value
-/// loaded serves 4 output channels and each weight 16 or 32 positions.
+/// loaded serves 4 or 6 output channels and each weight 16 or 32 positions.
 ///
 /// The input is copied once, extended by its padding (zeros or the padding mode's copies),
 /// as phase planes: plane (ρ, φ) of channel c holds `E_c[m·sh + ρ][n·sw + φ]`, m < Hq =
@@ -28,7 +27,7 @@ enum BlockedConvolution {
     /// `applies` but for the kernel's values (which `packedWeights` checks as it copies them).
     static func fits(_ plan: ConvolutionPlan, bias: [Double]?) -> Bool {
         guard !plan.spec.transposed, plan.outputsPerGroup >= 2,
-              let planes = Geometry(plan), planes.totalValues <= planeLimit else { return false }
+              let planes = Geometry(plan, width: 32), planes.totalValues <= planeLimit else { return false }
         return !(bias ?? []).contains { $0 == 0 && $0.sign == .minus }
     }
 
@@ -36,24 +35,31 @@ enum BlockedConvolution {
     /// method, which reads the input in place, runs.
     static let planeLimit = 1 << 27
 
-    /// Output channels one kernel call computes (the same at every level).
-    static let blockChannels = ConvKernels.channelBlockChannels
 
     /// Where the phase planes lie and where each tap reads.
+    ///
+    /// A 1×1 kernel reads one plane position per output position, so its planes are stored
+    /// interleaved instead: block by block of `width` positions, the block of every channel
+    /// in turn (`[block][channel][width]`), so one block's taps read one contiguous run, as a
+    /// matrix product's packed panel (Goto and van de Geijn, "Anatomy of high-performance
+    /// matrix multiplication", 2008); a tap's source then moves by C·width a block.
     struct Geometry {
         let rowPhases: [Int]
         let columnPhases: [Int]
         /// Hq and Wq: a plane's rows and columns.
         let planeRows: Int
         let planeColumns: Int
-        /// Values from one plane to the next: Hq·Wq and room for the last block's reads.
+        /// Values from one plane to the next: Hq·Wq and room for the last block's reads
+        /// (interleaved: the block width).
         let planeStride: Int
         let channels: Int
         /// Flattened output positions computed: the last row ends at Wout.
         let positions: Int
         let totalValues: Int
+        /// The positions of one block when the planes are interleaved, else nil.
+        let interleavedWidth: Int?
 
-        init?(_ plan: ConvolutionPlan) {
+        init?(_ plan: ConvolutionPlan, width: Int) {
             let (r, c) = (plan.rowStep, plan.columnStep)
             rowPhases = Array(Set((0..<plan.kernelRows).map { ($0 * r.dilation) % r.stride })).sorted()
             columnPhases = Array(Set((0..<plan.kernelColumns).map { ($0 * c.dilation) % c.stride })).sorted()
@@ -61,14 +67,16 @@ enum BlockedConvolution {
             planeColumns = plan.outputColumns + ((plan.kernelColumns - 1) * c.dilation) / c.stride
             channels = plan.inputChannels
             positions = (plan.outputRows - 1) * planeColumns + plan.outputColumns
+            interleavedWidth = plan.kernelRows == 1 && plan.kernelColumns == 1 ? width : nil
             guard let area = try? Checked.mul(planeRows, planeColumns), area <= Convolution.elementLimit else { return nil }
-            planeStride = area + 64
+            planeStride = interleavedWidth ?? area + 64
             let planes = channels * rowPhases.count * columnPhases.count
-            guard let total = try? Checked.mul(planes, planeStride) else { return nil }
+            let blocks = interleavedWidth.map { (area + $0 - 1) / $0 } ?? 1
+            guard let total = try? Checked.mul(blocks, Checked.mul(planes, planeStride)) else { return nil }
             totalValues = total
         }
 
-        /// The first value of plane (ρ slot, φ slot) of channel c.
+        /// The first value of plane (ρ slot, φ slot) of channel c (interleaved: of its first block).
         func plane(channel c: Int, rowSlot: Int, columnSlot: Int) -> Int {
             ((c * rowPhases.count + rowSlot) * columnPhases.count + columnSlot) * planeStride
         }
@@ -81,14 +89,41 @@ enum BlockedConvolution {
             return plane(channel: c, rowSlot: rowSlot, columnSlot: columnSlot)
                 + (rowReach / plan.rowStep.stride) * planeColumns + columnReach / plan.columnStep.stride
         }
+
+        /// How far a tap's source moves for the block starting at position `first`.
+        func offset(first: Int) -> Int { interleavedWidth == nil ? first : first * channels }
+
+        /// Values of a plane including the zeros after it: Hq·Wq + 64, or whole blocks.
+        var paddedArea: Int {
+            interleavedWidth.map { w in (planeRows * planeColumns + w - 1) / w * w } ?? planeStride
+        }
+
+        /// Writes `count` values of the plane starting at `plane` from position n on: from
+        /// `values`, or zeros when nil (interleaved: cut at each block's end).
+        func fill(_ out: UnsafeMutablePointer<Double>, plane: Int, at n: Int, count: Int, from values: UnsafePointer<Double>?) {
+            guard let w = interleavedWidth else {
+                if let values { (out + plane + n).update(from: values, count: count) } else { (out + plane + n).update(repeating: 0, count: count) }
+                return
+            }
+            var done = 0
+            while done < count {
+                let position = n + done
+                let piece = min(count - done, w - position % w)
+                let target = out + plane + (position / w) * channels * w + position % w
+                if let values { target.update(from: values + done, count: piece) } else { target.update(repeating: 0, count: piece) }
+                done += piece
+            }
+        }
     }
 
     /// How the work is cut: positions in blocks of `width`, each block's input channels in
-    /// chunks of `chunk` (whose reads stay in the first-level cache while every output channel
-    /// block uses them), output channel blocks in `splits` parts when there are few position
+    /// chunks of `chunk` (whose reads stay in the first-level cache, and for kernels wider than
+    /// 1×1 within 16 channels' pages, while every output channel block uses them), output channel blocks in `splits` parts when there are few position
     /// blocks, so both threads have work.
     struct Schedule {
+        /// Positions and output channels of one kernel call (`accumulateChannelBlock`).
         let width: Int
+        let channels: Int
         let taps: Int
         let tapsPerChannel: Int
         let chunk: Int
@@ -97,14 +132,14 @@ enum BlockedConvolution {
         let splits: Int
         var items: Int { positionBlocks * splits }
 
-        init(_ plan: ConvolutionPlan, _ geometry: Geometry, width: Int, threads: Int) {
-            self.width = width
+        init(_ plan: ConvolutionPlan, _ geometry: Geometry, level: KernelLevel, threads: Int) {
+            (width, channels) = (level.channelBlockPositions, level.channelBlockChannels)
             tapsPerChannel = plan.kernelRows * plan.kernelColumns
             taps = plan.inner * tapsPerChannel
             // A channel's reads for one block: kernel rows times the block and the kernel's reach.
             let footprint = 8 * plan.kernelRows * (width + (plan.kernelColumns - 1) * plan.columnStep.dilation / plan.columnStep.stride + 1)
-            chunk = max(4, min(plan.inner, (24 << 10) / footprint))
-            blocksPerGroup = (plan.outputsPerGroup + BlockedConvolution.blockChannels - 1) / BlockedConvolution.blockChannels
+            chunk = max(4, min(plan.inner, (24 << 10) / footprint, plan.kernelRows * plan.kernelColumns == 1 ? plan.inner : 16))
+            blocksPerGroup = (plan.outputsPerGroup + channels - 1) / channels
             positionBlocks = (geometry.positions + width - 1) / width
             let allBlocks = plan.groups * blocksPerGroup
             splits = max(1, min(allBlocks, (4 * threads + positionBlocks - 1) / positionBlocks))
@@ -120,11 +155,12 @@ enum BlockedConvolution {
     /// Runs the plan when `applies` holds, and returns whether it did (false: nothing was written).
     static func run(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernels: [Matrix], bias: [Double]?, execution: Execution,
                     into outBase: UnsafeMutablePointer<Double>) -> Bool {
-        guard fits(plan, bias: bias), let geometry = Geometry(plan) else { return false }
+        guard fits(plan, bias: bias), let geometry = Geometry(plan, width: execution.level.channelBlockPositions) else { return false }
         let threads = plan.directMultiplyAdds < 1e6 ? 1 : execution.threads
-        let schedule = Schedule(plan, geometry, width: execution.level.channelBlockPositions, threads: threads)
-        guard let weights = packedWeights(plan, kernels, blocksPerGroup: schedule.blocksPerGroup) else { return false }
+        let schedule = Schedule(plan, geometry, level: execution.level, threads: threads)
+        guard let weights = packedWeights(plan, kernels, schedule) else { return false }
         let planes = phasePlanes(plan, input, geometry, threads: threads)
+        let blockChannels = schedule.channels
         let starts = (0..<(plan.groups * schedule.blocksPerGroup * blockChannels)).map { index -> Double in
             let (g, local) = (index / (schedule.blocksPerGroup * blockChannels), index % (schedule.blocksPerGroup * blockChannels))
             return local < plan.outputsPerGroup ? bias?[g * plan.outputsPerGroup + local] ?? 0 : 0
@@ -155,7 +191,7 @@ enum BlockedConvolution {
     static func computeBlock(_ plan: ConvolutionPlan, _ geometry: Geometry, _ schedule: Schedule, _ level: KernelLevel, first: Int, blocks: Range<Int>,
                              starts: [Double], sources: UnsafePointer<UnsafePointer<Double>>, weights: UnsafePointer<Double>,
                              acc: UnsafeMutablePointer<Double>, into outBase: UnsafeMutablePointer<Double>) {
-        let width = schedule.width
+        let (width, blockChannels) = (schedule.width, schedule.channels)
         for block in blocks {
             for o in 0..<blockChannels {
                 (acc + (block * blockChannels + o) * width).update(repeating: starts[block * blockChannels + o], count: width)
@@ -167,7 +203,7 @@ enum BlockedConvolution {
             for block in blocks {
                 let g = block / schedule.blocksPerGroup
                 level.accumulateChannelBlock(acc + block * blockChannels * width,
-                                             sources: sources + g * schedule.taps + c * schedule.tapsPerChannel, offset: first,
+                                             sources: sources + g * schedule.taps + c * schedule.tapsPerChannel, offset: geometry.offset(first: first),
                                              weights: weights + (block * schedule.taps + c * schedule.tapsPerChannel) * blockChannels,
                                              taps: count * schedule.tapsPerChannel)
             }
@@ -199,10 +235,11 @@ enum BlockedConvolution {
         return sources
     }
 
-    /// Kernel weights in the order the blocked loop reads them: per group and block of 4
-    /// output channels, tap by tap (input channel, kernel row, kernel column), the 4 channels'
+    /// Kernel weights in the order the blocked loop reads them: per group and block of C
+    /// output channels, tap by tap (input channel, kernel row, kernel column), the C channels'
     /// weights together (zeros past the group's last channel). Nil when a weight is inf or nan.
-    static func packedWeights(_ plan: ConvolutionPlan, _ kernels: [Matrix], blocksPerGroup: Int) -> [Double]? {
+    static func packedWeights(_ plan: ConvolutionPlan, _ kernels: [Matrix], _ schedule: Schedule) -> [Double]? {
+        let (blocksPerGroup, blockChannels) = (schedule.blocksPerGroup, schedule.channels)
         let taps = plan.inner * plan.kernelRows * plan.kernelColumns
         let area = plan.kernelRows * plan.kernelColumns
         var finite = true
@@ -245,39 +282,45 @@ enum BlockedConvolution {
     }
 
     /// The input extended by its padding, as phase planes (`Geometry`); positions past the
-    /// extended input and each plane's tail are zeros.
+    /// extended input and each plane's tail are zeros. A plane row is a few runs: zeros,
+    /// input columns in order (unit stride, zero padding), copies; each run copied at once.
     static func phasePlanes(_ plan: ConvolutionPlan, _ input: [Matrix], _ geometry: Geometry, threads: Int) -> [Double] {
         let (r, c, mode) = (plan.rowStep, plan.columnStep, plan.spec.paddingMode)
         let extendedRows = r.input + r.pad.before + r.pad.after, extendedColumns = c.input + c.pad.before + c.pad.after
-        // Per column phase: the input column each plane column reads, or -1 for a zero.
-        let columnSources: [[Int]] = geometry.columnPhases.map { phase in
-            (0..<geometry.planeColumns).map { n in
+        // Per column phase: the runs of a plane row (length, first input column or -1 for zeros).
+        let columnRuns: [[(count: Int, source: Int)]] = geometry.columnPhases.map { phase in
+            var runs: [(count: Int, source: Int)] = []
+            for n in 0..<geometry.planeColumns {
                 let e = n * c.stride + phase
-                return e < extendedColumns ? mode.source(e - c.pad.before, c.input) ?? -1 : -1
+                let source = e < extendedColumns ? mode.source(e - c.pad.before, c.input) ?? -1 : -1
+                if let last = runs.last, last.source == -1 ? source == -1 : source == last.source + last.count {
+                    runs[runs.count - 1].count += 1
+                } else {
+                    runs.append((1, source))
+                }
             }
+            return runs
         }
+        let parts = geometry.totalValues < 1 << 20 ? 1 : min(threads, geometry.channels)
         return LargeArray.doubles(count: geometry.totalValues) { out in
-            ParallelRanges.run(count: geometry.channels, threads: min(threads, geometry.channels)) { channels in
+            ParallelRanges.run(count: geometry.channels, threads: parts) { channels in
                 for channel in channels {
                     input[channel].values.withUnsafeBufferPointer { x in
                         for (rowSlot, rowPhase) in geometry.rowPhases.enumerated() {
-                            for (columnSlot, sourcesOfColumns) in columnSources.enumerated() {
-                                let plane = out + geometry.plane(channel: channel, rowSlot: rowSlot, columnSlot: columnSlot)
+                            for (columnSlot, runs) in columnRuns.enumerated() {
+                                let plane = geometry.plane(channel: channel, rowSlot: rowSlot, columnSlot: columnSlot)
                                 for m in 0..<geometry.planeRows {
                                     let e = m * r.stride + rowPhase
-                                    let row = plane + m * geometry.planeColumns
-                                    guard e < extendedRows, let source = mode.source(e - r.pad.before, r.input) else {
-                                        row.initialize(repeating: 0, count: geometry.planeColumns)
-                                        continue
-                                    }
-                                    let inputRow = x.baseAddress! + source * c.input
-                                    for n in 0..<geometry.planeColumns {
-                                        let s = sourcesOfColumns[n]
-                                        row[n] = s >= 0 ? inputRow[s] : 0
+                                    let source = e < extendedRows ? mode.source(e - r.pad.before, r.input) : nil
+                                    var n = m * geometry.planeColumns
+                                    for run in runs {
+                                        let values = source.flatMap { run.source >= 0 ? x.baseAddress! + $0 * c.input + run.source : nil }
+                                        geometry.fill(out, plane: plane, at: n, count: run.count, from: values)
+                                        n += run.count
                                     }
                                 }
-                                let tail = geometry.planeRows * geometry.planeColumns
-                                (plane + tail).initialize(repeating: 0, count: geometry.planeStride - tail)
+                                let area = geometry.planeRows * geometry.planeColumns
+                                geometry.fill(out, plane: plane, at: area, count: geometry.paddedArea - area, from: nil)
                             }
                         }
                     }

@@ -49,6 +49,17 @@ public enum KernelLevel: String, CaseIterable, Sendable {
 }
 
 extension KernelLevel {
+    /// Output channels one `accumulateChannelBlock` call computes at this level.
+    var channelBlockChannels: Int {
+        switch self {
+        #if arch(x86_64)
+        case .avx512: return ConvKernelsAVX512.channelBlockChannels
+        case .avx2: return ConvKernelsAVX2.channelBlockChannels
+        #endif
+        default: return ConvKernels.channelBlockChannels
+        }
+    }
+
     /// Positions per output channel one `accumulateChannelBlock` call computes at this level.
     var channelBlockPositions: Int {
         switch self {

@@ -6,14 +6,18 @@ import ConvCalcTestSupport
 /// The register-blocked multi-channel method (`BlockedConvolution`) against the plain loops
 /// of `Convolution.reference` and against the row method it replaces (`DirectConvolution`).
 final class BlockedConvolutionTests: XCTestCase {
-    /// A random forward geometry with 2 to 11 output channels per group (blocks of 4 full and
-    /// partial), 1 to 5 input channels per group, every padding form and mode, stride,
-    /// dilation and flip; sizes around the 16- and 32-position blocks.
+    /// A random forward geometry with 2 to 13 output channels per group (blocks of 4 or 6,
+    /// full and partial), 1 to 5 input channels per group, every padding form and mode,
+    /// stride, dilation and flip, a 1×1 kernel one time in four; sizes around the 16- and
+    /// 32-position blocks.
     func randomCase(_ generator: inout SeededGenerator) -> (ConvolutionPlan, [Matrix], [Matrix], [Double]?)? {
         var geometry = RandomGeometry(transposed: false, maxRows: 24, maxColumns: 70, using: &generator)
         let groups = geometry.groups
         geometry.inputChannels = groups * Int.random(in: 1...5, using: &generator)
-        geometry.outputChannels = groups * Int.random(in: 2...11, using: &generator)
+        geometry.outputChannels = groups * Int.random(in: 2...13, using: &generator)
+        if Int.random(in: 0..<4, using: &generator) == 0 {
+            (geometry.kernelRows, geometry.kernelColumns) = (1, 1)   // the interleaved planes
+        }
         let (h, w, kh, kw) = (geometry.rows, geometry.columns, geometry.kernelRows, geometry.kernelColumns)
         func values(_ count: Int) -> [Double] { (0..<count).map { _ in Double.random(in: -1...1, using: &generator) } }
         let input = (0..<geometry.inputChannels).map { _ in Matrix(rows: h, columns: w, values: values(h * w)) }
