@@ -26,7 +26,7 @@ enum BlockedConvolution {
 
     /// `applies` but for the kernel's values (which `packedWeights` checks as it copies them).
     static func fits(_ plan: ConvolutionPlan, bias: [Double]?) -> Bool {
-        guard !plan.spec.transposed, plan.outputsPerGroup >= 2,
+        guard !plan.spec.transposed, plan.outputsPerGroup >= 2 || plan.inputChannels > 1,
               let planes = Geometry(plan, width: 32), planes.totalValues <= planeLimit else { return false }
         return !(bias ?? []).contains { $0 == 0 && $0.sign == .minus }
     }
@@ -67,7 +67,7 @@ enum BlockedConvolution {
             planeColumns = plan.outputColumns + ((plan.kernelColumns - 1) * c.dilation) / c.stride
             channels = plan.inputChannels
             positions = (plan.outputRows - 1) * planeColumns + plan.outputColumns
-            interleavedWidth = plan.kernelRows == 1 && plan.kernelColumns == 1 ? width : nil
+            interleavedWidth = plan.kernelRows == 1 && plan.kernelColumns == 1 && plan.outputsPerGroup > 1 ? width : nil
             guard let area = try? Checked.mul(planeRows, planeColumns), area <= Convolution.elementLimit else { return nil }
             planeStride = interleavedWidth ?? area + 64
             let planes = channels * rowPhases.count * columnPhases.count
@@ -156,7 +156,10 @@ enum BlockedConvolution {
     static func run(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernels: [Matrix], bias: [Double]?, execution: Execution,
                     into outBase: UnsafeMutablePointer<Double>) -> Bool {
         guard fits(plan, bias: bias), let geometry = Geometry(plan, width: execution.level.channelBlockPositions) else { return false }
-        let threads = plan.directMultiplyAdds < 1e6 ? 1 : execution.threads
+        let threads = plan.directMultiplyAdds < 5e5 ? 1 : execution.threads
+        if plan.outputsPerGroup == 1 {
+            return runChannelwise(plan, input, kernels, bias: bias, level: execution.level, geometry: geometry, threads: threads, into: outBase)
+        }
         let schedule = Schedule(plan, geometry, level: execution.level, threads: threads)
         guard let weights = packedWeights(plan, kernels, schedule) else { return false }
         let planes = phasePlanes(plan, input, geometry, threads: threads)
@@ -182,6 +185,54 @@ enum BlockedConvolution {
             }
         }
         return true
+    }
+
+    /// One output channel per group (depthwise and the like): nothing to share between output
+    /// channels, so each thread makes one group's planes at a time, while they are in cache
+    /// (the input is read once from memory), and sums each output row from them (`sumTaps`).
+    static func runChannelwise(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernels: [Matrix], bias: [Double]?, level: KernelLevel,
+                               geometry: Geometry, threads: Int, into outBase: UnsafeMutablePointer<Double>) -> Bool {
+        let taps = plan.inner * plan.kernelRows * plan.kernelColumns
+        // Output channel o's weights, in the order of its taps: kernel blocks o·inner ..< (o + 1)·inner.
+        let weights = kernels.flatMap(\.values)
+        guard weights.allSatisfy(\.isFinite) else { return false }
+        let runs = columnRuns(plan, geometry)
+        let perGroup = geometry.plane(channel: plan.inner, rowSlot: 0, columnSlot: 0)
+        weights.withUnsafeBufferPointer { weightBuffer in
+            let shared = weightBuffer.baseAddress!
+            ParallelRanges.run(count: plan.outputChannels, threads: threads) { range in
+                // This thread's planes of one group's input channels, made just before use (in cache).
+                let planes = UnsafeMutablePointer<Double>.allocate(capacity: perGroup)
+                let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: max(taps, 1))
+                defer { (planes.deallocate(), sources.deallocate()) }
+                for o in range {
+                    for (slot, c) in plan.inputs(of: o).enumerated() { fillPlanes(plan, input[c], slot: slot, geometry, runs, into: planes) }
+                    var t = 0
+                    for slot in 0..<plan.inner {
+                        for a in 0..<plan.kernelRows {
+                            for b in 0..<plan.kernelColumns {
+                                sources[t] = UnsafePointer(planes) + geometry.source(plan, channel: slot, kernelRow: a, kernelColumn: b)
+                                t += 1
+                            }
+                        }
+                    }
+                    storeChannel(plan, geometry, level, sources: sources, weights: shared + o * taps, taps: taps, start: bias?[o] ?? 0,
+                                 into: outBase + o * plan.outputRows * plan.outputColumns)
+                }
+            }
+        }
+        return true
+    }
+
+    /// One output channel: its taps summed by `sumTaps` straight into each output row (the
+    /// flattened positions i·Wq ..< i·Wq + Wout), the sources moved a row at a time.
+    @inline(__always)
+    static func storeChannel(_ plan: ConvolutionPlan, _ geometry: Geometry, _ level: KernelLevel, sources: UnsafeMutablePointer<UnsafePointer<Double>>,
+                             weights: UnsafePointer<Double>, taps: Int, start: Double, into out: UnsafeMutablePointer<Double>) {
+        for i in 0..<plan.outputRows {
+            level.sumTaps(out + i * plan.outputColumns, outStride: 1, count: plan.outputColumns, start: start, sources: sources, weights: weights, taps: taps)
+            for t in 0..<taps { sources[t] += geometry.planeColumns }
+        }
     }
 
     /// Positions `first ..< first + width` of the output channel blocks `blocks`: each
@@ -269,26 +320,39 @@ enum BlockedConvolution {
     @inline(__always)
     static func store(_ acc: UnsafeMutablePointer<Double>, width: Int, first: Int, channels: Int, _ geometry: Geometry,
                       _ plan: ConvolutionPlan, into out: UnsafeMutablePointer<Double>) {
-        let area = plan.outputRows * plan.outputColumns
-        var i = first / geometry.planeColumns, j = first - i * geometry.planeColumns
-        for q in 0..<min(width, geometry.positions - first) {
-            if j < plan.outputColumns {
-                let target = out + i * plan.outputColumns + j
-                for o in 0..<channels { target[o * area] = acc[o * width + q] }
+        let (area, wq, wout) = (plan.outputRows * plan.outputColumns, geometry.planeColumns, plan.outputColumns)
+        let end = first + min(width, geometry.positions - first)
+        var m = first
+        while m < end {
+            // The part of row i in this block: its columns below Wout are copied as one run.
+            let i = m / wq, j = m - i * wq
+            let stop = min(end, (i + 1) * wq)
+            if j < wout {
+                let count = min(stop, i * wq + wout) - m
+                for o in 0..<channels { (out + o * area + i * wout + j).update(from: acc + o * width + (m - first), count: count) }
             }
-            j += 1
-            if j == geometry.planeColumns { (i, j) = (i + 1, 0) }
+            m = stop
         }
     }
 
     /// The input extended by its padding, as phase planes (`Geometry`); positions past the
-    /// extended input and each plane's tail are zeros. A plane row is a few runs: zeros,
-    /// input columns in order (unit stride, zero padding), copies; each run copied at once.
+    /// extended input and each plane's tail are zeros.
     static func phasePlanes(_ plan: ConvolutionPlan, _ input: [Matrix], _ geometry: Geometry, threads: Int) -> [Double] {
-        let (r, c, mode) = (plan.rowStep, plan.columnStep, plan.spec.paddingMode)
-        let extendedRows = r.input + r.pad.before + r.pad.after, extendedColumns = c.input + c.pad.before + c.pad.after
-        // Per column phase: the runs of a plane row (length, first input column or -1 for zeros).
-        let columnRuns: [[(count: Int, source: Int)]] = geometry.columnPhases.map { phase in
+        let runs = columnRuns(plan, geometry)
+        let parts = geometry.totalValues < 1 << 20 ? 1 : min(threads, geometry.channels)
+        return LargeArray.doubles(count: geometry.totalValues) { out in
+            ParallelRanges.run(count: geometry.channels, threads: parts) { channels in
+                for channel in channels { fillPlanes(plan, input[channel], slot: channel, geometry, runs, into: out) }
+            }
+        }
+    }
+
+    /// A plane row as runs, per column phase: (length, first input column, or -1 for zeros):
+    /// zeros, input columns in order (unit stride, zero padding), copies.
+    static func columnRuns(_ plan: ConvolutionPlan, _ geometry: Geometry) -> [[(count: Int, source: Int)]] {
+        let (c, mode) = (plan.columnStep, plan.spec.paddingMode)
+        let extendedColumns = c.input + c.pad.before + c.pad.after
+        return geometry.columnPhases.map { phase in
             var runs: [(count: Int, source: Int)] = []
             for n in 0..<geometry.planeColumns {
                 let e = n * c.stride + phase
@@ -301,29 +365,30 @@ enum BlockedConvolution {
             }
             return runs
         }
-        let parts = geometry.totalValues < 1 << 20 ? 1 : min(threads, geometry.channels)
-        return LargeArray.doubles(count: geometry.totalValues) { out in
-            ParallelRanges.run(count: geometry.channels, threads: parts) { channels in
-                for channel in channels {
-                    input[channel].values.withUnsafeBufferPointer { x in
-                        for (rowSlot, rowPhase) in geometry.rowPhases.enumerated() {
-                            for (columnSlot, runs) in columnRuns.enumerated() {
-                                let plane = geometry.plane(channel: channel, rowSlot: rowSlot, columnSlot: columnSlot)
-                                for m in 0..<geometry.planeRows {
-                                    let e = m * r.stride + rowPhase
-                                    let source = e < extendedRows ? mode.source(e - r.pad.before, r.input) : nil
-                                    var n = m * geometry.planeColumns
-                                    for run in runs {
-                                        let values = source.flatMap { run.source >= 0 ? x.baseAddress! + $0 * c.input + run.source : nil }
-                                        geometry.fill(out, plane: plane, at: n, count: run.count, from: values)
-                                        n += run.count
-                                    }
-                                }
-                                let area = geometry.planeRows * geometry.planeColumns
-                                geometry.fill(out, plane: plane, at: area, count: geometry.paddedArea - area, from: nil)
-                            }
+    }
+
+    /// The phase planes of one input channel, placed as channel `slot` of `out`, each row's
+    /// runs (`columnRuns`) copied or zeroed at once.
+    static func fillPlanes(_ plan: ConvolutionPlan, _ channel: Matrix, slot: Int, _ geometry: Geometry,
+                           _ columnRuns: [[(count: Int, source: Int)]], into out: UnsafeMutablePointer<Double>) {
+        let (r, c, mode) = (plan.rowStep, plan.columnStep, plan.spec.paddingMode)
+        let extendedRows = r.input + r.pad.before + r.pad.after
+        channel.values.withUnsafeBufferPointer { x in
+            for (rowSlot, rowPhase) in geometry.rowPhases.enumerated() {
+                for (columnSlot, runs) in columnRuns.enumerated() {
+                    let plane = geometry.plane(channel: slot, rowSlot: rowSlot, columnSlot: columnSlot)
+                    for m in 0..<geometry.planeRows {
+                        let e = m * r.stride + rowPhase
+                        let source = e < extendedRows ? mode.source(e - r.pad.before, r.input) : nil
+                        var n = m * geometry.planeColumns
+                        for run in runs {
+                            let values = source.flatMap { run.source >= 0 ? x.baseAddress! + $0 * c.input + run.source : nil }
+                            geometry.fill(out, plane: plane, at: n, count: run.count, from: values)
+                            n += run.count
                         }
                     }
+                    let area = geometry.planeRows * geometry.planeColumns
+                    geometry.fill(out, plane: plane, at: area, count: geometry.paddedArea - area, from: nil)
                 }
             }
         }

@@ -15,6 +15,13 @@ final class BlockedConvolutionTests: XCTestCase {
         let groups = geometry.groups
         geometry.inputChannels = groups * Int.random(in: 1...5, using: &generator)
         geometry.outputChannels = groups * Int.random(in: 2...13, using: &generator)
+        if Int.random(in: 0..<3, using: &generator) == 0 {
+            // One output channel per group (depthwise when Cin = g): the channelwise sums.
+            geometry.groups = Int.random(in: 1...4, using: &generator)
+            geometry.spec.groups = geometry.groups
+            geometry.outputChannels = geometry.groups
+            geometry.inputChannels = geometry.groups * Int.random(in: geometry.groups == 1 ? 2...4 : 1...3, using: &generator)
+        }
         if Int.random(in: 0..<4, using: &generator) == 0 {
             (geometry.kernelRows, geometry.kernelColumns) = (1, 1)   // the interleaved planes
         }
@@ -85,7 +92,8 @@ final class BlockedConvolutionTests: XCTestCase {
         }
     }
 
-    /// What the blocked method leaves to the row method: transposed and depthwise layers,
+    /// What the blocked method leaves to the row method: transposed layers, one channel in
+    /// and out,
     /// kernels holding inf or nan (a padding zero times inf is nan, which PyTorch's padding
     /// gives but `run` does not: padding is skipped), and a −0 bias.
     func testAppliesOnlyWhereExact() throws {
@@ -103,7 +111,11 @@ final class BlockedConvolutionTests: XCTestCase {
         spec.groups = 2
         let depthwise = try ConvolutionPlan(inputChannels: 2, rows: 5, columns: 5, kernelBlocks: 2, kernelRows: 3, kernelColumns: 3,
                                             stated: nil, biasCount: nil, spec: spec)
-        XCTAssertFalse(BlockedConvolution.applies(depthwise, Array(kernel[0..<2]), bias: nil))
+        XCTAssertTrue(BlockedConvolution.applies(depthwise, Array(kernel[0..<2]), bias: nil))
+        spec.groups = 1
+        let single = try ConvolutionPlan(inputChannels: 1, rows: 5, columns: 5, kernelBlocks: 1, kernelRows: 3, kernelColumns: 3,
+                                         stated: nil, biasCount: nil, spec: spec)
+        XCTAssertFalse(BlockedConvolution.applies(single, Array(kernel[0..<1]), bias: nil))
         spec.groups = 1
         spec.transposed = true
         let transposed = try ConvolutionPlan(inputChannels: 2, rows: 5, columns: 5, kernelBlocks: 8, kernelRows: 3, kernelColumns: 3,
