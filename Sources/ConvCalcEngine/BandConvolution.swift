@@ -23,7 +23,7 @@ import ConvCalcCore
 /// first rows again: they are kept.
 public final class BandConvolution {
     let kernel: Matrix
-    let columns: Int
+    public let columns: Int
     let spec: ConvolutionSpec
     let bias: Double?
     let execution: Execution
