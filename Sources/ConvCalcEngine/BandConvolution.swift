@@ -75,10 +75,11 @@ public final class BandConvolution {
         (rowStep, columnStep) = try BandConvolution.probeSteps(spec, kernelRows: kernel.rows, kernelColumns: kernel.columns, columns: columns)
         let extent = rowStep.dilation * (kernel.rows - 1) + 1
         minimumRows = max(extent, rowStep.pad.before + 1, rowStep.pad.after + 1, 2) + 1
-        // About 2^23 multiply-adds a band (both threads busy), at most 2^20 values a band.
+        // About 2^23 multiply-adds a band (both threads busy), at most 2^20 values and 1024
+        // rows a band (rows come out soon after they can).
         let taps = max(1, kernel.rows * kernel.columns)
         let perRow = max(1, columnStep.output) * taps
-        bandRows = max(1, min((1 << 23) / perRow + 1, (1 << 20) / max(1, columns) + 1))
+        bandRows = max(1, min((1 << 23) / perRow + 1, (1 << 20) / max(1, columns) + 1, 1024))
     }
 
     /// The padded rows output rows `band` read: `P0 ... P1`.

@@ -36,7 +36,8 @@ enum RunStream {
         let argument = options.operands[0]
         if options.stream == .auto, let size = context.knownSize(argument), size <= fileThreshold { return nil }
         let name = argument == "-" ? "<stdin>" : argument
-        let reader = MatrixStream(read: try context.pieces(argument).read)
+        let pieces = try context.pieces(argument)
+        let reader = MatrixStream { try pieces.read($0) }   // the pieces (and a file's descriptor) live as long as the reader
         let operands = try RunCommand.Operands(options, context: context, input: [], timer: &timer)
         let whole = { (first: [MatrixStream.Rows]) in Start.whole(try operands.with(input: readWhole(reader, name: name, threads: options.threads, first: first))) }
         guard operands.kernel.count == 1, try !named(name, { try reader.isJSON() }) else { return try whole([]) }
