@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ConvCalcCore
 import ConvCalcEngine
 
@@ -39,10 +46,19 @@ public final class MatrixStream {
     public private(set) var blocks = 0
     /// The piece read at a time.
     let pieceSize: Int
+    /// The most bytes held at once (a line, the white space before JSON, JSON read whole).
+    public let holdLimit: Int
+    /// The error past `holdLimit`.
+    public let tooLong: () -> Error
+    /// Bytes read so far.
+    public private(set) var bytesRead = 0
+    /// The pending bytes before this index hold no line end (searched already).
+    private var searched = 0
 
-    public init(pieceSize: Int = 1 << 20, read: @escaping Read) {
+    public init(pieceSize: Int = 1 << 20, holdLimit: Int = Int.max, tooLong: @escaping () -> Error = { MatrixTextError.empty }, read: @escaping Read) {
         self.read = read
         self.pieceSize = max(16, pieceSize)
+        (self.holdLimit, self.tooLong) = (holdLimit, tooLong)
     }
 
     /// Reads until the first byte that is not white space: whether the text is JSON
@@ -69,10 +85,20 @@ public final class MatrixStream {
 
     /// One more piece from `read` onto the pending bytes.
     private func fill() throws {
-        let start = pending.count
-        pending.append(contentsOf: repeatElement(0, count: pieceSize))
-        let got = try pending.withUnsafeMutableBytes { try read(UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
-        pending.removeLast(pieceSize - max(0, got))
+        guard pending.count <= holdLimit else { throw tooLong() }
+        var got = 0
+        var failure: Error?
+        let piece = [UInt8](unsafeUninitializedCapacity: pieceSize) { buffer, count in
+            do {
+                got = try read(UnsafeMutableRawBufferPointer(buffer))
+            } catch {
+                failure = error
+            }
+            count = max(0, got)
+        }
+        if let failure { throw failure }
+        pending += piece
+        bytesRead += max(0, got)
         if got <= 0 { atEnd = true }
     }
 
@@ -92,6 +118,7 @@ public final class MatrixStream {
                 let end = cut > 0 ? cut : pending.count
                 let scan = pending.withUnsafeBufferPointer { MatrixText.scan(UnsafeBufferPointer(rebasing: $0[0..<end])) }
                 pending.removeFirst(end)
+                searched = 0
                 return try take(scan)
             }
             if atEnd {
@@ -106,13 +133,21 @@ public final class MatrixStream {
     /// Where the pending bytes' last whole line ends (after LF, or after a CR known not to be
     /// followed by LF); 0 when no line is whole yet.
     private func lineCut() -> Int {
-        var i = pending.count - 1
-        while i >= 0 {
-            if pending[i] == 0x0A { return i + 1 }
-            if pending[i] == 0x0D && (i + 1 < pending.count || atEnd) { return i + 1 }
-            i -= 1
+        // The last LF, or the last CR known not to start a CRLF; memchr first finds whether
+        // there is any (a long line is searched once, not from its end at every piece).
+        let cut = pending.withUnsafeBufferPointer { bytes -> Int in
+            guard let base = bytes.baseAddress, bytes.count > searched else { return 0 }
+            let rest = bytes.count - searched
+            guard memchr(base + searched, 0x0A, rest) != nil || memchr(base + searched, 0x0D, rest) != nil else { return 0 }
+            var i = bytes.count - 1
+            while i >= searched {
+                if base[i] == 0x0A || (base[i] == 0x0D && (i + 1 < bytes.count || atEnd)) { return i + 1 }
+                i -= 1
+            }
+            return 0
         }
-        return 0
+        if cut == 0 { searched = max(0, pending.count - 1) }   // a CR at the end may yet be a line end
+        return cut
     }
 
     /// A scanned piece put together as `MatrixText.assemble` does, line by line.

@@ -78,6 +78,13 @@ final class InputContext {
         return Int(info.st_size)
     }
 
+    /// Whether `path` names something (`-`: stdin not read yet).
+    func exists(_ path: String) -> Bool {
+        if path == "-" { return !stdinUsed }
+        var info = stat()
+        return stat(InputContext.resolve(path, in: directory), &info) == 0
+    }
+
     /// `path` (or stdin for `-`, at most once) to be read piece by piece.
     func pieces(_ path: String) throws -> InputPieces {
         if path == "-" {

@@ -34,10 +34,14 @@ enum RunStream {
     static func begin(_ options: RunOptions, context: InputContext, timer: inout PhaseTimer) throws -> Start? {
         guard allowed(options) else { return nil }
         let argument = options.operands[0]
+        // What cannot be opened is reported by the whole run's reading, with its hints.
+        guard context.exists(argument) else { return nil }
         if options.stream == .auto, let size = context.knownSize(argument), size <= fileThreshold { return nil }
         let name = argument == "-" ? "<stdin>" : argument
         let pieces = try context.pieces(argument)
-        let reader = MatrixStream { try pieces.read($0) }   // the pieces (and a file's descriptor) live as long as the reader
+        // A line (or JSON, or an input read whole after all) from a pipe is held up to the limit of reading one whole.
+        let limit = pieces.size == nil ? FileReader.streamLimit() : Int.max
+        let reader = MatrixStream(holdLimit: limit, tooLong: { InputError.tooLarge(path: name, limit: limit) }) { try pieces.read($0) }   // the pieces (and a file's descriptor) live as long as the reader
         let operands = try RunCommand.Operands(options, context: context, input: [], timer: &timer)
         let whole = { (first: [MatrixStream.Rows]) in Start.whole(try operands.with(input: readWhole(reader, name: name, threads: options.threads, first: first))) }
         guard operands.kernel.count == 1, try !named(name, { try reader.isJSON() }) else { return try whole([]) }
@@ -92,12 +96,20 @@ enum RunStream {
                 for rows in first {
                     guard try rows.values.withUnsafeBufferPointer({ try engine.append($0, rows: rows.count, emit: emit) }) else { return false }
                 }
-                while let pieces = try named(name, { try reader.next() }) {
-                    for rows in pieces {
-                        guard rows.block == 0 else { return try otherChannels(reader, name: name, plan: plan, operands: operands, options: options) }
-                        guard try rows.values.withUnsafeBufferPointer({ try engine.append($0, rows: rows.count, emit: emit) }) else { return false }
+                // The next pieces are parsed on a thread of their own while these are computed and printed.
+                var otherChannel = false
+                let complete = try ReadAhead.run(ahead: 2, produce: { try named(name) { try reader.next() } }) { pieces in
+                    for rows in pieces where !otherChannel {
+                        if rows.block > 0 {
+                            otherChannel = true   // the rest is still read: its errors come first, as in the whole run
+                        } else if try !rows.values.withUnsafeBufferPointer({ try engine.append($0, rows: rows.count, emit: emit) }) {
+                            return false
+                        }
                     }
+                    return true
                 }
+                guard complete else { return false }
+                if otherChannel { try otherChannels(reader.blocks, plan: plan, operands: operands, options: options) }
                 return try engine.finish(emit: emit)
             } catch let error as UserFacingError {
                 failure.error = error
@@ -110,15 +122,13 @@ enum RunStream {
         return result
     }
 
-    /// A second channel after rows were streamed: the rest is read (for its errors, as the
-    /// whole run would find them first), then the whole run's error for these channels.
-    static func otherChannels(_ reader: MatrixStream, name: String, plan: ConvolutionPlan, operands: RunCommand.Operands,
-                              options: RunOptions) throws -> Bool {
-        while try named(name, { try reader.next() }) != nil {}
-        _ = try ConvolutionPlan(inputChannels: reader.blocks, rows: plan.inputRows, columns: plan.inputColumns, kernelBlocks: 1,
+    /// Channels after the first in a streamed input (read to its end, for its errors, as the
+    /// whole run finds them first): the whole run's error for that many channels.
+    static func otherChannels(_ channels: Int, plan: ConvolutionPlan, operands: RunCommand.Operands, options: RunOptions) throws {
+        _ = try ConvolutionPlan(inputChannels: channels, rows: plan.inputRows, columns: plan.inputColumns, kernelBlocks: 1,
                                 kernelRows: plan.kernelRows, kernelColumns: plan.kernelColumns, stated: operands.statedShape,
                                 biasCount: plan.outputChannels, spec: options.spec)
-        throw ConvolutionError.channels("the input has \(reader.blocks) channels; the kernel has one block")
+        throw ConvolutionError.channels("the input has \(channels) channels; the kernel has one block")
     }
 
     /// INPUT read whole from `reader` (after the rows `first` it already gave): its blocks.
@@ -130,7 +140,10 @@ enum RunStream {
         var blocks: [[Double]] = []
         var shape = (rows: 0, columns: 0)
         var all = first
-        while let rows = try named(name, { try reader.next() }) { all += rows }
+        while let rows = try named(name, { try reader.next() }) {
+            all += rows
+            guard reader.bytesRead <= reader.holdLimit else { throw reader.tooLong() }
+        }
         for rows in all {
             if rows.block >= blocks.count { blocks.append([]) }
             blocks[rows.block] += rows.values
