@@ -38,7 +38,8 @@ final class StreamProcessTests: XCTestCase {
                 $C run \(options) --stream never a.txt k.txt > whole.txt || exit 3
                 cat a.txt | $C run \(options) - k.txt > piped.txt || exit 4
                 $C run \(options) --stream always a.txt k.txt > always.txt || exit 5
-                cmp whole.txt piped.txt && cmp whole.txt always.txt && wc -l < piped.txt
+                cat a.txt | $C run \(options) - k.txt -o file.txt || exit 6
+                cmp whole.txt piped.txt && cmp whole.txt always.txt && cmp whole.txt file.txt && wc -l < piped.txt
                 """)
             XCTAssertEqual(result.status, 0, "\(options): \(result.err)")
             XCTAssertNotEqual(result.out, "0\n", options)
