@@ -45,14 +45,15 @@ public enum ReadAhead {
     /// ahead, and hands the items to `take` here, in order. Returns true when every item was
     /// taken; false when `take` returned false (the worker is then left to end by itself: it
     /// may be waiting for input that never comes). The producer's error is thrown here after
-    /// the items made before it are taken. Without a thread, the items are made here.
+    /// the items made before it are taken. Without a thread (`ahead` 0, or none to be had),
+    /// the items are made here.
     public static func run<Item>(ahead: Int, produce: @escaping () throws -> Item?, take: (Item) throws -> Bool) throws -> Bool {
         let queue = Queue<Item>()
         #if canImport(Glibc) || canImport(Musl)
-        let worker = WorkerThread.spawn {
+        let worker = ahead < 1 ? nil : WorkerThread.spawn {
             while true {
                 let room = queue.locked { () -> Bool in
-                    queue.wait { queue.items.count < max(1, ahead) || queue.stopped }
+                    queue.wait { queue.items.count < ahead || queue.stopped }
                     return !queue.stopped
                 }
                 guard room else { return }

@@ -98,7 +98,7 @@ enum RunStream {
                 }
                 // The next pieces are parsed on a thread of their own while these are computed and printed.
                 var otherChannel = false
-                let complete = try ReadAhead.run(ahead: 2, produce: { try named(name) { try reader.next() } }) { pieces in
+                let complete = try ReadAhead.run(ahead: options.threads > 1 ? 2 : 0, produce: { try named(name) { try reader.next() } }) { pieces in
                     for rows in pieces where !otherChannel {
                         if rows.block > 0 {
                             otherChannel = true   // the rest is still read: its errors come first, as in the whole run
