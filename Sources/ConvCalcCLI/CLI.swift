@@ -27,6 +27,9 @@ struct CommandResult {
     var isVerbatim = false
     /// `output` is a document (`--format markdown|latex`), not to be wrapped again.
     var isDocument = false
+    /// What stopped `stream` other than a failed write (a bad value late in a streamed input):
+    /// asked once the stream has ended; the run then fails and `-o`'s file is not written.
+    var streamFailure: (() -> UserFacingError?)?
 
     /// Hands `output`, then every part of `stream`, to `write`; false once a write fails.
     func emit(_ write: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool {
@@ -199,6 +202,7 @@ private func execute(_ command: Command, _ rest: [String], context: InputContext
                 return stdout.writeFailure == nil   // stop making output nobody can receive
             }
         }
+        if let failure = result.streamFailure?() { throw failure }
         if var timings = result.timings {
             timings.lap("format and write")   // stdout or -o: one write path, so the phase ends here
             stderr.write(charset.apply("convcalc: timings: \(timings.report)\n"))

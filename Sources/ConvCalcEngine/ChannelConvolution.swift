@@ -238,12 +238,13 @@ extension Convolution {
     }
 
     /// The method the sizes choose: `direct` or `fft` as asked (fft only when its buffers fit
-    /// the memory limit, else direct), or for `auto` the one estimated faster.
+    /// the memory limit, else direct), or for `auto` the one estimated faster (a tall
+    /// single-channel input weighed at a fixed height, `choicePlan`, as a stream must).
     public static func method(_ plan: ConvolutionPlan, _ asked: ConvolutionMethod) -> ConvolutionMethod {
         switch asked {
         case .direct: return .direct
         case .fft: return FourierConvolution.fits(plan) ? .fft : .direct
-        case .auto: return FourierConvolution.prefersFourier(plan) ? .fft : .direct
+        case .auto: return choicePlan(plan).map(FourierConvolution.prefersFourier) == true ? .fft : .direct
         }
     }
 

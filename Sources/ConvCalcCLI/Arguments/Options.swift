@@ -17,7 +17,7 @@ enum OptionID: Hashable {
     case memory, batch, inPlace, dtype, weightDtype, train, optimizer, masterWeights, freezeUpto, top, count, peak, bandwidth
     // run options.
     case flip, transposed, padMode, precision, format, outputFile, biasVector, explain, at, asMatrix
-    case method, threads, timings, like, equivalent
+    case method, threads, timings, like, equivalent, stream
     // Output options.
     case quiet, json, noWarnings, help, ascii
     // Top-level options.

@@ -36,6 +36,18 @@ struct RunOptions {
     var biasArgument: String?
     var outputPath: String?
     var timings = false
+    /// `--stream`: when INPUT is read and computed row band by row band (`RunStream`).
+    var stream = StreamWhen.auto
+
+    /// `--stream WHEN`.
+    enum StreamWhen: String, CaseIterable {
+        /// From a pipe or a device, or a regular file past `RunStream.fileThreshold` bytes.
+        case auto
+        /// Whatever the input (when the run can stream at all).
+        case always
+        /// Never: the input is read whole first.
+        case never
+    }
 
     init(_ args: ParsedArguments) throws {
         spec = try RunOptions.convolution(args)
@@ -126,6 +138,12 @@ struct RunOptions {
                 throw LayerError.malformedValue(.option("--threads"), value: text, expected: "a whole number from 1 to 64")
             }
             threads = value
+        }
+        if let text = args.value(.stream) {
+            guard let parsed = StreamWhen(rawValue: text) else {
+                throw LayerError.malformedValue(.option("--stream"), value: text, expected: StreamWhen.allCases.map(\.rawValue).joinedAsChoice())
+            }
+            stream = parsed
         }
     }
 

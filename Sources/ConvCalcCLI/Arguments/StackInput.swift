@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ConvCalcCore
 import ConvCalcEngine
 import ConvCalcText
@@ -61,6 +68,40 @@ final class InputContext {
             return try stdin.readAll()
         }
         return try named(path) { try FileReader.read(path: $0) }
+    }
+
+    /// The size of `path` (or stdin for `-`) when it is a regular file (known without reading it).
+    func knownSize(_ path: String) -> Int? {
+        if path == "-" { return stdinUsed ? nil : stdin.knownSize() }
+        var info = stat()
+        guard stat(InputContext.resolve(path, in: directory), &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Int(info.st_size)
+    }
+
+    /// Whether `path` names something (`-`: stdin not read yet).
+    func exists(_ path: String) -> Bool {
+        if path == "-" { return !stdinUsed }
+        var info = stat()
+        return stat(InputContext.resolve(path, in: directory), &info) == 0
+    }
+
+    /// `path` (or stdin for `-`, at most once) to be read piece by piece.
+    func pieces(_ path: String) throws -> InputPieces {
+        if path == "-" {
+            guard !stdinUsed else { throw InputError.stdinTwice }
+            stdinUsed = true
+            return try stdin.pieces()
+        }
+        return try named(path) { resolved in
+            let fd = open(resolved, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw InputError.unreadable(path: resolved, reason: FileReader.describeErrno()) }
+            do {
+                return try InputPieces(descriptor: fd, name: resolved, owned: true)
+            } catch {
+                close(fd)
+                throw error
+            }
+        }
     }
 
     /// Reads `path` (or stdin for `-`) as bytes, without a UTF-8 check; large files are mapped

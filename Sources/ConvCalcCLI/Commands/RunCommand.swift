@@ -53,6 +53,9 @@ enum RunCommand {
         OptionSpec(.method, [ConvolutionSetting.method.optionName], value: "METHOD", group: .command,
                    help: "direct (sums of products, vectorised), fft (FFT over tiles; rounding errors relative to the largest value) or auto: fft when its estimated cost is below 1/2.5 of direct's (large kernels on large inputs)", default: "auto")
             .manual("direct: sums of products in the order of the formula, vectorised; fft: fast Fourier transforms over tiles (overlap–save), whose rounding errors are relative to the largest output (about 1e-15 of it); with integers in (input, kernel, bias, sums below 2^40) the result is rounded back to the exact integers; inf, -inf and nan come out as direct gives them (inf·0 = nan, inf + (-inf) = nan, nan spreads): the FFT reads them as 0 and the outputs whose window reads one are summed again directly. A kernel holding inf or nan, input values so large that the FFT's sums could overflow (|x|·N·M·16·max(1, Cin/g·sum|k|) past the largest double, from about 1e300), or so many inf and nan that summing their outputs again costs more than direct, run direct instead, for --method fft too (--timings names the method; past the direct method's limit that is an error); auto (default): fft when its estimated cost, (Cin + Cout)·N·M·(log2(N·M) + 4) per pair of N×M tiles plus 1.5·Cout·Cin/g·N·M for the products, weighed as 5 multiply–adds each, is below direct's one multiply–add per tap and output (kernels of about 11×11 and larger on large inputs)."),
+        OptionSpec(.stream, ["--stream"], value: "WHEN", group: .command,
+                   help: "auto (from a pipe, or a file over 256 MiB), always or never: read, compute and write row band by row band, in memory constant in the input's height", default: "auto")
+            .manual("When INPUT is read, computed and written a band of rows at a time, as a filter (sed, grep) does, in memory proportional to the kernel's height times the width, whatever the input's height: auto (default) when INPUT comes from a pipe or a device, or is a file over 256 MiB; always; never (the whole input is read first). The output is the same, byte for byte. Only runs that can stream do: one input channel and one kernel block, forward (not --transposed), one group, the direct method (--method direct, or auto choosing it; auto weighs an input taller than 128 rows at a fixed height, so a stream chooses after 128 rows as the whole run does), --format text or csv, padding above the input that does not depend on its height (not same with a row stride; no circular padding above), INPUT not inline and KERNEL and --bias not standard input, without --explain, --draw, --as-matrix, --equivalent or --like numpy. Other runs read the whole input first, as do an input of 128 rows or fewer, a JSON input and a multi-channel one (C×H×W needs a kernel block per channel, which a streamed run never has: with one block such an input is the same error either way). Rows already printed stay on standard output when a later line of INPUT is wrong (the error names file:line:column, exit status 1), as with sed or grep; -o FILE is written only when the whole run succeeds. A streamed run has no limit on the input's or the output's size (2^28 values otherwise) nor on the direct method's work; --timings reports the first rows read and then one phase for the rest."),
         OptionSpec(.threads, ["--threads"], value: "N", group: .command,
                    help: "threads for reading, computing and printing", default: "the number of CPUs, at most 16")
             .manual("Threads for parsing, computing and printing (default: the number of CPUs, at most 16)."),
@@ -116,7 +119,15 @@ enum RunCommand {
         var timer = PhaseTimer()
         // -o: the file is opened now, so a path that cannot be written fails before the work.
         let destination = try options.outputPath.map { try OutputFile(path: $0, directory: context.directory) }
-        var operands = try Operands(options, context: context, timer: &timer)
+        var operands: Operands
+        switch try RunStream.begin(options, context: context, timer: &timer) {
+        case var .streaming(streamed)?:
+            streamed.destination = destination
+            if options.timings { streamed.timings = timer }
+            return streamed
+        case let .whole(read)?: operands = read
+        case nil: operands = try Operands(options, context: context, timer: &timer)
+        }
         if let library = options.like { try adapt(&options, &operands, to: library) }
         // One bias value applies to every output channel, as a scalar broadcasts in NumPy.
         let broadcastBias = operands.bias?.count == 1
@@ -203,6 +214,7 @@ enum RunCommand {
         var bias: [Double]?
 
         init(_ options: RunOptions, context: InputContext, timer: inout PhaseTimer) throws {
+            var input: [Matrix]
             if let size = options.inputSize {
                 let parts = size.split(omittingEmptySubsequences: false, whereSeparator: { "xX×".contains($0) }).count
                 let dims = parts > 2 ? [] : try DimSize.parse(size, subject: .option("--in"), minimum: 1).expanded(to: 2)
@@ -217,6 +229,12 @@ enum RunCommand {
             } else {
                 input = try operand(options.operands[0], role: "input", context: context, threads: options.threads, timer: &timer).matrices
             }
+            try self.init(options, context: context, input: input, timer: &timer)
+        }
+
+        /// The operands with INPUT already read (`input`): KERNEL and `--bias` read here.
+        init(_ options: RunOptions, context: InputContext, input: [Matrix], timer: inout PhaseTimer) throws {
+            self.input = input
             let blocks = try operand(options.operands.last!, role: "kernel", context: context, threads: options.threads, timer: &timer)
             (kernel, statedShape) = (blocks.matrices, blocks.statedShape)
             if let text = options.biasArgument {
@@ -228,6 +246,13 @@ enum RunCommand {
                 }
                 bias = vector[0].values
             }
+        }
+
+        /// The same operands with INPUT `input`.
+        func with(input: [Matrix]) -> Operands {
+            var copy = self
+            copy.input = input
+            return copy
         }
     }
 

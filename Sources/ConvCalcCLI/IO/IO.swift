@@ -129,10 +129,57 @@ public protocol InputSource {
     func readAll() throws -> String
     /// The bytes as they are (matrix files: no UTF-8 check needed, numbers are ASCII).
     func readAllBytes() throws -> [UInt8]
+    /// The bytes piece by piece as they come (`run` as a filter), and the size when it is
+    /// known in advance (a regular file).
+    func pieces() throws -> InputPieces
+    /// The size when it is known without reading (a regular file; fixed text), else nil.
+    func knownSize() -> Int?
 }
 
 extension InputSource {
     public func readAllBytes() throws -> [UInt8] { Array(try readAll().utf8) }
+    public func knownSize() -> Int? { (try? readAll()).map { $0.utf8.count } }
+    /// Pieces of the bytes read whole (fixed text in tests): the size is known.
+    public func pieces() throws -> InputPieces {
+        let bytes = try readAllBytes()
+        var offset = 0
+        return InputPieces(size: bytes.count) { buffer in
+            let count = min(buffer.count, bytes.count - offset)
+            bytes[offset..<(offset + count)].withUnsafeBytes { buffer.copyMemory(from: $0) }
+            offset += count
+            return count
+        }
+    }
+}
+
+/// An input read piece by piece: `read` fills a buffer (0 at the end); `size` is known for a
+/// regular file; a descriptor opened for it is closed when this goes away.
+public final class InputPieces {
+    public let size: Int?
+    let read: MatrixStream.Read
+    private let descriptor: Int32?
+
+    public init(size: Int?, descriptor: Int32? = nil, read: @escaping MatrixStream.Read) {
+        (self.size, self.descriptor, self.read) = (size, descriptor, read)
+    }
+
+    /// Reads descriptor `fd` (closed at the end when `owned`); errors name `name`.
+    init(descriptor fd: Int32, name: String, owned: Bool) throws {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw InputError.unreadable(path: name, reason: FileReader.describeErrno()) }
+        if (info.st_mode & S_IFMT) == S_IFDIR { throw InputError.unreadable(path: name, reason: "it is a directory") }
+        size = (info.st_mode & S_IFMT) == S_IFREG ? Int(info.st_size) : nil
+        descriptor = owned ? fd : nil
+        read = { buffer in
+            while true {
+                let got = systemRead(fd, buffer.baseAddress, buffer.count)
+                if got >= 0 { return got }
+                if errno != EINTR { throw InputError.unreadable(path: name, reason: FileReader.describeErrno()) }
+            }
+        }
+    }
+
+    deinit { if let descriptor { close(descriptor) } }
 }
 
 /// Standard input of the process.
@@ -146,6 +193,15 @@ public struct StandardInput: InputSource {
     public func readAllBytes() throws -> [UInt8] {
         guard !closed else { throw InputError.unreadable(path: "<stdin>", reason: "standard input is closed") }
         return try FileReader.readAll(descriptor: 0, name: "<stdin>", limit: FileReader.streamLimit())
+    }
+    public func knownSize() -> Int? {
+        var info = stat()
+        guard !closed, fstat(0, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Int(info.st_size)
+    }
+    public func pieces() throws -> InputPieces {
+        guard !closed else { throw InputError.unreadable(path: "<stdin>", reason: "standard input is closed") }
+        return try InputPieces(descriptor: 0, name: "<stdin>", owned: false)
     }
 }
 

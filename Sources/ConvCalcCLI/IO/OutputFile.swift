@@ -114,15 +114,21 @@ final class OutputFile {
         _ = fchmod(descriptor, existing.st_mode & 0o7777)
     }
 
-    /// Writes everything `stream` makes; a replaced file is then renamed into place.
+    /// Writes everything `stream` makes; a replaced file is then renamed into place. A stream
+    /// that stops by itself (false with every write done: its input failed) leaves nothing:
+    /// the temporary file is removed, an existing file kept as it was.
     func commit(_ stream: ((UnsafeBufferPointer<UInt8>) -> Bool) -> Bool) throws {
         var failure: String?
-        _ = stream { bytes in
+        let complete = stream { bytes in
             guard FileDescriptorSink.writeAll(bytes, to: self.descriptor) else {
                 failure = FileReader.describeErrno()   // errno of this thread, right after the failed write
                 return false
             }
             return true
+        }
+        if !complete && failure == nil {
+            discard()
+            return
         }
         if close(descriptor) != 0 && failure == nil { failure = FileReader.describeErrno() }
         descriptor = -1
