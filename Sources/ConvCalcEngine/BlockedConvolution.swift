@@ -18,16 +18,21 @@ import ConvCalcCore
 /// kernel is finite (w·0 = ±0 leaves a sum unchanged, and a sum that starts at +0 or a
 /// non-zero bias is never −0); `applies` requires that.
 enum BlockedConvolution {
-    /// Whether this method runs the plan: forward, at least two output channels per group,
-    /// a finite kernel, no −0 bias, and phase planes no larger than `planeLimit` values.
+    /// Whether this method runs the plan: at least two output channels per group (forward:
+    /// or several input channels), a finite kernel, no −0 bias, and planes no larger than
+    /// `planeLimit` values.
     static func applies(_ plan: ConvolutionPlan, _ kernels: [Matrix], bias: [Double]?) -> Bool {
         fits(plan, bias: bias) && kernels.allSatisfy { $0.values.allSatisfy(\.isFinite) }
     }
 
     /// `applies` but for the kernel's values (which `packedWeights` checks as it copies them).
     static func fits(_ plan: ConvolutionPlan, bias: [Double]?) -> Bool {
-        guard !plan.spec.transposed, plan.outputsPerGroup >= 2 || plan.inputChannels > 1,
-              let planes = Geometry(plan, width: 32), planes.totalValues <= planeLimit else { return false }
+        if plan.spec.transposed {
+            guard plan.outputsPerGroup >= 2, let planes = TransposedPlanes(plan), planes.totalValues <= planeLimit else { return false }
+        } else {
+            guard plan.outputsPerGroup >= 2 || plan.inputChannels > 1,
+                  let planes = Geometry(plan, width: 32), planes.totalValues <= planeLimit else { return false }
+        }
         return !(bias ?? []).contains { $0 == 0 && $0.sign == .minus }
     }
 
@@ -90,9 +95,6 @@ enum BlockedConvolution {
                 + (rowReach / plan.rowStep.stride) * planeColumns + columnReach / plan.columnStep.stride
         }
 
-        /// How far a tap's source moves for the block starting at position `first`.
-        func offset(first: Int) -> Int { interleavedWidth == nil ? first : first * channels }
-
         /// Values of a plane including the zeros after it: Hq·Wq + 64, or whole blocks.
         var paddedArea: Int {
             interleavedWidth.map { w in (planeRows * planeColumns + w - 1) / w * w } ?? planeStride
@@ -132,15 +134,19 @@ enum BlockedConvolution {
         let splits: Int
         var items: Int { positionBlocks * splits }
 
-        init(_ plan: ConvolutionPlan, _ geometry: Geometry, level: KernelLevel, threads: Int) {
+        /// - Parameters:
+        ///   - tapsPerChannel: taps of one input channel (kh·kw forward; a transposed phase's).
+        ///   - footprintRows: plane rows one input channel's taps read for a block.
+        ///   - reach: plane columns past the block the taps read.
+        init(_ plan: ConvolutionPlan, positions: Int, tapsPerChannel: Int, footprintRows: Int, reach: Int, level: KernelLevel, threads: Int) {
             (width, channels) = (level.channelBlockPositions, level.channelBlockChannels)
-            tapsPerChannel = plan.kernelRows * plan.kernelColumns
-            taps = plan.inner * tapsPerChannel
-            // A channel's reads for one block: kernel rows times the block and the kernel's reach.
-            let footprint = 8 * plan.kernelRows * (width + (plan.kernelColumns - 1) * plan.columnStep.dilation / plan.columnStep.stride + 1)
-            chunk = max(4, min(plan.inner, (24 << 10) / footprint, plan.kernelRows * plan.kernelColumns == 1 ? plan.inner : 16))
+            self.tapsPerChannel = tapsPerChannel
+            let inputsPerGroup = plan.spec.transposed ? plan.inputsPerGroup : plan.inner
+            taps = inputsPerGroup * tapsPerChannel
+            let footprint = 8 * footprintRows * (width + reach + 1)
+            chunk = max(4, min(inputsPerGroup, (24 << 10) / footprint, tapsPerChannel == 1 ? inputsPerGroup : 16))
             blocksPerGroup = (plan.outputsPerGroup + channels - 1) / channels
-            positionBlocks = (geometry.positions + width - 1) / width
+            positionBlocks = (positions + width - 1) / width
             let allBlocks = plan.groups * blocksPerGroup
             splits = max(1, min(allBlocks, (4 * threads + positionBlocks - 1) / positionBlocks))
         }
@@ -155,36 +161,50 @@ enum BlockedConvolution {
     /// Runs the plan when `applies` holds, and returns whether it did (false: nothing was written).
     static func run(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernels: [Matrix], bias: [Double]?, execution: Execution,
                     into outBase: UnsafeMutablePointer<Double>) -> Bool {
-        guard fits(plan, bias: bias), let geometry = Geometry(plan, width: execution.level.channelBlockPositions) else { return false }
+        guard fits(plan, bias: bias) else { return false }
         let threads = plan.directMultiplyAdds < 5e5 ? 1 : execution.threads
+        if plan.spec.transposed {
+            return runTransposed(plan, input, kernels, bias: bias, level: execution.level, threads: threads, into: outBase)
+        }
+        guard let geometry = Geometry(plan, width: execution.level.channelBlockPositions) else { return false }
         if plan.outputsPerGroup == 1 {
             return runChannelwise(plan, input, kernels, bias: bias, level: execution.level, geometry: geometry, threads: threads, into: outBase)
         }
-        let schedule = Schedule(plan, geometry, level: execution.level, threads: threads)
+        let schedule = Schedule(plan, positions: geometry.positions, tapsPerChannel: plan.kernelRows * plan.kernelColumns,
+                                footprintRows: plan.kernelRows, reach: (plan.kernelColumns - 1) * plan.columnStep.dilation / plan.columnStep.stride,
+                                level: execution.level, threads: threads)
         guard let weights = packedWeights(plan, kernels, schedule) else { return false }
         let planes = phasePlanes(plan, input, geometry, threads: threads)
+        let placement = Placement(geometry, plan)
+        planes.withUnsafeBufferPointer { planeBuffer in
+            let sources = tapSources(plan, geometry, base: planeBuffer.baseAddress!, taps: schedule.taps)
+            defer { sources.deallocate() }
+            runBlocks(plan, schedule, placement, sources: sources, weights: weights, bias: bias, level: execution.level, threads: threads, into: outBase)
+        }
+        return true
+    }
+
+    /// Every block of positions and output channels of one flattened problem (the forward
+    /// layer, or one phase of a transposed one), shared among the threads.
+    static func runBlocks(_ plan: ConvolutionPlan, _ schedule: Schedule, _ placement: Placement, sources: UnsafePointer<UnsafePointer<Double>>,
+                          weights: [Double], bias: [Double]?, level: KernelLevel, threads: Int, into outBase: UnsafeMutablePointer<Double>) {
         let blockChannels = schedule.channels
         let starts = (0..<(plan.groups * schedule.blocksPerGroup * blockChannels)).map { index -> Double in
             let (g, local) = (index / (schedule.blocksPerGroup * blockChannels), index % (schedule.blocksPerGroup * blockChannels))
             return local < plan.outputsPerGroup ? bias?[g * plan.outputsPerGroup + local] ?? 0 : 0
         }
-        planes.withUnsafeBufferPointer { planeBuffer in
-            weights.withUnsafeBufferPointer { weightBuffer in
-                let sources = tapSources(plan, geometry, base: planeBuffer.baseAddress!, taps: schedule.taps)
-                defer { sources.deallocate() }
-                let shared = (sources: UnsafePointer(sources), packed: weightBuffer.baseAddress!)
-                ParallelRanges.run(count: schedule.items, threads: threads) { range in
-                    let acc = UnsafeMutablePointer<Double>.allocate(capacity: plan.groups * schedule.blocksPerGroup * blockChannels * schedule.width)
-                    defer { acc.deallocate() }
-                    for item in range {
-                        let first = (item / schedule.splits) * schedule.width
-                        computeBlock(plan, geometry, schedule, execution.level, first: first, blocks: schedule.blocks(item % schedule.splits, groups: plan.groups),
-                                     starts: starts, sources: shared.sources, weights: shared.packed, acc: acc, into: outBase)
-                    }
+        weights.withUnsafeBufferPointer { weightBuffer in
+            let packed = weightBuffer.baseAddress!
+            ParallelRanges.run(count: schedule.items, threads: threads) { range in
+                let acc = UnsafeMutablePointer<Double>.allocate(capacity: plan.groups * schedule.blocksPerGroup * blockChannels * schedule.width)
+                defer { acc.deallocate() }
+                for item in range {
+                    let first = (item / schedule.splits) * schedule.width
+                    computeBlock(plan, placement, schedule, level, first: first, blocks: schedule.blocks(item % schedule.splits, groups: plan.groups),
+                                 starts: starts, sources: sources, weights: packed, acc: acc, into: outBase)
                 }
             }
         }
-        return true
     }
 
     /// One output channel per group (depthwise and the like): nothing to share between output
@@ -239,7 +259,7 @@ enum BlockedConvolution {
     /// block's sums start at its bias, take the input channels chunk by chunk (the sums
     /// stay in `acc` between chunks, so the order of the terms is unchanged), then are stored.
     @inline(__always)
-    static func computeBlock(_ plan: ConvolutionPlan, _ geometry: Geometry, _ schedule: Schedule, _ level: KernelLevel, first: Int, blocks: Range<Int>,
+    static func computeBlock(_ plan: ConvolutionPlan, _ placement: Placement, _ schedule: Schedule, _ level: KernelLevel, first: Int, blocks: Range<Int>,
                              starts: [Double], sources: UnsafePointer<UnsafePointer<Double>>, weights: UnsafePointer<Double>,
                              acc: UnsafeMutablePointer<Double>, into outBase: UnsafeMutablePointer<Double>) {
         let (width, blockChannels) = (schedule.width, schedule.channels)
@@ -248,13 +268,14 @@ enum BlockedConvolution {
                 (acc + (block * blockChannels + o) * width).update(repeating: starts[block * blockChannels + o], count: width)
             }
         }
+        let (inputsPerGroup, offset) = (schedule.taps / schedule.tapsPerChannel, first * placement.offsetScale)
         var c = 0
-        while c < plan.inner {
-            let count = min(schedule.chunk, plan.inner - c)
+        while c < inputsPerGroup {
+            let count = min(schedule.chunk, inputsPerGroup - c)
             for block in blocks {
                 let g = block / schedule.blocksPerGroup
                 level.accumulateChannelBlock(acc + block * blockChannels * width,
-                                             sources: sources + g * schedule.taps + c * schedule.tapsPerChannel, offset: geometry.offset(first: first),
+                                             sources: sources + g * schedule.taps + c * schedule.tapsPerChannel, offset: offset,
                                              weights: weights + (block * schedule.taps + c * schedule.tapsPerChannel) * blockChannels,
                                              taps: count * schedule.tapsPerChannel)
             }
@@ -263,8 +284,8 @@ enum BlockedConvolution {
         let area = plan.outputRows * plan.outputColumns
         for block in blocks {
             let (g, local) = (block / schedule.blocksPerGroup, (block % schedule.blocksPerGroup) * blockChannels)
-            store(acc + block * blockChannels * width, width: width, first: first, channels: min(blockChannels, plan.outputsPerGroup - local),
-                  geometry, plan, into: outBase + (g * plan.outputsPerGroup + local) * area)
+            placement.store(acc + block * blockChannels * width, width: width, first: first, channels: min(blockChannels, plan.outputsPerGroup - local),
+                            outputArea: area, into: outBase + (g * plan.outputsPerGroup + local) * area)
         }
     }
 
@@ -314,24 +335,58 @@ enum BlockedConvolution {
         return finite ? packed : nil
     }
 
-    /// The blocked positions `first ..< first + width` of `channels` output channels, from
-    /// `acc` to the output: flattened position m is row m / Wq, column m mod Wq, kept when the
-    /// column is below Wout.
-    @inline(__always)
-    static func store(_ acc: UnsafeMutablePointer<Double>, width: Int, first: Int, channels: Int, _ geometry: Geometry,
-                      _ plan: ConvolutionPlan, into out: UnsafeMutablePointer<Double>) {
-        let (area, wq, wout) = (plan.outputRows * plan.outputColumns, geometry.planeColumns, plan.outputColumns)
-        let end = first + min(width, geometry.positions - first)
-        var m = first
-        while m < end {
-            // The part of row i in this block: its columns below Wout are copied as one run.
-            let i = m / wq, j = m - i * wq
-            let stop = min(end, (i + 1) * wq)
-            if j < wout {
-                let count = min(stop, i * wq + wout) - m
-                for o in 0..<channels { (out + o * area + i * wout + j).update(from: acc + o * width + (m - first), count: count) }
+    /// Where flattened position m = i·Wq + j of a problem goes: output row `rowFirst + i·rowStep`,
+    /// column `columnFirst + j·columnStep`, kept when j < `columns` (forward: rows and
+    /// columns from 0 with step 1, j < Wout; a transposed phase (ρ, φ): ρ + i·sh, φ + j·sw).
+    struct Placement {
+        let planeColumns: Int
+        let columns: Int
+        let positions: Int
+        let rowFirst: Int
+        let rowStep: Int
+        let columnFirst: Int
+        let columnStep: Int
+        /// How far a tap's source moves per position of a block's first (interleaved: C).
+        let offsetScale: Int
+        let outputColumns: Int
+
+        init(_ geometry: Geometry, _ plan: ConvolutionPlan) {
+            (planeColumns, columns, positions) = (geometry.planeColumns, plan.outputColumns, geometry.positions)
+            (rowFirst, rowStep, columnFirst, columnStep) = (0, 1, 0, 1)
+            offsetScale = geometry.interleavedWidth == nil ? 1 : geometry.channels
+            outputColumns = plan.outputColumns
+        }
+
+        init(planeColumns: Int, rows: (first: Int, step: Int, count: Int), columns: (first: Int, step: Int, count: Int), outputColumns: Int) {
+            (self.planeColumns, self.columns) = (planeColumns, columns.count)
+            positions = (rows.count - 1) * planeColumns + columns.count
+            (rowFirst, rowStep, columnFirst, columnStep) = (rows.first, rows.step, columns.first, columns.step)
+            (offsetScale, self.outputColumns) = (1, outputColumns)
+        }
+
+        /// The blocked positions `first ..< first + width` of `channels` output channels, from
+        /// `acc` (channel-major, `width` apart) to the output: each row's kept part at once.
+        @inline(__always)
+        func store(_ acc: UnsafeMutablePointer<Double>, width: Int, first: Int, channels: Int, outputArea: Int, into out: UnsafeMutablePointer<Double>) {
+            let end = first + min(width, positions - first)
+            var m = first
+            while m < end {
+                let i = m / planeColumns, j = m - i * planeColumns
+                let stop = min(end, (i + 1) * planeColumns)
+                if j < columns {
+                    let count = min(stop, i * planeColumns + columns) - m
+                    let target = out + (rowFirst + i * rowStep) * outputColumns + columnFirst + j * columnStep
+                    for o in 0..<channels {
+                        let values = acc + o * width + (m - first)
+                        if columnStep == 1 {
+                            (target + o * outputArea).update(from: values, count: count)
+                        } else {
+                            for q in 0..<count { target[o * outputArea + q * columnStep] = values[q] }
+                        }
+                    }
+                }
+                m = stop
             }
-            m = stop
         }
     }
 
