@@ -173,7 +173,7 @@ enum BlockedConvolution {
         let schedule = Schedule(plan, positions: geometry.positions, tapsPerChannel: plan.kernelRows * plan.kernelColumns,
                                 footprintRows: plan.kernelRows, reach: (plan.kernelColumns - 1) * plan.columnStep.dilation / plan.columnStep.stride,
                                 level: execution.level, threads: threads)
-        guard let weights = packedWeights(plan, kernels, schedule) else { return false }
+        guard let weights = packedWeights(plan, kernels, schedule, threads: threads) else { return false }
         let planes = phasePlanes(plan, input, geometry, threads: threads)
         let placement = Placement(geometry, plan)
         planes.withUnsafeBufferPointer { planeBuffer in
@@ -310,29 +310,35 @@ enum BlockedConvolution {
     /// Kernel weights in the order the blocked loop reads them: per group and block of C
     /// output channels, tap by tap (input channel, kernel row, kernel column), the C channels'
     /// weights together (zeros past the group's last channel). Nil when a weight is inf or nan.
-    static func packedWeights(_ plan: ConvolutionPlan, _ kernels: [Matrix], _ schedule: Schedule) -> [Double]? {
+    static func packedWeights(_ plan: ConvolutionPlan, _ kernels: [Matrix], _ schedule: Schedule, threads: Int) -> [Double]? {
         let (blocksPerGroup, blockChannels) = (schedule.blocksPerGroup, schedule.channels)
         let taps = plan.inner * plan.kernelRows * plan.kernelColumns
-        let area = plan.kernelRows * plan.kernelColumns
-        var finite = true
-        let packed = LargeArray.doubles(count: plan.groups * blocksPerGroup * taps * blockChannels) { packed in
-            packed.initialize(repeating: 0, count: plan.groups * blocksPerGroup * taps * blockChannels)
-            kernels.withUnsafeBufferPointer { blocks in
-                for o in 0..<plan.outputChannels {
-                    let (g, local) = (o / plan.outputsPerGroup, o % plan.outputsPerGroup)
-                    let start = packed + ((g * blocksPerGroup + local / blockChannels) * taps) * blockChannels + local % blockChannels
-                    for i in 0..<plan.inner {
-                        blocks[o * plan.inner + i].values.withUnsafeBufferPointer { kernel in
+        let (area, count) = (plan.kernelRows * plan.kernelColumns, plan.groups * blocksPerGroup * taps * blockChannels)
+        // Many small kernel blocks are as many separate arrays: reading them is cache misses,
+        // shared among the threads; each thread notes whether its blocks are finite.
+        let parts = kernels.count < 4096 ? 1 : threads
+        let finite = UnsafeMutablePointer<Bool>.allocate(capacity: parts)
+        defer { finite.deallocate() }
+        finite.initialize(repeating: true, count: parts)
+        let packed = LargeArray.doubles(count: count) { packed in
+            packed.initialize(repeating: 0, count: count)
+            ParallelRanges.run(count: parts, threads: parts) { range in
+                for part in range {
+                    for o in (part * plan.outputChannels / parts)..<((part + 1) * plan.outputChannels / parts) {
+                        let (g, local) = (o / plan.outputsPerGroup, o % plan.outputsPerGroup)
+                        let start = packed + ((g * blocksPerGroup + local / blockChannels) * taps) * blockChannels + local % blockChannels
+                        for i in 0..<plan.inner {
                             for tap in 0..<area {
-                                finite = finite && kernel[tap].isFinite
-                                start[(i * area + tap) * blockChannels] = kernel[tap]
+                                let weight = kernels[o * plan.inner + i].values[tap]
+                                finite[part] = finite[part] && weight.isFinite
+                                start[(i * area + tap) * blockChannels] = weight
                             }
                         }
                     }
                 }
             }
         }
-        return finite ? packed : nil
+        return (0..<parts).allSatisfy { finite[$0] } ? packed : nil
     }
 
     /// Where flattened position m = i·Wq + j of a problem goes: output row `rowFirst + i·rowStep`,
