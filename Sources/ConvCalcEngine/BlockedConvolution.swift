@@ -177,7 +177,7 @@ enum BlockedConvolution {
         let planes = phasePlanes(plan, input, geometry, threads: threads)
         let placement = Placement(geometry, plan)
         planes.withUnsafeBufferPointer { planeBuffer in
-            let sources = tapSources(plan, geometry, base: planeBuffer.baseAddress!, taps: schedule.taps)
+            let sources = tapSources(plan, geometry, base: UnsafePointer(aligned(UnsafeMutablePointer(mutating: planeBuffer.baseAddress!))), taps: schedule.taps)
             defer { sources.deallocate() }
             runBlocks(plan, schedule, placement, sources: sources, weights: weights, bias: bias, level: execution.level, threads: threads, into: outBase)
         }
@@ -401,11 +401,22 @@ enum BlockedConvolution {
     static func phasePlanes(_ plan: ConvolutionPlan, _ input: [Matrix], _ geometry: Geometry, threads: Int) -> [Double] {
         let runs = columnRuns(plan, geometry)
         let parts = geometry.totalValues < 1 << 20 ? 1 : min(threads, geometry.channels)
-        return LargeArray.doubles(count: geometry.totalValues) { out in
+        return LargeArray.doubles(count: geometry.totalValues + 8) { buffer in
+            // The planes start on a 64-byte boundary (`aligned`): a block's loads at offset 0
+            // (every load of interleaved planes) then never straddle two cache lines.
+            let out = aligned(buffer)
+            buffer.update(repeating: 0, count: out - buffer)
+            (out + geometry.totalValues).update(repeating: 0, count: buffer + geometry.totalValues + 8 - (out + geometry.totalValues))
             ParallelRanges.run(count: geometry.channels, threads: parts) { channels in
                 for channel in channels { fillPlanes(plan, input[channel], slot: channel, geometry, runs, into: out) }
             }
         }
+    }
+
+    /// The first 64-byte boundary at or after `pointer` (at most 7 doubles on).
+    static func aligned<T>(_ pointer: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> {
+        let address = UInt(bitPattern: pointer)
+        return UnsafeMutablePointer(bitPattern: (address + 63) & ~63)!
     }
 
     /// A plane row as runs, per column phase: (length, first input column, or -1 for zeros):
