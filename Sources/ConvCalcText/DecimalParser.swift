@@ -105,9 +105,9 @@ public enum DecimalParser {
         let fractionDigits = 16 &+ tailDigits
         guard integerDigits &+ fractionDigits <= 19 else { return (0, 0) }
         // At most 19 digits: no wrapping below, the &-operators only skip the checks.
-        var significand = leadingDigitsValue(integerWord, count: integerDigits) &* 10_000_000_000_000_000
+        var significand = shortDigitsValue(integerWord, count: integerDigits) &* 10_000_000_000_000_000
         significand = significand &+ eightDigitValue(high) &* 100_000_000 &+ eightDigitValue(low)
-        significand = significand &* tables.powersOfTen[tailDigits] &+ leadingDigitsValue(tail, count: tailDigits)
+        significand = significand &* tables.powersOfTen[tailDigits] &+ shortDigitsValue(tail, count: tailDigits)
         var index = fractionStart &+ fractionDigits
         let magnitude: Double
         let next = UInt8(truncatingIfNeeded: tail &>> (UInt64(truncatingIfNeeded: tailDigits) &* 8))   // the byte after the digits
@@ -148,6 +148,18 @@ public enum DecimalParser {
     @inline(__always)
     static func leadingDigitCount(_ word: UInt64) -> Int {
         nonDigitFlags(word).trailingZeroBitCount >> 3
+    }
+
+    /// The value of the first `count` (0...3) digits of `word`, as `leadingDigitsValue` but in
+    /// the low 32 bits (fewer operations: the integer part and the tail of `%.17g` text have
+    /// at most three digits when the whole has at most 19).
+    @inline(__always)
+    static func shortDigitsValue(_ word: UInt64, count: Int) -> UInt64 {
+        let bits = UInt32(truncatingIfNeeded: count) &* 8
+        let digits = ((UInt32(truncatingIfNeeded: word) &<< 8) &<< (24 &- bits)) | (0x3030_3030 &>> bits)
+        var value = digits &- 0x3030_3030
+        value = value &* 10 &+ (value >> 8)               // two pairs, in bytes 0 and 2
+        return UInt64((value & 0xFF) &* 100 &+ ((value >> 16) & 0xFF))
     }
 
     /// The decimal digits from `index` on, appended to `significand` (wrapping past 19 digits:
