@@ -277,14 +277,24 @@ public enum DecimalParser {
         let powersOfFive: UnsafePointer<UInt64>
         /// 10^0 ... 10^19 as integers.
         let powersOfTen: UnsafePointer<UInt64>
+        /// The printer's 126-bit 10^e, e = -292 ... 324, two words each (`ShortestDigits.g`),
+        /// derived from `powersOfFive` once.
+        let schubfachPowers: UnsafePointer<UInt64>
 
-        @usableFromInline static let shared = Tables(
-            exactPowers: permanent([
-                1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-            ]),
-            powersOfFive: permanent(powersOfFive128),
-            powersOfTen: permanent((0...19).map { (0..<$0).reduce(UInt64(1)) { power, _ in power &* 10 } }))
+        @usableFromInline static let shared: Tables = {
+            let powersOfFive = permanent(powersOfFive128)
+            return Tables(
+                exactPowers: permanent([
+                    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+                ]),
+                powersOfFive: powersOfFive,
+                powersOfTen: permanent((0...19).map { (0..<$0).reduce(UInt64(1)) { power, _ in power &* 10 } }),
+                schubfachPowers: permanent((-292...324).flatMap { e -> [UInt64] in
+                    let (g1, g0) = ShortestDigits.g(e, powersOfFive: powersOfFive)
+                    return [g1, g0]
+                }))
+        }()
     }
 
     static func permanent<T>(_ values: [T]) -> UnsafePointer<T> {

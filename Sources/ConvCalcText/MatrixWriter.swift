@@ -112,7 +112,7 @@ public struct MatrixFormatter {
 }
 
 /// The buffers the parts of a printed matrix are written into, reused: part p goes to buffer
-/// p mod `count`. With `count` = threads · `OrderedParts.aheadPerThread`, `OrderedParts`
+/// p mod `count`. With `count` = threads * `OrderedParts.aheadPerThread`, `OrderedParts`
 /// takes (writes out) part p - count before it makes part p, so a buffer is free when it is
 /// written again. Memory is written many times instead of fresh pages being faulted in (and
 /// zeroed by the kernel) for every part. Each buffer is allocated when first used, by the

@@ -16,19 +16,20 @@ import ConvCalcEngine
 ///
 /// g comes from the Eisel-Lemire table (`powersOfFive128`, 5^-342 ... 5^324): 10^e =
 /// 5^e 2^e, so the 128-bit entry for 5^e is 4 g - 4 + (0...3) (see
-/// Tests/fixtures/generate_powers_of_five.py, which checks it for every e used).
+/// Tests/fixtures/generate_powers_of_five.py, which checks it for every e used); the split
+/// words are worked out once (`DecimalParser.Tables.schubfachPowers`).
 enum ShortestDigits {
     /// The shortest decimal of the finite, nonzero `value` (sign ignored): digits f and
     /// exponent e with |v| = f 10^e; f may end in zeros (callers strip them).
     @inline(__always)
-    static func decimal(_ value: Double, powersOfFive: UnsafePointer<UInt64>) -> (digits: UInt64, exponent: Int) {
+    static func decimal(_ value: Double, powers: UnsafePointer<UInt64>) -> (digits: UInt64, exponent: Int) {
         let bits = value.bitPattern
         let fraction = bits & (1 << 52 &- 1)
         let biased = Int(truncatingIfNeeded: (bits >> 52) & 0x7FF)
         if biased != 0 {
-            return decimal(q: biased &- 1075, c: 1 << 52 | fraction, powersOfFive: powersOfFive)
+            return decimal(q: biased &- 1075, c: 1 << 52 | fraction, powers: powers)
         }
-        return decimal(q: -1074, c: fraction, powersOfFive: powersOfFive)   // subnormal
+        return decimal(q: -1074, c: fraction, powers: powers)   // subnormal
     }
 
     /// Java's `toDecimal(q, c, dk)`: the shortest decimal in the rounding interval of c 2^q.
@@ -38,7 +39,7 @@ enum ShortestDigits {
     /// interval is narrower than 10^(k+1) (10^k <= 2^q < 10^(k+1)), so it never holds both
     /// 10 s' and 10 t', and when it holds neither, s or t are the shortest.
     @inline(__always)
-    static func decimal(q: Int, c: UInt64, powersOfFive: UnsafePointer<UInt64>) -> (digits: UInt64, exponent: Int) {
+    static func decimal(q: Int, c: UInt64, powers: UnsafePointer<UInt64>) -> (digits: UInt64, exponent: Int) {
         let out: UInt64 = c & 1                              // an odd c: interval open
         let cb = c << 2
         let cbr = cb &+ 2
@@ -52,7 +53,8 @@ enum ShortestDigits {
             k = floorLog10ThreeQuartersPow2(q)
         }
         let h = UInt64(truncatingIfNeeded: q &+ floorLog2Pow10(-k) &+ 2)   // 1...4
-        let (g1, g0) = tenToThe(-k, powersOfFive: powersOfFive)
+        let index = 2 &* (292 &- k)                          // g of 10^-k in `Tables.schubfachPowers`
+        let g1 = powers[index], g0 = powers[index &+ 1]
         let vb = roundToOdd(g1, g0, cb << h)
         let vbl = roundToOdd(g1, g0, cbl << h)
         let vbr = roundToOdd(g1, g0, cbr << h)
@@ -97,8 +99,7 @@ enum ShortestDigits {
 
     /// g = floor(10^e 2^-r) + 1 with 2^125 <= g < 2^126, split into its top 63 bits and its
     /// low 63 bits (Java's g1, g0), for -292 <= e <= 324; from the 128-bit entry of 5^e.
-    @inline(__always)
-    static func tenToThe(_ e: Int, powersOfFive table: UnsafePointer<UInt64>) -> (UInt64, UInt64) {
+    static func g(_ e: Int, powersOfFive table: UnsafePointer<UInt64>) -> (UInt64, UInt64) {
         let index = 2 &* (e &+ 342)
         var high = table[index]
         var low = table[index &+ 1]
@@ -142,7 +143,7 @@ enum ShortestText {
             store(0x302E_30, at: p)   // "0.0"
             return p + 3 - cursor
         }
-        let (digits, exponent) = ShortestDigits.decimal(value, powersOfFive: tables.powersOfFive)
+        let (digits, exponent) = ShortestDigits.decimal(value, powers: tables.schubfachPowers)
         // 17 digits: f 10^(e - 16 + length) with the first digit in front. A normal double's
         // digits have 16 or 17 (Schubfach's s is c 2^q / 10^k, c >= 2^52, 1 <= 2^q / 10^k < 10),
         // so a comparison stands in for counting them; subnormals count.
@@ -229,17 +230,18 @@ enum ShortestText {
     }
 
     /// The eight decimal digits of `n` < 10^8 (leading zeros included) as ASCII, first digit
-    /// in the low byte: halves, quarters and digits split in parallel lanes (SWAR), each split
-    /// a multiply-and-shift division (x/100 = x 10486 >> 20 for x < 10^4, x/10 = x 103 >> 10
-    /// for x < 100).
+    /// in the low byte: halves, quarters and digits split in parallel lanes (SWAR). Each split
+    /// of lanes x into q = floor(x / d) (a multiply-and-shift: x/100 = x 10486 >> 20 for
+    /// x < 10^4, x/10 = x 103 >> 10 for x < 100) and x - d q in the next lane up is one more
+    /// multiplication: (x << w) - q ((d << w) - 1) = q + ((x - d q) << w), lane by lane.
     @inline(__always)
     static func eightDigitText(_ n: UInt64) -> UInt64 {
         let high = n / 10_000
-        var lanes = high | (n &- high &* 10_000) << 32                           // 4 + 4 digits
+        var lanes = (n << 32) &- high &* 42_949_672_959_999                     // 4 + 4 digits: (10^4 << 32) - 1
         let hundreds = ((lanes &* 10_486) >> 20) & 0x0000_007F_0000_007F
-        lanes = hundreds | (lanes &- hundreds &* 100) << 16                      // 2 + 2 + 2 + 2
+        lanes = (lanes << 16) &- hundreds &* 6_553_599                           // 2 + 2 + 2 + 2: (100 << 16) - 1
         let tens = ((lanes &* 103) >> 10) & 0x000F_000F_000F_000F
-        lanes = tens | (lanes &- tens &* 10) << 8                                // 8 digits
+        lanes = (lanes << 8) &- tens &* 2_559                                    // 8 digits: (10 << 8) - 1
         return lanes | 0x3030_3030_3030_3030
     }
 

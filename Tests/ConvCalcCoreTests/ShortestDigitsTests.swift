@@ -35,7 +35,7 @@ final class ShortestDigitsTests: XCTestCase {
 
     /// Schubfach's digits with trailing zeros removed.
     static func shortest(_ value: Double) -> (digits: UInt64, exponent: Int) {
-        var (digits, exponent) = ShortestDigits.decimal(value, powersOfFive: DecimalParser.Tables.shared.powersOfFive)
+        var (digits, exponent) = ShortestDigits.decimal(value, powers: DecimalParser.Tables.shared.schubfachPowers)
         while digits % 10 == 0 {
             digits /= 10
             exponent += 1
