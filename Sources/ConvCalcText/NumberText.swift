@@ -73,23 +73,27 @@ public struct NumberText {
         cursor += ShortestText.write(value, to: cursor, tables: tables)
     }
 
-    /// An integral double below 10^16 in magnitude, digits only (`-0` keeps its sign).
-    @inlinable @inline(__always)
+    /// An integral double below 10^16 in magnitude, digits only (`-0` keeps its sign): eight
+    /// digits a word (`ShortestText.eightDigitText`), the leading zeros shifted out.
+    @usableFromInline @inline(__always)
     mutating func appendInteger(_ value: Double) {
-        if value.sign == .minus { append(byte: 0x2D) }
-        var n = UInt64(value.magnitude)
-        var digits = 1
-        var limit: UInt64 = 10
-        while n >= limit && digits < 16 {
-            digits += 1
-            limit &*= 10
+        cursor.pointee = 0x2D   // -, kept only for a negative value
+        cursor += Int(truncatingIfNeeded: value.bitPattern >> 63)
+        let n = UInt64(value.magnitude)
+        let high = n / 100_000_000, low = n &- high &* 100_000_000
+        let lowText = ShortestText.eightDigitText(low)
+        if high == 0 {
+            // Leading zeros are the low bytes that are '0' (all but the last for n = 0).
+            let zeros = min(7, (lowText &- 0x3030_3030_3030_3030).trailingZeroBitCount >> 3)
+            ShortestText.store(lowText &>> UInt64(truncatingIfNeeded: zeros &* 8), at: cursor)
+            cursor += 8 &- zeros
+        } else {
+            let highText = ShortestText.eightDigitText(high)
+            let zeros = (highText &- 0x3030_3030_3030_3030).trailingZeroBitCount >> 3   // high > 0: at most 7
+            ShortestText.store(highText &>> UInt64(truncatingIfNeeded: zeros &* 8), at: cursor)
+            cursor += 8 &- zeros
+            ShortestText.store(lowText, at: cursor)
+            cursor += 8
         }
-        var at = cursor + digits
-        cursor = at
-        repeat {
-            at -= 1
-            at.pointee = 0x30 + UInt8(n % 10)
-            n /= 10
-        } while at > cursor - digits
     }
 }

@@ -100,6 +100,11 @@ final class ShortestDigitsTests: XCTestCase {
         XCTAssertEqual([Double.nan, .infinity, -.infinity, 0, -0.0, 42, -1e15, 1e16, 0.5].map(NumberText.string),
                        ["nan", "inf", "-inf", "0", "-0", "42", "-1000000000000000", "1e+16", "0.5"])
         var generator = SeededGenerator(seed: testSeed)
+        for _ in 0..<20_000 {   // integers of every length below 10^16: digits only
+            let integer = Int64.random(in: -9_999_999_999_999_999...9_999_999_999_999_999, using: &generator) >> Int64.random(in: 0...53, using: &generator)
+            let value = Double(integer)   // rounded above 2^53
+            XCTAssertEqual(NumberText.string(value), (value.sign == .minus ? "-" : "") + String(UInt64(value.magnitude)), seedNote)
+        }
         let finite = (0..<20_000).map { _ in Self.random(&generator) }.filter(\.isFinite)
         let values = Array(finite.prefix(finite.count / 10 * 10))   // whole rows of ten
         let bytes = NumberText.bytes(capacity: values.count * (NumberText.room + 1)) { text in
