@@ -121,6 +121,39 @@ public enum DecimalParser {
         return (Double(bitPattern: magnitude.bitPattern | (negative ? 1 << 63 : 0)), index)
     }
 
+    /// The form `[+-]? d{0,7} . d{1,15} ([eE] ...)?` (at most 19 digits), which
+    /// `longFractionPrefix` leaves: `%.17g` with trailing zeros dropped, shortest output.
+    /// Two words of fraction digits, the second counted only when the first is all digits.
+    /// Length 0: another form. Reads up to 32 bytes at `start` (`limit` >= 40 as above).
+    @inline(never)
+    static func shortFractionPrefix(_ start: UnsafePointer<UInt8>, limit: Int, tables: Tables) -> (value: Double, length: Int) {
+        let first = start[0]
+        let negative = first == 0x2D
+        let at = negative || first == 0x2B ? 1 : 0
+        let integerWord = word(start + at)
+        let integerDigits = leadingDigitCount(integerWord)
+        guard integerDigits < 8, (integerWord &>> UInt64(truncatingIfNeeded: integerDigits &* 8)) & 0xFF == 0x2E else { return (0, 0) }   // .
+        let fractionStart = at &+ integerDigits &+ 1
+        let high = word(start + fractionStart), low = word(start + (fractionStart &+ 8))
+        let highDigits = leadingDigitCount(high)
+        let lowDigits = highDigits == 8 ? leadingDigitCount(low) : 0
+        let fractionDigits = highDigits &+ lowDigits
+        let integer = leadingDigitsValue(integerWord, count: integerDigits)
+        guard fractionDigits > 0, lowDigits < 8, (integer == 0 ? 0 : integerDigits) &+ fractionDigits <= 19 else { return (0, 0) }
+        // At most 19 digits: no wrapping below, the &-operators only skip the checks.
+        let fraction = highDigits == 8 ? eightDigitValue(high) &* tables.powersOfTen[lowDigits] &+ leadingDigitsValue(low, count: lowDigits)
+            : leadingDigitsValue(high, count: highDigits)
+        let significand = integer &* tables.powersOfTen[fractionDigits] &+ fraction
+        var index = fractionStart &+ fractionDigits
+        var exponent = -fractionDigits
+        if let (power, end) = exponentPart(start, at: index, limit: limit) {
+            exponent &+= power
+            index = end
+        }
+        let magnitude = value(significand: significand, exponent: exponent, tables: tables)
+        return (Double(bitPattern: magnitude.bitPattern | (negative ? 1 << 63 : 0)), index)
+    }
+
     /// The value of the first `count` (0...7) digits of `word`: moved to the top of the word,
     /// '0's below, read as eight digits. No branch on `count` (0 gives 0): the move is two
     /// masking shifts (8, then 56 - 8 count bits), never one of 64.

@@ -367,8 +367,12 @@ public enum MatrixText {
             guard stored < capacity else {
                 return (count, comment, .tooManyValues(limit: limit, line: line, column: index - lineStart + 1))
             }
-            // %.17g's form first (40 bytes may be read: only away from the end), then any decimal.
-            var (value, length) = end &- index >= 40 ? DecimalParser.longFractionPrefix(base + index, limit: end &- index, tables: tables) : (0, 0)
+            // %.17g's forms first (40 bytes may be read: only away from the end), then any decimal.
+            var (value, length) = (0.0, 0)
+            if end &- index >= 40 {
+                (value, length) = DecimalParser.longFractionPrefix(base + index, limit: end &- index, tables: tables)
+                if length == 0 { (value, length) = DecimalParser.shortFractionPrefix(base + index, limit: end &- index, tables: tables) }
+            }
             if length == 0, let parsed = DecimalParser.prefix(base + index, limit: end &- index, tables: tables) { (value, length) = parsed }
             if length > 0, value.isFinite, index + length == end || isSeparator(base[index + length]) {
                 values[stored] = value
