@@ -9,7 +9,7 @@ import ConvCalcEngine
 /// Swift's `Double.description` (`ShortestText`), which they equal byte for byte.
 public struct NumberText {
     /// Room one value may need: the longest form is 24 bytes
-    /// (`-2.2250738585072014e-308`); `ShortestText` writes whole words up to 26 bytes on.
+    /// (`-2.2250738585072014e-308`); `ShortestText`'s whole-word stores reach 25 bytes on.
     public static let room = 32
 
     /// Where the next byte goes (public so the writers below inline into other modules).

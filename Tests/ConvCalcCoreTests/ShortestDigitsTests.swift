@@ -94,6 +94,18 @@ final class ShortestDigitsTests: XCTestCase {
         }
     }
 
+    /// The integer logarithms Schubfach steps by, over more than the doubles' exponents (none
+    /// of these products lies within 8e-5 of an integer, so doubles decide the floor).
+    func testFloorLogarithms() {
+        for q in -1200...1200 {
+            XCTAssertEqual(ShortestDigits.floorLog10Pow2(q), Int((Double(q) * log10(2.0)).rounded(.down)), "q = \(q)")
+            XCTAssertEqual(ShortestDigits.floorLog10ThreeQuartersPow2(q), Int((Double(q) * log10(2.0) + log10(0.75)).rounded(.down)), "q = \(q)")
+        }
+        for e in -400...400 {
+            XCTAssertEqual(ShortestDigits.floorLog2Pow10(e), Int((Double(e) * log2(10.0)).rounded(.down)), "e = \(e)")
+        }
+    }
+
     /// The `run` form: NaN and infinities as words, integers below 10^16 without a point, the
     /// rest as above; and it reads back through the matrix reader (its own number paths).
     func testNumberTextForm() throws {
