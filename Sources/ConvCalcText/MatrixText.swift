@@ -143,23 +143,76 @@ public enum MatrixText {
             if at > cuts.last! && at < bytes.count { cuts.append(at) }
         }
         cuts.append(bytes.count)
-        var scans = [LineScan](repeating: LineScan(), count: cuts.count - 1)
-        scans.withUnsafeMutableBufferPointer { results in
-            let out = results.baseAddress!
-            ParallelRanges.run(count: cuts.count - 1, threads: cuts.count - 1) { range in
-                for part in range {
-                    out[part] = scan(UnsafeBufferPointer(rebasing: bytes[cuts[part]..<cuts[part + 1]]),
-                                     limit: max(1, valueLimit / (cuts.count - 1)), reported: valueLimit)
-                }
-            }
-        }
-        if scans.count > 1 && scans.contains(where: { if case .tooManyValues = $0.error { return true } else { return false } }) {
+        guard cuts.count > 2 else { return try assemble([scan(bytes, limit: valueLimit, reported: valueLimit)]) }
+        var scans = scanParts(bytes, cuts: cuts, valueLimit: valueLimit)
+        if scans.contains(where: { if case .tooManyValues = $0.error { return true } else { return false } }) {
             // A part holds more than its share of the limit: whether, and where, the whole
             // passes it is what one scan from the start finds (rare: files near the limit).
             scans = []
             return try parseLines(bytes, threads: 1, valueLimit: valueLimit)
         }
         return try assemble(scans)
+    }
+
+    /// The parts between `cuts` scanned on a thread each. The first part's numbers go
+    /// straight into an array with room for all; when every part is free of errors, the
+    /// others' numbers are appended to it (both threads copying) and one scan with all the
+    /// lines is returned: no array of the whole is made and filled again (a copy, and a page
+    /// fault for each 4 KiB of fresh memory). Otherwise the scans of the parts, in order.
+    static func scanParts(_ bytes: UnsafeBufferPointer<UInt8>, cuts: [Int], valueLimit: Int) -> [LineScan] {
+        let partCount = cuts.count - 1
+        let share = max(1, valueLimit / partCount)
+        var scans = [LineScan](repeating: LineScan(), count: partCount)
+        var merged: LineScan?
+        let room = min(bytes.count / 2 + 1, valueLimit)   // at most one number per two bytes
+        let whole = LargeArray.doubles(capacity: room) { out in
+            var firstCount = 0
+            scans.withUnsafeMutableBufferPointer { results in
+                let scansOut = results.baseAddress!
+                ParallelRanges.run(count: partCount, threads: partCount) { range in
+                    for part in range {
+                        let slice = UnsafeBufferPointer(rebasing: bytes[cuts[part]..<cuts[part + 1]])
+                        if part > 0 {
+                            scansOut[part] = scan(slice, limit: share, reported: valueLimit)
+                        } else if let base = slice.baseAddress {
+                            firstCount = scan(base, count: slice.count, into: out, capacity: min(slice.count / 2 + 1, share),
+                                              limit: valueLimit, &scansOut[0])
+                        }
+                    }
+                }
+            }
+            let total = scans.dropFirst().reduce(firstCount) { $0 + $1.values.count }
+            guard scans.allSatisfy({ $0.error == nil }), total <= room else {
+                scans[0].values = Array(UnsafeBufferPointer(start: out, count: firstCount))
+                return 0
+            }
+            appendValues(of: scans.dropFirst(), to: out + firstCount)
+            merged = LineScan(values: [], lines: scans.flatMap(\.lines), error: nil, errorLine: .max,
+                              stated: scans.lazy.compactMap(\.stated).first)
+            return total
+        }
+        guard var merged else { return scans }
+        merged.values = whole
+        return [merged]
+    }
+
+    /// The values of `scans`, one after another, copied to `destination` by two threads.
+    static func appendValues(of scans: ArraySlice<LineScan>, to destination: UnsafeMutablePointer<Double>) {
+        let arrays = scans.map(\.values).filter { !$0.isEmpty }
+        guard !arrays.isEmpty else { return }
+        Pinned.baseAddresses(arrays) { sources in
+            var pieces: [(from: UnsafePointer<Double>, to: UnsafeMutablePointer<Double>, count: Int)] = []
+            var at = destination
+            for (source, array) in zip(sources, arrays) {
+                let half = array.count / 2
+                pieces.append((source, at, half))
+                pieces.append((source + half, at + half, array.count - half))
+                at += array.count
+            }
+            ParallelRanges.run(count: pieces.count, threads: 2) { range in
+                for piece in pieces[range] { piece.to.update(from: piece.from, count: piece.count) }
+            }
+        }
     }
 
     /// Rows into blocks, in file order, with the structural checks (ragged rows, block shapes)
@@ -252,10 +305,11 @@ public enum MatrixText {
         var stored = 0
         var index = 0
         var line = 1
+        let tables = DecimalParser.Tables.shared
         while index <= end {
             let lineStart = index
             let scanned = scanLine(base, end: end, into: values, capacity: capacity, limit: limit, stored: &stored, index: &index,
-                                   line: line, &result)
+                                   line: line, tables: tables, &result)
             if let error = scanned.error {
                 result.lines.append(scanned.count)
                 result.error = error
@@ -276,7 +330,8 @@ public enum MatrixText {
     /// held a comment, or the first thing wrong on it.
     @inline(__always)
     static func scanLine(_ base: UnsafePointer<UInt8>, end: Int, into values: UnsafeMutablePointer<Double>, capacity: Int, limit: Int,
-                         stored: inout Int, index: inout Int, line: Int, _ result: inout LineScan) -> (count: Int, comment: Bool, error: MatrixTextError?) {
+                         stored: inout Int, index: inout Int, line: Int, tables: DecimalParser.Tables,
+                         _ result: inout LineScan) -> (count: Int, comment: Bool, error: MatrixTextError?) {
         var count = 0
         var comment = false
         var comma = -1   // where the comma since the last value (or the line start) is, if any
@@ -312,8 +367,14 @@ public enum MatrixText {
             guard stored < capacity else {
                 return (count, comment, .tooManyValues(limit: limit, line: line, column: index - lineStart + 1))
             }
-            if let (value, length) = DecimalParser.prefix(base + index, limit: end - index), value.isFinite,
-               index + length == end || isSeparator(base[index + length]) {
+            // %.17g's forms first (40 bytes may be read: only away from the end), then any decimal.
+            var (value, length) = (0.0, 0)
+            if end &- index >= 40 {
+                (value, length) = DecimalParser.longFractionPrefix(base + index, limit: end &- index, tables: tables)
+                if length == 0 { (value, length) = DecimalParser.shortFractionPrefix(base + index, limit: end &- index, tables: tables) }
+            }
+            if length == 0, let parsed = DecimalParser.prefix(base + index, limit: end &- index, tables: tables) { (value, length) = parsed }
+            if length > 0, value.isFinite, index + length == end || isSeparator(base[index + length]) {
                 values[stored] = value
                 index += length
             } else {
@@ -324,12 +385,12 @@ public enum MatrixText {
             }
             stored += 1
             count += 1
-            // A comma right after the value (CSV) is taken here, saving a turn of the loop.
-            if index < end && base[index] == 0x2C {
-                comma = index
-                index += 1
-            } else {
-                comma = -1
+            // A comma or a space right after the value is taken here, saving a turn of the loop.
+            comma = -1
+            if index < end {
+                let after = base[index]
+                if after == 0x2C { comma = index }
+                if after == 0x2C || after == 0x20 { index += 1 }
             }
         }
         if comma >= 0 { return (count, comment, .emptyCell(.trailing, line: line, column: comma - lineStart + 1)) }
@@ -417,10 +478,11 @@ public enum MatrixText {
         return .success(shape)
     }
 
+    /// Space, tab, comma, LF, CR or '#': one bit each in a 64-bit mask of the bytes below 64.
     @inline(__always)
     static func isSeparator(_ byte: UInt8) -> Bool {
-        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: ",")
-            || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "#")
+        let separators: UInt64 = 1 << 0x20 | 1 << 0x09 | 1 << 0x2C | 1 << 0x0A | 1 << 0x0D | 1 << 0x23
+        return byte < 64 && (separators >> UInt64(byte)) & 1 != 0
     }
 
     /// One number: decimal or scientific notation, `nan`, `inf`, `-inf` (any case).

@@ -54,38 +54,51 @@ public struct MatrixFormatter {
         }
         let values = layout.channels * layout.plane
         let parts = values < 1 << 16 ? 1 : max(threads, (values + (1 << 18) - 1) >> 18)
-        let printed = OrderedParts.run(count: parts, threads: min(threads, parts), make: { part -> [UInt8] in
-            self.print((part * values / parts)..<((part + 1) * values / parts), of: channels, layout)
-        }, take: { part in part.withUnsafeBufferPointer(write) })
+        let workers = max(1, min(threads, parts))
+        // Room for every value of a part with its separators, quotes and brackets.
+        let buffers = PartBuffers(count: workers * OrderedParts.aheadPerThread,
+                                  capacity: (values / parts + 1) * (NumberText.room + 10) + 16)
+        let printed = OrderedParts.run(count: parts, threads: workers, make: { part -> UnsafeBufferPointer<UInt8> in
+            self.print((part * values / parts)..<((part + 1) * values / parts), of: channels, layout, into: buffers.buffer(for: part))
+        }, take: write)
         guard printed else { return false }
         var footer = layout.json ? "}\n" : ""
         return footer.isEmpty || footer.withUTF8(write)
     }
 
     /// The values `range` of the channels in reading order (a part of the output), with the
-    /// punctuation of the rows and channels they start and end.
-    func print(_ range: Range<Int>, of channels: [Matrix], _ layout: MatrixLayout) -> [UInt8] {
-        // Room for every value with its separators, quotes and brackets.
-        NumberText.bytes(capacity: range.count * (NumberText.room + 10) + 16) { text in
-            var index = range.lowerBound
-            while index < range.upperBound {
-                let (c, offset) = index.quotientAndRemainder(dividingBy: layout.plane)
-                let (i, j) = offset.quotientAndRemainder(dividingBy: layout.columns)
-                let end = min(range.upperBound, index - j + layout.columns)   // the rest of this row in the part
-                if j == 0 { layout.putRowStart(channel: c, row: i, into: &text) }
-                print(channels[c], row: i, columns: j..<(j + end - index), layout, into: &text)
-                if end == index - j + layout.columns { layout.putRowEnd(channel: c, row: i, into: &text) }
-                index = end
-            }
+    /// punctuation of the rows and channels they start and end, written from `start` on.
+    func print(_ range: Range<Int>, of channels: [Matrix], _ layout: MatrixLayout, into start: UnsafeMutablePointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+        var text = NumberText(cursor: start)
+        var index = range.lowerBound
+        while index < range.upperBound {
+            let (c, offset) = index.quotientAndRemainder(dividingBy: layout.plane)
+            let (i, j) = offset.quotientAndRemainder(dividingBy: layout.columns)
+            let end = min(range.upperBound, index - j + layout.columns)   // the rest of this row in the part
+            if j == 0 { layout.putRowStart(channel: c, row: i, into: &text) }
+            print(channels[c], row: i, columns: j..<(j + end - index), layout, into: &text)
+            if end == index - j + layout.columns { layout.putRowEnd(channel: c, row: i, into: &text) }
+            index = end
         }
+        return UnsafeBufferPointer(start: start, count: text.cursor - start)
     }
 
     /// The values of `columns` of one row, each after a separator but the row's first.
     func print(_ matrix: Matrix, row i: Int, columns: Range<Int>, _ layout: MatrixLayout, into text: inout NumberText) {
         matrix.values.withUnsafeBufferPointer { v in
+            let row = v[(i * layout.columns)...]
+            if precision == nil && !layout.json {
+                // The common case without a test per value: shortest text, one separator byte.
+                let separator: UInt8 = layout.format == .csv ? 0x2C : 0x20
+                for column in columns {
+                    if column > 0 { text.append(byte: separator) }
+                    text.append(row[row.startIndex + column])
+                }
+                return
+            }
             for column in columns {
                 if column > 0 { layout.putSeparator(into: &text) }
-                let value = v[i * layout.columns + column]
+                let value = row[row.startIndex + column]
                 if layout.json && !value.isFinite {
                     text.append(byte: 0x22)   // nan, inf and -inf as strings
                     append(value, to: &text)
@@ -95,6 +108,39 @@ public struct MatrixFormatter {
                 }
             }
         }
+    }
+}
+
+/// The buffers the parts of a printed matrix are written into, reused: part p goes to buffer
+/// p mod `count`. With `count` = threads * `OrderedParts.aheadPerThread`, `OrderedParts`
+/// takes (writes out) part p - count before it makes part p, so a buffer is free when it is
+/// written again. Memory is written many times instead of fresh pages being faulted in (and
+/// zeroed by the kernel) for every part. Each buffer is allocated when first used, by the
+/// one thread that makes its parts at that time; all are freed with this object.
+final class PartBuffers {
+    private let buffers: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>
+    private let count: Int
+    private let capacity: Int
+
+    init(count: Int, capacity: Int) {
+        self.count = max(count, 1)
+        self.capacity = max(capacity, 1)
+        buffers = .allocate(capacity: self.count)
+        buffers.initialize(repeating: nil, count: self.count)
+    }
+
+    deinit {
+        for i in 0..<count { buffers[i]?.deallocate() }
+        buffers.deallocate()
+    }
+
+    /// The buffer of part `part`, `capacity` bytes.
+    func buffer(for part: Int) -> UnsafeMutablePointer<UInt8> {
+        let slot = buffers + part % count
+        if let buffer = slot.pointee { return buffer }
+        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        slot.pointee = buffer
+        return buffer
     }
 }
 

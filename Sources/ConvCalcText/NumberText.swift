@@ -5,17 +5,23 @@ import ConvCalcEngine
 /// The form is the one `convcalc run` prints (SPEC §6): integers of magnitude below 10^16
 /// without a decimal point (`4`, `-0`), other finite values the shortest text that reads back
 /// to the same double (`0.1`, `1e-05`, `1.2345678901234567e+20`), and `nan`, `inf`, `-inf`.
-/// The shortest digits come from the standard library's own printer (SwiftDtoa, the code
-/// behind `Double.description`), through `Double.write(to:)`.
+/// The shortest digits are our own Schubfach (`ShortestDigits`), written in the form of
+/// Swift's `Double.description` (`ShortestText`), which they equal byte for byte.
 public struct NumberText {
-    /// Room one value may need: the longest shortest form is 24 bytes
-    /// (`-2.2250738585072014e-308`); SwiftDtoa asks for a 32-byte buffer.
+    /// Room one value may need: the longest form is 24 bytes
+    /// (`-2.2250738585072014e-308`); `ShortestText`'s whole-word stores reach 25 bytes on.
     public static let room = 32
 
     /// Where the next byte goes (public so the writers below inline into other modules).
     public var cursor: UnsafeMutablePointer<UInt8>
 
-    init(cursor: UnsafeMutablePointer<UInt8>) { self.cursor = cursor }
+    /// The printer's tables (powers of five and ten), fetched once per buffer.
+    @usableFromInline let tables: DecimalParser.Tables
+
+    init(cursor: UnsafeMutablePointer<UInt8>) {
+        self.cursor = cursor
+        tables = .shared
+    }
 
     /// A byte array of at most `capacity` bytes written by `body`. Each value appended must
     /// have `room` bytes left; callers size `capacity` for that.
@@ -47,60 +53,47 @@ public struct NumberText {
     /// Appends `value` in the shortest round-trip form.
     @inlinable @inline(__always)
     public mutating func append(_ value: Double) {
-        if value.isNaN {
+        let magnitude = value.magnitude
+        // An integer below 10^16: the conversions are exact and agree (no call to trunc).
+        if magnitude < 1e16 && Double(Int64(magnitude)) == magnitude {
+            appendInteger(value)
+        } else if value.isFinite {
+            appendShortest(value)
+        } else if value.isNaN {
             append(byte: 0x6E); append(byte: 0x61); append(byte: 0x6E)   // nan
-        } else if value.isInfinite {
+        } else {
             if value < 0 { append(byte: 0x2D) }
             append(byte: 0x69); append(byte: 0x6E); append(byte: 0x66)   // inf
-        } else if value == value.rounded(.towardZero) && abs(value) < 1e16 {
-            appendInteger(value)
-        } else {
-            var stream = ASCIIStream(cursor: cursor)
-            value.write(to: &stream)   // SwiftDtoa's digits, handed over as ASCII bytes
-            cursor = stream.cursor
         }
     }
 
-    /// An integral double below 10^16 in magnitude, digits only (`-0` keeps its sign).
-    @inlinable @inline(__always)
+    /// A finite value in `ShortestText`'s form.
+    @usableFromInline @inline(__always)
+    mutating func appendShortest(_ value: Double) {
+        cursor += ShortestText.write(value, to: cursor, tables: tables)
+    }
+
+    /// An integral double below 10^16 in magnitude, digits only (`-0` keeps its sign): eight
+    /// digits a word (`ShortestText.eightDigitText`), the leading zeros shifted out.
+    @usableFromInline @inline(__always)
     mutating func appendInteger(_ value: Double) {
-        if value.sign == .minus { append(byte: 0x2D) }
-        var n = UInt64(abs(value))
-        var digits = 1
-        var limit: UInt64 = 10
-        while n >= limit && digits < 16 {
-            digits += 1
-            limit &*= 10
+        cursor.pointee = 0x2D   // -, kept only for a negative value
+        cursor += Int(truncatingIfNeeded: value.bitPattern >> 63)
+        let n = UInt64(value.magnitude)
+        let high = n / 100_000_000, low = n &- high &* 100_000_000
+        let lowText = ShortestText.eightDigitText(low)
+        if high == 0 {
+            // Leading zeros are the low bytes that are '0' (all but the last for n = 0).
+            let zeros = min(7, (lowText &- 0x3030_3030_3030_3030).trailingZeroBitCount >> 3)
+            ShortestText.store(lowText &>> UInt64(truncatingIfNeeded: zeros &* 8), at: cursor)
+            cursor += 8 &- zeros
+        } else {
+            let highText = ShortestText.eightDigitText(high)
+            let zeros = (highText &- 0x3030_3030_3030_3030).trailingZeroBitCount >> 3   // high > 0: at most 7
+            ShortestText.store(highText &>> UInt64(truncatingIfNeeded: zeros &* 8), at: cursor)
+            cursor += 8 &- zeros
+            ShortestText.store(lowText, at: cursor)
+            cursor += 8
         }
-        var at = cursor + digits
-        cursor = at
-        repeat {
-            at -= 1
-            at.pointee = 0x30 + UInt8(n % 10)
-            n /= 10
-        } while at > cursor - digits
-    }
-}
-
-/// Receives `Double.write(to:)`'s text: the standard library passes its ASCII buffer to
-/// `_writeASCII`, copied here straight to the cursor (no String made).
-@usableFromInline
-struct ASCIIStream: TextOutputStream {
-    @usableFromInline var cursor: UnsafeMutablePointer<UInt8>
-
-    @inlinable init(cursor: UnsafeMutablePointer<UInt8>) { self.cursor = cursor }
-
-    @inlinable
-    mutating func write(_ string: String) {
-        for byte in string.utf8 {
-            cursor.pointee = byte
-            cursor += 1
-        }
-    }
-
-    @inlinable
-    mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) {
-        cursor.update(from: buffer.baseAddress!, count: buffer.count)
-        cursor += buffer.count
     }
 }
