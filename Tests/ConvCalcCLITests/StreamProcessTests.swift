@@ -86,17 +86,24 @@ final class StreamProcessTests: XCTestCase {
         XCTAssertEqual(slow.out, "same\n", slow.err)
     }
 
-    /// A streamed run keeps memory flat: its peak grows far less than the whole run's.
+    /// A streamed run keeps memory flat: twice the height costs the whole run about twice the
+    /// memory and the streamed run nothing more (its peak does not grow with the height).
     func testMemoryIsFlat() throws {
-        // 1,500 rows of 2,000 values: 24 MB of doubles in and as many out, read whole.
+        // 1,500 and 3,000 rows of 2,000 values: 24 and 48 MB of doubles in and as many out.
         let result = try script("""
-            $C run --p 749x999 --pad-mode zeros '[1.5 2;3 4]' '[1]' > tall.txt   # 1500x2000, mostly zeros
-            $C run --timings --stream never tall.txt k.txt 2>&1 > whole.txt | grep -o 'peak memory [0-9]*' | grep -o '[0-9]*$'
-            cat tall.txt | $C run --timings - k.txt 2>&1 > piped.txt | grep -o 'peak memory [0-9]*' | grep -o '[0-9]*$'
-            cmp whole.txt piped.txt
+            $C run --p 749x999 --pad-mode zeros '[1.5 2;3 4]' '[1]' > tall.txt     # 1500x2000, mostly zeros
+            $C run --p 1499x999 --pad-mode zeros '[1.5 2;3 4]' '[1]' > taller.txt  # 3000x2000
+            for f in tall.txt taller.txt; do
+              $C run --timings --stream never $f k.txt 2>&1 > whole.txt | grep -o 'peak memory [0-9]*' | grep -o '[0-9]*$'
+              cat $f | $C run --timings - k.txt 2>&1 > piped.txt | grep -o 'peak memory [0-9]*' | grep -o '[0-9]*$'
+              cmp whole.txt piped.txt
+            done
             """)
         let peaks = result.out.split(separator: "\n").compactMap { Int($0) }
-        XCTAssertEqual(peaks.count, 2, result.out + result.err)
-        if peaks.count == 2 { XCTAssertLessThan(peaks[1] * 3, peaks[0] * 2, result.out) }
+        XCTAssertEqual(peaks.count, 4, result.out + result.err)
+        guard peaks.count == 4 else { return }
+        XCTAssertGreaterThan(peaks[2], peaks[0] + 30, "the whole run grows with the height: \(result.out)")
+        XCTAssertLessThanOrEqual(peaks[3], peaks[1] + 4, "the streamed run does not: \(result.out)")
+        XCTAssertLessThan(peaks[3], peaks[2] / 2, result.out)
     }
 }
