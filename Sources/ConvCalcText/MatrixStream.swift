@@ -35,15 +35,10 @@ public final class MatrixStream {
     private var started = false
     /// Lines scanned before the pending bytes.
     private var lineBase = 0
-    // What `MatrixText.assemble` keeps, across pieces.
-    private var columns = -1
-    private var rows = 0
-    private var firstRowLine = 0
-    private var firstBlockLine = 0
-    private var blankLine: Int?
-    private var firstShape: (rows: Int, columns: Int)?
+    /// The structural rules, across pieces.
+    private var assembly = BlockAssembly()
     /// Blocks begun so far.
-    public private(set) var blocks = 0
+    public var blocks: Int { assembly.blocks }
     /// The piece read at a time.
     let pieceSize: Int
     /// The most bytes held at once (a line, the white space before JSON, JSON read whole).
@@ -122,7 +117,7 @@ public final class MatrixStream {
                 return try take(scan)
             }
             if atEnd {
-                try finishBlock()
+                try assembly.closeBlock()
                 guard blocks > 0 else { throw MatrixTextError.empty }
                 return nil
             }
@@ -150,7 +145,7 @@ public final class MatrixStream {
         return cut
     }
 
-    /// A scanned piece put together as `MatrixText.assemble` does, line by line.
+    /// A scanned piece put together as `MatrixText.assemble` does, line by line (`BlockAssembly`).
     private func take(_ scan: MatrixText.LineScan) throws -> [Rows] {
         var out: [Rows] = []
         var value = 0
@@ -158,40 +153,19 @@ public final class MatrixStream {
             let line = lineBase + offset + 1
             if offset + 1 >= scan.errorLine { break }
             if count > 0 {
-                if let blank = blankLine, rows > 0 {
-                    _ = blank
-                    try finishBlock()
-                }
-                if rows == 0 { blocks += 1 }
-                if columns < 0 {
-                    columns = count
-                    firstRowLine = line
-                    if rows == 0 { firstBlockLine = line }
-                } else if count != columns {
-                    throw MatrixTextError.ragged(line: line, count: count, expected: columns, firstLine: firstRowLine)
-                }
-                if out.last?.block != blocks - 1 { out.append(Rows(block: blocks - 1, values: [], count: 0, columns: columns)) }
+                if assembly.separator != nil { try assembly.closeBlock() }
+                _ = try assembly.addRow(line: line, count: count)
+                let block = assembly.blocks - 1
+                if out.last?.block != block { out.append(Rows(block: block, values: [], count: 0, columns: count)) }
                 out[out.count - 1].values.append(contentsOf: scan.values[value..<(value + count)])
                 out[out.count - 1].count += 1
-                rows += 1
                 value += count
-                blankLine = nil
-            } else if count == MatrixText.LineScan.blank && rows > 0 && blankLine == nil {
-                blankLine = line
+            } else if count == MatrixText.LineScan.blank {
+                assembly.blank(line: line)
             }
         }
         if let error = scan.error { throw error.atLine(lineBase + scan.errorLine) }
         lineBase += scan.lines.count
         return out
-    }
-
-    /// The block ends: every block has the first one's shape.
-    private func finishBlock() throws {
-        guard rows > 0 else { return }
-        if let first = firstShape, first.rows != rows || first.columns != columns {
-            throw MatrixTextError.blockShape(line: firstBlockLine, rows: rows, columns: columns, expectedRows: first.rows, expectedColumns: first.columns)
-        }
-        if firstShape == nil { firstShape = (rows, columns) }
-        (columns, rows) = (-1, 0)
     }
 }

@@ -215,26 +215,21 @@ public enum MatrixText {
         }
     }
 
-    /// Rows into blocks, in file order, with the structural checks (ragged rows, block shapes)
-    /// and the number errors of the scans at their global line numbers.
+    /// Rows into blocks, in file order, with the structural checks (`BlockAssembly`: ragged
+    /// rows, block shapes) and the number errors of the scans at their global line numbers.
     static func assemble(_ scans: [LineScan]) throws -> Blocks {
         var matrices: [Matrix] = []
         var separators: [Int] = []
         var stated: [Int]?
-        var columns = -1, rows = 0
-        var firstRowLine = 0, firstBlockLine = 0
-        var blankLine: Int?
+        var assembly = BlockAssembly()
         var blockStart: (scan: Int, value: Int) = (0, 0)
         var lineBase = 0
         func finishBlock(_ scan: Int, _ value: Int) throws {
-            guard rows > 0 else { return }
-            let matrix = Matrix(rows: rows, columns: columns, values: gather(scans, from: blockStart, to: (scan, value), count: rows * columns))
-            if let first = matrices.first, first.rows != matrix.rows || first.columns != matrix.columns {
-                throw MatrixTextError.blockShape(line: firstBlockLine, rows: matrix.rows, columns: matrix.columns,
-                                                 expectedRows: first.rows, expectedColumns: first.columns)
-            }
+            guard assembly.rows > 0 else { return }
+            let matrix = Matrix(rows: assembly.rows, columns: assembly.columns,
+                                values: gather(scans, from: blockStart, to: (scan, value), count: assembly.rows * assembly.columns))
+            try assembly.closeBlock()
             matrices.append(matrix)
-            (columns, rows) = (-1, 0)
         }
         for (index, part) in scans.enumerated() {
             var value = 0
@@ -242,23 +237,14 @@ public enum MatrixText {
                 let line = lineBase + offset + 1
                 if offset + 1 >= part.errorLine { break }
                 if count > 0 {
-                    if let blank = blankLine, rows > 0 {
+                    if let blank = assembly.separator {
                         separators.append(blank)
                         try finishBlock(index, value)
                     }
-                    if rows == 0 { blockStart = (index, value) }
-                    if columns < 0 {
-                        columns = count
-                        firstRowLine = line
-                        if rows == 0 { firstBlockLine = line }
-                    } else if count != columns {
-                        throw MatrixTextError.ragged(line: line, count: count, expected: columns, firstLine: firstRowLine)
-                    }
-                    rows += 1
+                    if try assembly.addRow(line: line, count: count) { blockStart = (index, value) }
                     value += count
-                    blankLine = nil
-                } else if count == LineScan.blank && rows > 0 && blankLine == nil {
-                    blankLine = line
+                } else if count == LineScan.blank {
+                    assembly.blank(line: line)
                 }
             }
             if let error = part.error { throw error.atLine(lineBase + part.errorLine) }
