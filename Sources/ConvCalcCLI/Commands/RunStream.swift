@@ -10,7 +10,8 @@ import ConvCalcText
 ///
 /// The first `max(BandConvolution.minimumRows, Convolution.choiceHeight + 1)` rows are read
 /// before anything is decided: an input that ends there, a JSON input, one with several
-/// channels, and a run whose method is the FFT are read whole and run as before.
+/// channels, and an FFT run whose kernel holds inf or nan are read whole and run as before.
+/// The FFT streams in tile rows (`BandConvolution.useFourier`).
 enum RunStream {
     /// `--stream auto` streams a regular file from this size on (pipes and devices always).
     static let fileThreshold = 256 << 20
