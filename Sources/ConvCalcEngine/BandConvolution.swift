@@ -128,7 +128,7 @@ public final class BandConvolution {
             while lastRow(nextTile..<(nextTile + tilesPerBand), fourier) < rowsRead {
                 let band = try computeTiles(nextTile..<(nextTile + tilesPerBand), height: nil, outputRows: Int.max)
                 nextTile += tilesPerBand
-                guard try emit(band) else { return false }
+                guard try emitPieces(band, emit) else { return false }
             }
         }
         while fourier == nil, padded(nextOutput..<(nextOutput + bandRows)).upperBound < rowsRead {
@@ -153,7 +153,7 @@ public final class BandConvolution {
                 let end = min(total, nextTile + tilesPerBand)
                 let band = try computeTiles(nextTile..<end, height: rowsRead, outputRows: rows.output)
                 nextTile = end
-                guard try emit(band) else { return false }
+                guard try emitPieces(band, emit) else { return false }
             }
             return true
         }
@@ -185,6 +185,21 @@ public final class BandConvolution {
         if r >= windowStart && r < rowsRead { return window[((r - windowStart) * columns)..<((r - windowStart + 1) * columns)] }
         if r >= 0 && r < headRows { return head[(r * columns)..<((r + 1) * columns)] }
         throw BandError.rowNotHeld(r)
+    }
+
+    /// A band of FFT outputs (a tile row can be hundreds of rows) handed on in pieces of about
+    /// 2^18 values, so the printed text of a piece stays small.
+    func emitPieces(_ band: Matrix, _ emit: (Matrix) throws -> Bool) throws -> Bool {
+        let step = max(1, (1 << 18) / max(1, band.columns))
+        guard band.rows > step else { return try emit(band) }
+        var start = 0
+        while start < band.rows {
+            let end = min(band.rows, start + step)
+            let piece = Matrix(rows: end - start, columns: band.columns, values: Array(band.values[(start * band.columns)..<(end * band.columns)]))
+            guard try emit(piece) else { return false }
+            start = end
+        }
+        return true
     }
 
     /// Tile rows `tiles` (FFT) from the rows held; `height` nil while the input goes on (the

@@ -130,20 +130,21 @@ public enum FourierConvolution {
     }
 
     /// Tile sizes minimising the estimated work; nil when a tile would not fit the limits.
-    static func tiles(_ rows: Axis, _ columns: Axis) -> (Int, Int, Double)? {
+    /// `rowLimit`: tile heights above it are left out (the smallest that fits the kernel stays).
+    static func tiles(_ rows: Axis, _ columns: Axis, rowLimit: Int = 4096) -> (Int, Int, Double)? {
         guard rows.supported, columns.supported else { return nil }
-        func candidates(_ axis: Axis) -> [Int] {
+        func candidates(_ axis: Axis, limit: Int = 4096) -> [Int] {
             var sizes: [Int] = []
             var n = 8
             while n <= 4096 {
-                if n >= axis.extent { sizes.append(n) }
+                if n >= axis.extent && (n <= limit || sizes.isEmpty) { sizes.append(n) }
                 if n >= axis.needed + axis.extent - 1 { break }   // one tile covers everything
                 n *= 2
             }
             return sizes
         }
         var best: (Int, Int, Double)?
-        for n in candidates(rows) {
+        for n in candidates(rows, limit: rowLimit) {
             for m in candidates(columns) {
                 let tileCount = Double(rows.tileCount(n)) * Double(columns.tileCount(m))
                 let points = Double(n * m)
@@ -248,11 +249,14 @@ public enum FourierConvolution {
 
     /// The tile sizes a plan runs with: `tiles` for its axes, or for a plan that runs in tile
     /// rows (`FourierRows.applies`) the sizes for the plan `auto` weighs
-    /// (`Convolution.choicePlan`), which depend on the kernel, padding and width, not the height.
+    /// (`Convolution.choicePlan`), which depend on the kernel, padding and width, not the height;
+    /// their height at most `2^20 / W` (64 at least, or the least that holds the kernel), so a
+    /// streamed run holds about 2^20 values of input rows, whatever the sizes would save (under
+    /// 1% at 4096 x 4096 with 31 x 31).
     static func tileSizes(_ plan: ConvolutionPlan) -> (Int, Int, Double)? {
         if FourierRows.applies(plan), let choice = Convolution.choicePlan(plan) {
             let (rows, columns) = axes(choice)
-            return tiles(rows, columns)
+            return tiles(rows, columns, rowLimit: max(64, (1 << 20) / max(1, plan.inputColumns)))
         }
         let (rows, columns) = axes(plan)
         return tiles(rows, columns)
