@@ -23,7 +23,7 @@ np.savetxt(d + "/k3.txt", rng.uniform(-1, 1, (3, 3)), fmt="%.17g")
 np.savetxt(d + "/k31.txt", rng.uniform(-1, 1, (31, 31)), fmt="%.17g")
 PY
 echo "input: $(stat -c %s "$dir/input.txt") bytes, $rows x $columns"
-for case in "k3.txt" "--method direct --p 15 --pad-mode reflect k31.txt"; do
+for case in "k3.txt" "--method direct --p 15 --pad-mode reflect k31.txt" "--method fft --p 15 k31.txt" "--method fft --p 15 --pad-mode reflect k31.txt"; do
     kernel=${case##* }
     options=${case% *}
     [ "$options" = "$case" ] && options=""

@@ -47,6 +47,12 @@ public final class BandConvolution {
     public private(set) var nextOutput = 0
     /// The rows seen at the end (nil before `finish`).
     public private(set) var height: Int?
+    /// The FFT in tile rows when the run's method is the FFT (`useFourier`); nil: direct.
+    var fourier: FourierRows?
+    /// The next tile row to compute (FFT).
+    var nextTile = 0
+    /// Tile rows computed at a time (FFT; tests set one).
+    public internal(set) var tilesPerBand = 1
 
     /// Whether `spec` can run as a stream: forward, one group, and padding above the input
     /// that does not depend on its height (explicit, valid, full, or same with row stride 1;
@@ -82,6 +88,26 @@ public final class BandConvolution {
         bandRows = max(1, min((1 << 23) / perRow + 1, (1 << 20) / max(1, columns) + 1, 1024))
     }
 
+    /// Runs the FFT in tile rows (`FourierRows`, as the whole run of `plan`'s width and
+    /// kernel does, whatever its height) instead of the direct method; false when `plan` does
+    /// not run in tile rows (the whole run then reads the input whole) or rows were given.
+    public func useFourier(_ plan: ConvolutionPlan) -> Bool {
+        guard rowsRead == 0, plan.inputColumns == columns, kernel.values.allSatisfy(\.isFinite),
+              let rows = FourierRows(plan, block: spec.flip ? kernel.rotated180() : kernel, bias: bias, execution: execution) else { return false }
+        fourier = rows
+        // About 2^20 values of useful rows a band.
+        tilesPerBand = max(1, min(64, (1 << 20) / max(1, rows.useful * columns)))
+        return true
+    }
+
+    /// The method the bands run.
+    public var method: ConvolutionMethod { fourier == nil ? .direct : .fft }
+
+    /// The last input row tile rows `tiles` read (FFT).
+    func lastRow(_ tiles: Range<Int>, _ fourier: FourierRows) -> Int {
+        fourier.paddedRows(tiles).upperBound - 1 - rowStep.pad.before
+    }
+
     /// The padded rows output rows `band` read: `P0 ... P1`.
     func padded(_ band: Range<Int>) -> ClosedRange<Int> {
         let extent = rowStep.dilation * (kernel.rows - 1) + 1
@@ -98,7 +124,14 @@ public final class BandConvolution {
             headRows = rowStep.pad.after
             head = Array(window[0..<(headRows * columns)])   // nothing is dropped before the first band
         }
-        while padded(nextOutput..<(nextOutput + bandRows)).upperBound < rowsRead {
+        if let fourier {
+            while lastRow(nextTile..<(nextTile + tilesPerBand), fourier) < rowsRead {
+                let band = try computeTiles(nextTile..<(nextTile + tilesPerBand), height: nil, outputRows: Int.max)
+                nextTile += tilesPerBand
+                guard try emitPieces(band, emit) else { return false }
+            }
+        }
+        while fourier == nil, padded(nextOutput..<(nextOutput + bandRows)).upperBound < rowsRead {
             let band = try compute(nextOutput..<(nextOutput + bandRows), height: nil)
             nextOutput += bandRows
             guard try emit(band) else { return false }
@@ -114,6 +147,16 @@ public final class BandConvolution {
     public func finish(emit: (Matrix) throws -> Bool) throws -> Bool {
         height = rowsRead
         let (rows, _) = try Convolution.steps(rows: rowsRead, columns: columns, kernelRows: kernel.rows, kernelColumns: kernel.columns, spec: spec)
+        if let fourier {
+            let total = fourier.tileRows(outputRows: rows.output)
+            while nextTile < total {
+                let end = min(total, nextTile + tilesPerBand)
+                let band = try computeTiles(nextTile..<end, height: rowsRead, outputRows: rows.output)
+                nextTile = end
+                guard try emitPieces(band, emit) else { return false }
+            }
+            return true
+        }
         while nextOutput < rows.output {
             let end = min(rows.output, nextOutput + bandRows)
             let band = try compute(nextOutput..<end, height: rowsRead)
@@ -127,7 +170,8 @@ public final class BandConvolution {
     /// while the padding above reads rows), keeping the last `pa + 1` (the padding below
     /// reads them through the height).
     func trim() {
-        let first = padded(nextOutput..<(nextOutput + 1)).lowerBound
+        let first = fourier.map { $0.paddedRows(nextTile..<(nextTile + 1)).lowerBound - rowStep.pad.before }
+            ?? padded(nextOutput..<(nextOutput + 1)).lowerBound
         let keep = max(0, min(first, rowsRead - rowStep.pad.after - 1))
         let drop = keep - windowStart
         // Moved only when half the window can go: each row is moved about once.
@@ -141,6 +185,54 @@ public final class BandConvolution {
         if r >= windowStart && r < rowsRead { return window[((r - windowStart) * columns)..<((r - windowStart + 1) * columns)] }
         if r >= 0 && r < headRows { return head[(r * columns)..<((r + 1) * columns)] }
         throw BandError.rowNotHeld(r)
+    }
+
+    /// A band of FFT outputs (a tile row can be hundreds of rows) handed on in pieces of about
+    /// 2^18 values, so the printed text of a piece stays small.
+    func emitPieces(_ band: Matrix, _ emit: (Matrix) throws -> Bool) throws -> Bool {
+        let step = max(1, (1 << 18) / max(1, band.columns))
+        guard band.rows > step else { return try emit(band) }
+        var start = 0
+        while start < band.rows {
+            let end = min(band.rows, start + step)
+            let piece = Matrix(rows: end - start, columns: band.columns, values: Array(band.values[(start * band.columns)..<(end * band.columns)]))
+            guard try emit(piece) else { return false }
+            start = end
+        }
+        return true
+    }
+
+    /// Tile rows `tiles` (FFT) from the rows held; `height` nil while the input goes on (the
+    /// rows they read have all come), `outputRows` the output's height once known.
+    func computeTiles(_ tiles: Range<Int>, height: Int?, outputRows: Int) throws -> Matrix {
+        guard let fourier else { throw BandError.bandShape }
+        let end = height.map { rowStep.pad.before + $0 + rowStep.pad.after } ?? Int.max
+        let count = min(fourier.firstOutput(tiles.upperBound), outputRows) - fourier.firstOutput(tiles.lowerBound)
+        var out = [Double](repeating: 0, count: max(0, count) * columnStep.output)
+        try window.withUnsafeBufferPointer { held in
+            try head.withUnsafeBufferPointer { first in
+                var pointers: [UnsafePointer<Double>?] = []
+                for p in fourier.paddedRows(tiles) {
+                    guard p < end, let r = spec.paddingMode.source(p - rowStep.pad.before, height ?? Int.max) else {
+                        pointers.append(nil)
+                        continue
+                    }
+                    if r >= windowStart && r < rowsRead, let base = held.baseAddress {
+                        pointers.append(base + (r - windowStart) * columns)
+                    } else if r >= 0 && r < headRows, let base = first.baseAddress {
+                        pointers.append(base + r * columns)
+                    } else {
+                        throw BandError.rowNotHeld(r)
+                    }
+                }
+                try out.withUnsafeMutableBufferPointer { target in
+                    try pointers.withUnsafeBufferPointer {
+                        try fourier.compute(tiles: tiles, rows: $0.baseAddress!, outputRows: outputRows, into: target.baseAddress!)
+                    }
+                }
+            }
+        }
+        return Matrix(rows: max(0, count), columns: columnStep.output, values: out)
     }
 
     /// A row not held when a band needs it (a mistake in the band plan; never expected).

@@ -227,6 +227,13 @@ extension Convolution {
     /// `finiteOnly`), integer results rounded back, then the outputs in `patch` summed again.
     static func fourier(_ plan: ConvolutionPlan, _ input: [Matrix], _ blocks: [Matrix], bias: [Double]?, execution: Execution,
                         finiteOnly: Bool, patch: FourierPatch?, into pointer: UnsafeMutablePointer<Double>) {
+        // One channel, taller than `choiceHeight`: in tile rows, as a stream runs it.
+        if let rows = FourierRows(plan, block: blocks[0], bias: bias?.first, execution: execution) {
+            do {
+                try rows.run(plan, input[0], into: pointer)
+                return
+            } catch {}   // a band that does not fit its plan (never expected): the whole input at once
+        }
         FourierConvolution.run(plan, input, blocks, bias: bias, execution: execution, finiteOnly: finiteOnly, into: pointer)
         if let bound = FourierConvolution.integerBound(plan, input, blocks, bias: bias, finiteOnly: finiteOnly), bound < 0x1p40 {
             // Integers in, integers out: the FFT's rounding error (far below 1e-3 here) is removed.

@@ -130,20 +130,21 @@ public enum FourierConvolution {
     }
 
     /// Tile sizes minimising the estimated work; nil when a tile would not fit the limits.
-    static func tiles(_ rows: Axis, _ columns: Axis) -> (Int, Int, Double)? {
+    /// `rowLimit`: tile heights above it are left out (the smallest that fits the kernel stays).
+    static func tiles(_ rows: Axis, _ columns: Axis, rowLimit: Int = 4096) -> (Int, Int, Double)? {
         guard rows.supported, columns.supported else { return nil }
-        func candidates(_ axis: Axis) -> [Int] {
+        func candidates(_ axis: Axis, limit: Int = 4096) -> [Int] {
             var sizes: [Int] = []
             var n = 8
             while n <= 4096 {
-                if n >= axis.extent { sizes.append(n) }
+                if n >= axis.extent && (n <= limit || sizes.isEmpty) { sizes.append(n) }
                 if n >= axis.needed + axis.extent - 1 { break }   // one tile covers everything
                 n *= 2
             }
             return sizes
         }
         var best: (Int, Int, Double)?
-        for n in candidates(rows) {
+        for n in candidates(rows, limit: rowLimit) {
             for m in candidates(columns) {
                 let tileCount = Double(rows.tileCount(n)) * Double(columns.tileCount(m))
                 let points = Double(n * m)
@@ -191,8 +192,7 @@ public enum FourierConvolution {
     /// 100² input with a 15×15 kernel it does from |x| ≈ 1e307; the bound lets 1e300
     /// through there, not 1e306).
     static func magnitudeFactor(_ plan: ConvolutionPlan, largestKernelSum: Double) -> Double {
-        let (rows, columns) = axes(plan)
-        guard let (n, m, _) = tiles(rows, columns) else { return .infinity }
+        guard let (n, m, _) = tileSizes(plan) else { return .infinity }
         return 16 * Double(n * m) * max(1, Double(plan.inputsPerGroup) * largestKernelSum)
     }
 
@@ -207,7 +207,17 @@ public enum FourierConvolution {
     ///
     /// - Throws: `ConvolutionError.fourierCannot` when the values rule the FFT out and the
     ///   direct method would take more than `Convolution.workLimit` multiply–adds.
+    ///
+    /// A plan that runs in tile rows (`FourierRows`) keeps the FFT whenever the kernel is
+    /// finite and nothing above throws: its tile rows decide for themselves (direct, patch).
     static func choose(_ plan: ConvolutionPlan, _ asked: ConvolutionMethod, _ survey: OperandSurvey) throws -> (ConvolutionMethod, FourierPatch?) {
+        let choice = try chooseWhole(plan, asked, survey)
+        guard Convolution.method(plan, asked) == .fft, survey.kernelIsFinite, FourierRows.applies(plan) else { return choice }
+        return (.fft, nil)
+    }
+
+    /// `choose` for the whole input at once.
+    static func chooseWhole(_ plan: ConvolutionPlan, _ asked: ConvolutionMethod, _ survey: OperandSurvey) throws -> (ConvolutionMethod, FourierPatch?) {
         guard Convolution.method(plan, asked) == .fft else { return (.direct, nil) }
         let direct = plan.directMultiplyAdds
         let directAllowed = direct <= Convolution.workLimit
@@ -234,8 +244,22 @@ public enum FourierConvolution {
 
     /// Doubles the FFT buffers hold: kernel spectra, and per thread (two counted) the tiles'.
     public static func bufferValues(_ plan: ConvolutionPlan) -> Int? {
+        tileSizes(plan).flatMap { bufferValues(plan, n: $0.0, m: $0.1) }
+    }
+
+    /// The tile sizes a plan runs with: `tiles` for its axes, or for a plan that runs in tile
+    /// rows (`FourierRows.applies`) the sizes for the plan `auto` weighs
+    /// (`Convolution.choicePlan`), which depend on the kernel, padding and width, not the height;
+    /// their height at most `2^20 / W` (64 at least, or the least that holds the kernel), so a
+    /// streamed run holds about 2^20 values of input rows, whatever the sizes would save (under
+    /// 1% at 4096 x 4096 with 31 x 31).
+    static func tileSizes(_ plan: ConvolutionPlan) -> (Int, Int, Double)? {
+        if FourierRows.applies(plan), let choice = Convolution.choicePlan(plan) {
+            let (rows, columns) = axes(choice)
+            return tiles(rows, columns, rowLimit: max(64, (1 << 20) / max(1, plan.inputColumns)))
+        }
         let (rows, columns) = axes(plan)
-        return tiles(rows, columns).flatMap { bufferValues(plan, n: $0.0, m: $0.1) }
+        return tiles(rows, columns)
     }
 
     static func bufferValues(_ plan: ConvolutionPlan, n: Int, m: Int) -> Int? {
@@ -246,9 +270,13 @@ public enum FourierConvolution {
     /// FFT work units of a plan, nil when too large for memory.
     static func estimate(_ plan: ConvolutionPlan) -> Double? {
         let (rows, columns) = axes(plan)
-        guard let (n, m, perChannel) = tiles(rows, columns), let spectra = bufferValues(plan, n: n, m: m),
+        guard rows.supported, columns.supported, let (n, m, _) = tileSizes(plan), let spectra = bufferValues(plan, n: n, m: m),
               spectra <= Convolution.elementLimit else { return nil }
-        let pairs = (Double(rows.tileCount(n)) * Double(columns.tileCount(m)) / 2).rounded(.up)
+        // In tile rows (`FourierRows`) the tiles pair within a row.
+        let pairs = FourierRows.applies(plan)
+            ? Double(rows.tileCount(n)) * (Double(columns.tileCount(m)) / 2).rounded(.up)
+            : (Double(rows.tileCount(n)) * Double(columns.tileCount(m)) / 2).rounded(.up)
+        let perChannel = pairs * Double(n * m) * Double(n.trailingZeroBitCount + m.trailingZeroBitCount + 4)
         let kernelPairs = plan.outputChannels * plan.inputsPerGroup
         let products = pairs * Double(n * m) * Double(kernelPairs) * (kernelPairs > 1 ? spectrumProductWeight : 1.5)
         return perChannel * Double(plan.inputChannels + plan.outputChannels) + products

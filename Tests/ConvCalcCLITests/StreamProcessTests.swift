@@ -46,6 +46,33 @@ final class StreamProcessTests: XCTestCase {
         }
     }
 
+    /// The FFT streamed in tile rows: the same bytes as the whole FFT run, with a fractional
+    /// and an integer 15x15 kernel (integers come out rounded), an inf in a late row, padding modes.
+    func testFourierPipeEqualsFile() throws {
+        let fractional = (0..<15).map { i in (0..<15).map { j in "\(Double((i * 7 + j * 5) % 13 - 6) / 8)" }.joined(separator: " ") }
+        let integer = (0..<15).map { i in (0..<15).map { j in "\((i * 3 + j) % 5 - 2)" }.joined(separator: " ") }
+        try (fractional.joined(separator: "\n") + "\n").write(toFile: directory + "/k15.txt", atomically: true, encoding: .utf8)
+        try (integer.joined(separator: "\n") + "\n").write(toFile: directory + "/k15i.txt", atomically: true, encoding: .utf8)
+        let cases = ["--method fft --K k15.txt", "--method fft --p 7 --pad-mode reflect --bias 0.5 --K k15.txt", "--method fft --p 7 --K k15i.txt",
+                     "--method fft --p 3x7 --pad-mode replicate --s 2 --flip --K k15.txt"]
+        for options in cases {
+            let whole = options.replacingOccurrences(of: "--K", with: "--stream never $f")
+            let piped = options.replacingOccurrences(of: "--K", with: "-")
+            let result = try script("""
+                sed '500s/^[^ ]*/inf/' a.txt > b.txt
+                for f in a.txt b.txt; do
+                  $C run \(whole) > whole.txt || exit 3
+                  cat $f | $C run --timings \(piped) 2> timings.txt > piped.txt || exit 4
+                  grep -q 'streamed, fft' timings.txt || exit 5
+                  cmp whole.txt piped.txt || exit 6
+                done
+                wc -l < piped.txt
+                """)
+            XCTAssertEqual(result.status, 0, "\(options): \(result.err) \(result.out)")
+            XCTAssertNotEqual(result.out, "0\n", options)
+        }
+    }
+
     /// A bad token at line 500: one error line naming it, exit 1, no -o file; the rows before
     /// it may already be on stdout.
     func testLateErrorLeavesNoOutputFile() throws {

@@ -10,7 +10,8 @@ import ConvCalcText
 ///
 /// The first `max(BandConvolution.minimumRows, Convolution.choiceHeight + 1)` rows are read
 /// before anything is decided: an input that ends there, a JSON input, one with several
-/// channels, and a run whose method is the FFT are read whole and run as before.
+/// channels, and an FFT run whose kernel holds inf or nan are read whole and run as before.
+/// The FFT streams in tile rows (`BandConvolution.useFourier`).
 enum RunStream {
     /// `--stream auto` streams a regular file from this size on (pipes and devices always).
     static let fileThreshold = 256 << 20
@@ -24,7 +25,7 @@ enum RunStream {
     /// Whether the options allow streaming at all (before anything is read).
     static func allowed(_ options: RunOptions) -> Bool {
         guard options.stream != .never, options.mode == .compute, options.format != .json, options.inputSize == nil,
-              options.like != .numpy, options.method != .fft, options.operands.count == 2 else { return false }
+              options.like != .numpy, options.operands.count == 2 else { return false }
         let (input, kernel) = (options.operands[0], options.operands[1])
         return !input.hasPrefix("[") && kernel != "-" && options.biasArgument != "-"
     }
@@ -65,8 +66,10 @@ enum RunStream {
         let plan = try ConvolutionPlan(inputChannels: 1, rows: held, columns: engine.columns, kernelBlocks: 1, kernelRows: kernel.rows,
                                        kernelColumns: kernel.columns, stated: operands.statedShape,
                                        biasCount: operands.bias.map { $0.count == 1 ? 1 : $0.count }, spec: streaming.spec)
-        guard Convolution.method(plan, options.method) == .direct else { return try whole(first) }
-        timer.lap("read and parse input (first \(held) rows)")
+        // The FFT runs in tile rows as the whole run's does (`FourierRows`); a kernel with inf
+        // or nan (the whole run turns to direct, with its limits) is read whole.
+        if Convolution.method(plan, options.method) == .fft, !engine.useFourier(plan) { return try whole(first) }
+        timer.lap("read and parse input (first \(held) rows)", note: "streamed, \(engine.method.rawValue)")
         return .streaming(result(engine, reader: reader, first: first, name: name, plan: plan, operands: operands, options: streaming))
     }
 
