@@ -69,12 +69,14 @@ enum DirectConvolution {
         return threads
     }
 
-    /// Direct multiply-adds below which one thread computes: starting and joining a thread
-    /// took 9-12 us here (a pthread_create/pthread_join loop in C, best and mean of 2,000), and
-    /// a thread sums about 5e9 multiply-adds a second at K 3, so a second thread pays for its
-    /// start from about 1e5; 2.5e5 leaves room for its cold cache (measured: 256 x 256, K 3,
-    /// 5.9e5 multiply-adds, ran in the same time on one thread and on two).
-    static let threadWork = 2.5e5
+    /// Direct multiply-adds below which one thread computes. Starting and joining a thread
+    /// takes 9 us at best here (a pthread_create/pthread_join loop in C; 37-58 us on average
+    /// while other processes ran), but the second thread also waits for a core and starts
+    /// with a cold cache: measured with --timings (best of 11, 2 shared cores, K 3 and 7),
+    /// two threads lost at 8e5 multiply-adds (128 x 128, K 7: 0.33 against 0.20 ms), broke
+    /// even at 6e5 and 3.2e6 (256 x 256, K 3 and K 7) and won at 2.4e6 (512 x 512, K 3, its
+    /// output's first touch shared: 1.07 against 1.24 ms). Before, one thread below 4e6.
+    static let threadWork = 1e6
 
     /// The pinned operands of a run: inputs, their phase planes (if copied), kernels.
     struct RowOperands {
