@@ -195,6 +195,25 @@ extension Convolution {
         }
     }
 
+    /// The output's memory for `run` with the method `sized` asks (`MethodChoice.sized`):
+    /// left unwritten when the run goes to the direct row method (`DirectConvolution`), which
+    /// writes every output element exactly once, so fresh pages are first touched by the
+    /// compute threads, each its own rows, overlapped with the arithmetic (at 4096², K 3 the
+    /// separate zero fill took 41-46 ms against a 50 ms compute; issue #21). Zero-filled
+    /// (`allocateOutput(_:threads:)`) for every other path.
+    public static func allocateOutput(_ plan: ConvolutionPlan, threads: Int, method sized: ConvolutionMethod, bias: [Double]?) -> [Double] {
+        guard writesEveryOutput(plan, method: sized, bias: bias) else { return allocateOutput(plan, threads: threads) }
+        let count = plan.outputChannels * plan.outputRows * plan.outputColumns
+        return LargeArray.doubles(count: count) { _ in }
+    }
+
+    /// Whether `run` with this sized method certainly runs `DirectConvolution`: the sizes
+    /// choose direct (then no survey is made and the values cannot change it) and the
+    /// channel-blocked method does not apply.
+    static func writesEveryOutput(_ plan: ConvolutionPlan, method sized: ConvolutionMethod, bias: [Double]?) -> Bool {
+        method(plan, sized) == .direct && !BlockedConvolution.fits(plan, bias: bias)
+    }
+
     /// Runs into memory from `allocateOutput` (every element is overwritten).
     ///
     /// - Parameter survey: the operands' `OperandSurvey`, when the caller made one to choose
@@ -204,23 +223,34 @@ extension Convolution {
     ///   inf, −inf and nan.
     public static func run(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernel: [Matrix], bias: [Double]?,
                            execution: Execution, survey: OperandSurvey? = nil, into output: inout [Double]) -> [Matrix] {
+        runCounted(plan, input, kernel, bias: bias, execution: execution, survey: survey, into: &output).output
+    }
+
+    /// `run(_:_:_:bias:execution:survey:into:)`, also returning how many threads computed
+    /// (the direct row method runs small work on fewer threads than `execution.threads`).
+    public static func runCounted(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernel: [Matrix], bias: [Double]?, execution: Execution,
+                                  survey: OperandSurvey? = nil, into output: inout [Double]) -> (output: [Matrix], threads: Int) {
         precondition(output.count == plan.outputChannels * plan.outputRows * plan.outputColumns, "output from allocateOutput")
         let blocks = plan.spec.flip ? kernel.map { $0.rotated180() } : kernel
         // The values decide too; a caller that did not check the work limit gets direct.
         let survey = survey ?? Convolution.survey(plan, execution.method, input, kernel, bias: bias, threads: execution.threads)
         let (used, patch) = survey.map { (try? FourierConvolution.choose(plan, execution.method, $0)) ?? (.direct, nil) } ?? (.direct, nil)
         let finiteOnly = survey.map { $0.nonFiniteCount > 0 } ?? false
+        var threads = execution.threads
         output.withUnsafeMutableBufferPointer { buffer in
             let pointer = buffer.baseAddress!
             switch used {
             case .fft: fourier(plan, input, blocks, bias: bias, execution: execution, finiteOnly: finiteOnly, patch: patch, into: pointer)
             default:
-                if !BlockedConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: pointer) {
-                    DirectConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: pointer)
+                if BlockedConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: pointer) {
+                    // BlockedConvolution.run's own rule.
+                    threads = plan.directMultiplyAdds < 5e5 ? 1 : execution.threads
+                } else {
+                    threads = DirectConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: pointer)
                 }
             }
         }
-        return channels(output, plan)
+        return (channels(output, plan), threads)
     }
 
     /// The FFT's part of `run`: the FFT (inf, −inf and nan input values read as 0 when

@@ -24,8 +24,11 @@ import ConvCalcCore
 /// Transposed: output column `q = m·sw + φ` reads input column `(q + pb − b·dw)/sw` for the
 /// kernel columns b where that division is exact: contiguous in m for each phase φ.
 enum DirectConvolution {
+    /// Runs the plan into `outBase` (every element written once) and returns the number of
+    /// threads that computed.
+    @discardableResult
     static func run(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernels: [Matrix], bias: [Double]?, execution: Execution,
-                    into outBase: UnsafeMutablePointer<Double>) {
+                    into outBase: UnsafeMutablePointer<Double>) -> Int {
         let perGroup = plan.spec.transposed ? plan.inputsPerGroup : plan.inner
         let taps = perGroup * plan.kernelRows * plan.kernelColumns
         let phasePlanes = PhasePlanes(plan, input)
@@ -33,16 +36,18 @@ enum DirectConvolution {
         let transposedTaps = plan.spec.transposed ? TransposedTaps(plan) : TransposedTaps()
         let rowCount = plan.outputChannels * plan.outputRows
         let work = Double(rowCount) * Double(plan.outputColumns) * Double(taps)
-        let threads = work < 4e6 ? 1 : execution.threads
+        let threads = max(1, min(work < threadWork ? 1 : execution.threads, rowCount))
+        let blockRows = RowBlocks(plan, phasePlanes: phasePlanes, level: execution.level)
         // Every array pinned for the whole run: inputs, their phase planes, kernels.
         Pinned.baseAddresses(input.map(\.values) + planes + kernels.map(\.values)) { pointers in
             let operands = RowOperands(input: Array(pointers[0..<input.count]),
                                        planes: Array(pointers[input.count..<(input.count + planes.count)]),
                                        kernels: Array(pointers[(input.count + planes.count)...]), phasePlanes: phasePlanes)
             ParallelRanges.run(count: rowCount, threads: threads) { range in
-                let scratch = TapScratch(taps: taps)
+                let scratch = TapScratch(taps: taps, rowSources: perGroup * (plan.kernelRows + execution.level.tapRowsPerCall), columns: plan.kernelColumns)
                 defer { scratch.deallocate() }
-                for item in range {
+                var item = range.lowerBound
+                while item < range.upperBound {
                     let o = item / plan.outputRows, i = item % plan.outputRows
                     let start = bias?[o] ?? 0
                     let outRow = outBase + item * plan.outputColumns
@@ -50,13 +55,28 @@ enum DirectConvolution {
                         transposedRow(plan, o: o, i: i, inputs: plan.inputs(of: o), start: start, outRow: outRow, input: operands.input,
                                       kernels: operands.kernels, groups: transposedTaps, sources: scratch.sources, weights: scratch.weights,
                                       rows: scratch.rows, offsets: scratch.offsets, level: execution.level)
+                    } else if let blockRows, item + blockRows.rows <= range.upperBound, blockRows.covers(i, plan) {
+                        forwardRows(plan, blockRows, o: o, i: i, start: start, outRow: outRow, operands, scratch, level: execution.level)
+                        item += blockRows.rows
+                        continue
                     } else {
                         forwardRow(plan, o: o, i: i, start: start, outRow: outRow, operands, scratch, level: execution.level)
                     }
+                    item += 1
                 }
             }
         }
+        return threads
     }
+
+    /// Direct multiply-adds below which one thread computes. Starting and joining a thread
+    /// takes 9 us at best here (a pthread_create/pthread_join loop in C; 37-58 us on average
+    /// while other processes ran), but the second thread also waits for a core and starts
+    /// with a cold cache: measured with --timings (best of 11, 2 shared cores, K 3 and 7),
+    /// two threads lost at 8e5 multiply-adds (128 x 128, K 7: 0.33 against 0.20 ms), broke
+    /// even at 6e5 and 3.2e6 (256 x 256, K 3 and K 7) and won at 2.4e6 (512 x 512, K 3, its
+    /// output's first touch shared: 1.07 against 1.24 ms). Before, one thread below 4e6.
+    static let threadWork = 1e6
 
     /// The pinned operands of a run: inputs, their phase planes (if copied), kernels.
     struct RowOperands {
@@ -66,18 +86,23 @@ enum DirectConvolution {
         let phasePlanes: PhasePlanes?
     }
 
-    /// Each thread's tap lists: where each tap reads (a run, or a row and an offset) and its weight.
+    /// Each thread's tap lists: where each tap reads (a run, or a row and an offset) and its
+    /// weight; for `forwardRows`, the input rows of a block of output rows and the column offsets.
     struct TapScratch {
         let sources: UnsafeMutablePointer<UnsafePointer<Double>>
         let weights: UnsafeMutablePointer<Double>
         let rows: UnsafeMutablePointer<UnsafePointer<Double>>
         let offsets: UnsafeMutablePointer<Int>
+        let rowSources: UnsafeMutablePointer<UnsafePointer<Double>>
+        let columns: UnsafeMutablePointer<Int>
 
-        init(taps: Int) {
+        init(taps: Int, rowSources rowCount: Int, columns columnCount: Int) {
             sources = .allocate(capacity: max(taps, 1))
             weights = .allocate(capacity: max(taps, 1))
             rows = .allocate(capacity: max(taps, 1))
             offsets = .allocate(capacity: max(taps, 1))
+            rowSources = .allocate(capacity: max(rowCount, 1))
+            columns = .allocate(capacity: max(columnCount, 1))
         }
 
         func deallocate() {
@@ -85,6 +110,69 @@ enum DirectConvolution {
             weights.deallocate()
             rows.deallocate()
             offsets.deallocate()
+            rowSources.deallocate()
+            columns.deallocate()
+        }
+    }
+
+    /// Register blocking (`sumTapRows`): `rows` consecutive output rows of one channel whose
+    /// kernel rows all lie in the input share each loaded input row. Forward, zero padding,
+    /// unit column stride (no phase planes), row stride and row dilation 1; nil otherwise.
+    struct RowBlocks {
+        let rows: Int
+        /// The interior columns (every tap in the input), as `forwardRow` finds them.
+        let interior: Range<Int>
+        /// Interior columns `sumTapRows` computes (a multiple of its step); the rest by `sumTaps`.
+        let blocked: Int
+
+        init?(_ plan: ConvolutionPlan, phasePlanes: PhasePlanes?, level: KernelLevel) {
+            let (r, c) = (plan.rowStep, plan.columnStep)
+            guard !plan.spec.transposed, phasePlanes == nil, plan.spec.paddingMode == .zeros, r.stride == 1, r.dilation == 1 else { return nil }
+            rows = level.tapRowsPerCall
+            interior = DirectConvolution.interior(plan)
+            blocked = interior.count - interior.count % level.tapRowColumns
+            guard blocked > 0, plan.outputRows >= rows else { return nil }
+        }
+
+        /// Whether output rows `i ..< i + rows` are in one channel and read only input rows.
+        func covers(_ i: Int, _ plan: ConvolutionPlan) -> Bool {
+            let top = i - plan.rowStep.pad.before
+            return i + rows <= plan.outputRows && top >= 0 && top + rows - 1 + plan.kernelRows - 1 < plan.inputRows
+        }
+    }
+
+    /// The output columns where every tap of a forward zero-padded unit-stride row reads an
+    /// input column (`j + b*dw - pl` in `0..<W` for every b): empty at the end when none do.
+    static func interior(_ plan: ConvolutionPlan) -> Range<Int> {
+        let c = plan.columnStep
+        let lowest = c.pad.before
+        let highest = min(plan.outputColumns, plan.inputColumns - (plan.kernelColumns - 1) * c.dilation + c.pad.before)
+        return lowest < highest ? lowest..<highest : plan.outputColumns..<plan.outputColumns
+    }
+
+    /// Output rows `i ..< i + block.rows` of channel o (`RowBlocks.covers`): the first
+    /// `block.blocked` interior columns by `sumTapRows`, then each row's other columns by
+    /// `forwardRow`. The same taps in the same order as `forwardRow` alone: bit-identical.
+    static func forwardRows(_ plan: ConvolutionPlan, _ block: RowBlocks, o: Int, i: Int, start: Double, outRow: UnsafeMutablePointer<Double>,
+                            _ operands: RowOperands, _ scratch: TapScratch, level: KernelLevel) {
+        let (kh, kw, c) = (plan.kernelRows, plan.kernelColumns, plan.columnStep)
+        let span = kh + block.rows - 1
+        let top = i - plan.rowStep.pad.before
+        var g = 0
+        for ch in plan.inputs(of: o) {
+            let k = operands.kernels[plan.block(input: ch, output: o)!]
+            (scratch.weights + g * kh * kw).update(from: k, count: kh * kw)
+            for s in 0..<span {
+                scratch.rowSources[g * span + s] = operands.input[ch] + (top + s) * plan.inputColumns + block.interior.lowerBound - c.pad.before
+            }
+            g += 1
+        }
+        for b in 0..<kw { scratch.columns[b] = b * c.dilation }
+        level.sumTapRows(outRow + block.interior.lowerBound, outRowStride: plan.outputColumns, count: block.blocked, start: start,
+                         sources: scratch.rowSources, kernelRows: kh, columns: scratch.columns, kernelColumns: kw, weights: scratch.weights, groups: g)
+        for r in 0..<block.rows {
+            forwardRow(plan, o: o, i: i + r, start: start, outRow: outRow + r * plan.outputColumns, operands, scratch, level: level,
+                       interiorDone: block.blocked)
         }
     }
 
@@ -134,8 +222,9 @@ enum DirectConvolution {
     /// Forward output row i of channel o: its taps (channel, kernel row, kernel column whose
     /// row is read) gathered, then summed by the kernel level; with zero padding and a unit
     /// stride the border columns, where some taps fall in the padding, apart.
+    /// `interiorDone`: the first interior columns already computed (`forwardRows`).
     static func forwardRow(_ plan: ConvolutionPlan, o: Int, i: Int, start: Double, outRow: UnsafeMutablePointer<Double>,
-                           _ operands: RowOperands, _ scratch: TapScratch, level: KernelLevel) {
+                           _ operands: RowOperands, _ scratch: TapScratch, level: KernelLevel, interiorDone: Int = 0) {
         let (spec, r, c) = (plan.spec, plan.rowStep, plan.columnStep)
         var t = 0
         for ch in plan.inputs(of: o) {
@@ -162,12 +251,11 @@ enum DirectConvolution {
         }
         // Zero padding, unit stride: j + offset must lie in 0..<W for every tap.
         let width = plan.inputColumns
-        let lowest = c.pad.before
-        let highest = min(plan.outputColumns, width - (plan.kernelColumns - 1) * c.dilation + c.pad.before)
-        let interior = lowest < highest ? lowest..<highest : plan.outputColumns..<plan.outputColumns
-        if !interior.isEmpty {
-            for u in 0..<t { scratch.sources[u] = scratch.rows[u] + interior.lowerBound + scratch.offsets[u] }
-            level.sumTaps(outRow + interior.lowerBound, outStride: 1, count: interior.count, start: start,
+        let interior = interior(plan)
+        let first = interior.lowerBound + interiorDone
+        if first < interior.upperBound {
+            for u in 0..<t { scratch.sources[u] = scratch.rows[u] + first + scratch.offsets[u] }
+            level.sumTaps(outRow + first, outStride: 1, count: interior.upperBound - first, start: start,
                           sources: scratch.sources, weights: scratch.weights, taps: t)
         }
         // Border columns: some taps fall in the padding.

@@ -49,6 +49,45 @@ public enum KernelLevel: String, CaseIterable, Sendable {
 }
 
 extension KernelLevel {
+    /// Output rows one `sumTapRows` call computes at this level (`ConvKernels*/TapRows.swift`).
+    var tapRowsPerCall: Int {
+        switch self {
+        #if arch(x86_64)
+        case .avx512: return ConvKernelsAVX512.tapRowsPerCall
+        case .avx2: return ConvKernelsAVX2.tapRowsPerCall
+        #endif
+        default: return ConvKernels.tapRowsPerCall
+        }
+    }
+
+    /// Output columns per step of `sumTapRows` at this level.
+    var tapRowColumns: Int {
+        switch self {
+        #if arch(x86_64)
+        case .avx512: return ConvKernelsAVX512.tapRowColumns
+        case .avx2: return ConvKernelsAVX2.tapRowColumns
+        #endif
+        default: return ConvKernels.tapRowColumns
+        }
+    }
+
+    @inline(__always)
+    func sumTapRows(_ out: UnsafeMutablePointer<Double>, outRowStride: Int, count: Int, start: Double, sources: UnsafePointer<UnsafePointer<Double>>,
+                    kernelRows: Int, columns: UnsafePointer<Int>, kernelColumns: Int, weights: UnsafePointer<Double>, groups: Int) {
+        switch self {
+        #if arch(x86_64)
+        case .avx512: ConvKernelsAVX512.sumTapRows(out, outRowStride: outRowStride, count: count, start: start, sources: sources, kernelRows: kernelRows,
+                                                   columns: columns, kernelColumns: kernelColumns, weights: weights, groups: groups)
+        case .avx2: ConvKernelsAVX2.sumTapRows(out, outRowStride: outRowStride, count: count, start: start, sources: sources, kernelRows: kernelRows,
+                                               columns: columns, kernelColumns: kernelColumns, weights: weights, groups: groups)
+        #endif
+        default: ConvKernels.sumTapRows(out, outRowStride: outRowStride, count: count, start: start, sources: sources, kernelRows: kernelRows,
+                                        columns: columns, kernelColumns: kernelColumns, weights: weights, groups: groups)
+        }
+    }
+}
+
+extension KernelLevel {
     /// Output channels one `accumulateChannelBlock` call computes at this level.
     var channelBlockChannels: Int {
         switch self {

@@ -159,7 +159,7 @@ public enum FourierConvolution {
     /// FFT about `(Cin + Cout)·N·M·(log2(N·M) + 4)` per pair of N×M tiles plus
     /// `1.5·Cout·Cin/g·N·M` for the products; one FFT unit is weighed as `fourierWeight`
     /// direct multiply–adds (measured on 64² to 2048² inputs with kernels 3 to 31: the two
-    /// methods break even near 13×13 kernels; bench/RESULTS.md).
+    /// methods break even near 17×17 kernels since the direct method blocks rows, `sumTapRows`).
     public static func prefersFourier(_ plan: ConvolutionPlan) -> Bool {
         guard let work = estimate(plan) else { return false }
         let taps = Double(plan.inputsPerGroup) * Double(plan.kernelRows) * Double(plan.kernelColumns)
@@ -175,8 +175,13 @@ public enum FourierConvolution {
     /// (the FFT was 2–10 times slower than the product weight of 1.5 estimated).
     static let spectrumProductWeight = 15.0
 
-    /// Direct multiply–adds one FFT work unit costs (measured; see `prefersFourier`).
-    static let fourierWeight = 5.0
+    /// Direct multiply-adds one FFT work unit costs (measured; see `prefersFourier`). With the
+    /// register-blocked direct method (`sumTapRows`), 2 threads, 2048 x 2048, auto's plan
+    /// weighed at 4096 rows: direct 0.050 ns per multiply-add at K 15 and 0.055 at K 19 (47.5
+    /// and 82.4 ms, its first touch of the output included), FFT 0.62 ns per unit at K 19
+    /// (68.3 ms): 11 to 12, so direct up to K 17 and FFT from K 19 at 512 to 4096 columns
+    /// (before the blocking, 5: FFT from K 11, 1.3 times slower than direct at 4096 x 4096, K 15).
+    static let fourierWeight = 11.0
 
     /// Direct multiply–adds (as `ConvolutionPlan.directMultiplyAdds` counts them, vectorised)
     /// one multiply–add of `FourierPatch.apply` (scalar, tap by tap) costs: measured on a

@@ -198,11 +198,11 @@ enum RunCommand {
         let choice = try Convolution.choose(plan, asked: options.method, memory: Machine.memoryForData(threads: threads),
                                             operands.input, operands.kernel, bias: operands.bias, threads: threads)
         let execution = Execution(level: try Machine.kernelLevel(), threads: threads, method: choice.sized)
-        var memory = Convolution.allocateOutput(plan, threads: threads)
+        var memory = Convolution.allocateOutput(plan, threads: threads, method: choice.sized, bias: operands.bias)
         timer.lap("allocate")
-        let output = Convolution.run(plan, operands.input, operands.kernel, bias: operands.bias, execution: execution,
-                                     survey: choice.survey, into: &memory)
-        timer.lap("compute", note: "\(choice.method.rawValue), \(execution.level.rawValue), \(threads) thread\(threads == 1 ? "" : "s")")
+        let (output, used) = Convolution.runCounted(plan, operands.input, operands.kernel, bias: operands.bias, execution: execution,
+                                                    survey: choice.survey, into: &memory)
+        timer.lap("compute", note: "\(choice.method.rawValue), \(execution.level.rawValue), \(used) thread\(used == 1 ? "" : "s")")
         return output
     }
 
