@@ -464,17 +464,24 @@ public enum FourierConvolution {
                 row.update(repeating: 0, count: m)
                 continue
             }
-            let inputRow = input + sr * width
             columnAxis.source.withUnsafeBufferPointer { sources in
-                for v in 0..<m {
-                    let q = v0 + v
-                    let sc = q < sources.count ? sources[q] : -1
-                    row[v] = sc >= 0 ? inputRow[sc] : 0
-                }
-                if finiteOnly {
-                    for v in 0..<m where !row[v].isFinite { row[v] = 0 }
-                }
+                fillRow(row, from: input + sr * width, sources: sources, first: v0, count: m, finiteOnly: finiteOnly)
             }
+        }
+    }
+
+    /// One row of a tile: `row[v]` is input column `sources[first + v]` of `inputRow`, 0 where
+    /// that is -1 (padding) or past the sources; `finiteOnly`: inf, -inf and nan as 0 too.
+    @inline(__always)
+    static func fillRow(_ row: UnsafeMutablePointer<Double>, from inputRow: UnsafePointer<Double>, sources: UnsafeBufferPointer<Int>,
+                        first v0: Int, count m: Int, finiteOnly: Bool) {
+        for v in 0..<m {
+            let q = v0 + v
+            let sc = q < sources.count ? sources[q] : -1
+            row[v] = sc >= 0 ? inputRow[sc] : 0
+        }
+        if finiteOnly {
+            for v in 0..<m where !row[v].isFinite { row[v] = 0 }
         }
     }
 

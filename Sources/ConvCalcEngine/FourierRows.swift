@@ -272,14 +272,7 @@ extension FourierRows {
                     row.update(repeating: 0, count: m)
                     continue
                 }
-                for v in 0..<m {
-                    let q = v0 + v
-                    let sc = q < sources.count ? sources[q] : -1
-                    row[v] = sc >= 0 ? inputRow[sc] : 0
-                }
-                if finiteOnly {
-                    for v in 0..<m where !row[v].isFinite { row[v] = 0 }
-                }
+                FourierConvolution.fillRow(row, from: inputRow, sources: sources, first: v0, count: m, finiteOnly: finiteOnly)
             }
         }
     }

@@ -91,12 +91,7 @@ public enum DecimalParser {
     /// they are there (`limit` >= 40).
     @inline(always)
     static func longFractionPrefix(_ start: UnsafePointer<UInt8>, limit: Int, tables: Tables) -> (value: Double, length: Int) {
-        let first = start[0]
-        let negative = first == 0x2D
-        let at = negative || first == 0x2B ? 1 : 0
-        let integerWord = word(start + at)
-        let integerDigits = leadingDigitCount(integerWord)
-        guard integerDigits < 8, (integerWord &>> UInt64(truncatingIfNeeded: integerDigits &* 8)) & 0xFF == 0x2E else { return (0, 0) }   // .
+        guard let (negative, at, integerWord, integerDigits) = signAndIntegerWord(start) else { return (0, 0) }
         let fractionStart = at &+ integerDigits &+ 1
         let high = word(start + fractionStart), low = word(start + (fractionStart &+ 8))
         guard nonDigitFlags(high) | nonDigitFlags(low) == 0 else { return (0, 0) }
@@ -121,18 +116,26 @@ public enum DecimalParser {
         return (Double(bitPattern: magnitude.bitPattern | (negative ? 1 << 63 : 0)), index)
     }
 
+    /// The start both word-at-a-time forms share: an optional sign (`at` is its length), then
+    /// 0 to 7 integer digits read as one word and followed by a point; nil for another form.
+    @inline(__always)
+    static func signAndIntegerWord(_ start: UnsafePointer<UInt8>) -> (negative: Bool, at: Int, integerWord: UInt64, integerDigits: Int)? {
+        let first = start[0]
+        let negative = first == 0x2D
+        let at = negative || first == 0x2B ? 1 : 0
+        let integerWord = word(start + at)
+        let integerDigits = leadingDigitCount(integerWord)
+        guard integerDigits < 8, (integerWord &>> UInt64(truncatingIfNeeded: integerDigits &* 8)) & 0xFF == 0x2E else { return nil }   // .
+        return (negative, at, integerWord, integerDigits)
+    }
+
     /// The form `[+-]? d{0,7} . d{1,15} ([eE] ...)?` (at most 19 digits), which
     /// `longFractionPrefix` leaves: `%.17g` with trailing zeros dropped, shortest output.
     /// Two words of fraction digits, the second counted only when the first is all digits.
     /// Length 0: another form. Reads up to 32 bytes at `start` (`limit` >= 40 as above).
     @inline(never)
     static func shortFractionPrefix(_ start: UnsafePointer<UInt8>, limit: Int, tables: Tables) -> (value: Double, length: Int) {
-        let first = start[0]
-        let negative = first == 0x2D
-        let at = negative || first == 0x2B ? 1 : 0
-        let integerWord = word(start + at)
-        let integerDigits = leadingDigitCount(integerWord)
-        guard integerDigits < 8, (integerWord &>> UInt64(truncatingIfNeeded: integerDigits &* 8)) & 0xFF == 0x2E else { return (0, 0) }   // .
+        guard let (negative, at, integerWord, integerDigits) = signAndIntegerWord(start) else { return (0, 0) }
         let fractionStart = at &+ integerDigits &+ 1
         let high = word(start + fractionStart), low = word(start + (fractionStart &+ 8))
         let highDigits = leadingDigitCount(high)
