@@ -141,7 +141,7 @@ enum BlockedConvolution {
         init(_ plan: ConvolutionPlan, positions: Int, tapsPerChannel: Int, footprintRows: Int, reach: Int, level: KernelLevel, threads: Int) {
             (width, channels) = (level.channelBlockPositions, level.channelBlockChannels)
             self.tapsPerChannel = tapsPerChannel
-            let inputsPerGroup = plan.spec.transposed ? plan.inputsPerGroup : plan.inner
+            let inputsPerGroup = plan.inputsPerGroup
             taps = inputsPerGroup * tapsPerChannel
             let footprint = 8 * footprintRows * (width + reach + 1)
             chunk = max(4, min(inputsPerGroup, (24 << 10) / footprint, tapsPerChannel == 1 ? inputsPerGroup : 16))
@@ -173,7 +173,10 @@ enum BlockedConvolution {
         let schedule = Schedule(plan, positions: geometry.positions, tapsPerChannel: plan.kernelRows * plan.kernelColumns,
                                 footprintRows: plan.kernelRows, reach: (plan.kernelColumns - 1) * plan.columnStep.dilation / plan.columnStep.stride,
                                 level: execution.level, threads: threads)
-        guard let weights = packedWeights(plan, kernels, schedule, threads: threads) else { return false }
+        let area = plan.kernelRows * plan.kernelColumns
+        guard let weights = packedWeights(plan, schedule, parallel: kernels.count >= 4096, threads: threads, weight: { o, t in
+            kernels[o * plan.inner + t / area].values[t % area]
+        }) else { return false }
         let planes = phasePlanes(plan, input, geometry, threads: threads)
         let placement = Placement(geometry, plan)
         planes.withUnsafeBufferPointer { planeBuffer in
@@ -268,7 +271,7 @@ enum BlockedConvolution {
                 (acc + (block * blockChannels + o) * width).update(repeating: starts[block * blockChannels + o], count: width)
             }
         }
-        let (inputsPerGroup, offset) = (schedule.taps / schedule.tapsPerChannel, first * placement.offsetScale)
+        let (inputsPerGroup, offset) = (plan.inputsPerGroup, first * placement.offsetScale)
         var c = 0
         while c < inputsPerGroup {
             let count = min(schedule.chunk, inputsPerGroup - c)
@@ -309,14 +312,15 @@ enum BlockedConvolution {
 
     /// Kernel weights in the order the blocked loop reads them: per group and block of C
     /// output channels, tap by tap (input channel, kernel row, kernel column), the C channels'
-    /// weights together (zeros past the group's last channel). Nil when a weight is inf or nan.
-    static func packedWeights(_ plan: ConvolutionPlan, _ kernels: [Matrix], _ schedule: Schedule, threads: Int) -> [Double]? {
-        let (blocksPerGroup, blockChannels) = (schedule.blocksPerGroup, schedule.channels)
-        let taps = plan.inner * plan.kernelRows * plan.kernelColumns
-        let (area, count) = (plan.kernelRows * plan.kernelColumns, plan.groups * blocksPerGroup * taps * blockChannels)
+    /// weights together (zeros past the group's last channel). `weight(o, t)` is output
+    /// channel o's weight for its group's tap t. Nil when a weight is inf or nan.
+    static func packedWeights(_ plan: ConvolutionPlan, _ schedule: Schedule, parallel: Bool, threads: Int,
+                              weight: @escaping (_ output: Int, _ tap: Int) -> Double) -> [Double]? {
+        let (blocksPerGroup, blockChannels, taps) = (schedule.blocksPerGroup, schedule.channels, schedule.taps)
+        let count = plan.groups * blocksPerGroup * taps * blockChannels
         // Many small kernel blocks are as many separate arrays: reading them is cache misses,
-        // shared among the threads; each thread notes whether its blocks are finite.
-        let parts = kernels.count < 4096 ? 1 : threads
+        // shared among the threads; each thread notes whether its weights are finite.
+        let parts = parallel ? threads : 1
         let finite = UnsafeMutablePointer<Bool>.allocate(capacity: parts)
         defer { finite.deallocate() }
         finite.initialize(repeating: true, count: parts)
@@ -327,12 +331,10 @@ enum BlockedConvolution {
                     for o in (part * plan.outputChannels / parts)..<((part + 1) * plan.outputChannels / parts) {
                         let (g, local) = (o / plan.outputsPerGroup, o % plan.outputsPerGroup)
                         let start = packed + ((g * blocksPerGroup + local / blockChannels) * taps) * blockChannels + local % blockChannels
-                        for i in 0..<plan.inner {
-                            for tap in 0..<area {
-                                let weight = kernels[o * plan.inner + i].values[tap]
-                                finite[part] = finite[part] && weight.isFinite
-                                start[(i * area + tap) * blockChannels] = weight
-                            }
+                        for t in 0..<taps {
+                            let value = weight(o, t)
+                            finite[part] = finite[part] && value.isFinite
+                            start[t * blockChannels] = value
                         }
                     }
                 }

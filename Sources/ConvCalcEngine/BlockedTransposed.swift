@@ -111,23 +111,25 @@ extension BlockedConvolution {
                                 footprintRows: rowPhase.taps.count, reach: shifts.max()! - shifts.min()!, level: level, threads: threads)
         let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: plan.groups * schedule.taps)
         defer { sources.deallocate() }
-        let channels = schedule.channels
-        var weights = [Double](repeating: 0, count: plan.groups * schedule.blocksPerGroup * schedule.taps * channels)
         for g in 0..<plan.groups {
             var t = g * schedule.taps
             for c in (g * plan.inputsPerGroup)..<((g + 1) * plan.inputsPerGroup) {
-                for (a, rowShift) in rowPhase.taps {
-                    for (b, columnShift) in columnPhase.taps {
+                for (_, rowShift) in rowPhase.taps {
+                    for (_, columnShift) in columnPhase.taps {
                         sources[t] = base + c * planes.planeStride + (rowShift + planes.top) * planes.planeColumns + columnShift + planes.left
-                        for local in 0..<plan.outputsPerGroup {
-                            let weight = kernels[plan.block(input: c, output: g * plan.outputsPerGroup + local)!][a, b]
-                            weights[((g * schedule.blocksPerGroup + local / channels) * schedule.taps + t - g * schedule.taps) * channels + local % channels] = weight
-                        }
                         t += 1
                     }
                 }
             }
         }
+        // Tap t of a group: input channel t / (|A|·|B|) of the group, kernel row A[(t mod |A|·|B|) / |B|], column B[t mod |B|].
+        let (rowTaps, columnTaps) = (rowPhase.taps.map(\.kernel), columnPhase.taps.map(\.kernel))
+        // The kernel was checked finite by `runTransposed`, so the packing always succeeds.
+        guard let weights = packedWeights(plan, schedule, parallel: false, threads: 1, weight: { o, t in
+            let c = (o / plan.outputsPerGroup) * plan.inputsPerGroup + t / schedule.tapsPerChannel
+            let r = t % schedule.tapsPerChannel
+            return kernels[plan.block(input: c, output: o)!][rowTaps[r / columnTaps.count], columnTaps[r % columnTaps.count]]
+        }) else { return }
         runBlocks(plan, schedule, placement, sources: sources, weights: weights, bias: bias, level: level, threads: threads, into: outBase)
     }
 }
