@@ -54,12 +54,7 @@ public enum DecimalParser {
     /// exact 64-bit significand. Longer significands go to `longPrefix`.
     @inline(__always)
     static func prefix(_ start: UnsafePointer<UInt8>, limit: Int, tables: Tables) -> (Double, Int)? {
-        var index = 0
-        var negative = false
-        if limit > 0 && (start[0] == 0x2D || start[0] == 0x2B) {   // - +
-            negative = start[0] == 0x2D
-            index = 1
-        }
+        var (negative, index) = leadingSign(start, limit: limit)
         var significand: UInt64 = 0
         let integerStart = index
         digitRun(start, at: &index, limit: limit, into: &significand, tables: tables)
@@ -114,6 +109,13 @@ public enum DecimalParser {
             magnitude = significand == 0 ? 0 : eiselLemire(significand, -fractionDigits, powersOfFive: tables.powersOfFive)
         }
         return (Double(bitPattern: magnitude.bitPattern | (negative ? 1 << 63 : 0)), index)
+    }
+
+    /// An optional leading `-` or `+`: whether it is `-`, and its length (0 or 1).
+    @inline(__always)
+    static func leadingSign(_ start: UnsafePointer<UInt8>, limit: Int) -> (negative: Bool, length: Int) {
+        guard limit > 0, start[0] == 0x2D || start[0] == 0x2B else { return (false, 0) }   // - +
+        return (start[0] == 0x2D, 1)
     }
 
     /// The start both word-at-a-time forms share: an optional sign (`at` is its length), then
@@ -244,12 +246,7 @@ public enum DecimalParser {
     /// leading zeros do not count): up to 19 exact, beyond that the standard library.
     @inline(never)
     static func longPrefix(_ start: UnsafePointer<UInt8>, limit: Int) -> (Double, Int)? {
-        var index = 0
-        var negative = false
-        if limit > 0 && (start[0] == 0x2D || start[0] == 0x2B) {   // - +
-            negative = start[0] == 0x2D
-            index = 1
-        }
+        var (negative, index) = leadingSign(start, limit: limit)
         var significand: UInt64 = 0
         var digits = 0            // significant digits (after leading zeros), all in `significand` if ≤ 19
         var exponent = 0          // decimal exponent of the last digit
