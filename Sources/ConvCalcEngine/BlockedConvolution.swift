@@ -173,12 +173,29 @@ enum BlockedConvolution {
         let schedule = Schedule(plan, positions: geometry.positions, tapsPerChannel: plan.kernelRows * plan.kernelColumns,
                                 footprintRows: plan.kernelRows, reach: (plan.kernelColumns - 1) * plan.columnStep.dilation / plan.columnStep.stride,
                                 level: execution.level, threads: threads)
-        let area = plan.kernelRows * plan.kernelColumns
-        guard let weights = packedWeights(plan, schedule, parallel: kernels.count >= 4096, threads: threads, weight: { o, t in
-            kernels[o * plan.inner + t / area].values[t % area]
+        guard let weights = kernels.withUnsafeBufferPointer({ blocks in
+            packedWeights(plan, schedule, parallel: kernels.count >= 4096, threads: threads) { o, start, stride in
+                // Output channel o's taps are its kernel blocks o·inner ..< (o + 1)·inner, in order.
+                var (t, finite) = (0, true)
+                for block in blocks[(o * plan.inner)..<((o + 1) * plan.inner)] {
+                    block.values.withUnsafeBufferPointer { values in
+                        for value in values {
+                            finite = finite && value.isFinite
+                            start[t * stride] = value
+                            t += 1
+                        }
+                    }
+                }
+                return finite
+            }
         }) else { return false }
+        if readsInputInPlace(plan) {
+            runInPlace(plan, input, schedule, Placement(geometry, plan, offsetScale: 1), weights: weights, bias: bias,
+                       level: execution.level, threads: threads, into: outBase)
+            return true
+        }
         let planes = phasePlanes(plan, input, geometry, threads: threads)
-        let placement = Placement(geometry, plan)
+        let placement = Placement(geometry, plan, offsetScale: geometry.interleavedWidth == nil ? 1 : geometry.channels)
         planes.withUnsafeBufferPointer { planeBuffer in
             let sources = tapSources(plan, geometry, base: UnsafePointer(aligned(UnsafeMutablePointer(mutating: planeBuffer.baseAddress!))), taps: schedule.taps)
             defer { sources.deallocate() }
@@ -189,8 +206,12 @@ enum BlockedConvolution {
 
     /// Every block of positions and output channels of one flattened problem (the forward
     /// layer, or one phase of a transposed one), shared among the threads.
+    ///
+    /// - Parameter tail: the sources the last block of positions reads instead of `sources`,
+    ///   at offset 0 (`runInPlace`: a copy of the inputs' last positions, then zeros).
     static func runBlocks(_ plan: ConvolutionPlan, _ schedule: Schedule, _ placement: Placement, sources: UnsafePointer<UnsafePointer<Double>>,
-                          weights: [Double], bias: [Double]?, level: KernelLevel, threads: Int, into outBase: UnsafeMutablePointer<Double>) {
+                          tail: UnsafePointer<UnsafePointer<Double>>? = nil, weights: [Double], bias: [Double]?, level: KernelLevel, threads: Int,
+                          into outBase: UnsafeMutablePointer<Double>) {
         let blockChannels = schedule.channels
         let starts = (0..<(plan.groups * schedule.blocksPerGroup * blockChannels)).map { index -> Double in
             let (g, local) = (index / (schedule.blocksPerGroup * blockChannels), index % (schedule.blocksPerGroup * blockChannels))
@@ -198,13 +219,15 @@ enum BlockedConvolution {
         }
         weights.withUnsafeBufferPointer { weightBuffer in
             let packed = weightBuffer.baseAddress!
-            ParallelRanges.run(count: schedule.items, threads: threads) { range in
+            SharedItems.run(count: schedule.items, threads: threads) { take in
                 let acc = UnsafeMutablePointer<Double>.allocate(capacity: plan.groups * schedule.blocksPerGroup * blockChannels * schedule.width)
                 defer { acc.deallocate() }
-                for item in range {
+                while let item = take() {
                     let first = (item / schedule.splits) * schedule.width
+                    let last = tail != nil && item / schedule.splits == schedule.positionBlocks - 1
                     computeBlock(plan, placement, schedule, level, first: first, blocks: schedule.blocks(item % schedule.splits, groups: plan.groups),
-                                 starts: starts, sources: sources, weights: packed, acc: acc, into: outBase)
+                                 starts: starts, sources: last ? tail! : sources, offset: last ? 0 : first * placement.offsetScale,
+                                 weights: packed, acc: acc, into: outBase)
                 }
             }
         }
@@ -258,12 +281,12 @@ enum BlockedConvolution {
         }
     }
 
-    /// Positions `first ..< first + width` of the output channel blocks `blocks`: each
+    /// Positions `first ..< first + width` (read at `offset` from `sources`) of the output channel blocks `blocks`: each
     /// block's sums start at its bias, take the input channels chunk by chunk (the sums
     /// stay in `acc` between chunks, so the order of the terms is unchanged), then are stored.
     @inline(__always)
     static func computeBlock(_ plan: ConvolutionPlan, _ placement: Placement, _ schedule: Schedule, _ level: KernelLevel, first: Int, blocks: Range<Int>,
-                             starts: [Double], sources: UnsafePointer<UnsafePointer<Double>>, weights: UnsafePointer<Double>,
+                             starts: [Double], sources: UnsafePointer<UnsafePointer<Double>>, offset: Int, weights: UnsafePointer<Double>,
                              acc: UnsafeMutablePointer<Double>, into outBase: UnsafeMutablePointer<Double>) {
         let (width, blockChannels) = (schedule.width, schedule.channels)
         for block in blocks {
@@ -271,7 +294,7 @@ enum BlockedConvolution {
                 (acc + (block * blockChannels + o) * width).update(repeating: starts[block * blockChannels + o], count: width)
             }
         }
-        let (inputsPerGroup, offset) = (plan.inputsPerGroup, first * placement.offsetScale)
+        let inputsPerGroup = plan.inputsPerGroup
         var c = 0
         while c < inputsPerGroup {
             let count = min(schedule.chunk, inputsPerGroup - c)
@@ -289,6 +312,39 @@ enum BlockedConvolution {
             let (g, local) = (block / schedule.blocksPerGroup, (block % schedule.blocksPerGroup) * blockChannels)
             placement.store(acc + block * blockChannels * width, width: width, first: first, channels: min(blockChannels, plan.outputsPerGroup - local),
                             outputArea: area, into: outBase + (g * plan.outputsPerGroup + local) * area)
+        }
+    }
+
+    /// Whether the input channels themselves serve as the planes: a 1×1 kernel with stride 1
+    /// and no padding reads input position m for output position m, as a matrix product
+    /// reads its right operand.
+    static func readsInputInPlace(_ plan: ConvolutionPlan) -> Bool {
+        plan.kernelRows == 1 && plan.kernelColumns == 1 && !plan.spec.transposed
+            && [plan.rowStep, plan.columnStep].allSatisfy { $0.stride == 1 && $0.pad.before == 0 && $0.pad.after == 0 }
+    }
+
+    /// `runBlocks` reading the input channels in place (`readsInputInPlace`): tap c reads
+    /// channel c from position `first`; the last block, which would read past the channels'
+    /// ends, reads a copy of their last positions followed by zeros.
+    static func runInPlace(_ plan: ConvolutionPlan, _ input: [Matrix], _ schedule: Schedule, _ placement: Placement, weights: [Double],
+                           bias: [Double]?, level: KernelLevel, threads: Int, into outBase: UnsafeMutablePointer<Double>) {
+        let (width, first) = (schedule.width, (schedule.positionBlocks - 1) * schedule.width)
+        let tailCount = placement.positions - first
+        let panel = UnsafeMutablePointer<Double>.allocate(capacity: plan.inputChannels * width)
+        let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: 2 * plan.groups * schedule.taps)
+        defer { (panel.deallocate(), sources.deallocate()) }
+        Pinned.baseAddresses(input.map(\.values)) { channels in
+            for c in 0..<plan.inputChannels {
+                (panel + c * width).initialize(from: channels[c] + first, count: tailCount)
+                (panel + c * width + tailCount).initialize(repeating: 0, count: width - tailCount)
+            }
+            let tail = sources + plan.groups * schedule.taps
+            for g in 0..<plan.groups {
+                for (t, c) in plan.inputs(of: g * plan.outputsPerGroup).enumerated() {
+                    (sources[g * schedule.taps + t], tail[g * schedule.taps + t]) = (channels[c], UnsafePointer(panel + c * width))
+                }
+            }
+            runBlocks(plan, schedule, placement, sources: sources, tail: tail, weights: weights, bias: bias, level: level, threads: threads, into: outBase)
         }
     }
 
@@ -312,10 +368,11 @@ enum BlockedConvolution {
 
     /// Kernel weights in the order the blocked loop reads them: per group and block of C
     /// output channels, tap by tap (input channel, kernel row, kernel column), the C channels'
-    /// weights together (zeros past the group's last channel). `weight(o, t)` is output
-    /// channel o's weight for its group's tap t. Nil when a weight is inf or nan.
+    /// weights together (zeros past the group's last channel). `write(o, start, stride)`
+    /// stores output channel o's weight for its group's tap t at `start[t·stride]` and returns
+    /// whether they were all finite. Nil when a weight is inf or nan.
     static func packedWeights(_ plan: ConvolutionPlan, _ schedule: Schedule, parallel: Bool, threads: Int,
-                              weight: @escaping (_ output: Int, _ tap: Int) -> Double) -> [Double]? {
+                              write: (_ output: Int, _ start: UnsafeMutablePointer<Double>, _ stride: Int) -> Bool) -> [Double]? {
         let (blocksPerGroup, blockChannels, taps) = (schedule.blocksPerGroup, schedule.channels, schedule.taps)
         let count = plan.groups * blocksPerGroup * taps * blockChannels
         // Many small kernel blocks are as many separate arrays: reading them is cache misses,
@@ -326,15 +383,13 @@ enum BlockedConvolution {
         finite.initialize(repeating: true, count: parts)
         let packed = LargeArray.doubles(count: count) { packed in
             packed.initialize(repeating: 0, count: count)
-            ParallelRanges.run(count: parts, threads: parts) { range in
-                for part in range {
-                    for o in (part * plan.outputChannels / parts)..<((part + 1) * plan.outputChannels / parts) {
-                        let (g, local) = (o / plan.outputsPerGroup, o % plan.outputsPerGroup)
-                        let start = packed + ((g * blocksPerGroup + local / blockChannels) * taps) * blockChannels + local % blockChannels
-                        for t in 0..<taps {
-                            let value = weight(o, t)
-                            finite[part] = finite[part] && value.isFinite
-                            start[t * blockChannels] = value
+            withoutActuallyEscaping(write) { write in
+                ParallelRanges.run(count: parts, threads: parts) { range in
+                    for part in range {
+                        for o in (part * plan.outputChannels / parts)..<((part + 1) * plan.outputChannels / parts) {
+                            let (g, local) = (o / plan.outputsPerGroup, o % plan.outputsPerGroup)
+                            let start = packed + ((g * blocksPerGroup + local / blockChannels) * taps) * blockChannels + local % blockChannels
+                            finite[part] = write(o, start, blockChannels) && finite[part]
                         }
                     }
                 }
@@ -358,10 +413,10 @@ enum BlockedConvolution {
         let offsetScale: Int
         let outputColumns: Int
 
-        init(_ geometry: Geometry, _ plan: ConvolutionPlan) {
+        init(_ geometry: Geometry, _ plan: ConvolutionPlan, offsetScale: Int) {
             (planeColumns, columns, positions) = (geometry.planeColumns, plan.outputColumns, geometry.positions)
             (rowFirst, rowStep, columnFirst, columnStep) = (0, 1, 0, 1)
-            offsetScale = geometry.interleavedWidth == nil ? 1 : geometry.channels
+            self.offsetScale = offsetScale
             outputColumns = plan.outputColumns
         }
 

@@ -125,10 +125,18 @@ extension BlockedConvolution {
         // Tap t of a group: input channel t / (|A|·|B|) of the group, kernel row A[(t mod |A|·|B|) / |B|], column B[t mod |B|].
         let (rowTaps, columnTaps) = (rowPhase.taps.map(\.kernel), columnPhase.taps.map(\.kernel))
         // The kernel was checked finite by `runTransposed`, so the packing always succeeds.
-        guard let weights = packedWeights(plan, schedule, parallel: false, threads: 1, weight: { o, t in
-            let c = (o / plan.outputsPerGroup) * plan.inputsPerGroup + t / schedule.tapsPerChannel
-            let r = t % schedule.tapsPerChannel
-            return kernels[plan.block(input: c, output: o)!][rowTaps[r / columnTaps.count], columnTaps[r % columnTaps.count]]
+        guard let weights = packedWeights(plan, schedule, parallel: false, threads: 1, write: { o, start, stride in
+            var t = 0
+            for c in plan.inputs(of: o) {
+                let kernel = kernels[plan.block(input: c, output: o)!]
+                for a in rowTaps {
+                    for b in columnTaps {
+                        start[t * stride] = kernel[a, b]
+                        t += 1
+                    }
+                }
+            }
+            return true
         }) else { return }
         runBlocks(plan, schedule, placement, sources: sources, weights: weights, bias: bias, level: level, threads: threads, into: outBase)
     }

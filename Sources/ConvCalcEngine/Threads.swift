@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -58,6 +59,26 @@ public enum ParallelRanges {
         #else
         for range in ranges { body(range) }
         #endif
+    }
+}
+
+/// Runs `body` on `threads` threads that take the items `0..<count` one at a time, each the
+/// next one not yet taken, until none is left: a thread slowed by other work on its core
+/// takes fewer items instead of holding the others up (as a static split does).
+public enum SharedItems {
+    final class Counter: Sendable {
+        let next = Atomic<Int>(0)
+    }
+
+    /// `body(take)` on each thread; `take()` returns the next item, nil once all are taken.
+    public static func run(count: Int, threads: Int, _ body: @escaping (_ take: () -> Int?) -> Void) {
+        let counter = Counter()
+        ParallelRanges.run(count: max(1, min(threads, count)), threads: threads) { _ in
+            body {
+                let item = counter.next.wrappingAdd(1, ordering: .relaxed).oldValue
+                return item < count ? item : nil
+            }
+        }
     }
 }
 

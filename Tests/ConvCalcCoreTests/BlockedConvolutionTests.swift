@@ -50,26 +50,57 @@ final class BlockedConvolutionTests: XCTestCase {
             let magnitude = Convolution.reference(plan, input.map { Matrix(rows: $0.rows, columns: $0.columns, values: $0.values.map(abs)) },
                                                   kernel.map { Matrix(rows: $0.rows, columns: $0.columns, values: $0.values.map(abs)) },
                                                   bias: bias?.map(abs))
-            for level in supportedLevels {
-                for threads in [1, 2] {
-                    let execution = Execution(level: level, threads: threads, method: .direct)
-                    let blocks = plan.spec.flip ? kernel.map { $0.rotated180() } : kernel
-                    var output = Convolution.allocateOutput(plan, threads: 1)
-                    output.withUnsafeMutableBufferPointer { _ = BlockedConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: $0.baseAddress!) }
-                    var rows = Convolution.allocateOutput(plan, threads: 1)
-                    rows.withUnsafeMutableBufferPointer { DirectConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: $0.baseAddress!) }
-                    let expectedValues = expected.flatMap(\.values), bounds = magnitude.flatMap(\.values)
-                    let label = "trial \(trial) \(level) \(threads) threads \(plan.inputChannels)->\(plan.outputChannels) g\(plan.groups) \(plan.inputRows)x\(plan.inputColumns) k\(plan.kernelRows)x\(plan.kernelColumns) \(plan.spec), \(seedNote)"
-                    for index in output.indices where abs(output[index] - expectedValues[index]) > 1e-13 * max(bounds[index], 1e-300)
-                        || abs(output[index] - rows[index]) > 1e-13 * max(bounds[index], 1e-300) {
-                        XCTFail("\(label): at \(index) blocked \(output[index]), rows \(rows[index]), reference \(expectedValues[index])")
-                        break
-                    }
-                }
-            }
+            assertAgrees(plan, input, kernel, bias, expected: expected, magnitude: magnitude, label: "trial \(trial)")
             checked += 1
         }
         XCTAssertGreaterThan(checked, trials / 2, seedNote)
+    }
+
+    /// `run` at every kernel level with 1 and 2 threads: every output within 1e-13 of
+    /// `magnitude` (the sum of its terms' magnitudes) of `expected` and of the row method.
+    func assertAgrees(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernel: [Matrix], _ bias: [Double]?, expected: [Matrix], magnitude: [Matrix],
+                      label: String) {
+        for level in supportedLevels {
+            for threads in [1, 2] {
+                let execution = Execution(level: level, threads: threads, method: .direct)
+                let blocks = plan.spec.flip ? kernel.map { $0.rotated180() } : kernel
+                var output = Convolution.allocateOutput(plan, threads: 1)
+                output.withUnsafeMutableBufferPointer { _ = BlockedConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: $0.baseAddress!) }
+                var rows = Convolution.allocateOutput(plan, threads: 1)
+                rows.withUnsafeMutableBufferPointer { DirectConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: $0.baseAddress!) }
+                let expectedValues = expected.flatMap(\.values), bounds = magnitude.flatMap(\.values)
+                let label = "\(label) \(level) \(threads) threads \(plan.inputChannels)->\(plan.outputChannels) g\(plan.groups) \(plan.inputRows)x\(plan.inputColumns) k\(plan.kernelRows)x\(plan.kernelColumns) \(plan.spec), \(seedNote)"
+                for index in output.indices where abs(output[index] - expectedValues[index]) > 1e-13 * max(bounds[index], 1e-300)
+                    || abs(output[index] - rows[index]) > 1e-13 * max(bounds[index], 1e-300) {
+                    XCTFail("\(label): at \(index) blocked \(output[index]), rows \(rows[index]), reference \(expectedValues[index])")
+                    break
+                }
+            }
+        }
+    }
+
+    /// A 1×1 kernel with stride 1 and no padding reads the input channels in place
+    /// (`readsInputInPlace`): positions fewer than one block, whole blocks, a partial last
+    /// block, groups, one to 40 input channels per group.
+    func testOneByOneReadsInputInPlace() throws {
+        var generator = SeededGenerator(seed: testSeed)
+        func values(_ count: Int) -> [Double] { (0..<count).map { _ in Double.random(in: -1...1, using: &generator) } }
+        for (trial, (h, w)) in [(1, 1), (3, 5), (4, 8), (8, 8), (5, 13), (28, 28), (7, 64), (1, 33)].enumerated() {
+            var spec = ConvolutionSpec()
+            spec.groups = 1 + trial % 3
+            let inputs = spec.groups * Int.random(in: 1...(trial % 2 == 0 ? 40 : 5), using: &generator)
+            let outputs = spec.groups * Int.random(in: 2...13, using: &generator)
+            let input = (0..<inputs).map { _ in Matrix(rows: h, columns: w, values: values(h * w)) }
+            let kernel = (0..<(outputs * inputs / spec.groups)).map { _ in Matrix(rows: 1, columns: 1, values: values(1)) }
+            let bias: [Double]? = trial % 2 == 1 ? values(outputs) : nil
+            let plan = try ConvolutionPlan(inputChannels: inputs, rows: h, columns: w, kernelBlocks: kernel.count, kernelRows: 1, kernelColumns: 1,
+                                           stated: nil, biasCount: bias?.count, spec: spec)
+            XCTAssertTrue(BlockedConvolution.readsInputInPlace(plan))
+            let magnitude = Convolution.reference(plan, input.map { Matrix(rows: h, columns: w, values: $0.values.map(abs)) },
+                                                  kernel.map { Matrix(rows: 1, columns: 1, values: $0.values.map(abs)) }, bias: bias?.map(abs))
+            assertAgrees(plan, input, kernel, bias, expected: Convolution.reference(plan, input, kernel, bias: bias), magnitude: magnitude,
+                         label: "in place \(trial)")
+        }
     }
 
     /// inf and nan in the input: the same outputs as the reference (padding zeros, which the
