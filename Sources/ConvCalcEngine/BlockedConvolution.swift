@@ -199,36 +199,51 @@ enum BlockedConvolution {
         planes.withUnsafeBufferPointer { planeBuffer in
             let sources = tapSources(plan, geometry, base: UnsafePointer(aligned(UnsafeMutablePointer(mutating: planeBuffer.baseAddress!))), taps: schedule.taps)
             defer { sources.deallocate() }
-            runBlocks(plan, schedule, placement, sources: sources, weights: weights, bias: bias, level: execution.level, threads: threads, into: outBase)
+            weights.withUnsafeBufferPointer { packed in
+                let problem = Problem(schedule: schedule, placement: placement, sources: sources, tail: nil, weights: packed.baseAddress!)
+                runBlocks(plan, [problem], bias: bias, level: execution.level, threads: threads, into: outBase)
+            }
         }
         return true
     }
 
-    /// Every block of positions and output channels of one flattened problem (the forward
-    /// layer, or one phase of a transposed one), shared among the threads.
-    ///
-    /// - Parameter tail: the sources the last block of positions reads instead of `sources`,
-    ///   at offset 0 (`runInPlace`: a copy of the inputs' last positions, then zeros).
-    static func runBlocks(_ plan: ConvolutionPlan, _ schedule: Schedule, _ placement: Placement, sources: UnsafePointer<UnsafePointer<Double>>,
-                          tail: UnsafePointer<UnsafePointer<Double>>? = nil, weights: [Double], bias: [Double]?, level: KernelLevel, threads: Int,
+    /// One flattened problem of `runBlocks` (the forward layer, or one phase of a transposed
+    /// one): how it is cut, where its positions go, where each tap reads position 0, and its
+    /// packed weights (`packedWeights`).
+    struct Problem {
+        let schedule: Schedule
+        let placement: Placement
+        let sources: UnsafePointer<UnsafePointer<Double>>
+        /// The sources the last block of positions reads instead, at offset 0 (`runInPlace`:
+        /// a copy of the inputs' last positions, then zeros).
+        let tail: UnsafePointer<UnsafePointer<Double>>?
+        let weights: UnsafePointer<Double>
+    }
+
+    /// Every block of positions and output channels of the problems, taken by the threads one
+    /// at a time (`SharedItems`): the phases of a transposed layer share one pool of work.
+    static func runBlocks(_ plan: ConvolutionPlan, _ problems: [Problem], bias: [Double]?, level: KernelLevel, threads: Int,
                           into outBase: UnsafeMutablePointer<Double>) {
-        let blockChannels = schedule.channels
-        let starts = (0..<(plan.groups * schedule.blocksPerGroup * blockChannels)).map { index -> Double in
-            let (g, local) = (index / (schedule.blocksPerGroup * blockChannels), index % (schedule.blocksPerGroup * blockChannels))
+        guard let shape = problems.first?.schedule else { return }
+        // Blocks of `channels` output channels, `blocksPerGroup` a group: the same in every problem.
+        let perGroup = shape.blocksPerGroup * shape.channels
+        let starts = (0..<(plan.groups * perGroup)).map { index -> Double in
+            let (g, local) = (index / perGroup, index % perGroup)
             return local < plan.outputsPerGroup ? bias?[g * plan.outputsPerGroup + local] ?? 0 : 0
         }
-        weights.withUnsafeBufferPointer { weightBuffer in
-            let packed = weightBuffer.baseAddress!
-            SharedItems.run(count: schedule.items, threads: threads) { take in
-                let acc = UnsafeMutablePointer<Double>.allocate(capacity: plan.groups * schedule.blocksPerGroup * blockChannels * schedule.width)
-                defer { acc.deallocate() }
-                while let item = take() {
-                    let first = (item / schedule.splits) * schedule.width
-                    let last = tail != nil && item / schedule.splits == schedule.positionBlocks - 1
-                    computeBlock(plan, placement, schedule, level, first: first, blocks: schedule.blocks(item % schedule.splits, groups: plan.groups),
-                                 starts: starts, sources: last ? tail! : sources, offset: last ? 0 : first * placement.offsetScale,
-                                 weights: packed, acc: acc, into: outBase)
-                }
+        // Items ends[p - 1] ..< ends[p] are problem p's.
+        let ends = problems.reduce(into: [Int]()) { $0.append(($0.last ?? 0) + $1.schedule.items) }
+        SharedItems.run(count: ends.last!, threads: threads) { take in
+            let acc = UnsafeMutablePointer<Double>.allocate(capacity: plan.groups * perGroup * shape.width)
+            defer { acc.deallocate() }
+            while let item = take() {
+                let p = ends.firstIndex { item < $0 }!
+                let (problem, local) = (problems[p], item - (p == 0 ? 0 : ends[p - 1]))
+                let (schedule, block) = (problem.schedule, local / problem.schedule.splits)
+                let (first, last) = (block * schedule.width, problem.tail != nil && block == schedule.positionBlocks - 1)
+                computeBlock(plan, problem.placement, schedule, level, first: first, blocks: schedule.blocks(local % schedule.splits, groups: plan.groups),
+                             starts: starts, sources: last ? problem.tail! : problem.sources, offset: last ? 0 : first * problem.placement.offsetScale,
+                             weights: problem.weights, acc: acc, into: outBase)
             }
         }
     }
@@ -344,7 +359,10 @@ enum BlockedConvolution {
                     (sources[g * schedule.taps + t], tail[g * schedule.taps + t]) = (channels[c], UnsafePointer(panel + c * width))
                 }
             }
-            runBlocks(plan, schedule, placement, sources: sources, tail: tail, weights: weights, bias: bias, level: level, threads: threads, into: outBase)
+            weights.withUnsafeBufferPointer { packed in
+                let problem = Problem(schedule: schedule, placement: placement, sources: sources, tail: tail, weights: packed.baseAddress!)
+                runBlocks(plan, [problem], bias: bias, level: level, threads: threads, into: outBase)
+            }
         }
     }
 

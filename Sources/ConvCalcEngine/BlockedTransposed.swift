@@ -62,12 +62,40 @@ extension BlockedConvolution {
         }
     }
 
-    /// Runs a transposed plan (several output channels per group, finite kernel); false when
-    /// the kernel holds inf or nan (nothing written).
+    /// Runs a transposed plan (several output channels per group); false when a weight that
+    /// an output reads is inf or nan. Every phase's weights are packed before anything is
+    /// written, so nothing is written then.
     static func runTransposed(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernels: [Matrix], bias: [Double]?, level: KernelLevel,
                               threads: Int, into outBase: UnsafeMutablePointer<Double>) -> Bool {
-        guard let planes = TransposedPlanes(plan), kernels.allSatisfy({ $0.values.allSatisfy(\.isFinite) }) else { return false }
-        let values = LargeArray.doubles(count: planes.totalValues) { out in
+        guard let planes = TransposedPlanes(plan) else { return false }
+        let phases = planes.rows.flatMap { rowPhase in planes.columns.map { (rows: rowPhase, columns: $0) } }
+        let summed = phases.filter { !$0.rows.taps.isEmpty && !$0.columns.taps.isEmpty }
+        let layouts = summed.map { phaseLayout(plan, planes, $0.rows, $0.columns, level: level, threads: threads) }
+        guard let weights = phaseWeights(plan, summed, layouts.map(\.schedule), kernels) else { return false }
+        for phase in phases where phase.rows.taps.isEmpty || phase.columns.taps.isEmpty {
+            writeBias(plan, phase.rows, phase.columns, bias: bias, into: outBase)
+        }
+        let values = planeValues(plan, input, planes)
+        values.withUnsafeBufferPointer { buffer in
+            let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: max(1, layouts.reduce(0) { $0 + plan.groups * $1.schedule.taps }))
+            defer { sources.deallocate() }
+            weights.values.withUnsafeBufferPointer { packed in
+                var (problems, next) = ([Problem](), sources)
+                for (index, phase) in summed.enumerated() {
+                    phaseSources(plan, planes, phase.rows, phase.columns, base: buffer.baseAddress!, into: next)
+                    problems.append(Problem(schedule: layouts[index].schedule, placement: layouts[index].placement, sources: next, tail: nil,
+                                            weights: packed.baseAddress! + weights.starts[index]))
+                    next += plan.groups * layouts[index].schedule.taps
+                }
+                runBlocks(plan, problems, bias: bias, level: level, threads: threads, into: outBase)
+            }
+        }
+        return true
+    }
+
+    /// The input padded with zeros (`TransposedPlanes`), one plane a channel.
+    static func planeValues(_ plan: ConvolutionPlan, _ input: [Matrix], _ planes: TransposedPlanes) -> [Double] {
+        LargeArray.doubles(count: planes.totalValues) { out in
             out.initialize(repeating: 0, count: planes.totalValues)
             for (channel, matrix) in input.enumerated() {
                 matrix.values.withUnsafeBufferPointer { x in
@@ -78,66 +106,77 @@ extension BlockedConvolution {
                 }
             }
         }
+    }
+
+    /// The outputs of phase (ρ, φ) that no kernel tap reaches: the bias alone.
+    static func writeBias(_ plan: ConvolutionPlan, _ rowPhase: TransposedPhase, _ columnPhase: TransposedPhase, bias: [Double]?,
+                          into outBase: UnsafeMutablePointer<Double>) {
         let area = plan.outputRows * plan.outputColumns
-        values.withUnsafeBufferPointer { buffer in
-            for rowPhase in planes.rows {
-                for columnPhase in planes.columns {
-                    guard rowPhase.taps.isEmpty || columnPhase.taps.isEmpty else {
-                        runPhase(plan, planes, rowPhase, columnPhase, kernels, bias: bias, base: buffer.baseAddress!, level: level, threads: threads, into: outBase)
-                        continue
-                    }
-                    // No kernel tap reaches these outputs: the bias alone.
-                    for o in 0..<plan.outputChannels {
-                        for m in 0..<rowPhase.count {
-                            for n in 0..<columnPhase.count {
-                                outBase[o * area + (rowPhase.first + m * plan.rowStep.stride) * plan.outputColumns + columnPhase.first + n * plan.columnStep.stride] = bias?[o] ?? 0
-                            }
-                        }
-                    }
+        for o in 0..<plan.outputChannels {
+            for m in 0..<rowPhase.count {
+                for n in 0..<columnPhase.count {
+                    outBase[o * area + (rowPhase.first + m * plan.rowStep.stride) * plan.outputColumns + columnPhase.first + n * plan.columnStep.stride] = bias?[o] ?? 0
                 }
             }
         }
-        return true
     }
 
-    /// One phase (ρ, φ): its taps' sources and packed weights, then every block (`runBlocks`).
-    static func runPhase(_ plan: ConvolutionPlan, _ planes: TransposedPlanes, _ rowPhase: TransposedPhase, _ columnPhase: TransposedPhase,
-                         _ kernels: [Matrix], bias: [Double]?, base: UnsafePointer<Double>, level: KernelLevel, threads: Int,
-                         into outBase: UnsafeMutablePointer<Double>) {
+    /// How phase (ρ, φ) is cut and where its positions go: row m, column n of the phase is
+    /// output (ρ + m·sh, φ + n·sw).
+    static func phaseLayout(_ plan: ConvolutionPlan, _ planes: TransposedPlanes, _ rowPhase: TransposedPhase, _ columnPhase: TransposedPhase,
+                            level: KernelLevel, threads: Int) -> (schedule: Schedule, placement: Placement) {
         let placement = Placement(planeColumns: planes.planeColumns, rows: (rowPhase.first, plan.rowStep.stride, rowPhase.count),
                                   columns: (columnPhase.first, plan.columnStep.stride, columnPhase.count), outputColumns: plan.outputColumns)
         let shifts = columnPhase.taps.map(\.shift)
         let schedule = Schedule(plan, positions: placement.positions, tapsPerChannel: rowPhase.taps.count * columnPhase.taps.count,
                                 footprintRows: rowPhase.taps.count, reach: shifts.max()! - shifts.min()!, level: level, threads: threads)
-        let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: plan.groups * schedule.taps)
-        defer { sources.deallocate() }
-        for g in 0..<plan.groups {
-            var t = g * schedule.taps
-            for c in (g * plan.inputsPerGroup)..<((g + 1) * plan.inputsPerGroup) {
-                for (_, rowShift) in rowPhase.taps {
-                    for (_, columnShift) in columnPhase.taps {
-                        sources[t] = base + c * planes.planeStride + (rowShift + planes.top) * planes.planeColumns + columnShift + planes.left
-                        t += 1
+        return (schedule, placement)
+    }
+
+    /// Where each tap of phase (ρ, φ) reads position 0: tap (c, a, b) reads plane c at
+    /// `(δa + top)·Wq + δb + left`, input channels in order (group g's taps from g·taps on).
+    static func phaseSources(_ plan: ConvolutionPlan, _ planes: TransposedPlanes, _ rowPhase: TransposedPhase, _ columnPhase: TransposedPhase,
+                             base: UnsafePointer<Double>, into sources: UnsafeMutablePointer<UnsafePointer<Double>>) {
+        var t = 0
+        for c in 0..<plan.inputChannels {
+            for (_, rowShift) in rowPhase.taps {
+                for (_, columnShift) in columnPhase.taps {
+                    sources[t] = base + c * planes.planeStride + (rowShift + planes.top) * planes.planeColumns + columnShift + planes.left
+                    t += 1
+                }
+            }
+        }
+    }
+
+    /// Each phase's weights as `packedWeights` stores them (tap t of a group is input channel
+    /// t / (|A|·|B|) of the group, kernel row A[(t mod |A|·|B|) / |B|], column B[t mod |B|]),
+    /// one phase after another in one array, with where each phase starts. The kernel blocks
+    /// are read once, in the order they are stored. Nil when a weight read is inf or nan.
+    static func phaseWeights(_ plan: ConvolutionPlan, _ phases: [(rows: TransposedPhase, columns: TransposedPhase)],
+                             _ schedules: [Schedule], _ kernels: [Matrix]) -> (values: [Double], starts: [Int])? {
+        // Where each tap of an input channel is in its kernel block, phase by phase, in the order of the taps.
+        let places = phases.map { phase in phase.rows.taps.flatMap { a in phase.columns.taps.map { b in a.kernel * plan.kernelColumns + b.kernel } } }
+        let starts = schedules.reduce(into: [0]) { $0.append($0.last! + plan.groups * $1.blocksPerGroup * $1.taps * $1.channels) }
+        var packed = [Double](repeating: 0, count: max(1, starts.last!))
+        var finite = true
+        packed.withUnsafeMutableBufferPointer { out in
+            for (index, block) in kernels.enumerated() {
+                // Block c·inner + j links input channel c to output channel g·(Cout/g) + j of c's group g.
+                let (c, local) = (index / plan.inner, index % plan.inner)
+                let g = c / plan.inputsPerGroup
+                block.values.withUnsafeBufferPointer { values in
+                    for (p, schedule) in schedules.enumerated() {
+                        let (channels, first) = (schedule.channels, (c - g * plan.inputsPerGroup) * schedule.tapsPerChannel)
+                        let start = out.baseAddress! + starts[p]
+                            + ((g * schedule.blocksPerGroup + local / channels) * schedule.taps + first) * channels + local % channels
+                        for (r, place) in places[p].enumerated() {
+                            finite = finite && values[place].isFinite
+                            start[r * channels] = values[place]
+                        }
                     }
                 }
             }
         }
-        // Tap t of a group: input channel t / (|A|·|B|) of the group, kernel row A[(t mod |A|·|B|) / |B|], column B[t mod |B|].
-        let (rowTaps, columnTaps) = (rowPhase.taps.map(\.kernel), columnPhase.taps.map(\.kernel))
-        // The kernel was checked finite by `runTransposed`, so the packing always succeeds.
-        guard let weights = packedWeights(plan, schedule, parallel: false, threads: 1, write: { o, start, stride in
-            var t = 0
-            for c in plan.inputs(of: o) {
-                let kernel = kernels[plan.block(input: c, output: o)!]
-                for a in rowTaps {
-                    for b in columnTaps {
-                        start[t * stride] = kernel[a, b]
-                        t += 1
-                    }
-                }
-            }
-            return true
-        }) else { return }
-        runBlocks(plan, schedule, placement, sources: sources, weights: weights, bias: bias, level: level, threads: threads, into: outBase)
+        return finite ? (packed, starts) : nil
     }
 }
