@@ -51,6 +51,8 @@ enum BlockedConvolution {
     struct Geometry {
         let rowPhases: [Int]
         let columnPhases: [Int]
+        /// The plane row (and output row) the planes start at: 0, or a band's first row.
+        let firstRow: Int
         /// Hq and Wq: a plane's rows and columns.
         let planeRows: Int
         let planeColumns: Int
@@ -64,14 +66,17 @@ enum BlockedConvolution {
         /// The positions of one block when the planes are interleaved, else nil.
         let interleavedWidth: Int?
 
-        init?(_ plan: ConvolutionPlan, width: Int) {
+        /// The planes of output rows `rows` (every row when nil).
+        init?(_ plan: ConvolutionPlan, width: Int, rows: Range<Int>? = nil) {
             let (r, c) = (plan.rowStep, plan.columnStep)
+            let outputRows = rows ?? 0..<plan.outputRows
             rowPhases = Array(Set((0..<plan.kernelRows).map { ($0 * r.dilation) % r.stride })).sorted()
             columnPhases = Array(Set((0..<plan.kernelColumns).map { ($0 * c.dilation) % c.stride })).sorted()
-            planeRows = plan.outputRows + ((plan.kernelRows - 1) * r.dilation) / r.stride
+            firstRow = outputRows.lowerBound
+            planeRows = outputRows.count + ((plan.kernelRows - 1) * r.dilation) / r.stride
             planeColumns = plan.outputColumns + ((plan.kernelColumns - 1) * c.dilation) / c.stride
             channels = plan.inputChannels
-            positions = (plan.outputRows - 1) * planeColumns + plan.outputColumns
+            positions = (outputRows.count - 1) * planeColumns + plan.outputColumns
             interleavedWidth = plan.kernelRows == 1 && plan.kernelColumns == 1 && plan.outputsPerGroup > 1 ? width : nil
             guard let area = try? Checked.mul(planeRows, planeColumns), area <= Convolution.elementLimit else { return nil }
             planeStride = interleavedWidth ?? area + 64
@@ -194,8 +199,12 @@ enum BlockedConvolution {
                        level: execution.level, threads: threads, into: outBase)
             return true
         }
+        guard geometry.interleavedWidth != nil else {
+            runBands(plan, input, geometry, weights: weights, bias: bias, level: execution.level, threads: threads, into: outBase)
+            return true
+        }
         let planes = phasePlanes(plan, input, geometry, threads: threads)
-        let placement = Placement(geometry, plan, offsetScale: geometry.interleavedWidth == nil ? 1 : geometry.channels)
+        let placement = Placement(geometry, plan, offsetScale: geometry.channels)
         planes.withUnsafeBufferPointer { planeBuffer in
             let sources = tapSources(plan, geometry, base: UnsafePointer(aligned(UnsafeMutablePointer(mutating: planeBuffer.baseAddress!))), taps: schedule.taps)
             defer { sources.deallocate() }
@@ -226,26 +235,89 @@ enum BlockedConvolution {
                           into outBase: UnsafeMutablePointer<Double>) {
         guard let shape = problems.first?.schedule else { return }
         // Blocks of `channels` output channels, `blocksPerGroup` a group: the same in every problem.
-        let perGroup = shape.blocksPerGroup * shape.channels
-        let starts = (0..<(plan.groups * perGroup)).map { index -> Double in
-            let (g, local) = (index / perGroup, index % perGroup)
-            return local < plan.outputsPerGroup ? bias?[g * plan.outputsPerGroup + local] ?? 0 : 0
-        }
+        let starts = blockStarts(plan, shape, bias: bias)
         // Items ends[p - 1] ..< ends[p] are problem p's.
         let ends = problems.reduce(into: [Int]()) { $0.append(($0.last ?? 0) + $1.schedule.items) }
         SharedItems.run(count: ends.last!, threads: threads) { take in
-            let acc = UnsafeMutablePointer<Double>.allocate(capacity: plan.groups * perGroup * shape.width)
+            let acc = UnsafeMutablePointer<Double>.allocate(capacity: starts.count * shape.width)
             defer { acc.deallocate() }
             while let item = take() {
                 let p = ends.firstIndex { item < $0 }!
-                let (problem, local) = (problems[p], item - (p == 0 ? 0 : ends[p - 1]))
-                let (schedule, block) = (problem.schedule, local / problem.schedule.splits)
-                let (first, last) = (block * schedule.width, problem.tail != nil && block == schedule.positionBlocks - 1)
-                computeBlock(plan, problem.placement, schedule, level, first: first, blocks: schedule.blocks(local % schedule.splits, groups: plan.groups),
-                             starts: starts, sources: last ? problem.tail! : problem.sources, offset: last ? 0 : first * problem.placement.offsetScale,
-                             weights: problem.weights, acc: acc, into: outBase)
+                computeItem(plan, problems[p], item - (p == 0 ? 0 : ends[p - 1]), level, starts: starts, acc: acc, into: outBase)
             }
         }
+    }
+
+    /// Item `local` of a problem: one block of positions (and part of the output channel blocks).
+    @inline(__always)
+    static func computeItem(_ plan: ConvolutionPlan, _ problem: Problem, _ local: Int, _ level: KernelLevel, starts: [Double],
+                            acc: UnsafeMutablePointer<Double>, into outBase: UnsafeMutablePointer<Double>) {
+        let (schedule, block) = (problem.schedule, local / problem.schedule.splits)
+        let (first, last) = (block * schedule.width, problem.tail != nil && block == schedule.positionBlocks - 1)
+        computeBlock(plan, problem.placement, schedule, level, first: first, blocks: schedule.blocks(local % schedule.splits, groups: plan.groups),
+                     starts: starts, sources: last ? problem.tail! : problem.sources, offset: last ? 0 : first * problem.placement.offsetScale,
+                     weights: problem.weights, acc: acc, into: outBase)
+    }
+
+    /// The biases each block's sums start at, per group and block of output channels (0 for
+    /// the channels past a group's last).
+    static func blockStarts(_ plan: ConvolutionPlan, _ schedule: Schedule, bias: [Double]?) -> [Double] {
+        let perGroup = schedule.blocksPerGroup * schedule.channels
+        return (0..<(plan.groups * perGroup)).map { index -> Double in
+            let (g, local) = (index / perGroup, index % perGroup)
+            return local < plan.outputsPerGroup ? bias?[g * plan.outputsPerGroup + local] ?? 0 : 0
+        }
+    }
+
+    /// The forward layer in bands of output rows (`bandRows`), taken by the threads one at a
+    /// time: a thread makes a band's planes (`Geometry` of the band's rows) in memory of its
+    /// own, reused from band to band, then computes the band's blocks while the planes are in
+    /// cache. The planes of the whole input are never made (at 64 channels of 56², 1.7 MB of
+    /// fresh memory, whose first touch cost as much as a fifth of the arithmetic).
+    static func runBands(_ plan: ConvolutionPlan, _ input: [Matrix], _ geometry: Geometry, weights: [Double], bias: [Double]?,
+                         level: KernelLevel, threads: Int, into outBase: UnsafeMutablePointer<Double>) {
+        let rows = bandRows(plan, geometry, threads: threads)
+        let width = level.channelBlockPositions
+        let runs = columnRuns(plan, geometry)
+        let (bands, largest) = ((plan.outputRows + rows - 1) / rows, Geometry(plan, width: width, rows: 0..<rows)!)
+        let reach = (plan.kernelColumns - 1) * plan.columnStep.dilation / plan.columnStep.stride
+        func schedule(_ band: Geometry) -> Schedule {
+            Schedule(plan, positions: band.positions, tapsPerChannel: plan.kernelRows * plan.kernelColumns, footprintRows: plan.kernelRows,
+                     reach: reach, level: level, threads: 1)
+        }
+        let starts = blockStarts(plan, schedule(largest), bias: bias)
+        weights.withUnsafeBufferPointer { packed in
+            SharedItems.run(count: bands, threads: threads) { take in
+                let buffer = UnsafeMutablePointer<Double>.allocate(capacity: largest.totalValues + 8)
+                let acc = UnsafeMutablePointer<Double>.allocate(capacity: starts.count * width)
+                defer { (buffer.deallocate(), acc.deallocate()) }
+                let planes = aligned(buffer)
+                while let band = take() {
+                    let bandRows = (band * rows)..<min(plan.outputRows, (band + 1) * rows)
+                    let geometry = Geometry(plan, width: width, rows: bandRows)!
+                    for c in 0..<plan.inputChannels { fillPlanes(plan, input[c], slot: c, geometry, runs, into: planes) }
+                    let bandSchedule = schedule(geometry)
+                    let sources = tapSources(plan, geometry, base: UnsafePointer(planes), taps: bandSchedule.taps)
+                    defer { sources.deallocate() }
+                    let placement = Placement(planeColumns: geometry.planeColumns, rows: (bandRows.lowerBound, 1, bandRows.count),
+                                              columns: (0, 1, plan.outputColumns), outputColumns: plan.outputColumns)
+                    let problem = Problem(schedule: bandSchedule, placement: placement, sources: sources, tail: nil, weights: packed.baseAddress!)
+                    for item in 0..<problem.schedule.items { computeItem(plan, problem, item, level, starts: starts, acc: acc, into: outBase) }
+                }
+            }
+        }
+    }
+
+    /// Output rows of a band: at least the rows the kernel reaches past a band's last (so the
+    /// planes' copies are at most twice the input), a quarter of a thread's share of the rows
+    /// (for a balanced split when a core is slowed), and planes of at most 1 MiB (in the
+    /// second-level cache) when that allows more than one row.
+    static func bandRows(_ plan: ConvolutionPlan, _ geometry: Geometry, threads: Int) -> Int {
+        let reach = geometry.planeRows - plan.outputRows
+        let rowValues = geometry.channels * geometry.rowPhases.count * geometry.columnPhases.count * geometry.planeColumns
+        let cached = (1 << 17) / max(1, rowValues) - reach
+        let shared = (plan.outputRows + 4 * threads - 1) / (4 * threads)
+        return max(1, min(plan.outputRows, max(reach + 1, shared), max(1, cached)))
     }
 
     /// One output channel per group (depthwise and the like): nothing to share between output
@@ -525,7 +597,7 @@ enum BlockedConvolution {
                 for (columnSlot, runs) in columnRuns.enumerated() {
                     let plane = geometry.plane(channel: slot, rowSlot: rowSlot, columnSlot: columnSlot)
                     for m in 0..<geometry.planeRows {
-                        let e = m * r.stride + rowPhase
+                        let e = (geometry.firstRow + m) * r.stride + rowPhase
                         let source = e < extendedRows ? mode.source(e - r.pad.before, r.input) : nil
                         var n = m * geometry.planeColumns
                         for run in runs {
