@@ -75,7 +75,7 @@ extension BlockedConvolution {
         for phase in phases where phase.rows.taps.isEmpty || phase.columns.taps.isEmpty {
             writeBias(plan, phase.rows, phase.columns, bias: bias, into: outBase)
         }
-        let values = planeValues(plan, input, planes)
+        let values = planeValues(plan, input, planes, threads: threads)
         values.withUnsafeBufferPointer { buffer in
             let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: max(1, layouts.reduce(0) { $0 + plan.groups * $1.schedule.taps }))
             defer { sources.deallocate() }
@@ -93,15 +93,20 @@ extension BlockedConvolution {
         return true
     }
 
-    /// The input padded with zeros (`TransposedPlanes`), one plane a channel.
-    static func planeValues(_ plan: ConvolutionPlan, _ input: [Matrix], _ planes: TransposedPlanes) -> [Double] {
+    /// The input padded with zeros (`TransposedPlanes`), one plane a channel, the channels
+    /// shared among the threads from 2^18 values on (the first touch of fresh memory is most
+    /// of the time).
+    static func planeValues(_ plan: ConvolutionPlan, _ input: [Matrix], _ planes: TransposedPlanes, threads: Int) -> [Double] {
         LargeArray.doubles(count: planes.totalValues) { out in
-            out.initialize(repeating: 0, count: planes.totalValues)
-            for (channel, matrix) in input.enumerated() {
-                matrix.values.withUnsafeBufferPointer { x in
-                    for row in 0..<plan.inputRows {
-                        (out + channel * planes.planeStride + (row + planes.top) * planes.planeColumns + planes.left)
-                            .update(from: x.baseAddress! + row * plan.inputColumns, count: plan.inputColumns)
+            ParallelRanges.run(count: plan.inputChannels, threads: planes.totalValues < 1 << 18 ? 1 : threads) { channels in
+                for channel in channels {
+                    let plane = out + channel * planes.planeStride
+                    plane.initialize(repeating: 0, count: planes.planeStride)
+                    input[channel].values.withUnsafeBufferPointer { x in
+                        for row in 0..<plan.inputRows {
+                            (plane + (row + planes.top) * planes.planeColumns + planes.left)
+                                .update(from: x.baseAddress! + row * plan.inputColumns, count: plan.inputColumns)
+                        }
                     }
                 }
             }
