@@ -165,15 +165,15 @@ enum BlockedConvolution {
 
     /// Runs the plan when `applies` holds, and returns whether it did (false: nothing was written).
     static func run(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernels: [Matrix], bias: [Double]?, execution: Execution,
-                    into outBase: UnsafeMutablePointer<Double>) -> Bool {
+                    into outputs: OutputTargets) -> Bool {
         guard fits(plan, bias: bias) else { return false }
         let threads = plan.directMultiplyAdds < 5e5 ? 1 : execution.threads
         if plan.spec.transposed {
-            return runTransposed(plan, input, kernels, bias: bias, level: execution.level, threads: threads, into: outBase)
+            return runTransposed(plan, input, kernels, bias: bias, level: execution.level, threads: threads, into: outputs)
         }
         guard let geometry = Geometry(plan, width: execution.level.channelBlockPositions) else { return false }
         if plan.outputsPerGroup == 1 {
-            return runChannelwise(plan, input, kernels, bias: bias, level: execution.level, geometry: geometry, threads: threads, into: outBase)
+            return runChannelwise(plan, input, kernels, bias: bias, level: execution.level, geometry: geometry, threads: threads, into: outputs)
         }
         let schedule = Schedule(plan, positions: geometry.positions, tapsPerChannel: plan.kernelRows * plan.kernelColumns,
                                 footprintRows: plan.kernelRows, reach: (plan.kernelColumns - 1) * plan.columnStep.dilation / plan.columnStep.stride,
@@ -196,11 +196,11 @@ enum BlockedConvolution {
         }) else { return false }
         if readsInputInPlace(plan) {
             runInPlace(plan, input, schedule, Placement(geometry, plan, offsetScale: 1), weights: weights, bias: bias,
-                       level: execution.level, threads: threads, into: outBase)
+                       level: execution.level, threads: threads, into: outputs)
             return true
         }
         guard geometry.interleavedWidth != nil else {
-            runBands(plan, input, geometry, weights: weights, bias: bias, level: execution.level, threads: threads, into: outBase)
+            runBands(plan, input, geometry, weights: weights, bias: bias, level: execution.level, threads: threads, into: outputs)
             return true
         }
         let planes = phasePlanes(plan, input, geometry, threads: threads)
@@ -210,7 +210,7 @@ enum BlockedConvolution {
             defer { sources.deallocate() }
             weights.withUnsafeBufferPointer { packed in
                 let problem = Problem(schedule: schedule, placement: placement, sources: sources, tail: nil, weights: packed.baseAddress!)
-                runBlocks(plan, [problem], bias: bias, level: execution.level, threads: threads, into: outBase)
+                runBlocks(plan, [problem], bias: bias, level: execution.level, threads: threads, into: outputs)
             }
         }
         return true
@@ -232,7 +232,7 @@ enum BlockedConvolution {
     /// Every block of positions and output channels of the problems, taken by the threads one
     /// at a time (`SharedItems`): the phases of a transposed layer share one pool of work.
     static func runBlocks(_ plan: ConvolutionPlan, _ problems: [Problem], bias: [Double]?, level: KernelLevel, threads: Int,
-                          into outBase: UnsafeMutablePointer<Double>) {
+                          into outputs: OutputTargets) {
         guard let shape = problems.first?.schedule else { return }
         // Blocks of `channels` output channels, `blocksPerGroup` a group: the same in every problem.
         let starts = blockStarts(plan, shape, bias: bias)
@@ -243,7 +243,7 @@ enum BlockedConvolution {
             defer { acc.deallocate() }
             while let item = take() {
                 let p = ends.firstIndex { item < $0 }!
-                computeItem(plan, problems[p], item - (p == 0 ? 0 : ends[p - 1]), level, starts: starts, acc: acc, into: outBase)
+                computeItem(plan, problems[p], item - (p == 0 ? 0 : ends[p - 1]), level, starts: starts, acc: acc, into: outputs)
             }
         }
     }
@@ -251,12 +251,12 @@ enum BlockedConvolution {
     /// Item `local` of a problem: one block of positions (and part of the output channel blocks).
     @inline(__always)
     static func computeItem(_ plan: ConvolutionPlan, _ problem: Problem, _ local: Int, _ level: KernelLevel, starts: [Double],
-                            acc: UnsafeMutablePointer<Double>, into outBase: UnsafeMutablePointer<Double>) {
+                            acc: UnsafeMutablePointer<Double>, into outputs: OutputTargets) {
         let (schedule, block) = (problem.schedule, local / problem.schedule.splits)
         let (first, last) = (block * schedule.width, problem.tail != nil && block == schedule.positionBlocks - 1)
         computeBlock(plan, problem.placement, schedule, level, first: first, blocks: schedule.blocks(local % schedule.splits, groups: plan.groups),
                      starts: starts, sources: last ? problem.tail! : problem.sources, offset: last ? 0 : first * problem.placement.offsetScale,
-                     weights: problem.weights, acc: acc, into: outBase)
+                     weights: problem.weights, acc: acc, into: outputs)
     }
 
     /// The biases each block's sums start at, per group and block of output channels (0 for
@@ -275,7 +275,7 @@ enum BlockedConvolution {
     /// cache. The planes of the whole input are never made (at 64 channels of 56², 1.7 MB of
     /// fresh memory, whose first touch cost as much as a fifth of the arithmetic).
     static func runBands(_ plan: ConvolutionPlan, _ input: [Matrix], _ geometry: Geometry, weights: [Double], bias: [Double]?,
-                         level: KernelLevel, threads: Int, into outBase: UnsafeMutablePointer<Double>) {
+                         level: KernelLevel, threads: Int, into outputs: OutputTargets) {
         let rows = bandRows(plan, geometry, threads: threads)
         let width = level.channelBlockPositions
         let runs = columnRuns(plan, geometry)
@@ -302,7 +302,7 @@ enum BlockedConvolution {
                     let placement = Placement(planeColumns: geometry.planeColumns, rows: (bandRows.lowerBound, 1, bandRows.count),
                                               columns: (0, 1, plan.outputColumns), outputColumns: plan.outputColumns)
                     let problem = Problem(schedule: bandSchedule, placement: placement, sources: sources, tail: nil, weights: packed.baseAddress!)
-                    for item in 0..<problem.schedule.items { computeItem(plan, problem, item, level, starts: starts, acc: acc, into: outBase) }
+                    for item in 0..<problem.schedule.items { computeItem(plan, problem, item, level, starts: starts, acc: acc, into: outputs) }
                 }
             }
         }
@@ -324,7 +324,7 @@ enum BlockedConvolution {
     /// channels, so each thread makes one group's planes at a time, while they are in cache
     /// (the input is read once from memory), and sums each output row from them (`sumTaps`).
     static func runChannelwise(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernels: [Matrix], bias: [Double]?, level: KernelLevel,
-                               geometry: Geometry, threads: Int, into outBase: UnsafeMutablePointer<Double>) -> Bool {
+                               geometry: Geometry, threads: Int, into outputs: OutputTargets) -> Bool {
         let taps = plan.inner * plan.kernelRows * plan.kernelColumns
         // Output channel o's weights, in the order of its taps: kernel blocks o·inner ..< (o + 1)·inner.
         let weights = kernels.flatMap(\.values)
@@ -350,7 +350,7 @@ enum BlockedConvolution {
                         }
                     }
                     storeChannel(plan, geometry, level, sources: sources, weights: shared + o * taps, taps: taps, start: bias?[o] ?? 0,
-                                 into: outBase + o * plan.outputRows * plan.outputColumns)
+                                 into: outputs[o])
                 }
             }
         }
@@ -374,7 +374,7 @@ enum BlockedConvolution {
     @inline(__always)
     static func computeBlock(_ plan: ConvolutionPlan, _ placement: Placement, _ schedule: Schedule, _ level: KernelLevel, first: Int, blocks: Range<Int>,
                              starts: [Double], sources: UnsafePointer<UnsafePointer<Double>>, offset: Int, weights: UnsafePointer<Double>,
-                             acc: UnsafeMutablePointer<Double>, into outBase: UnsafeMutablePointer<Double>) {
+                             acc: UnsafeMutablePointer<Double>, into outputs: OutputTargets) {
         let (width, blockChannels) = (schedule.width, schedule.channels)
         for block in blocks {
             for o in 0..<blockChannels {
@@ -394,11 +394,10 @@ enum BlockedConvolution {
             }
             c += count
         }
-        let area = plan.outputRows * plan.outputColumns
         for block in blocks {
             let (g, local) = (block / schedule.blocksPerGroup, (block % schedule.blocksPerGroup) * blockChannels)
             placement.store(acc + block * blockChannels * width, width: width, first: first, channels: min(blockChannels, plan.outputsPerGroup - local),
-                            outputArea: area, into: outBase + (g * plan.outputsPerGroup + local) * area)
+                            into: outputs, channel: g * plan.outputsPerGroup + local)
         }
     }
 
@@ -414,7 +413,7 @@ enum BlockedConvolution {
     /// channel c from position `first`; the last block, which would read past the channels'
     /// ends, reads a copy of their last positions followed by zeros.
     static func runInPlace(_ plan: ConvolutionPlan, _ input: [Matrix], _ schedule: Schedule, _ placement: Placement, weights: [Double],
-                           bias: [Double]?, level: KernelLevel, threads: Int, into outBase: UnsafeMutablePointer<Double>) {
+                           bias: [Double]?, level: KernelLevel, threads: Int, into outputs: OutputTargets) {
         let (width, first) = (schedule.width, (schedule.positionBlocks - 1) * schedule.width)
         let tailCount = placement.positions - first
         let panel = UnsafeMutablePointer<Double>.allocate(capacity: plan.inputChannels * width)
@@ -433,7 +432,7 @@ enum BlockedConvolution {
             }
             weights.withUnsafeBufferPointer { packed in
                 let problem = Problem(schedule: schedule, placement: placement, sources: sources, tail: tail, weights: packed.baseAddress!)
-                runBlocks(plan, [problem], bias: bias, level: level, threads: threads, into: outBase)
+                runBlocks(plan, [problem], bias: bias, level: level, threads: threads, into: outputs)
             }
         }
     }
@@ -517,10 +516,11 @@ enum BlockedConvolution {
             (offsetScale, self.outputColumns) = (1, outputColumns)
         }
 
-        /// The blocked positions `first ..< first + width` of `channels` output channels, from
-        /// `acc` (channel-major, `width` apart) to the output: each row's kept part at once.
+        /// The blocked positions `first ..< first + width` of `channels` output channels from
+        /// `channel` on, from `acc` (channel-major, `width` apart) to the output: each row's
+        /// kept part at once.
         @inline(__always)
-        func store(_ acc: UnsafeMutablePointer<Double>, width: Int, first: Int, channels: Int, outputArea: Int, into out: UnsafeMutablePointer<Double>) {
+        func store(_ acc: UnsafeMutablePointer<Double>, width: Int, first: Int, channels: Int, into outputs: OutputTargets, channel: Int) {
             let end = first + min(width, positions - first)
             var m = first
             while m < end {
@@ -528,13 +528,13 @@ enum BlockedConvolution {
                 let stop = min(end, (i + 1) * planeColumns)
                 if j < columns {
                     let count = min(stop, i * planeColumns + columns) - m
-                    let target = out + (rowFirst + i * rowStep) * outputColumns + columnFirst + j * columnStep
+                    let target = (rowFirst + i * rowStep) * outputColumns + columnFirst + j * columnStep
                     for o in 0..<channels {
                         let values = acc + o * width + (m - first)
                         if columnStep == 1 {
-                            (target + o * outputArea).update(from: values, count: count)
+                            (outputs[channel + o] + target).update(from: values, count: count)
                         } else {
-                            for q in 0..<count { target[o * outputArea + q * columnStep] = values[q] }
+                            for q in 0..<count { outputs[channel + o][target + q * columnStep] = values[q] }
                         }
                     }
                 }

@@ -66,14 +66,14 @@ extension BlockedConvolution {
     /// an output reads is inf or nan. Every phase's weights are packed before anything is
     /// written, so nothing is written then.
     static func runTransposed(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernels: [Matrix], bias: [Double]?, level: KernelLevel,
-                              threads: Int, into outBase: UnsafeMutablePointer<Double>) -> Bool {
+                              threads: Int, into outputs: OutputTargets) -> Bool {
         guard let planes = TransposedPlanes(plan) else { return false }
         let phases = planes.rows.flatMap { rowPhase in planes.columns.map { (rows: rowPhase, columns: $0) } }
         let summed = phases.filter { !$0.rows.taps.isEmpty && !$0.columns.taps.isEmpty }
         let layouts = summed.map { phaseLayout(plan, planes, $0.rows, $0.columns, level: level, threads: threads) }
         guard let weights = phaseWeights(plan, summed, layouts.map(\.schedule), kernels) else { return false }
         for phase in phases where phase.rows.taps.isEmpty || phase.columns.taps.isEmpty {
-            writeBias(plan, phase.rows, phase.columns, bias: bias, into: outBase)
+            writeBias(plan, phase.rows, phase.columns, bias: bias, into: outputs)
         }
         let values = planeValues(plan, input, planes, threads: threads)
         values.withUnsafeBufferPointer { buffer in
@@ -87,7 +87,7 @@ extension BlockedConvolution {
                                             weights: packed.baseAddress! + weights.starts[index]))
                     next += plan.groups * layouts[index].schedule.taps
                 }
-                runBlocks(plan, problems, bias: bias, level: level, threads: threads, into: outBase)
+                runBlocks(plan, problems, bias: bias, level: level, threads: threads, into: outputs)
             }
         }
         return true
@@ -115,12 +115,11 @@ extension BlockedConvolution {
 
     /// The outputs of phase (ρ, φ) that no kernel tap reaches: the bias alone.
     static func writeBias(_ plan: ConvolutionPlan, _ rowPhase: TransposedPhase, _ columnPhase: TransposedPhase, bias: [Double]?,
-                          into outBase: UnsafeMutablePointer<Double>) {
-        let area = plan.outputRows * plan.outputColumns
+                          into outputs: OutputTargets) {
         for o in 0..<plan.outputChannels {
             for m in 0..<rowPhase.count {
                 for n in 0..<columnPhase.count {
-                    outBase[o * area + (rowPhase.first + m * plan.rowStep.stride) * plan.outputColumns + columnPhase.first + n * plan.columnStep.stride] = bias?[o] ?? 0
+                    outputs[o][(rowPhase.first + m * plan.rowStep.stride) * plan.outputColumns + columnPhase.first + n * plan.columnStep.stride] = bias?[o] ?? 0
                 }
             }
         }

@@ -195,6 +195,45 @@ extension Convolution {
         }
     }
 
+    /// The output's memory for `run` with the method `sized` asks, as `allocateOutput(_:threads:method:bias:)`
+    /// makes it, with one array a channel (`channels`) when the channel-blocked method runs:
+    /// its result is then the output as it stands, without copying it out of one array.
+    public static func allocateOutputMemory(_ plan: ConvolutionPlan, threads: Int, method sized: ConvolutionMethod, bias: [Double]?) -> OutputMemory {
+        guard OutputMemory.takesChannels(plan, method: method(plan, sized), bias: bias) else {
+            return .whole(allocateOutput(plan, threads: threads, method: sized, bias: bias))
+        }
+        let (count, size) = (plan.outputChannels, plan.outputRows * plan.outputColumns)
+        return .channels([[Double]](unsafeUninitializedCapacity: count) { arrays, initialized in
+            let first = arrays.baseAddress!
+            ParallelRanges.run(count: count, threads: count * size < 1 << 16 ? 1 : threads) { range in
+                for o in range { (first + o).initialize(to: [Double](repeating: 0, count: size)) }
+            }
+            initialized = count
+        })
+    }
+
+    /// `runCounted(_:_:_:bias:execution:survey:into:)` into memory from `allocateOutputMemory`.
+    public static func runCounted(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernel: [Matrix], bias: [Double]?, execution: Execution,
+                                  survey: OperandSurvey? = nil, into memory: inout OutputMemory) -> (output: [Matrix], threads: Int) {
+        switch memory {
+        case var .whole(values):
+            memory = .whole([])   // `values` is then the array's only reference: no copy on write
+            return runCounted(plan, input, kernel, bias: bias, execution: execution, survey: survey, into: &values)
+        case var .channels(arrays):
+            memory = .channels([])
+            let blocks = plan.spec.flip ? kernel.map { $0.rotated180() } : kernel
+            let ran = OutputTargets.pinned(&arrays) { BlockedConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: $0) }
+            guard ran else {
+                // A kernel value is inf or nan: the row method, into one array.
+                var values = allocateOutput(plan, threads: execution.threads)
+                return runCounted(plan, input, kernel, bias: bias, execution: execution, survey: survey, into: &values)
+            }
+            // BlockedConvolution.run's own rule.
+            let threads = plan.directMultiplyAdds < 5e5 ? 1 : execution.threads
+            return (arrays.map { Matrix(rows: plan.outputRows, columns: plan.outputColumns, values: $0) }, threads)
+        }
+    }
+
     /// The output's memory for `run` with the method `sized` asks (`MethodChoice.sized`):
     /// left unwritten when the run goes to the direct row method (`DirectConvolution`), which
     /// writes every output element exactly once, so fresh pages are first touched by the
@@ -242,7 +281,7 @@ extension Convolution {
             switch used {
             case .fft: fourier(plan, input, blocks, bias: bias, execution: execution, finiteOnly: finiteOnly, patch: patch, into: pointer)
             default:
-                if BlockedConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: pointer) {
+                if OutputTargets.contiguous(pointer, plan, { BlockedConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: $0) }) {
                     // BlockedConvolution.run's own rule.
                     threads = plan.directMultiplyAdds < 5e5 ? 1 : execution.threads
                 } else {
@@ -302,7 +341,57 @@ extension Convolution {
     public static func method(_ plan: ConvolutionPlan, _ asked: ConvolutionMethod, survey: OperandSurvey) throws -> ConvolutionMethod {
         try FourierConvolution.choose(plan, asked, survey).0
     }
+}
 
+/// The output's memory before a run (`Convolution.allocateOutputMemory`), first touched
+/// apart from the arithmetic: every channel in one array, or one array a channel.
+public enum OutputMemory {
+    case whole([Double])
+    case channels([[Double]])
+
+    /// At most this many output channels are held one array each (each array is pinned by a
+    /// nested call, one stack frame a channel: `OutputTargets.pinned`).
+    static let channelLimit = 1024
+
+    /// Whether the output is made one array a channel: several channels, and the sizes choose
+    /// the direct method (`used`) with the channel-blocked method applying.
+    static func takesChannels(_ plan: ConvolutionPlan, method used: ConvolutionMethod, bias: [Double]?) -> Bool {
+        (2...channelLimit).contains(plan.outputChannels) && used == .direct && BlockedConvolution.fits(plan, bias: bias)
+    }
+}
+
+/// Where each output channel's values go: `self[o]` is channel o's first value (row-major).
+public struct OutputTargets {
+    let channels: UnsafePointer<UnsafeMutablePointer<Double>>
+
+    subscript(channel: Int) -> UnsafeMutablePointer<Double> { channels[channel] }
+
+    /// `body` with the channels of one array (`plan`'s output channels in order from `base`).
+    static func contiguous<R>(_ base: UnsafeMutablePointer<Double>, _ plan: ConvolutionPlan, _ body: (OutputTargets) -> R) -> R {
+        let table = UnsafeMutablePointer<UnsafeMutablePointer<Double>>.allocate(capacity: max(1, plan.outputChannels))
+        defer { table.deallocate() }
+        for o in 0..<plan.outputChannels { table[o] = base + o * plan.outputRows * plan.outputColumns }
+        return body(OutputTargets(channels: table))
+    }
+
+    /// `body` with the channels of `arrays` (one a channel), each pinned by a nested call.
+    static func pinned<R>(_ arrays: inout [[Double]], _ body: (OutputTargets) -> R) -> R {
+        let table = UnsafeMutablePointer<UnsafeMutablePointer<Double>>.allocate(capacity: max(1, arrays.count))
+        defer { table.deallocate() }
+        return arrays.withUnsafeMutableBufferPointer { all in
+            func pin(_ index: Int) -> R {
+                guard index < all.count else { return body(OutputTargets(channels: table)) }
+                return all[index].withUnsafeMutableBufferPointer { buffer in
+                    table[index] = buffer.baseAddress!
+                    return pin(index + 1)
+                }
+            }
+            return pin(0)
+        }
+    }
+}
+
+extension Convolution {
     /// Output channels out of one array holding them in order (one channel: no copy), copied
     /// by `threads` threads from 2^16 values on (most of a copy's time is the first touch of
     /// the new arrays' memory, which both cores can pay at once).

@@ -65,7 +65,9 @@ final class BlockedConvolutionTests: XCTestCase {
                 let execution = Execution(level: level, threads: threads, method: .direct)
                 let blocks = plan.spec.flip ? kernel.map { $0.rotated180() } : kernel
                 var output = Convolution.allocateOutput(plan, threads: 1)
-                output.withUnsafeMutableBufferPointer { _ = BlockedConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: $0.baseAddress!) }
+                output.withUnsafeMutableBufferPointer { base in
+                    _ = OutputTargets.contiguous(base.baseAddress!, plan) { BlockedConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: $0) }
+                }
                 var rows = Convolution.allocateOutput(plan, threads: 1)
                 rows.withUnsafeMutableBufferPointer { DirectConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: $0.baseAddress!) }
                 let expectedValues = expected.flatMap(\.values), bounds = magnitude.flatMap(\.values)
@@ -77,6 +79,31 @@ final class BlockedConvolutionTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// The output made one array a channel (`allocateOutputMemory`) holds the same values as
+    /// the output made in one array and split; a kernel holding inf or nan turns it to the row
+    /// method, as the one-array output does.
+    func testOutputOneArrayAChannel() {
+        var generator = SeededGenerator(seed: testSeed)
+        var checked = 0
+        for trial in 0..<20 {
+            guard var (plan, input, kernel, bias) = randomCase(&generator, transposed: trial % 3 == 2), plan.outputChannels > 1 else { continue }
+            if trial % 5 == 4 { kernel[0].values[0] = trial % 2 == 0 ? .infinity : .nan }
+            let execution = Execution(level: supportedLevels.last!, threads: 2, method: .direct)
+            var memory = Convolution.allocateOutputMemory(plan, threads: 2, method: .direct, bias: bias)
+            if case .whole = memory { XCTFail("trial \(trial): one array, \(seedNote)") }
+            let (channels, _) = Convolution.runCounted(plan, input, kernel, bias: bias, execution: execution, into: &memory)
+            var whole = Convolution.allocateOutput(plan, threads: 2)
+            let (split, _) = Convolution.runCounted(plan, input, kernel, bias: bias, execution: execution, into: &whole)
+            XCTAssertEqual(channels.count, plan.outputChannels)
+            for (a, b) in zip(channels, split) where a.values.map(\.bitPattern) != b.values.map(\.bitPattern) {
+                XCTFail("trial \(trial): \(a.values.prefix(4)) against \(b.values.prefix(4)), \(seedNote)")
+                break
+            }
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, 5, seedNote)
     }
 
     /// A 1×1 kernel with stride 1 and no padding reads the input channels in place

@@ -198,7 +198,7 @@ enum RunCommand {
         let choice = try Convolution.choose(plan, asked: options.method, memory: Machine.memoryForData(threads: threads),
                                             operands.input, operands.kernel, bias: operands.bias, threads: threads)
         let execution = Execution(level: try Machine.kernelLevel(), threads: threads, method: choice.sized)
-        var memory = Convolution.allocateOutput(plan, threads: threads, method: choice.sized, bias: operands.bias)
+        var memory = Convolution.allocateOutputMemory(plan, threads: threads, method: choice.sized, bias: operands.bias)
         timer.lap("allocate")
         let (output, used) = Convolution.runCounted(plan, operands.input, operands.kernel, bias: operands.bias, execution: execution,
                                                     survey: choice.survey, into: &memory)
