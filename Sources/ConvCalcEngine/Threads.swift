@@ -1,4 +1,3 @@
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -66,8 +65,25 @@ public enum ParallelRanges {
 /// next one not yet taken, until none is left: a thread slowed by other work on its core
 /// takes fewer items instead of holding the others up (as a static split does).
 public enum SharedItems {
-    final class Counter: Sendable {
-        let next = Atomic<Int>(0)
+    /// The next item not yet taken, behind a lock (a few dozen items a run: the lock is cheap
+    /// beside an item's work, and it needs no module beyond the C library).
+    final class Counter {
+        private var next = 0
+        private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+
+        init() { pthread_mutex_init(lock, nil) }
+
+        deinit {
+            pthread_mutex_destroy(lock)
+            lock.deallocate()
+        }
+
+        func take() -> Int {
+            pthread_mutex_lock(lock)
+            defer { pthread_mutex_unlock(lock) }
+            next += 1
+            return next - 1
+        }
     }
 
     /// `body(take)` on each thread; `take()` returns the next item, nil once all are taken.
@@ -75,7 +91,7 @@ public enum SharedItems {
         let counter = Counter()
         ParallelRanges.run(count: max(1, min(threads, count)), threads: threads) { _ in
             body {
-                let item = counter.next.wrappingAdd(1, ordering: .relaxed).oldValue
+                let item = counter.take()
                 return item < count ? item : nil
             }
         }
