@@ -71,7 +71,7 @@ extension BlockedConvolution {
         let phases = planes.rows.flatMap { rowPhase in planes.columns.map { (rows: rowPhase, columns: $0) } }
         let summed = phases.filter { !$0.rows.taps.isEmpty && !$0.columns.taps.isEmpty }
         let layouts = summed.map { phaseLayout(plan, planes, $0.rows, $0.columns, level: level, threads: threads) }
-        guard let weights = phaseWeights(plan, summed, layouts.map(\.schedule), kernels) else { return false }
+        guard let weights = phaseWeights(plan, summed, layouts.map(\.schedule), kernels, threads: threads) else { return false }
         for phase in phases where phase.rows.taps.isEmpty || phase.columns.taps.isEmpty {
             writeBias(plan, phase.rows, phase.columns, bias: bias, into: outputs)
         }
@@ -157,30 +157,67 @@ extension BlockedConvolution {
     /// one phase after another in one array, with where each phase starts. The kernel blocks
     /// are read once, in the order they are stored. Nil when a weight read is inf or nan.
     static func phaseWeights(_ plan: ConvolutionPlan, _ phases: [(rows: TransposedPhase, columns: TransposedPhase)],
-                             _ schedules: [Schedule], _ kernels: [Matrix]) -> (values: [Double], starts: [Int])? {
-        // Where each tap of an input channel is in its kernel block, phase by phase, in the order of the taps.
-        let places = phases.map { phase in phase.rows.taps.flatMap { a in phase.columns.taps.map { b in a.kernel * plan.kernelColumns + b.kernel } } }
-        let starts = schedules.reduce(into: [0]) { $0.append($0.last! + plan.groups * $1.blocksPerGroup * $1.taps * $1.channels) }
-        var packed = [Double](repeating: 0, count: max(1, starts.last!))
-        var finite = true
+                             _ schedules: [Schedule], _ kernels: [Matrix], threads: Int) -> (values: [Double], starts: [Int])? {
+        let layout = PhaseWeightLayout(plan, phases, schedules)
+        var packed = [Double](repeating: 0, count: max(1, layout.starts.last!))
+        // The blocks in as many ranges as threads (from 4096 blocks), each noting whether its weights are finite.
+        let parts = kernels.count < 4096 ? 1 : max(1, threads)
+        var finite = [Bool](repeating: true, count: parts)
         packed.withUnsafeMutableBufferPointer { out in
-            for (index, block) in kernels.enumerated() {
-                // Block c·inner + j links input channel c to output channel g·(Cout/g) + j of c's group g.
-                let (c, local) = (index / plan.inner, index % plan.inner)
-                let g = c / plan.inputsPerGroup
-                block.values.withUnsafeBufferPointer { values in
-                    for (p, schedule) in schedules.enumerated() {
-                        let (channels, first) = (schedule.channels, (c - g * plan.inputsPerGroup) * schedule.tapsPerChannel)
-                        let start = out.baseAddress! + starts[p]
-                            + ((g * schedule.blocksPerGroup + local / channels) * schedule.taps + first) * channels + local % channels
-                        for (r, place) in places[p].enumerated() {
-                            finite = finite && values[place].isFinite
-                            start[r * channels] = values[place]
+            kernels.withUnsafeBufferPointer { blocks in
+                finite.withUnsafeMutableBufferPointer { finite in
+                    let (out, blocks, finite) = (out.baseAddress!, blocks, finite)
+                    ParallelRanges.run(count: parts, threads: parts) { range in
+                        for part in range {
+                            finite[part] = layout.pack(blocks, (part * blocks.count / parts)..<((part + 1) * blocks.count / parts), into: out)
                         }
                     }
                 }
             }
         }
-        return finite ? (packed, starts) : nil
+        return finite.allSatisfy { $0 } ? (packed, layout.starts) : nil
+    }
+
+    /// Where `phaseWeights` puts each weight of each phase.
+    struct PhaseWeightLayout {
+        let plan: ConvolutionPlan
+        /// Phase p's taps of an input channel are at places[placeStarts[p] ..< placeStarts[p + 1]] of its kernel block.
+        let places: [Int]
+        let placeStarts: [Int]
+        /// Phase p's weights start at starts[p]; its blocks per group and taps.
+        let starts: [Int]
+        let blocksPerGroup: [Int]
+        let taps: [Int]
+        let channels: Int
+
+        init(_ plan: ConvolutionPlan, _ phases: [(rows: TransposedPhase, columns: TransposedPhase)], _ schedules: [Schedule]) {
+            self.plan = plan
+            places = phases.flatMap { phase in phase.rows.taps.flatMap { a in phase.columns.taps.map { b in a.kernel * plan.kernelColumns + b.kernel } } }
+            placeStarts = phases.reduce(into: [0]) { $0.append($0.last! + $1.rows.taps.count * $1.columns.taps.count) }
+            starts = schedules.reduce(into: [0]) { $0.append($0.last! + plan.groups * $1.blocksPerGroup * $1.taps * $1.channels) }
+            (blocksPerGroup, taps, channels) = (schedules.map(\.blocksPerGroup), schedules.map(\.taps), schedules.first?.channels ?? 1)
+        }
+
+        /// Packs kernel blocks `range` into `out`; whether the weights read are finite.
+        func pack(_ blocks: UnsafeBufferPointer<Matrix>, _ range: Range<Int>, into out: UnsafeMutablePointer<Double>) -> Bool {
+            var finite = true
+            for index in range {
+                // Block c·inner + j links input channel c to output channel g·(Cout/g) + j of c's group g.
+                let (c, local) = (index / plan.inner, index % plan.inner)
+                let (g, slot) = (c / plan.inputsPerGroup, c % plan.inputsPerGroup)
+                blocks[index].values.withUnsafeBufferPointer { values in
+                    for p in 0..<taps.count {
+                        let count = placeStarts[p + 1] - placeStarts[p]
+                        let start = out + starts[p] + ((g * blocksPerGroup[p] + local / channels) * taps[p] + slot * count) * channels + local % channels
+                        for r in 0..<count {
+                            let value = values[places[placeStarts[p] + r]]
+                            finite = finite && value.isFinite
+                            start[r * channels] = value
+                        }
+                    }
+                }
+            }
+            return finite
+        }
     }
 }
