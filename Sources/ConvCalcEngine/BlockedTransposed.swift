@@ -70,44 +70,73 @@ extension BlockedConvolution {
         guard let planes = TransposedPlanes(plan) else { return false }
         let phases = planes.rows.flatMap { rowPhase in planes.columns.map { (rows: rowPhase, columns: $0) } }
         let summed = phases.filter { !$0.rows.taps.isEmpty && !$0.columns.taps.isEmpty }
-        let layouts = summed.map { phaseLayout(plan, planes, $0.rows, $0.columns, level: level, threads: threads) }
-        guard let weights = phaseWeights(plan, summed, layouts.map(\.schedule), kernels, threads: threads) else { return false }
+        let schedules = summed.map { phaseLayout(plan, planes, $0.rows, $0.columns, rows: 0..<$0.rows.count, level: level).schedule }
+        guard let weights = phaseWeights(plan, summed, schedules, kernels, threads: threads) else { return false }
         for phase in phases where phase.rows.taps.isEmpty || phase.columns.taps.isEmpty {
             writeBias(plan, phase.rows, phase.columns, bias: bias, into: outputs)
         }
-        let values = planeValues(plan, input, planes, threads: threads)
-        values.withUnsafeBufferPointer { buffer in
-            let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: max(1, layouts.reduce(0) { $0 + plan.groups * $1.schedule.taps }))
-            defer { sources.deallocate() }
-            weights.values.withUnsafeBufferPointer { packed in
-                var (problems, next) = ([Problem](), sources)
-                for (index, phase) in summed.enumerated() {
-                    phaseSources(plan, planes, phase.rows, phase.columns, base: buffer.baseAddress!, into: next)
-                    problems.append(Problem(schedule: layouts[index].schedule, placement: layouts[index].placement, sources: next, tail: nil,
-                                            weights: packed.baseAddress! + weights.starts[index]))
-                    next += plan.groups * layouts[index].schedule.taps
-                }
-                runBlocks(plan, problems, bias: bias, level: level, threads: threads, into: outputs)
-            }
-        }
+        runBands(plan, input, planes, summed, weights: weights, bias: bias, level: level, threads: threads, into: outputs)
         return true
     }
 
-    /// The input padded with zeros (`TransposedPlanes`), one plane a channel, the channels
-    /// shared among the threads from 2^18 values on (the first touch of fresh memory is most
-    /// of the time).
-    static func planeValues(_ plan: ConvolutionPlan, _ input: [Matrix], _ planes: TransposedPlanes, threads: Int) -> [Double] {
-        LargeArray.doubles(count: planes.totalValues) { out in
-            ParallelRanges.run(count: plan.inputChannels, threads: planes.totalValues < 1 << 18 ? 1 : threads) { channels in
-                for channel in channels {
-                    let plane = out + channel * planes.planeStride
-                    plane.initialize(repeating: 0, count: planes.planeStride)
-                    input[channel].values.withUnsafeBufferPointer { x in
-                        for row in 0..<plan.inputRows {
-                            (plane + (row + planes.top) * planes.planeColumns + planes.left)
-                                .update(from: x.baseAddress! + row * plan.inputColumns, count: plan.inputColumns)
-                        }
+    /// The phases in bands of phase rows (`bandRows`), taken by the threads one at a time: a
+    /// thread makes the zero-padded input rows a band reads (`TransposedPlanes`'s rows, for
+    /// every channel) in memory of its own, reused from band to band, then computes every
+    /// phase's blocks of the band while those rows are in cache.
+    static func runBands(_ plan: ConvolutionPlan, _ input: [Matrix], _ planes: TransposedPlanes, _ phases: [(rows: TransposedPhase, columns: TransposedPhase)],
+                         weights: (values: [Double], starts: [Int]), bias: [Double]?, level: KernelLevel, threads: Int, into outputs: OutputTargets) {
+        guard let phaseRows = phases.map(\.rows.count).max() else { return }
+        // A band of phase rows m0 ..< m0 + n reads plane rows m0 ..< m0 + n + span.
+        let span = planes.top + (planes.rows.flatMap { $0.taps.map(\.shift) }.max() ?? 0)
+        let rows = bandRows(phaseRows, span: span, rowValues: plan.inputChannels * planes.planeColumns, threads: threads)
+        let (bandStride, bands) = ((rows + span) * planes.planeColumns + 64, (phaseRows + rows - 1) / rows)
+        let starts = blockStarts(plan, phaseLayout(plan, planes, phases[0].rows, phases[0].columns, rows: 0..<phases[0].rows.count, level: level).schedule, bias: bias)
+        let tapCount = phases.reduce(0) { $0 + plan.inputChannels * $1.rows.taps.count * $1.columns.taps.count }
+        weights.values.withUnsafeBufferPointer { packed in
+            SharedItems.run(count: bands, threads: threads) { take in
+                let buffer = UnsafeMutablePointer<Double>.allocate(capacity: plan.inputChannels * bandStride + 8)
+                let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: max(1, tapCount))
+                let acc = UnsafeMutablePointer<Double>.allocate(capacity: starts.count * level.channelBlockPositions)
+                defer { (buffer.deallocate(), sources.deallocate(), acc.deallocate()) }
+                let base = aligned(buffer)
+                while let band = take() {
+                    let first = band * rows
+                    fillBand(plan, input, planes, rows: first..<(first + min(rows, phaseRows - first) + span), stride: bandStride, into: base)
+                    var next = sources
+                    for (index, phase) in phases.enumerated() where first < phase.rows.count {
+                        let layout = phaseLayout(plan, planes, phase.rows, phase.columns, rows: first..<min(first + rows, phase.rows.count), level: level)
+                        phaseSources(plan, planes, phase.rows, phase.columns, base: UnsafePointer(base), stride: bandStride, into: next)
+                        let problem = Problem(schedule: layout.schedule, placement: layout.placement, sources: next, tail: nil,
+                                              weights: packed.baseAddress! + weights.starts[index])
+                        for item in 0..<problem.schedule.items { computeItem(plan, problem, item, level, starts: starts, acc: acc, into: outputs) }
+                        next += plan.inputChannels * phase.rows.taps.count * phase.columns.taps.count
                     }
+                }
+            }
+        }
+    }
+
+    /// Phase rows of a band: at least the rows the taps reach past a band's last (so the
+    /// copies are at most twice the input), a quarter of a thread's share of the rows, and
+    /// copies of at most 1 MiB (in the second-level cache) when that allows more than one row.
+    static func bandRows(_ phaseRows: Int, span: Int, rowValues: Int, threads: Int) -> Int {
+        let cached = (1 << 17) / max(1, rowValues) - span
+        let shared = (phaseRows + 4 * threads - 1) / (4 * threads)
+        return max(1, min(phaseRows, max(span + 1, shared), max(1, cached)))
+    }
+
+    /// Plane rows `rows` of every channel (the input row `R − top` at column `left`, zeros
+    /// elsewhere), `stride` values apart a channel, each followed by zeros to the stride.
+    static func fillBand(_ plan: ConvolutionPlan, _ input: [Matrix], _ planes: TransposedPlanes, rows: Range<Int>, stride: Int,
+                         into out: UnsafeMutablePointer<Double>) {
+        let width = planes.planeColumns
+        for c in 0..<plan.inputChannels {
+            let plane = out + c * stride
+            plane.update(repeating: 0, count: stride)
+            input[c].values.withUnsafeBufferPointer { x in
+                for row in max(rows.lowerBound, planes.top)..<min(rows.upperBound, plan.inputRows + planes.top) {
+                    (plane + (row - rows.lowerBound) * width + planes.left).update(from: x.baseAddress! + (row - planes.top) * plan.inputColumns,
+                                                                                  count: plan.inputColumns)
                 }
             }
         }
@@ -125,27 +154,29 @@ extension BlockedConvolution {
         }
     }
 
-    /// How phase (ρ, φ) is cut and where its positions go: row m, column n of the phase is
-    /// output (ρ + m·sh, φ + n·sw).
+    /// How phase rows `rows` of phase (ρ, φ) are cut and where their positions go: row m,
+    /// column n of the phase is output (ρ + m·sh, φ + n·sw); position 0 is row `rows.lowerBound`.
     static func phaseLayout(_ plan: ConvolutionPlan, _ planes: TransposedPlanes, _ rowPhase: TransposedPhase, _ columnPhase: TransposedPhase,
-                            level: KernelLevel, threads: Int) -> (schedule: Schedule, placement: Placement) {
-        let placement = Placement(planeColumns: planes.planeColumns, rows: (rowPhase.first, plan.rowStep.stride, rowPhase.count),
+                            rows: Range<Int>, level: KernelLevel) -> (schedule: Schedule, placement: Placement) {
+        let firstRow = rowPhase.first + rows.lowerBound * plan.rowStep.stride
+        let placement = Placement(planeColumns: planes.planeColumns, rows: (firstRow, plan.rowStep.stride, rows.count),
                                   columns: (columnPhase.first, plan.columnStep.stride, columnPhase.count), outputColumns: plan.outputColumns)
         let shifts = columnPhase.taps.map(\.shift)
         let schedule = Schedule(plan, positions: placement.positions, tapsPerChannel: rowPhase.taps.count * columnPhase.taps.count,
-                                footprintRows: rowPhase.taps.count, reach: shifts.max()! - shifts.min()!, level: level, threads: threads)
+                                footprintRows: rowPhase.taps.count, reach: shifts.max()! - shifts.min()!, level: level, threads: 1)
         return (schedule, placement)
     }
 
-    /// Where each tap of phase (ρ, φ) reads position 0: tap (c, a, b) reads plane c at
-    /// `(δa + top)·Wq + δb + left`, input channels in order (group g's taps from g·taps on).
+    /// Where each tap of phase (ρ, φ) reads position 0: tap (c, a, b) reads plane c (`stride`
+    /// values apart a channel) at `(δa + top)·Wq + δb + left`, input channels in order (group
+    /// g's taps from g·taps on).
     static func phaseSources(_ plan: ConvolutionPlan, _ planes: TransposedPlanes, _ rowPhase: TransposedPhase, _ columnPhase: TransposedPhase,
-                             base: UnsafePointer<Double>, into sources: UnsafeMutablePointer<UnsafePointer<Double>>) {
+                             base: UnsafePointer<Double>, stride: Int, into sources: UnsafeMutablePointer<UnsafePointer<Double>>) {
         var t = 0
         for c in 0..<plan.inputChannels {
             for (_, rowShift) in rowPhase.taps {
                 for (_, columnShift) in columnPhase.taps {
-                    sources[t] = base + c * planes.planeStride + (rowShift + planes.top) * planes.planeColumns + columnShift + planes.left
+                    sources[t] = base + c * stride + (rowShift + planes.top) * planes.planeColumns + columnShift + planes.left
                     t += 1
                 }
             }
