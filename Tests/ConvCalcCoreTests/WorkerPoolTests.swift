@@ -1,0 +1,68 @@
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import ConvCalcEngine
+
+/// Parallel regions on the pooled threads (`WorkerPool`), shared items (`SharedItems`), and
+/// regions that cannot have the pool: nested in a region, or started on two threads at once.
+final class WorkerPoolTests: XCTestCase {
+    /// `count` items summed by `threads` threads in a parallel region: each item once.
+    func regionSum(count: Int, threads: Int, nested: Bool = false) -> Int {
+        let slots = UnsafeMutablePointer<Int>.allocate(capacity: count)
+        defer { slots.deallocate() }
+        slots.initialize(repeating: 0, count: count)
+        ParallelRanges.run(count: count, threads: threads) { range in
+            for i in range {
+                slots[i] = nested ? self.regionSum(count: 7, threads: threads) * i : i + 1
+            }
+        }
+        return (0..<count).reduce(0) { $0 + slots[$1] }
+    }
+
+    func testManyRegionsSeeEveryItemOnce() {
+        for round in 0..<500 {
+            let count = 1 + round % 37
+            XCTAssertEqual(regionSum(count: count, threads: 1 + round % 4), count * (count + 1) / 2, "round \(round)")
+        }
+    }
+
+    /// A region inside a region (the pool is in use): threads of its own, no deadlock.
+    func testNestedRegions() {
+        XCTAssertEqual(regionSum(count: 9, threads: 3, nested: true), 28 * 36)
+    }
+
+    #if canImport(Glibc)
+    /// Regions started on two threads at once: one has the pool, the other starts threads.
+    func testConcurrentRegions() {
+        let results = UnsafeMutablePointer<Int>.allocate(capacity: 2)
+        defer { results.deallocate() }
+        // Two plain threads (not a region, which would hold the pool itself).
+        let threads = (0..<2).compactMap { side in
+            WorkerThread.spawn {
+                var total = 0
+                for _ in 0..<200 { total += self.regionSum(count: 16, threads: 2) }
+                results[side] = total
+            }
+        }
+        XCTAssertEqual(threads.count, 2)
+        for thread in threads { pthread_join(thread, nil) }
+        XCTAssertEqual(results[0], 200 * 136)
+        XCTAssertEqual(results[1], 200 * 136)
+    }
+    #endif
+
+    /// Every item taken once, whatever the threads.
+    func testSharedItemsTakesEachOnce() {
+        for threads in 1...4 {
+            let count = 101
+            let taken = UnsafeMutablePointer<Int>.allocate(capacity: count)
+            defer { taken.deallocate() }
+            taken.initialize(repeating: 0, count: count)
+            SharedItems.run(count: count, threads: threads) { take in
+                while let item = take() { taken[item] += 1 }
+            }
+            XCTAssertTrue((0..<count).allSatisfy { taken[$0] == 1 }, "\(threads) threads")
+        }
+    }
+}
