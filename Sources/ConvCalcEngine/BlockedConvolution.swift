@@ -286,8 +286,10 @@ enum BlockedConvolution {
                      reach: reach, level: level, threads: 1)
         }
         let starts = blockStarts(plan, schedule(largest), bias: bias)
+        // Each thread's planes are at most the whole input's (`fits`); together at most `planeLimit`.
+        let bandThreads = max(1, min(threads, planeLimit / max(1, largest.totalValues)))
         weights.withUnsafeBufferPointer { packed in
-            SharedItems.run(count: bands, threads: threads) { take in
+            SharedItems.run(count: bands, threads: bandThreads) { take in
                 let buffer = UnsafeMutablePointer<Double>.allocate(capacity: largest.totalValues + 8)
                 let acc = UnsafeMutablePointer<Double>.allocate(capacity: starts.count * width)
                 defer { (buffer.deallocate(), acc.deallocate()) }
@@ -317,7 +319,7 @@ enum BlockedConvolution {
         let rowValues = geometry.channels * geometry.rowPhases.count * geometry.columnPhases.count * geometry.planeColumns
         let cached = (1 << 17) / max(1, rowValues) - reach
         let shared = (plan.outputRows + 4 * threads - 1) / (4 * threads)
-        return max(1, min(plan.outputRows, max(reach + 1, shared), max(1, cached)))
+        return max(1, min(plan.outputRows, max(reach + 1, min(shared, max(1, cached)))))
     }
 
     /// One output channel per group (depthwise and the like): nothing to share between output

@@ -92,8 +92,10 @@ extension BlockedConvolution {
         let (bandStride, bands) = ((rows + span) * planes.planeColumns + 64, (phaseRows + rows - 1) / rows)
         let starts = blockStarts(plan, phaseLayout(plan, planes, phases[0].rows, phases[0].columns, rows: 0..<phases[0].rows.count, level: level).schedule, bias: bias)
         let tapCount = phases.reduce(0) { $0 + plan.inputChannels * $1.rows.taps.count * $1.columns.taps.count }
+        // Each thread's rows are at most the whole padded input (`fits`); together at most `planeLimit`.
+        let bandThreads = max(1, min(threads, planeLimit / max(1, plan.inputChannels * bandStride)))
         weights.values.withUnsafeBufferPointer { packed in
-            SharedItems.run(count: bands, threads: threads) { take in
+            SharedItems.run(count: bands, threads: bandThreads) { take in
                 let buffer = UnsafeMutablePointer<Double>.allocate(capacity: plan.inputChannels * bandStride + 8)
                 let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: max(1, tapCount))
                 let acc = UnsafeMutablePointer<Double>.allocate(capacity: starts.count * level.channelBlockPositions)
@@ -122,7 +124,7 @@ extension BlockedConvolution {
     static func bandRows(_ phaseRows: Int, span: Int, rowValues: Int, threads: Int) -> Int {
         let cached = (1 << 17) / max(1, rowValues) - span
         let shared = (phaseRows + 4 * threads - 1) / (4 * threads)
-        return max(1, min(phaseRows, max(span + 1, shared), max(1, cached)))
+        return max(1, min(phaseRows, max(span + 1, min(shared, max(1, cached)))))
     }
 
     /// Plane rows `rows` of every channel (the input row `R − top` at column `left`, zeros
