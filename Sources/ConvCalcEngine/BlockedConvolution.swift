@@ -295,13 +295,13 @@ enum BlockedConvolution {
                 defer { (buffer.deallocate(), acc.deallocate()) }
                 let planes = aligned(buffer)
                 while let band = take() {
-                    let bandRows = (band * rows)..<min(plan.outputRows, (band + 1) * rows)
-                    let geometry = Geometry(plan, width: width, rows: bandRows)!
+                    let outputRows = (band * rows)..<min(plan.outputRows, (band + 1) * rows)
+                    let geometry = Geometry(plan, width: width, rows: outputRows)!
                     for c in 0..<plan.inputChannels { fillPlanes(plan, input[c], slot: c, geometry, runs, into: planes) }
                     let bandSchedule = schedule(geometry)
                     let sources = tapSources(plan, geometry, base: UnsafePointer(planes), taps: bandSchedule.taps)
                     defer { sources.deallocate() }
-                    let placement = Placement(planeColumns: geometry.planeColumns, rows: (bandRows.lowerBound, 1, bandRows.count),
+                    let placement = Placement(planeColumns: geometry.planeColumns, rows: (outputRows.lowerBound, 1, outputRows.count),
                                               columns: (0, 1, plan.outputColumns), outputColumns: plan.outputColumns)
                     let problem = Problem(schedule: bandSchedule, placement: placement, sources: sources, tail: nil, weights: packed.baseAddress!)
                     for item in 0..<problem.schedule.items { computeItem(plan, problem, item, level, starts: starts, acc: acc, into: outputs) }
