@@ -199,20 +199,7 @@ enum BlockedConvolution {
                        level: execution.level, threads: threads, into: outputs)
             return true
         }
-        guard geometry.interleavedWidth != nil else {
-            runBands(plan, input, geometry, weights: weights, bias: bias, level: execution.level, threads: threads, into: outputs)
-            return true
-        }
-        let planes = phasePlanes(plan, input, geometry, threads: threads)
-        let placement = Placement(geometry, plan, offsetScale: geometry.channels)
-        planes.withUnsafeBufferPointer { planeBuffer in
-            let sources = tapSources(plan, geometry, base: UnsafePointer(aligned(UnsafeMutablePointer(mutating: planeBuffer.baseAddress!))), taps: schedule.taps)
-            defer { sources.deallocate() }
-            weights.withUnsafeBufferPointer { packed in
-                let problem = Problem(schedule: schedule, placement: placement, sources: sources, tail: nil, weights: packed.baseAddress!)
-                runBlocks(plan, [problem], bias: bias, level: execution.level, threads: threads, into: outputs)
-            }
-        }
+        runBands(plan, input, geometry, weights: weights, bias: bias, level: execution.level, threads: threads, into: outputs)
         return true
     }
 
@@ -302,7 +289,8 @@ enum BlockedConvolution {
                     let sources = tapSources(plan, geometry, base: UnsafePointer(planes), taps: bandSchedule.taps)
                     defer { sources.deallocate() }
                     let placement = Placement(planeColumns: geometry.planeColumns, rows: (outputRows.lowerBound, 1, outputRows.count),
-                                              columns: (0, 1, plan.outputColumns), outputColumns: plan.outputColumns)
+                                              columns: (0, 1, plan.outputColumns), outputColumns: plan.outputColumns,
+                                              offsetScale: geometry.interleavedWidth == nil ? 1 : geometry.channels)
                     let problem = Problem(schedule: bandSchedule, placement: placement, sources: sources, tail: nil, weights: packed.baseAddress!)
                     for item in 0..<problem.schedule.items { computeItem(plan, problem, item, level, starts: starts, acc: acc, into: outputs) }
                 }
@@ -511,11 +499,12 @@ enum BlockedConvolution {
             outputColumns = plan.outputColumns
         }
 
-        init(planeColumns: Int, rows: (first: Int, step: Int, count: Int), columns: (first: Int, step: Int, count: Int), outputColumns: Int) {
+        init(planeColumns: Int, rows: (first: Int, step: Int, count: Int), columns: (first: Int, step: Int, count: Int), outputColumns: Int,
+             offsetScale: Int = 1) {
             (self.planeColumns, self.columns) = (planeColumns, columns.count)
             positions = (rows.count - 1) * planeColumns + columns.count
             (rowFirst, rowStep, columnFirst, columnStep) = (rows.first, rows.step, columns.first, columns.step)
-            (offsetScale, self.outputColumns) = (1, outputColumns)
+            (self.offsetScale, self.outputColumns) = (offsetScale, outputColumns)
         }
 
         /// The blocked positions `first ..< first + width` of `channels` output channels from
@@ -541,23 +530,6 @@ enum BlockedConvolution {
                     }
                 }
                 m = stop
-            }
-        }
-    }
-
-    /// The input extended by its padding, as phase planes (`Geometry`); positions past the
-    /// extended input and each plane's tail are zeros.
-    static func phasePlanes(_ plan: ConvolutionPlan, _ input: [Matrix], _ geometry: Geometry, threads: Int) -> [Double] {
-        let runs = columnRuns(plan, geometry)
-        let parts = geometry.totalValues < 1 << 20 ? 1 : min(threads, geometry.channels)
-        return LargeArray.doubles(count: geometry.totalValues + 8) { buffer in
-            // The planes start on a 64-byte boundary (`aligned`): a block's loads at offset 0
-            // (every load of interleaved planes) then never straddle two cache lines.
-            let out = aligned(buffer)
-            buffer.update(repeating: 0, count: out - buffer)
-            (out + geometry.totalValues).update(repeating: 0, count: buffer + geometry.totalValues + 8 - (out + geometry.totalValues))
-            ParallelRanges.run(count: geometry.channels, threads: parts) { channels in
-                for channel in channels { fillPlanes(plan, input[channel], slot: channel, geometry, runs, into: out) }
             }
         }
     }
