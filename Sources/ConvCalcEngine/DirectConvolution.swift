@@ -126,7 +126,7 @@ enum DirectConvolution {
         let blocked: Int
 
         init?(_ plan: ConvolutionPlan, phasePlanes: PhasePlanes?, level: KernelLevel) {
-            let (r, c) = (plan.rowStep, plan.columnStep)
+            let r = plan.rowStep
             guard !plan.spec.transposed, phasePlanes == nil, plan.spec.paddingMode == .zeros, r.stride == 1, r.dilation == 1 else { return nil }
             rows = level.tapRowsPerCall
             interior = DirectConvolution.interior(plan)
