@@ -279,7 +279,7 @@ enum BlockedConvolution {
             SharedItems.run(count: bands, threads: bandThreads) { take in
                 let buffer = UnsafeMutablePointer<Double>.allocate(capacity: largest.totalValues + 8)
                 let acc = UnsafeMutablePointer<Double>.allocate(capacity: starts.count * width)
-                defer { (buffer.deallocate(), acc.deallocate()) }
+                defer { buffer.deallocate(); acc.deallocate() }
                 let planes = aligned(buffer)
                 while let band = take() {
                     let outputRows = (band * rows)..<min(plan.outputRows, (band + 1) * rows)
@@ -327,7 +327,7 @@ enum BlockedConvolution {
                 // This thread's planes of one group's input channels, made just before use (in cache).
                 let planes = UnsafeMutablePointer<Double>.allocate(capacity: perGroup)
                 let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: max(taps, 1))
-                defer { (planes.deallocate(), sources.deallocate()) }
+                defer { planes.deallocate(); sources.deallocate() }
                 for o in range {
                     for (slot, c) in plan.inputs(of: o).enumerated() { fillPlanes(plan, input[c], slot: slot, geometry, runs, into: planes) }
                     var t = 0
@@ -408,7 +408,7 @@ enum BlockedConvolution {
         let tailCount = placement.positions - first
         let panel = UnsafeMutablePointer<Double>.allocate(capacity: plan.inputChannels * width)
         let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: 2 * plan.groups * schedule.taps)
-        defer { (panel.deallocate(), sources.deallocate()) }
+        defer { panel.deallocate(); sources.deallocate() }
         Pinned.baseAddresses(input.map(\.values)) { channels in
             for c in 0..<plan.inputChannels {
                 (panel + c * width).initialize(from: channels[c] + first, count: tailCount)

@@ -99,7 +99,7 @@ extension BlockedConvolution {
                 let buffer = UnsafeMutablePointer<Double>.allocate(capacity: plan.inputChannels * bandStride + 8)
                 let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: max(1, tapCount))
                 let acc = UnsafeMutablePointer<Double>.allocate(capacity: starts.count * level.channelBlockPositions)
-                defer { (buffer.deallocate(), sources.deallocate(), acc.deallocate()) }
+                defer { buffer.deallocate(); sources.deallocate(); acc.deallocate() }
                 let base = aligned(buffer)
                 while let band = take() {
                     let first = band * rows
