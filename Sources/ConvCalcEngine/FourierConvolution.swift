@@ -91,7 +91,7 @@ extension KernelLevel {
 /// method to rounding (about 1e-15 of the largest |E|·Σ|K|); inf, −inf and nan in the input
 /// are read as 0 and their outputs summed again directly (`OperandSurvey`, `FourierPatch`).
 public enum FourierConvolution {
-    /// `exp(−2πik/n)` for k < n (the radix-4 steps read `w^3j`, j < n/4).
+    /// `exp(-2piik/n)` for k < n (the radix-4 steps read `w^3j`, j < n/4).
     struct Twiddles {
         let re: [Double]
         let im: [Double]

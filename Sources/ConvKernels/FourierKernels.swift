@@ -1,22 +1,22 @@
 // Fast Fourier transform passes of `convcalc run --method fft`, compiled three times like
 // TapSum.swift (Sources/ConvKernelsAVX*/FourierKernels.swift are symbolic links to this file).
 
-/// In-place FFTs of length `n` (a power of two) down every column of an `n × width`
+/// In-place FFTs of length `n` (a power of two) down every column of an `n x width`
 /// row-major block of split complex numbers (`re`, `im`; rows `rowStride` apart, which should
 /// not be a power of two: such strides map every row to the same cache set), 8 columns at a
 /// time as SIMD lanes, in radix-4 steps (one radix-2 step when log2 n is odd).
 ///
 /// Forward: decimation in frequency, natural order in, bit-reversed order out, twiddles
-/// `w^k = exp(−2πik/n)` (`twiddleRe[k]`, `twiddleIm[k]`, k < n). Inverse: decimation in
+/// `w^k = exp(-2piik/n)` (`twiddleRe[k]`, `twiddleIm[k]`, k < n). Inverse: decimation in
 /// time with the conjugate twiddles, bit-reversed order in, natural order out, unscaled
 /// (the product of the two is n times the identity). Pointwise products in between need no
-/// reordering, so no bit reversal is ever done (Cooley–Tukey; e.g. Van Loan, "Computational
-/// Frameworks for the Fast Fourier Transform", 1992, §1.4 and §1.9). A radix-4 step is two
-/// radix-2 steps fused (halves 2q then q of a group of 4q rows, `W = exp(−2πi/4q)`,
-/// `W^q = −i`): with `t0 = x0 + x2`, `t1 = x0 − x2`, `t2 = x1 + x3`, `t3 = −i(x1 − x3)`
-/// the group's rows j, j+q, j+2q, j+3q become `t0 + t2`, `(t0 − t2)W^2j`, `(t1 + t3)W^j`,
-/// `(t1 − t3)W^3j`: the same bit-reversed result as the radix-2 steps, in half the passes
-/// over the data (Van Loan §2.1). `width` must be a multiple of 8.
+/// reordering, so no bit reversal is ever done (Cooley-Tukey; e.g. Van Loan, "Computational
+/// Frameworks for the Fast Fourier Transform", 1992, section 1.4 and section 1.9). A radix-4 step is two
+/// radix-2 steps fused (halves 2q then q of a group of 4q rows, `W = exp(-2pii/4q)`,
+/// `W^q = -i`): with `t0 = x0 + x2`, `t1 = x0 - x2`, `t2 = x1 + x3`, `t3 = -i(x1 - x3)`
+/// the group's rows j, j+q, j+2q, j+3q become `t0 + t2`, `(t0 - t2)W^2j`, `(t1 + t3)W^j`,
+/// `(t1 - t3)W^3j`: the same bit-reversed result as the radix-2 steps, in half the passes
+/// over the data (Van Loan section 2.1). `width` must be a multiple of 8.
 public func fourierColumns(re: UnsafeMutablePointer<Double>, im: UnsafeMutablePointer<Double>, n: Int, width: Int, rowStride: Int,
                            twiddleRe: UnsafePointer<Double>, twiddleIm: UnsafePointer<Double>, inverse: Bool) {
     guard n > 1 else { return }
@@ -51,7 +51,7 @@ struct FourierStrip {
     }
 
     /// Decimation in frequency: one radix-2 step (group n) when log2 n is odd, then radix-4
-    /// steps on groups of n, n/4, … (or n/2, n/8, …) rows.
+    /// steps on groups of n, n/4, ... (or n/2, n/8, ...) rows.
     @inline(__always) func forward(n: Int, twiddleRe: UnsafePointer<Double>, twiddleIm: UnsafePointer<Double>) {
         var length = n
         if n.trailingZeroBitCount & 1 == 1 {
@@ -76,7 +76,7 @@ struct FourierStrip {
                     let r = group + j
                     let x0 = load(r), x1 = load(r + q), x2 = load(r + 2 * q), x3 = load(r + 3 * q)
                     let t0 = (x0.0 + x2.0, x0.1 + x2.1), t1 = (x0.0 - x2.0, x0.1 - x2.1)
-                    let t2 = (x1.0 + x3.0, x1.1 + x3.1), t3 = (x1.1 - x3.1, x3.0 - x1.0)   // −i(x1 − x3)
+                    let t2 = (x1.0 + x3.0, x1.1 + x3.1), t3 = (x1.1 - x3.1, x3.0 - x1.0)   // -i(x1 - x3)
                     store(r, (t0.0 + t2.0, t0.1 + t2.1))
                     store(r + q, multiply((t0.0 - t2.0, t0.1 - t2.1), w2))
                     store(r + 2 * q, multiply((t1.0 + t3.0, t1.1 + t3.1), w1))
@@ -89,9 +89,9 @@ struct FourierStrip {
     }
 
     /// Decimation in time, the forward steps undone in reverse order with conjugate twiddles:
-    /// with `b1 = x1·W̄^2j`, `b2 = x2·W̄^j`, `b3 = x3·W̄^3j`, `s0 = x0 + b1`, `s1 = x0 − b1`,
-    /// `s2 = b2 + b3`, `s3 = i(b2 − b3)`, rows j, j+q, j+2q, j+3q become `s0 + s2`, `s1 + s3`,
-    /// `s0 − s2`, `s1 − s3`; a last radix-2 step (group n) when log2 n is odd.
+    /// with `b1 = x1*conj(W)^2j`, `b2 = x2*conj(W)^j`, `b3 = x3*conj(W)^3j`, `s0 = x0 + b1`, `s1 = x0 - b1`,
+    /// `s2 = b2 + b3`, `s3 = i(b2 - b3)`, rows j, j+q, j+2q, j+3q become `s0 + s2`, `s1 + s3`,
+    /// `s0 - s2`, `s1 - s3`; a last radix-2 step (group n) when log2 n is odd.
     @inline(__always) func inverse(n: Int, twiddleRe: UnsafePointer<Double>, twiddleIm: UnsafePointer<Double>) {
         var length = 4
         while length <= n {
@@ -106,7 +106,7 @@ struct FourierStrip {
                     let r = group + j
                     let x0 = load(r), b1 = multiply(load(r + q), w2), b2 = multiply(load(r + 2 * q), w1), b3 = multiply(load(r + 3 * q), w3)
                     let s0 = (x0.0 + b1.0, x0.1 + b1.1), s1 = (x0.0 - b1.0, x0.1 - b1.1)
-                    let s2 = (b2.0 + b3.0, b2.1 + b3.1), s3 = (b3.1 - b2.1, b2.0 - b3.0)   // i(b2 − b3)
+                    let s2 = (b2.0 + b3.0, b2.1 + b3.1), s3 = (b3.1 - b2.1, b2.0 - b3.0)   // i(b2 - b3)
                     store(r, (s0.0 + s2.0, s0.1 + s2.1))
                     store(r + q, (s1.0 + s3.0, s1.1 + s3.1))
                     store(r + 2 * q, (s0.0 - s2.0, s0.1 - s2.1))
@@ -127,17 +127,17 @@ struct FourierStrip {
         }
     }
 
-    /// `(a.0 + i·a.1)·(w.0 + i·w.1)`.
+    /// `(a.0 + i*a.1)*(w.0 + i*w.1)`.
     @inline(__always) func multiply(_ a: (Lanes, Lanes), _ w: (Lanes, Lanes)) -> (Lanes, Lanes) {
         (a.0 * w.0 - a.1 * w.1, a.0 * w.1 + a.1 * w.0)
     }
 }
 
-/// The row transforms of an `n × m` tile whose columns are already transformed
-/// (`fourierColumns`), 8 rows at a time through an `m × 8` buffer (`bufferRe`, `bufferIm`,
+/// The row transforms of an `n x m` tile whose columns are already transformed
+/// (`fourierColumns`), 8 rows at a time through an `m x 8` buffer (`bufferRe`, `bufferIm`,
 /// the 8 rows turned into 8 lanes): forward along the rows (`fourierColumns` on the buffer,
 /// twiddles of length m), then either
-/// - `multiply`: times the kernel's spectrum strip (`spectrumRe/Im + s·8m` for rows
+/// - `multiply`: times the kernel's spectrum strip (`spectrumRe/Im + s*8m` for rows
 ///   `8s ..< 8s + 8`, laid out as the buffer), back along the rows (inverse), and written
 ///   back into the tile: the product's column spectra, for the inverse `fourierColumns`;
 /// - not `multiply`: the strip copied into the spectrum (a kernel's spectrum, made once).
@@ -173,8 +173,8 @@ public func fourierRowStrips(re: UnsafeMutablePointer<Double>, im: UnsafeMutable
     }
 }
 
-/// `buffer[c·8 + r] = rows[r·rowStride + c]`: 8 rows of m values turned into m lanes of 8,
-/// an 8 × 8 block at a time in registers (`transposed`).
+/// `buffer[c*8 + r] = rows[r*rowStride + c]`: 8 rows of m values turned into m lanes of 8,
+/// an 8 x 8 block at a time in registers (`transposed`).
 @inline(__always)
 func turnRows(_ rows: UnsafeMutablePointer<Double>, rowStride: Int, m: Int, into buffer: UnsafeMutablePointer<Double>) {
     let source = UnsafeMutableRawPointer(rows), target = UnsafeMutableRawPointer(buffer)
@@ -204,7 +204,7 @@ func turnRows(_ rows: UnsafeMutablePointer<Double>, rowStride: Int, m: Int, into
     }
 }
 
-/// `rows[r·rowStride + c] = buffer[c·8 + r]`: `turnRows` undone.
+/// `rows[r*rowStride + c] = buffer[c*8 + r]`: `turnRows` undone.
 @inline(__always)
 func turnBack(_ buffer: UnsafeMutablePointer<Double>, m: Int, into rows: UnsafeMutablePointer<Double>, rowStride: Int) {
     let source = UnsafeMutableRawPointer(buffer), target = UnsafeMutableRawPointer(rows)
@@ -251,7 +251,7 @@ struct Block8 {
     @inline(__always) func transposed() -> Block8 { shuffled().shuffled().shuffled() }
 }
 
-/// `accRe + i·accIm += (aRe + i·aIm) · (bRe + i·bIm)` elementwise over `count` values
+/// `accRe + i*accIm += (aRe + i*aIm) * (bRe + i*bIm)` elementwise over `count` values
 /// (a multiple of 8): the pointwise product of two spectra, summed over input channels.
 public func multiplyAccumulateSpectra(accRe: UnsafeMutablePointer<Double>, accIm: UnsafeMutablePointer<Double>,
                                       aRe: UnsafePointer<Double>, aIm: UnsafePointer<Double>,
