@@ -40,6 +40,18 @@ extension KernelLevel {
         }
     }
 
+    /// `largestMagnitude` of `ConvKernels*/FourierKernels.swift` at this level.
+    @inline(__always)
+    func largestMagnitude(_ values: UnsafePointer<Double>, count: Int) -> (largest: Double, finite: Bool) {
+        switch self {
+        #if arch(x86_64)
+        case .avx512: return ConvKernelsAVX512.largestMagnitude(values, count: count)
+        case .avx2: return ConvKernelsAVX2.largestMagnitude(values, count: count)
+        #endif
+        default: return ConvKernels.largestMagnitude(values, count: count)
+        }
+    }
+
     /// `fourierRowStrips` of `ConvKernels*/FourierKernels.swift` at this level.
     @inline(__always)
     func fourierRowStrips(re: UnsafeMutablePointer<Double>, im: UnsafeMutablePointer<Double>, n: Int, m: Int, rowStride: Int,

@@ -189,7 +189,7 @@ extension FourierRows {
         var largest = 0.0, nonFinite = 0, integral = integerKernelSum != nil
         for u in 0..<n {
             guard let row = rows[u] else { continue }
-            let (most, count) = FourierRows.survey(row, count: width, integral: &integral)
+            let (most, count) = survey(row, count: width, integral: &integral)
             largest = max(largest, most)
             nonFinite += count
         }
@@ -205,31 +205,21 @@ extension FourierRows {
     }
 
     /// One row's largest finite |x| and how many of its values are inf, -inf or nan; clears
-    /// `integral` at a finite value that is not an integer below 2^52. Eight lanes at a time:
-    /// `x - x` is 0 for a finite x and nan otherwise, so only a row holding one is read again
+    /// `integral` at a finite value that is not an integer below 2^52. Eight lanes at a time
+    /// (`largestMagnitude` at the kernel level); only a row holding inf or nan is read again
     /// value by value.
-    static func survey(_ row: UnsafePointer<Double>, count: Int, integral: inout Bool) -> (largest: Double, nonFinite: Int) {
-        let raw = UnsafeRawPointer(row)
-        var most = SIMD8<Double>(repeating: 0), check = SIMD8<Double>(repeating: 0)
-        var v = 0
-        while v + 8 <= count {
-            let x = raw.loadUnaligned(fromByteOffset: v * 8, as: SIMD8<Double>.self)
-            let magnitude = x.replacing(with: -x, where: x .< 0)   // (pointwiseMax is not inlined: 4 times slower)
-            most = most.replacing(with: magnitude, where: magnitude .> most)
-            check += x - x
-            v += 8
-        }
-        let clean = check.sum() == 0   // else the lanes' maximum may have met a nan: all again
-        var largest = 0.0, nonFinite = 0
-        if clean {
-            for lane in 0..<8 { largest = max(largest, most[lane]) }
-        }
-        for index in (clean ? v : 0)..<count {
-            let x = row[index]
-            if x.isFinite {
-                largest = max(largest, abs(x))
-            } else {
-                nonFinite += 1
+    func survey(_ row: UnsafePointer<Double>, count: Int, integral: inout Bool) -> (largest: Double, nonFinite: Int) {
+        var (largest, finite) = transform.level.largestMagnitude(row, count: count)
+        var nonFinite = 0
+        if !finite {
+            largest = 0
+            for index in 0..<count {
+                let x = row[index]
+                if x.isFinite {
+                    largest = max(largest, abs(x))
+                } else {
+                    nonFinite += 1
+                }
             }
         }
         if integral {

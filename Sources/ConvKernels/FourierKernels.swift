@@ -270,3 +270,29 @@ public func multiplyAccumulateSpectra(accRe: UnsafeMutablePointer<Double>, accIm
         k += 8
     }
 }
+
+/// The largest |x| of `count` values and whether all are finite (when not, the largest is
+/// not measured: 0). Eight lanes at a time: `x - x` is 0 for a finite x and nan for inf, -inf
+/// and nan, so one sum of them tells; the magnitudes by compare and replace (`pointwiseMax`
+/// is not inlined). The FFT's tile-row survey (`FourierRows.survey`).
+public func largestMagnitude(_ values: UnsafePointer<Double>, count: Int) -> (largest: Double, finite: Bool) {
+    let raw = UnsafeRawPointer(values)
+    var most = SIMD8<Double>(repeating: 0), check = SIMD8<Double>(repeating: 0)
+    var v = 0
+    while v + 8 <= count {
+        let x = raw.loadUnaligned(fromByteOffset: v * 8, as: SIMD8<Double>.self)
+        let magnitude = x.replacing(with: -x, where: x .< 0)
+        most = most.replacing(with: magnitude, where: magnitude .> most)
+        check += x - x
+        v += 8
+    }
+    guard check.sum() == 0 else { return (0, false) }
+    var largest = 0.0
+    for lane in 0..<8 { largest = max(largest, most[lane]) }
+    while v < count {
+        guard values[v].isFinite else { return (0, false) }
+        largest = max(largest, abs(values[v]))
+        v += 1
+    }
+    return (largest, true)
+}

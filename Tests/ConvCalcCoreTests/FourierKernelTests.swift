@@ -54,6 +54,28 @@ final class FourierKernelTests: XCTestCase {
         }
     }
 
+    /// `largestMagnitude` is the largest |x| of finite values and tells inf, -inf and nan
+    /// apart anywhere in the row (vector part or tail), at every level.
+    func testLargestMagnitude() {
+        var generator = SeededGenerator(seed: 8)
+        for level in supportedLevels {
+            for count in [0, 1, 7, 8, 9, 31, 64, 100] {
+                var values = (0..<count).map { _ in Double.random(in: -1e3...1e3, using: &generator) }
+                let largest = values.map(abs).max() ?? 0
+                XCTAssertEqual(values.withUnsafeBufferPointer { level.largestMagnitude($0.baseAddress!, count: count) }.largest, largest)
+                for special in [Double.infinity, -.infinity, .nan] where count > 0 {
+                    for position in Set([0, count / 2, count - 1]) {
+                        let kept = values[position]
+                        values[position] = special
+                        XCTAssertFalse(values.withUnsafeBufferPointer { level.largestMagnitude($0.baseAddress!, count: count) }.finite,
+                                       "\(level) \(count) \(special) at \(position)")
+                        values[position] = kept
+                    }
+                }
+            }
+        }
+    }
+
     /// One input channel taller than `choiceHeight` runs in tile rows (`FourierRows`, rows
     /// through `fourierRowStrips`): every tile shape from 8 x 8 to 256 x 256 the sizes choose,
     /// odd and even tile counts, dilation, stride and padding modes, against the reference loops.
