@@ -205,7 +205,9 @@ public enum FourierConvolution {
     /// FFT about `(Cin + Cout)·N·M·(log2(N·M) + 4)` per pair of N×M tiles plus
     /// `1.5·Cout·Cin/g·N·M` for the products; one FFT unit is weighed as `fourierWeight`
     /// direct multiply–adds (measured on 64² to 2048² inputs with kernels 3 to 31: the two
-    /// methods break even near 17×17 kernels since the direct method blocks rows, `sumTapRows`).
+    /// methods break even near 17×17 kernels since the direct method blocks rows, `sumTapRows`),
+    /// or as `rowsWeight` for a plan that runs in tile rows (one channel, taller than
+    /// `Convolution.choiceHeight`: the two break even near K 11 to 13 there).
     public static func prefersFourier(_ plan: ConvolutionPlan) -> Bool {
         guard let work = estimate(plan) else { return false }
         let taps = Double(plan.inputsPerGroup) * Double(plan.kernelRows) * Double(plan.kernelColumns)
