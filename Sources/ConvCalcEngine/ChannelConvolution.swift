@@ -235,8 +235,8 @@ extension Convolution {
     }
 
     /// The output's memory for `run` with the method `sized` asks (`MethodChoice.sized`):
-    /// left unwritten when the run goes to the direct row method (`DirectConvolution`), which
-    /// writes every output element exactly once, so fresh pages are first touched by the
+    /// left unwritten when the run goes to the direct row method (`DirectConvolution`) or the
+    /// FFT in tile rows (`FourierRows`), which write every output element exactly once, so fresh pages are first touched by the
     /// compute threads, each its own rows, overlapped with the arithmetic (at 4096², K 3 the
     /// separate zero fill took 41-46 ms against a 50 ms compute; issue #21). Zero-filled
     /// (`allocateOutput(_:threads:)`) for every other path.
@@ -246,11 +246,14 @@ extension Convolution {
         return LargeArray.doubles(count: count) { _ in }
     }
 
-    /// Whether `run` with this sized method certainly runs `DirectConvolution`: the sizes
-    /// choose direct (then no survey is made and the values cannot change it) and the
-    /// channel-blocked method does not apply.
+    /// Whether `run` with this sized method certainly writes every output element: it runs
+    /// `DirectConvolution` when the sizes choose direct (then no survey is made and the values
+    /// cannot change it) and the channel-blocked method does not apply. A single-channel FFT in tile rows (`FourierRows`) writes every output element too (each
+    /// tile row by the FFT, the band's direct run or its bias), as does the direct method it
+    /// may turn to on the values.
     static func writesEveryOutput(_ plan: ConvolutionPlan, method sized: ConvolutionMethod, bias: [Double]?) -> Bool {
-        method(plan, sized) == .direct && !BlockedConvolution.fits(plan, bias: bias)
+        let sized = method(plan, sized)
+        return (sized == .direct || (sized == .fft && FourierRows.applies(plan))) && !BlockedConvolution.fits(plan, bias: bias)
     }
 
     /// Runs into memory from `allocateOutput` (every element is overwritten).

@@ -40,6 +40,40 @@ extension KernelLevel {
         }
     }
 
+    /// `largestMagnitude` of `ConvKernels*/FourierKernels.swift` at this level.
+    @inline(__always)
+    func largestMagnitude(_ values: UnsafePointer<Double>, count: Int) -> (largest: Double, finite: Bool) {
+        switch self {
+        #if arch(x86_64)
+        case .avx512: return ConvKernelsAVX512.largestMagnitude(values, count: count)
+        case .avx2: return ConvKernelsAVX2.largestMagnitude(values, count: count)
+        #endif
+        default: return ConvKernels.largestMagnitude(values, count: count)
+        }
+    }
+
+    /// `fourierRowStrips` of `ConvKernels*/FourierKernels.swift` at this level.
+    @inline(__always)
+    func fourierRowStrips(re: UnsafeMutablePointer<Double>, im: UnsafeMutablePointer<Double>, n: Int, m: Int, rowStride: Int,
+                          twiddles: FourierConvolution.Twiddles, spectrumRe: UnsafeMutablePointer<Double>, spectrumIm: UnsafeMutablePointer<Double>,
+                          bufferRe: UnsafeMutablePointer<Double>, bufferIm: UnsafeMutablePointer<Double>, multiply: Bool) {
+        twiddles.re.withUnsafeBufferPointer { tr in
+            twiddles.im.withUnsafeBufferPointer { ti in
+                let (a, b) = (tr.baseAddress!, ti.baseAddress!)
+                switch self {
+                #if arch(x86_64)
+                case .avx512: ConvKernelsAVX512.fourierRowStrips(re: re, im: im, n: n, m: m, rowStride: rowStride, twiddleRe: a, twiddleIm: b, spectrumRe: spectrumRe,
+                                                                 spectrumIm: spectrumIm, bufferRe: bufferRe, bufferIm: bufferIm, multiply: multiply)
+                case .avx2: ConvKernelsAVX2.fourierRowStrips(re: re, im: im, n: n, m: m, rowStride: rowStride, twiddleRe: a, twiddleIm: b, spectrumRe: spectrumRe,
+                                                             spectrumIm: spectrumIm, bufferRe: bufferRe, bufferIm: bufferIm, multiply: multiply)
+                #endif
+                default: ConvKernels.fourierRowStrips(re: re, im: im, n: n, m: m, rowStride: rowStride, twiddleRe: a, twiddleIm: b, spectrumRe: spectrumRe,
+                                                      spectrumIm: spectrumIm, bufferRe: bufferRe, bufferIm: bufferIm, multiply: multiply)
+                }
+            }
+        }
+    }
+
     @inline(__always)
     func multiplyAccumulateSpectra(accRe: UnsafeMutablePointer<Double>, accIm: UnsafeMutablePointer<Double>,
                                    aRe: UnsafePointer<Double>, aIm: UnsafePointer<Double>,
@@ -69,13 +103,13 @@ extension KernelLevel {
 /// method to rounding (about 1e-15 of the largest |E|·Σ|K|); inf, −inf and nan in the input
 /// are read as 0 and their outputs summed again directly (`OperandSurvey`, `FourierPatch`).
 public enum FourierConvolution {
-    /// `exp(−2πik/n)` for k < n/2.
+    /// `exp(-2piik/n)` for k < n (the radix-4 steps read `w^3j`, j < n/4).
     struct Twiddles {
         let re: [Double]
         let im: [Double]
         init(_ n: Int) {
-            re = (0..<max(1, n / 2)).map { k in cos(2 * Double.pi * Double(k) / Double(n)) }
-            im = (0..<max(1, n / 2)).map { k in -sin(2 * Double.pi * Double(k) / Double(n)) }
+            re = (0..<max(1, n)).map { k in cos(2 * Double.pi * Double(k) / Double(n)) }
+            im = (0..<max(1, n)).map { k in -sin(2 * Double.pi * Double(k) / Double(n)) }
         }
     }
 
@@ -148,24 +182,51 @@ public enum FourierConvolution {
             for m in candidates(columns) {
                 let tileCount = Double(rows.tileCount(n)) * Double(columns.tileCount(m))
                 let points = Double(n * m)
-                let work = (tileCount / 2).rounded(.up) * points * Double(n.trailingZeroBitCount + m.trailingZeroBitCount + 4)
+                let work = (tileCount / 2).rounded(.up) * points * Double(n.trailingZeroBitCount + m.trailingZeroBitCount + 4) * cachePenalty(n, m)
                 if best == nil || work < best!.2 { best = (n, m, work) }
             }
         }
         return best
     }
 
+    /// How much slower a point of an n x m tile transforms when its 8-column strips (`n` rows
+    /// of 128 bytes) or its 8-row strips (`m` lanes, `fourierRowStrips`) outgrow the 48 KiB L1
+    /// data cache: measured per point and per log2(n*m) on one core of a 2-vCPU AVX-512 Xeon
+    /// (2 MiB L2), 0.36-0.53 ns for n, m <= 256, 0.55-0.63 with n = 512, 0.72-0.89 with
+    /// m = 512, 0.92 with both (512 x 512 transformed at 11 GFLOP/s, 256 x 256 at 27).
+    /// In the whole pipeline (`--threads 1`, 4096^2, K 15 and 31), a tile of 256 x 256 (its
+    /// 1 MiB spectrum and its 1 MiB of buffers together past the L2 cache) took 1.2-1.4 times
+    /// as long per point as 128 x 128, 128 x 256 or 256 x 128: a further 1.3 from n*m = 2^16.
+    static func cachePenalty(_ n: Int, _ m: Int) -> Double {
+        (n * m >= 1 << 16 ? 1.3 : 1) * (n > 256 ? 1.4 : 1) * (m > 256 ? 1.8 : 1)
+    }
+
     /// The estimated time ratio decides `auto`: direct costs a multiply–add per tap and output,
     /// FFT about `(Cin + Cout)·N·M·(log2(N·M) + 4)` per pair of N×M tiles plus
     /// `1.5·Cout·Cin/g·N·M` for the products; one FFT unit is weighed as `fourierWeight`
     /// direct multiply–adds (measured on 64² to 2048² inputs with kernels 3 to 31: the two
-    /// methods break even near 17×17 kernels since the direct method blocks rows, `sumTapRows`).
+    /// methods break even near 17×17 kernels since the direct method blocks rows, `sumTapRows`),
+    /// or as `rowsWeight` for a plan that runs in tile rows (one channel, taller than
+    /// `Convolution.choiceHeight`: the two break even near K 11 to 13 there).
     public static func prefersFourier(_ plan: ConvolutionPlan) -> Bool {
         guard let work = estimate(plan) else { return false }
         let taps = Double(plan.inputsPerGroup) * Double(plan.kernelRows) * Double(plan.kernelColumns)
         let channelsOut = Double(plan.outputChannels)
         let direct = channelsOut * Double(plan.outputRows) * Double(plan.outputColumns) * (plan.spec.transposed ? taps / Double(plan.rowStep.stride * plan.columnStep.stride) : taps)
-        return work * fourierWeight < direct
+        return work * (FourierRows.applies(plan) ? rowsWeight(columns: plan.inputColumns) : fourierWeight) < direct
+    }
+
+    /// Direct multiply-adds one FFT work unit costs when the FFT runs in tile rows
+    /// (`FourierRows`: one channel, taller than `Convolution.choiceHeight`), by the width W:
+    /// `4.5 + 0.5*log2(W / 512)`, kept within 4.5 ... 6. Measured on a 2-vCPU AVX-512 Xeon
+    /// with `--threads 1` pinned to one CPU (the other was busy; min of 9, 5 and 3 runs of
+    /// allocate + compute), 'same' padding, K 5 to 31: the weights that leave `auto` within
+    /// 3% of the faster method at every K were 3.5-4.5 at 512^2, 3-7 at 2048^2 and 5.5-6.5 at
+    /// 4096^2 (the direct method gains on the FFT as the rows widen: its row blocks stay in
+    /// cache, the FFT reads every input band twice and its tiles' spectra); FFT from K 11 at
+    /// 512^2, K 13 at 2048^2 and 4096^2. (`fourierWeight`, 11, was measured with the radix-2 FFT.)
+    static func rowsWeight(columns: Int) -> Double {
+        min(6, max(4.5, 4.5 + 0.5 * log2(Double(max(1, columns)) / 512)))
     }
 
     /// FFT work units of one complex product of spectra when a run multiplies several kernel
@@ -175,7 +236,8 @@ public enum FourierConvolution {
     /// (the FFT was 2–10 times slower than the product weight of 1.5 estimated).
     static let spectrumProductWeight = 15.0
 
-    /// Direct multiply-adds one FFT work unit costs (measured; see `prefersFourier`). With the
+    /// Direct multiply-adds one FFT work unit costs for the whole-input FFT (in tile rows:
+    /// `rowsWeight`; measured; see `prefersFourier`). With the
     /// register-blocked direct method (`sumTapRows`), 2 threads, 2048 x 2048, auto's plan
     /// weighed at 4096 rows: direct 0.050 ns per multiply-add at K 15 and 0.055 at K 19 (47.5
     /// and 82.4 ms, its first touch of the output included), FFT 0.62 ns per unit at K 19

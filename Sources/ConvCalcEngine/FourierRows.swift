@@ -36,7 +36,11 @@ struct FourierRows {
     let spec: ConvolutionSpec
     let bias: Double?
     let transform: FourierConvolution.TileTransform
-    let spectrum: (re: [Double], im: [Double])
+    /// The kernel's spectrum (`kernelSpectrum`): n*m real parts, then n*m imaginary parts.
+    let spectrum: AlignedDoubles
+    /// Per column tile: the input column its m values start at when they are m consecutive
+    /// input columns (no padding), else -1 (`fill` then reads them one by one).
+    let contiguousStart: [Int]
     let execution: Execution
     /// `|x|*factor < room` keeps the FFT's sums finite.
     let factor: Double
@@ -66,8 +70,13 @@ struct FourierRows {
         spec.flip = false
         (self.spec, self.bias, self.execution) = (spec, bias, execution)
         transform = FourierConvolution.TileTransform(n: n, m: m, level: execution.level)
-        let spectra = FourierConvolution.kernelSpectra(plan, [block], transform)
-        spectrum = (spectra.0, spectra.1)
+        spectrum = FourierRows.kernelSpectrum(plan, block, transform)
+        contiguousStart = (0..<columns.tiles).map { [columns] c in
+            let first = c * columns.useful
+            guard first + m <= columns.source.count, columns.source[first] >= 0 else { return -1 }
+            let start = columns.source[first]
+            return (0..<m).allSatisfy { columns.source[first + $0] == start + $0 } ? start : -1
+        }
         let kernelSum = block.values.reduce(0) { $0 + abs($1) }
         factor = 16 * Double(n * m) * max(1, kernelSum)
         room = Double.greatestFiniteMagnitude - abs(bias ?? 0)
@@ -180,15 +189,9 @@ extension FourierRows {
         var largest = 0.0, nonFinite = 0, integral = integerKernelSum != nil
         for u in 0..<n {
             guard let row = rows[u] else { continue }
-            for v in 0..<width {
-                let x = row[v]
-                if x.isFinite {
-                    largest = max(largest, abs(x))
-                    if integral && !(x == x.rounded() && abs(x) < 0x1p52) { integral = false }
-                } else {
-                    nonFinite += 1
-                }
-            }
+            let (most, count) = survey(row, count: width, integral: &integral)
+            largest = max(largest, most)
+            nonFinite += count
         }
         guard largest * factor < room else { return .direct }
         let round = integral && largest * integerKernelSum! + abs(bias ?? 0) < 0x1p40
@@ -199,6 +202,33 @@ extension FourierRows {
         guard let patch = FourierPatch(band.plan, nonFinite: [positions]),
               patch.multiplyAdds * FourierConvolution.patchWeight < band.plan.directMultiplyAdds else { return .direct }
         return .fourier(finiteOnly: true, round: round, patch: patch, band: band)
+    }
+
+    /// One row's largest finite |x| and how many of its values are inf, -inf or nan; clears
+    /// `integral` at a finite value that is not an integer below 2^52. Eight lanes at a time
+    /// (`largestMagnitude` at the kernel level); only a row holding inf or nan is read again
+    /// value by value.
+    func survey(_ row: UnsafePointer<Double>, count: Int, integral: inout Bool) -> (largest: Double, nonFinite: Int) {
+        var (largest, finite) = transform.level.largestMagnitude(row, count: count)
+        var nonFinite = 0
+        if !finite {
+            largest = 0
+            for index in 0..<count {
+                let x = row[index]
+                if x.isFinite {
+                    largest = max(largest, abs(x))
+                } else {
+                    nonFinite += 1
+                }
+            }
+        }
+        if integral {
+            for index in 0..<count where row[index].isFinite && !(row[index] == row[index].rounded() && abs(row[index]) < 0x1p52) {
+                integral = false
+                break
+            }
+        }
+        return (largest, nonFinite)
     }
 
     /// Output rows `outputs` as a band input (E's rows `outputs.lowerBound*sh ... (last)*sh +
@@ -227,37 +257,57 @@ extension FourierRows {
         return BandOperand(plan: plan, input: Matrix(rows: upper - lower, columns: width, values: values))
     }
 
-    /// Pairs of tiles `(tile row k, column tiles c and c + 1)`: filled, transformed,
-    /// multiplied by the kernel's spectrum, transformed back, and their useful outputs copied.
-    func transformPairs(_ pairs: ArraySlice<(Int, Int, Bool)>, tiles: Range<Int>, rows: UnsafePointer<UnsafePointer<Double>?>,
-                        outputRows: Int, base: Int, into out: UnsafeMutablePointer<Double>) {
-        let size = transform.size
-        let buffers = UnsafeMutablePointer<Double>.allocate(capacity: 5 * size)
-        buffers.initialize(repeating: 0, count: 5 * size)
-        defer { buffers.deallocate() }
-        let (re, im, accRe, accIm, scratch) = (buffers, buffers + size, buffers + 2 * size, buffers + 3 * size, buffers + 4 * size)
-        spectrum.re.withUnsafeBufferPointer { kr in
-            spectrum.im.withUnsafeBufferPointer { ki in
-                for (k, c, finiteOnly) in pairs {
-                    let tileRows = rows + k * useful
-                    fill(re, rows: tileRows, column: c, finiteOnly: finiteOnly)
-                    if c + 1 < columns.tiles {
-                        fill(im, rows: tileRows, column: c + 1, finiteOnly: finiteOnly)
-                    } else {
-                        im.update(repeating: 0, count: size)
-                    }
-                    transform.forward(re, im, scratch)
-                    accRe.update(repeating: 0, count: size)
-                    accIm.update(repeating: 0, count: size)
-                    transform.level.multiplyAccumulateSpectra(accRe: accRe, accIm: accIm, aRe: re, aIm: im, bRe: kr.baseAddress!,
-                                                              bIm: ki.baseAddress!, count: size)
-                    transform.inverse(accRe, accIm, scratch)
-                    let t = tiles.lowerBound + k
-                    extract(accRe, tile: t, column: c, outputRows: outputRows, into: out, base: base)
-                    if c + 1 < columns.tiles { extract(accIm, tile: t, column: c + 1, outputRows: outputRows, into: out, base: base) }
-                }
+    /// The kernel's spectrum in the order `transformPairs` multiplies by it: K(a, b) (dilated)
+    /// at ((-a) mod n, (-b) mod m), scaled by 1/(n*m), transformed down the columns, then
+    /// along the rows 8 at a time (`fourierRowStrips`: n/8 strips of m x 8 values).
+    static func kernelSpectrum(_ plan: ConvolutionPlan, _ k: Matrix, _ transform: FourierConvolution.TileTransform) -> AlignedDoubles {
+        let (n, m, natural) = (transform.n, transform.m, transform.natural)
+        let spectrum = AlignedDoubles(count: 2 * n * m)
+        let tile = AlignedDoubles(count: 2 * n * natural + 16 * m)
+        let scale = 1 / Double(n * m)
+        let (re, im, buffer) = (tile.pointer, tile.pointer + n * natural, tile.pointer + 2 * n * natural)
+        for a in 0..<k.rows {
+            for b in 0..<k.columns {
+                let u = (n - (a * plan.rowStep.dilation) % n) % n, v = (m - (b * plan.columnStep.dilation) % m) % m
+                re[u * natural + v] = k[a, b] * scale
             }
         }
+        transform.level.fourierColumns(re: re, im: im, n: n, width: m, rowStride: natural, twiddles: transform.rowTwiddles, inverse: false)
+        transform.level.fourierRowStrips(re: re, im: im, n: n, m: m, rowStride: natural, twiddles: transform.columnTwiddles,
+                                         spectrumRe: spectrum.pointer, spectrumIm: spectrum.pointer + n * m, bufferRe: buffer,
+                                         bufferIm: buffer + 8 * m, multiply: false)
+        return spectrum
+    }
+
+    /// Pairs of tiles `(tile row k, column tiles c and c + 1)`, one as the real part and one
+    /// as the imaginary part of a complex n x m tile: filled, transformed down the columns,
+    /// along the rows, multiplied by the kernel's spectrum and back along the rows 8 rows at
+    /// a time (`fourierRowStrips`), back down the columns, and their useful outputs copied.
+    /// The buffers are 64-byte aligned (rows `natural` apart, a multiple of 8 values), so
+    /// every 8-lane load reads one cache line (unaligned, the column steps took 3 times as long).
+    func transformPairs(_ pairs: ArraySlice<(Int, Int, Bool)>, tiles: Range<Int>, rows: UnsafePointer<UnsafePointer<Double>?>,
+                        outputRows: Int, base: Int, into out: UnsafeMutablePointer<Double>) {
+        let (size, level, natural) = (n * transform.natural, transform.level, transform.natural)
+        let buffers = AlignedDoubles(count: 2 * size + 16 * m)
+        let (re, im, buffer) = (buffers.pointer, buffers.pointer + size, buffers.pointer + 2 * size)
+        let (kr, ki) = (spectrum.pointer, spectrum.pointer + n * m)
+        for (k, c, finiteOnly) in pairs {
+            let tileRows = rows + k * useful
+            fill(re, rows: tileRows, column: c, finiteOnly: finiteOnly)
+            if c + 1 < columns.tiles {
+                fill(im, rows: tileRows, column: c + 1, finiteOnly: finiteOnly)
+            } else {
+                im.update(repeating: 0, count: size)
+            }
+            level.fourierColumns(re: re, im: im, n: n, width: m, rowStride: natural, twiddles: transform.rowTwiddles, inverse: false)
+            level.fourierRowStrips(re: re, im: im, n: n, m: m, rowStride: natural, twiddles: transform.columnTwiddles,
+                                   spectrumRe: kr, spectrumIm: ki, bufferRe: buffer, bufferIm: buffer + 8 * m, multiply: true)
+            level.fourierColumns(re: re, im: im, n: n, width: m, rowStride: natural, twiddles: transform.rowTwiddles, inverse: true)
+            let t = tiles.lowerBound + k
+            extract(re, tile: t, column: c, outputRows: outputRows, into: out, base: base)
+            if c + 1 < columns.tiles { extract(im, tile: t, column: c + 1, outputRows: outputRows, into: out, base: base) }
+        }
+        withExtendedLifetime(buffers) {}
     }
 
     /// Writes column tile c of a tile row (`rows[u]`, E's rows) into an n x m block (rows
@@ -265,6 +315,7 @@ extension FourierRows {
     func fill(_ tile: UnsafeMutablePointer<Double>, rows: UnsafePointer<UnsafePointer<Double>?>, column c: Int, finiteOnly: Bool) {
         let stride = transform.natural
         let v0 = c * columns.useful
+        let start = contiguousStart[c]
         columns.source.withUnsafeBufferPointer { sources in
             for u in 0..<n {
                 let row = tile + u * stride
@@ -272,7 +323,14 @@ extension FourierRows {
                     row.update(repeating: 0, count: m)
                     continue
                 }
-                FourierConvolution.fillRow(row, from: inputRow, sources: sources, first: v0, count: m, finiteOnly: finiteOnly)
+                if start >= 0 {
+                    row.update(from: inputRow + start, count: m)
+                    if finiteOnly {
+                        for v in 0..<m where !row[v].isFinite { row[v] = 0 }
+                    }
+                } else {
+                    FourierConvolution.fillRow(row, from: inputRow, sources: sources, first: v0, count: m, finiteOnly: finiteOnly)
+                }
             }
         }
     }
@@ -288,6 +346,11 @@ extension FourierRows {
         while i < end {
             let zRow = z + (i * rowStride - u0) * stride
             let outRow = out + (i - base) * outputColumns
+            if columns.stride == 1 {
+                for j in v0..<v1 { outRow[j] = start + zRow[j - v0] }
+                i += 1
+                continue
+            }
             var j = Convolution.countUpTo(v0, step: columns.stride)
             while j * columns.stride < v1 {
                 outRow[j] = start + zRow[j * columns.stride - v0]
@@ -312,4 +375,19 @@ extension FourierRows {
             try pointers.withUnsafeBufferPointer { try compute(tiles: 0..<total, rows: $0.baseAddress!, outputRows: plan.outputRows, into: out) }
         }
     }
+}
+
+/// Doubles in 64-byte aligned memory (a cache line; `fourierColumns` loads 8 at a time),
+/// zero-filled, freed with the object.
+final class AlignedDoubles: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Double>
+    let count: Int
+
+    init(count: Int) {
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * 8, alignment: 64)
+        pointer = raw.initializeMemory(as: Double.self, repeating: 0, count: count)
+    }
+
+    deinit { pointer.deallocate() }
 }
