@@ -1,10 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import ConvCalcCore
 import ConvCalcEngine
 /// A mistake in matrix text, located at `line:column` of its source.
@@ -173,7 +166,6 @@ public enum MatrixText {
         var merged: LineScan?
         let room = min(bytes.count / 2 + 1, valueLimit)   // at most one number per two bytes
         let whole = LargeArray.doubles(capacity: room) { out in
-            hugePages(out, count: room)
             var firstCount = 0
             scans.withUnsafeMutableBufferPointer { results in
                 let scansOut = results.baseAddress!
@@ -281,21 +273,6 @@ public enum MatrixText {
         return block
     }
 
-    /// Asks for 2 MiB pages (transparent huge pages) for the whole 2 MiB blocks of the `count`
-    /// doubles at `start`, memory the parser is about to fill: one page fault (and one zeroing
-    /// of 2 MiB) instead of 512. Page faults were a third of the parse at 2048² (8,000 for the
-    /// numbers, 4,000 more for a second part's). Arrays under 4 MiB are left as they are.
-    static func hugePages(_ start: UnsafeMutablePointer<Double>, count: Int) {
-        #if os(Linux)
-        let bytes = count.multipliedReportingOverflow(by: 8)
-        guard !bytes.overflow, bytes.partialValue >= 4 << 20 else { return }
-        let first = (UInt(bitPattern: start) + (2 << 20) - 1) & ~((2 << 20) - 1)
-        let end = (UInt(bitPattern: start) + UInt(bytes.partialValue)) & ~((2 << 20) - 1)
-        guard end > first, let address = UnsafeMutableRawPointer(bitPattern: first) else { return }
-        _ = madvise(address, Int(end - first), 14)   // MADV_HUGEPAGE; refused (EINVAL) without THP: no matter
-        #endif
-    }
-
     /// Scans whole lines: numbers, per-line counts, `# shape` comments, the first bad token.
     static func scan(_ bytes: UnsafeBufferPointer<UInt8>, limit: Int = Convolution.elementLimit, reported: Int = Convolution.elementLimit) -> LineScan {
         var result = LineScan()
@@ -303,8 +280,7 @@ public enum MatrixText {
         // At most one number per two bytes ("1 1 1"): address space only, until written.
         let capacity = min(bytes.count / 2 + 1, limit)
         result.values = LargeArray.doubles(capacity: capacity) { values in
-            hugePages(values, count: capacity)
-            return scan(base, count: bytes.count, into: values, capacity: capacity, limit: reported, &result)
+            scan(base, count: bytes.count, into: values, capacity: capacity, limit: reported, &result)
         }
         return result
     }
