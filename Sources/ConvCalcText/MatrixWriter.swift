@@ -94,7 +94,7 @@ public struct MatrixFormatter {
                 let separator: UInt8 = layout.format == .csv ? 0x2C : 0x20
                 for column in columns {
                     if column > 0 { text.append(byte: separator) }
-                    text.append(row[row.startIndex + column])
+                    text.appendInline(row[row.startIndex + column])
                 }
                 return
             }

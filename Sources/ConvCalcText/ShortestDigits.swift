@@ -136,7 +136,7 @@ enum ShortestDigits {
 enum ShortestText {
     /// Writes the finite `value` at `cursor` and returns how many bytes it wrote (at most 24;
     /// eight-byte stores reach up to 25 bytes from `cursor`, the rest overwritten later).
-    @inline(__always)
+    @inline(always)
     static func write(_ value: Double, to cursor: UnsafeMutablePointer<UInt8>, tables: DecimalParser.Tables) -> Int {
         cursor.pointee = 0x2D   // -, kept only for a negative value (no branch on the sign)
         let p = cursor + Int(truncatingIfNeeded: value.bitPattern >> 63)
