@@ -122,18 +122,13 @@ public enum OrderedParts {
 }
 
 /// Large arrays of doubles created without a first pass of zeros: the code that fills them
-/// writes every element once. Arrays of 4 MiB and more ask for transparent huge pages
-/// (`madvise(MADV_HUGEPAGE)` on their whole 2 MiB blocks): a 2 MiB page is one fault and one
-/// zeroing where 4 KiB pages take 512 faults. At 2048² (a 33.5 MB output, the parser's
-/// numbers) the faults were a sixth of the whole run's CPU time; with huge pages the run
-/// takes 9,800 page faults instead of 21,600. (An earlier measurement saw the first write
-/// stall for 30 ms at times while the kernel compacted memory; on this machine no compaction
-/// stall was counted, `compact_stall` in /proc/vmstat, over hundreds of runs.)
+/// writes every element once. (Huge pages, `madvise(MADV_HUGEPAGE)`, were measured too: the
+/// first write got faster on average but stalled for 30 ms at times while the kernel
+/// compacted memory, so they are not used.)
 public enum LargeArray {
     /// `count` doubles, every one written by `body` (which must write them all).
     public static func doubles(count: Int, _ body: (UnsafeMutablePointer<Double>) -> Void) -> [Double] {
         [Double](unsafeUninitializedCapacity: max(count, 1)) { buffer, initialized in
-            adviseHugePages(buffer.baseAddress!, count: buffer.count)
             body(buffer.baseAddress!)
             initialized = count
         }
@@ -142,24 +137,8 @@ public enum LargeArray {
     /// Up to `capacity` doubles, as many as `body` writes and returns.
     public static func doubles(capacity: Int, _ body: (UnsafeMutablePointer<Double>) -> Int) -> [Double] {
         [Double](unsafeUninitializedCapacity: max(capacity, 1)) { buffer, initialized in
-            adviseHugePages(buffer.baseAddress!, count: buffer.count)
             initialized = body(buffer.baseAddress!)
         }
-    }
-
-    /// Asks for huge pages for the 2 MiB blocks that lie wholly inside the `count` doubles
-    /// at `start` (4 MiB and more), so no other data is in them. Refused without
-    /// transparent huge pages (EINVAL): nothing changes then.
-    static func adviseHugePages(_ start: UnsafeMutablePointer<Double>, count: Int) {
-        #if os(Linux)
-        let bytes = count.multipliedReportingOverflow(by: MemoryLayout<Double>.stride)
-        guard !bytes.overflow, bytes.partialValue >= 4 << 20 else { return }
-        let block: UInt = 2 << 20
-        let first = (UInt(bitPattern: start) + block - 1) & ~(block - 1)
-        let end = (UInt(bitPattern: start) + UInt(bytes.partialValue)) & ~(block - 1)
-        guard end > first, let address = UnsafeMutableRawPointer(bitPattern: first) else { return }
-        _ = madvise(address, Int(end - first), 14)   // MADV_HUGEPAGE
-        #endif
     }
 }
 
