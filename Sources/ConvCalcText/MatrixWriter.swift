@@ -37,9 +37,11 @@ public struct MatrixFormatter {
         }
     }
 
-    /// The matrices printed in parts of about 2^18 values, in reading order, on `threads`
+    /// The matrices printed in parts of about 2^15 values, in reading order, on `threads`
     /// threads, and handed to `write` in order as each part is ready (writing overlaps
-    /// printing; no buffer grows with the output).
+    /// printing; no buffer grows with the output). Parts this small keep the few buffers
+    /// they are printed into (about 1.4 MiB each, reused) in the cache, and few pages are
+    /// faulted in: with parts of 2^18 values the buffers took 21 MiB of fresh pages at 2048².
     ///
     /// text: rows a line, values separated by spaces, channels by a blank line; csv: commas;
     /// json: `{"channels", "rows", "columns", "data": [[[...]]]}`, data always channels ×
@@ -53,7 +55,7 @@ public struct MatrixFormatter {
             guard header.withUTF8(write) else { return false }
         }
         let values = layout.channels * layout.plane
-        let parts = values < 1 << 16 ? 1 : max(threads, (values + (1 << 18) - 1) >> 18)
+        let parts = values < 1 << 16 ? 1 : max(threads, (values + (1 << 15) - 1) >> 15)
         let workers = max(1, min(threads, parts))
         // Room for every value of a part with its separators, quotes and brackets.
         let buffers = PartBuffers(count: workers * OrderedParts.aheadPerThread,
@@ -92,7 +94,7 @@ public struct MatrixFormatter {
                 let separator: UInt8 = layout.format == .csv ? 0x2C : 0x20
                 for column in columns {
                     if column > 0 { text.append(byte: separator) }
-                    text.append(row[row.startIndex + column])
+                    text.appendInline(row[row.startIndex + column])
                 }
                 return
             }

@@ -67,6 +67,22 @@ public struct NumberText {
         }
     }
 
+    /// `append` for this module's matrix printer, inlined into its loop with the printer
+    /// (`@inline(always)`, as `ShortestText.write`): `append` must stay @inlinable for other
+    /// modules and reaches the printer through `appendShortest`, which the optimizer judged
+    /// too large to inline under `@inline(__always)` (cost 844): a call per value.
+    @inline(always)
+    mutating func appendInline(_ value: Double) {
+        let magnitude = value.magnitude
+        if magnitude < 1e16 && Double(Int64(magnitude)) == magnitude {
+            appendInteger(value)
+        } else if value.isFinite {
+            cursor += ShortestText.write(value, to: cursor, tables: tables)
+        } else {
+            append(value)
+        }
+    }
+
     /// A finite value in `ShortestText`'s form.
     @usableFromInline @inline(__always)
     mutating func appendShortest(_ value: Double) {

@@ -136,7 +136,7 @@ enum ShortestDigits {
 enum ShortestText {
     /// Writes the finite `value` at `cursor` and returns how many bytes it wrote (at most 24;
     /// eight-byte stores reach up to 25 bytes from `cursor`, the rest overwritten later).
-    @inline(__always)
+    @inline(always)
     static func write(_ value: Double, to cursor: UnsafeMutablePointer<UInt8>, tables: DecimalParser.Tables) -> Int {
         cursor.pointee = 0x2D   // -, kept only for a negative value (no branch on the sign)
         let p = cursor + Int(truncatingIfNeeded: value.bitPattern >> 63)
@@ -145,22 +145,12 @@ enum ShortestText {
             return p + 3 - cursor
         }
         let (digits, exponent) = ShortestDigits.decimal(value, powers: tables.schubfachPowers)
-        // 17 digits: f 10^(e - 16 + length) with the first digit in front. A normal double's
-        // digits have 16 or 17 (Schubfach's s is c 2^q / 10^k, c >= 2^52, 1 <= 2^q / 10^k < 10),
-        // so a comparison stands in for counting them; subnormals count.
-        let length = digits >= 1_000_000_000_000_000 ? 16 &+ (digits >= 10_000_000_000_000_000 ? 1 : 0)
-            : digitCount(digits, tables: tables)
-        let f = length == 17 ? digits : digits &* tables.powersOfTen[17 &- length]
-        let power = exponent &+ length &- 1                 // value = d.ddd 10^power
-        let first = f / 10_000_000_000_000_000              // the divisions are independent
-        let firstEight = f / 100_000_000                    // (multiplications by inverses)
-        let lower = f &- firstEight &* 100_000_000
-        let upper = firstEight &- first &* 100_000_000
-        let upperText = eightDigitText(upper), lowerText = eightDigitText(lower)
-        let trailingZeros = lower != 0 ? (lowerText &- 0x3030_3030_3030_3030).leadingZeroBitCount >> 3
-            : upper != 0 ? 8 &+ (upperText &- 0x3030_3030_3030_3030).leadingZeroBitCount >> 3 : 16
+        let (digitText, power) = text(of: digits, exponent: exponent, tables: tables)
+        let (upperText, lowerText) = (digitText.upper, digitText.lower)
+        let lowerDigits = lowerText &- 0x3030_3030_3030_3030, upperDigits = upperText &- 0x3030_3030_3030_3030
+        let trailingZeros = lowerDigits != 0 ? lowerDigits.leadingZeroBitCount >> 3
+            : upperDigits != 0 ? 8 &+ upperDigits.leadingZeroBitCount >> 3 : 16
         let significant = 17 &- trailingZeros
-        let digitText = (first: UInt8(truncatingIfNeeded: first) &+ 0x30, upper: upperText, lower: lowerText)
         if power < -4 || value.magnitude > 0x1p53 {
             return p - cursor + exponential(digitText, significant: significant, power: power, at: p)
         }
@@ -168,6 +158,34 @@ enum ShortestText {
     }
 
     typealias DigitText = (first: UInt8, upper: UInt64, lower: UInt64)
+
+    /// The 17 digit places of `digits` as text (trailing zeros added), and the power of ten
+    /// of the first: the value is d.ddd 10^power. A normal double's digits have 16 or 17
+    /// (Schubfach's s is c 2^q / 10^k, c >= 2^52, 1 <= 2^q / 10^k < 10): they are split at
+    /// 10^8 with no scaling first, the 16-digit text being the 17-digit layout moved one byte
+    /// down, chosen by a mask (16 and 17 digits come about equally often: a branch on it
+    /// would be mispredicted). Subnormals' fewer digits are counted and scaled to 17.
+    @inline(__always)
+    static func text(of digits: UInt64, exponent: Int, tables: DecimalParser.Tables) -> (DigitText, power: Int) {
+        if digits >= 1_000_000_000_000_000 {
+            let long = digits >= 10_000_000_000_000_000
+            let high = digits / 100_000_000, low = digits &- high &* 100_000_000
+            let first = high / 100_000_000, rest = high &- first &* 100_000_000   // first: 0 for 16 digits
+            let highText = eightDigitText(rest), lowText = eightDigitText(low)
+            let longBit = UInt64(long ? 1 : 0), mask = 0 &- longBit
+            let firstText = (first &+ 0x30) & mask | highText & 0xFF & ~mask
+            let upper = highText & mask | (highText >> 8 | lowText << 56) & ~mask
+            let lower = lowText & mask | (lowText >> 8 | 0x30 << 56) & ~mask
+            return ((UInt8(truncatingIfNeeded: firstText), upper, lower), exponent &+ 15 &+ Int(truncatingIfNeeded: longBit))
+        }
+        let length = digitCount(digits, tables: tables)
+        let f = digits &* tables.powersOfTen[17 &- length]
+        let first = f / 10_000_000_000_000_000              // the divisions are independent
+        let firstEight = f / 100_000_000                    // (multiplications by inverses)
+        let lower = f &- firstEight &* 100_000_000
+        let upper = firstEight &- first &* 100_000_000
+        return ((UInt8(truncatingIfNeeded: first) &+ 0x30, eightDigitText(upper), eightDigitText(lower)), exponent &+ length &- 1)
+    }
 
     /// `d.ddde-05`, `de+300`: the point only with more than one digit, the exponent's sign
     /// always, and at least two of its digits.
@@ -194,33 +212,34 @@ enum ShortestText {
 
     /// `0.000123`, `123.456`, `100.0` (power -4 ... 15): the digits with the point moved
     /// into them by shifted stores, no loop and no reading back of what was just written.
+    /// Below 1 (power < 0) and from 1 up, the same stores at places chosen by masks, not by
+    /// a branch (which was mispredicted for about a third of normally distributed values,
+    /// 6 ns a value): below 1 the digits go after `0.000`, and the stores that move the
+    /// digits after the point write them again where they are.
     @inline(__always)
     static func decimal(_ digits: DigitText, significant: Int, power: Int, at p: UnsafeMutablePointer<UInt8>) -> Int {
-        if power < 0 {
-            store(0x3030_3030_3030_2E30, at: p)   // "0.000000"
-            let q = p + (1 &- power)
-            q.pointee = digits.first
-            store(digits.upper, at: q + 1)
-            store(digits.lower, at: q + 9)
-            return 1 &- power &+ significant
-        }
-        p.pointee = digits.first
-        store(digits.upper, at: p + 1)
-        store(digits.lower, at: p + 9)
+        let below = power &>> 63                   // -1 below 1, else 0
+        let lead = (1 &- power) & below            // where the digits start: after "0.000"
+        let shift = power & ~below                 // digits before the point, less one
+        let moved = 1 &+ below                     // 1: the digits after the point move right
+        store(0x3030_3030_3030_2E30, at: p)        // "0.000000", overwritten from 1 up
+        let q = p + lead
+        q.pointee = digits.first
+        store(digits.upper, at: q + 1)
+        store(digits.lower, at: q + 9)
         if significant <= power &+ 1 {   // an integer (Double.description's form): its digits, then ".0"
             p[power &+ 1] = 0x2E
             p[power &+ 2] = 0x30
             return power &+ 3
         }
-        // The digits after the point move one place right: from the word they are in.
-        if power < 8 {
-            store(digits.upper &>> UInt64(truncatingIfNeeded: power &* 8), at: p + (power &+ 2))
-            store(digits.lower, at: p + 10)
+        if shift < 8 {
+            store(digits.upper &>> UInt64(truncatingIfNeeded: shift &* 8), at: q + (shift &+ 1 &+ moved))
+            store(digits.lower, at: q + (9 &+ moved))
         } else {
-            store(digits.lower &>> UInt64(truncatingIfNeeded: (power &- 8) &* 8), at: p + (power &+ 2))
+            store(digits.lower &>> UInt64(truncatingIfNeeded: (shift &- 8) &* 8), at: q + (shift &+ 2))
         }
-        p[power &+ 1] = 0x2E   // .
-        return significant &+ 1
+        p[shift &+ 1] = 0x2E   // .
+        return significant &+ lead &+ moved
     }
 
     /// How many decimal digits `n` (1 <= n < 10^17) has.

@@ -174,6 +174,18 @@ final class ProcessRobustnessTests: XCTestCase {
         XCTAssertEqual(result.out, "600\n640\n")
     }
 
+    /// Replacing an existing file (exchanged with the temporary file, then the old one
+    /// removed): the name holds the new output, a hard link to the old file keeps the old
+    /// text, no temporary file is left, and a second run over the result works the same.
+    func testOutputReplacesAnExistingFile() throws {
+        let result = try script("""
+            echo old > out.txt; ln out.txt other.txt
+            $C run '[1 2]' '[1]' -o out.txt; echo $?; $C run '[3 4]' '[1]' -o out.txt; echo $?
+            cat out.txt other.txt; stat -c %h out.txt other.txt; find . -name '.convcalc-*' | wc -l
+            """)
+        XCTAssertEqual(result.out, "0\n0\n3 4\nold\n1\n1\n0\n", result.err)
+    }
+
     /// The temporary file is made exclusively under an unpredictable name: a symbolic link
     /// planted at the name older versions used (`OUT.convcalc-PID.tmp`) is left alone, and so is
     /// its victim. A 254-character name (the longest most file systems allow with room for

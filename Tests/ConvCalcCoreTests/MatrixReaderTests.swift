@@ -162,6 +162,35 @@ final class MatrixReaderTests: XCTestCase {
 
     // MARK: Threads
 
+    /// Parts cut among comment and blank lines (channels), a part that starts with blank
+    /// and comment lines, and a wider row before narrower ones (a ragged matrix) give what
+    /// one thread reads, or the same error.
+    func testPartsReadInPlaceGiveWhatOneThreadReads() throws {
+        let row = (0..<100).map { String($0 * 3 - 7) + ".25" }.joined(separator: " ")
+        var first = Array(repeating: row, count: 3000)
+        for i in stride(from: 10, to: 3000, by: 7) { first.insert("# comment \(i)", at: i) }
+        let between = (0..<40).map { $0 % 2 == 0 ? "" : "  # between" }
+        let channels = (first + between + Array(repeating: row, count: 3000)).joined(separator: "\n") + "\n"
+        let plain = Array(repeating: row, count: 6000).joined(separator: "\n")
+        for text in [channels, plain, plain + "\n" + row + " 1", row + " 1\n" + plain] {
+            XCTAssertGreaterThan(text.utf8.count, 1 << 20)
+            let one = Result { try blocks(text, threads: 1) }
+            for threads in [2, 3, 16] {
+                let many = Result { try blocks(text, threads: threads) }
+                switch (one, many) {
+                case let (.success(a), .success(b)):
+                    XCTAssertEqual(a.matrices, b.matrices, "\(threads) threads")
+                    XCTAssertEqual(a.separatorLines, b.separatorLines)
+                case let (.failure(a), .failure(b)):
+                    XCTAssertEqual((a as? UserFacingError)?.message, (b as? UserFacingError)?.message, "\(threads) threads")
+                default:
+                    XCTFail("\(threads) threads: \(one) against \(many)")
+                }
+            }
+        }
+        XCTAssertEqual(try blocks(channels, threads: 2).matrices.count, 2)
+    }
+
     /// Files of more than 1 MiB are scanned in parts cut at line starts; a cut never falls
     /// between CR and LF, and a lone CR ends a line for the cut as for the scan.
     func testSameResultForAnyThreadCount() throws {

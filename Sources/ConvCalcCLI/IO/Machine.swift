@@ -45,7 +45,7 @@ enum Machine {
 
     /// What a run may fill with data (inputs, values, output): the available memory less
     /// 32 MiB for each thread (its 8 MiB stack and the printer's parts it may hold, at most
-    /// `OrderedParts.aheadPerThread` of about 11 MiB) and 16 MiB for the rest.
+    /// `OrderedParts.aheadPerThread` of about 1.4 MiB) and 16 MiB for the rest.
     static func memoryForData(threads: Int) -> Int? {
         availableMemory().map { max($0 - (1 << 24) - threads << 25, 0) }
     }
