@@ -189,7 +189,7 @@ public enum LargeArray {
 final class WorkerPool {
     static let shared = WorkerPool()
 
-    /// A pooled thread: runs `job` each time `start` is posted, then posts `done`.
+    /// A pooled thread: runs `job` each time signal 0 is posted, then posts signal 1.
     final class Worker {
         let signals = Semaphores(2)
         var job: (() -> Void)?
