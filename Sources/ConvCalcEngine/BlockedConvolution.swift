@@ -278,16 +278,16 @@ enum BlockedConvolution {
         weights.withUnsafeBufferPointer { packed in
             SharedItems.run(count: bands, threads: bandThreads) { take in
                 let buffer = UnsafeMutablePointer<Double>.allocate(capacity: largest.totalValues + 8)
+                let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: max(1, plan.groups * schedule(largest).taps))
                 let acc = UnsafeMutablePointer<Double>.allocate(capacity: starts.count * width)
-                defer { buffer.deallocate(); acc.deallocate() }
+                defer { buffer.deallocate(); sources.deallocate(); acc.deallocate() }
                 let planes = aligned(buffer)
                 while let band = take() {
                     let outputRows = (band * rows)..<min(plan.outputRows, (band + 1) * rows)
                     let geometry = Geometry(plan, width: width, rows: outputRows)!
                     for c in 0..<plan.inputChannels { fillPlanes(plan, input[c], slot: c, geometry, runs, into: planes) }
                     let bandSchedule = schedule(geometry)
-                    let sources = tapSources(plan, geometry, base: UnsafePointer(planes), taps: bandSchedule.taps)
-                    defer { sources.deallocate() }
+                    tapSources(plan, geometry, base: UnsafePointer(planes), taps: bandSchedule.taps, into: sources)
                     let placement = Placement(planeColumns: geometry.planeColumns, rows: (outputRows.lowerBound, 1, outputRows.count),
                                               columns: (0, 1, plan.outputColumns), outputColumns: plan.outputColumns,
                                               offsetScale: geometry.interleavedWidth == nil ? 1 : geometry.channels)
@@ -298,16 +298,22 @@ enum BlockedConvolution {
         }
     }
 
-    /// Output rows of a band: at least the rows the kernel reaches past a band's last (so the
-    /// planes' copies are at most twice the input), a quarter of a thread's share of the rows
-    /// (for a balanced split when a core is slowed), and planes of at most 1 MiB (in the
-    /// second-level cache) when that allows more than one row.
+    /// Output rows of a band (`bandRows(_:span:rowValues:threads:)`, the kernel reaching
+    /// `Hq − Hout` plane rows past a band's last).
     static func bandRows(_ plan: ConvolutionPlan, _ geometry: Geometry, threads: Int) -> Int {
-        let reach = geometry.planeRows - plan.outputRows
-        let rowValues = geometry.channels * geometry.rowPhases.count * geometry.columnPhases.count * geometry.planeColumns
-        let cached = (1 << 17) / max(1, rowValues) - reach
-        let shared = (plan.outputRows + 4 * threads - 1) / (4 * threads)
-        return max(1, min(plan.outputRows, max(reach + 1, min(shared, max(1, cached)))))
+        bandRows(plan.outputRows, span: geometry.planeRows - plan.outputRows,
+                 rowValues: geometry.channels * geometry.rowPhases.count * geometry.columnPhases.count * geometry.planeColumns, threads: threads)
+    }
+
+    /// Rows of a band of `rows` rows whose planes hold `rowValues` values a row and `span`
+    /// rows more than the band: at least `span + 1` rows (so the planes' copies are at most
+    /// twice the input), a quarter of a thread's share of the rows (for a balanced split when
+    /// a core is slowed), and planes of at most 1 MiB (in the second-level cache) when that
+    /// allows more. Forward layers (output rows) and transposed ones (phase rows) alike.
+    static func bandRows(_ rows: Int, span: Int, rowValues: Int, threads: Int) -> Int {
+        let cached = (1 << 17) / max(1, rowValues) - span
+        let shared = (rows + 4 * threads - 1) / (4 * threads)
+        return max(1, min(rows, max(span + 1, min(shared, max(1, cached)))))
     }
 
     /// One output channel per group (depthwise and the like): nothing to share between output
@@ -428,9 +434,9 @@ enum BlockedConvolution {
     }
 
     /// Where each tap of each group reads output position 0, groups in order, taps in the
-    /// order of the sum (input channel, kernel row, kernel column). The caller deallocates.
-    static func tapSources(_ plan: ConvolutionPlan, _ geometry: Geometry, base: UnsafePointer<Double>, taps: Int) -> UnsafeMutablePointer<UnsafePointer<Double>> {
-        let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: max(1, plan.groups * taps))
+    /// order of the sum (input channel, kernel row, kernel column), into `sources` (groups · taps).
+    static func tapSources(_ plan: ConvolutionPlan, _ geometry: Geometry, base: UnsafePointer<Double>, taps: Int,
+                           into sources: UnsafeMutablePointer<UnsafePointer<Double>>) {
         for g in 0..<plan.groups {
             var t = g * taps
             for c in plan.inputs(of: g * plan.outputsPerGroup) {
@@ -442,7 +448,6 @@ enum BlockedConvolution {
                 }
             }
         }
-        return sources
     }
 
     /// Kernel weights in the order the blocked loop reads them: per group and block of C

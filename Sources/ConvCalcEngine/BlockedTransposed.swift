@@ -118,15 +118,6 @@ extension BlockedConvolution {
         }
     }
 
-    /// Phase rows of a band: at least the rows the taps reach past a band's last (so the
-    /// copies are at most twice the input), a quarter of a thread's share of the rows, and
-    /// copies of at most 1 MiB (in the second-level cache) when that allows more than one row.
-    static func bandRows(_ phaseRows: Int, span: Int, rowValues: Int, threads: Int) -> Int {
-        let cached = (1 << 17) / max(1, rowValues) - span
-        let shared = (phaseRows + 4 * threads - 1) / (4 * threads)
-        return max(1, min(phaseRows, max(span + 1, min(shared, max(1, cached)))))
-    }
-
     /// Plane rows `rows` of every channel (the input row `R − top` at column `left`, zeros
     /// elsewhere), `stride` values apart a channel, each followed by zeros to the stride.
     static func fillBand(_ plan: ConvolutionPlan, _ input: [Matrix], _ planes: TransposedPlanes, rows: Range<Int>, stride: Int,
