@@ -202,14 +202,22 @@ extension Convolution {
         guard OutputMemory.takesChannels(plan, method: method(plan, sized), bias: bias) else {
             return .whole(allocateOutput(plan, threads: threads, method: sized, bias: bias))
         }
-        let (count, size) = (plan.outputChannels, plan.outputRows * plan.outputColumns)
-        return .channels([[Double]](unsafeUninitializedCapacity: count) { arrays, initialized in
+        let size = plan.outputRows * plan.outputColumns
+        return .channels(channelArrays(plan, threads: threads) { _ in [Double](repeating: 0, count: size) })
+    }
+
+    /// One array per output channel, `make(o)` for channel o, made by `threads` threads from
+    /// 2^16 values on (most of the time is the first touch of the arrays' fresh memory, which
+    /// both cores can pay at once).
+    static func channelArrays(_ plan: ConvolutionPlan, threads: Int, _ make: @escaping (Int) -> [Double]) -> [[Double]] {
+        let count = plan.outputChannels
+        return [[Double]](unsafeUninitializedCapacity: count) { arrays, initialized in
             let first = arrays.baseAddress!
-            ParallelRanges.run(count: count, threads: count * size < 1 << 16 ? 1 : threads) { range in
-                for o in range { (first + o).initialize(to: [Double](repeating: 0, count: size)) }
+            ParallelRanges.run(count: count, threads: count * plan.outputRows * plan.outputColumns < 1 << 16 ? 1 : threads) { range in
+                for o in range { (first + o).initialize(to: make(o)) }
             }
             initialized = count
-        })
+        }
     }
 
     /// `runCounted(_:_:_:bias:execution:survey:into:)` into memory from `allocateOutputMemory`.
@@ -377,41 +385,23 @@ public struct OutputTargets {
         return body(OutputTargets(channels: table))
     }
 
-    /// `body` with the channels of `arrays` (one a channel), each pinned by a nested call.
+    /// `body` with the channels of `arrays` (one a channel), pinned (`Pinned.mutableBaseAddresses`).
     static func pinned<R>(_ arrays: inout [[Double]], _ body: (OutputTargets) -> R) -> R {
-        let table = UnsafeMutablePointer<UnsafeMutablePointer<Double>>.allocate(capacity: max(1, arrays.count))
-        defer { table.deallocate() }
-        return arrays.withUnsafeMutableBufferPointer { all in
-            func pin(_ index: Int) -> R {
-                guard index < all.count else { return body(OutputTargets(channels: table)) }
-                return all[index].withUnsafeMutableBufferPointer { buffer in
-                    table[index] = buffer.baseAddress!
-                    return pin(index + 1)
-                }
-            }
-            return pin(0)
-        }
+        Pinned.mutableBaseAddresses(&arrays) { body(OutputTargets(channels: $0)) }
     }
 }
 
 extension Convolution {
     /// Output channels out of one array holding them in order (one channel: no copy), copied
-    /// by `threads` threads from 2^16 values on (most of a copy's time is the first touch of
-    /// the new arrays' memory, which both cores can pay at once).
+    /// by `channelArrays`.
     static func channels(_ values: [Double], _ plan: ConvolutionPlan, threads: Int = 1) -> [Matrix] {
-        let (count, size) = (plan.outputChannels, plan.outputRows * plan.outputColumns)
-        guard count > 1 else { return [Matrix(rows: plan.outputRows, columns: plan.outputColumns, values: values)] }
-        return [Matrix](unsafeUninitializedCapacity: count) { matrices, initialized in
-            let first = matrices.baseAddress!
-            values.withUnsafeBufferPointer { all in
-                ParallelRanges.run(count: count, threads: count * size < 1 << 16 ? 1 : threads) { range in
-                    for o in range {
-                        (first + o).initialize(to: Matrix(rows: plan.outputRows, columns: plan.outputColumns, values: Array(all[(o * size)..<((o + 1) * size)])))
-                    }
-                }
-            }
-            initialized = count
+        let size = plan.outputRows * plan.outputColumns
+        guard plan.outputChannels > 1 else { return [Matrix(rows: plan.outputRows, columns: plan.outputColumns, values: values)] }
+        let arrays = values.withUnsafeBufferPointer { all in
+            let all = all
+            return Convolution.channelArrays(plan, threads: threads) { o in Array(all[(o * size)..<((o + 1) * size)]) }
         }
+        return arrays.map { Matrix(rows: plan.outputRows, columns: plan.outputColumns, values: $0) }
     }
 
     /// The definition, term by term, in plain loops: the reference the fast methods are

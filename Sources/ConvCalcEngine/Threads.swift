@@ -294,4 +294,22 @@ public enum Pinned {
         }
         return pin(0)
     }
+
+    /// Calls `body` with a table of the base addresses of `arrays` (none may be empty), each
+    /// pinned by a nested call (one stack frame an array: the caller bounds the count; a
+    /// mutable array cannot be stood in for by a copy).
+    public static func mutableBaseAddresses<R>(_ arrays: inout [[Double]], _ body: (UnsafePointer<UnsafeMutablePointer<Double>>) -> R) -> R {
+        let table = UnsafeMutablePointer<UnsafeMutablePointer<Double>>.allocate(capacity: max(1, arrays.count))
+        defer { table.deallocate() }
+        return arrays.withUnsafeMutableBufferPointer { all in
+            func pin(_ index: Int) -> R {
+                guard index < all.count else { return body(table) }
+                return all[index].withUnsafeMutableBufferPointer { buffer in
+                    table[index] = buffer.baseAddress!
+                    return pin(index + 1)
+                }
+            }
+            return pin(0)
+        }
+    }
 }
