@@ -455,25 +455,33 @@ enum BlockedConvolution {
     /// weights together (zeros past the group's last channel). `write(o, start, stride)`
     /// stores output channel o's weight for its group's tap t at `start[t·stride]` and returns
     /// whether they were all finite. Nil when a weight is inf or nan.
+    ///
+    /// The threads take whole blocks, so each writes (and first touches) its own part of the
+    /// fresh array, and only the slots past a group's last channel are zero-filled.
     static func packedWeights(_ plan: ConvolutionPlan, _ schedule: Schedule, parallel: Bool, threads: Int,
                               write: (_ output: Int, _ start: UnsafeMutablePointer<Double>, _ stride: Int) -> Bool) -> [Double]? {
         let (blocksPerGroup, blockChannels, taps) = (schedule.blocksPerGroup, schedule.channels, schedule.taps)
-        let count = plan.groups * blocksPerGroup * taps * blockChannels
+        let blocks = plan.groups * blocksPerGroup
         // Many small kernel blocks are as many separate arrays: reading them is cache misses,
         // shared among the threads; each thread notes whether its weights are finite.
-        let parts = parallel ? threads : 1
+        let parts = parallel ? max(1, min(threads, blocks)) : 1
         let finite = UnsafeMutablePointer<Bool>.allocate(capacity: parts)
         defer { finite.deallocate() }
         finite.initialize(repeating: true, count: parts)
-        let packed = LargeArray.doubles(count: count) { packed in
-            packed.initialize(repeating: 0, count: count)
+        let packed = LargeArray.doubles(count: blocks * taps * blockChannels) { packed in
             withoutActuallyEscaping(write) { write in
                 ParallelRanges.run(count: parts, threads: parts) { range in
                     for part in range {
-                        for o in (part * plan.outputChannels / parts)..<((part + 1) * plan.outputChannels / parts) {
-                            let (g, local) = (o / plan.outputsPerGroup, o % plan.outputsPerGroup)
-                            let start = packed + ((g * blocksPerGroup + local / blockChannels) * taps) * blockChannels + local % blockChannels
-                            finite[part] = write(o, start, blockChannels) && finite[part]
+                        for block in (part * blocks / parts)..<((part + 1) * blocks / parts) {
+                            let (g, first) = (block / blocksPerGroup, (block % blocksPerGroup) * blockChannels)
+                            let start = packed + block * taps * blockChannels
+                            let real = min(blockChannels, plan.outputsPerGroup - first)
+                            for local in 0..<blockChannels where local >= real {
+                                for t in 0..<taps { start[t * blockChannels + local] = 0 }
+                            }
+                            for local in 0..<real {
+                                finite[part] = write(g * plan.outputsPerGroup + first + local, start + local, blockChannels) && finite[part]
+                            }
                         }
                     }
                 }

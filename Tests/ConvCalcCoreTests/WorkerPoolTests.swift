@@ -27,6 +27,17 @@ final class WorkerPoolTests: XCTestCase {
         }
     }
 
+    #if canImport(Glibc)
+    /// Regions further apart than the pooled threads poll (`WorkerPool.spinTime`): the
+    /// threads have gone to sleep on their semaphores and are woken from it.
+    func testRegionsAfterThePoolSleeps() {
+        for round in 0..<3 {
+            XCTAssertEqual(regionSum(count: 10, threads: 2), 55, "round \(round)")
+            usleep(UInt32(2 * WorkerPool.spinTime / 1000))
+        }
+    }
+    #endif
+
     /// A region inside a region (the pool is in use): threads of its own, no deadlock.
     func testNestedRegions() {
         XCTAssertEqual(regionSum(count: 9, threads: 3, nested: true), 28 * 36)
