@@ -183,14 +183,17 @@ extension BlockedConvolution {
     static func phaseWeights(_ plan: ConvolutionPlan, _ phases: [(rows: TransposedPhase, columns: TransposedPhase)],
                              _ schedules: [Schedule], _ kernels: [Matrix], threads: Int) -> (values: [Double], starts: [Int])? {
         let layout = PhaseWeightLayout(plan, phases, schedules)
-        var packed = [Double](repeating: 0, count: max(1, layout.starts.last!))
         // The blocks in as many ranges as threads (from 4096 blocks), each noting whether its weights are finite.
         let parts = kernels.count < 4096 ? 1 : max(1, threads)
         var finite = [Bool](repeating: true, count: parts)
-        packed.withUnsafeMutableBufferPointer { out in
+        // Every slot of a group's channels is written by `pack`; only the slots past a group's
+        // last channel are zero-filled, so the fresh array is first touched on the threads.
+        let packed = LargeArray.doubles(count: max(1, layout.starts.last!)) { out in
+            if layout.starts.last! == 0 { out.initialize(to: 0) }
+            layout.zeroPadding(out)
             kernels.withUnsafeBufferPointer { blocks in
                 finite.withUnsafeMutableBufferPointer { finite in
-                    let (out, blocks, finite) = (out.baseAddress!, blocks, finite)
+                    let (blocks, finite) = (blocks, finite)
                     ParallelRanges.run(count: parts, threads: parts) { range in
                         for part in range {
                             finite[part] = layout.pack(blocks, (part * blocks.count / parts)..<((part + 1) * blocks.count / parts), into: out)
@@ -220,6 +223,20 @@ extension BlockedConvolution {
             placeStarts = phases.reduce(into: [0]) { $0.append($0.last! + $1.rows.taps.count * $1.columns.taps.count) }
             starts = schedules.reduce(into: [0]) { $0.append($0.last! + plan.groups * $1.blocksPerGroup * $1.taps * $1.channels) }
             (blocksPerGroup, taps, channels) = (schedules.map(\.blocksPerGroup), schedules.map(\.taps), schedules.first?.channels ?? 1)
+        }
+
+        /// Zeros in every phase's slots past a group's last output channel (its last block's).
+        func zeroPadding(_ out: UnsafeMutablePointer<Double>) {
+            let real = plan.outputsPerGroup - (blocksPerGroup.first.map { $0 - 1 } ?? 0) * channels
+            guard real < channels else { return }
+            for p in 0..<taps.count {
+                for g in 0..<plan.groups {
+                    let block = out + starts[p] + (g * blocksPerGroup[p] + blocksPerGroup[p] - 1) * taps[p] * channels
+                    for t in 0..<taps[p] {
+                        (block + t * channels + real).initialize(repeating: 0, count: channels - real)
+                    }
+                }
+            }
         }
 
         /// Packs kernel blocks `range` into `out`; whether the weights read are finite.

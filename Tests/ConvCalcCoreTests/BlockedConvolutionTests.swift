@@ -130,6 +130,41 @@ final class BlockedConvolutionTests: XCTestCase {
         }
     }
 
+    /// Kernels of 4096 blocks and more are packed on the threads, block by block
+    /// (`packedWeights`, `phaseWeights`), into fresh memory that only the slots past a group's
+    /// last output channel are zero-filled in: forward and transposed, groups whose channel
+    /// count leaves a block part empty, and a kernel with one inf (no weights then).
+    func testWeightsPackedOnTheThreads() throws {
+        var generator = SeededGenerator(seed: testSeed &+ 2)
+        func values(_ count: Int) -> [Double] { (0..<count).map { _ in Double.random(in: -1...1, using: &generator) } }
+        for (inputs, outputs, groups, transposed) in [(96, 86, 2, false), (70, 65, 1, true), (66, 130, 2, true)] {
+            var spec = ConvolutionSpec()
+            spec.groups = groups
+            spec.padding = .explicit([PadPair(1, 1), PadPair(1, 1)])
+            if transposed { (spec.transposed, spec.stride) = (true, DimSize(2)) }
+            let (h, w, k) = (5, 6, 3)
+            let input = (0..<inputs).map { _ in Matrix(rows: h, columns: w, values: values(h * w)) }
+            var kernel = (0..<(transposed ? inputs * outputs / groups : outputs * inputs / groups)).map { _ in Matrix(rows: k, columns: k, values: values(k * k)) }
+            XCTAssertGreaterThanOrEqual(kernel.count, 4096)
+            let bias = values(outputs)
+            let plan = try ConvolutionPlan(inputChannels: inputs, rows: h, columns: w, kernelBlocks: kernel.count, kernelRows: k, kernelColumns: k,
+                                           stated: nil, biasCount: outputs, spec: spec)
+            XCTAssertEqual(plan.outputChannels, outputs)
+            let magnitude = Convolution.reference(plan, input.map { Matrix(rows: h, columns: w, values: $0.values.map(abs)) },
+                                                  kernel.map { Matrix(rows: k, columns: k, values: $0.values.map(abs)) }, bias: bias.map(abs))
+            assertAgrees(plan, input, kernel, bias, expected: Convolution.reference(plan, input, kernel, bias: bias), magnitude: magnitude,
+                         label: "packed on the threads")
+            kernel[kernel.count - 5].values[4] = .infinity
+            var output = Convolution.allocateOutput(plan, threads: 1)
+            let ran = output.withUnsafeMutableBufferPointer { base in
+                OutputTargets.contiguous(base.baseAddress!, plan) {
+                    BlockedConvolution.run(plan, input, kernel, bias: bias, execution: Execution(level: supportedLevels.last!, threads: 2, method: .direct), into: $0)
+                }
+            }
+            XCTAssertFalse(ran, "\(inputs)->\(outputs) transposed \(transposed): a weight is inf")
+        }
+    }
+
     /// inf and nan in the input: the same outputs as the reference (padding zeros, which the
     /// reference skips, are multiplied here by a finite kernel, which changes nothing).
     func testNonFiniteInputsAsReference() {
