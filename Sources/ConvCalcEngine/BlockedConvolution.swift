@@ -415,7 +415,7 @@ enum BlockedConvolution {
         let panel = UnsafeMutablePointer<Double>.allocate(capacity: plan.inputChannels * width)
         let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: 2 * plan.groups * schedule.taps)
         defer { panel.deallocate(); sources.deallocate() }
-        Pinned.baseAddresses(input.map(\.values)) { channels in
+        Pinned.baseAddresses(of: input, \.values) { channels in
             for c in 0..<plan.inputChannels {
                 (panel + c * width).initialize(from: channels[c] + first, count: tailCount)
                 (panel + c * width + tailCount).initialize(repeating: 0, count: width - tailCount)

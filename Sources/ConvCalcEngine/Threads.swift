@@ -295,25 +295,46 @@ public enum Pinned {
 
     /// Calls `body` with the base address of each of `arrays` (none may be empty).
     public static func baseAddresses<R>(_ arrays: [[Double]], _ body: ([UnsafePointer<Double>]) -> R) -> R {
-        guard arrays.count <= nestingLimit else {
-            let flat = arrays.flatMap { $0 }
+        baseAddresses(of: arrays, { $0 }, body)
+    }
+
+    /// Calls `body` with the base address of `values(item)` for each of `items` (none may be
+    /// empty): four arrays pinned a stack frame, up to `nestingLimit` arrays; more are copied
+    /// into one contiguous array first (inputs with thousands of channels).
+    public static func baseAddresses<Item, R>(of items: [Item], _ values: (Item) -> [Double], _ body: ([UnsafePointer<Double>]) -> R) -> R {
+        guard items.count <= nestingLimit else {
+            let flat = items.flatMap(values)
             var offset = 0
-            let offsets = arrays.map { array -> Int in
-                defer { offset += array.count }
+            let offsets = items.map { item -> Int in
+                defer { offset += values(item).count }
                 return offset
             }
             return flat.withUnsafeBufferPointer { buffer in body(offsets.map { buffer.baseAddress! + $0 }) }
         }
-        var pointers: [UnsafePointer<Double>] = []
-        pointers.reserveCapacity(arrays.count)
-        func pin(_ index: Int) -> R {
-            guard index < arrays.count else { return body(pointers) }
-            return arrays[index].withUnsafeBufferPointer { buffer in
-                pointers.append(buffer.baseAddress!)
-                return pin(index + 1)
+        let table = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: max(1, items.count))
+        defer { table.deallocate() }
+        return items.withUnsafeBufferPointer { all in
+            func pin(_ index: Int) -> R {
+                guard index < all.count else { return body(Array(UnsafeBufferPointer(start: table, count: all.count))) }
+                return values(all[index]).withUnsafeBufferPointer { b0 in
+                    table[index] = b0.baseAddress!
+                    guard index + 1 < all.count else { return pin(index + 1) }
+                    return values(all[index + 1]).withUnsafeBufferPointer { b1 in
+                        table[index + 1] = b1.baseAddress!
+                        guard index + 2 < all.count else { return pin(index + 2) }
+                        return values(all[index + 2]).withUnsafeBufferPointer { b2 in
+                            table[index + 2] = b2.baseAddress!
+                            guard index + 3 < all.count else { return pin(index + 3) }
+                            return values(all[index + 3]).withUnsafeBufferPointer { b3 in
+                                table[index + 3] = b3.baseAddress!
+                                return pin(index + 4)
+                            }
+                        }
+                    }
+                }
             }
+            return pin(0)
         }
-        return pin(0)
     }
 
     /// Calls `body` with a table of the base addresses of `arrays` (none may be empty), each
@@ -323,11 +344,24 @@ public enum Pinned {
         let table = UnsafeMutablePointer<UnsafeMutablePointer<Double>>.allocate(capacity: max(1, arrays.count))
         defer { table.deallocate() }
         return arrays.withUnsafeMutableBufferPointer { all in
+            // Four arrays a stack frame, as `baseAddresses(of:_:_:)`.
             func pin(_ index: Int) -> R {
                 guard index < all.count else { return body(table) }
-                return all[index].withUnsafeMutableBufferPointer { buffer in
-                    table[index] = buffer.baseAddress!
-                    return pin(index + 1)
+                return all[index].withUnsafeMutableBufferPointer { b0 in
+                    table[index] = b0.baseAddress!
+                    guard index + 1 < all.count else { return pin(index + 1) }
+                    return all[index + 1].withUnsafeMutableBufferPointer { b1 in
+                        table[index + 1] = b1.baseAddress!
+                        guard index + 2 < all.count else { return pin(index + 2) }
+                        return all[index + 2].withUnsafeMutableBufferPointer { b2 in
+                            table[index + 2] = b2.baseAddress!
+                            guard index + 3 < all.count else { return pin(index + 3) }
+                            return all[index + 3].withUnsafeMutableBufferPointer { b3 in
+                                table[index + 3] = b3.baseAddress!
+                                return pin(index + 4)
+                            }
+                        }
+                    }
                 }
             }
             return pin(0)

@@ -5,10 +5,25 @@ import ConvCalcCore
 /// Arrays pinned for a call, by nesting or, past the nesting limit, through one flat copy.
 final class PinnedTests: XCTestCase {
     func testBaseAddressesSeeEveryValue() {
-        for count in [1, 3, Pinned.nestingLimit, Pinned.nestingLimit + 1, 2_000] {
+        // Every remainder of the four arrays a stack frame, the limit, and past it.
+        for count in Array(1...9) + [Pinned.nestingLimit, Pinned.nestingLimit + 1, 2_000] {
             let arrays = (0..<count).map { i in [Double(i), Double(i) + 0.5, -Double(i)] }
             let sums = Pinned.baseAddresses(arrays) { pointers in pointers.map { $0[0] + $0[1] + $0[2] } }
             XCTAssertEqual(sums, (0..<count).map { Double($0) + 0.5 }, "\(count) arrays")
+            let matrices = arrays.map { Matrix(rows: 1, columns: 3, values: $0) }
+            let firsts = Pinned.baseAddresses(of: matrices, \.values) { pointers in pointers.map { $0[1] } }
+            XCTAssertEqual(firsts, (0..<count).map { Double($0) + 0.5 }, "\(count) matrices")
+        }
+    }
+
+    /// Mutable arrays pinned by nesting: every array's own memory, written in place.
+    func testMutableBaseAddressesWriteInPlace() {
+        for count in Array(1...9) + [64] {
+            var arrays = (0..<count).map { i in [Double(i), 0] }
+            Pinned.mutableBaseAddresses(&arrays) { table in
+                for i in 0..<count { table[i][1] = table[i][0] * 2 }
+            }
+            XCTAssertEqual(arrays.map { $0[1] }, (0..<count).map { Double(2 * $0) }, "\(count) arrays")
         }
     }
 
