@@ -62,39 +62,53 @@ public enum ParallelRanges {
     }
 }
 
-/// Runs `body` on `threads` threads that take the items `0..<count` one at a time, each the
-/// next one not yet taken, until none is left: a thread slowed by other work on its core
-/// takes fewer items instead of holding the others up (as a static split does).
+/// Runs `body` on `threads` threads that take the items `0..<count` one at a time: thread t
+/// takes the items of its own share (`t·count/threads` up to the next thread's), in order,
+/// then the last items left in the largest share of another thread, until none is left. A
+/// thread slowed by other work on its core takes fewer items instead of holding the others up
+/// (as a static split does), and neighbouring items mostly go to the same thread: neighbouring
+/// blocks of positions write the same cache lines at their edges (an output row not aligned to
+/// 64 bytes), which two cores writing at once pass back and forth.
 public enum SharedItems {
-    /// The next item not yet taken, behind a lock (a few dozen items a run: the lock is cheap
+    /// Each thread's items left, behind a lock (a few dozen items a run: the lock is cheap
     /// beside an item's work, and it needs no module beyond the C library).
-    final class Counter {
-        private var next = 0
+    final class Shares {
+        private var next: [Int]
+        private var end: [Int]
         private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
 
-        init() { pthread_mutex_init(lock, nil) }
+        init(count: Int, threads: Int) {
+            next = (0..<threads).map { $0 * count / threads }
+            end = (0..<threads).map { ($0 + 1) * count / threads }
+            pthread_mutex_init(lock, nil)
+        }
 
         deinit {
             pthread_mutex_destroy(lock)
             lock.deallocate()
         }
 
-        func take() -> Int {
+        /// Thread t's next item: the next of its own share, else the last of the largest
+        /// share left; nil once every share is taken.
+        func take(_ t: Int) -> Int? {
             pthread_mutex_lock(lock)
             defer { pthread_mutex_unlock(lock) }
-            next += 1
-            return next - 1
+            if next[t] < end[t] {
+                next[t] += 1
+                return next[t] - 1
+            }
+            guard let u = end.indices.max(by: { end[$0] - next[$0] < end[$1] - next[$1] }), next[u] < end[u] else { return nil }
+            end[u] -= 1
+            return end[u]
         }
     }
 
-    /// `body(take)` on each thread; `take()` returns the next item, nil once all are taken.
+    /// `body(take)` on each thread; `take()` returns the thread's next item, nil once all are taken.
     public static func run(count: Int, threads: Int, _ body: @escaping (_ take: () -> Int?) -> Void) {
-        let counter = Counter()
-        ParallelRanges.run(count: max(1, min(threads, count)), threads: threads) { _ in
-            body {
-                let item = counter.take()
-                return item < count ? item : nil
-            }
+        let parts = max(1, min(threads, count))
+        let shares = Shares(count: count, threads: parts)
+        ParallelRanges.run(count: parts, threads: parts) { range in
+            for t in range { body { shares.take(t) } }
         }
     }
 }

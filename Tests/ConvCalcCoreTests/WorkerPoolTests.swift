@@ -63,17 +63,41 @@ final class WorkerPoolTests: XCTestCase {
     }
     #endif
 
-    /// Every item taken once, whatever the threads.
+    /// Every item taken once, whatever the threads, and fewer items than threads.
     func testSharedItemsTakesEachOnce() {
-        for threads in 1...4 {
-            let count = 101
+        for (threads, count) in [(1, 101), (2, 101), (3, 101), (4, 101), (4, 3), (2, 1), (3, 0)] {
             let taken = UnsafeMutablePointer<Int>.allocate(capacity: count)
             defer { taken.deallocate() }
             taken.initialize(repeating: 0, count: count)
             SharedItems.run(count: count, threads: threads) { take in
                 while let item = take() { taken[item] += 1 }
             }
-            XCTAssertTrue((0..<count).allSatisfy { taken[$0] == 1 }, "\(threads) threads")
+            XCTAssertTrue((0..<count).allSatisfy { taken[$0] == 1 }, "\(threads) threads, \(count) items")
         }
     }
+
+    #if canImport(Glibc)
+    /// A thread takes its own share in order, then the last items of a share whose thread is
+    /// held up: the held-up thread (items 25 ..< 50) takes its first item only.
+    func testSharedItemsTakesFromAHeldUpThread() {
+        let count = 50
+        let takers = UnsafeMutablePointer<Int>.allocate(capacity: count)
+        defer { takers.deallocate() }
+        takers.initialize(repeating: -1, count: count)
+        let started = Semaphores(1)
+        SharedItems.run(count: count, threads: 2) { take in
+            guard let first = take() else { return }
+            takers[first] = first
+            if first >= 25 {
+                started.post(0)
+                usleep(200_000)
+            } else {
+                started.wait(0)   // the other thread has its first item
+            }
+            while let item = take() { takers[item] = first }
+        }
+        XCTAssertEqual((0..<count).filter { takers[$0] == 25 }, [25])
+        XCTAssertEqual((0..<count).filter { takers[$0] == 0 }, (0..<count).filter { $0 != 25 })
+    }
+    #endif
 }
