@@ -386,7 +386,8 @@ def section_compute(bench, out):
             "every large block afresh (`MALLOC_MMAP_THRESHOLD_=131072`), compared with convcalc's `allocate + compute` "
             "(issue #21's fair comparison). The other peers run in a loop in one Python process, compared with "
             "`compute`. `auto / best` is `auto`'s compute over the faster of `direct` and `fft` (target ≤ 1.10; the three "
-            "are run in turn, one process each per round, so load falls on them alike). "
+            f"are run in turn, one process each per round, so load falls on them alike; medians of {2 * repeat - 1} rounds "
+            f"at 512², {repeat} above). "
             "`direct GFLOP/s` counts 2 FLOPs per multiply–add; % of the machine's 2-thread peak.")
     out.say()
     header = ["N", "K", "convcalc auto", "method", "allocate", "direct", "fft", "auto / best", "direct GFLOP/s (% peak)",
@@ -403,8 +404,10 @@ def section_compute(bench, out):
             files = ["--stream", "never", "--p", "same", image_path, kernel_path]
             macs = n * n * k * k
             methods = ["auto", "fft"] + (["direct"] if macs <= 3e10 else [])
+            # More rounds where a run is short (its median moves most with the machine's load)
+            # and at 4096² (three took auto / best of one method to 1.29 in one run).
             own = interleaved_phases({method: ["--method", method] + files for method in methods},
-                                     repeat if n < 4096 else 3)
+                                     2 * repeat - 1 if n <= 512 else repeat)
             own.setdefault("direct", None)
             auto = own["auto"]["compute"]
             allocate = own["auto"]["allocate"]
@@ -622,7 +625,9 @@ def section_layers(bench, out):
     import torch
     torch.set_num_threads(2)
     peak = bench.peak_gflops()
-    rounds, calls = bench.repeat, (2 if bench.quick else 6)
+    # Twice the rounds of the other sections: a layer computes in a few milliseconds, and its
+    # median moves with the machine's load (the section takes seconds).
+    rounds, calls = 2 * bench.repeat - 1, (2 if bench.quick else 6)
     out.say("## Multi-channel layers against PyTorch (float64, 2 threads)")
     out.say()
     out.say(f"PyTorch {torch.__version__}: `torch.set_num_threads(2)`, `F.conv2d` / `F.conv_transpose2d` on float64 tensors, "
