@@ -181,7 +181,8 @@ extension Convolution {
     }
 
     /// The output's memory, all channels in one array, written once (zeros) by `threads`
-    /// threads: fresh memory's first-touch cost is paid here, apart from the arithmetic.
+    /// threads, each mapping the pages of its part first (`LargeArray.populate`): fresh
+    /// memory's first-touch cost is paid here, apart from the arithmetic.
     public static func allocateOutput(_ plan: ConvolutionPlan, threads: Int) -> [Double] {
         let count = plan.outputChannels * plan.outputRows * plan.outputColumns
         return LargeArray.doubles(count: count) { pointer in
@@ -189,6 +190,7 @@ extension Convolution {
             ParallelRanges.run(count: parts, threads: parts) { range in
                 for part in range {
                     let slice = (part * count / parts)..<((part + 1) * count / parts)
+                    LargeArray.populate(pointer + slice.lowerBound, count: slice.count, threads: 1)
                     (pointer + slice.lowerBound).initialize(repeating: 0, count: slice.count)
                 }
             }
@@ -243,15 +245,18 @@ extension Convolution {
     }
 
     /// The output's memory for `run` with the method `sized` asks (`MethodChoice.sized`):
-    /// left unwritten when the run goes to the direct row method (`DirectConvolution`) or the
-    /// FFT in tile rows (`FourierRows`), which write every output element exactly once, so fresh pages are first touched by the
-    /// compute threads, each its own rows, overlapped with the arithmetic (at 4096², K 3 the
-    /// separate zero fill took 41-46 ms against a 50 ms compute; issue #21). Zero-filled
-    /// (`allocateOutput(_:threads:)`) for every other path.
+    /// its pages mapped (`LargeArray.populate`) but not written when the run goes to the direct
+    /// row method (`DirectConvolution`) or the FFT in tile rows (`FourierRows`), which write
+    /// every output element exactly once (at 4096², K 3 a separate zero fill took 41-46 ms
+    /// against a 50 ms compute; mapping the pages takes about 20 ms on two threads, half the
+    /// time of faulting them in one write at a time, which the compute then did; issue #21).
+    /// Zero-filled (`allocateOutput(_:threads:)`) for every other path.
     public static func allocateOutput(_ plan: ConvolutionPlan, threads: Int, method sized: ConvolutionMethod, bias: [Double]?) -> [Double] {
         guard writesEveryOutput(plan, method: sized, bias: bias) else { return allocateOutput(plan, threads: threads) }
         let count = plan.outputChannels * plan.outputRows * plan.outputColumns
-        return LargeArray.doubles(count: count) { _ in }
+        return LargeArray.doubles(count: count) { pointer in
+            LargeArray.populate(pointer, count: count, threads: threads)
+        }
     }
 
     /// Whether `run` with this sized method certainly writes every output element: it runs

@@ -186,6 +186,28 @@ public enum LargeArray {
         }
     }
 
+    /// Maps the pages of `count` doubles from `pointer` on before they are written, in one
+    /// call a thread (`madvise(MADV_POPULATE_WRITE)`, Linux 5.14): a page costs about 1.05
+    /// microseconds that way here, against 1.55 for a fault on its first write. Nothing
+    /// happens where the call is refused (an older kernel): the writes then fault as before.
+    public static func populate(_ pointer: UnsafeMutablePointer<Double>, count: Int, threads: Int) {
+        #if os(Linux)
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard page > 0, count > 0 else { return }
+        // The whole pages inside the array (the others may hold other allocations: untouched).
+        let first = (Int(bitPattern: pointer) + page - 1) / page * page, end = Int(bitPattern: pointer + count) / page * page
+        guard end > first else { return }
+        let pages = (end - first) / page
+        let parts = max(1, min(threads, pages / 64))
+        ParallelRanges.run(count: parts, threads: parts) { range in
+            for part in range {
+                let (from, to) = (first + part * pages / parts * page, first + (part + 1) * pages / parts * page)
+                _ = madvise(UnsafeMutableRawPointer(bitPattern: from), to - from, 23)   // MADV_POPULATE_WRITE
+            }
+        }
+        #endif
+    }
+
     /// Up to `capacity` doubles, as many as `body` writes and returns.
     public static func doubles(capacity: Int, _ body: (UnsafeMutablePointer<Double>) -> Int) -> [Double] {
         [Double](unsafeUninitializedCapacity: max(capacity, 1)) { buffer, initialized in

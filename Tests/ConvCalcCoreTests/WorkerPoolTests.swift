@@ -63,6 +63,23 @@ final class WorkerPoolTests: XCTestCase {
     }
     #endif
 
+    /// Mapping an array's pages ahead of its writes (`LargeArray.populate`) leaves what is
+    /// there as it is, for any part of it (less than a page, not page-aligned, none).
+    func testPopulateKeepsValues() {
+        var values = (0..<300_000).map { Double($0) }
+        values.withUnsafeMutableBufferPointer { buffer in
+            for (start, count, threads) in [(0, 300_000, 2), (1, 0, 2), (3, 1, 1), (511, 100_000, 3), (7, 4_000, 2)] {
+                LargeArray.populate(buffer.baseAddress! + start, count: count, threads: threads)
+            }
+        }
+        XCTAssertEqual(values, (0..<300_000).map { Double($0) })
+        let fresh = LargeArray.doubles(count: 200_000) { pointer in
+            LargeArray.populate(pointer, count: 200_000, threads: 2)
+            for i in 0..<200_000 { pointer[i] = Double(i % 7) }
+        }
+        XCTAssertEqual(fresh.reduce(0, +), Double((0..<200_000).reduce(0) { $0 + $1 % 7 }))
+    }
+
     /// Every item taken once, whatever the threads, and fewer items than threads.
     func testSharedItemsTakesEachOnce() {
         for (threads, count) in [(1, 101), (2, 101), (3, 101), (4, 101), (4, 3), (2, 1), (3, 0)] {
