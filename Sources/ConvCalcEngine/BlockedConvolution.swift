@@ -163,11 +163,18 @@ enum BlockedConvolution {
         }
     }
 
-    /// Runs the plan when `applies` holds, and returns whether it did (false: nothing was written).
+    /// The threads a run of the plan uses (and `--timings` reports): one below 5·10^5
+    /// multiply–adds, else the execution's.
+    static func threadCount(_ plan: ConvolutionPlan, _ execution: Execution) -> Int {
+        plan.directMultiplyAdds < 5e5 ? 1 : execution.threads
+    }
+
+    /// Runs the plan when `applies` holds, and returns whether it did (false: nothing was
+    /// written), on `threadCount(plan, execution)` threads.
     static func run(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernels: [Matrix], bias: [Double]?, execution: Execution,
                     into outputs: OutputTargets) -> Bool {
         guard fits(plan, bias: bias) else { return false }
-        let threads = plan.directMultiplyAdds < 5e5 ? 1 : execution.threads
+        let threads = threadCount(plan, execution)
         if plan.spec.transposed {
             return runTransposed(plan, input, kernels, bias: bias, level: execution.level, threads: threads, into: outputs)
         }

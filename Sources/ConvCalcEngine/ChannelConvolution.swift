@@ -238,9 +238,7 @@ extension Convolution {
                 var values = allocateOutput(plan, threads: execution.threads)
                 return runCounted(plan, input, kernel, bias: bias, execution: execution, survey: survey, into: &values)
             }
-            // BlockedConvolution.run's own rule.
-            let threads = plan.directMultiplyAdds < 5e5 ? 1 : execution.threads
-            return (arrays.map { Matrix(rows: plan.outputRows, columns: plan.outputColumns, values: $0) }, threads)
+            return (arrays.map { Matrix(rows: plan.outputRows, columns: plan.outputColumns, values: $0) }, BlockedConvolution.threadCount(plan, execution))
         }
     }
 
@@ -300,8 +298,7 @@ extension Convolution {
             case .fft: fourier(plan, input, blocks, bias: bias, execution: execution, finiteOnly: finiteOnly, patch: patch, into: pointer)
             default:
                 if OutputTargets.contiguous(pointer, plan, { BlockedConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: $0) }) {
-                    // BlockedConvolution.run's own rule.
-                    threads = plan.directMultiplyAdds < 5e5 ? 1 : execution.threads
+                    threads = BlockedConvolution.threadCount(plan, execution)
                 } else {
                     threads = DirectConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: pointer)
                 }
@@ -367,8 +364,8 @@ public enum OutputMemory {
     case whole([Double])
     case channels([[Double]])
 
-    /// At most this many output channels are held one array each (each array is pinned by a
-    /// nested call, one stack frame a channel: `OutputTargets.pinned`).
+    /// At most this many output channels are held one array each (the arrays are pinned by
+    /// nested calls, four a stack frame: `OutputTargets.pinned`).
     static let channelLimit = 1024
 
     /// Whether the output is made one array a channel: several channels, and the sizes choose

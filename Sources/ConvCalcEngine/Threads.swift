@@ -325,7 +325,7 @@ final class Semaphores {
 /// Arrays of doubles pinned for a call: their base addresses are valid exactly while `body`
 /// runs (pointers never leave a `withUnsafeBufferPointer` closure).
 public enum Pinned {
-    /// At most this many arrays are pinned by nesting (one stack frame each); more are copied
+    /// At most this many arrays are pinned by nesting (four a stack frame); more are copied
     /// into one contiguous array first (inputs with thousands of channels).
     static let nestingLimit = 512
 
@@ -374,7 +374,7 @@ public enum Pinned {
     }
 
     /// Calls `body` with a table of the base addresses of `arrays` (none may be empty), each
-    /// pinned by a nested call (one stack frame an array: the caller bounds the count; a
+    /// pinned by a nested call (four arrays a stack frame: the caller bounds the count; a
     /// mutable array cannot be stood in for by a copy).
     public static func mutableBaseAddresses<R>(_ arrays: inout [[Double]], _ body: (UnsafePointer<UnsafeMutablePointer<Double>>) -> R) -> R {
         let table = UnsafeMutablePointer<UnsafeMutablePointer<Double>>.allocate(capacity: max(1, arrays.count))
