@@ -483,9 +483,7 @@ enum BlockedConvolution {
                             let (g, first) = (block / blocksPerGroup, (block % blocksPerGroup) * blockChannels)
                             let start = packed + block * taps * blockChannels
                             let real = min(blockChannels, plan.outputsPerGroup - first)
-                            for local in 0..<blockChannels where local >= real {
-                                for t in 0..<taps { start[t * blockChannels + local] = 0 }
-                            }
+                            zeroSlots(start, taps: taps, channels: blockChannels, from: real)
                             for local in 0..<real {
                                 finite[part] = write(g * plan.outputsPerGroup + first + local, start + local, blockChannels) && finite[part]
                             }
@@ -495,6 +493,13 @@ enum BlockedConvolution {
             }
         }
         return (0..<parts).allSatisfy { finite[$0] } ? packed : nil
+    }
+
+    /// Zeros in slots `from ..< channels` of each of the `taps` taps of a packed block
+    /// (`channels` weights a tap): the channels past a group's last.
+    static func zeroSlots(_ block: UnsafeMutablePointer<Double>, taps: Int, channels: Int, from real: Int) {
+        guard real < channels else { return }
+        for t in 0..<taps { (block + t * channels + real).initialize(repeating: 0, count: channels - real) }
     }
 
     /// Where flattened position m = i·Wq + j of a problem goes: output row `rowFirst + i·rowStep`,

@@ -227,14 +227,11 @@ extension BlockedConvolution {
 
         /// Zeros in every phase's slots past a group's last output channel (its last block's).
         func zeroPadding(_ out: UnsafeMutablePointer<Double>) {
-            let real = plan.outputsPerGroup - (blocksPerGroup.first.map { $0 - 1 } ?? 0) * channels
-            guard real < channels else { return }
             for p in 0..<taps.count {
+                let (last, real) = (blocksPerGroup[p] - 1, plan.outputsPerGroup - (blocksPerGroup[p] - 1) * channels)
                 for g in 0..<plan.groups {
-                    let block = out + starts[p] + (g * blocksPerGroup[p] + blocksPerGroup[p] - 1) * taps[p] * channels
-                    for t in 0..<taps[p] {
-                        (block + t * channels + real).initialize(repeating: 0, count: channels - real)
-                    }
+                    BlockedConvolution.zeroSlots(out + starts[p] + (g * blocksPerGroup[p] + last) * taps[p] * channels,
+                                                 taps: taps[p], channels: channels, from: real)
                 }
             }
         }
