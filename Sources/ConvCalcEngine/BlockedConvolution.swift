@@ -171,21 +171,31 @@ enum BlockedConvolution {
 
     /// Runs the plan when `applies` holds, and returns whether it did (false: nothing was
     /// written), on `threadCount(plan, execution)` threads.
-    static func run(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernels: [Matrix], bias: [Double]?, execution: Execution,
-                    into outputs: OutputTargets) -> Bool {
+    ///
+    /// - Parameter kernelValues: the values of `kernels`, block after block, in one array (as
+    ///   a file holds them: PyTorch's layout), when the caller has them so: a forward layer's
+    ///   weights are then read where they lie instead of copied (`WeightBlocks`).
+    static func run(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernels: [Matrix], kernelValues: [Double]? = nil, bias: [Double]?,
+                    execution: Execution, into outputs: OutputTargets) -> Bool {
         guard fits(plan, bias: bias) else { return false }
         let threads = threadCount(plan, execution)
+        let kernelValues = kernelValues.flatMap { $0.count == kernels.count * (kernels.first?.values.count ?? 0) ? $0 : nil }
         if plan.spec.transposed {
             return runTransposed(plan, input, kernels, bias: bias, level: execution.level, threads: threads, into: outputs)
         }
         guard let geometry = Geometry(plan, width: execution.level.channelBlockPositions) else { return false }
         if plan.outputsPerGroup == 1 {
-            return runChannelwise(plan, input, kernels, bias: bias, level: execution.level, geometry: geometry, threads: threads, into: outputs)
+            return runChannelwise(plan, input, kernelValues ?? kernels.flatMap(\.values), bias: bias, level: execution.level,
+                                  geometry: geometry, threads: threads, into: outputs)
         }
         let schedule = Schedule(plan, positions: geometry.positions, tapsPerChannel: plan.kernelRows * plan.kernelColumns,
                                 footprintRows: plan.kernelRows, reach: (plan.kernelColumns - 1) * plan.columnStep.dilation / plan.columnStep.stride,
                                 level: execution.level, threads: threads)
-        guard let weights = kernels.withUnsafeBufferPointer({ blocks in
+        if let values = kernelValues, allFinite(values) {
+            runForward(plan, input, geometry, schedule, kernelInPlace: values, bias: bias, execution: execution, threads: threads, into: outputs)
+            return true
+        }
+        guard let packed = kernels.withUnsafeBufferPointer({ blocks in
             packedWeights(plan, schedule, parallel: kernels.count >= 4096, threads: threads) { o, start, stride in
                 // Output channel o's taps are its kernel blocks o·inner ..< (o + 1)·inner, in order.
                 var (t, finite) = (0, true)
@@ -201,13 +211,63 @@ enum BlockedConvolution {
                 return finite
             }
         }) else { return false }
+        packed.withUnsafeBufferPointer { packed in
+            runForward(plan, input, geometry, schedule, weights: WeightBlocks(packed: packed.baseAddress!, schedule, groups: plan.groups), bias: bias,
+                       execution: execution, threads: threads, into: outputs)
+        }
+        return true
+    }
+
+    /// The forward layer with its weights read where they lie (`values`: finite, PyTorch's
+    /// layout): no packed copy, only the last block, when it has fewer than C rows, copied
+    /// with zero rows after (its rows would run past the array).
+    static func runForward(_ plan: ConvolutionPlan, _ input: [Matrix], _ geometry: Geometry, _ schedule: Schedule, kernelInPlace values: [Double],
+                           bias: [Double]?, execution: Execution, threads: Int, into outputs: OutputTargets) {
+        let partial = plan.outputsPerGroup % schedule.channels
+        let padded = partial == 0 ? [] : Array(values[(values.count - partial * schedule.taps)...])
+            + [Double](repeating: 0, count: (schedule.channels - partial) * schedule.taps)
+        values.withUnsafeBufferPointer { rows in
+            padded.withUnsafeBufferPointer { padded in
+                let blocks = WeightBlocks(rows: rows.baseAddress!, plan, schedule, last: partial == 0 ? nil : padded.baseAddress)
+                runForward(plan, input, geometry, schedule, weights: blocks, bias: bias, execution: execution, threads: threads, into: outputs)
+            }
+        }
+    }
+
+    /// The forward layer with its weights found: the input read in place (`readsInputInPlace`) or in bands of planes.
+    static func runForward(_ plan: ConvolutionPlan, _ input: [Matrix], _ geometry: Geometry, _ schedule: Schedule, weights: WeightBlocks,
+                           bias: [Double]?, execution: Execution, threads: Int, into outputs: OutputTargets) {
         if readsInputInPlace(plan) {
             runInPlace(plan, input, schedule, Placement(geometry, plan, offsetScale: 1), weights: weights, bias: bias,
                        level: execution.level, threads: threads, into: outputs)
-            return true
+        } else {
+            runBands(plan, input, geometry, weights: weights, bias: bias, level: execution.level, threads: threads, into: outputs)
         }
-        runBands(plan, input, geometry, weights: weights, bias: bias, level: execution.level, threads: threads, into: outputs)
-        return true
+    }
+
+    /// Whether every value is finite: `x − x` is 0 for a finite x and nan for inf and nan,
+    /// summed in vectors (no branch a value).
+    static func allFinite(_ values: UnsafePointer<Double>, count: Int) -> Bool {
+        let raw = UnsafeRawPointer(values)
+        var (sum0, sum1) = (SIMD8<Double>(repeating: 0), SIMD8<Double>(repeating: 0))
+        var i = 0
+        while i + 16 <= count {
+            let x0 = raw.loadUnaligned(fromByteOffset: 8 * i, as: SIMD8<Double>.self)
+            let x1 = raw.loadUnaligned(fromByteOffset: 8 * i + 64, as: SIMD8<Double>.self)
+            sum0 += x0 - x0
+            sum1 += x1 - x1
+            i += 16
+        }
+        var rest = 0.0
+        while i < count {
+            rest += values[i] - values[i]
+            i += 1
+        }
+        return (sum0 + sum1).sum() + rest == 0
+    }
+
+    static func allFinite(_ values: [Double]) -> Bool {
+        values.withUnsafeBufferPointer { allFinite($0.baseAddress!, count: $0.count) }
     }
 
     /// One flattened problem of `runBlocks` (the forward layer, or one phase of a transposed
@@ -220,7 +280,7 @@ enum BlockedConvolution {
         /// The sources the last block of positions reads instead, at offset 0 (`runInPlace`:
         /// a copy of the inputs' last positions, then zeros).
         let tail: UnsafePointer<UnsafePointer<Double>>?
-        let weights: UnsafePointer<Double>
+        let weights: WeightBlocks
     }
 
     /// Every block of positions and output channels of the problems, taken by the threads one
@@ -268,7 +328,7 @@ enum BlockedConvolution {
     /// own, reused from band to band, then computes the band's blocks while the planes are in
     /// cache. The planes of the whole input are never made (at 64 channels of 56², 1.7 MB of
     /// fresh memory, whose first touch cost as much as a fifth of the arithmetic).
-    static func runBands(_ plan: ConvolutionPlan, _ input: [Matrix], _ geometry: Geometry, weights: [Double], bias: [Double]?,
+    static func runBands(_ plan: ConvolutionPlan, _ input: [Matrix], _ geometry: Geometry, weights: WeightBlocks, bias: [Double]?,
                          level: KernelLevel, threads: Int, into outputs: OutputTargets) {
         let rows = bandRows(plan, geometry, threads: threads)
         let width = level.channelBlockPositions
@@ -282,8 +342,7 @@ enum BlockedConvolution {
         let starts = blockStarts(plan, schedule(largest), bias: bias)
         // Each thread's planes are at most the whole input's (`fits`); together at most `planeLimit`.
         let bandThreads = max(1, min(threads, planeLimit / max(1, largest.totalValues)))
-        weights.withUnsafeBufferPointer { packed in
-            SharedItems.run(count: bands, threads: bandThreads) { take in
+        SharedItems.run(count: bands, threads: bandThreads) { take in
                 let buffer = UnsafeMutablePointer<Double>.allocate(capacity: largest.totalValues + 8)
                 let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: max(1, plan.groups * schedule(largest).taps))
                 let acc = UnsafeMutablePointer<Double>.allocate(capacity: starts.count * width)
@@ -298,10 +357,9 @@ enum BlockedConvolution {
                     let placement = Placement(planeColumns: geometry.planeColumns, rows: (outputRows.lowerBound, 1, outputRows.count),
                                               columns: (0, 1, plan.outputColumns), outputColumns: plan.outputColumns,
                                               offsetScale: geometry.interleavedWidth == nil ? 1 : geometry.channels)
-                    let problem = Problem(schedule: bandSchedule, placement: placement, sources: sources, tail: nil, weights: packed.baseAddress!)
+                    let problem = Problem(schedule: bandSchedule, placement: placement, sources: sources, tail: nil, weights: weights)
                     for item in 0..<problem.schedule.items { computeItem(plan, problem, item, level, starts: starts, acc: acc, into: outputs) }
                 }
-            }
         }
     }
 
@@ -326,12 +384,11 @@ enum BlockedConvolution {
     /// One output channel per group (depthwise and the like): nothing to share between output
     /// channels, so each thread makes one group's planes at a time, while they are in cache
     /// (the input is read once from memory), and sums each output row from them (`sumTaps`).
-    static func runChannelwise(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernels: [Matrix], bias: [Double]?, level: KernelLevel,
+    static func runChannelwise(_ plan: ConvolutionPlan, _ input: [Matrix], _ weights: [Double], bias: [Double]?, level: KernelLevel,
                                geometry: Geometry, threads: Int, into outputs: OutputTargets) -> Bool {
         let taps = plan.inner * plan.kernelRows * plan.kernelColumns
         // Output channel o's weights, in the order of its taps: kernel blocks o·inner ..< (o + 1)·inner.
-        let weights = kernels.flatMap(\.values)
-        guard weights.allSatisfy(\.isFinite) else { return false }
+        guard allFinite(weights) else { return false }
         let runs = columnRuns(plan, geometry)
         let perGroup = geometry.plane(channel: plan.inner, rowSlot: 0, columnSlot: 0)
         weights.withUnsafeBufferPointer { weightBuffer in
@@ -376,7 +433,7 @@ enum BlockedConvolution {
     /// stay in `acc` between chunks, so the order of the terms is unchanged), then are stored.
     @inline(__always)
     static func computeBlock(_ plan: ConvolutionPlan, _ placement: Placement, _ schedule: Schedule, _ level: KernelLevel, first: Int, blocks: Range<Int>,
-                             starts: [Double], sources: UnsafePointer<UnsafePointer<Double>>, offset: Int, weights: UnsafePointer<Double>,
+                             starts: [Double], sources: UnsafePointer<UnsafePointer<Double>>, offset: Int, weights: WeightBlocks,
                              acc: UnsafeMutablePointer<Double>, into outputs: OutputTargets) {
         let (width, blockChannels) = (schedule.width, schedule.channels)
         for block in blocks {
@@ -392,7 +449,8 @@ enum BlockedConvolution {
                 let g = block / schedule.blocksPerGroup
                 level.accumulateChannelBlock(acc + block * blockChannels * width,
                                              sources: sources + g * schedule.taps + c * schedule.tapsPerChannel, offset: offset,
-                                             weights: weights + (block * schedule.taps + c * schedule.tapsPerChannel) * blockChannels,
+                                             weights: weights.block(block) + c * schedule.tapsPerChannel * weights.tapStride,
+                                             rowStride: weights.rowStride, tapStride: weights.tapStride,
                                              taps: count * schedule.tapsPerChannel)
             }
             c += count
@@ -415,7 +473,7 @@ enum BlockedConvolution {
     /// `runBlocks` reading the input channels in place (`readsInputInPlace`): tap c reads
     /// channel c from position `first`; the last block, which would read past the channels'
     /// ends, reads a copy of their last positions followed by zeros.
-    static func runInPlace(_ plan: ConvolutionPlan, _ input: [Matrix], _ schedule: Schedule, _ placement: Placement, weights: [Double],
+    static func runInPlace(_ plan: ConvolutionPlan, _ input: [Matrix], _ schedule: Schedule, _ placement: Placement, weights: WeightBlocks,
                            bias: [Double]?, level: KernelLevel, threads: Int, into outputs: OutputTargets) {
         let (width, first) = (schedule.width, (schedule.positionBlocks - 1) * schedule.width)
         let tailCount = placement.positions - first
@@ -433,10 +491,8 @@ enum BlockedConvolution {
                     (sources[g * schedule.taps + t], tail[g * schedule.taps + t]) = (channels[c], UnsafePointer(panel + c * width))
                 }
             }
-            weights.withUnsafeBufferPointer { packed in
-                let problem = Problem(schedule: schedule, placement: placement, sources: sources, tail: tail, weights: packed.baseAddress!)
-                runBlocks(plan, [problem], bias: bias, level: level, threads: threads, into: outputs)
-            }
+            let problem = Problem(schedule: schedule, placement: placement, sources: sources, tail: tail, weights: weights)
+            runBlocks(plan, [problem], bias: bias, level: level, threads: threads, into: outputs)
         }
     }
 
@@ -500,6 +556,49 @@ enum BlockedConvolution {
     static func zeroSlots(_ block: UnsafeMutablePointer<Double>, taps: Int, channels: Int, from real: Int) {
         guard real < channels else { return }
         for t in 0..<taps { (block + t * channels + real).initialize(repeating: 0, count: channels - real) }
+    }
+
+    /// Where `accumulateChannelBlock` finds the weights of each block of C output channels
+    /// (over all groups): weight (o, t) of a block at `o·rowStride + t·tapStride` from the
+    /// block's start (`block(_:)`), and the last block at `last` when that is given (its rows
+    /// would run past the array).
+    ///
+    /// Two layouts: packed (`packedWeights`: a tap's `channels` weights together, zeros past
+    /// a group's last channel), and a kernel read where it lies (PyTorch's layout, a row of
+    /// `taps` weights an output channel: a group's last block, when partial, reads the next
+    /// group's first rows, whose sums are not stored).
+    struct WeightBlocks {
+        let base: UnsafePointer<Double>
+        let rowStride: Int
+        let tapStride: Int
+        /// Values from a group's first block to the next group's, and from a block to the next of its group.
+        let groupStep: Int
+        let blockStep: Int
+        let blocksPerGroup: Int
+        let last: UnsafePointer<Double>?
+        let lastBlock: Int
+
+        /// The packed layout of `packedWeights` for `schedule`.
+        init(packed: UnsafePointer<Double>, _ schedule: Schedule, groups: Int) {
+            (base, rowStride, tapStride, last) = (packed, 1, schedule.channels, nil)
+            (blockStep, blocksPerGroup, lastBlock) = (schedule.taps * schedule.channels, schedule.blocksPerGroup, groups * schedule.blocksPerGroup - 1)
+            groupStep = schedule.blocksPerGroup * blockStep
+        }
+
+        /// A kernel's values where they lie, a row of `schedule.taps` an output channel; the
+        /// last block read from `last` (its real rows, then zeros) when given.
+        init(rows: UnsafePointer<Double>, _ plan: ConvolutionPlan, _ schedule: Schedule, last: UnsafePointer<Double>?) {
+            (base, rowStride, tapStride, self.last) = (rows, schedule.taps, 1, last)
+            (blockStep, blocksPerGroup, lastBlock) = (schedule.taps * schedule.channels, schedule.blocksPerGroup, plan.groups * schedule.blocksPerGroup - 1)
+            groupStep = plan.outputsPerGroup * schedule.taps
+        }
+
+        /// Weight (0, 0) of block `b`.
+        @inline(__always)
+        func block(_ b: Int) -> UnsafePointer<Double> {
+            if b == lastBlock, let last { return last }
+            return base + (b / blocksPerGroup) * groupStep + (b % blocksPerGroup) * blockStep
+        }
     }
 
     /// Where flattened position m = i·Wq + j of a problem goes: output row `rowFirst + i·rowStep`,

@@ -223,16 +223,23 @@ extension Convolution {
     }
 
     /// `runCounted(_:_:_:bias:execution:survey:into:)` into memory from `allocateOutputMemory`.
-    public static func runCounted(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernel: [Matrix], bias: [Double]?, execution: Execution,
-                                  survey: OperandSurvey? = nil, into memory: inout OutputMemory) -> (output: [Matrix], threads: Int) {
+    ///
+    /// - Parameter kernelValues: `kernel`'s values, block after block, in one array, when the
+    ///   caller has them so (a file's values as read): the channel-blocked method reads its
+    ///   weights there instead of copying them out of the blocks (`BlockedConvolution.run`).
+    public static func runCounted(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernel: [Matrix], kernelValues: [Double]? = nil, bias: [Double]?,
+                                  execution: Execution, survey: OperandSurvey? = nil, into memory: inout OutputMemory) -> (output: [Matrix], threads: Int) {
         switch memory {
         case var .whole(values):
             memory = .whole([])   // `values` is then the array's only reference: no copy on write
             return runCounted(plan, input, kernel, bias: bias, execution: execution, survey: survey, into: &values)
         case var .channels(arrays):
             memory = .channels([])
-            let blocks = plan.spec.flip ? kernel.map { $0.rotated180() } : kernel
-            let ran = OutputTargets.pinned(&arrays) { BlockedConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: $0) }
+            let turned = plan.spec.flip && plan.kernelRows * plan.kernelColumns > 1
+            let blocks = turned ? kernel.map { $0.rotated180() } : kernel
+            let ran = OutputTargets.pinned(&arrays) {
+                BlockedConvolution.run(plan, input, blocks, kernelValues: turned ? nil : kernelValues, bias: bias, execution: execution, into: $0)
+            }
             guard ran else {
                 // A kernel value is inf or nan: the row method, into one array.
                 var values = allocateOutput(plan, threads: execution.threads)

@@ -93,11 +93,17 @@ public enum MatrixText {
         /// The line of the first blank line after each block but the last.
         public var separatorLines: [Int]
         public var statedShape: [Int]?
+        /// Every matrix's values, one matrix after another, in one array (the numbers of the
+        /// text in order), when the parse was asked to keep them (`keepValues`) and read them
+        /// as one array: a layer's kernel in PyTorch's layout, which the channel-blocked method
+        /// reads where it lies. Nil otherwise.
+        public var values: [Double]?
 
-        public init(matrices: [Matrix], separatorLines: [Int], statedShape: [Int]?) {
+        public init(matrices: [Matrix], separatorLines: [Int], statedShape: [Int]?, values: [Double]? = nil) {
             self.matrices = matrices
             self.separatorLines = separatorLines
             self.statedShape = statedShape
+            self.values = values
         }
     }
 
@@ -123,14 +129,18 @@ public enum MatrixText {
     /// threads (line ranges); the result and the first error are those of a single scan.
     /// At most `valueLimit` numbers are read (`tooManyValues` beyond): memory for them is
     /// reserved up front, so the limit is what keeps a huge file from exhausting memory.
+    /// `keepValues`: the result's `values` too (text, not JSON), at the cost of a second copy
+    /// of every value when there are several matrices.
     public static func parseBlocks(bytes: UnsafeBufferPointer<UInt8>, threads: Int = 1,
-                                   valueLimit: Int = Convolution.elementLimit) throws -> Blocks {
+                                   valueLimit: Int = Convolution.elementLimit, keepValues: Bool = false) throws -> Blocks {
         var bytes = bytes
         if bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF {
             bytes = UnsafeBufferPointer(rebasing: bytes[3...])   // a UTF-8 byte-order mark
         }
         if MatrixJSON.isJSON(bytes) { return try MatrixJSON.parse(bytes, valueLimit: valueLimit) }
-        return try parseLines(bytes, threads: threads, valueLimit: valueLimit)
+        var blocks = try parseLines(bytes, threads: threads, valueLimit: valueLimit)
+        if !keepValues { blocks.values = nil }
+        return blocks
     }
 
     static func parseLines(_ bytes: UnsafeBufferPointer<UInt8>, threads: Int, valueLimit: Int) throws -> Blocks {
@@ -253,7 +263,7 @@ public enum MatrixText {
         }
         try finishBlock(scans.count - 1, scans[scans.count - 1].values.count)
         guard !matrices.isEmpty else { throw MatrixTextError.empty }
-        return Blocks(matrices: matrices, separatorLines: separators, statedShape: stated)
+        return Blocks(matrices: matrices, separatorLines: separators, statedShape: stated, values: scans.count == 1 ? scans[0].values : nil)
     }
 
     /// The values of the scans from `start` up to `end` (scan, value index), in order: one

@@ -14,10 +14,12 @@ public let channelBlockPositions = 16
 public let channelBlockChannels = 4
 #endif
 
-/// `acc[o·P + q] += Σ_t weights[t·C + o] · sources[t][offset + q]` for the `C =
-/// channelBlockChannels` output channels `o` and the `P = channelBlockPositions` positions
-/// `q`, taps `t` in order (one fused multiply–add each where the target has FMA, so every
-/// output is the sequential sum of its taps, as `sumTaps` computes it).
+/// `acc[o·P + q] += Σ_t weights[o·rowStride + t·tapStride] · sources[t][offset + q]` for
+/// the `C = channelBlockChannels` output channels `o` and the `P = channelBlockPositions`
+/// positions `q`, taps `t` in order (one fused multiply–add each where the target has FMA, so
+/// every output is the sequential sum of its taps, as `sumTaps` computes it). Packed weights
+/// (rowStride 1, tapStride C: a tap's C weights together) or a kernel read where it lies in
+/// PyTorch's layout (rowStride = the taps of a channel, tapStride 1).
 ///
 /// This is the register blocking of direct convolution (as in oneDNN's and in Zhang,
 /// Franchetti and Low, "High performance zero-memory overhead direct convolutions", ICML
@@ -25,7 +27,7 @@ public let channelBlockChannels = 4
 /// vectors, so a tap costs C·P/8 multiply–adds for P/8 + C loads. `acc` holds C·P doubles,
 /// channel-major.
 public func accumulateChannelBlock(_ acc: UnsafeMutablePointer<Double>, sources: UnsafePointer<UnsafePointer<Double>>,
-                                   offset: Int, weights: UnsafePointer<Double>, taps: Int) {
+                                   offset: Int, weights: UnsafePointer<Double>, rowStride: Int, tapStride: Int, taps: Int) {
     let raw = UnsafeMutableRawPointer(acc)
     #if WIDE_REGISTERS
     var a00 = get(raw, 0), a01 = get(raw, 1), a02 = get(raw, 2), a03 = get(raw, 3)
@@ -34,39 +36,44 @@ public func accumulateChannelBlock(_ acc: UnsafeMutablePointer<Double>, sources:
     var a30 = get(raw, 12), a31 = get(raw, 13), a32 = get(raw, 14), a33 = get(raw, 15)
     var a40 = get(raw, 16), a41 = get(raw, 17), a42 = get(raw, 18), a43 = get(raw, 19)
     var a50 = get(raw, 20), a51 = get(raw, 21), a52 = get(raw, 22), a53 = get(raw, 23)
+    let (w0, w1, w2) = (weights, weights + rowStride, weights + 2 * rowStride)
+    let (w3, w4, w5) = (weights + 3 * rowStride, weights + 4 * rowStride, weights + 5 * rowStride)
+    var w = 0
     for t in 0..<taps {
         let p = UnsafeRawPointer(sources[t] + offset)
         let x0 = p.loadUnaligned(as: SIMD8<Double>.self), x1 = p.loadUnaligned(fromByteOffset: 64, as: SIMD8<Double>.self)
         let x2 = p.loadUnaligned(fromByteOffset: 128, as: SIMD8<Double>.self), x3 = p.loadUnaligned(fromByteOffset: 192, as: SIMD8<Double>.self)
-        let w = weights + 6 * t
-        var v = SIMD8<Double>(repeating: w[0])
+        var v = SIMD8<Double>(repeating: w0[w])
         multiplyAdd(&a00, v, x0); multiplyAdd(&a01, v, x1); multiplyAdd(&a02, v, x2); multiplyAdd(&a03, v, x3)
-        v = SIMD8<Double>(repeating: w[1])
+        v = SIMD8<Double>(repeating: w1[w])
         multiplyAdd(&a10, v, x0); multiplyAdd(&a11, v, x1); multiplyAdd(&a12, v, x2); multiplyAdd(&a13, v, x3)
-        v = SIMD8<Double>(repeating: w[2])
+        v = SIMD8<Double>(repeating: w2[w])
         multiplyAdd(&a20, v, x0); multiplyAdd(&a21, v, x1); multiplyAdd(&a22, v, x2); multiplyAdd(&a23, v, x3)
-        v = SIMD8<Double>(repeating: w[3])
+        v = SIMD8<Double>(repeating: w3[w])
         multiplyAdd(&a30, v, x0); multiplyAdd(&a31, v, x1); multiplyAdd(&a32, v, x2); multiplyAdd(&a33, v, x3)
-        v = SIMD8<Double>(repeating: w[4])
+        v = SIMD8<Double>(repeating: w4[w])
         multiplyAdd(&a40, v, x0); multiplyAdd(&a41, v, x1); multiplyAdd(&a42, v, x2); multiplyAdd(&a43, v, x3)
-        v = SIMD8<Double>(repeating: w[5])
+        v = SIMD8<Double>(repeating: w5[w])
         multiplyAdd(&a50, v, x0); multiplyAdd(&a51, v, x1); multiplyAdd(&a52, v, x2); multiplyAdd(&a53, v, x3)
+        w += tapStride
     }
     put(raw, 0, a00, a01, a02, a03); put(raw, 4, a10, a11, a12, a13); put(raw, 8, a20, a21, a22, a23)
     put(raw, 12, a30, a31, a32, a33); put(raw, 16, a40, a41, a42, a43); put(raw, 20, a50, a51, a52, a53)
     #else
     var a00 = get(raw, 0), a01 = get(raw, 1), a10 = get(raw, 2), a11 = get(raw, 3)
     var a20 = get(raw, 4), a21 = get(raw, 5), a30 = get(raw, 6), a31 = get(raw, 7)
+    let (r0, r1, r2, r3) = (weights, weights + rowStride, weights + 2 * rowStride, weights + 3 * rowStride)
+    var w = 0
     for t in 0..<taps {
         let p = UnsafeRawPointer(sources[t] + offset)
         let x0 = p.loadUnaligned(as: SIMD8<Double>.self), x1 = p.loadUnaligned(fromByteOffset: 64, as: SIMD8<Double>.self)
-        let w = weights + 4 * t
-        let w0 = SIMD8<Double>(repeating: w[0]), w1 = SIMD8<Double>(repeating: w[1])
-        let w2 = SIMD8<Double>(repeating: w[2]), w3 = SIMD8<Double>(repeating: w[3])
+        let w0 = SIMD8<Double>(repeating: r0[w]), w1 = SIMD8<Double>(repeating: r1[w])
+        let w2 = SIMD8<Double>(repeating: r2[w]), w3 = SIMD8<Double>(repeating: r3[w])
         multiplyAdd(&a00, w0, x0); multiplyAdd(&a01, w0, x1)
         multiplyAdd(&a10, w1, x0); multiplyAdd(&a11, w1, x1)
         multiplyAdd(&a20, w2, x0); multiplyAdd(&a21, w2, x1)
         multiplyAdd(&a30, w3, x0); multiplyAdd(&a31, w3, x1)
+        w += tapStride
     }
     put(raw, 0, a00, a01, a10, a11); put(raw, 4, a20, a21, a30, a31)
     #endif

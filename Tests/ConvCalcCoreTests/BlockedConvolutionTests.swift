@@ -130,6 +130,53 @@ final class BlockedConvolutionTests: XCTestCase {
         }
     }
 
+    /// A kernel read where it lies (`kernelValues`, PyTorch's layout; `WeightBlocks(rows:)`)
+    /// gives the packed kernel's outputs bit for bit, at every kernel level and 1 and 2
+    /// threads: groups whose last block is partial (it reads the next group's rows, or the
+    /// padded copy for the last group), 1×1 kernels read in place, flip (`runCounted` reads
+    /// the values only when turning changes nothing); values of the wrong count are not
+    /// read, and an inf among them writes nothing.
+    func testKernelReadInPlace() throws {
+        var generator = SeededGenerator(seed: testSeed &+ 3)
+        var checked = 0
+        for trial in 0..<40 {
+            guard let (plan, input, kernel, bias) = randomCase(&generator), !plan.spec.transposed else { continue }
+            let blocks = plan.spec.flip ? kernel.map { $0.rotated180() } : kernel
+            let values = blocks.flatMap(\.values)
+            for level in supportedLevels {
+                for threads in [1, 2] {
+                    let execution = Execution(level: level, threads: threads, method: .direct)
+                    func run(_ kernelValues: [Double]?, _ blocks: [Matrix] = blocks) -> [UInt64]? {
+                        var output = Convolution.allocateOutput(plan, threads: 1)
+                        let ran = output.withUnsafeMutableBufferPointer { base in
+                            OutputTargets.contiguous(base.baseAddress!, plan) {
+                                BlockedConvolution.run(plan, input, blocks, kernelValues: kernelValues, bias: bias, execution: execution, into: $0)
+                            }
+                        }
+                        return ran ? output.map(\.bitPattern) : nil
+                    }
+                    let label = "trial \(trial) \(level) \(threads) threads \(plan.inputChannels)->\(plan.outputChannels) g\(plan.groups) k\(plan.kernelRows)x\(plan.kernelColumns), \(seedNote)"
+                    let packed = try XCTUnwrap(run(nil), label)
+                    XCTAssertEqual(run(values), packed, label)
+                    XCTAssertEqual(run(Array(values.dropLast())), packed, label)
+                    var (infinite, infiniteBlocks) = (values, blocks)
+                    let at = values.count / 2, size = blocks[0].values.count
+                    infinite[at] = .infinity
+                    infiniteBlocks[at / size].values[at % size] = .infinity
+                    XCTAssertNil(run(infinite, infiniteBlocks), label)
+                }
+            }
+            var memory = Convolution.allocateOutputMemory(plan, threads: 2, method: .direct, bias: bias)
+            let execution = Execution(level: supportedLevels.last!, threads: 2, method: .direct)
+            let read = Convolution.runCounted(plan, input, kernel, kernelValues: kernel.flatMap(\.values), bias: bias, execution: execution, into: &memory).output
+            var whole = Convolution.allocateOutput(plan, threads: 2)
+            let split = Convolution.runCounted(plan, input, kernel, bias: bias, execution: execution, into: &whole).output
+            XCTAssertEqual(read.map { $0.values.map(\.bitPattern) }, split.map { $0.values.map(\.bitPattern) }, "trial \(trial) flip \(plan.spec.flip), \(seedNote)")
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, 15, seedNote)
+    }
+
     /// Kernels of 4096 blocks and more are packed on the threads, block by block
     /// (`packedWeights`, `phaseWeights`), into fresh memory that only the slots past a group's
     /// last output channel are zero-filled in: forward and transposed, groups whose channel

@@ -43,6 +43,28 @@ final class MatrixTextTests: XCTestCase {
         }
     }
 
+    /// `keepValues`: every block's values in one array, in the text's order (a `# shape` line,
+    /// comments, blank lines and CRLF in between), also when the text is scanned in two parts
+    /// on two threads (from 1 MiB); nil unless asked, and for JSON.
+    func testKeepValuesInTextOrder() throws {
+        let small = "# shape 3x2x1x2\r\n1 2\r\n\r\n3 -4 # c\r\n\n5e0 6\n\n7 8\n\n9 10\n\n11 12\n"
+        var large = "# shape 60000x1x1x3\n"
+        for block in 0..<60000 { large += "\(block).25 -\(block) 1e-\(block % 300)\n\n" }
+        for (text, threads) in [(small, 1), (large, 1), (large, 2)] {
+            var bytes = Array(text.utf8)
+            let blocks = try bytes.withUnsafeMutableBufferPointer { buffer in
+                try MatrixText.parseBlocks(bytes: UnsafeBufferPointer(buffer), threads: threads, keepValues: true)
+            }
+            XCTAssertEqual(blocks.values.map { $0.map(\.bitPattern) }, blocks.matrices.flatMap(\.values).map(\.bitPattern), "\(threads) threads")
+            let plain = try bytes.withUnsafeMutableBufferPointer { try MatrixText.parseBlocks(bytes: UnsafeBufferPointer($0), threads: threads) }
+            XCTAssertNil(plain.values)
+        }
+        var json = Array("{\"channels\": 2, \"rows\": 1, \"columns\": 2, \"data\": [[[1, 2]], [[3, 4]]]}".utf8)
+        let read = try json.withUnsafeMutableBufferPointer { try MatrixText.parseBlocks(bytes: UnsafeBufferPointer($0), keepValues: true) }
+        XCTAssertEqual(read.matrices.count, 2)
+        XCTAssertNil(read.values)
+    }
+
     func testErrorsNameLineAndColumn() {
         func message(_ text: String) -> String? {
             do { _ = try MatrixText.parse(text); return nil } catch { return (error as? UserFacingError)?.message }

@@ -175,14 +175,14 @@ enum RunCommand {
                 throw UsageError.invalid("numpy.convolve is 1-D: give one row as INPUT and one as KERNEL")
             }
             if kernel.columns > input.columns {
-                swap(&operands.input, &operands.kernel)
+                (operands.input, operands.kernel) = (operands.kernel, operands.input)
                 options.swapped = true
             }
         }
         // SciPy's convolve2d in 'valid' mode swaps a kernel at least as large in every dimension.
         if library == .scipy, options.spec.padding == .valid, operands.input.count == 1, operands.kernel.count == 1,
            kernel.rows >= input.rows, kernel.columns >= input.columns, kernel.rows > input.rows || kernel.columns > input.columns {
-            swap(&operands.input, &operands.kernel)
+            (operands.input, operands.kernel) = (operands.kernel, operands.input)
             options.swapped = true
         }
         if options.spec.padding == .same,
@@ -200,8 +200,8 @@ enum RunCommand {
         let execution = Execution(level: try Machine.kernelLevel(), threads: threads, method: choice.sized)
         var memory = Convolution.allocateOutputMemory(plan, threads: threads, method: choice.sized, bias: operands.bias)
         timer.lap("allocate")
-        let (output, used) = Convolution.runCounted(plan, operands.input, operands.kernel, bias: operands.bias, execution: execution,
-                                                    survey: choice.survey, into: &memory)
+        let (output, used) = Convolution.runCounted(plan, operands.input, operands.kernel, kernelValues: operands.kernelValues, bias: operands.bias,
+                                                    execution: execution, survey: choice.survey, into: &memory)
         timer.lap("compute", note: "\(choice.method.rawValue), \(execution.level.rawValue), \(used) thread\(used == 1 ? "" : "s")")
         return output
     }
@@ -209,7 +209,10 @@ enum RunCommand {
     /// INPUT (or the zeros of `--in` with --as-matrix), KERNEL and `--bias`, read and parsed.
     struct Operands {
         var input: [Matrix]
-        var kernel: [Matrix]
+        var kernel: [Matrix] { didSet { kernelValues = nil } }
+        /// `kernel`'s values in one array, as the file held them (`MatrixText.Blocks.values`);
+        /// nil once `kernel` changes.
+        private(set) var kernelValues: [Double]?
         var statedShape: [Int]?
         var bias: [Double]?
 
@@ -236,7 +239,7 @@ enum RunCommand {
         init(_ options: RunOptions, context: InputContext, input: [Matrix], timer: inout PhaseTimer) throws {
             self.input = input
             let blocks = try operand(options.operands.last!, role: "kernel", context: context, threads: options.threads, timer: &timer)
-            (kernel, statedShape) = (blocks.matrices, blocks.statedShape)
+            (kernel, kernelValues, statedShape) = (blocks.matrices, blocks.values, blocks.statedShape)
             if let text = options.biasArgument {
                 // `--bias 1` and `--bias 1,-2,3` are the values themselves, not files.
                 let argument = isNumberList(text) ? "[" + text + "]" : text
@@ -269,6 +272,7 @@ enum RunCommand {
     /// Reads INPUT, KERNEL or --bias: inline `[...]`, `-` for stdin, or a file; errors name the source.
     static func operand(_ argument: String, role: String, context: InputContext, threads: Int,
                         timer: inout PhaseTimer) throws -> MatrixText.Blocks {
+        let keepValues = role == "kernel"
         let inline = argument.hasPrefix("[")
         do {
             if inline { return MatrixText.Blocks(matrices: [try MatrixText.parseInline(argument)], separatorLines: [], statedShape: nil) }
@@ -279,7 +283,7 @@ enum RunCommand {
             defer { timer.lap("parse \(role)") }
             // Parsed values: at most an eighth of the memory left once the text is in (and 2^28).
             let valueLimit = max(min(Convolution.elementLimit, (Machine.memoryForData(threads: threads) ?? Int.max) / 64), 1 << 12)
-            return try bytes.withBytes { try MatrixText.parseBlocks(bytes: $0, threads: threads, valueLimit: valueLimit) }
+            return try bytes.withBytes { try MatrixText.parseBlocks(bytes: $0, threads: threads, valueLimit: valueLimit, keepValues: keepValues) }
         } catch let error as MatrixTextError {
             throw NamedSourceError(name: inline ? "<inline \(role)>" : (argument == "-" ? "<stdin>" : argument), underlying: error)
         } catch InputError.unreadable(let path, let reason) where argument.contains(" ") || argument.contains(";") {
