@@ -219,17 +219,24 @@ enum BlockedConvolution {
     }
 
     /// The forward layer with its weights read where they lie (`values`: finite, PyTorch's
-    /// layout): no packed copy, only the last block, when it has fewer than C rows, copied
-    /// with zero rows after (its rows would run past the array).
+    /// layout): no packed copy (`withWeightsInPlace`).
     static func runForward(_ plan: ConvolutionPlan, _ input: [Matrix], _ geometry: Geometry, _ schedule: Schedule, kernelInPlace values: [Double],
                            bias: [Double]?, execution: Execution, threads: Int, into outputs: OutputTargets) {
+        withWeightsInPlace(values, plan, schedule) { blocks in
+            runForward(plan, input, geometry, schedule, weights: blocks, bias: bias, execution: execution, threads: threads, into: outputs)
+        }
+    }
+
+    /// `body` with the weight blocks of a kernel's values in place (a row of `schedule.taps`
+    /// an output channel); the last block, when it has fewer than C rows, read from a copy
+    /// with zero rows after (its rows would run past the array).
+    static func withWeightsInPlace<R>(_ values: [Double], _ plan: ConvolutionPlan, _ schedule: Schedule, _ body: (WeightBlocks) -> R) -> R {
         let partial = plan.outputsPerGroup % schedule.channels
         let padded = partial == 0 ? [] : Array(values[(values.count - partial * schedule.taps)...])
             + [Double](repeating: 0, count: (schedule.channels - partial) * schedule.taps)
-        values.withUnsafeBufferPointer { rows in
+        return values.withUnsafeBufferPointer { rows in
             padded.withUnsafeBufferPointer { padded in
-                let blocks = WeightBlocks(rows: rows.baseAddress!, plan, schedule, last: partial == 0 ? nil : padded.baseAddress)
-                runForward(plan, input, geometry, schedule, weights: blocks, bias: bias, execution: execution, threads: threads, into: outputs)
+                body(WeightBlocks(rows: rows.baseAddress!, plan, schedule, last: partial == 0 ? nil : padded.baseAddress))
             }
         }
     }

@@ -177,6 +177,46 @@ final class BlockedConvolutionTests: XCTestCase {
         XCTAssertGreaterThan(checked, 15, seedNote)
     }
 
+    /// Every weight `accumulateChannelBlock` reads from a kernel in place lies in the kernel's
+    /// values or in the last block's padded copy (never past the array's end), and each real
+    /// output channel's row is its own: groups with full and partial last blocks, 1×1 and 3×3,
+    /// at every kernel level (4 and 6 channels a block).
+    func testWeightsInPlaceStayInTheArray() throws {
+        for (inputs, outputs, groups, k) in [(3, 6, 1, 1), (4, 7, 1, 3), (6, 16, 2, 1), (9, 15, 3, 3), (2, 26, 2, 1), (5, 1 * 13, 1, 2)] {
+            var spec = ConvolutionSpec()
+            spec.groups = groups
+            let plan = try ConvolutionPlan(inputChannels: inputs, rows: 6, columns: 7, kernelBlocks: outputs * inputs / groups, kernelRows: k,
+                                           kernelColumns: k, stated: nil, biasCount: nil, spec: spec)
+            let values = (0..<(outputs * inputs / groups * k * k)).map(Double.init)
+            for level in supportedLevels {
+                let geometry = try XCTUnwrap(BlockedConvolution.Geometry(plan, width: level.channelBlockPositions))
+                let schedule = BlockedConvolution.Schedule(plan, positions: geometry.positions, tapsPerChannel: k * k, footprintRows: k, reach: k - 1,
+                                                           level: level, threads: 1)
+                let label = "\(inputs)->\(outputs) g\(groups) k\(k) \(level)"
+                BlockedConvolution.withWeightsInPlace(values, plan, schedule) { blocks in
+                    values.withUnsafeBufferPointer { array in
+                        let range = array.baseAddress!..<(array.baseAddress! + array.count)
+                        for b in 0..<(plan.groups * schedule.blocksPerGroup) {
+                            let first = blocks.block(b)
+                            for o in 0..<schedule.channels {
+                                for t in 0..<schedule.taps {
+                                    let at = first + o * blocks.rowStride + t * blocks.tapStride
+                                    let padded = blocks.last.map { (at - $0) >= 0 && (at - $0) < schedule.channels * schedule.taps } ?? false
+                                    XCTAssertTrue(range.contains(at) || padded, "\(label): block \(b) row \(o) tap \(t)")
+                                    // A real channel's weight is its own (row g·Cout/g + local, tap t).
+                                    let (g, local) = (b / schedule.blocksPerGroup, b % schedule.blocksPerGroup * schedule.channels + o)
+                                    if local < plan.outputsPerGroup {
+                                        XCTAssertEqual(at.pointee, Double((g * plan.outputsPerGroup + local) * schedule.taps + t), "\(label)")
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Kernels of 4096 blocks and more are packed on the threads, block by block
     /// (`packedWeights`, `phaseWeights`), into fresh memory that only the slots past a group's
     /// last output channel are zero-filled in: forward and transposed, groups whose channel
