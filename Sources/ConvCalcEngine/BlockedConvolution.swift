@@ -457,7 +457,7 @@ enum BlockedConvolution {
                 level.accumulateChannelBlock(acc + block * blockChannels * width,
                                              sources: sources + g * schedule.taps + c * schedule.tapsPerChannel, offset: offset,
                                              weights: weights.block(block) + c * schedule.tapsPerChannel * weights.tapStride,
-                                             rowStride: weights.rowStride, tapStride: weights.tapStride,
+                                             rowStride: weights.kernelRowStride,
                                              taps: count * schedule.tapsPerChannel)
             }
             c += count
@@ -567,8 +567,9 @@ enum BlockedConvolution {
 
     /// Where `accumulateChannelBlock` finds the weights of each block of C output channels
     /// (over all groups): weight (o, t) of a block at `o·rowStride + t·tapStride` from the
-    /// block's start (`block(_:)`), and the last block at `last` when that is given (its rows
-    /// would run past the array).
+    /// block's start (`block(_:)`; packed: rowStride 1, tapStride C, which the kernel is told
+    /// by a row stride of 0), and the last block at `last` when that is given (its rows would
+    /// run past the array).
     ///
     /// Two layouts: packed (`packedWeights`: a tap's `channels` weights together, zeros past
     /// a group's last channel), and a kernel read where it lies (PyTorch's layout, a row of
@@ -576,6 +577,8 @@ enum BlockedConvolution {
     /// group's first rows, whose sums are not stored).
     struct WeightBlocks {
         let base: UnsafePointer<Double>
+        /// The row stride `accumulateChannelBlock` takes: 0 when packed.
+        var kernelRowStride: Int { tapStride == 1 ? rowStride : 0 }
         let rowStride: Int
         let tapStride: Int
         /// Values from a group's first block to the next group's, and from a block to the next of its group.

@@ -112,13 +112,13 @@ extension KernelLevel {
 
     @inline(__always)
     func accumulateChannelBlock(_ acc: UnsafeMutablePointer<Double>, sources: UnsafePointer<UnsafePointer<Double>>,
-                                offset: Int, weights: UnsafePointer<Double>, rowStride: Int, tapStride: Int, taps: Int) {
+                                offset: Int, weights: UnsafePointer<Double>, rowStride: Int, taps: Int) {
         switch self {
         #if arch(x86_64)
-        case .avx512: ConvKernelsAVX512.accumulateChannelBlock(acc, sources: sources, offset: offset, weights: weights, rowStride: rowStride, tapStride: tapStride, taps: taps)
-        case .avx2: ConvKernelsAVX2.accumulateChannelBlock(acc, sources: sources, offset: offset, weights: weights, rowStride: rowStride, tapStride: tapStride, taps: taps)
+        case .avx512: ConvKernelsAVX512.accumulateChannelBlock(acc, sources: sources, offset: offset, weights: weights, rowStride: rowStride, taps: taps)
+        case .avx2: ConvKernelsAVX2.accumulateChannelBlock(acc, sources: sources, offset: offset, weights: weights, rowStride: rowStride, taps: taps)
         #endif
-        default: ConvKernels.accumulateChannelBlock(acc, sources: sources, offset: offset, weights: weights, rowStride: rowStride, tapStride: tapStride, taps: taps)
+        default: ConvKernels.accumulateChannelBlock(acc, sources: sources, offset: offset, weights: weights, rowStride: rowStride, taps: taps)
         }
     }
 }

@@ -14,12 +14,13 @@ public let channelBlockPositions = 16
 public let channelBlockChannels = 4
 #endif
 
-/// `acc[o·P + q] += Σ_t weights[o·rowStride + t·tapStride] · sources[t][offset + q]` for
-/// the `C = channelBlockChannels` output channels `o` and the `P = channelBlockPositions`
-/// positions `q`, taps `t` in order (one fused multiply–add each where the target has FMA, so
-/// every output is the sequential sum of its taps, as `sumTaps` computes it). Packed weights
-/// (rowStride 1, tapStride C: a tap's C weights together) or a kernel read where it lies in
-/// PyTorch's layout (rowStride = the taps of a channel, tapStride 1).
+/// `acc[o·P + q] += Σ_t w(o, t) · sources[t][offset + q]` for the `C =
+/// channelBlockChannels` output channels `o` and the `P = channelBlockPositions` positions
+/// `q`, taps `t` in order (one fused multiply–add each where the target has FMA, so every
+/// output is the sequential sum of its taps, as `sumTaps` computes it). The weights are
+/// packed, `w(o, t) = weights[t·C + o]` (a tap's C weights together), when `rowStride` is
+/// 0; else a row per output channel, `w(o, t) = weights[o·rowStride + t]` (a kernel read
+/// where it lies in PyTorch's layout). Each layout has a loop of its own (`accumulate`).
 ///
 /// This is the register blocking of direct convolution (as in oneDNN's and in Zhang,
 /// Franchetti and Low, "High performance zero-memory overhead direct convolutions", ICML
@@ -27,8 +28,42 @@ public let channelBlockChannels = 4
 /// vectors, so a tap costs C·P/8 multiply–adds for P/8 + C loads. `acc` holds C·P doubles,
 /// channel-major.
 public func accumulateChannelBlock(_ acc: UnsafeMutablePointer<Double>, sources: UnsafePointer<UnsafePointer<Double>>,
-                                   offset: Int, weights: UnsafePointer<Double>, rowStride: Int, tapStride: Int, taps: Int) {
-    let raw = UnsafeMutableRawPointer(acc)
+                                   offset: Int, weights: UnsafePointer<Double>, rowStride: Int, taps: Int) {
+    if rowStride == 0 {
+        accumulate(UnsafeMutableRawPointer(acc), sources, offset, taps, PackedTapWeights(next: weights))
+    } else {
+        accumulate(UnsafeMutableRawPointer(acc), sources, offset, taps, RowTapWeights(next: weights, stride: rowStride))
+    }
+}
+
+/// One tap's C weights at a time, in the order of the taps.
+protocol TapWeights {
+    /// Output channel o's weight of the current tap.
+    func weight(_ o: Int) -> Double
+    /// Moves to the next tap.
+    mutating func advance()
+}
+
+/// Packed: a tap's C weights together (the offsets are constants of the loop).
+struct PackedTapWeights: TapWeights {
+    var next: UnsafePointer<Double>
+    @inline(__always) func weight(_ o: Int) -> Double { next[o] }
+    @inline(__always) mutating func advance() { next += channelBlockChannels }
+}
+
+/// A row per output channel, `stride` values apart.
+struct RowTapWeights: TapWeights {
+    var next: UnsafePointer<Double>
+    let stride: Int
+    @inline(__always) func weight(_ o: Int) -> Double { next[o &* stride] }
+    @inline(__always) mutating func advance() { next += 1 }
+}
+
+/// The loop of `accumulateChannelBlock`, made once for each layout of the weights.
+@inline(__always)
+func accumulate<Weights: TapWeights>(_ raw: UnsafeMutableRawPointer, _ sources: UnsafePointer<UnsafePointer<Double>>, _ offset: Int,
+                                     _ taps: Int, _ weights: Weights) {
+    var w = weights
     #if WIDE_REGISTERS
     var a00 = get(raw, 0), a01 = get(raw, 1), a02 = get(raw, 2), a03 = get(raw, 3)
     var a10 = get(raw, 4), a11 = get(raw, 5), a12 = get(raw, 6), a13 = get(raw, 7)
@@ -36,44 +71,39 @@ public func accumulateChannelBlock(_ acc: UnsafeMutablePointer<Double>, sources:
     var a30 = get(raw, 12), a31 = get(raw, 13), a32 = get(raw, 14), a33 = get(raw, 15)
     var a40 = get(raw, 16), a41 = get(raw, 17), a42 = get(raw, 18), a43 = get(raw, 19)
     var a50 = get(raw, 20), a51 = get(raw, 21), a52 = get(raw, 22), a53 = get(raw, 23)
-    let (w0, w1, w2) = (weights, weights + rowStride, weights + 2 * rowStride)
-    let (w3, w4, w5) = (weights + 3 * rowStride, weights + 4 * rowStride, weights + 5 * rowStride)
-    var w = 0
     for t in 0..<taps {
         let p = UnsafeRawPointer(sources[t] + offset)
         let x0 = p.loadUnaligned(as: SIMD8<Double>.self), x1 = p.loadUnaligned(fromByteOffset: 64, as: SIMD8<Double>.self)
         let x2 = p.loadUnaligned(fromByteOffset: 128, as: SIMD8<Double>.self), x3 = p.loadUnaligned(fromByteOffset: 192, as: SIMD8<Double>.self)
-        var v = SIMD8<Double>(repeating: w0[w])
+        var v = SIMD8<Double>(repeating: w.weight(0))
         multiplyAdd(&a00, v, x0); multiplyAdd(&a01, v, x1); multiplyAdd(&a02, v, x2); multiplyAdd(&a03, v, x3)
-        v = SIMD8<Double>(repeating: w1[w])
+        v = SIMD8<Double>(repeating: w.weight(1))
         multiplyAdd(&a10, v, x0); multiplyAdd(&a11, v, x1); multiplyAdd(&a12, v, x2); multiplyAdd(&a13, v, x3)
-        v = SIMD8<Double>(repeating: w2[w])
+        v = SIMD8<Double>(repeating: w.weight(2))
         multiplyAdd(&a20, v, x0); multiplyAdd(&a21, v, x1); multiplyAdd(&a22, v, x2); multiplyAdd(&a23, v, x3)
-        v = SIMD8<Double>(repeating: w3[w])
+        v = SIMD8<Double>(repeating: w.weight(3))
         multiplyAdd(&a30, v, x0); multiplyAdd(&a31, v, x1); multiplyAdd(&a32, v, x2); multiplyAdd(&a33, v, x3)
-        v = SIMD8<Double>(repeating: w4[w])
+        v = SIMD8<Double>(repeating: w.weight(4))
         multiplyAdd(&a40, v, x0); multiplyAdd(&a41, v, x1); multiplyAdd(&a42, v, x2); multiplyAdd(&a43, v, x3)
-        v = SIMD8<Double>(repeating: w5[w])
+        v = SIMD8<Double>(repeating: w.weight(5))
         multiplyAdd(&a50, v, x0); multiplyAdd(&a51, v, x1); multiplyAdd(&a52, v, x2); multiplyAdd(&a53, v, x3)
-        w += tapStride
+        w.advance()
     }
     put(raw, 0, a00, a01, a02, a03); put(raw, 4, a10, a11, a12, a13); put(raw, 8, a20, a21, a22, a23)
     put(raw, 12, a30, a31, a32, a33); put(raw, 16, a40, a41, a42, a43); put(raw, 20, a50, a51, a52, a53)
     #else
     var a00 = get(raw, 0), a01 = get(raw, 1), a10 = get(raw, 2), a11 = get(raw, 3)
     var a20 = get(raw, 4), a21 = get(raw, 5), a30 = get(raw, 6), a31 = get(raw, 7)
-    let (r0, r1, r2, r3) = (weights, weights + rowStride, weights + 2 * rowStride, weights + 3 * rowStride)
-    var w = 0
     for t in 0..<taps {
         let p = UnsafeRawPointer(sources[t] + offset)
         let x0 = p.loadUnaligned(as: SIMD8<Double>.self), x1 = p.loadUnaligned(fromByteOffset: 64, as: SIMD8<Double>.self)
-        let w0 = SIMD8<Double>(repeating: r0[w]), w1 = SIMD8<Double>(repeating: r1[w])
-        let w2 = SIMD8<Double>(repeating: r2[w]), w3 = SIMD8<Double>(repeating: r3[w])
+        let w0 = SIMD8<Double>(repeating: w.weight(0)), w1 = SIMD8<Double>(repeating: w.weight(1))
+        let w2 = SIMD8<Double>(repeating: w.weight(2)), w3 = SIMD8<Double>(repeating: w.weight(3))
         multiplyAdd(&a00, w0, x0); multiplyAdd(&a01, w0, x1)
         multiplyAdd(&a10, w1, x0); multiplyAdd(&a11, w1, x1)
         multiplyAdd(&a20, w2, x0); multiplyAdd(&a21, w2, x1)
         multiplyAdd(&a30, w3, x0); multiplyAdd(&a31, w3, x1)
-        w += tapStride
+        w.advance()
     }
     put(raw, 0, a00, a01, a10, a11); put(raw, 4, a20, a21, a30, a31)
     #endif
