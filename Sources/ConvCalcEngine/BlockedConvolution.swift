@@ -350,23 +350,23 @@ enum BlockedConvolution {
         // Each thread's planes are at most the whole input's (`fits`); together at most `planeLimit`.
         let bandThreads = max(1, min(threads, planeLimit / max(1, largest.totalValues)))
         SharedItems.run(count: bands, threads: bandThreads) { take in
-                let buffer = UnsafeMutablePointer<Double>.allocate(capacity: largest.totalValues + 8)
-                let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: max(1, plan.groups * schedule(largest).taps))
-                let acc = UnsafeMutablePointer<Double>.allocate(capacity: starts.count * width)
-                defer { buffer.deallocate(); sources.deallocate(); acc.deallocate() }
-                let planes = aligned(buffer)
-                while let band = take() {
-                    let outputRows = (band * rows)..<min(plan.outputRows, (band + 1) * rows)
-                    let geometry = Geometry(plan, width: width, rows: outputRows)!
-                    for c in 0..<plan.inputChannels { fillPlanes(plan, input[c], slot: c, geometry, runs, into: planes) }
-                    let bandSchedule = schedule(geometry)
-                    tapSources(plan, geometry, base: UnsafePointer(planes), taps: bandSchedule.taps, into: sources)
-                    let placement = Placement(planeColumns: geometry.planeColumns, rows: (outputRows.lowerBound, 1, outputRows.count),
-                                              columns: (0, 1, plan.outputColumns), outputColumns: plan.outputColumns,
-                                              offsetScale: geometry.interleavedWidth == nil ? 1 : geometry.channels)
-                    let problem = Problem(schedule: bandSchedule, placement: placement, sources: sources, tail: nil, weights: weights)
-                    for item in 0..<problem.schedule.items { computeItem(plan, problem, item, level, starts: starts, acc: acc, into: outputs) }
-                }
+            let buffer = UnsafeMutablePointer<Double>.allocate(capacity: largest.totalValues + 8)
+            let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: max(1, plan.groups * schedule(largest).taps))
+            let acc = UnsafeMutablePointer<Double>.allocate(capacity: starts.count * width)
+            defer { buffer.deallocate(); sources.deallocate(); acc.deallocate() }
+            let planes = aligned(buffer)
+            while let band = take() {
+                let outputRows = (band * rows)..<min(plan.outputRows, (band + 1) * rows)
+                let geometry = Geometry(plan, width: width, rows: outputRows)!
+                for c in 0..<plan.inputChannels { fillPlanes(plan, input[c], slot: c, geometry, runs, into: planes) }
+                let bandSchedule = schedule(geometry)
+                tapSources(plan, geometry, base: UnsafePointer(planes), taps: bandSchedule.taps, into: sources)
+                let placement = Placement(planeColumns: geometry.planeColumns, rows: (outputRows.lowerBound, 1, outputRows.count),
+                                          columns: (0, 1, plan.outputColumns), outputColumns: plan.outputColumns,
+                                          offsetScale: geometry.interleavedWidth == nil ? 1 : geometry.channels)
+                let problem = Problem(schedule: bandSchedule, placement: placement, sources: sources, tail: nil, weights: weights)
+                for item in 0..<problem.schedule.items { computeItem(plan, problem, item, level, starts: starts, acc: acc, into: outputs) }
+            }
         }
     }
 
