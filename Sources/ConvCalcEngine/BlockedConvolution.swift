@@ -590,17 +590,21 @@ enum BlockedConvolution {
 
         /// The packed layout of `packedWeights` for `schedule`.
         init(packed: UnsafePointer<Double>, _ schedule: Schedule, groups: Int) {
-            (base, rowStride, tapStride, last) = (packed, 1, schedule.channels, nil)
-            (blockStep, blocksPerGroup, lastBlock) = (schedule.taps * schedule.channels, schedule.blocksPerGroup, groups * schedule.blocksPerGroup - 1)
-            groupStep = schedule.blocksPerGroup * blockStep
+            self.init(packed, rowStride: 1, tapStride: schedule.channels, groupStep: schedule.blocksPerGroup * schedule.taps * schedule.channels,
+                      schedule, groups: groups, last: nil)
         }
 
         /// A kernel's values where they lie, a row of `schedule.taps` an output channel; the
         /// last block read from `last` (its real rows, then zeros) when given.
         init(rows: UnsafePointer<Double>, _ plan: ConvolutionPlan, _ schedule: Schedule, last: UnsafePointer<Double>?) {
-            (base, rowStride, tapStride, self.last) = (rows, schedule.taps, 1, last)
-            (blockStep, blocksPerGroup, lastBlock) = (schedule.taps * schedule.channels, schedule.blocksPerGroup, plan.groups * schedule.blocksPerGroup - 1)
-            groupStep = plan.outputsPerGroup * schedule.taps
+            self.init(rows, rowStride: schedule.taps, tapStride: 1, groupStep: plan.outputsPerGroup * schedule.taps, schedule, groups: plan.groups, last: last)
+        }
+
+        /// Either layout: a block is C rows of the taps, `taps·C` values, whichever way they interleave.
+        private init(_ base: UnsafePointer<Double>, rowStride: Int, tapStride: Int, groupStep: Int, _ schedule: Schedule, groups: Int,
+                     last: UnsafePointer<Double>?) {
+            (self.base, self.rowStride, self.tapStride, self.groupStep, self.last) = (base, rowStride, tapStride, groupStep, last)
+            (blockStep, blocksPerGroup, lastBlock) = (schedule.taps * schedule.channels, schedule.blocksPerGroup, groups * schedule.blocksPerGroup - 1)
         }
 
         /// Weight (0, 0) of block `b`.
