@@ -16,13 +16,15 @@ import ConvCalcCore
 /// row, kernel column), one fused multiply–add each, starting from the bias. Taps in the
 /// padding multiply a stored zero instead of being skipped, which changes nothing when the
 /// kernel is finite (w·0 = ±0 leaves a sum unchanged, and a sum that starts at +0 or a
-/// non-zero bias is never −0); `applies` requires that.
+/// non-zero bias is never −0); `applies` requires that, except where no tap reads padding
+/// (`readsInputInPlace`: every tap of a stored output is then a term of the definition, and
+/// an inf or nan weight gives the inf or nan the definition gives).
 enum BlockedConvolution {
     /// Whether this method runs the plan: at least two output channels per group (forward:
-    /// or several input channels), a finite kernel, no −0 bias, and planes no larger than
-    /// `planeLimit` values.
+    /// or several input channels), a finite kernel unless the input is read in place, no −0
+    /// bias, and planes no larger than `planeLimit` values.
     static func applies(_ plan: ConvolutionPlan, _ kernels: [Matrix], bias: [Double]?) -> Bool {
-        fits(plan, bias: bias) && kernels.allSatisfy { $0.values.allSatisfy(\.isFinite) }
+        fits(plan, bias: bias) && (readsInputInPlace(plan) || kernels.allSatisfy { $0.values.allSatisfy(\.isFinite) })
     }
 
     /// `applies` but for the kernel's values (which `packedWeights` checks as it copies them).
@@ -191,7 +193,9 @@ enum BlockedConvolution {
         let schedule = Schedule(plan, positions: geometry.positions, tapsPerChannel: plan.kernelRows * plan.kernelColumns,
                                 footprintRows: plan.kernelRows, reach: (plan.kernelColumns - 1) * plan.columnStep.dilation / plan.columnStep.stride,
                                 level: execution.level, threads: threads)
-        if let values = kernelValues, allFinite(values) {
+        // Taps in the padding multiply a stored zero: an inf or nan weight must not meet one.
+        let anyWeight = readsInputInPlace(plan)
+        if let values = kernelValues, anyWeight || allFinite(values) {
             runForward(plan, input, geometry, schedule, kernelInPlace: values, bias: bias, execution: execution, threads: threads, into: outputs)
             return true
         }
@@ -208,7 +212,7 @@ enum BlockedConvolution {
                         }
                     }
                 }
-                return finite
+                return finite || anyWeight
             }
         }) else { return false }
         packed.withUnsafeBufferPointer { packed in
@@ -218,8 +222,8 @@ enum BlockedConvolution {
         return true
     }
 
-    /// The forward layer with its weights read where they lie (`values`: finite, PyTorch's
-    /// layout): no packed copy (`withWeightsInPlace`).
+    /// The forward layer with its weights read where they lie (`values`: PyTorch's layout,
+    /// finite unless the input is read in place): no packed copy (`withWeightsInPlace`).
     static func runForward(_ plan: ConvolutionPlan, _ input: [Matrix], _ geometry: Geometry, _ schedule: Schedule, kernelInPlace values: [Double],
                            bias: [Double]?, execution: Execution, threads: Int, into outputs: OutputTargets) {
         withWeightsInPlace(values, plan, schedule) { blocks in
@@ -524,7 +528,8 @@ enum BlockedConvolution {
     /// output channels, tap by tap (input channel, kernel row, kernel column), the C channels'
     /// weights together (zeros past the group's last channel). `write(o, start, stride)`
     /// stores output channel o's weight for its group's tap t at `start[t·stride]` and returns
-    /// whether they were all finite. Nil when a weight is inf or nan.
+    /// whether they may be used (finite, where a tap may read padding). Nil when a write
+    /// returned false.
     ///
     /// The threads take whole blocks, so each writes (and first touches) its own part of the
     /// fresh array, and only the slots past a group's last channel are zero-filled.

@@ -241,7 +241,7 @@ extension Convolution {
                 BlockedConvolution.run(plan, input, blocks, kernelValues: turned ? nil : kernelValues, bias: bias, execution: execution, into: $0)
             }
             guard ran else {
-                // A kernel value is inf or nan: the row method, into one array.
+                // A kernel value is inf or nan where a tap reads padding: the row method, into one array.
                 var values = allocateOutput(plan, threads: execution.threads)
                 return runCounted(plan, input, kernel, bias: bias, execution: execution, survey: survey, into: &values)
             }

@@ -163,7 +163,13 @@ final class BlockedConvolutionTests: XCTestCase {
                     let at = values.count / 2, size = blocks[0].values.count
                     infinite[at] = .infinity
                     infiniteBlocks[at / size].values[at % size] = .infinity
-                    XCTAssertNil(run(infinite, infiniteBlocks), label)
+                    if BlockedConvolution.readsInputInPlace(plan) {
+                        // No tap reads padding: the inf is summed as the definition sums it.
+                        XCTAssertNotNil(run(infinite, infiniteBlocks), label)
+                        XCTAssertEqual(run(infinite, infiniteBlocks), run(nil, infiniteBlocks), label)
+                    } else {
+                        XCTAssertNil(run(infinite, infiniteBlocks), label)
+                    }
                 }
             }
             var memory = Convolution.allocateOutputMemory(plan, threads: 2, method: .direct, bias: bias)
@@ -175,6 +181,69 @@ final class BlockedConvolutionTests: XCTestCase {
             checked += 1
         }
         XCTAssertGreaterThan(checked, 15, seedNote)
+    }
+
+    /// A 1×1 kernel at stride 1 without padding reads no padding (`readsInputInPlace`), so
+    /// inf and nan weights (and inputs) go through the blocked method, read in place and
+    /// packed: each output is the fused sum of its terms in order from the bias, the
+    /// definition's own inf, −inf or nan; groups, full and partial blocks, 1 and 2 threads.
+    func testNonFiniteWeightsWithoutPadding() throws {
+        var generator = SeededGenerator(seed: testSeed &+ 5)
+        let nonFinite: [Double] = [.infinity, -.infinity, .nan, 0]
+        for trial in 0..<12 {
+            let groups = [1, 2, 3][trial % 3]
+            let (inputs, outputs) = (groups * Int.random(in: 1...5, using: &generator), groups * Int.random(in: 2...13, using: &generator))
+            let (h, w) = (Int.random(in: 1...4, using: &generator), Int.random(in: 1...70, using: &generator))
+            // `specials` values replaced by inf, −inf or nan (and, in the input, zeros: inf·0 is nan).
+            func values(_ count: Int, specials: Int, zeros: Bool = false) -> [Double] {
+                var values = (0..<count).map { _ in Double.random(in: -1...1, using: &generator) }
+                for _ in 0..<specials {
+                    values[Int.random(in: 0..<values.count, using: &generator)] = nonFinite[0..<(zeros ? 4 : 3)].randomElement(using: &generator)!
+                }
+                return values
+            }
+            let kernelValues = values(outputs * inputs / groups, specials: 1 + trial % 3)
+            let input = (0..<inputs).map { _ in Matrix(rows: h, columns: w, values: values(h * w, specials: trial % 2 * 2, zeros: true)) }
+            let kernel = kernelValues.map { Matrix(rows: 1, columns: 1, values: [$0]) }
+            let bias: [Double]? = trial % 4 < 2 ? (0..<outputs).map { _ in Double.random(in: -1...1, using: &generator) } : nil
+            var spec = ConvolutionSpec()
+            spec.groups = groups
+            let plan = try ConvolutionPlan(inputChannels: inputs, rows: h, columns: w, kernelBlocks: kernel.count, kernelRows: 1, kernelColumns: 1,
+                                           stated: nil, biasCount: bias?.count, spec: spec)
+            XCTAssertTrue(BlockedConvolution.readsInputInPlace(plan) && BlockedConvolution.applies(plan, kernel, bias: bias))
+            func canonical(_ x: Double) -> UInt64 { x.isNaN ? Double.nan.bitPattern : x.bitPattern }
+            // Fused where the level has FMA (the portable one adds each product rounded).
+            func expected(fused: Bool) -> [UInt64] {
+                (0..<outputs).flatMap { o in
+                    (0..<(h * w)).map { m in
+                        canonical(Convolution.terms(plan, input, kernel, output: o, row: m / w, column: m % w)
+                            .reduce(bias?[o] ?? 0) { fused ? $0.addingProduct($1.weight, $1.value) : $0 + $1.weight * $1.value })
+                    }
+                }
+            }
+            let (fused, unfused) = (expected(fused: true), expected(fused: false))
+            XCTAssertTrue(fused.contains { !Double(bitPattern: $0).isFinite }, "trial \(trial)")
+            for level in supportedLevels {
+                let expected = level == .portable ? unfused : fused
+                for threads in [1, 2] {
+                    for values in [kernelValues, nil] {
+                        var output = Convolution.allocateOutput(plan, threads: 1)
+                        let execution = Execution(level: level, threads: threads, method: .direct)
+                        let ran = output.withUnsafeMutableBufferPointer { base in
+                            OutputTargets.contiguous(base.baseAddress!, plan) {
+                                BlockedConvolution.run(plan, input, kernel, kernelValues: values, bias: bias, execution: execution, into: $0)
+                            }
+                        }
+                        let label = "trial \(trial) \(level) \(threads) threads \(inputs)->\(outputs) g\(groups) \(h)x\(w) in place \(values != nil), \(seedNote)"
+                        XCTAssertTrue(ran, label)
+                        let got = output.map(canonical)
+                        if let m = got.indices.first(where: { got[$0] != expected[$0] }) {
+                            XCTFail("\(label): output \(m) (channel \(m / (h * w))) is \(Double(bitPattern: got[m])), not \(Double(bitPattern: expected[m]))")
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Every weight `accumulateChannelBlock` reads from a kernel in place lies in the kernel's
