@@ -194,8 +194,8 @@ enum BlockedConvolution {
                                 footprintRows: plan.kernelRows, reach: (plan.kernelColumns - 1) * plan.columnStep.dilation / plan.columnStep.stride,
                                 level: execution.level, threads: threads)
         // Taps in the padding multiply a stored zero: an inf or nan weight must not meet one.
-        let anyWeight = readsInputInPlace(plan)
-        if let values = kernelValues, anyWeight || allFinite(values) {
+        let readsNoPadding = readsInputInPlace(plan)
+        if let values = kernelValues, readsNoPadding || allFinite(values) {
             runForward(plan, input, geometry, schedule, kernelInPlace: values, bias: bias, execution: execution, threads: threads, into: outputs)
             return true
         }
@@ -212,7 +212,7 @@ enum BlockedConvolution {
                         }
                     }
                 }
-                return finite || anyWeight
+                return finite || readsNoPadding
             }
         }) else { return false }
         packed.withUnsafeBufferPointer { packed in
