@@ -20,8 +20,11 @@ public enum DecimalParser {
         return value
     }
 
-    /// An exponent `e±N` (or `E`) at `index`: its value, saturated far beyond any double, and
-    /// where it ends; nil when there is none (an `e` without digits is not part of the number).
+    /// An exponent `e±N` (or `E`) at `index`: its value, saturated from 2^50 on, and where it
+    /// ends; nil when there is none (an `e` without digits is not part of the number). The
+    /// bound lies beyond any token's length, not only beyond the double range: zeros after
+    /// the point shift the exponent by their count (`0.` followed by 10^6 zeros and `1e1000000`
+    /// is 1).
     @inline(__always)
     static func exponentPart(_ start: UnsafePointer<UInt8>, at index: Int, limit: Int) -> (Int, Int)? {
         guard index < limit && (start[index] | 0x20) == 0x65 else { return nil }   // e E
@@ -36,7 +39,7 @@ public enum DecimalParser {
         while at < limit {
             let d = start[at] &- 0x30
             guard d < 10 else { break }
-            if value < 100_000 { value = value * 10 + Int(d) }
+            if value < 1 << 50 { value = value * 10 + Int(d) }
             at += 1
         }
         return at > digitsStart ? (negative ? -value : value, at) : nil

@@ -481,16 +481,22 @@ public enum MatrixText {
         return byte < 64 && (separators >> UInt64(byte)) & 1 != 0
     }
 
-    /// One number: decimal or scientific notation, `nan`, `inf`, `-inf` (any case).
-    static func number(_ token: String, line: Int, column: Int) throws -> Double {
-        // U+2212, the minus sign of typeset text (papers, the source documents), reads as '-'.
-        if token.contains("−") { return try number(String(token.map { $0 == "−" ? "-" : $0 }), line: line, column: column) }
+    /// The value a word stands for as a number (`nan`, `inf`, `-inf`, `infinity`, signed or
+    /// not, any case); nil for any other token.
+    public static func word(_ token: String) -> Double? {
         switch token.lowercased() {
         case "nan", "+nan", "-nan": return .nan
         case "inf", "+inf", "infinity", "+infinity": return .infinity
         case "-inf", "-infinity": return -.infinity
-        default: break
+        default: return nil
         }
+    }
+
+    /// One number: decimal or scientific notation, `nan`, `inf`, `-inf` (any case).
+    static func number(_ token: String, line: Int, column: Int) throws -> Double {
+        // U+2212, the minus sign of typeset text (papers, the source documents), reads as '-'.
+        if token.contains("−") { return try number(String(token.map { $0 == "−" ? "-" : $0 }), line: line, column: column) }
+        if let value = word(token) { return value }
         var token = token
         guard let value = token.withUTF8({ DecimalParser.parse($0.baseAddress!, count: $0.count) }) else {
             throw MatrixTextError.notANumber(token: token, line: line, column: column)

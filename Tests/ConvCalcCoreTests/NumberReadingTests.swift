@@ -67,4 +67,19 @@ final class NumberReadingTests: XCTestCase {
             XCTAssertEqual(values.map(\.bitPattern), expected.map(\.bitPattern), text)
         }
     }
+
+    /// Zeros after the point shift the exponent by their count: an exponent of 7 digits
+    /// and more is read whole (it was saturated at 100000, so that `0.`, 999999 zeros and
+    /// `1e1000000` read as 0 instead of 1).
+    func testLongExponentsWithLongFractions() throws {
+        let zeros = String(repeating: "0", count: 1_000_000)
+        for (text, expected) in [("0.\(zeros)1e1000001", 1.0), ("0.\(zeros)1e1000000", 0.1), ("-0.\(zeros)25e1000001", -2.5),
+                                 ("0.\(zeros)1e1000310", .infinity), ("0.\(zeros)1e999000", 0), ("1e0000000000000000000001", 10),
+                                 ("1e99999999999999999999", .infinity), ("1e-99999999999999999999", 0)] {
+            var text = text
+            let value = text.withUTF8 { DecimalParser.parse($0.baseAddress!, count: $0.count) }
+            XCTAssertEqual(value, expected, String(text.prefix(12)) + "…" + String(text.suffix(12)))
+        }
+        XCTAssertEqual(try MatrixText.parse("0.\(zeros)1e1000001 2").values, [1, 2])
+    }
 }

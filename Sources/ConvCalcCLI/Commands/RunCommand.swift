@@ -28,7 +28,7 @@ enum RunCommand {
                    help: "groups: output channel o reads the input channels of its group; depthwise when N = input channels"),
         OptionSpec(.biasVector, [ConvolutionSetting.biasVector.optionName], value: "VALUES", group: .command,
                    help: "a bias per output channel: 0.5,-1 or '[0.5 -1]', a file or -; one value is added to every channel")
-            .manual("A bias per output channel: the values (0.5,-1 or 0.5; a file named like a number is written ./1), an inline vector '[0.5 -1]', a file, or -. One value is added to every output channel, as a scalar broadcasts in NumPy."),
+            .manual("A bias per output channel: the values (0.5,-1 or 0.5; nan, inf and -inf as in a matrix; a file named like a number is written ./1), an inline vector '[0.5 -1]', a file, or -. One value is added to every output channel, as a scalar broadcasts in NumPy."),
         OptionSpec(.explain, ["--explain"], group: .command,
                    help: "show the working (inputs up to 20x20): the padded (transposed: zero-inserted) input, one output element's sum term by term, and the convolution as a matrix A with y = A·vec(x)")
             .manual("Show the working, for inputs up to 20×20: the padded input (· marks padding zeros; for --transposed, the equivalent zero-inserted and padded input), one output element's sum written out term by term, the output, and the convolution as a matrix A with y = A·vec(x) (vec reading channels, rows, then columns), shown up to 64×64. For a transposed convolution A is the transpose of the forward convolution's."),
@@ -47,7 +47,7 @@ enum RunCommand {
             .manual("Print, instead of the result, the call that computes the same output in each library: PyTorch, TensorFlow, SciPy, NumPy (1-D), MATLAB and Octave, OpenCV, with the padding spelt as each needs it (a mode name where the library's mode gives this padding, explicit padding otherwise), or why a library has no direct call for it (a stride in SciPy, a dilation in OpenCV, a transposed convolution outside PyTorch and TensorFlow). Operands are named a (input) and k (kernel), or x and w in NCHW (PyTorch) and NHWC (TensorFlow) layout."),
         OptionSpec(.input, ["--in"], value: "SIZE", group: .command,
                    help: "with --as-matrix: the input size HxW, in place of INPUT")
-            .manual("With --as-matrix: the input's spatial size HxW (or one number, N×N), in place of INPUT; channels are --cin, as in shape, rf and params."),
+            .manual("With --as-matrix: the input's spatial size HxW (or one number, N×N), in place of INPUT; channels are --cin, as in shape, rf and params; at most 2^20 values (C·H·W)."),
         OptionSpec(.cin, ["--cin"], value: "C", group: .command,
                    help: "with --as-matrix and --in: input channels", default: "1"),
         OptionSpec(.method, [ConvolutionSetting.method.optionName], value: "METHOD", group: .command,
@@ -227,7 +227,7 @@ enum RunCommand {
                 }
                 let (channels, rows, columns) = (options.inputChannels, dims[0], dims[1])
                 let volume = try Checked.mul(channels, Checked.mul(rows, columns))
-                guard volume <= 1 << 20 else { throw ConvolutionError.tooLarge(what: "input given by --in", count: volume) }
+                guard volume <= zeroInputLimit else { throw ConvolutionError.tooLarge(what: "input given by --in", count: volume, limit: zeroInputLimit) }
                 input = (0..<channels).map { _ in Matrix(rows: rows, columns: columns) }
             } else {
                 input = try operand(options.operands[0], role: "input", context: context, threads: options.threads, timer: &timer).matrices
@@ -259,13 +259,16 @@ enum RunCommand {
         }
     }
 
+    /// The most values (C·H·W) of the zero input `--in` stands for (`--as-matrix`).
+    static let zeroInputLimit = 1 << 20
+
     /// Whether `text` is numbers separated by commas or spaces (`1`, `0.5,-1`, `nan`): the
     /// values of `--bias` written without brackets. A file named like a number is `./1`.
     static func isNumberList(_ text: String) -> Bool {
         let items = text.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" })
         return !items.isEmpty && items.allSatisfy { item in
             var item = String(item.map { $0 == "\u{2212}" ? "-" : $0 })   // the typeset minus, as in matrices
-            return item.withUTF8 { DecimalParser.parse($0.baseAddress!, count: $0.count) } != nil
+            return MatrixText.word(item) != nil || item.withUTF8 { DecimalParser.parse($0.baseAddress!, count: $0.count) } != nil
         }
     }
 
