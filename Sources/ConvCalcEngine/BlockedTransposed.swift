@@ -119,7 +119,8 @@ extension BlockedConvolution {
     }
 
     /// Plane rows `rows` of every channel (the input row `R − top` at column `left`, zeros
-    /// elsewhere), `stride` values apart a channel, each followed by zeros to the stride.
+    /// elsewhere), `stride` values apart a channel, each followed by zeros to the stride. A
+    /// band may lie wholly past the input (rows of output padding): zeros only.
     static func fillBand(_ plan: ConvolutionPlan, _ input: [Matrix], _ planes: TransposedPlanes, rows: Range<Int>, stride: Int,
                          into out: UnsafeMutablePointer<Double>) {
         let width = planes.planeColumns
@@ -127,7 +128,7 @@ extension BlockedConvolution {
             let plane = out + c * stride
             plane.update(repeating: 0, count: stride)
             input[c].values.withUnsafeBufferPointer { x in
-                for row in max(rows.lowerBound, planes.top)..<min(rows.upperBound, plan.inputRows + planes.top) {
+                for row in Swift.stride(from: max(rows.lowerBound, planes.top), to: min(rows.upperBound, plan.inputRows + planes.top), by: 1) {
                     (plane + (row - rows.lowerBound) * width + planes.left).update(from: x.baseAddress! + (row - planes.top) * plan.inputColumns,
                                                                                   count: plan.inputColumns)
                 }

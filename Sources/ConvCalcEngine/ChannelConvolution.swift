@@ -63,7 +63,7 @@ public struct ConvolutionPlan: Sendable {
         } else {
             let perGroup = inputChannels / g
             guard kernelBlocks % perGroup == 0 else {
-                throw ConvolutionError.channels("the kernel is Cout × (Cin/g) blocks (PyTorch Conv layout); \(kernelBlocks) block\(kernelBlocks == 1 ? " is" : "s are") not a multiple of Cin/g = \(perGroup)")
+                throw ConvolutionError.kernelBlocks(blocks: kernelBlocks, inputChannels: inputChannels, groups: g)
             }
             inner = perGroup
             outputChannels = kernelBlocks / perGroup

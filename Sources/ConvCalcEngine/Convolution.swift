@@ -50,6 +50,8 @@ public enum ConvolutionError: UserFacingError, Equatable {
     case groupsDivideInput(channels: Int, groups: Int)
     /// The kernel's output channels are not a multiple of the groups.
     case groupsDivideOutput(channels: Int, groups: Int)
+    /// A forward kernel's blocks are not a multiple of Cin/g.
+    case kernelBlocks(blocks: Int, inputChannels: Int, groups: Int)
     /// One bias value per output channel.
     case biasCount(values: Int, outputChannels: Int)
     /// Kernel blocks that do not fit the channels, worded without naming options.
@@ -79,7 +81,10 @@ public enum ConvolutionError: UserFacingError, Equatable {
         case let .groupsDivideInput(channels, g):
             return "the input has \(plural(channels, "channel")), not divisible by \(groups(g)); the groups must divide the input channels"
         case let .groupsDivideOutput(channels, g):
-            return "the kernel gives \(channels) output channels, not divisible by \(groups(g)); give Cout × (Cin/g) blocks with Cout a multiple of the groups"
+            return "the kernel gives \(plural(channels, "output channel")), not divisible by \(groups(g)); give Cout × (Cin/g) blocks with Cout a multiple of the groups"
+        case let .kernelBlocks(blocks, inputChannels, g):
+            return "the kernel is Cout × (Cin/g) blocks (PyTorch Conv layout); \(plural(blocks, "block")) \(blocks == 1 ? "is" : "are") not a multiple of "
+                + "Cin/g = \(inputChannels / g) (\(plural(inputChannels, "input channel")), \(plural(g, "group")))"
         case let .biasCount(values, outputChannels):
             return "\(Subject.convolution(.biasVector).name(vocabulary)) has \(plural(values, "value")) but there \(outputChannels == 1 ? "is" : "are") \(plural(outputChannels, "output channel")); give one value per output channel, or one value for all"
         case let .channels(text): return text

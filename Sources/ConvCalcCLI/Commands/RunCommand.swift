@@ -131,10 +131,12 @@ enum RunCommand {
         if let library = options.like { try adapt(&options, &operands, to: library) }
         // One bias value applies to every output channel, as a scalar broadcasts in NumPy.
         let broadcastBias = operands.bias?.count == 1
-        let plan = try ConvolutionPlan(inputChannels: operands.input.count, rows: operands.input[0].rows, columns: operands.input[0].columns,
-                                       kernelBlocks: operands.kernel.count, kernelRows: operands.kernel[0].rows,
-                                       kernelColumns: operands.kernel[0].columns, stated: operands.statedShape,
-                                       biasCount: broadcastBias ? nil : operands.bias?.count, spec: options.spec)
+        let plan = try notingInputChannels(operands.input.count) {
+            try ConvolutionPlan(inputChannels: operands.input.count, rows: operands.input[0].rows, columns: operands.input[0].columns,
+                                kernelBlocks: operands.kernel.count, kernelRows: operands.kernel[0].rows,
+                                kernelColumns: operands.kernel[0].columns, stated: operands.statedShape,
+                                biasCount: broadcastBias ? nil : operands.bias?.count, spec: options.spec)
+        }
         if broadcastBias, let value = operands.bias?.first { operands.bias = Array(repeating: value, count: plan.outputChannels) }
         let formatter = MatrixFormatter(precision: options.precision)
         var result = CommandResult(output: "")
@@ -256,6 +258,18 @@ enum RunCommand {
             var copy = self
             copy.input = input
             return copy
+        }
+    }
+
+    /// `body` (a plan for INPUT's `channels`), its error on the kernel's blocks told, when
+    /// INPUT holds several matrices, that a blank line starts the next (one inside a matrix
+    /// splits it in two channels, and the kernel then does not fit them).
+    static func notingInputChannels<R>(_ channels: Int, _ body: () throws -> R) throws -> R {
+        do {
+            return try body()
+        } catch let error as ConvolutionError {
+            guard case .kernelBlocks = error, channels > 1 else { throw error }
+            throw ConvolutionError.channels(error.message + "; each matrix of INPUT is a channel (in text, a blank line starts the next)")
         }
     }
 

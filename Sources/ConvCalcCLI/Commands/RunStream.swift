@@ -128,9 +128,11 @@ enum RunStream {
     /// Channels after the first in a streamed input (read to its end, for its errors, as the
     /// whole run finds them first): the whole run's error for that many channels.
     static func otherChannels(_ channels: Int, plan: ConvolutionPlan, operands: RunCommand.Operands, options: RunOptions) throws {
-        _ = try ConvolutionPlan(inputChannels: channels, rows: plan.inputRows, columns: plan.inputColumns, kernelBlocks: 1,
+        _ = try RunCommand.notingInputChannels(channels) {
+            try ConvolutionPlan(inputChannels: channels, rows: plan.inputRows, columns: plan.inputColumns, kernelBlocks: 1,
                                 kernelRows: plan.kernelRows, kernelColumns: plan.kernelColumns, stated: operands.statedShape,
                                 biasCount: plan.outputChannels, spec: options.spec)
+        }
         throw ConvolutionError.channels("the input has \(channels) channels; the kernel has one block")
     }
 
