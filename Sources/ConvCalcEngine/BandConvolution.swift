@@ -247,8 +247,9 @@ public final class BandConvolution {
         if spec.paddingMode == .zeros {
             let (first, end) = (max(0, span.lowerBound), min(limit, span.upperBound + 1))
             guard first < end else {
-                // Every tap in the padding: the sum is its start, as the direct method writes it.
-                return Matrix(rows: band.count, columns: columnStep.output, repeating: bias ?? 0)
+                // Every tap in the padding: the sum is its start, as the direct method writes it
+                // (nan with an inf or nan weight: 0·inf, `markPaddingProducts`).
+                return Matrix(rows: band.count, columns: columnStep.output, repeating: kernel.values.allSatisfy(\.isFinite) ? bias ?? 0 : .nan)
             }
             values.reserveCapacity((end - first) * columns)
             for r in first..<end { values.append(contentsOf: try row(r)) }

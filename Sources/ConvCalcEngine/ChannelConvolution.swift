@@ -276,6 +276,47 @@ extension Convolution {
         return (sized == .direct || (sized == .fft && FourierRows.applies(plan))) && !BlockedConvolution.fits(plan, bias: bias)
     }
 
+    /// The outputs whose window reads zero padding through an inf or nan weight set to nan,
+    /// as the definition gives them (`y = b + Σ xp·k`, xp the input padded with zeros:
+    /// 0·inf = nan, as PyTorch's conv2d): the methods skip the padding's taps, whose 0·w is
+    /// ±0 for a finite w and leaves every sum as it is. Output row i reads padding through
+    /// kernel row a when `i·sh + a·dh − pt` < 0 or ≥ H: the rows below the largest first
+    /// row inside, and from the smallest row past the input, over the non-finite weights of
+    /// the channel; columns alike. `blocks`: the kernel as run (turned for flip).
+    static func markPaddingProducts(_ plan: ConvolutionPlan, _ blocks: [Matrix], into out: UnsafeMutablePointer<Double>) {
+        let (r, c) = (plan.rowStep, plan.columnStep)
+        guard !plan.spec.transposed, plan.spec.paddingMode == .zeros, r.pad.before + r.pad.after + c.pad.before + c.pad.after > 0 else { return }
+        // Kernel row (column) t reads the input from output row ⌈(pb − t·d)/s⌉ on, and past it from ⌈(n + pb − t·d)/s⌉ on.
+        func inside(_ t: Int, _ step: DimensionStep) -> (first: Int, end: Int) {
+            func ceiling(_ x: Int) -> Int { x <= 0 ? 0 : (x + step.stride - 1) / step.stride }
+            return (min(step.output, ceiling(step.pad.before - t * step.dilation)), min(step.output, ceiling(step.input + step.pad.before - t * step.dilation)))
+        }
+        for o in 0..<plan.outputChannels {
+            var (top, bottom, left, right) = (0, plan.outputRows, 0, plan.outputColumns)
+            for channel in plan.inputs(of: o) {
+                guard let b = plan.block(input: channel, output: o) else { continue }
+                let k = blocks[b]
+                for a in 0..<k.rows {
+                    for t in 0..<k.columns where !k[a, t].isFinite {
+                        let (rows, columns) = (inside(a, r), inside(t, c))
+                        (top, bottom) = (max(top, rows.first), min(bottom, rows.end))
+                        (left, right) = (max(left, columns.first), min(right, columns.end))
+                    }
+                }
+            }
+            let channel = out + o * plan.outputRows * plan.outputColumns
+            for i in 0..<plan.outputRows {
+                let row = channel + i * plan.outputColumns
+                if i < top || i >= bottom {
+                    row.update(repeating: .nan, count: plan.outputColumns)
+                } else {
+                    row.update(repeating: .nan, count: min(left, plan.outputColumns))
+                    if right < plan.outputColumns { (row + max(right, 0)).update(repeating: .nan, count: plan.outputColumns - max(right, 0)) }
+                }
+            }
+        }
+    }
+
     /// Runs into memory from `allocateOutput` (every element is overwritten).
     ///
     /// - Parameter survey: the operands' `OperandSurvey`, when the caller made one to choose
@@ -310,6 +351,7 @@ extension Convolution {
                     threads = DirectConvolution.run(plan, input, blocks, bias: bias, execution: execution, into: pointer)
                 }
             }
+            if survey.map({ !$0.kernelIsFinite }) ?? true { markPaddingProducts(plan, blocks, into: pointer) }
         }
         return (channels(output, plan, threads: execution.threads), threads)
     }

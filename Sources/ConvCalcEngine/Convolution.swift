@@ -134,7 +134,8 @@ public enum Convolution {
         try run([input], kernel: [kernel], spec: spec, execution: execution)[0]
     }
 
-    /// y[i, j] = Σ xp[i·sh + a·dh, j·sw + b·dw] · k[a, b], reading padding through `mode`.
+    /// y[i, j] = Σ xp[i·sh + a·dh, j·sw + b·dw] · k[a, b], reading padding through `mode`
+    /// (zeros: every tap in the padding adds 0·k[a, b], so an inf or nan weight gives nan).
     static func correlate(_ x: Matrix, _ k: Matrix, _ r: DimensionStep, _ c: DimensionStep, mode: PaddingMode) -> Matrix {
         var y = Matrix(rows: r.output, columns: c.output)
         // Source index of every padded row and column once: no per-element branching on mode.
@@ -148,12 +149,9 @@ public enum Convolution {
                             var sum = 0.0
                             for a in 0..<k.rows {
                                 let sr = rowSource[i * r.stride + a * r.dilation]
-                                if sr < 0 { continue }
-                                let rowBase = sr * x.columns
                                 for b in 0..<k.columns {
                                     let sc = columnSource[j * c.stride + b * c.dilation]
-                                    if sc < 0 { continue }
-                                    sum += xv[rowBase + sc] * kv[a * k.columns + b]
+                                    sum += (sr < 0 || sc < 0 ? 0 : xv[sr * x.columns + sc]) * kv[a * k.columns + b]
                                 }
                             }
                             yv[i * y.columns + j] = sum

@@ -84,7 +84,11 @@ final class BandConvolutionTests: XCTestCase {
                 // inf, -inf and nan, some in the last rows.
                 for _ in 0..<3 { values[Int.random(in: (values.count / 2)..<values.count, using: &generator)] = [.infinity, -.infinity, .nan].randomElement(using: &generator)! }
             }
-            let kernel = Matrix(rows: kh, columns: kw, values: (0..<(kh * kw)).map { _ in value() })
+            var kernel = Matrix(rows: kh, columns: kw, values: (0..<(kh * kw)).map { _ in value() })
+            if trial % 7 == 3 {
+                // An inf or nan weight: nan where it meets zero padding, above and below alike.
+                kernel.values[Int.random(in: 0..<kernel.values.count, using: &generator)] = [.infinity, -.infinity, .nan].randomElement(using: &generator)!
+            }
             let bias: Double? = Bool.random(using: &generator) ? value() : nil
             let level = supportedLevels.randomElement(using: &generator)!
             let execution = Execution(level: level, threads: Int.random(in: 1...2, using: &generator), method: .direct)

@@ -263,4 +263,46 @@ final class NonFiniteFourierTests: XCTestCase {
             XCTAssertGreaterThan(patched, 60, "seed base \(base)")
         }
     }
+
+    /// An inf or nan weight over zero padding gives nan (0·inf, as PyTorch's conv2d and the
+    /// definition `y = b + Σ xp·k`): every method (direct, FFT asked, auto), 1 and 2 threads,
+    /// against the reference loops, which multiply the padding's zeros; other padding modes
+    /// read values there, and transposed runs have no padding products. A helper testing
+    /// the release binary found the border left at 0 (at stride 1; nan with a column stride).
+    func testNonFiniteWeightsOverZeroPadding() throws {
+        var generator = SeededGenerator(seed: testSeed &+ 11)
+        var zeroPadded = 0
+        for trial in 0..<120 {
+            var geometry = RandomGeometry(transposed: trial % 4 == 3, maxRows: 12, maxColumns: 14, using: &generator)
+            if trial % 2 == 0 && !geometry.spec.transposed { geometry.spec.paddingMode = .zeros }
+            let (h, w, kh, kw) = (geometry.rows, geometry.columns, geometry.kernelRows, geometry.kernelColumns)
+            let input = (0..<geometry.inputChannels).map { _ in
+                Matrix(rows: h, columns: w, values: (0..<(h * w)).map { _ in Double(Int.random(in: -3...3, using: &generator)) })
+            }
+            var kernel = (0..<geometry.blockCount).map { _ in
+                Matrix(rows: kh, columns: kw, values: (0..<(kh * kw)).map { _ in Double(Int.random(in: -3...3, using: &generator)) })
+            }
+            for _ in 0..<Int.random(in: 1...2, using: &generator) {
+                let b = Int.random(in: 0..<kernel.count, using: &generator)
+                kernel[b].values[Int.random(in: 0..<(kh * kw), using: &generator)] = [.infinity, -.infinity, .nan].randomElement(using: &generator)!
+            }
+            let bias: [Double]? = trial % 2 == 0 ? (0..<geometry.outputChannels).map { Double($0) } : nil
+            guard let plan = try? ConvolutionPlan(inputChannels: geometry.inputChannels, rows: h, columns: w, kernelBlocks: kernel.count,
+                                                  kernelRows: kh, kernelColumns: kw, stated: nil, biasCount: bias?.count, spec: geometry.spec)
+            else { continue }
+            let expected = Convolution.reference(plan, input, kernel, bias: bias)
+            let (r, c) = (plan.rowStep, plan.columnStep)
+            if !plan.spec.transposed && plan.spec.paddingMode == .zeros && r.pad.before + r.pad.after + c.pad.before + c.pad.after > 0 { zeroPadded += 1 }
+            for method in [ConvolutionMethod.direct, .fft, .auto] {
+                for threads in [1, 2] {
+                    let got = Convolution.run(plan, input, kernel, bias: bias, execution: Execution(level: supportedLevels.last!, threads: threads, method: method))
+                    if let difference = difference(got, expected) {
+                        XCTFail("trial \(trial) \(method) \(threads) threads: \(h)x\(w) k \(kh)x\(kw) \(geometry.spec.padding) \(geometry.spec.paddingMode) "
+                                + "s \(geometry.spec.stride) d \(geometry.spec.dilation) transposed \(geometry.spec.transposed): \(difference), \(seedNote)")
+                    }
+                }
+            }
+        }
+        XCTAssertGreaterThan(zeroPadded, 20, seedNote)
+    }
 }
