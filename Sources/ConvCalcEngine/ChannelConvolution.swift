@@ -132,7 +132,8 @@ extension Convolution {
         layer.stride = spec.stride
         layer.dilation = spec.dilation
         layer.padding = padding
-        layer.outputPadding = spec.outputPadding
+        // 1-D: a single output padding extends the row, as conv_transpose1d's (not a second row).
+        layer.outputPadding = oneD && spec.outputPadding.isUniform ? DimSize([0, spec.outputPadding.values[0]]) : spec.outputPadding
         let geometry = LayerGeometry(layer: layer, dims: 2)
         try geometry.validate()
         let rowStep = try geometry.step(0, input: rows)

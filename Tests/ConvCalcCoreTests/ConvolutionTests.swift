@@ -77,7 +77,8 @@ final class ConvolutionTests: XCTestCase {
     }
 
     /// A transposed convolution equals inserting s − 1 zeros between inputs, padding by
-    /// d·(k − 1) − p (plus the output padding after), and correlating with the flipped kernel.
+    /// d·(k − 1) − p (plus the output padding after; in 1-D, after the row only), and
+    /// correlating with the flipped kernel.
     func testTransposedEqualsZeroInsertionAndFlippedCorrelation() throws {
         var generator = SeededGenerator(seed: testSeed)
         for _ in 0..<200 {
@@ -99,7 +100,9 @@ final class ConvolutionTests: XCTestCase {
             var forward = ConvolutionSpec()
             forward.dilation = DimSize(d)
             forward.flip = true
-            forward.padding = .explicit([PadPair(d * (kh - 1) - p, d * (kh - 1) - p + op), PadPair(d * (kw - 1) - p, d * (kw - 1) - p + op)])
+            // 1-D (single rows): the output padding extends the row only, as conv_transpose1d's.
+            let rowOutputPadding = h == 1 && kh == 1 ? 0 : op
+            forward.padding = .explicit([PadPair(d * (kh - 1) - p, d * (kh - 1) - p + rowOutputPadding), PadPair(d * (kw - 1) - p, d * (kw - 1) - p + op)])
             let viaCorrelation = try Convolution.run(dilated, k, forward)
             XCTAssertEqual(direct, viaCorrelation, "h=\(h) w=\(w) k=\(kh)x\(kw) s=\(s) d=\(d) p=\(p) op=\(op), \(seedNote)")
         }

@@ -89,7 +89,7 @@ enum RunCommand {
         options: options,
         sections: [
             ("MATRIX FORMAT", [
-                "One row a line; values separated by spaces, tabs or commas; # to the end of a line is a comment; leading and trailing blank lines are ignored. Numbers: decimal or scientific notation, nan, inf, -inf. A 1xN matrix is a vector: when the input and the kernel are both single rows, a single-number padding pads the two ends of the row only (as conv1d). Blank lines separate channels (blocks of the same shape). Errors name file:line:column.",
+                "One row a line; values separated by spaces, tabs or commas; # to the end of a line is a comment; leading and trailing blank lines are ignored. Numbers: decimal or scientific notation, nan, inf, -inf. A 1xN matrix is a vector: when the input and the kernel are both single rows, a single-number padding pads the two ends of the row only (as conv1d), and a single-number --op extends the row only (as conv_transpose1d). Blank lines separate channels (blocks of the same shape). Errors name file:line:column.",
             ]),
             ("FORMULAS", [
                 "y[i, j] = Σ_a Σ_b xp[i·sh + a·dh, j·sw + b·dw] · k[a, b], xp the padded input (PyTorch conv2d; with padding kernel − 1 on each side, MATLAB xcorr2). --flip uses k turned by 180° (MATLAB conv2). --transposed: y[i·s + t·d − pb] += x[i]·k[t] per dimension (PyTorch conv_transpose2d). Output sizes are those convcalc shape computes.",
