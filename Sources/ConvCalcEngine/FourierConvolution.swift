@@ -502,14 +502,16 @@ public enum FourierConvolution {
 
     /// When every input, weight and bias is an integer: a bound on any output's magnitude.
     /// `finiteOnly`: inf, −inf and nan input values count as the 0 the FFT reads for them
-    /// (their outputs are summed again afterwards).
+    /// (their outputs are summed again afterwards). An inf, −inf or nan bias makes its own
+    /// channel inf, −inf or nan, which rounding leaves as they are: the other channels are
+    /// still integers.
     static func integerBound(_ plan: ConvolutionPlan, _ input: [Matrix], _ kernels: [Matrix], bias: [Double]?, finiteOnly: Bool = false) -> Double? {
         func integral(_ x: Double) -> Bool { x == x.rounded() && abs(x) < 0x1p52 }
-        guard kernels.allSatisfy({ $0.values.allSatisfy(integral) }), (bias ?? []).allSatisfy(integral),
+        guard kernels.allSatisfy({ $0.values.allSatisfy(integral) }), (bias ?? []).allSatisfy({ integral($0) || !$0.isFinite }),
               input.allSatisfy({ $0.values.allSatisfy { integral($0) || (finiteOnly && !$0.isFinite) } }) else { return nil }
         let largestInput = input.map { $0.values.reduce(0) { $1.isFinite ? max($0, abs($1)) : $0 } }.max() ?? 0
         let largestKernelSum = kernels.map { $0.values.map(abs).reduce(0, +) }.max() ?? 0
-        return largestInput * largestKernelSum * Double(plan.inputsPerGroup) + (bias?.map(abs).max() ?? 0)
+        return largestInput * largestKernelSum * Double(plan.inputsPerGroup) + (bias ?? []).reduce(0) { $1.isFinite ? max($0, abs($1)) : $0 }
     }
 
     /// Writes tile `(tr, tc)` of E (zeros outside the input) into an n × m block;

@@ -40,6 +40,25 @@ final class NonFiniteFourierTests: XCTestCase {
         return Convolution.channels(output, plan)
     }
 
+    /// Integers in and an inf, −inf or nan bias: that channel is inf, −inf or nan, and the
+    /// FFT's other channels are still rounded back to the exact integers (rounding was off
+    /// for every channel, leaving −13.999999999999995 for −14).
+    func testNonFiniteBiasKeepsOtherChannelsIntegers() throws {
+        var generator = SeededGenerator(seed: testSeed &+ 13)
+        let input = (0..<3).map { _ in Matrix(rows: 20, columns: 23, values: (0..<460).map { _ in Double(Int.random(in: -9...9, using: &generator)) }) }
+        let kernel = (0..<9).map { _ in Matrix(rows: 5, columns: 4, values: (0..<20).map { _ in Double(Int.random(in: -9...9, using: &generator)) }) }
+        var spec = ConvolutionSpec()
+        spec.padding = .full
+        let bias: [Double] = [3, -.infinity, .nan]
+        let plan = try ConvolutionPlan(inputChannels: 3, rows: 20, columns: 23, kernelBlocks: 9, kernelRows: 5, kernelColumns: 4,
+                                       stated: nil, biasCount: 3, spec: spec)
+        let execution = Execution(level: supportedLevels.last!, threads: 2, method: .fft)
+        let got = try XCTUnwrap(fourier(plan, input, kernel, bias: bias, execution: execution))
+        let direct = Convolution.run(plan, input, kernel, bias: bias, execution: Execution(level: supportedLevels.last!, threads: 2, method: .direct))
+        XCTAssertEqual(got[0].values, direct[0].values, seedNote)
+        XCTAssertTrue(got[1].values.allSatisfy { $0 == -.infinity } && got[2].values.allSatisfy(\.isNaN), seedNote)
+    }
+
     func testTheIssueExample() throws {
         let input = Matrix(rows: 3, columns: 3, values: [.infinity, 1, 1, 1, 1, 1, 1, 1, 1])
         let kernel = Matrix(rows: 2, columns: 2, values: [1, 1, 1, 1])
