@@ -286,13 +286,22 @@ enum RunCommand {
         }
     }
 
+    /// An inline matrix `[...]` (spaces around it allowed, as a script may leave them): its
+    /// text without them; nil for a file name or `-`.
+    static func inlineMatrix(_ argument: String) -> String? {
+        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        let text = argument.drop(while: blank)
+        guard text.hasPrefix("[") else { return nil }
+        return String(text.reversed().drop(while: blank).reversed())
+    }
+
     /// Reads INPUT, KERNEL or --bias: inline `[...]`, `-` for stdin, or a file; errors name the source.
     static func operand(_ argument: String, role: String, context: InputContext, threads: Int,
                         timer: inout PhaseTimer) throws -> MatrixText.Blocks {
         let keepValues = role == "kernel"
-        let inline = argument.hasPrefix("[")
+        let inline = inlineMatrix(argument)
         do {
-            if inline { return MatrixText.Blocks(matrices: [try MatrixText.parseInline(argument)], separatorLines: [], statedShape: nil) }
+            if let inline { return MatrixText.Blocks(matrices: [try MatrixText.parseInline(inline)], separatorLines: [], statedShape: nil) }
             // Parsed on several threads, the file's pages are mapped in by the threads that read
             // them (in parallel), not all at once by mmap here (MAP_POPULATE: 4 ms at 85 MB).
             let bytes = try context.readBytes(argument, populate: threads <= 1)
@@ -302,7 +311,7 @@ enum RunCommand {
             let valueLimit = max(min(Convolution.elementLimit, (Machine.memoryForData(threads: threads) ?? Int.max) / 64), 1 << 12)
             return try bytes.withBytes { try MatrixText.parseBlocks(bytes: $0, threads: threads, valueLimit: valueLimit, keepValues: keepValues) }
         } catch let error as MatrixTextError {
-            throw NamedSourceError(name: inline ? "<inline \(role)>" : (argument == "-" ? "<stdin>" : argument), underlying: error)
+            throw NamedSourceError(name: inline != nil ? "<inline \(role)>" : (argument == "-" ? "<stdin>" : argument), underlying: error)
         } catch InputError.unreadable(let path, let reason) where argument.contains(" ") || argument.contains(";") {
             throw UsageError.invalid("cannot read '\(path)': \(reason); an inline matrix needs brackets: '[\(argument)]'")
         }

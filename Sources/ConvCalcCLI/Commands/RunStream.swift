@@ -27,7 +27,7 @@ enum RunStream {
         guard options.stream != .never, options.mode == .compute, options.format != .json, options.inputSize == nil,
               options.like != .numpy, options.operands.count == 2 else { return false }
         let (input, kernel) = (options.operands[0], options.operands[1])
-        return !input.hasPrefix("[") && kernel != "-" && options.biasArgument != "-"
+        return RunCommand.inlineMatrix(input) == nil && kernel != "-" && options.biasArgument != "-"
     }
 
     /// Starts a streamed run when the options and the input allow it; nil when the run reads
