@@ -156,7 +156,9 @@ enum RunCommand {
             }
         case .equivalent:
             var calls = EquivalentCalls(plan: plan)
-            calls.swapped = options.swapped
+            calls.swapNote = !options.swapped ? nil
+                : options.like == .numpy ? "numpy.convolve took the longer operand first" : "scipy.signal.convolve2d took the larger operand first ('valid')"
+            calls.bias = operands.bias != nil
             result.output = calls.text
         case .compute:
             let output = try compute(plan, operands, options, timer: &timer)

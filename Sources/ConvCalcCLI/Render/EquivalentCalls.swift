@@ -31,30 +31,43 @@ struct EquivalentCalls {
 
     static func pair(_ a: Int, _ b: Int) -> String { a == b ? "\(a)" : "(\(a), \(b))" }
 
-    /// `--like numpy` swapped the operands (NumPy puts the longer first): say so above the calls.
-    var swapped = false
+    /// How `--like` swapped the operands (numpy.convolve takes the longer first, SciPy's
+    /// 'valid' the larger): said above the calls. Nil: not swapped.
+    var swapNote: String?
+    /// Whether the run adds a bias (`--bias`): b in every call.
+    var bias = false
 
     var text: String {
         let entries: [(String, String)] = [
-            ("PyTorch", torch), ("TensorFlow", tensorflow), ("SciPy", scipy), ("NumPy", numpy),
-            ("MATLAB, Octave", matlab), ("OpenCV", opencv),
+            ("PyTorch", torch), ("TensorFlow", tensorflow), ("SciPy", withBias(scipy)), ("NumPy", withBias(numpy)),
+            ("MATLAB, Octave", withBias(matlab)), ("OpenCV", withBias(opencv)),
         ]
-        var lines = ["the same output in each library (a, k: the input and kernel as 2-D arrays; x, w: as 4-D tensors; A, K in MATLAB):"]
-        if swapped { lines.append("(numpy.convolve took the longer operand first: a is KERNEL as given, k is INPUT)") }
+        let b = bias ? "; b: the bias, a vector of one value per output channel (a number with one)" : ""
+        var lines = ["the same output in each library (a, k: the input and kernel as 2-D arrays; x, w: as 4-D tensors; A, K in MATLAB\(b)):"]
+        if let swapNote { lines.append("(\(swapNote): a is KERNEL as given, k is INPUT)") }
         for (name, call) in entries { lines.append("  \(name): " + String(repeating: " ", count: 15 - name.count) + call) }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `call` with the bias added (` + b`) after the call itself, before a note or comment
+    /// (three spaces lead them); unchanged without a bias or a call.
+    func withBias(_ call: String) -> String {
+        guard bias, !call.hasPrefix("no direct call") else { return call }
+        guard let note = call.range(of: "   ") else { return call + " + b" }
+        return call[..<note.lowerBound] + " + b" + call[note.lowerBound...]
     }
 
     var torch: String {
         let groups = spec.groups > 1 ? ", groups=\(spec.groups)" : ""
         let stride = rows.stride == 1 && columns.stride == 1 ? "" : ", stride=\(Self.pair(rows.stride, columns.stride))"
         let dilation = rows.dilation == 1 && columns.dilation == 1 ? "" : ", dilation=\(Self.pair(rows.dilation, columns.dilation))"
-        let w = spec.flip && !spec.transposed ? "w.flip(-2, -1)" : "w"
+        // --flip turns the kernel by 180° before the correlation or the scatter alike.
+        let w = (spec.flip ? "w.flip(-2, -1)" : "w") + (bias ? ", bias=b" : "")
         if spec.transposed {
             guard rows.pad.isSymmetric && columns.pad.isSymmetric else { return "no direct call: conv_transpose2d pads both sides alike" }
             let op = rows.outputPadding == 0 && columns.outputPadding == 0 ? "" : ", output_padding=\(Self.pair(rows.outputPadding, columns.outputPadding))"
             let padding = noPadding ? "" : ", padding=\(Self.pair(pads.top, pads.left))"
-            return "F.conv_transpose2d(x, w\(stride)\(padding)\(op)\(groups)\(dilation))   # x: N×Cin×H×W, w: Cin×Cout/g×kh×kw"
+            return "F.conv_transpose2d(x, \(w)\(stride)\(padding)\(op)\(groups)\(dilation))   # x: N×Cin×H×W, w: Cin×Cout/g×kh×kw"
         }
         let layout = "   # x: N×C×H×W, w: Cout×Cin/g×kh×kw"
         if spec.paddingMode == .zeros && rows.pad.isSymmetric && columns.pad.isSymmetric {
@@ -66,7 +79,11 @@ struct EquivalentCalls {
     }
 
     var tensorflow: String {
-        let w = spec.flip && !spec.transposed ? "w[::-1, ::-1]" : "w"
+        withBias(tensorflowCall)
+    }
+
+    var tensorflowCall: String {
+        let w = spec.flip ? "w[::-1, ::-1]" : "w"
         let strides = rows.stride == 1 && columns.stride == 1 ? "1" : "[1, \(rows.stride), \(columns.stride), 1]"
         let dilations = rows.dilation == 1 && columns.dilation == 1 ? "" : ", dilations=[1, \(rows.dilation), \(columns.dilation), 1]"
         let explicit = "[[0, 0], [\(pads.top), \(pads.bottom)], [\(pads.left), \(pads.right)], [0, 0]]"
@@ -78,7 +95,7 @@ struct EquivalentCalls {
             guard rows.outputPadding <= rows.pad.after, columns.outputPadding <= columns.pad.after else {
                 return "no direct call: the output padding reaches past the full result"
             }
-            return "tf.nn.conv2d_transpose(x, w, output_shape=[1, \(full.0), \(full.1), \(plan.outputChannels)], strides=\(strides), padding='VALID'\(dilations))[:, \(pads.top):\(pads.top + plan.outputRows), \(pads.left):\(pads.left + plan.outputColumns), :]   # w: kh×kw×Cout×Cin"
+            return "tf.nn.conv2d_transpose(x, \(w), output_shape=[1, \(full.0), \(full.1), \(plan.outputChannels)], strides=\(strides), padding='VALID'\(dilations))[:, \(pads.top):\(pads.top + plan.outputRows), \(pads.left):\(pads.left + plan.outputColumns), :]   # w: kh×kw×Cout×Cin"
         }
         switch spec.paddingMode {
         case .zeros:
