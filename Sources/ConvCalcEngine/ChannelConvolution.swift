@@ -129,10 +129,13 @@ extension Convolution {
         }
         var layer = Layer(type: spec.transposed ? .tconv : .conv, token: "run")
         layer.kernel = DimSize([kernelRows, kernelColumns])
-        layer.stride = spec.stride
         layer.dilation = spec.dilation
         layer.padding = padding
-        // 1-D: a single output padding extends the row, as conv_transpose1d's (not a second row).
+        // 1-D: a single stride and output padding of a transposed run act along the row only,
+        // as conv_transpose1d's (a row stride would make rows of zeros with `same`, in·s; a
+        // forward run's single row is one output row whatever its stride).
+        // An output padding given per dimension (rows x columns) keeps the stride's rows.
+        layer.stride = oneD && spec.transposed && spec.stride.isUniform && spec.outputPadding.isUniform ? DimSize([1, spec.stride.values[0]]) : spec.stride
         layer.outputPadding = oneD && spec.outputPadding.isUniform ? DimSize([0, spec.outputPadding.values[0]]) : spec.outputPadding
         let geometry = LayerGeometry(layer: layer, dims: 2)
         try geometry.validate()

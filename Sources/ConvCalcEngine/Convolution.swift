@@ -115,8 +115,8 @@ public enum ConvolutionError: UserFacingError, Equatable {
 ///
 /// Output sizes and padding follow `LayerGeometry` (the same arithmetic as `convcalc shape`).
 /// When the input and the kernel are single rows, the convolution is 1-D: a single-number
-/// padding then pads the two ends of the row only (as `conv1d`), and a single output
-/// padding extends the row only (as `conv_transpose1d`).
+/// padding then pads the two ends of the row only (as `conv1d`), and a transposed run's
+/// single stride and output padding act along the row only (as `conv_transpose1d`).
 public enum Convolution {
     /// The most values an output (or a padded row or column index) may have.
     public static let elementLimit = 1 << 28

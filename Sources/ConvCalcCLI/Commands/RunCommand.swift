@@ -89,7 +89,7 @@ enum RunCommand {
         options: options,
         sections: [
             ("MATRIX FORMAT", [
-                "One row a line; values separated by spaces, tabs or commas; # to the end of a line is a comment; leading and trailing blank lines are ignored. Numbers: decimal or scientific notation, nan, inf, -inf. A 1xN matrix is a vector: when the input and the kernel are both single rows, a single-number padding pads the two ends of the row only (as conv1d), and a single-number --op extends the row only (as conv_transpose1d). Blank lines separate channels (blocks of the same shape). Errors name file:line:column.",
+                "One row a line; values separated by spaces, tabs or commas; # to the end of a line is a comment; leading and trailing blank lines are ignored. Numbers: decimal or scientific notation, nan, inf, -inf. A 1xN matrix is a vector: when the input and the kernel are both single rows, a single-number padding pads the two ends of the row only (as conv1d), and a transposed run's single-number --s and --op act along the row only (as conv_transpose1d); --like a 2-D library's function (all but numpy) pads, strides and extends both dimensions. Blank lines separate channels (blocks of the same shape). Errors name file:line:column.",
             ]),
             ("FORMULAS", [
                 "y[i, j] = Σ_a Σ_b xp[i·sh + a·dh, j·sw + b·dw] · k[a, b], xp the padded input (PyTorch conv2d; with padding kernel − 1 on each side, MATLAB xcorr2). --flip uses k turned by 180° (MATLAB conv2). --transposed: y[i·s + t·d − pb] += x[i]·k[t] per dimension (PyTorch conv_transpose2d). Output sizes are those convcalc shape computes.",
@@ -174,6 +174,13 @@ enum RunCommand {
     static func adapt(_ options: inout RunOptions, _ operands: inout Operands, to library: Library) throws {
         let (input, kernel) = (operands.input[0], operands.kernel[0])
         let oneD = input.rows == 1 && kernel.rows == 1
+        if library != .numpy {
+            // The other libraries' functions are 2-D: one number pads, strides and extends both
+            // dimensions there, single rows too (convcalc's 1-D rule is conv1d's).
+            if case let .explicit(pairs) = options.spec.padding, pairs.count == 1 { options.spec.padding = .explicit([pairs[0], pairs[0]]) }
+            options.spec.stride = DimSize(options.spec.stride.expanded(to: 2))
+            options.spec.outputPadding = DimSize(options.spec.outputPadding.expanded(to: 2))
+        }
         if library == .numpy {
             guard oneD, operands.input.count == 1, operands.kernel.count == 1 else {
                 throw UsageError.invalid("numpy.convolve is 1-D: give one row as INPUT and one as KERNEL")
