@@ -12,7 +12,7 @@
 /// | relu6 | 0 | 0 | 1 per element | 0 |
 /// | maxpool | 0 | 0 | 2 per input element | 0 |
 /// | avgpool | 0 | 0 | 2 per input element | 1 per output element |
-/// | adaptive avg pool, gap | 0 | 1 per input element | 2 per input element | (Πin/Πout + 1) per output element |
+/// | adaptive avg pool, gap | 0 | 1 per input element | 2 per input element | (Π(in_d/out_d) + 1) per output element, fractional, the total truncated |
 /// | upsample (nearest) | 0 | 1 per output element | 2 per output element | 1 per output element |
 /// | dropout, flatten, identity, crop, merges | 0 | 0 | 0 | 0 |
 ///
@@ -48,6 +48,15 @@ extension NetworkCost {
 }
 
 extension NetworkCost.Entry {
+    /// thop's `count_adap_avgpool`: `int((Π(in_d/out_d) + 1)·outputs)` in doubles, the ratios
+    /// fractional (in 7 → out 3: (7/3)² + 1 per output; an integer ratio undercounted it).
+    func thopAdaptiveAverage(_ inSpatial: [Int], _ outSpatial: [Int], outElements: Int) throws -> Int {
+        let kernel = zip(inSpatial, outSpatial).reduce(1.0) { $0 * (Double($1.0) / Double(max($1.1, 1))) }
+        let count = ((kernel + 1) * Double(outElements)).rounded(.towardZero)
+        guard count < 0x1p63 else { throw ArithmeticError.overflow }
+        return Int(count)
+    }
+
     /// This layer's forward MACs for one sample as `tool` counts them.
     func countedMACs(by tool: CountingTool) throws -> Int? {
         guard let products = cost.productMACs(layer), let inSpatial = inputSpatial, let inC = inputChannels,
@@ -87,7 +96,7 @@ extension NetworkCost.Entry {
             switch tool {
             case .fvcore: return inElements
             case .ptflops: return try Checked.mul(inElements, 2)
-            case .thop: return try Checked.mul(outElements, Checked.product(inSpatial) / max(Checked.product(outSpatial), 1) + 1)
+            case .thop: return try thopAdaptiveAverage(inSpatial, outSpatial, outElements: outElements)
             default: return 0
             }
         case .upsample:
