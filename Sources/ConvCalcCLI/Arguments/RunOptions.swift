@@ -134,9 +134,10 @@ struct RunOptions {
             method = parsed
         }
         if let text = args.value(.threads) {
-            guard let value = Int(text), (1...64).contains(value) else {
+            guard let value = Int(text) else {
                 throw LayerError.malformedValue(.option("--threads"), value: text, expected: "a whole number from 1 to 64")
             }
+            guard (1...64).contains(value) else { throw LayerError.outOfRange(.option("--threads"), value: text, requirement: .within(1...64)) }
             threads = value
         }
         if let text = args.value(.stream) {

@@ -17,9 +17,10 @@ struct DilationDesignReport {
     let tooLargeForInput: Int
 
     init(_ stack: LayerStack, target text: String) throws {
-        guard let target = Int(text), target >= 1 else {
+        guard let target = Int(text) else {
             throw LayerError.malformedValue(.option("--out"), value: text, expected: "the receptive field wanted, a whole number ≥ 1")
         }
+        guard target >= 1 else { throw LayerError.outOfRange(.option("--out"), value: text, requirement: .atLeast(1)) }
         let geometries = stack.layers.indices.map { stack.geometry(of: $0) }
         guard !stack.hasBranches, !stack.layers.isEmpty,
               zip(stack.layers, geometries).allSatisfy({ ($0.type.slidesWindow && $0.type != .asym) || $1.rule == .unchanged }) else {

@@ -62,10 +62,12 @@ enum RunOptionsTable {
         var settings = RunSettings()
         func whole(_ id: OptionID, _ range: ClosedRange<Int>) throws -> Int? {
             guard let text = args.value(id) else { return nil }
-            guard let value = Int(text), range.contains(value) else {
+            guard let value = Int(text) else {
                 throw LayerError.malformedValue(.option(args.name(id, in: options)), value: text,
                                                 expected: "a whole number from \(range.lowerBound) to \(range.upperBound)")
             }
+            // A number out of range is bad data (exit 1), as SPEC §1 has it; not a number, usage (2).
+            guard range.contains(value) else { throw LayerError.outOfRange(.option(args.name(id, in: options)), value: text, requirement: .within(range)) }
             return value
         }
         func choice<T: RawRepresentable & CaseIterable>(_ id: OptionID, _ type: T.Type) throws -> T? where T.RawValue == String {

@@ -109,8 +109,7 @@ public enum Requirement: Equatable, Sendable {
         switch self {
         case let .atLeast(minimum): return "\(subject.name(vocabulary)) must be at least \(minimum)"
         case let .within(range):
-            let values = Array(range).map(String.init)
-            return "\(subject.name(vocabulary)) must be " + (values.count == 2 ? "\(values[0]) or \(values[1])" : "from \(range.lowerBound) to \(range.upperBound)")
+            return "\(subject.name(vocabulary)) must be " + (range.count == 2 ? "\(range.lowerBound) or \(range.upperBound)" : "from \(range.lowerBound) to \(range.upperBound)")
         case .fitsIn64Bits: return "values must fit in a 64-bit integer"
         case let .belowStrideOrDilation(limit):
             let s = Subject.key(.s).name(vocabulary), d = Subject.key(.d).name(vocabulary)
