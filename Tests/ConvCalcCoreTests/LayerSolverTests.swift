@@ -73,13 +73,45 @@ final class LayerSolverTests: XCTestCase {
     func testClassicQuestions() throws {
         let alex = try Layer.parse("conv:k=11,s=4")
         let geometry = LayerGeometry(layer: alex, dims: 1)
-        XCTAssertEqual(LayerSolver.inputs(target: 55) { try? geometry.step(0, input: $0).output }, [227...230])
+        XCTAssertEqual(try LayerSolver.inputs(target: 55, through: [{ try? geometry.step(0, input: $0).output }]), [227...230])
         let padded = LayerGeometry(layer: try Layer.parse("conv:k=11,s=4,p=2"), dims: 1)
-        XCTAssertEqual(LayerSolver.inputs(target: 55) { try? padded.step(0, input: $0).output }, [223...226])
+        XCTAssertEqual(try LayerSolver.inputs(target: 55, through: [{ try? padded.step(0, input: $0).output }]), [223...226])
         let half = LayerGeometry(layer: try Layer.parse("conv:k=3,s=2,p=1"), dims: 1)
-        XCTAssertEqual(LayerSolver.inputs(target: 56) { try? half.step(0, input: $0).output }, [111...112])
+        XCTAssertEqual(try LayerSolver.inputs(target: 56, through: [{ try? half.step(0, input: $0).output }]), [111...112])
         let convs = LayerSolver.solve(try Layer.parse("conv:k=1"), dims: 1, dim: 0, unknowns: [.k, .s, .p], input: 224, target: 112)
         XCTAssertEqual(convs.prefix(3).map { "\($0.kernel) \($0.stride) \($0.pad)" }, ["1 2 0", "2 2 0", "2 2 0:1"])
         XCTAssertTrue(convs.contains { $0.kernel == 7 && $0.stride == 2 && $0.pad == PadPair(3, 3) })   // ResNet's stem
+    }
+
+    /// Solving for in through a chain, inputs followed as groups of equal size, gives exactly
+    /// the inputs that composing the layers input by input gives: monotone maps (strides,
+    /// padding), maps defined on multiples only (pixel unshuffle), constant ones (adaptive
+    /// pools) and maps that reorder sizes; past the work limit, an error.
+    func testSolvingForInputThroughGroupsEqualsEveryInput() throws {
+        var generator = SeededGenerator(seed: testSeed &+ 17)
+        let kinds: [(Int) -> (Int) -> Int?] = [
+            { a in { n in n - a > 0 ? (n - a - 1) / 2 + 1 : nil } },     // conv k = a + 1, s = 2
+            { a in { n in n % (a + 1) == 0 ? n / (a + 1) : nil } },       // pixel unshuffle
+            { a in { n in n >= a ? a + 1 : nil } },                       // adaptive pool to a + 1
+            { a in { n in (n * 7 + a) % 50 + 1 } },                       // sizes reordered
+            { a in { n in n + a } },                                      // tconv, padding
+        ]
+        for trial in 0..<40 {
+            let layers = (0..<Int.random(in: 1...4, using: &generator)).map { _ in
+                kinds.randomElement(using: &generator)!(Int.random(in: 0...3, using: &generator))
+            }
+            let target = Int.random(in: 1...60, using: &generator)
+            var expected: [ClosedRange<Int>] = []
+            for n in SolveBounds.input {
+                var size: Int? = n
+                for layer in layers { size = size.flatMap(layer) }
+                guard size == target else { continue }
+                if let last = expected.last, last.upperBound == n - 1 { expected[expected.count - 1] = last.lowerBound...n } else { expected.append(n...n) }
+            }
+            XCTAssertEqual(try LayerSolver.inputs(target: target, through: layers), expected, "trial \(trial), \(seedNote)")
+        }
+        let identity: (Int) -> Int? = { $0 }
+        XCTAssertThrowsError(try LayerSolver.inputs(target: 3, through: [identity, identity], workLimit: SolveBounds.input.count + 1))
+        XCTAssertEqual(try LayerSolver.inputs(target: 3, through: [identity, identity], workLimit: 2 * SolveBounds.input.count), [3...3])
     }
 }

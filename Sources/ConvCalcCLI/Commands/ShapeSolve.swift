@@ -36,12 +36,7 @@ struct ShapeSolve {
             input = nil
             solutions = []
             let geometries = stack.layers.indices.map { stack.geometry(of: $0) }
-            inputs = shownDims.map { dim in
-                LayerSolver.inputs(target: parsed.expanded(to: stack.dims)[dim]) { n in
-                    let sizes = Self.chain(geometries, n, dim: dim)
-                    return sizes.count == geometries.count + 1 ? sizes.last : nil
-                }
-            }
+            inputs = try shownDims.map { dim in try LayerSolver.inputs(target: parsed.expanded(to: stack.dims)[dim], through: Self.sizeMaps(geometries, dim: dim)) }
             return
         }
         guard stack.layers.count == 1, !stack.hasBranches else {
@@ -137,6 +132,11 @@ extension ShapeSolve {
 
     /// Sizes through the chain along `dim` from input `n`, up to the first layer with no
     /// output: `[111, 56, 28]`.
+    /// Each layer's output size along `dim` from an input size (nil: no output).
+    static func sizeMaps(_ geometries: [LayerGeometry], dim: Int) -> [(Int) -> Int?] {
+        geometries.map { geometry in { n in (try? geometry.step(dim, input: n))?.output } }
+    }
+
     static func chain(_ geometries: [LayerGeometry], _ n: Int, dim: Int) -> [Int] {
         var sizes = [n]
         for geometry in geometries {
@@ -254,15 +254,14 @@ extension ShapeSolve {
                 }
             }
         }
-        // Every input's output once, then the nearest outputs below and above.
+        // Every output once (the solve itself worked them out within its limit), then the
+        // nearest outputs below and above, each from its smallest input.
         let geometries = stack.layers.indices.map { stack.geometry(of: $0) }
-        var outputs: [Int: Int] = [:]
-        for n in SolveBounds.input {
-            let sizes = Self.chain(geometries, n, dim: dim)
-            if sizes.count == stack.layers.count + 1, outputs[sizes.last!] == nil { outputs[sizes.last!] = n }
+        let outputs = (try? LayerSolver.outputs(through: Self.sizeMaps(geometries, dim: dim))) ?? []
+        let below = outputs.last { $0.size < wanted[dim] }, above = outputs.first { $0.size > wanted[dim] }
+        for group in [below, above].compactMap({ $0 }) {
+            words.append("in \(group.inputs.map(\.lowerBound).min()!) gives \(group.size)")
         }
-        let below = outputs.keys.filter { $0 < wanted[dim] }.max(), above = outputs.keys.filter { $0 > wanted[dim] }.min()
-        for target in [below, above].compactMap({ $0 }) { words.append("in \(outputs[target]!) gives \(target)") }
         return words.isEmpty ? "" : "; " + words.joined(separator: "; ")
     }
 

@@ -16,6 +16,20 @@ public enum SolveBounds {
     public static let input = 1...65_536
 }
 
+/// `shape --solve in` through a chain that keeps too many distinct sizes too long.
+public struct SolveWorkError: UserFacingError, Equatable {
+    public var layers: Int
+    /// Layers followed before the limit.
+    public var reached: Int
+    /// Sizes worked out at most (`LayerSolver.inputWorkLimit`).
+    public var limit: Int
+    public var message: String {
+        "solving for in follows every input from \(SolveBounds.input.lowerBound) to \(SolveBounds.input.upperBound) through the layers; "
+            + "past layer \(reached) of \(layers) that is more than \(limit) sizes to work out (give --in instead, or fewer layers)"
+    }
+    public var category: ErrorCategory { .data }
+}
+
 /// One answer of `shape --solve` along one dimension: the layer's keys and the step they give.
 public struct LayerSolution: Equatable, Sendable {
     public var kernel: Int
@@ -78,18 +92,76 @@ public enum LayerSolver {
         }
     }
 
-    /// Every input within `SolveBounds.input` that `output(n)` (a chain of layers along one
-    /// dimension; nil when there is no output) takes to `target`, as ranges.
-    public static func inputs(target: Int, output: (Int) -> Int?) -> [ClosedRange<Int>] {
+    /// The most layer sizes `inputs(target:through:)` works out (2^26, about a second): a
+    /// chain of a thousand layers and more that keep 65,536 distinct sizes is refused, not a
+    /// hang (a stride merges sizes, so striding chains of any length are followed).
+    public static let inputWorkLimit = 1 << 26
+
+    /// Every input within `SolveBounds.input` that the chain `layers` (one size map a layer
+    /// along one dimension; nil when there is no output) takes to `target`, as ranges. The
+    /// inputs are followed as groups of equal size, layer by layer (a stride merges them), so
+    /// a long chain costs the distinct sizes of each layer, not 65,536 chains.
+    ///
+    /// - Throws: `SolveWorkError` past `inputWorkLimit` sizes.
+    public static func inputs(target: Int, through layers: [(Int) -> Int?], workLimit: Int = inputWorkLimit) throws -> [ClosedRange<Int>] {
+        let reaching = try outputs(through: layers, workLimit: workLimit).filter { $0.size == target }.flatMap(\.inputs).sorted { $0.lowerBound < $1.lowerBound }
         var ranges: [ClosedRange<Int>] = []
-        for n in SolveBounds.input where output(n) == target {
-            if let last = ranges.last, last.upperBound == n - 1 {
-                ranges[ranges.count - 1] = last.lowerBound...n
+        for range in reaching {
+            if let last = ranges.last, last.upperBound >= range.lowerBound - 1 {
+                ranges[ranges.count - 1] = last.lowerBound...max(last.upperBound, range.upperBound)
             } else {
-                ranges.append(n...n)
+                ranges.append(range)
             }
         }
         return ranges
+    }
+
+    /// Every output the chain `layers` gives from the inputs of `SolveBounds.input`,
+    /// ascending, with the inputs that give it (`inputs(target:through:)`).
+    public static func outputs(through layers: [(Int) -> Int?], workLimit: Int = inputWorkLimit) throws -> [(size: Int, inputs: [ClosedRange<Int>])] {
+        let first = SolveBounds.input.lowerBound, count = SolveBounds.input.count
+        // Groups of equal size, ascending: their size and the input (index) that stands for
+        // each; `merged[i]` is the input whose group input i's joined (itself while it leads one).
+        var (sizes, leaders) = (Array(SolveBounds.input), Array(0..<count))
+        var merged = Array(0..<count)
+        var work = 0
+        var next: [(size: Int, leader: Int)] = []
+        next.reserveCapacity(count)
+        for (index, layer) in layers.enumerated() where !sizes.isEmpty {
+            work += sizes.count
+            guard work <= workLimit else { throw SolveWorkError(layers: layers.count, reached: index, limit: workLimit) }
+            next.removeAll(keepingCapacity: true)
+            for (size, leader) in zip(sizes, leaders) {
+                if let out = layer(size) { next.append((out, leader)) }
+            }
+            if !zip(next, next.dropFirst()).allSatisfy({ $0.size <= $1.size }) {
+                next = next.enumerated().sorted { ($0.element.size, $0.offset) < ($1.element.size, $1.offset) }.map(\.element)
+            }
+            sizes.removeAll(keepingCapacity: true)
+            leaders.removeAll(keepingCapacity: true)
+            for group in next {
+                if sizes.last == group.size { merged[group.leader] = leaders[leaders.count - 1] } else { sizes.append(group.size); leaders.append(group.leader) }
+            }
+        }
+        var finalSize = [Int?](repeating: nil, count: count)
+        for (size, leader) in zip(sizes, leaders) { finalSize[leader] = size }
+        // Each input's size: its leader's, found through the merges (halved paths).
+        var rangesBySize: [Int: [ClosedRange<Int>]] = [:]
+        for input in 0..<count {
+            var leader = input
+            while merged[leader] != leader {
+                merged[leader] = merged[merged[leader]]
+                leader = merged[leader]
+            }
+            guard let size = finalSize[leader] else { continue }
+            let n = first + input
+            if let last = rangesBySize[size]?.last, last.upperBound == n - 1 {
+                rangesBySize[size]![rangesBySize[size]!.count - 1] = last.lowerBound...n
+            } else {
+                rangesBySize[size, default: []].append(n...n)
+            }
+        }
+        return rangesBySize.keys.sorted().map { ($0, rangesBySize[$0]!) }
     }
 
     /// The layer's known values along `dim`: nil stride for a pool's default (its kernel),

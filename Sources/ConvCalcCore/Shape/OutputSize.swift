@@ -367,9 +367,11 @@ public enum ShapeWarning: Equatable, Sendable {
 public enum DimensionNames {
     public static func label(_ dim: Int, of dims: Int) -> String {
         switch dims {
+        // Literals, no array a call: `step` asks for a label every time (`shape --solve in`
+        // follows 65,536 inputs through each layer).
         case 1: return "L"
-        case 2: return ["H", "W"][dim]
-        default: return ["D", "H", "W"][dim]
+        case 2: return dim == 0 ? "H" : "W"
+        default: return dim == 0 ? "D" : dim == 1 ? "H" : "W"
         }
     }
 
