@@ -296,7 +296,8 @@ enum ReceptiveFieldCommand {
     // MARK: JSON
 
     static func fractionValues(_ values: [Fraction?]) -> JSON { .array(values.map { $0.map { .double($0.doubleValue) } ?? .null }) }
-    static func fractionTexts(_ values: [Fraction?]) -> JSON { .array(values.map { $0.map { .string($0.description) } ?? .null }) }
+    /// Exact fractions for JSON, with an ASCII minus (Python's `Fraction("-9/2")` reads them).
+    static func fractionTexts(_ values: [Fraction?]) -> JSON { .array(values.map { $0.map { .string($0.asciiDescription) } ?? .null }) }
     static func optionalInts(_ values: [Int?]) -> JSON { .array(values.map { $0.map(JSON.number) ?? .null }) }
 
     /// A layer's object in `layers` and `tree`.

@@ -24,8 +24,14 @@ public struct Fraction: Equatable, Hashable, Sendable, CustomStringConvertible, 
     public var doubleValue: Double { Double(numerator) / Double(denominator) }
 
     /// `3`, `1/2`, `−7/4` (with a true minus sign).
-    public var description: String {
-        let sign = numerator < 0 ? "−" : ""
+    public var description: String { text(minus: "−") }
+
+    /// `3`, `1/2`, `-7/4`: the ASCII minus, for machines (JSON, which Python's `Fraction`
+    /// and `float` read).
+    public var asciiDescription: String { text(minus: "-") }
+
+    func text(minus: String) -> String {
+        let sign = numerator < 0 ? minus : ""
         let magnitude = numerator.magnitude
         return denominator == 1 ? "\(sign)\(magnitude)" : "\(sign)\(magnitude)/\(denominator)"
     }
