@@ -10,6 +10,18 @@ final class StackExpansionTests: XCTestCase {
         }
     }
 
+    /// A plain file (nothing to expand) is held to the same 10^6 words as an expansion (a
+    /// file of millions of lines took minutes and gigabytes), and a megabyte-long word is
+    /// not scored against every layer name for a suggestion.
+    func testPlainFilesAndLongWordsAreBounded() throws {
+        let words = Array(repeating: StackWord("relu", location: "big.net:1:1"), count: StackExpansion.maximumLayers + 1)
+        XCTAssertThrowsError(try StackExpansion.expand(words, file: "big.net") { path, _ in (path, []) })
+        XCTAssertEqual(try StackExpansion.expand(Array(words.dropLast()), file: "big.net") { path, _ in (path, []) }.count, StackExpansion.maximumLayers)
+        let long = String(repeating: "a", count: 200_000)
+        XCTAssertNil(NameSuggestion.nearest(to: long, among: LayerType.allCases.map(\.rawValue)))
+        XCTAssertEqual(NameSuggestion.nearest(to: "cnov", among: LayerType.allCases.map(\.rawValue)), "conv")
+    }
+
     func testArithmetic() {
         XCTAssertEqual(Arithmetic.evaluate("2+3*4"), 14)
         XCTAssertEqual(Arithmetic.evaluate("(2+3)*4"), 20)

@@ -332,7 +332,11 @@ extension StringProtocol {
 public enum NameSuggestion {
     /// The closest name by edit distance, if it is close enough to be a likely typo.
     public static func nearest(to name: String, among candidates: [String]) -> String? {
-        let scored = candidates.map { ($0, distance(name, $0)) }
+        // The distance is at least the difference in length, and a suggestion at most a third
+        // of the candidate's length away: others are not scored (a megabyte-long word was
+        // scored against every name, in seconds and gigabytes).
+        let length = name.count
+        let scored = candidates.filter { abs($0.count - length) <= max(1, $0.count / 3) }.map { ($0, distance(name, $0)) }
         guard let best = scored.min(by: { $0.1 < $1.1 }) else { return nil }
         let limit = max(1, min(name.count, best.0.count) / 3)
         return best.1 <= limit ? best.0 : nil

@@ -102,8 +102,12 @@ public struct StackExpansion {
     /// The stack words with every repeat, block use and include expanded.
     /// - Parameter file: the stack file the words come from, if any (an include of it is a cycle).
     public static func expand(_ words: [StackWord], file: String? = nil, include: @escaping Include) throws -> [StackWord] {
-        // Nothing to expand: the words as they are (old files pay nothing).
-        guard words.contains(where: { ["repeat", "def", "include"].contains($0.text) || $0.text.hasSuffix(")") }) else { return words }
+        // Nothing to expand: the words as they are (old files pay nothing), within the same
+        // limit as an expansion (a file of millions of lines took minutes and gigabytes).
+        guard words.contains(where: { ["repeat", "def", "include"].contains($0.text) || $0.text.hasSuffix(")") }) else {
+            if words.count > maximumLayers { throw located(words[maximumLayers], .tooManyLayers(limit: maximumLayers)) }
+            return words
+        }
         var expansion = StackExpansion(include: include)
         expansion.includeChain = file.map { [$0] } ?? []
         let body = try expansion.collectDefinitions(words)
