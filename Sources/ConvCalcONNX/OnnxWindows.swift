@@ -111,7 +111,15 @@ extension OnnxConverter {
         if group != 1 { keys.append("g=\(group)") }
         keys.append("c=\(outChannels)")
         let hasBias = node.inputs.count >= 3 && !node.inputs[2].isEmpty
-        if !hasBias { keys.append("bias=0") }
+        if hasBias {
+            // B is [C_out] (ONNX Conv, ConvTranspose): other dims would be another model's count.
+            let bias = try constant(node.inputs[2], of: node, role: "bias")
+            guard bias.dims == [outChannels] else {
+                throw OnnxError.node(node.label, problem: "its bias '\(bias.name)' has dims \(bias.dims), not [\(outChannels)], one value per output channel")
+            }
+        } else {
+            keys.append("bias=0")
+        }
         return (transposed ? "tconv:" : "conv:") + keys.joined(separator: ",")
     }
 
