@@ -292,7 +292,7 @@ extension Convolution {
         guard !plan.spec.transposed, plan.spec.paddingMode == .zeros, r.pad.before + r.pad.after + c.pad.before + c.pad.after > 0 else { return }
         // Kernel row (column) t reads the input from output row ⌈(pb − t·d)/s⌉ on, and past it from ⌈(n + pb − t·d)/s⌉ on.
         func inside(_ t: Int, _ step: DimensionStep) -> (first: Int, end: Int) {
-            func ceiling(_ x: Int) -> Int { x <= 0 ? 0 : (x + step.stride - 1) / step.stride }
+            func ceiling(_ x: Int) -> Int { countUpTo(x, step: step.stride) }   // ⌈x/s⌉ for x > 0, no overflow for any stride
             return (min(step.output, ceiling(step.pad.before - t * step.dilation)), min(step.output, ceiling(step.input + step.pad.before - t * step.dilation)))
         }
         for o in 0..<plan.outputChannels {
