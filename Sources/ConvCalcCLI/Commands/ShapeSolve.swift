@@ -15,8 +15,11 @@ struct ShapeSolve {
     let uniform: Bool
     /// Per dimension shown (one when every dimension is alike): the solutions.
     let solutions: [[LayerSolution]]
-    /// Solving for `in`: per dimension, the input sizes as ranges.
+    /// Solving for `in`: per dimension shown, the input sizes as ranges.
     let inputs: [[ClosedRange<Int>]]
+    /// Solving for `in`: per dimension shown, every output the chain gives, with its inputs
+    /// (worked out once, for `inputs` and for the nearest outputs when none fits).
+    let reached: [[(size: Int, inputs: [ClosedRange<Int>])]]
 
     /// - Throws: `UsageError` for a request that cannot be solved as asked.
     init(_ stack: LayerStack, unknowns: [SolveKey], target: String) throws {
@@ -36,7 +39,8 @@ struct ShapeSolve {
             input = nil
             solutions = []
             let geometries = stack.layers.indices.map { stack.geometry(of: $0) }
-            inputs = try shownDims.map { dim in try LayerSolver.inputs(target: parsed.expanded(to: stack.dims)[dim], through: Self.sizeMaps(geometries, dim: dim)) }
+            reached = try shownDims.map { dim in try LayerSolver.outputs(through: Self.sizeMaps(geometries, dim: dim)) }
+            inputs = zip(shownDims, reached).map { dim, outputs in outputs.first { $0.size == parsed.expanded(to: stack.dims)[dim] }?.inputs ?? [] }
             return
         }
         guard stack.layers.count == 1, !stack.hasBranches else {
@@ -54,6 +58,7 @@ struct ShapeSolve {
         layer = stack.layers[0]
         input = given
         inputs = []
+        reached = []
         solutions = shownDims.map { dim in
             LayerSolver.solve(stack.layers[0], dims: stack.dims, dim: dim, unknowns: Set(unknowns), input: given[dim], target: parsed.expanded(to: stack.dims)[dim])
         }
@@ -172,7 +177,7 @@ extension ShapeSolve {
             let label = dims.count > 1 ? " along " + DimensionNames.label(dim, of: stack.dims) : ""
             if unknowns == [.input] {
                 guard inputs[shown].isEmpty else { continue }
-                return "no input from \(SolveBounds.input.lowerBound) to \(SolveBounds.input.upperBound) gives \(wanted[dim])\(label)" + nearestInputs(dim: dim)
+                return "no input from \(SolveBounds.input.lowerBound) to \(SolveBounds.input.upperBound) gives \(wanted[dim])\(label)" + nearestInputs(shown: shown, dim: dim)
             }
             guard solutions[shown].isEmpty else { continue }
             // Every assignment that gives some output, the simplest first, searched once.
@@ -243,7 +248,7 @@ extension ShapeSolve {
     }
 
     /// The nearest outputs an input can give (a transposed layer: the output padding that would give this one).
-    func nearestInputs(dim: Int) -> String {
+    func nearestInputs(shown: Int, dim: Int) -> String {
         var words: [String] = []
         if stack.layers.count == 1, stack.layers[0].type == .tconv {
             let geometry = stack.geometry(of: 0)
@@ -254,14 +259,10 @@ extension ShapeSolve {
                 }
             }
         }
-        // Every output once (the solve itself worked them out within its limit), then the
-        // nearest outputs below and above, each from its smallest input.
-        let geometries = stack.layers.indices.map { stack.geometry(of: $0) }
-        let outputs = (try? LayerSolver.outputs(through: Self.sizeMaps(geometries, dim: dim))) ?? []
+        // The nearest outputs below and above, each from its smallest input.
+        let outputs = reached[shown]
         let below = outputs.last { $0.size < wanted[dim] }, above = outputs.first { $0.size > wanted[dim] }
-        for group in [below, above].compactMap({ $0 }) {
-            words.append("in \(group.inputs.map(\.lowerBound).min()!) gives \(group.size)")
-        }
+        for group in [below, above].compactMap({ $0 }) { words.append("in \(group.inputs[0].lowerBound) gives \(group.size)") }
         return words.isEmpty ? "" : "; " + words.joined(separator: "; ")
     }
 

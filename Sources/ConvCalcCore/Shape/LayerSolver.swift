@@ -104,20 +104,12 @@ public enum LayerSolver {
     ///
     /// - Throws: `SolveWorkError` past `inputWorkLimit` sizes.
     public static func inputs(target: Int, through layers: [(Int) -> Int?], workLimit: Int = inputWorkLimit) throws -> [ClosedRange<Int>] {
-        let reaching = try outputs(through: layers, workLimit: workLimit).filter { $0.size == target }.flatMap(\.inputs).sorted { $0.lowerBound < $1.lowerBound }
-        var ranges: [ClosedRange<Int>] = []
-        for range in reaching {
-            if let last = ranges.last, last.upperBound >= range.lowerBound - 1 {
-                ranges[ranges.count - 1] = last.lowerBound...max(last.upperBound, range.upperBound)
-            } else {
-                ranges.append(range)
-            }
-        }
-        return ranges
+        try outputs(through: layers, workLimit: workLimit).first { $0.size == target }?.inputs ?? []
     }
 
     /// Every output the chain `layers` gives from the inputs of `SolveBounds.input`,
-    /// ascending, with the inputs that give it (`inputs(target:through:)`).
+    /// ascending, with the inputs that give it as ranges, ascending and apart
+    /// (`inputs(target:through:)`).
     public static func outputs(through layers: [(Int) -> Int?], workLimit: Int = inputWorkLimit) throws -> [(size: Int, inputs: [ClosedRange<Int>])] {
         let first = SolveBounds.input.lowerBound, count = SolveBounds.input.count
         // Groups of equal size, ascending: their size and the input (index) that stands for
