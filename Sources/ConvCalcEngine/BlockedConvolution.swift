@@ -158,6 +158,17 @@ enum BlockedConvolution {
             splits = max(1, min(allBlocks, (4 * threads + positionBlocks - 1) / positionBlocks))
         }
 
+        /// A 1×1 kernel read in place (`runPointwise`): blocks of `pointwiseTilePositions`
+        /// positions, a group's input channels in chunks of at most `pointwiseChunk`, the work
+        /// never split by output channels.
+        init(pointwise plan: ConvolutionPlan, level: KernelLevel) {
+            (width, channels) = (level.pointwiseTilePositions, level.pointwiseTileChannels)
+            (taps, tapsPerChannel, chunk) = (plan.inputsPerGroup, 1, min(plan.inputsPerGroup, BlockedConvolution.pointwiseChunk))
+            blocksPerGroup = (plan.outputsPerGroup + channels - 1) / channels
+            positionBlocks = (plan.outputRows * plan.outputColumns + width - 1) / width
+            splits = 1
+        }
+
         /// The output channel blocks (over all groups) of split `part`.
         func blocks(_ part: Int, groups: Int) -> Range<Int> {
             let all = groups * blocksPerGroup
@@ -190,11 +201,13 @@ enum BlockedConvolution {
             return runChannelwise(plan, input, kernelValues ?? kernels.flatMap(\.values), bias: bias, level: execution.level,
                                   geometry: geometry, threads: threads, into: outputs)
         }
-        let schedule = Schedule(plan, positions: geometry.positions, tapsPerChannel: plan.kernelRows * plan.kernelColumns,
-                                footprintRows: plan.kernelRows, reach: (plan.kernelColumns - 1) * plan.columnStep.dilation / plan.columnStep.stride,
-                                level: execution.level, threads: threads)
         // Taps in the padding multiply a stored zero: an inf or nan weight must not meet one.
         let readsNoPadding = readsInputInPlace(plan)
+        let schedule = readsNoPadding
+            ? Schedule(pointwise: plan, level: execution.level)
+            : Schedule(plan, positions: geometry.positions, tapsPerChannel: plan.kernelRows * plan.kernelColumns,
+                       footprintRows: plan.kernelRows, reach: (plan.kernelColumns - 1) * plan.columnStep.dilation / plan.columnStep.stride,
+                       level: execution.level, threads: threads)
         if let values = kernelValues, readsNoPadding || allFinite(values) {
             runForward(plan, input, geometry, schedule, kernelInPlace: values, bias: bias, execution: execution, threads: threads, into: outputs)
             return true
@@ -249,8 +262,7 @@ enum BlockedConvolution {
     static func runForward(_ plan: ConvolutionPlan, _ input: [Matrix], _ geometry: Geometry, _ schedule: Schedule, weights: WeightBlocks,
                            bias: [Double]?, execution: Execution, threads: Int, into outputs: OutputTargets) {
         if readsInputInPlace(plan) {
-            runInPlace(plan, input, schedule, Placement(geometry, plan, offsetScale: 1), weights: weights, bias: bias,
-                       level: execution.level, threads: threads, into: outputs)
+            runPointwise(plan, input, schedule, weights: weights, bias: bias, level: execution.level, threads: threads, into: outputs)
         } else {
             runBands(plan, input, geometry, weights: weights, bias: bias, level: execution.level, threads: threads, into: outputs)
         }
@@ -288,9 +300,6 @@ enum BlockedConvolution {
         let schedule: Schedule
         let placement: Placement
         let sources: UnsafePointer<UnsafePointer<Double>>
-        /// The sources the last block of positions reads instead, at offset 0 (`runInPlace`:
-        /// a copy of the inputs' last positions, then zeros).
-        let tail: UnsafePointer<UnsafePointer<Double>>?
         let weights: WeightBlocks
     }
 
@@ -318,9 +327,9 @@ enum BlockedConvolution {
     static func computeItem(_ plan: ConvolutionPlan, _ problem: Problem, _ local: Int, _ level: KernelLevel, starts: [Double],
                             acc: UnsafeMutablePointer<Double>, into outputs: OutputTargets) {
         let (schedule, block) = (problem.schedule, local / problem.schedule.splits)
-        let (first, last) = (block * schedule.width, problem.tail != nil && block == schedule.positionBlocks - 1)
+        let first = block * schedule.width
         computeBlock(plan, problem.placement, schedule, level, first: first, blocks: schedule.blocks(local % schedule.splits, groups: plan.groups),
-                     starts: starts, sources: last ? problem.tail! : problem.sources, offset: last ? 0 : first * problem.placement.offsetScale,
+                     starts: starts, sources: problem.sources, offset: first * problem.placement.offsetScale,
                      weights: problem.weights, acc: acc, into: outputs)
     }
 
@@ -368,7 +377,7 @@ enum BlockedConvolution {
                 let placement = Placement(planeColumns: geometry.planeColumns, rows: (outputRows.lowerBound, 1, outputRows.count),
                                           columns: (0, 1, plan.outputColumns), outputColumns: plan.outputColumns,
                                           offsetScale: geometry.interleavedWidth == nil ? 1 : geometry.channels)
-                let problem = Problem(schedule: bandSchedule, placement: placement, sources: sources, tail: nil, weights: weights)
+                let problem = Problem(schedule: bandSchedule, placement: placement, sources: sources, weights: weights)
                 for item in 0..<problem.schedule.items { computeItem(plan, problem, item, level, starts: starts, acc: acc, into: outputs) }
             }
         }
@@ -481,29 +490,76 @@ enum BlockedConvolution {
             && [plan.rowStep, plan.columnStep].allSatisfy { $0.stride == 1 && $0.pad.before == 0 && $0.pad.after == 0 }
     }
 
-    /// `runBlocks` reading the input channels in place (`readsInputInPlace`): tap c reads
-    /// channel c from position `first`; the last block, which would read past the channels'
-    /// ends, reads a copy of their last positions followed by zeros.
-    static func runInPlace(_ plan: ConvolutionPlan, _ input: [Matrix], _ schedule: Schedule, _ placement: Placement, weights: WeightBlocks,
-                           bias: [Double]?, level: KernelLevel, threads: Int, into outputs: OutputTargets) {
-        let (width, first) = (schedule.width, (schedule.positionBlocks - 1) * schedule.width)
-        let tailCount = placement.positions - first
-        let panel = UnsafeMutablePointer<Double>.allocate(capacity: plan.inputChannels * width)
-        let sources = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: 2 * plan.groups * schedule.taps)
-        defer { panel.deallocate(); sources.deallocate() }
+    /// A 1×1 kernel read in place (`readsInputInPlace`) as a matrix product, `y[o] = b[o] +
+    /// Σ_c w[o, c]·x[c]` over the flattened positions. The threads take blocks of P
+    /// positions (`pointwiseTilePositions`) one at a time (`SharedItems`); a thread copies a
+    /// block's positions of every input channel into its panel (a tap's P values together,
+    /// 64-byte aligned; zeros past the last position), then runs `pointwiseTile` for every
+    /// block of C output channels, whose sums go straight to the output (through scratch
+    /// rows for a partial block of positions or channels). The taps are taken in chunks of
+    /// at most `schedule.chunk` input channels, as equal as can be, each chunk over every block of output
+    /// channels while its part of the panel is in the first-level cache; a later chunk goes
+    /// on from the sums the earlier stored, so each sum's terms keep their order.
+    static func runPointwise(_ plan: ConvolutionPlan, _ input: [Matrix], _ schedule: Schedule, weights: WeightBlocks, bias: [Double]?,
+                             level: KernelLevel, threads: Int, into outputs: OutputTargets) {
+        let (width, blockChannels, inputs, taps) = (schedule.width, schedule.channels, plan.inputChannels, plan.inputsPerGroup)
+        let (positions, blocks) = (plan.outputRows * plan.outputColumns, plan.groups * schedule.blocksPerGroup)
+        let starts = blockStarts(plan, schedule, bias: bias)
+        let chunks = (taps + schedule.chunk - 1) / schedule.chunk
         Pinned.baseAddresses(of: input, \.values) { channels in
-            for c in 0..<plan.inputChannels {
-                (panel + c * width).initialize(from: channels[c] + first, count: tailCount)
-                (panel + c * width + tailCount).initialize(repeating: 0, count: width - tailCount)
-            }
-            let tail = sources + plan.groups * schedule.taps
-            for g in 0..<plan.groups {
-                for (t, c) in plan.inputs(of: g * plan.outputsPerGroup).enumerated() {
-                    (sources[g * schedule.taps + t], tail[g * schedule.taps + t]) = (channels[c], UnsafePointer(panel + c * width))
+            SharedItems.run(count: schedule.positionBlocks, threads: threads) { take in
+                // The panel, then scratch rows: C for each block of output channels.
+                let buffer = UnsafeMutablePointer<Double>.allocate(capacity: (inputs + blocks * blockChannels) * width + 8)
+                let scratch = UnsafeMutablePointer<UnsafeMutablePointer<Double>>.allocate(capacity: blocks * blockChannels)
+                defer { buffer.deallocate(); scratch.deallocate() }
+                let panel = aligned(buffer)
+                for row in 0..<(blocks * blockChannels) { scratch[row] = panel + (inputs + row) * width }
+                starts.withUnsafeBufferPointer { starts in
+                    while let block = take() {
+                        let (first, count) = (block * width, min(width, positions - block * width))
+                        packPanel(channels, first: first, count: count, width: width, into: panel)
+                        for chunk in 0..<chunks {
+                            let (from, to) = (chunk * taps / chunks, (chunk + 1) * taps / chunks)
+                            for b in 0..<blocks {
+                                let (g, local) = (b / schedule.blocksPerGroup, (b % schedule.blocksPerGroup) * blockChannels)
+                                let whole = count == width && local + blockChannels <= plan.outputsPerGroup
+                                level.pointwiseTile(whole ? outputs.channels + g * plan.outputsPerGroup + local : UnsafePointer(scratch + b * blockChannels),
+                                                    position: whole ? first : 0, panel: panel + (g * taps + from) * width,
+                                                    weights: weights.block(b) + from * weights.tapStride, rowStride: weights.kernelRowStride,
+                                                    taps: to - from, starts: chunk == 0 ? starts.baseAddress! + b * blockChannels : nil)
+                            }
+                        }
+                        copyScratch(plan, schedule, scratch, first: first, count: count, into: outputs)
+                    }
                 }
             }
-            let problem = Problem(schedule: schedule, placement: placement, sources: sources, tail: tail, weights: weights)
-            runBlocks(plan, [problem], bias: bias, level: level, threads: threads, into: outputs)
+        }
+    }
+
+    /// Input channels of one chunk of `runPointwise`'s taps: 128 channels of a 24-position
+    /// panel are 24 KiB, half the first-level cache, beside the weights a call reads (8 KiB).
+    static let pointwiseChunk = 128
+
+    /// Positions `first ..< first + count` of every channel into `panel`, `width` values a
+    /// channel (zeros after the count).
+    @inline(__always)
+    static func packPanel(_ channels: [UnsafePointer<Double>], first: Int, count: Int, width: Int, into panel: UnsafeMutablePointer<Double>) {
+        for (c, channel) in channels.enumerated() {
+            (panel + c * width).update(from: channel + first, count: count)
+            (panel + c * width + count).update(repeating: 0, count: width - count)
+        }
+    }
+
+    /// `runPointwise`'s sums left in scratch rows (a partial block of positions or channels)
+    /// copied to the output: row o of block b holds output channel g·(C_out/g) + local + o.
+    static func copyScratch(_ plan: ConvolutionPlan, _ schedule: Schedule, _ scratch: UnsafePointer<UnsafeMutablePointer<Double>>, first: Int,
+                            count: Int, into outputs: OutputTargets) {
+        for b in 0..<(plan.groups * schedule.blocksPerGroup) {
+            let (g, local) = (b / schedule.blocksPerGroup, (b % schedule.blocksPerGroup) * schedule.channels)
+            guard count < schedule.width || local + schedule.channels > plan.outputsPerGroup else { continue }
+            for o in 0..<min(schedule.channels, plan.outputsPerGroup - local) {
+                (outputs[g * plan.outputsPerGroup + local + o] + first).update(from: scratch[b * schedule.channels + o], count: count)
+            }
         }
     }
 

@@ -108,7 +108,7 @@ extension BlockedConvolution {
                     for (index, phase) in phases.enumerated() where first < phase.rows.count {
                         let layout = phaseLayout(plan, planes, phase.rows, phase.columns, rows: first..<min(first + rows, phase.rows.count), level: level)
                         phaseSources(plan, planes, phase.rows, phase.columns, base: UnsafePointer(base), stride: bandStride, into: next)
-                        let problem = Problem(schedule: layout.schedule, placement: layout.placement, sources: next, tail: nil,
+                        let problem = Problem(schedule: layout.schedule, placement: layout.placement, sources: next,
                                               weights: WeightBlocks(packed: packed.baseAddress! + weights.starts[index], layout.schedule, groups: plan.groups))
                         for item in 0..<problem.schedule.items { computeItem(plan, problem, item, level, starts: starts, acc: acc, into: outputs) }
                         next += plan.inputChannels * phase.rows.taps.count * phase.columns.taps.count

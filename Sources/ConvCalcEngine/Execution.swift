@@ -110,6 +110,40 @@ extension KernelLevel {
         }
     }
 
+    /// Output channels one `pointwiseTile` call computes at this level.
+    var pointwiseTileChannels: Int {
+        switch self {
+        #if arch(x86_64)
+        case .avx512: return ConvKernelsAVX512.pointwiseTileChannels
+        case .avx2: return ConvKernelsAVX2.pointwiseTileChannels
+        #endif
+        default: return ConvKernels.pointwiseTileChannels
+        }
+    }
+
+    /// Positions per output channel one `pointwiseTile` call computes at this level.
+    var pointwiseTilePositions: Int {
+        switch self {
+        #if arch(x86_64)
+        case .avx512: return ConvKernelsAVX512.pointwiseTilePositions
+        case .avx2: return ConvKernelsAVX2.pointwiseTilePositions
+        #endif
+        default: return ConvKernels.pointwiseTilePositions
+        }
+    }
+
+    @inline(__always)
+    func pointwiseTile(_ outputs: UnsafePointer<UnsafeMutablePointer<Double>>, position: Int, panel: UnsafePointer<Double>,
+                       weights: UnsafePointer<Double>, rowStride: Int, taps: Int, starts: UnsafePointer<Double>?) {
+        switch self {
+        #if arch(x86_64)
+        case .avx512: ConvKernelsAVX512.pointwiseTile(outputs, position: position, panel: panel, weights: weights, rowStride: rowStride, taps: taps, starts: starts)
+        case .avx2: ConvKernelsAVX2.pointwiseTile(outputs, position: position, panel: panel, weights: weights, rowStride: rowStride, taps: taps, starts: starts)
+        #endif
+        default: ConvKernels.pointwiseTile(outputs, position: position, panel: panel, weights: weights, rowStride: rowStride, taps: taps, starts: starts)
+        }
+    }
+
     @inline(__always)
     func accumulateChannelBlock(_ acc: UnsafeMutablePointer<Double>, sources: UnsafePointer<UnsafePointer<Double>>,
                                 offset: Int, weights: UnsafePointer<Double>, rowStride: Int, taps: Int) {

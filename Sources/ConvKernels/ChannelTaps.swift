@@ -30,7 +30,7 @@ public let channelBlockChannels = 4
 public func accumulateChannelBlock(_ acc: UnsafeMutablePointer<Double>, sources: UnsafePointer<UnsafePointer<Double>>,
                                    offset: Int, weights: UnsafePointer<Double>, rowStride: Int, taps: Int) {
     if rowStride == 0 {
-        accumulate(UnsafeMutableRawPointer(acc), sources, offset, taps, PackedTapWeights(next: weights))
+        accumulate(UnsafeMutableRawPointer(acc), sources, offset, taps, PackedTapWeights(next: weights, step: channelBlockChannels))
     } else {
         accumulate(UnsafeMutableRawPointer(acc), sources, offset, taps, RowTapWeights(next: weights, stride: rowStride))
     }
@@ -44,11 +44,12 @@ protocol TapWeights {
     mutating func advance()
 }
 
-/// Packed: a tap's C weights together (the offsets are constants of the loop).
+/// Packed: a tap's `step` weights together (the offsets are constants of the loop).
 struct PackedTapWeights: TapWeights {
     var next: UnsafePointer<Double>
+    let step: Int
     @inline(__always) func weight(_ o: Int) -> Double { next[o] }
-    @inline(__always) mutating func advance() { next += channelBlockChannels }
+    @inline(__always) mutating func advance() { next += step }
 }
 
 /// A row per output channel, `stride` values apart.

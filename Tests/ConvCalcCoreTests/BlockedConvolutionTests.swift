@@ -130,6 +130,46 @@ final class BlockedConvolutionTests: XCTestCase {
         }
     }
 
+    /// A 1×1 kernel read in place (`runPointwise`) with more input channels than one chunk
+    /// of taps (`pointwiseChunk`): each later chunk goes on from the sums the earlier stored,
+    /// so every output is the row method's sum bit for bit (the same terms in the same order,
+    /// one fused multiply–add each from the bias), at every kernel level and 1 and 2 threads,
+    /// with partial blocks of positions and of output channels, groups, packed weights and
+    /// weights read where they lie.
+    func testPointwiseChunksKeepTheOrderOfTheSum() throws {
+        var generator = SeededGenerator(seed: testSeed &+ 7)
+        func values(_ count: Int) -> [Double] { (0..<count).map { _ in Double.random(in: -1...1, using: &generator) } }
+        for (groups, inputs, outputs, h, w) in [(1, 300, 13, 5, 7), (3, 390, 15, 6, 9), (1, 129, 16, 8, 6), (2, 512, 18, 1, 3)] {
+            var spec = ConvolutionSpec()
+            spec.groups = groups
+            let input = (0..<inputs).map { _ in Matrix(rows: h, columns: w, values: values(h * w)) }
+            let kernel = (0..<(outputs * inputs / groups)).map { _ in Matrix(rows: 1, columns: 1, values: values(1)) }
+            let bias = values(outputs)
+            let plan = try ConvolutionPlan(inputChannels: inputs, rows: h, columns: w, kernelBlocks: kernel.count, kernelRows: 1, kernelColumns: 1,
+                                           stated: nil, biasCount: outputs, spec: spec)
+            XCTAssertGreaterThan(plan.inputsPerGroup, BlockedConvolution.pointwiseChunk)
+            for level in supportedLevels {
+                for threads in [1, 2] {
+                    let execution = Execution(level: level, threads: threads, method: .direct)
+                    var rows = Convolution.allocateOutput(plan, threads: 1)
+                    rows.withUnsafeMutableBufferPointer { DirectConvolution.run(plan, input, kernel, bias: bias, execution: execution, into: $0.baseAddress!) }
+                    for kernelValues in [nil, kernel.flatMap(\.values)] {
+                        var output = Convolution.allocateOutput(plan, threads: 1)
+                        output.withUnsafeMutableBufferPointer { base in
+                            _ = OutputTargets.contiguous(base.baseAddress!, plan) {
+                                BlockedConvolution.run(plan, input, kernel, kernelValues: kernelValues, bias: bias, execution: execution, into: $0)
+                            }
+                        }
+                        if let index = output.indices.first(where: { output[$0].bitPattern != rows[$0].bitPattern }) {
+                            XCTFail("\(groups) groups \(inputs)->\(outputs) \(h)x\(w) \(level) \(threads) threads, in place \(kernelValues != nil): "
+                                    + "at \(index) \(output[index]) against the row method's \(rows[index]), \(seedNote)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// A kernel read where it lies (`kernelValues`, PyTorch's layout; `WeightBlocks(rows:)`)
     /// gives the packed kernel's outputs bit for bit, at every kernel level and 1 and 2
     /// threads: groups whose last block is partial (it reads the next group's rows, or the

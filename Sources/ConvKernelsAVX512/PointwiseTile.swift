@@ -1,0 +1,1 @@
+../ConvKernels/PointwiseTile.swift
