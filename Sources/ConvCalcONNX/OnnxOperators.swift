@@ -59,7 +59,7 @@ extension OnnxConverter {
         case "GlobalAveragePool": try emit(["gap"], input: input, node: node, output: output)
         case "GlobalMaxPool": try emit(["adaptivemaxpool:out=1"], input: input, node: node, output: output)
         case "ReduceMean", "ReduceMax": try reduce(node)
-        case "BatchNormalization": try emit(["bn"], input: input, node: node, output: output)
+        case "BatchNormalization": try batchNorm(node)
         case "LayerNormalization": try layerNorm(node)
         case "Flatten": try flatten(node)
         case "Reshape": try reshape(index, node)

@@ -202,6 +202,25 @@ extension OnnxConverter {
         try fullyConnected(node, features: weight.dims[0], outputs: weight.dims[1], bias: bias, output: output)
     }
 
+    /// BatchNormalization → `bn`, 2·C parameters: scale, B, input_mean and input_var are each
+    /// [C], C the input's channels (ONNX BatchNormalization, every opset; in opsets 7 and 8
+    /// `spatial` = 0 makes them [C, D1, …], one per channel and position, which `bn` is not).
+    /// Other dims (a [7] mean for 4 channels, [-4], [4, 4]) belong to another model.
+    mutating func batchNorm(_ node: OnnxNode) throws {
+        if int(node, "spatial", default: 1) == 0 {
+            throw OnnxError.node(node.label, problem: "BatchNormalization with spatial = 0 (opsets 7 and 8) normalises each channel and position apart; convcalc's bn has one scale and shift per channel")
+        }
+        let channels = shape(node.inputs[0]).channels
+        for (index, role) in ["scale", "B", "input_mean", "input_var"].enumerated() {
+            guard !node.inputs[index + 1].isEmpty else { throw OnnxError.node(node.label, problem: "its \(role) input is missing; BatchNormalization needs all five") }
+            let tensor = try constant(node.inputs[index + 1], of: node, role: role)
+            guard tensor.dims == [channels] else {
+                throw OnnxError.node(node.label, problem: "its \(role) '\(tensor.name)' has dims \(tensor.dims), not [\(channels)], one value per input channel")
+            }
+        }
+        try emit(["bn"], input: node.inputs[0], node: node, output: node.outputs[0])
+    }
+
     /// LayerNormalization over the last axis of a channels-last value (ConvNeXt) → `layernorm`:
     /// the channels at each position, 2·C parameters (scale and bias).
     mutating func layerNorm(_ node: OnnxNode) throws {

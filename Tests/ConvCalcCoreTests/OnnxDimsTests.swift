@@ -1,0 +1,65 @@
+import XCTest
+@testable import ConvCalcCore
+@testable import ConvCalcONNX
+
+/// Weights and constants whose dims break their operator's rule (ONNX Operators.md): each is
+/// a one-line error naming the node, never a count with exit 0 and never a trap (negative
+/// dims, dims whose product overflows). Models are built in memory; the hand-made files of
+/// Tests/fixtures/onnx_handmade cover the same through the command line (golden/onnx.txt).
+final class OnnxDimsTests: XCTestCase {
+    static let huge = 1 << 62
+
+    /// A model with one data input `x` of `input` dims, `nodes` (each output named after the
+    /// node), initializers of `weights` dims (no values), ending at the last node's output.
+    static func model(input: [Int], _ nodes: [OnnxNode], weights: [String: [Int]]) -> OnnxModel {
+        var graph = OnnxGraph()
+        graph.nodes = nodes
+        graph.inputs = [OnnxValueInfo(name: "x", elementType: 1, shape: input.map { .value($0) })]
+        graph.outputs = [OnnxValueInfo(name: nodes.last!.outputs[0], elementType: 1, shape: nil)]
+        for (name, dims) in weights { graph.initializers[name] = OnnxTensor(name: name, dataType: 1, dims: dims) }
+        return OnnxModel(irVersion: 8, producer: "test", opset: 17, opsets: [(domain: "", version: 17)], graph: graph)
+    }
+
+    static func node(_ op: String, _ inputs: [String], _ name: String, _ attributes: [String: OnnxAttribute] = [:]) -> OnnxNode {
+        OnnxNode(name: name, opType: op, inputs: inputs, outputs: [name], attributes: attributes)
+    }
+
+    /// The words after `input:` of a model that converts.
+    static func words(_ model: OnnxModel) throws -> [String] {
+        Array(try OnnxNetwork.convert(model, file: "m.onnx").words.map(\.text).dropFirst())
+    }
+
+    /// Asserts the model is refused with a data error whose message holds `message`.
+    func assertRefused(_ model: OnnxModel, _ message: String, line: UInt = #line) {
+        XCTAssertThrowsError(try OnnxNetwork.convert(model, file: "m.onnx"), line: line) { error in
+            guard let error = error as? OnnxError else { return XCTFail("\(error)", line: line) }
+            XCTAssertEqual(error.category, .data, line: line)
+            XCTAssertTrue(error.message.contains(message), error.message, line: line)
+            XCTAssertFalse(error.message.contains("\n"), line: line)
+        }
+    }
+
+    func testBatchNormalizationValuesAreOnePerChannel() throws {
+        let bn = OnnxDimsTests.node("BatchNormalization", ["x", "s", "b", "mean", "var"], "bn")
+        let good = ["s": [4], "b": [4], "mean": [4], "var": [4]]
+        XCTAssertEqual(try OnnxDimsTests.words(OnnxDimsTests.model(input: [1, 4, 8, 8], [bn], weights: good)), ["bn"])
+        for role in ["s", "b", "mean", "var"] {
+            for dims in [[7], [-4], [4, 4], [], [4, OnnxDimsTests.huge, OnnxDimsTests.huge], [Int.min]] {
+                var weights = good
+                weights[role] = dims
+                assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], [bn], weights: weights), "node 'bn': its ")
+                assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], [bn], weights: weights), "has dims \(dims), not [4], one value per input channel")
+            }
+        }
+        // After a flatten (BatchNorm1d on N×F): F values each.
+        let flat = [OnnxDimsTests.node("Flatten", ["x"], "f"), OnnxDimsTests.node("BatchNormalization", ["f", "s", "b", "mean", "var"], "bn")]
+        let sixteen = ["s": [16], "b": [16], "mean": [16], "var": [16]]
+        XCTAssertEqual(try OnnxDimsTests.words(OnnxDimsTests.model(input: [1, 4, 2, 2], flat, weights: sixteen)), ["flatten", "bn"])
+        assertRefused(OnnxDimsTests.model(input: [1, 4, 2, 2], flat, weights: good), "its scale 's' has dims [4], not [16]")
+        // spatial = 0 (opsets 7 and 8): a scale per channel and position, not bn's.
+        var perPosition = bn
+        perPosition.attributes["spatial"] = .int(0)
+        assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], [perPosition], weights: ["s": [4, 8, 8], "b": [4, 8, 8], "mean": [4, 8, 8], "var": [4, 8, 8]]),
+                      "spatial = 0")
+    }
+}
