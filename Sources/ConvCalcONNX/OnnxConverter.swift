@@ -224,6 +224,13 @@ struct OnnxConverter {
         return values
     }
 
+    /// Whether a tensor of `dims` broadcasts unidirectionally onto `target` (ONNX's
+    /// Broadcasting.md): at most as many dims, each, aligned from the right, 1 or equal.
+    /// Negative dims never do (every target size is ≥ 1); no arithmetic, so no overflow.
+    static func broadcasts(_ dims: [Int], onto target: [Int]) -> Bool {
+        dims.count <= target.count && zip(dims.reversed(), target.reversed()).allSatisfy { $0 == 1 || $0 == $1 }
+    }
+
     /// Axis `axis` of a tensor of `rank`, negative counting from the end.
     func axis(_ axis: Int, rank: Int, node: OnnxNode) throws -> Int {
         let resolved = axis < 0 ? axis + rank : axis

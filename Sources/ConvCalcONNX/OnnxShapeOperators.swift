@@ -158,17 +158,29 @@ extension OnnxConverter {
     }
 
     /// Gemm(A, B, C) with constant B → `fc`: B is [out, in] with transB = 1 (PyTorch's Linear),
-    /// [in, out] otherwise. A is N×in (after a flatten).
+    /// [in, out] otherwise. A is N×in (after a flatten). C, when given, broadcasts
+    /// unidirectionally to the output [M, N] = [batch, out] (ONNX Gemm): dims [], [out],
+    /// [1, out], [batch, out], or 1 in place of either; other dims ([3] for 5 outputs, [-5])
+    /// belong to another model.
     mutating func gemm(_ node: OnnxNode) throws {
         guard node.inputs.count >= 2 else { throw OnnxError.node(node.label, problem: "it has no B input") }
         let weight = try constant(node.inputs[1], of: node, role: "B")
         guard int(node, "transA", default: 0) == 0 else {
             throw OnnxError.node(node.label, problem: "Gemm with transA = 1: convcalc reads A as N×features")
         }
-        guard weight.dims.count == 2 else { throw OnnxError.node(node.label, problem: "its B '\(weight.name)' has dims \(weight.dims), not two") }
+        guard weight.dims.count == 2, weight.dims.allSatisfy({ $0 >= 1 }) else {
+            throw OnnxError.node(node.label, problem: "its B '\(weight.name)' has dims \(weight.dims), not two sizes ≥ 1")
+        }
         let transB = int(node, "transB", default: 0) != 0
         let (features, outputs) = transB ? (weight.dims[1], weight.dims[0]) : (weight.dims[0], weight.dims[1])
-        try fullyConnected(node, features: features, outputs: outputs, bias: node.inputs.count >= 3 && !node.inputs[2].isEmpty, output: node.outputs[0])
+        let hasBias = node.inputs.count >= 3 && !node.inputs[2].isEmpty
+        if hasBias {
+            let bias = try constant(node.inputs[2], of: node, role: "C")
+            guard OnnxConverter.broadcasts(bias.dims, onto: [batch, outputs]) else {
+                throw OnnxError.node(node.label, problem: "its C '\(bias.name)' has dims \(bias.dims), which do not broadcast to its output [\(batch), \(outputs)]")
+            }
+        }
+        try fullyConnected(node, features: features, outputs: outputs, bias: hasBias, output: node.outputs[0])
     }
 
     /// MatMul(A, B) with a constant 2-D B [in, out] on N×in → `fc` without bias, or with the
@@ -186,7 +198,9 @@ extension OnnxConverter {
         var bias = false
         if let next = soleConsumer(output), model.graph.nodes[next].opType == "Add" {
             let add = model.graph.nodes[next]
-            if let other = add.inputs.first(where: { $0 != output }), let tensor = constants[other], tensor.elementCount == weight.dims[1] {
+            // The Add's constant is the bias when it is one value per output, broadcast: [out], [1, out], ….
+            if let other = add.inputs.first(where: { $0 != output }), let tensor = constants[other], tensor.elementCount == weight.dims[1],
+               tensor.dims.count <= shape(node.inputs[0]).rank, tensor.dims.dropLast().allSatisfy({ $0 == 1 }) {
                 handled.insert(next)
                 output = add.outputs.first ?? ""
                 bias = true

@@ -62,4 +62,21 @@ final class OnnxDimsTests: XCTestCase {
         assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], [perPosition], weights: ["s": [4, 8, 8], "b": [4, 8, 8], "mean": [4, 8, 8], "var": [4, 8, 8]]),
                       "spatial = 0")
     }
+
+    func testGemmBiasBroadcastsToTheOutput() throws {
+        let nodes = [OnnxDimsTests.node("Flatten", ["x"], "f"), OnnxDimsTests.node("Gemm", ["f", "w", "c"], "fc", ["transB": .int(1)])]
+        for dims in [[5], [1, 5], [], [1], [1, 1]] {
+            XCTAssertEqual(try OnnxDimsTests.words(OnnxDimsTests.model(input: [1, 2, 2, 2], nodes, weights: ["w": [5, 8], "c": dims])), ["flatten", "fc:c=5"], "\(dims)")
+        }
+        XCTAssertEqual(try OnnxDimsTests.words(OnnxDimsTests.model(input: [3, 2, 2, 2], nodes, weights: ["w": [5, 8], "c": [3, 5]])), ["flatten", "fc:c=5"])
+        for dims in [[3], [-5], [5, 5], [2, 5], [1, 1, 5], [OnnxDimsTests.huge, OnnxDimsTests.huge], [Int.min, 5]] {
+            assertRefused(OnnxDimsTests.model(input: [1, 2, 2, 2], nodes, weights: ["w": [5, 8], "c": dims]),
+                          "node 'fc': its C 'c' has dims \(dims), which do not broadcast to its output [1, 5]")
+        }
+        assertRefused(OnnxDimsTests.model(input: [1, 2, 2, 2], nodes, weights: ["w": [-5, 8], "c": [5]]), "its B 'w' has dims [-5, 8], not two sizes ≥ 1")
+        // MatMul then Add (PyTorch's Linear on N×in): the Add's constant is the bias only when it is one per output.
+        let matMul = [OnnxDimsTests.node("Flatten", ["x"], "f"), OnnxDimsTests.node("MatMul", ["f", "w"], "mm"), OnnxDimsTests.node("Add", ["mm", "c"], "add")]
+        XCTAssertEqual(try OnnxDimsTests.words(OnnxDimsTests.model(input: [1, 2, 2, 2], matMul, weights: ["w": [8, 6], "c": [1, 6]])), ["flatten", "fc:c=6"])
+        assertRefused(OnnxDimsTests.model(input: [1, 2, 2, 2], matMul, weights: ["w": [8, 6], "c": [2, 3]]), "of dims [2, 3] does not broadcast onto [1, 6]")
+    }
 }
