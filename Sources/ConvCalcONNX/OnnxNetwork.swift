@@ -102,6 +102,12 @@ struct TensorShape: Equatable {
         flat ? [batch, channels] : [batch, channels] + spatial.dropLast(squeezed)
     }
 
+    /// As the tensor holds them, in the value's layout: N×H×W×C when the channels are last
+    /// (`onnxDims` gives N×C×H×W for those too).
+    func layoutDims(batch: Int) -> [Int] {
+        channelsLast ? [batch] + spatial.dropLast(squeezed) + [channels] : onnxDims(batch: batch)
+    }
+
     /// The rank ONNX sees.
     var rank: Int { flat ? 2 : 2 + spatial.count - squeezed }
 }

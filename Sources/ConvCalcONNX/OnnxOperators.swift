@@ -68,7 +68,7 @@ extension OnnxConverter {
         case "Identity": alias(output, to: input)
         case "Shape": shapeOf(node)
         case "Clip": try emit([try clip(node)], input: input, node: node, output: output)
-        case "PRelu": try emit(["prelu:n=\(try constant(node.inputs[1], of: node, role: "slope").elementCount ?? 1)"], input: input, node: node, output: output)
+        case "PRelu": try emit([try prelu(node)], input: input, node: node, output: output)
         case "Sigmoid", "HardSigmoid": try gatedActivation(index, node)
         case _ where OnnxConverter.activations[node.opType] != nil:
             try emit([OnnxConverter.activations[node.opType]!], input: input, node: node, output: output)
@@ -97,7 +97,8 @@ extension OnnxConverter {
     }
 
     /// An operator convcalc has no layer for: passed through when it keeps the shape (counted
-    /// as zero, named in a warning), an error when the shape would change.
+    /// as zero, named in a warning), an error when the shape would change or a constant it
+    /// reads is malformed (`checkConstants`).
     mutating func uncounted(_ node: OnnxNode) throws {
         let dataInputs = node.inputs.filter { values[$0] != nil }
         let first = shape(dataInputs[0])
@@ -107,12 +108,48 @@ extension OnnxConverter {
             throw OnnxError.node(node.label, problem: "\(node.domain.isEmpty ? "" : node.domain + ".")\(node.opType) is not an operator convcalc follows, and it may change the shape; convcalc maps "
                                  + "Conv, ConvTranspose, pools, Gemm, MatMul, BatchNormalization, activations, Add, Mul, Concat, Split, Flatten, Reshape, Resize, Pad, Slice and the others listed in the man page")
         }
+        try checkConstants(node, onto: first)
         if dataInputs.count == 1 || dataInputs.dropFirst().allSatisfy({ $0 == dataInputs[0] }) {
             uncounted[node.opType, default: 0] += 1
             alias(node.outputs[0], to: dataInputs[0])
         } else {
             try join(.add, node, inputs: dataInputs, counted: false)
         }
+    }
+
+    /// Operators whose inputs broadcast multidirectionally (ONNX Broadcasting.md): a constant
+    /// operand that keeps the data's shape broadcasts onto it.
+    static let broadcasting: Set<String> = ["Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Mean", "Sum", "Where", "Equal", "Less", "Greater"]
+
+    /// The constant inputs of an element-wise operator on `data`: every tensor's dims are sizes
+    /// ≥ 0 whose product (its element count) fits in 64 bits (ONNX TensorProto); for the
+    /// broadcasting operators each also broadcasts onto the data, so the output keeps its
+    /// shape. A constant of dims [-4] or [2^62, 2^62] was counted as zero, with exit 0.
+    func checkConstants(_ node: OnnxNode, onto data: TensorShape) throws {
+        let target = data.layoutDims(batch: batch)
+        for name in node.inputs where !name.isEmpty && values[name] == nil {
+            guard let tensor = constants[name] else { continue }
+            if tensor.dims.contains(where: { $0 < 0 }) {
+                throw OnnxError.node(node.label, problem: "its constant '\(name)' has dims \(tensor.dims); a size below 0 is no size")
+            }
+            guard tensor.elementCount != nil else {
+                throw OnnxError.node(node.label, problem: "its constant '\(name)' has dims \(tensor.dims), more elements than 64 bits count")
+            }
+            if OnnxConverter.broadcasting.contains(node.opType), !OnnxConverter.broadcasts(tensor.dims, onto: target) {
+                throw OnnxError.node(node.label, problem: "its constant '\(name)' of dims \(tensor.dims) does not broadcast onto \(target); convcalc follows \(node.opType) on a constant that keeps the shape")
+            }
+        }
+    }
+
+    /// PRelu(X, slope) → `prelu:n=…`, the slope's elements its parameters: slope broadcasts
+    /// unidirectionally onto X (ONNX PRelu, opsets 7 on), [C, 1, 1] or [1] as PyTorch writes it.
+    func prelu(_ node: OnnxNode) throws -> String {
+        let slope = try constant(node.inputs[1], of: node, role: "slope")
+        let target = shape(node.inputs[0]).layoutDims(batch: batch)
+        guard OnnxConverter.broadcasts(slope.dims, onto: target), let count = slope.elementCount else {
+            throw OnnxError.node(node.label, problem: "its slope '\(slope.name)' has dims \(slope.dims), which do not broadcast onto its input \(target)")
+        }
+        return "prelu:n=\(count)"
     }
 
     /// A join of several data values: add (same shape) or concat (channels add up).

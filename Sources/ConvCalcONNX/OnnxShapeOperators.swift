@@ -300,9 +300,10 @@ extension OnnxConverter {
             return try emit(["gelu"], input: data[0], node: node, output: output)
         }
         let input = shape(data[0])
+        try checkConstants(node, onto: input)
         guard let name = node.inputs.first(where: { !$0.isEmpty && values[$0] == nil }), parameters.contains(name),
               let weight = constants[name], let count = weight.elementCount, count >= 1 else { return try uncounted(node) }
-        let full = input.onnxDims(batch: batch)
+        let full = input.layoutDims(batch: batch)
         let broadcasts = weight.dims.count <= full.count
             && zip(weight.dims.reversed(), full.reversed()).allSatisfy { $0 == 1 || $0 == $1 } && (weight.dims.count < full.count || weight.dims[0] == 1)
         guard broadcasts else {

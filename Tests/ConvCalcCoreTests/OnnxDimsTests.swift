@@ -79,4 +79,41 @@ final class OnnxDimsTests: XCTestCase {
         XCTAssertEqual(try OnnxDimsTests.words(OnnxDimsTests.model(input: [1, 2, 2, 2], matMul, weights: ["w": [8, 6], "c": [1, 6]])), ["flatten", "fc:c=6"])
         assertRefused(OnnxDimsTests.model(input: [1, 2, 2, 2], matMul, weights: ["w": [8, 6], "c": [2, 3]]), "of dims [2, 3] does not broadcast onto [1, 6]")
     }
+
+    func testElementwiseConstantsHaveSizes() throws {
+        let add = [OnnxDimsTests.node("Add", ["x", "c"], "add")]
+        XCTAssertEqual(try OnnxDimsTests.words(OnnxDimsTests.model(input: [1, 4, 8, 8], add, weights: ["c": [4, 1, 1]])), ["shift:n=4"])
+        assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], add, weights: ["c": [-4]]), "node 'add': its constant 'c' has dims [-4]; a size below 0 is no size")
+        assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], add, weights: ["c": [1, 4, OnnxDimsTests.huge, OnnxDimsTests.huge]]),
+                      "node 'add': its constant 'c' has dims [1, 4, 4611686018427387904, 4611686018427387904], more elements than 64 bits count")
+        assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], add, weights: ["c": [0]]), "its constant 'c' of dims [0] does not broadcast onto [1, 4, 8, 8]")
+        assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], add, weights: ["c": [2, 4, 1, 1]]), "does not broadcast onto [1, 4, 8, 8]")
+        // Operators counted as zero read their constants by the same rules.
+        let pow = [OnnxDimsTests.node("Pow", ["x", "e"], "pow")]
+        XCTAssertEqual(try OnnxNetwork.convert(OnnxDimsTests.model(input: [1, 4, 8, 8], pow, weights: ["e": [1]]), file: "m.onnx").uncounted, ["Pow": 1])
+        assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], pow, weights: ["e": [-1]]), "node 'pow': its constant 'e' has dims [-1]")
+        assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], pow, weights: ["e": [1, 1, 1, 1, 1]]), "node 'pow': its constant 'e' of dims [1, 1, 1, 1, 1] does not broadcast")
+        let quantize = [OnnxDimsTests.node("QuantizeLinear", ["x", "scale"], "q")]
+        XCTAssertEqual(try OnnxNetwork.convert(OnnxDimsTests.model(input: [1, 4, 8, 8], quantize, weights: ["scale": [4]]), file: "m.onnx").uncounted, ["QuantizeLinear": 1])
+        assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], quantize, weights: ["scale": [OnnxDimsTests.huge, 4]]), "more elements than 64 bits count")
+    }
+
+    func testPReluSlopeBroadcastsOntoItsInput() throws {
+        let prelu = [OnnxDimsTests.node("PRelu", ["x", "slope"], "prelu")]
+        for (dims, count) in [([4, 1, 1], 4), ([1], 1), ([1, 4, 1, 1], 4)] {
+            XCTAssertEqual(try OnnxDimsTests.words(OnnxDimsTests.model(input: [1, 4, 8, 8], prelu, weights: ["slope": dims])), ["prelu:n=\(count)"])
+        }
+        for dims in [[7], [-4], [4], [OnnxDimsTests.huge, OnnxDimsTests.huge, 1]] {
+            assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], prelu, weights: ["slope": dims]),
+                          "node 'prelu': its slope 'slope' has dims \(dims), which do not broadcast onto its input [1, 4, 8, 8]")
+        }
+    }
+
+    /// A weight added to channels-last values (N×H×W×C) broadcasts in that layout: [C] onto [1, 8, 8, 4].
+    func testChannelsLastConstantsBroadcastInTheirLayout() throws {
+        let nodes = [OnnxDimsTests.node("Transpose", ["x"], "last", ["perm": .ints([0, 2, 3, 1])]), OnnxDimsTests.node("Add", ["last", "c"], "add"),
+                     OnnxDimsTests.node("Transpose", ["add"], "first", ["perm": .ints([0, 3, 1, 2])])]
+        XCTAssertEqual(try OnnxDimsTests.words(OnnxDimsTests.model(input: [1, 4, 8, 8], nodes, weights: ["c": [4]])), ["shift:n=4"])
+        assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], nodes, weights: ["c": [4, 1, 1]]), "does not broadcast onto [1, 8, 8, 4]")
+    }
 }
