@@ -208,8 +208,28 @@ extension Convolution {
         guard OutputMemory.takesChannels(plan, method: method(plan, sized), bias: bias) else {
             return .whole(allocateOutput(plan, threads: threads, method: sized, bias: bias))
         }
-        let size = plan.outputRows * plan.outputColumns
-        return .channels(channelArrays(plan, threads: threads) { _ in [Double](repeating: 0, count: size) })
+        return .channels(zeroedChannelArrays(plan, threads: threads))
+    }
+
+    /// One array of zeros per output channel, the zeros written from 2^16 values on by
+    /// `threads` threads, thread t over its share of every channel's positions (t·HW/threads
+    /// up to the next thread's): the share of the blocks of positions (or bands of rows) that
+    /// `SharedItems` gives thread t first when the channel-blocked method runs. The lines a
+    /// thread then writes are in its own core's cache; whole channels a thread, half of every
+    /// thread's writes went to lines the other core held.
+    static func zeroedChannelArrays(_ plan: ConvolutionPlan, threads: Int) -> [[Double]] {
+        let (count, size) = (plan.outputChannels, plan.outputRows * plan.outputColumns)
+        var arrays = (0..<count).map { _ in [Double](unsafeUninitializedCapacity: size) { _, initialized in initialized = size } }
+        let parts = count * size < 1 << 16 ? 1 : max(1, min(threads, size))
+        Pinned.mutableBaseAddresses(&arrays) { channels in
+            ParallelRanges.run(count: parts, threads: parts) { range in
+                for part in range {
+                    let (first, end) = (part * size / parts, (part + 1) * size / parts)
+                    for o in 0..<count { (channels[o] + first).update(repeating: 0, count: end - first) }
+                }
+            }
+        }
+        return arrays
     }
 
     /// One array per output channel, `make(o)` for channel o, made by `threads` threads from
