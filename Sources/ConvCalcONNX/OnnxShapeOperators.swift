@@ -236,14 +236,24 @@ extension OnnxConverter {
     }
 
     /// LayerNormalization over the last axis of a channels-last value (ConvNeXt) → `layernorm`:
-    /// the channels at each position, 2·C parameters (scale and bias).
+    /// the channels at each position, 2·C parameters (Scale and B). ONNX LayerNormalization
+    /// (opset 17) lets Scale and B broadcast unidirectionally onto X; `layernorm` counts one of
+    /// each per channel, so each must hold the C normalised values: [C], or [1, …, 1, C] up to
+    /// X's rank. A [1] or [] Scale (one value for every channel), [H, W, C] (one per position),
+    /// [7] for 4 channels, [-4] and overflowing dims are refused: they are not layernorm's 2·C.
     mutating func layerNorm(_ node: OnnxNode) throws {
         let input = shape(node.inputs[0])
         guard input.channelsLast, try axis(int(node, "axis", default: -1), rank: input.rank, node: node) == input.rank - 1 else {
             throw OnnxError.node(node.label, problem: "LayerNormalization over other axes than the channels of a channels-last value: convcalc's layernorm normalises the channels at each position (as ConvNeXt)")
         }
-        guard node.inputs.count >= 3, !node.inputs[2].isEmpty else {
-            throw OnnxError.node(node.label, problem: "LayerNormalization without a bias: convcalc's layernorm has 2·C parameters")
+        guard node.inputs.count >= 3, !node.inputs[1].isEmpty, !node.inputs[2].isEmpty else {
+            throw OnnxError.node(node.label, problem: "LayerNormalization without a \(node.inputs.count >= 2 && !node.inputs[1].isEmpty ? "bias" : "scale"): convcalc's layernorm has 2·C parameters")
+        }
+        for (index, role) in [(1, "Scale"), (2, "B")] {
+            let tensor = try constant(node.inputs[index], of: node, role: role)
+            guard tensor.dims.last == input.channels, tensor.dims.count <= input.rank, tensor.dims.dropLast().allSatisfy({ $0 == 1 }) else {
+                throw OnnxError.node(node.label, problem: "its \(role) '\(tensor.name)' has dims \(tensor.dims), not [\(input.channels)], one value per normalised channel (convcalc's layernorm counts 2·C)")
+            }
         }
         try emit(["layernorm"], input: node.inputs[0], node: node, output: node.outputs[0])
     }

@@ -116,4 +116,27 @@ final class OnnxDimsTests: XCTestCase {
         XCTAssertEqual(try OnnxDimsTests.words(OnnxDimsTests.model(input: [1, 4, 8, 8], nodes, weights: ["c": [4]])), ["shift:n=4"])
         assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], nodes, weights: ["c": [4, 1, 1]]), "does not broadcast onto [1, 8, 8, 4]")
     }
+
+    /// LayerNormalization on channels-last values (ConvNeXt): Scale and B are one value per
+    /// channel, [C] or [1, …, 1, C], which is layernorm's 2·C.
+    func testLayerNormalizationValuesAreOnePerChannel() throws {
+        let nodes = [OnnxDimsTests.node("Transpose", ["x"], "last", ["perm": .ints([0, 2, 3, 1])]),
+                     OnnxDimsTests.node("LayerNormalization", ["last", "s", "b"], "ln", ["axis": .int(-1)]),
+                     OnnxDimsTests.node("Transpose", ["ln"], "first", ["perm": .ints([0, 3, 1, 2])])]
+        for dims in [[4], [1, 4], [1, 1, 1, 4]] {
+            XCTAssertEqual(try OnnxDimsTests.words(OnnxDimsTests.model(input: [1, 4, 8, 8], nodes, weights: ["s": dims, "b": [4]])), ["layernorm"], "\(dims)")
+            XCTAssertEqual(try OnnxDimsTests.words(OnnxDimsTests.model(input: [1, 4, 8, 8], nodes, weights: ["s": [4], "b": dims])), ["layernorm"], "\(dims)")
+        }
+        for dims in [[7], [1], [], [-4], [8, 4], [1, 8, 8, 4], [1, 1, 1, 1, 4], [OnnxDimsTests.huge, OnnxDimsTests.huge, 4], [Int.min]] {
+            assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], nodes, weights: ["s": dims, "b": [4]]),
+                          "node 'ln': its Scale 's' has dims \(dims), not [4], one value per normalised channel")
+            assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], nodes, weights: ["s": [4], "b": dims]),
+                          "node 'ln': its B 'b' has dims \(dims), not [4], one value per normalised channel")
+        }
+        var noScale = nodes
+        noScale[1].inputs = ["last", "", "b"]
+        assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], noScale, weights: ["b": [4]]), "LayerNormalization without a scale")
+        noScale[1].inputs = ["last"]
+        assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], noScale, weights: [:]), "LayerNormalization without a scale")
+    }
 }
