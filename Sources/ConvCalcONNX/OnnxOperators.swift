@@ -108,6 +108,7 @@ extension OnnxConverter {
             throw OnnxError.node(node.label, problem: "\(node.domain.isEmpty ? "" : node.domain + ".")\(node.opType) is not an operator convcalc follows, and it may change the shape; convcalc maps "
                                  + "Conv, ConvTranspose, pools, Gemm, MatMul, BatchNormalization, activations, Add, Mul, Concat, Split, Flatten, Reshape, Resize, Pad, Slice and the others listed in the man page")
         }
+        try checkOperandDims(node, onto: first)
         try checkConstants(node, onto: first)
         if dataInputs.count == 1 || dataInputs.dropFirst().allSatisfy({ $0 == dataInputs[0] }) {
             uncounted[node.opType, default: 0] += 1
@@ -137,6 +138,31 @@ extension OnnxConverter {
             }
             if OnnxConverter.broadcasting.contains(node.opType), !OnnxConverter.broadcasts(tensor.dims, onto: target) {
                 throw OnnxError.node(node.label, problem: "its constant '\(name)' of dims \(tensor.dims) does not broadcast onto \(target); convcalc follows \(node.opType) on a constant that keeps the shape")
+            }
+        }
+    }
+
+    /// The per-operator dims rules of the operators counted as zero that read parameters
+    /// (ONNX Operators.md): a model that breaks them is another model, whatever it counts.
+    func checkOperandDims(_ node: OnnxNode, onto data: TensorShape) throws {
+        switch node.opType {
+        case "InstanceNormalization": try checkInstanceNormalization(node, onto: data)
+        default: break
+        }
+    }
+
+    /// InstanceNormalization(input, scale, B): scale and B are both required and each "the
+    /// 1-dimensional … tensor of size C", the input's channels (ONNX InstanceNormalization,
+    /// every opset). A constant of other dims ([7] for 4 channels, [4, 1, 1], [], [-4],
+    /// overflowing ones) was counted as zero with exit 0.
+    func checkInstanceNormalization(_ node: OnnxNode, onto data: TensorShape) throws {
+        for (index, role) in [(1, "scale"), (2, "B")] {
+            guard index < node.inputs.count, !node.inputs[index].isEmpty else {
+                throw OnnxError.node(node.label, problem: "its \(role) input is missing; InstanceNormalization needs all three")
+            }
+            guard let tensor = constants[node.inputs[index]] else { continue }
+            guard tensor.dims == [data.channels] else {
+                throw OnnxError.node(node.label, problem: "its \(role) '\(tensor.name)' has dims \(tensor.dims), not [\(data.channels)], one value per input channel")
             }
         }
     }

@@ -139,4 +139,26 @@ final class OnnxDimsTests: XCTestCase {
         noScale[1].inputs = ["last"]
         assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], noScale, weights: [:]), "LayerNormalization without a scale")
     }
+
+    /// InstanceNormalization (counted as zero) reads a scale and a B of [C] each.
+    func testInstanceNormalizationValuesAreOnePerChannel() throws {
+        let nodes = [OnnxDimsTests.node("Conv", ["x", "w"], "conv"), OnnxDimsTests.node("InstanceNormalization", ["conv", "s", "b"], "in")]
+        let good = ["w": [4, 3, 1, 1], "s": [4], "b": [4]]
+        let converted = try OnnxNetwork.convert(OnnxDimsTests.model(input: [1, 3, 8, 8], nodes, weights: good), file: "m.onnx")
+        XCTAssertEqual(converted.uncounted, ["InstanceNormalization": 1])
+        XCTAssertEqual(converted.words.map(\.text).dropFirst(), ["conv:k=1,c=4,bias=0"])
+        for role in ["s", "b"] {
+            for dims in [[7], [4, 1, 1], [1, 4], [], [1], [-4], [OnnxDimsTests.huge, OnnxDimsTests.huge], [Int.min]] {
+                var weights = good
+                weights[role] = dims
+                assertRefused(OnnxDimsTests.model(input: [1, 3, 8, 8], nodes, weights: weights),
+                              "node 'in': its \(role == "s" ? "scale" : "B") '\(role)' has dims \(dims), not [4], one value per input channel")
+            }
+        }
+        var missing = nodes
+        missing[1].inputs = ["conv", "s"]
+        assertRefused(OnnxDimsTests.model(input: [1, 3, 8, 8], missing, weights: good), "node 'in': its B input is missing; InstanceNormalization needs all three")
+        missing[1].inputs = ["conv", "", "b"]
+        assertRefused(OnnxDimsTests.model(input: [1, 3, 8, 8], missing, weights: good), "node 'in': its scale input is missing")
+    }
 }
