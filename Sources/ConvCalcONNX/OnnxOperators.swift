@@ -147,6 +147,7 @@ extension OnnxConverter {
     func checkOperandDims(_ node: OnnxNode, onto data: TensorShape) throws {
         switch node.opType {
         case "InstanceNormalization": try checkInstanceNormalization(node, onto: data)
+        case "QuantizeLinear", "DequantizeLinear": try checkQuantization(node, onto: data)
         default: break
         }
     }
@@ -164,6 +165,37 @@ extension OnnxConverter {
             guard tensor.dims == [data.channels] else {
                 throw OnnxError.node(node.label, problem: "its \(role) '\(tensor.name)' has dims \(tensor.dims), not [\(data.channels)], one value per input channel")
             }
+        }
+    }
+
+    /// QuantizeLinear / DequantizeLinear(x, scale, zero_point): the scale is per tensor (a
+    /// scalar, or [1]), per axis (1-D of the input's size along `axis`, default 1, opset 13 on)
+    /// or, with `block_size` ≥ 1 (opset 21 on), blocked (the input's dims but ⌈D_axis/block_size⌉
+    /// along `axis`); the zero point, when given, has the scale's dims (ONNX QuantizeLinear,
+    /// DequantizeLinear). A scale of [7] for 4 channels, [-4] or overflowing dims was counted as zero with exit 0.
+    func checkQuantization(_ node: OnnxNode, onto data: TensorShape) throws {
+        let prefix = node.opType == "QuantizeLinear" ? "y" : "x"
+        guard node.inputs.count >= 2, !node.inputs[1].isEmpty else {
+            throw OnnxError.node(node.label, problem: "its \(prefix)_scale input is missing; \(node.opType) needs one")
+        }
+        guard let scale = constants[node.inputs[1]] else { return }
+        let target = data.layoutDims(batch: batch)
+        let axis = try self.axis(int(node, "axis", default: 1), rank: target.count, node: node)
+        let blockSize = int(node, "block_size", default: 0)
+        let perTensor = scale.dims == [] || scale.dims == [1]
+        var expected = [target[axis]]
+        if blockSize >= 1 {
+            expected = target
+            expected[axis] = target[axis] / blockSize + (target[axis] % blockSize == 0 ? 0 : 1)
+        }
+        guard perTensor && blockSize < 1 || scale.dims == expected else {
+            throw OnnxError.node(node.label, problem: "its \(prefix)_scale '\(scale.name)' has dims \(scale.dims), "
+                                 + (blockSize >= 1 ? "not \(expected), blocks of \(blockSize) along axis \(axis) of its input \(target)"
+                                                   : "neither per tensor ([] or [1]) nor per axis (\(expected), axis \(axis) of its input \(target))"))
+        }
+        guard node.inputs.count >= 3, !node.inputs[2].isEmpty, let zero = constants[node.inputs[2]] else { return }
+        guard zero.dims == scale.dims || perTensor && (zero.dims == [] || zero.dims == [1]) else {
+            throw OnnxError.node(node.label, problem: "its \(prefix)_zero_point '\(zero.name)' has dims \(zero.dims), not its \(prefix)_scale's \(scale.dims)")
         }
     }
 

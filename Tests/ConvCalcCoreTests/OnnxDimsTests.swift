@@ -95,7 +95,7 @@ final class OnnxDimsTests: XCTestCase {
         assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], pow, weights: ["e": [1, 1, 1, 1, 1]]), "node 'pow': its constant 'e' of dims [1, 1, 1, 1, 1] does not broadcast")
         let quantize = [OnnxDimsTests.node("QuantizeLinear", ["x", "scale"], "q")]
         XCTAssertEqual(try OnnxNetwork.convert(OnnxDimsTests.model(input: [1, 4, 8, 8], quantize, weights: ["scale": [4]]), file: "m.onnx").uncounted, ["QuantizeLinear": 1])
-        assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], quantize, weights: ["scale": [OnnxDimsTests.huge, 4]]), "more elements than 64 bits count")
+        assertRefused(OnnxDimsTests.model(input: [1, 4, 8, 8], quantize, weights: ["scale": [OnnxDimsTests.huge, 4]]), "its y_scale 'scale' has dims [4611686018427387904, 4], neither per tensor")
     }
 
     func testPReluSlopeBroadcastsOntoItsInput() throws {
@@ -160,5 +160,37 @@ final class OnnxDimsTests: XCTestCase {
         assertRefused(OnnxDimsTests.model(input: [1, 3, 8, 8], missing, weights: good), "node 'in': its B input is missing; InstanceNormalization needs all three")
         missing[1].inputs = ["conv", "", "b"]
         assertRefused(OnnxDimsTests.model(input: [1, 3, 8, 8], missing, weights: good), "node 'in': its scale input is missing")
+    }
+
+    /// QuantizeLinear and DequantizeLinear (counted as zero): a scale per tensor, per axis or
+    /// in blocks, and a zero point of the scale's dims.
+    func testQuantizationScalesAreForTheInput() throws {
+        func nodes(_ attributes: [String: OnnxAttribute] = [:]) -> [OnnxNode] {
+            [OnnxDimsTests.node("Conv", ["x", "w"], "conv"), OnnxDimsTests.node("QuantizeLinear", ["conv", "s", "z"], "q", attributes),
+             OnnxDimsTests.node("DequantizeLinear", ["q", "s", "z"], "dq", attributes)]
+        }
+        func model(_ scale: [Int], _ zero: [Int], _ attributes: [String: OnnxAttribute] = [:]) -> OnnxModel {
+            OnnxDimsTests.model(input: [1, 3, 8, 8], nodes(attributes), weights: ["w": [4, 3, 1, 1], "s": scale, "z": zero])
+        }
+        let none: [String: OnnxAttribute] = [:]
+        let good: [([Int], [Int], [String: OnnxAttribute])] = [([], [], none), ([1], [1], none), ([], [1], none), ([4], [4], none),
+                                                               ([8], [8], ["axis": .int(2)]), ([8], [8], ["axis": .int(-1)]),
+                                                               ([1, 4, 3, 8], [1, 4, 3, 8], ["axis": .int(2), "block_size": .int(3)])]
+        for (scale, zero, attributes) in good {
+            let converted = try OnnxNetwork.convert(model(scale, zero, attributes), file: "m.onnx")
+            XCTAssertEqual(converted.uncounted, ["QuantizeLinear": 1, "DequantizeLinear": 1], "\(scale) \(attributes)")
+        }
+        for dims in [[7], [8], [1, 4], [4, 1, 1], [-4], [OnnxDimsTests.huge, OnnxDimsTests.huge], [Int.min]] {
+            assertRefused(model(dims, dims), "node 'q': its y_scale 's' has dims \(dims), neither per tensor ([] or [1]) nor per axis ([4], axis 1 of its input [1, 4, 8, 8])")
+        }
+        assertRefused(model([4], [7]), "node 'q': its y_zero_point 'z' has dims [7], not its y_scale's [4]")
+        assertRefused(model([4], [4], ["axis": .int(4)]), "node 'q': axis 4 is outside a rank-4 tensor")
+        assertRefused(model([1, 4, 2, 8], [1, 4, 2, 8], ["axis": .int(2), "block_size": .int(3)]),
+                      "node 'q': its y_scale 's' has dims [1, 4, 2, 8], not [1, 4, 3, 8], blocks of 3 along axis 2 of its input [1, 4, 8, 8]")
+        // DequantizeLinear names its own inputs (x_scale, x_zero_point).
+        var dequantize = nodes()
+        dequantize[1].inputs = ["conv", "s2", "z2"]
+        assertRefused(OnnxDimsTests.model(input: [1, 3, 8, 8], dequantize, weights: ["w": [4, 3, 1, 1], "s": [7], "z": [7], "s2": [4], "z2": [4]]),
+                      "node 'dq': its x_scale 's' has dims [7], neither per tensor")
     }
 }
