@@ -136,11 +136,12 @@ struct Unit {
     /// A concat's inputs as the file gives them, before an earlier concat stood in for a prefix.
     var concatenated: [(unit: Int, output: Int)]? = nil
 
-    /// The unit's tokens with `tied=1` on the last when its weight was `seen` already.
+    /// The unit's tokens with `tied=1` on the first, the layer that reads the weight (a Gemm's
+    /// `fc` may be followed by the `shift` of its C), when its weight was `seen` already.
     func tokens(seen: inout Set<String>) -> [String] {
         guard case let .layers(tokens) = kind else { return [] }
         guard let weight, !tokens.isEmpty else { return tokens }
         if seen.insert(weight).inserted { return tokens }
-        return tokens.dropLast() + [tokens[tokens.count - 1] + ",tied=1"]
+        return [tokens[0] + ",tied=1"] + tokens.dropFirst()
     }
 }

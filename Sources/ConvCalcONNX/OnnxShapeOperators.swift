@@ -161,7 +161,12 @@ extension OnnxConverter {
     /// [in, out] otherwise. A is N×in (after a flatten). C, when given, broadcasts
     /// unidirectionally to the output [M, N] = [batch, out] (ONNX Gemm): dims [], [out],
     /// [1, out], [batch, out], or 1 in place of either; other dims ([3] for 5 outputs, [-5])
-    /// belong to another model.
+    /// belong to another model. `fc`'s bias is one value per output, as a PyTorch Linear's
+    /// (its out parameters, which thop and fvcore count, no MACs): C of [out] or [1, out].
+    /// One value for every output ([], [1], [1, 1]) is a Linear without bias and one learned
+    /// value added, `fc:c=…,bias=0` then `shift:n=1` (as MatMul then Add of a [1] weight);
+    /// C over the batch ([M, out], [M, 1] with M > 1) is a value per sample, which no layer
+    /// has (refused as an Add's weight over the batch is).
     mutating func gemm(_ node: OnnxNode) throws {
         guard node.inputs.count >= 2 else { throw OnnxError.node(node.label, problem: "it has no B input") }
         let weight = try constant(node.inputs[1], of: node, role: "B")
@@ -173,14 +178,19 @@ extension OnnxConverter {
         }
         let transB = int(node, "transB", default: 0) != 0
         let (features, outputs) = transB ? (weight.dims[1], weight.dims[0]) : (weight.dims[0], weight.dims[1])
-        let hasBias = node.inputs.count >= 3 && !node.inputs[2].isEmpty
-        if hasBias {
+        var (hasBias, added) = (false, [String]())
+        if node.inputs.count >= 3 && !node.inputs[2].isEmpty {
             let bias = try constant(node.inputs[2], of: node, role: "C")
             guard OnnxConverter.broadcasts(bias.dims, onto: [batch, outputs]) else {
                 throw OnnxError.node(node.label, problem: "its C '\(bias.name)' has dims \(bias.dims), which do not broadcast to its output [\(batch), \(outputs)]")
             }
+            guard bias.dims.count < 2 || bias.dims[0] == 1 else {
+                throw OnnxError.node(node.label, problem: "its C '\(bias.name)' has dims \(bias.dims), a value per sample of the batch of \(batch); convcalc's fc has one bias per output, the same for every sample")
+            }
+            hasBias = bias.dims.last ?? 1 == outputs
+            if !hasBias { added = ["shift:n=1"] }
         }
-        try fullyConnected(node, features: features, outputs: outputs, bias: hasBias, output: node.outputs[0])
+        try fullyConnected(node, features: features, outputs: outputs, bias: hasBias, output: node.outputs[0], then: added)
     }
 
     /// MatMul(A, B) with a constant 2-D B [in, out] on N×in → `fc` without bias, or with the
@@ -258,13 +268,14 @@ extension OnnxConverter {
         try emit(["layernorm"], input: node.inputs[0], node: node, output: node.outputs[0])
     }
 
-    private mutating func fullyConnected(_ node: OnnxNode, features: Int, outputs: Int, bias: Bool, output: String) throws {
+    /// `fc:c=outputs` on N×features, then the layers `then` in the same unit.
+    private mutating func fullyConnected(_ node: OnnxNode, features: Int, outputs: Int, bias: Bool, output: String, then: [String] = []) throws {
         let input = shape(node.inputs[0])
         let elements = try Checked.mul(input.channels, Checked.product(input.spatial))
         guard input.flat || input.spatial.allSatisfy({ $0 == 1 }), elements == features else {
             throw OnnxError.node(node.label, problem: "its input is \(input.onnxDims(batch: batch)) but its weight takes \(features) features; convcalc reads \(node.opType) as a fully connected layer on N×features")
         }
-        try emit(["fc:c=\(outputs)" + (bias ? "" : ",bias=0")], input: node.inputs[0], node: node, output: output)
+        try emit(["fc:c=\(outputs)" + (bias ? "" : ",bias=0")] + then, input: node.inputs[0], node: node, output: output)
     }
 
     /// Clip(x, min, max): `relu6` for [0, 6] (PyTorch's ReLU6), `relu` for [0, ∞), else `clip`.

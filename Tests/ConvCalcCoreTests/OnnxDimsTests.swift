@@ -65,10 +65,29 @@ final class OnnxDimsTests: XCTestCase {
 
     func testGemmBiasBroadcastsToTheOutput() throws {
         let nodes = [OnnxDimsTests.node("Flatten", ["x"], "f"), OnnxDimsTests.node("Gemm", ["f", "w", "c"], "fc", ["transB": .int(1)])]
-        for dims in [[5], [1, 5], [], [1], [1, 1]] {
+        for dims in [[5], [1, 5]] {
             XCTAssertEqual(try OnnxDimsTests.words(OnnxDimsTests.model(input: [1, 2, 2, 2], nodes, weights: ["w": [5, 8], "c": dims])), ["flatten", "fc:c=5"], "\(dims)")
+            XCTAssertEqual(try OnnxDimsTests.words(OnnxDimsTests.model(input: [3, 2, 2, 2], nodes, weights: ["w": [5, 8], "c": dims])), ["flatten", "fc:c=5"], "\(dims)")
         }
-        XCTAssertEqual(try OnnxDimsTests.words(OnnxDimsTests.model(input: [3, 2, 2, 2], nodes, weights: ["w": [5, 8], "c": [3, 5]])), ["flatten", "fc:c=5"])
+        // One value for every output: a Linear without bias, and one learned value added (as MatMul then Add of [1]).
+        for dims in [[], [1], [1, 1]] {
+            XCTAssertEqual(try OnnxDimsTests.words(OnnxDimsTests.model(input: [1, 2, 2, 2], nodes, weights: ["w": [5, 8], "c": dims])),
+                           ["flatten", "fc:c=5,bias=0", "shift:n=1"], "\(dims)")
+        }
+        let matMulScalar = [OnnxDimsTests.node("Flatten", ["x"], "f"), OnnxDimsTests.node("MatMul", ["f", "w"], "mm"), OnnxDimsTests.node("Add", ["mm", "c"], "add")]
+        XCTAssertEqual(try OnnxDimsTests.words(OnnxDimsTests.model(input: [1, 2, 2, 2], matMulScalar, weights: ["w": [8, 5], "c": [1]])), ["flatten", "fc:c=5,bias=0", "shift:n=1"])
+        // A one-output Gemm: [1] is its bias.
+        XCTAssertEqual(try OnnxDimsTests.words(OnnxDimsTests.model(input: [1, 2, 2, 2], nodes, weights: ["w": [1, 8], "c": [1]])), ["flatten", "fc:c=1"])
+        // A value per sample ([M, N], [M, 1] at batch M > 1) is no layer's bias.
+        for dims in [[3, 5], [3, 1]] {
+            assertRefused(OnnxDimsTests.model(input: [3, 2, 2, 2], nodes, weights: ["w": [5, 8], "c": dims]),
+                          "node 'fc': its C 'c' has dims \(dims), a value per sample of the batch of 3; convcalc's fc has one bias per output")
+        }
+        // A tied weight is marked on the fc, not on the shift after it.
+        let tied = [OnnxDimsTests.node("Flatten", ["x"], "f"), OnnxDimsTests.node("Gemm", ["f", "w", "c"], "fc", ["transB": .int(1)]),
+                    OnnxDimsTests.node("Gemm", ["fc", "w", "c"], "fc2", ["transB": .int(1)])]
+        XCTAssertEqual(try OnnxDimsTests.words(OnnxDimsTests.model(input: [1, 5, 1, 1], tied, weights: ["w": [5, 5], "c": []])),
+                       ["flatten", "fc:c=5,bias=0", "shift:n=1", "fc:c=5,bias=0,tied=1", "shift:n=1"])
         for dims in [[3], [-5], [5, 5], [2, 5], [1, 1, 5], [OnnxDimsTests.huge, OnnxDimsTests.huge], [Int.min, 5]] {
             assertRefused(OnnxDimsTests.model(input: [1, 2, 2, 2], nodes, weights: ["w": [5, 8], "c": dims]),
                           "node 'fc': its C 'c' has dims \(dims), which do not broadcast to its output [1, 5]")
