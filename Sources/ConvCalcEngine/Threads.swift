@@ -395,7 +395,6 @@ public enum Pinned {
         let table = UnsafeMutablePointer<UnsafePointer<Double>>.allocate(capacity: max(1, items.count))
         defer { table.deallocate() }
         return items.withUnsafeBufferPointer { all in
-            readHeaders(all.lazy.map(values), into: table) { $0 }
             func pin(_ index: Int) -> R {
                 guard index < all.count else { return body(Array(UnsafeBufferPointer(start: table, count: all.count))) }
                 return values(all[index]).withUnsafeBufferPointer { b0 in
@@ -422,22 +421,12 @@ public enum Pinned {
     /// Reads the count of each array, in one loop whose loads do not wait for one another:
     /// the arrays' headers, which pinning reads one nested call at a time, are then in cache
     /// (256 freshly made arrays took 20 to 70 microseconds to pin, a cache miss each).
-    /// Each array's base address into `table` in one loop, whose loads do not wait for one
-    /// another: the arrays' headers, which pinning then reads one nested call at a time, are
-    /// in cache (256 freshly made arrays took 20 to 70 microseconds to pin, a cache miss
-    /// each). The addresses are only valid once pinned, which overwrites them.
-    static func readHeaders<Arrays: Sequence, Pointer>(_ arrays: Arrays, into table: UnsafeMutablePointer<Pointer>, _ address: (UnsafePointer<Double>) -> Pointer)
-        where Arrays.Element == [Double] {
-        for (index, array) in arrays.enumerated() { array.withUnsafeBufferPointer { table[index] = address($0.baseAddress!) } }
-    }
-
     /// Calls `body` with a table of the base addresses of `arrays` (none may be empty), each
     /// pinned by a nested call (four arrays a stack frame: the caller bounds the count; a
     /// mutable array cannot be stood in for by a copy).
     public static func mutableBaseAddresses<R>(_ arrays: inout [[Double]], _ body: (UnsafePointer<UnsafeMutablePointer<Double>>) -> R) -> R {
         let table = UnsafeMutablePointer<UnsafeMutablePointer<Double>>.allocate(capacity: max(1, arrays.count))
         defer { table.deallocate() }
-        readHeaders(arrays, into: table) { UnsafeMutablePointer(mutating: $0) }
         return arrays.withUnsafeMutableBufferPointer { all in
             // Four arrays a stack frame, as `baseAddresses(of:_:_:)`.
             func pin(_ index: Int) -> R {
