@@ -37,10 +37,8 @@ struct GraphModelError: UserFacingError {
             rows.append(["", "total", "", "", Count.grouped(count.params), Count.grouped(count.macs)])
             let table = TextTable.fitted(header: ["#", "layer", "node", "out", "params", "MACs"], rows: rows, rightAligned: [4, 5],
                                          tokens: 1, layout: layout).lines
-            let flops = (try? Checked.mul(count.macs, 2)).map { Count.grouped($0) } ?? "more than 2^63"
-            let rest = ["", "\(Count.grouped(count.params)) parameters\(Count.scaled(count.params)): \(Count.grouped(count.weights)) weights + \(Count.grouped(count.biases)) biases",
-                        "\(Count.grouped(count.macs)) MACs\(Count.scaled(count.macs)) = \(flops) FLOPs (1 MAC = 2 FLOPs; bias additions are not MACs)",
-                        note]
+            let rest = ["", Count.parameters(count.params, weights: count.weights, biases: count.biases),
+                        Count.multiplyAccumulates(count.macs), note]
             return CommandResult(output: ParamsCommand.prose((table, rest), layout: layout))
         }
     }

@@ -268,10 +268,9 @@ enum ParamsCommand {
 
     static func totals(_ network: NetworkCost) -> [String] {
         var lines = [""]
-        lines.append("\(Count.grouped(network.params)) parameters\(Count.scaled(network.params)): \(Count.grouped(network.weights)) weights + \(Count.grouped(network.biases)) biases")
+        lines.append(Count.parameters(network.params, weights: network.weights, biases: network.biases))
         if let macs = network.macs {
-            let flops = (try? Checked.mul(macs, 2)).map { Count.grouped($0) } ?? "more than 2^63"
-            lines.append("\(Count.grouped(macs)) MACs\(Count.scaled(macs)) = \(flops) FLOPs (1 MAC = 2 FLOPs; bias additions are not MACs)")
+            lines.append(Count.multiplyAccumulates(macs))
         } else {
             lines.append("MACs: give --in SIZE (they depend on the output size); 1 MAC = 2 FLOPs")
         }
@@ -359,6 +358,22 @@ enum Count {
             out.append(ch)
         }
         return (n < 0 ? "−" : "") + out
+    }
+
+    /// `n noun`, grouped, the noun plural unless n is 1: `1 bias`, `2,048 biases`.
+    static func of(_ n: Int, _ singular: String, _ plural: String) -> String {
+        "\(grouped(n)) \(n == 1 ? singular : plural)"
+    }
+
+    /// The totals' first line: `41 parameters: 40 weights + 1 bias`.
+    static func parameters(_ params: Int, weights: Int, biases: Int) -> String {
+        "\(of(params, "parameter", "parameters"))\(scaled(params)): \(of(weights, "weight", "weights")) + \(of(biases, "bias", "biases"))"
+    }
+
+    /// The totals' second line: `40 MACs = 80 FLOPs (1 MAC = 2 FLOPs; …)`.
+    static func multiplyAccumulates(_ macs: Int) -> String {
+        let flops = (try? Checked.mul(macs, 2)).map { grouped($0) } ?? "more than 2^63"
+        return "\(of(macs, "MAC", "MACs"))\(scaled(macs)) = \(flops) FLOPs (1 MAC = 2 FLOPs; bias additions are not MACs)"
     }
 
     /// ` (138.4 M)`, or nothing below ten thousand.
