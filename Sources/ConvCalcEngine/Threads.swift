@@ -37,10 +37,6 @@ enum WorkerThread {
             Unmanaged<Job>.fromOpaque(job).release()
             return nil
         }
-        #if canImport(Glibc)
-        // A new thread inherits its creator's CPU, which the pool may have bound to one: it may run on any.
-        if let all = CPUAffinity.allowed { CPUAffinity.set(thread, to: all) }
-        #endif
         return thread
     }
 }
@@ -233,7 +229,6 @@ final class WorkerPool {
     final class Worker {
         let signals = Semaphores(2)
         var job: (() -> Void)?
-        private(set) var thread = pthread_t()
 
         /// Nil when no thread can be had.
         init?() {
@@ -246,7 +241,6 @@ final class WorkerPool {
             }
             guard let thread = started else { return nil }
             pthread_detach(thread)
-            self.thread = thread
         }
     }
 
@@ -268,12 +262,9 @@ final class WorkerPool {
     func run(_ jobs: [() -> Void], here: () -> Void) -> Bool {
         guard pthread_mutex_trylock(lock) == 0 else { return false }
         defer { pthread_mutex_unlock(lock) }
-        if workers.count < jobs.count {
-            while workers.count < jobs.count {
-                guard let worker = Worker() else { return false }
-                workers.append(worker)
-            }
-            bindThreads()
+        while workers.count < jobs.count {
+            guard let worker = Worker() else { return false }
+            workers.append(worker)
         }
         for (worker, job) in zip(workers, jobs) {
             worker.job = job
@@ -287,68 +278,6 @@ final class WorkerPool {
         return true
     }
 }
-
-#if canImport(Glibc)
-extension WorkerPool {
-    /// Binds this thread and each pooled one to a CPU of their own, the process's allowed
-    /// CPUs in order, when there are more of them than pooled threads (otherwise nothing is
-    /// bound), as OpenMP runtimes do with OMP_PROC_BIND. Unbound, the kernel woke a pooled
-    /// thread on the CPU of the thread that posted it (its "wake affine" placement), where it
-    /// waited behind that thread's work for 1 to 4 ms on this two-core virtual machine while
-    /// the other core idled: a 1 ms layer then ran on one thread. Threads started later are
-    /// not bound (`WorkerThread.spawn`).
-    func bindThreads() {
-        guard let cpus = CPUAffinity.allowed.map(CPUAffinity.members), cpus.count > workers.count else { return }
-        for (index, thread) in ([pthread_self()] + workers.map(\.thread)).enumerated() {
-            CPUAffinity.set(thread, to: CPUAffinity.set(of: [cpus[index]]))
-        }
-    }
-}
-
-/// Threads' CPU affinity: the GNU calls pthread_getaffinity_np and pthread_setaffinity_np,
-/// which the Glibc module does not declare, looked up by name in the C library (nothing is
-/// bound where they are missing).
-enum CPUAffinity {
-    typealias GetAffinity = @convention(c) (pthread_t, Int, UnsafeMutableRawPointer) -> Int32
-    typealias SetAffinity = @convention(c) (pthread_t, Int, UnsafeRawPointer) -> Int32
-
-    static let calls: (get: GetAffinity, set: SetAffinity)? = {
-        let library = dlopen(nil, RTLD_NOW)
-        guard let get = dlsym(library, "pthread_getaffinity_np"), let set = dlsym(library, "pthread_setaffinity_np") else { return nil }
-        return (unsafeBitCast(get, to: GetAffinity.self), unsafeBitCast(set, to: SetAffinity.self))
-    }()
-
-    /// The CPUs the process may run on (as started: taskset, a cgroup), read once by the
-    /// first thread that asks, before any thread is bound (`WorkerPool.bindThreads` asks first).
-    static let allowed: cpu_set_t? = {
-        guard let calls else { return nil }
-        var cpus = cpu_set_t()
-        return withUnsafeMutableBytes(of: &cpus, { calls.get(pthread_self(), $0.count, $0.baseAddress!) }) == 0 ? cpus : nil
-    }()
-
-    /// The CPU numbers of a set, ascending.
-    static func members(_ cpus: cpu_set_t) -> [Int] {
-        withUnsafeBytes(of: cpus) { bits in (0..<(8 * bits.count)).filter { bits[$0 / 8] & (1 << ($0 % 8)) != 0 } }
-    }
-
-    /// The set of the CPUs `numbers`.
-    static func set(of numbers: [Int]) -> cpu_set_t {
-        var cpus = cpu_set_t()
-        withUnsafeMutableBytes(of: &cpus) { bits in for n in numbers { bits[n / 8] |= UInt8(1 << (n % 8)) } }
-        return cpus
-    }
-
-    static func set(_ thread: pthread_t, to cpus: cpu_set_t) {
-        guard let calls else { return }
-        _ = withUnsafeBytes(of: cpus) { calls.set(thread, $0.count, $0.baseAddress!) }
-    }
-}
-#else
-extension WorkerPool {
-    /// Threads are left to the system where the C library has no per-thread affinity.
-    func bindThreads() {}
-}
-#endif
 
 /// `count` POSIX semaphores, each starting at 0.
 final class Semaphores {

@@ -38,25 +38,6 @@ final class WorkerPoolTests: XCTestCase {
     }
     #endif
 
-    #if canImport(Glibc)
-    /// After a region, which binds the pooled threads and the caller to a CPU each where the
-    /// process has enough (`WorkerPool.bindThreads`), a thread the caller starts may run on
-    /// every CPU the process may (it inherited the caller's one CPU: printing's threads then
-    /// shared one core, and a whole 2048² run took a third longer).
-    func testThreadsStartedAfterARegionMayRunAnywhere() throws {
-        let calls = try XCTUnwrap(CPUAffinity.calls), allowed = try XCTUnwrap(CPUAffinity.allowed)
-        XCTAssertEqual(regionSum(count: 10, threads: 2), 55)
-        let seen = UnsafeMutablePointer<cpu_set_t>.allocate(capacity: 1)
-        defer { seen.deallocate() }
-        seen.initialize(to: cpu_set_t())
-        let thread = try XCTUnwrap(WorkerThread.spawn {
-            _ = withUnsafeMutableBytes(of: &seen.pointee) { calls.get(pthread_self(), $0.count, $0.baseAddress!) }
-        })
-        pthread_join(thread, nil)
-        XCTAssertEqual(CPUAffinity.members(seen.pointee), CPUAffinity.members(allowed))
-    }
-    #endif
-
     /// A region inside a region (the pool is in use): threads of its own, no deadlock.
     func testNestedRegions() {
         XCTAssertEqual(regionSum(count: 9, threads: 3, nested: true), 28 * 36)
