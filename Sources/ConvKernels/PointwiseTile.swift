@@ -23,8 +23,8 @@ public let pointwiseTilePositions = 16
 /// (`w(o, t) = weights[o·rowStride + t]`, PyTorch's layout read where it lies).
 ///
 /// A matrix product's micro-kernel (Goto and van de Geijn, "Anatomy of high-performance
-/// matrix multiplication", 2008): the sums stay in registers over every tap and are stored
-/// once. `panel` is the packed block of positions, a tap's P values together, 64-byte
+/// matrix multiplication", 2008): the sums stay in registers over every tap of the call and
+/// are stored once. `panel` is the packed block of positions, a tap's P values together, 64-byte
 /// aligned: every load lies within one cache line (a load across two lines costs two, which
 /// took a fifth of the speed here), and the taps follow one another in memory.
 public func pointwiseTile(_ outputs: UnsafePointer<UnsafeMutablePointer<Double>>, position: Int, panel: UnsafePointer<Double>,
