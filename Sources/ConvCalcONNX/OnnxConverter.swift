@@ -214,6 +214,15 @@ struct OnnxConverter {
         return tensor
     }
 
+    /// A constant of one value per channel, the "1-dimensional tensor of size C" of the ONNX
+    /// operators (Conv's B, BatchNormalization's and InstanceNormalization's parameters):
+    /// other dims ([7] for 4 channels, [-4], [4, 4], []) are another model's count.
+    func requireOnePerChannel(_ tensor: OnnxTensor, channels: Int, of node: OnnxNode, role: String, channel: String) throws {
+        guard tensor.dims == [channels] else {
+            throw OnnxError.node(node.label, problem: "its \(role) '\(tensor.name)' has dims \(tensor.dims), not [\(channels)], one value per \(channel) channel")
+        }
+    }
+
     /// Integer values of a small constant input, when given (optional inputs may be `""`).
     func integers(_ node: OnnxNode, input index: Int, role: String) throws -> [Int]? {
         guard index < node.inputs.count, !node.inputs[index].isEmpty else { return nil }

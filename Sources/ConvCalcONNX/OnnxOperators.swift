@@ -162,9 +162,7 @@ extension OnnxConverter {
                 throw OnnxError.node(node.label, problem: "its \(role) input is missing; InstanceNormalization needs all three")
             }
             guard let tensor = constants[node.inputs[index]] else { continue }
-            guard tensor.dims == [data.channels] else {
-                throw OnnxError.node(node.label, problem: "its \(role) '\(tensor.name)' has dims \(tensor.dims), not [\(data.channels)], one value per input channel")
-            }
+            try requireOnePerChannel(tensor, channels: data.channels, of: node, role: role, channel: "input")
         }
     }
 

@@ -237,10 +237,7 @@ extension OnnxConverter {
         let channels = shape(node.inputs[0]).channels
         for (index, role) in ["scale", "B", "input_mean", "input_var"].enumerated() {
             guard !node.inputs[index + 1].isEmpty else { throw OnnxError.node(node.label, problem: "its \(role) input is missing; BatchNormalization needs all five") }
-            let tensor = try constant(node.inputs[index + 1], of: node, role: role)
-            guard tensor.dims == [channels] else {
-                throw OnnxError.node(node.label, problem: "its \(role) '\(tensor.name)' has dims \(tensor.dims), not [\(channels)], one value per input channel")
-            }
+            try requireOnePerChannel(try constant(node.inputs[index + 1], of: node, role: role), channels: channels, of: node, role: role, channel: "input")
         }
         try emit(["bn"], input: node.inputs[0], node: node, output: node.outputs[0])
     }

@@ -113,10 +113,7 @@ extension OnnxConverter {
         let hasBias = node.inputs.count >= 3 && !node.inputs[2].isEmpty
         if hasBias {
             // B is [C_out] (ONNX Conv, ConvTranspose): other dims would be another model's count.
-            let bias = try constant(node.inputs[2], of: node, role: "bias")
-            guard bias.dims == [outChannels] else {
-                throw OnnxError.node(node.label, problem: "its bias '\(bias.name)' has dims \(bias.dims), not [\(outChannels)], one value per output channel")
-            }
+            try requireOnePerChannel(try constant(node.inputs[2], of: node, role: "bias"), channels: outChannels, of: node, role: "bias", channel: "output")
         } else {
             keys.append("bias=0")
         }
