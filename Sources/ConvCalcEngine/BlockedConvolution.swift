@@ -169,6 +169,13 @@ enum BlockedConvolution {
             splits = 1
         }
 
+        /// Block b's output channels (blocks over all groups): the first, and how many of its C
+        /// are real (fewer in a group's last block, whose other rows are never stored).
+        func outputs(ofBlock b: Int, _ plan: ConvolutionPlan) -> (first: Int, count: Int) {
+            let local = (b % blocksPerGroup) * channels
+            return ((b / blocksPerGroup) * plan.outputsPerGroup + local, min(channels, plan.outputsPerGroup - local))
+        }
+
         /// The output channel blocks (over all groups) of split `part`.
         func blocks(_ part: Int, groups: Int) -> Range<Int> {
             let all = groups * blocksPerGroup
@@ -476,9 +483,9 @@ enum BlockedConvolution {
             c += count
         }
         for block in blocks {
-            let (g, local) = (block / schedule.blocksPerGroup, (block % schedule.blocksPerGroup) * blockChannels)
-            placement.store(acc + block * blockChannels * width, width: width, first: first, channels: min(blockChannels, plan.outputsPerGroup - local),
-                            into: outputs, channel: g * plan.outputsPerGroup + local)
+            let channels = schedule.outputs(ofBlock: block, plan)
+            placement.store(acc + block * blockChannels * width, width: width, first: first, channels: channels.count,
+                            into: outputs, channel: channels.first)
         }
     }
 
@@ -521,10 +528,10 @@ enum BlockedConvolution {
                         for chunk in 0..<chunks {
                             let (from, to) = (chunk * taps / chunks, (chunk + 1) * taps / chunks)
                             for b in 0..<blocks {
-                                let (g, local) = (b / schedule.blocksPerGroup, (b % schedule.blocksPerGroup) * blockChannels)
-                                let whole = count == width && local + blockChannels <= plan.outputsPerGroup
-                                level.pointwiseTile(whole ? outputs.channels + g * plan.outputsPerGroup + local : UnsafePointer(scratch + b * blockChannels),
-                                                    position: whole ? first : 0, panel: panel + (g * taps + from) * width,
+                                let channels = schedule.outputs(ofBlock: b, plan)
+                                let whole = count == width && channels.count == blockChannels
+                                level.pointwiseTile(whole ? outputs.channels + channels.first : UnsafePointer(scratch + b * blockChannels),
+                                                    position: whole ? first : 0, panel: panel + (b / schedule.blocksPerGroup * taps + from) * width,
                                                     weights: weights.block(b) + from * weights.tapStride, rowStride: weights.kernelRowStride,
                                                     taps: to - from, starts: chunk == 0 ? starts.baseAddress! + b * blockChannels : nil)
                             }
@@ -555,10 +562,10 @@ enum BlockedConvolution {
     static func copyScratch(_ plan: ConvolutionPlan, _ schedule: Schedule, _ scratch: UnsafePointer<UnsafeMutablePointer<Double>>, first: Int,
                             count: Int, into outputs: OutputTargets) {
         for b in 0..<(plan.groups * schedule.blocksPerGroup) {
-            let (g, local) = (b / schedule.blocksPerGroup, (b % schedule.blocksPerGroup) * schedule.channels)
-            guard count < schedule.width || local + schedule.channels > plan.outputsPerGroup else { continue }
-            for o in 0..<min(schedule.channels, plan.outputsPerGroup - local) {
-                (outputs[g * plan.outputsPerGroup + local + o] + first).update(from: scratch[b * schedule.channels + o], count: count)
+            let channels = schedule.outputs(ofBlock: b, plan)
+            guard count < schedule.width || channels.count < schedule.channels else { continue }
+            for o in 0..<channels.count {
+                (outputs[channels.first + o] + first).update(from: scratch[b * schedule.channels + o], count: count)
             }
         }
     }
@@ -604,12 +611,10 @@ enum BlockedConvolution {
                 ParallelRanges.run(count: parts, threads: parts) { range in
                     for part in range {
                         for block in (part * blocks / parts)..<((part + 1) * blocks / parts) {
-                            let (g, first) = (block / blocksPerGroup, (block % blocksPerGroup) * blockChannels)
-                            let start = packed + block * taps * blockChannels
-                            let real = min(blockChannels, plan.outputsPerGroup - first)
-                            zeroSlots(start, taps: taps, channels: blockChannels, from: real)
-                            for local in 0..<real {
-                                finite[part] = write(g * plan.outputsPerGroup + first + local, start + local, blockChannels) && finite[part]
+                            let (start, channels) = (packed + block * taps * blockChannels, schedule.outputs(ofBlock: block, plan))
+                            zeroSlots(start, taps: taps, channels: blockChannels, from: channels.count)
+                            for local in 0..<channels.count {
+                                finite[part] = write(channels.first + local, start + local, blockChannels) && finite[part]
                             }
                         }
                     }
